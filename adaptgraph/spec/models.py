@@ -1,0 +1,179 @@
+"""The validated, frozen form of a spec: what the user wrote, independent of any backbone.
+
+No torch here. Points are kept as text (``@3``, ``blocks.0.attn.in``, ``%add_2``)
+because that is how users read and write them, in ``.adapt`` and YAML alike;
+``spec.points`` parses them into structured references.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .points import check_point_text
+
+Act = Literal["none", "relu", "gelu", "silu", "tanh"]
+Norm = Literal["none", "layernorm"]
+Init = Literal["zero", "lora", "normal"]
+Kind = Literal["edge", "parallel", "sequential", "longrange", "recurrent"]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
+# Edge names may hold ``{EXPR}`` holes inside loops (``as attn_{i}``).
+EdgeName = Annotated[str, Field(pattern=r"^(?:[A-Za-z_]|\{[^{}]*\})(?:[A-Za-z0-9_]|\{[^{}]*\})*$", max_length=200)]
+
+OPTION_NAMES = ("rank", "act", "scale", "norm", "dropout", "init", "bias")
+
+
+class Frozen(BaseModel):
+    """Base: frozen, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Options(Frozen):
+    """A partial set of adapter options; unset fields fall through to the next level."""
+
+    rank: Optional[Annotated[int, Field(ge=1, le=1_000_000)]] = None
+    """Bottleneck width r of the adapter (integer >= 1)."""
+    act: Optional[Act] = None
+    """Activation between the down- and up-projection."""
+    scale: Optional[Union[Literal["learn"], Annotated[float, Field(allow_inf_nan=False)]]] = None
+    """Multiplier on the adapter's output; ``learn`` makes it a learnable scalar starting at 1."""
+    norm: Optional[Norm] = None
+    """Normalisation applied to the source before the down-projection."""
+    dropout: Optional[Annotated[float, Field(ge=0.0, lt=1.0)]] = None
+    """Dropout probability on the source, in [0, 1)."""
+    init: Optional[Init] = None
+    """Initialisation: ``zero`` leaves the network unchanged at the start."""
+    bias: Optional[bool] = None
+    """Whether the two projections have biases."""
+
+    def over(self, base: "Options") -> "Options":
+        """These options layered on top of ``base`` (set fields win)."""
+        mine = self.model_dump(exclude_none=True)
+        return Options(**{**base.model_dump(exclude_none=True), **mine})
+
+    def items(self) -> list[tuple[str, object]]:
+        """The set options in canonical order."""
+        return [(k, getattr(self, k)) for k in OPTION_NAMES if getattr(self, k) is not None]
+
+
+BUILTIN_OPTIONS = Options(rank=8, act="none", scale=1.0, norm="none", dropout=0.0, init="zero", bias=True)
+
+
+class Edge(Frozen):
+    """One adapter edge ``KIND SRC -> DST [as NAME] [: TEMPLATE] [{ OPTIONS }]``."""
+
+    kind: Kind = "edge"
+    """Asserted kind; ``edge`` lets the compiler infer it from where the points sit."""
+    src: str
+    """Source point: ``PATH.in``, ``PATH.out``, ``@K`` or ``%NODE``."""
+    dst: str
+    """Destination point, same forms as ``src``."""
+    name: Optional[EdgeName] = None
+    """Name of the adapter (``as NAME``); derived from the points when absent."""
+    template: Optional[Identifier] = None
+    """Named option set (``adapter NAME {...}``) this edge uses."""
+    options: Options = Options()
+    """The edge's own options (highest precedence)."""
+
+    @field_validator("src", "dst")
+    @classmethod
+    def _point_syntax(cls, v: str) -> str:
+        check_point_text(v, allow_expr=True)
+        return v
+
+
+class Loop(Frozen):
+    """``for VAR in A..B { ... }`` or ``for VAR in [a, b, c] { ... }``; expanded at load time."""
+
+    var: Identifier
+    """Loop variable, usable as ``{VAR}`` in paths and after ``@``."""
+    start: Optional[int] = None
+    """First value of an ``A..B`` range (inclusive)."""
+    stop: Optional[int] = None
+    """Last value of an ``A..B`` range (inclusive)."""
+    values: Optional[tuple[int, ...]] = None
+    """Explicit list of values, instead of a range."""
+    body: tuple[Union[Edge, "Loop"], ...] = ()
+    """Statements repeated for each value."""
+
+    @model_validator(mode="after")
+    def _range_or_list(self) -> "Loop":
+        ranged = self.start is not None and self.stop is not None
+        if ranged == (self.values is not None) or (self.start is None) != (self.stop is None):
+            raise ValueError("a loop has either start and stop (A..B) or values ([a, b]), not both or neither")
+        if ranged and self.stop < self.start:
+            raise ValueError(f"empty range {self.start}..{self.stop}: the first value must not exceed the last")
+        return self
+
+    def iter_values(self) -> tuple[int, ...]:
+        if self.values is not None:
+            return self.values
+        return tuple(range(self.start, self.stop + 1))
+
+
+Statement = Union[Edge, Loop]
+
+
+class Spec(Frozen):
+    """A whole ``.adapt`` file: where adapters go, and with which options."""
+
+    name: Optional[Identifier] = None
+    """The spec's name (``spec NAME``); the file's stem when loaded from a file without one."""
+    backbone: Optional[str] = None
+    """Backbone reference (``zoo:vit-tiny``, ``hf:minilm``, ...); the command line may override it."""
+    defaults: Options = Options()
+    """Options for every edge that does not set them."""
+    templates: dict[Identifier, Options] = {}
+    """Named option sets, used by edges with ``: NAME``."""
+    edges: tuple[Statement, ...] = ()
+    """Edges and loops, in the order written."""
+    train: tuple[str, ...] = ()
+    """Backbone submodules (paths, ``*`` allowed) that are also trained."""
+    stream: Optional[str] = None
+    """Module pattern of the repeated blocks that define stream points; detected when absent."""
+    passes: Annotated[int, Field(ge=2, le=64)] = 2
+    """Forward passes when recurrent edges exist."""
+
+    @model_validator(mode="after")
+    def _semantics(self) -> "Spec":
+        from .validate import semantic_problems  # late import: validate needs the models
+
+        problems = semantic_problems(self)
+        if problems:
+            raise ValueError("; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in problems))
+        return self
+
+    # -- derived views -------------------------------------------------------
+    def expanded(self) -> tuple[Edge, ...]:
+        """Every edge with loops unrolled (globs stay patterns until a backbone resolves them)."""
+        from .expand import expand_edges
+
+        return expand_edges(self.edges)
+
+    def options_for(self, edge: Edge) -> Options:
+        """Effective options: built-ins < ``defaults`` < template < the edge's own."""
+        base = self.defaults.over(BUILTIN_OPTIONS)
+        if edge.template is not None:
+            base = self.templates[edge.template].over(base)
+        return edge.options.over(base)
+
+    def content_hash(self) -> str:
+        """Stable hash of what the spec means (expanded edges with effective options), not how it is written."""
+        doc = {
+            "backbone": self.backbone,
+            "edges": [
+                [e.kind, e.src, e.dst, e.name, self.options_for(e).model_dump()] for e in self.expanded()
+            ],
+            "train": list(self.train),
+            "stream": self.stream,
+            "passes": self.passes,
+        }
+        blob = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+Loop.model_rebuild()
+Spec.model_rebuild()
