@@ -35,7 +35,7 @@ class Span:
             caret_at = self.col - 1 - start
         else:
             shown, caret_at = line, self.col - 1
-        width = max(1, min(self.width, len(shown) - caret_at))
+        width = max(1, min(self.width, len(shown) - caret_at, 80))
         return f"    {shown}\n    {' ' * caret_at}{'^' * width}"
 
 
@@ -155,7 +155,8 @@ class ProblemList:
 
     def raise_if_any(self, cls: type[AdaptGraphError] = SpecError) -> None:
         if self.problems:
-            ordered = sorted(self.problems, key=_position)
+            unique = {(p.path, p.message, p.span): p for p in self.problems}  # loops repeat problems
+            ordered = sorted(unique.values(), key=_position)
             raise cls(problems=ordered)
 
     def __bool__(self) -> bool:

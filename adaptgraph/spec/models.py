@@ -10,9 +10,11 @@ import hashlib
 import json
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
-from .points import check_point_text
+from .points import PATH_RE, check_point_text
+
+PATH_PATTERN = PATH_RE.pattern
 
 Act = Literal["none", "relu", "gelu", "silu", "tanh"]
 Norm = Literal["none", "layernorm"]
@@ -22,6 +24,7 @@ Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_lengt
 # Edge names may hold ``{EXPR}`` holes inside loops (``as attn_{i}``).
 EdgeName = Annotated[str, Field(pattern=r"^(?:[A-Za-z_]|\{[^{}]*\})(?:[A-Za-z0-9_]|\{[^{}]*\})*$", max_length=200)]
 
+MAX_LOOP_VALUES = 10_000
 OPTION_NAMES = ("rank", "act", "scale", "norm", "dropout", "init", "bias")
 
 
@@ -34,19 +37,19 @@ class Frozen(BaseModel):
 class Options(Frozen):
     """A partial set of adapter options; unset fields fall through to the next level."""
 
-    rank: Optional[Annotated[int, Field(ge=1, le=1_000_000)]] = None
+    rank: Optional[Annotated[int, Field(strict=True, ge=1, le=1_000_000)]] = None
     """Bottleneck width r of the adapter (integer >= 1)."""
     act: Optional[Act] = None
     """Activation between the down- and up-projection."""
-    scale: Optional[Union[Literal["learn"], Annotated[float, Field(allow_inf_nan=False)]]] = None
+    scale: Optional[Union[Literal["learn"], Annotated[float, Field(strict=True, allow_inf_nan=False)]]] = None
     """Multiplier on the adapter's output; ``learn`` makes it a learnable scalar starting at 1."""
     norm: Optional[Norm] = None
     """Normalisation applied to the source before the down-projection."""
-    dropout: Optional[Annotated[float, Field(ge=0.0, lt=1.0)]] = None
+    dropout: Optional[Annotated[float, Field(strict=True, ge=0.0, lt=1.0)]] = None
     """Dropout probability on the source, in [0, 1)."""
     init: Optional[Init] = None
     """Initialisation: ``zero`` leaves the network unchanged at the start."""
-    bias: Optional[bool] = None
+    bias: Optional[Annotated[bool, Field(strict=True)]] = None
     """Whether the two projections have biases."""
 
     def over(self, base: "Options") -> "Options":
@@ -67,9 +70,9 @@ class Edge(Frozen):
 
     kind: Kind = "edge"
     """Asserted kind; ``edge`` lets the compiler infer it from where the points sit."""
-    src: str
+    src: Annotated[str, Field(max_length=1000)]
     """Source point: ``PATH.in``, ``PATH.out``, ``@K`` or ``%NODE``."""
-    dst: str
+    dst: Annotated[str, Field(max_length=1000)]
     """Destination point, same forms as ``src``."""
     name: Optional[EdgeName] = None
     """Name of the adapter (``as NAME``); derived from the points when absent."""
@@ -94,9 +97,9 @@ class Loop(Frozen):
     """First value of an ``A..B`` range (inclusive)."""
     stop: Optional[int] = None
     """Last value of an ``A..B`` range (inclusive)."""
-    values: Optional[tuple[int, ...]] = None
+    values: Optional[tuple[Annotated[int, Field(strict=True)], ...]] = None
     """Explicit list of values, instead of a range."""
-    body: tuple[Union[Edge, "Loop"], ...] = ()
+    body: tuple["Statement", ...] = ()
     """Statements repeated for each value."""
 
     @model_validator(mode="after")
@@ -106,6 +109,9 @@ class Loop(Frozen):
             raise ValueError("a loop has either start and stop (A..B) or values ([a, b]), not both or neither")
         if ranged and self.stop < self.start:
             raise ValueError(f"empty range {self.start}..{self.stop}: the first value must not exceed the last")
+        n = len(self.values) if self.values is not None else self.stop - self.start + 1
+        if n > MAX_LOOP_VALUES:
+            raise ValueError(f"a loop over {n} values is too long (at most {MAX_LOOP_VALUES})")
         return self
 
     def iter_values(self) -> tuple[int, ...]:
@@ -114,7 +120,11 @@ class Loop(Frozen):
         return tuple(range(self.start, self.stop + 1))
 
 
-Statement = Union[Edge, Loop]
+def _statement_tag(v) -> str:
+    return "loop" if isinstance(v, Loop) or (isinstance(v, dict) and "var" in v) else "edge"
+
+
+Statement = Annotated[Union[Annotated[Edge, Tag("edge")], Annotated[Loop, Tag("loop")]], Discriminator(_statement_tag)]
 
 
 class Spec(Frozen):
@@ -130,15 +140,17 @@ class Spec(Frozen):
     """Named option sets, used by edges with ``: NAME``."""
     edges: tuple[Statement, ...] = ()
     """Edges and loops, in the order written."""
-    train: tuple[str, ...] = ()
+    train: tuple[Annotated[str, Field(pattern=PATH_PATTERN, max_length=1000)], ...] = ()
     """Backbone submodules (paths, ``*`` allowed) that are also trained."""
-    stream: Optional[str] = None
+    stream: Optional[Annotated[str, Field(pattern=PATH_PATTERN, max_length=1000)]] = None
     """Module pattern of the repeated blocks that define stream points; detected when absent."""
     passes: Annotated[int, Field(ge=2, le=64)] = 2
     """Forward passes when recurrent edges exist."""
 
     @model_validator(mode="after")
-    def _semantics(self) -> "Spec":
+    def _semantics(self, info: ValidationInfo) -> "Spec":
+        if info.context and info.context.get("skip_semantics"):
+            return self  # the loader runs these checks itself, to attach source positions
         from .validate import semantic_problems  # late import: validate needs the models
 
         problems = semantic_problems(self)

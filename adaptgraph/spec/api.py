@@ -1,0 +1,61 @@
+"""The spec API, in the style of the ``json`` module: ``loads``, ``load``, ``dumps``, ``dump``."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import SpecError
+from ..fileio import write_text_atomic
+from .build import build_spec
+from .formats import from_data_text, to_data_text
+from .models import Spec
+from .printer import dumps as _dumps
+from .syntax import normalise_text, parse_tree, read_source
+from .transform import ToRecords
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def loads(text: str, path: str | None = None) -> Spec:
+    """Parse ``.adapt`` text; ``path`` names the file in errors and gives the default spec name."""
+    file = str(path) if path is not None else "<string>"
+    if not isinstance(text, str):
+        raise SpecError(f"{file}: expected text (str), got {type(text).__name__}")
+    text = normalise_text(text, file)
+    tree = parse_tree(text, file)
+    records = ToRecords(text, file).transform(tree)
+    return build_spec(records, file, default_name(path))
+
+
+def load(path: str | Path) -> Spec:
+    """Load a spec from ``.adapt``, ``.adapt.yaml``/``.yml`` or ``.json``."""
+    path = Path(path)
+    text = read_source(path)
+    if path.suffix in YAML_SUFFIXES or path.suffix == ".json":
+        return from_data_text(text, str(path), "json" if path.suffix == ".json" else "yaml")
+    return loads(text, path)
+
+
+def dumps(spec: Spec, expand: bool = False, format: str = "adapt") -> str:
+    """Canonical text of ``spec`` as ``adapt``, ``yaml`` or ``json``."""
+    if format == "adapt":
+        return _dumps(spec, expand=expand)
+    return to_data_text(spec, format, expand=expand)
+
+
+def dump(spec: Spec, path: str | Path, expand: bool = False) -> None:
+    """Write ``spec`` atomically, in the format its suffix names."""
+    path = Path(path)
+    fmt = "json" if path.suffix == ".json" else "yaml" if path.suffix in YAML_SUFFIXES else "adapt"
+    write_text_atomic(path, dumps(spec, expand=expand, format=fmt))
+
+
+def default_name(path) -> str | None:
+    """The spec name a file gets when it has no ``spec`` statement: its stem, made an identifier."""
+    if path is None:
+        return None
+    stem = Path(str(path)).name.split(".")[0]
+    name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
+    if not name or name[0].isdigit():
+        name = "_" + name
+    return name[:200]

@@ -1,0 +1,158 @@
+"""Statement records -> a validated ``Spec``, with every problem mapped to its source position.
+
+Three layers of checks, all collected before anything is raised:
+1. statement rules (at most one ``spec``, what may stand inside a loop, ...), here;
+2. field rules (types, bounds, allowed values, unknown options), pydantic's;
+3. whole-spec rules (templates, duplicates, kinds), ``validate.semantic_problems``.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import ProblemList, Span
+from .expand import ExprError, interpolate
+from .models import Spec
+from .pydantic_errors import describe
+from .transform import Stmt
+from .validate import semantic_problems
+
+_ONCE = {"spec": "name", "backbone": "backbone", "stream": "stream", "passes": "passes"}
+_LOOP_OK = {"edge", "for", "train"}
+
+
+class SourceMap(dict):
+    """Field path (``edges[2].options.rank``) -> ``Span``; lookups fall back to the nearest parent."""
+
+    def find(self, path: str) -> Span | None:
+        while path:
+            if path in self:
+                return self[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return None
+
+
+def build_spec(records: list[Stmt], file: str, default_name: str | None) -> Spec:
+    doc: dict[str, Any] = {}
+    smap, problems = SourceMap(), ProblemList()
+    _top_level(records, doc, smap, problems)
+    if default_name and "name" not in doc:
+        doc["name"] = default_name
+    problems.raise_if_any()
+    return validate_doc(doc, smap)
+
+
+def validate_doc(doc: dict, smap: SourceMap) -> Spec:
+    """Field checks (pydantic), then whole-spec checks; all problems raised together, with positions."""
+    problems = ProblemList()
+    try:
+        spec = Spec.model_validate(doc, context={"skip_semantics": True})
+    except ValidationError as e:
+        for p in describe(e):
+            problems.add(p.message, smap.find(p.path), p.path, p.hint)
+        problems.raise_if_any()
+        raise  # unreachable: describe() yields at least one problem per error
+    for p in semantic_problems(spec):
+        problems.add(p.message, smap.find(p.path), p.path, p.hint)
+    problems.raise_if_any()
+    return spec
+
+
+def _top_level(records, doc, smap, problems) -> None:
+    seen: dict[str, Span] = {}
+    edges, train, templates = [], [], {}
+    for st in records:
+        if st.tag in _ONCE or st.tag == "defaults":
+            if st.tag in seen:
+                problems.add(f"`{st.tag}` may appear only once (first at line {seen[st.tag].line})", st.span,
+                             hint=f"remove one of the `{st.tag}` statements")
+                continue
+            seen[st.tag] = st.span
+        if st.tag in _ONCE:
+            field = _ONCE[st.tag]
+            doc[field] = st[field]
+            smap[field] = st.spans.get(field if st.tag != "spec" else "name", st.span)
+        elif st.tag == "defaults":
+            doc["defaults"] = _options(st["options"], "defaults", smap, problems)
+        elif st.tag == "adapter":
+            _template(st, templates, smap, problems)
+        elif st.tag in ("edge", "for"):
+            edges.append(_statement(st, f"edges[{len(edges)}]", smap, problems, train))
+        elif st.tag == "train":
+            train += _train_paths(st, {}, len(train), smap, problems)
+    if edges:
+        doc["edges"] = edges
+    if train:
+        doc["train"] = list(dict.fromkeys(train))
+    if templates:
+        doc["templates"] = templates
+
+
+def _template(st, templates, smap, problems) -> None:
+    name = st["name"]
+    if name in templates:
+        problems.add(f"duplicate template name {name!r}", st.spans["name"], f"templates.{name}",
+                     hint="give each `adapter` template its own name")
+        return
+    smap[f"templates.{name}"] = st.spans["name"]
+    templates[name] = _options(st["options"], f"templates.{name}", smap, problems)
+
+
+def _options(opts: Stmt, path: str, smap, problems) -> dict:
+    smap[path] = opts.span
+    for name, span in opts.spans.get("duplicates", []):
+        problems.add(f"option {name!r} is set twice", span, f"{path}.{name}", hint="keep one of them")
+    for key, span in opts.spans.items():
+        if key != "duplicates":
+            smap[f"{path}.{key.split(':')[0]}"] = span
+    return dict(opts)
+
+
+def _statement(st: Stmt, path: str, smap, problems, train: list, loops=()) -> dict:
+    smap[path] = st.span
+    for key, span in st.spans.items():
+        if key != "range":
+            smap[f"{path}.{key}"] = span
+    if st.tag == "edge":
+        out = {k: v for k, v in st.items() if k != "options"}
+        if "options" in st:
+            out["options"] = _options(st["options"], f"{path}.options", smap, problems)
+        return out
+    smap[f"{path}.start"] = smap[f"{path}.stop"] = smap[f"{path}.values"] = st.spans["range"]
+    body = []
+    loops = loops + ((st["var"], _values(st)),)
+    for inner in st["body"]:
+        if inner.tag not in _LOOP_OK:
+            problems.add(f"`{inner.tag}` is not allowed inside a for loop", inner.span,
+                         hint="move it before the loop; loops may hold edges, loops and `train`")
+        elif inner.tag == "train":  # train paths in loops are expanded now: `train` holds no loops
+            names = [v for v, _ in loops]
+            for combo in itertools.product(*[vals for _, vals in loops]):
+                train += _train_paths(inner, dict(zip(names, combo)), len(train), smap, problems)
+        else:
+            body.append(_statement(inner, f"{path}.body[{len(body)}]", smap, problems, train, loops))
+    out = {k: st[k] for k in ("var", "start", "stop", "values") if k in st}
+    out["body"] = body
+    return out
+
+
+def _values(st) -> list[int]:
+    if "values" in st:
+        return list(st["values"])
+    start, stop = st["start"], st["stop"]
+    return list(range(start, stop + 1)) if 0 <= stop - start < 100_000 else []
+
+
+def _train_paths(st, env, offset, smap, problems) -> list[str]:
+    out = []
+    for path_text, span in zip(st["paths"], st.spans["paths"]):
+        try:
+            out.append(interpolate(path_text, env))
+        except ExprError as e:
+            problems.add(str(e), span, hint=e.hint)
+            continue
+        smap[f"train[{offset + len(out) - 1}]"] = span
+    return out

@@ -1,0 +1,198 @@
+"""Grammar loading and parsing, with Lark's errors turned into user-grade ones.
+
+The grammar is a data file (``grammar/adapt.lark``), loaded once into a cached
+LALR parser. Syntax errors name ``file:line:col``, show the line with a caret,
+say in words what was expected, and add a hint for the common slips.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Tree
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from ..errors import Problem, Span, SpecSyntaxError, did_you_mean
+
+KEYWORDS = ("spec", "backbone", "defaults", "adapter", "edge", "parallel", "sequential",
+            "longrange", "recurrent", "for", "train", "stream", "passes")
+
+_WORDS = {
+    "NAME": "a name", "PATH": "a module path", "STREAM_POINT": "a stream point such as @3", "NODE": "a %node",
+    "INT": "an integer", "NUMBER": "a number", "STRING": 'a "string"', "_SEP": "a new line or ';'",
+    "_OPTSEP": "',' or a new line", "LBRACE": "'{'", "RBRACE": "'}'", "ARROW": "'->'", "EQUAL": "'='",
+    "COLON": "':'", "AS": "'as'", "IN": "'in'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
+    "EDGE_KW": "an edge kind", "SUGAR": "an edge kind", "$END": "the end of the file", "DOTDOT": "'..'",
+}
+_STATEMENT_TERMINALS = {"SPEC", "BACKBONE", "DEFAULTS", "ADAPTER", "EDGE_KW", "SUGAR", "FOR", "TRAIN",
+                        "STREAM", "PASSES"}
+_POINT_TERMINALS = {"PATH", "STREAM_POINT", "NODE"}
+
+
+@lru_cache(maxsize=1)
+def grammar_text() -> str:
+    """The grammar, read from the package (installed wheel or editable checkout)."""
+    return resources.files("adaptgraph").joinpath("grammar/adapt.lark").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=False)
+
+
+def parse_tree(text: str, file: str) -> Tree:
+    """Parse ``text`` (already decoded, BOM stripped) into a Lark tree or raise ``SpecSyntaxError``."""
+    try:
+        return parser().parse(text)
+    except UnexpectedInput as e:
+        raise SpecSyntaxError(problems=[_problem(e, text, file)]) from None
+    except (LarkError, RecursionError) as e:  # defensive: never let a Lark internal escape
+        raise SpecSyntaxError(f"{file}: cannot parse this file ({type(e).__name__})") from None
+
+
+def span_at(text: str, file: str, line: int, col: int, width: int = 1) -> Span:
+    lines = text.split("\n")
+    src = lines[line - 1] if 0 < line <= len(lines) else ""
+    return Span(file, line, col, src, width)
+
+
+def _problem(e: UnexpectedInput, text: str, file: str) -> Problem:
+    line, col = max(getattr(e, "line", 1) or 1, 1), max(getattr(e, "column", 1) or 1, 1)
+    if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
+        line, col = _end_position(text)
+        expected = getattr(e, "expected", None) or e.accepts or set()
+        found, got_type = "end of file", "$END"
+    elif isinstance(e, UnexpectedToken):
+        expected = e.accepts or e.expected
+        found, got_type = _describe_token(e.token), e.token.type
+    else:  # UnexpectedCharacters
+        expected = e.allowed or set()
+        found, got_type = _describe_chars(text, e.pos_in_stream), "CHARS"
+    word = _word_at(text, e) if got_type != "$END" else ""
+    span = span_at(text, file, line, col, max(1, len(word)))
+    message = f"unexpected {found}; expected {_expected_words(expected)}"
+    hint = _open_block_hint(text, line, got_type == "$END") or _hint(expected, got_type, found, word, text)
+    return Problem(message, span, hint=hint)
+
+
+def _open_block_hint(text: str, line: int, at_eof: bool) -> str:
+    """A `{` left open is the likeliest cause of an error at the end of the file, or of one further
+    down while an option block is still open (a `for` body legitimately spans lines)."""
+    lines = text.split("\n")
+    opened = _unclosed_brace("\n".join(lines if at_eof else lines[: line - 1]))
+    if opened is None:
+        return ""
+    brace_line, brace_col = opened
+    loop_body = re.search(r"(\.\.\s*-?[0-9]+|\])\s*$", lines[brace_line - 1][: brace_col - 1])
+    if loop_body and not at_eof:
+        return ""
+    return f"the '{{' opened at line {brace_line}, column {brace_col} is never closed"
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    lines = text.split("\n")
+    return len(lines), len(lines[-1]) + 1
+
+
+def _describe_token(tok) -> str:
+    if tok.type in ("_SEP", "_OPTSEP") and tok.value != ";" and tok.value != ",":
+        return "end of line"
+    value = str(tok.value)
+    return repr(value if len(value) <= 40 else value[:37] + "...")
+
+
+def _describe_chars(text: str, pos: int) -> str:
+    ch = text[pos] if pos < len(text) else ""
+    if ch == "\n":
+        return "end of line"
+    word = re.match(r"[A-Za-z_][A-Za-z0-9_]*|\S", text[pos:pos + 80])
+    return repr(word.group(0)) if word else repr(ch)
+
+
+def _word_at(text: str, e: UnexpectedInput) -> str:
+    pos = getattr(e, "pos_in_stream", None)
+    if pos is None and isinstance(e, UnexpectedToken):
+        pos = e.token.start_pos
+    if pos is None or pos >= len(text):
+        return ""
+    m = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text[pos:pos + 80])
+    return m.group(0) if m else ""
+
+
+def _expected_words(expected) -> str:
+    names = set(expected)
+    if names & _STATEMENT_TERMINALS and len(names & _STATEMENT_TERMINALS) >= 5:
+        rest = sorted({_WORDS.get(n, _literal(n)) for n in names - _STATEMENT_TERMINALS})
+        return " or ".join(["a statement (" + ", ".join(KEYWORDS) + ")"] + rest)
+    if names & _POINT_TERMINALS:
+        names = (names - _POINT_TERMINALS) | {"POINT"}
+    words = sorted({"a point (PATH.in, PATH.out, @K or %NODE)" if n == "POINT" else _WORDS.get(n, _literal(n))
+                    for n in names})
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else (words[0] if words else "nothing")
+
+
+def _literal(name: str) -> str:
+    return f"'{name.lower()}'" if name.isalpha() else name
+
+
+def _hint(expected, got: str, found: str, word: str, text: str) -> str:
+    expected = set(expected)
+    if "ARROW" in expected and got in _POINT_TERMINALS:
+        return "missing '->' between the two points: an edge is written SRC -> DST"
+    if "ARROW" in expected:
+        return "an edge needs two points: SRC -> DST (or use `parallel MODULE` for MODULE.in -> MODULE.out)"
+    if "EQUAL" in expected and found == "':'":
+        return "options are written NAME = VALUE (with '='), not NAME: VALUE"
+    if expected & _STATEMENT_TERMINALS and word:
+        return did_you_mean(word, KEYWORDS) or "a statement starts with one of: " + ", ".join(KEYWORDS)
+    if "EQUAL" in expected:
+        return "options are written NAME = VALUE"
+    if got in ("_SEP", "_OPTSEP") and "RBRACE" in expected:
+        return "separate options with ',' or new lines, and close the block with '}'"
+    return ""
+
+
+def _unclosed_brace(text: str) -> tuple[int, int] | None:
+    """Line and column of the last '{' that is never closed (comments and strings skipped)."""
+    stack: list[tuple[int, int]] = []
+    for lineno, line in enumerate(text.split("\n"), 1):
+        clean = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: " " * len(m.group(0)), line).split("#", 1)[0]
+        for m in re.finditer(r"\{[^{}\n]*\}|[{}]", clean):  # `{EXPR}` holes inside paths are balanced
+            if m.group(0) == "{":
+                stack.append((lineno, m.start() + 1))
+            elif m.group(0) == "}" and stack:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
+def read_source(path: str | Path) -> str:
+    """Read a spec file as UTF-8 (BOM allowed), with a clear error for unreadable or binary files."""
+    from ..errors import SpecError
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read the file ({e.strerror or e})") from None
+    return decode_source(raw, str(path))
+
+
+def decode_source(raw: bytes, file: str) -> str:
+    from ..errors import SpecError
+
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{file}: the file is not UTF-8 text (bad byte at offset {e.start})") from None
+    return normalise_text(text, file)
+
+
+def normalise_text(text: str, file: str) -> str:
+    from ..errors import SpecError
+
+    text = text.lstrip("\ufeff")
+    if "\x00" in text:
+        raise SpecError(f"{file}: the file holds NUL bytes; is it a binary file?")
+    return text

@@ -1,0 +1,114 @@
+"""Checks that need the whole spec but no backbone.
+
+``semantic_problems`` returns problems with field paths (``edges[2].template``);
+the loader maps those paths to source positions. Field-level checks (types,
+bounds, allowed values) are pydantic's, in ``models.py``.
+"""
+from __future__ import annotations
+
+from ..errors import Problem, did_you_mean
+from .expand import MAX_EDGES, expanded_size, walk
+from .points import PointRef, parse_point
+
+BACKBONE_SCHEMES = ("zoo", "hf", "timm", "py")
+
+
+def semantic_problems(spec) -> list[Problem]:
+    problems: list[Problem] = []
+    problems += _backbone_problems(spec.backbone)
+    problems += _template_problems(spec)
+    if expanded_size(spec.edges) > MAX_EDGES:
+        problems.append(Problem(f"loops expand to more than {MAX_EDGES} edges", path="edges",
+                                hint="use fewer or shorter loops"))
+        return problems
+    expanded = list(walk(spec.edges, problems=problems))
+    problems += _duplicate_problems(expanded)
+    for path, edge in expanded:
+        problems += _kind_problems(path, edge)
+    return problems
+
+
+def _backbone_problems(ref) -> list[Problem]:
+    if ref is None:
+        return []
+    scheme, sep, rest = ref.partition(":")
+    if not sep or not rest:
+        return [Problem(f"backbone reference {ref!r} has no scheme", path="backbone",
+                        hint="write SCHEME:NAME with SCHEME one of " + ", ".join(BACKBONE_SCHEMES)
+                        + ' (for example "hf:minilm" or "zoo:vit-tiny")')]
+    if scheme not in BACKBONE_SCHEMES:
+        hint = did_you_mean(scheme, BACKBONE_SCHEMES) or "schemes: " + ", ".join(BACKBONE_SCHEMES)
+        return [Problem(f"unknown backbone scheme {scheme!r} in {ref!r}", path="backbone", hint=hint)]
+    return []
+
+
+def _template_problems(spec) -> list[Problem]:
+    out = []
+    for path, edge in _all_edges(spec.edges, "edges"):
+        if edge.template is not None and edge.template not in spec.templates:
+            known = list(spec.templates)
+            hint = did_you_mean(edge.template, known) or (
+                "templates defined: " + ", ".join(known) if known else "define it with `adapter NAME { ... }`")
+            out.append(Problem(f"unknown template {edge.template!r}", path=f"{path}.template", hint=hint))
+    return out
+
+
+def _all_edges(statements, path):
+    """Edges as written (loops not unrolled), with their paths."""
+    for i, st in enumerate(statements):
+        if hasattr(st, "var"):
+            yield from _all_edges(st.body, f"{path}[{i}].body")
+        else:
+            yield f"{path}[{i}]", st
+
+
+def _duplicate_problems(expanded) -> list[Problem]:
+    out, names, pairs = [], {}, {}
+    for path, edge in expanded:
+        if edge.name is not None:
+            if edge.name in names:
+                out.append(Problem(f"duplicate edge name {edge.name!r} (first used at {names[edge.name]})",
+                                   path=f"{path}.name", hint="give every edge its own name"))
+            names.setdefault(edge.name, path)
+        else:
+            key = (edge.src, edge.dst)
+            if key in pairs:
+                out.append(Problem(f"duplicate edge {edge.src} -> {edge.dst} (also at {pairs[key]})", path=path,
+                                   hint="remove one, or name both with `as NAME` if you mean two adapters"))
+            pairs.setdefault(key, path)
+    return out
+
+
+def fitting_kind(src: PointRef, dst: PointRef) -> str | None:
+    """The kind two points fit, when it is known without a backbone; else None."""
+    if src.kind == dst.kind == "stream" and (src.index < 0) == (dst.index < 0):
+        return _order_kind(src.index, dst.index)
+    if src.kind == dst.kind == "port" and src.path == dst.path:
+        if src.port == dst.port:
+            return "sequential"
+        return "parallel" if src.port == "in" else "recurrent"
+    if src == dst:
+        return "sequential"
+    return None
+
+
+def _order_kind(s: int, d: int) -> str:
+    if s == d:
+        return "sequential"
+    if d == s + 1:
+        return "parallel"
+    return "longrange" if s < d else "recurrent"
+
+
+def _kind_problems(path: str, edge) -> list[Problem]:
+    if edge.kind == "edge":
+        return []
+    try:
+        fits = fitting_kind(parse_point(edge.src), parse_point(edge.dst))
+    except ValueError:
+        return []  # point syntax is reported by field validation
+    if fits is None or fits == edge.kind:
+        return []
+    return [Problem(f"`{edge.kind} {edge.src} -> {edge.dst}` does not fit: these points make a {fits} edge",
+                    path=f"{path}.kind",
+                    hint=f"write `{fits} {edge.src} -> {edge.dst}`, or `edge` to let adaptgraph infer the kind")]
