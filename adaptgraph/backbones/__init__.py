@@ -1,0 +1,14 @@
+"""Backbones: what adapters are compiled against (language.md section 6).
+
+``load_backbone("zoo:vit-tiny")``, ``load_backbone("hf:minilm")``,
+``load_backbone(module, example_inputs=(x,))``. Each reference scheme is one
+``register_scheme`` call below; a new source is one loader function plus one line.
+"""
+from adaptgraph.backbones.backbone import Backbone
+from adaptgraph.backbones.registry import (LoadOptions, backbone_refs, load_backbone,
+                                           register_scheme, schemes)
+from adaptgraph.backbones.zoo.catalog import load_zoo, zoo_refs
+
+register_scheme("zoo", load_zoo, refs=zoo_refs)
+
+__all__ = ["Backbone", "LoadOptions", "backbone_refs", "load_backbone", "register_scheme", "schemes"]

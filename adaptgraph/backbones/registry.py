@@ -1,0 +1,98 @@
+"""Backbone reference schemes (``zoo:``, ``hf:``, ``timm:``, ``py:``) and ``load_backbone``.
+
+A scheme is one registration: ``register_scheme("zoo", load_zoo, refs=zoo_refs)``.
+The loader gets the text after ``SCHEME:`` and the caller's ``LoadOptions`` and
+returns a ``Backbone``. ``zoo`` (``zoo/catalog.py``) is the simplest example.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from adaptgraph.backbones.backbone import Backbone
+from adaptgraph.backbones.module_source import wrap_module
+from adaptgraph.errors import BackboneError, did_you_mean
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the caller of ``load_backbone`` allowed or supplied."""
+
+    trust_code: bool = False
+    example_inputs: tuple | None = None
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One registered reference scheme."""
+
+    name: str
+    load: Callable[[str, LoadOptions], Backbone]
+    refs: Callable[[], list[str]]  # known full references, for "did you mean"
+
+
+_SCHEMES: dict[str, Scheme] = {}
+
+
+def register_scheme(name: str, load: Callable[[str, LoadOptions], Backbone],
+                    refs: Callable[[], list[str]] = list) -> None:
+    """Make ``NAME:REST`` references load with ``load(REST, options)``."""
+    _SCHEMES[name] = Scheme(name, load, refs)
+
+
+def schemes() -> list[str]:
+    """The registered scheme names, sorted."""
+    return sorted(_SCHEMES)
+
+
+def backbone_refs() -> list[str]:
+    """Every reference known without looking at the disk (zoo names, ``hf:minilm``)."""
+    return sorted(ref for scheme in _SCHEMES.values() for ref in scheme.refs())
+
+
+def load_backbone(ref: str | torch.nn.Module, *, trust_code: bool = False,
+                  example_inputs: tuple | None = None) -> Backbone:
+    """Load a backbone from a reference such as ``"zoo:vit-tiny"``, or wrap a module.
+
+    A ``torch.nn.Module`` needs ``example_inputs``. ``py:`` references run
+    code and need ``trust_code=True``.
+    """
+    options = LoadOptions(trust_code, _as_tuple(example_inputs))
+    if isinstance(ref, torch.nn.Module):
+        return wrap_module(ref, options.example_inputs, f"module:{type(ref).__name__}")
+    if not isinstance(ref, str):
+        raise BackboneError(f"a backbone reference must be a string or a torch.nn.Module, "
+                            f"not {type(ref).__name__}",
+                            hint=f"write one of {', '.join(backbone_refs())}")
+    scheme, rest = _split(ref.strip())
+    return _SCHEMES[scheme].load(rest, options)
+
+
+def unknown_name_error(ref: str, known: list[str]) -> BackboneError:
+    """The error for a reference whose scheme is known but whose name is not."""
+    hint = did_you_mean(ref, known) or f"known: {', '.join(known)}"
+    return BackboneError(f"unknown backbone {ref!r}", hint=hint)
+
+
+def _split(ref: str) -> tuple[str, str]:
+    scheme, sep, rest = ref.partition(":")
+    if sep and scheme.lower() in _SCHEMES and rest:
+        return scheme.lower(), rest
+    known = backbone_refs()
+    listed = ", ".join(f"{s}:" for s in schemes())
+    hint = did_you_mean(ref, known)
+    hint = (hint + " " if hint else "") + f"a reference starts with one of {listed}"
+    raise BackboneError(f"unknown backbone reference {ref!r}", hint=hint)
+
+
+def _as_tuple(inputs) -> tuple | None:
+    if inputs is None or isinstance(inputs, tuple):
+        return inputs
+    if isinstance(inputs, torch.Tensor):
+        return (inputs,)
+    if isinstance(inputs, list):
+        return tuple(inputs)
+    raise BackboneError(f"example_inputs must be a tuple of tensors, not {type(inputs).__name__}",
+                        hint="pass example_inputs=(tensor, ...) with a batch of 2")
