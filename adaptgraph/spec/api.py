@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import SpecError
+from ..errors import SpecError, SpecSyntaxError
 from ..fileio import write_text_atomic
 from .build import build_spec
 from .formats import from_data_text, to_data_text
@@ -22,9 +22,11 @@ def loads(text: str, path: str | None = None) -> Spec:
     if not isinstance(text, str):
         raise SpecError(f"{file}: expected text (str), got {type(text).__name__}")
     text = normalise_text(text, file)
-    tree = parse_tree(text, file)
+    tree, syntax_problems = parse_tree(text, file)
+    if tree is None:
+        raise SpecSyntaxError(problems=syntax_problems)
     records = ToRecords(text, file).transform(tree)
-    return build_spec(records, file, default_name(path))
+    return build_spec(records, file, default_name(path), syntax_problems)
 
 
 def load(path: str | Path) -> Spec:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import ProblemList, Span
+from ..errors import ProblemList, Span, SpecError, SpecSyntaxError
 from .expand import ExprError, interpolate
 from .models import Spec
 from .pydantic_errors import describe
@@ -35,14 +35,20 @@ class SourceMap(dict):
         return None
 
 
-def build_spec(records: list[Stmt], file: str, default_name: str | None) -> Spec:
+def build_spec(records: list[Stmt], file: str, default_name: str | None, syntax_problems=()) -> Spec:
+    """Assemble and validate; syntax problems found earlier are reported with all the others."""
     doc: dict[str, Any] = {}
-    smap, problems = SourceMap(), ProblemList()
+    smap, problems = SourceMap(), ProblemList(list(syntax_problems))
     _top_level(records, doc, smap, problems)
     if default_name and "name" not in doc:
         doc["name"] = default_name
-    problems.raise_if_any()
-    return validate_doc(doc, smap)
+    spec = None
+    try:
+        spec = validate_doc(doc, smap)
+    except SpecError as e:
+        problems.problems += e.problems
+    problems.raise_if_any(SpecSyntaxError if syntax_problems else SpecError)
+    return spec
 
 
 def validate_doc(doc: dict, smap: SourceMap) -> Spec:

@@ -43,14 +43,31 @@ def parser() -> Lark:
                 maybe_placeholders=False)
 
 
-def parse_tree(text: str, file: str) -> Tree:
-    """Parse ``text`` (already decoded, BOM stripped) into a Lark tree or raise ``SpecSyntaxError``."""
-    try:
-        return parser().parse(text)
-    except UnexpectedInput as e:
-        raise SpecSyntaxError(problems=[_problem(e, text, file)]) from None
-    except (LarkError, RecursionError) as e:  # defensive: never let a Lark internal escape
-        raise SpecSyntaxError(f"{file}: cannot parse this file ({type(e).__name__})") from None
+MAX_SYNTAX_ERRORS = 20
+
+
+def parse_tree(text: str, file: str) -> tuple[Tree | None, list[Problem]]:
+    """Parse ``text`` (decoded, BOM stripped) into a Lark tree, recovering from syntax errors.
+
+    After an error, the offending line is blanked and parsing starts again, so that every
+    broken statement of a file is reported in one run. Returns the tree of what remains
+    (None if nothing parses) and the syntax problems found.
+    """
+    problems: list[Problem] = []
+    lines = text.split("\n")
+    while True:
+        try:
+            return parser().parse("\n".join(lines)), problems
+        except UnexpectedInput as e:
+            problems.append(_problem(e, text, file))
+            line = problems[-1].span.line if problems[-1].span else 0
+            at_end = isinstance(e, UnexpectedEOF) or getattr(getattr(e, "token", None), "type", "") == "$END"
+            if at_end or len(problems) >= MAX_SYNTAX_ERRORS or not 0 < line <= len(lines) or not lines[line - 1]:
+                return None, problems
+            lines[line - 1] = ""
+        except (LarkError, RecursionError) as e:  # defensive: never let a Lark internal escape
+            problems.append(Problem(f"cannot parse this file ({type(e).__name__})", Span(file, 1, 1)))
+            return None, problems
 
 
 def span_at(text: str, file: str, line: int, col: int, width: int = 1) -> Span:

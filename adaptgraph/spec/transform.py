@@ -108,7 +108,7 @@ class ToRecords(Transformer):
                     var=str(var), body=body, **rng)
 
     def span_range(self, meta, items):
-        return Stmt("range", self._span(meta), start=_int(items[0]), stop=_int(items[1]))
+        return Stmt("range", self._span(meta), start=_int(items[0]), stop=_int(items[-1]))
 
     def list_range(self, meta, items):
         return Stmt("range", self._span(meta), values=[_int(t) for t in items])

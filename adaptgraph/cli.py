@@ -1,0 +1,80 @@
+"""The `adaptgraph` command line: a thin skin over the Python API.
+
+Each command lives in ``adaptgraph/commands/`` and registers itself here. Errors
+are mapped to messages and exit codes in one place: 1 for problems with the
+user's input, 2 for usage errors, 130 for Ctrl-C. ``ADAPTGRAPH_DEBUG=1`` shows
+tracebacks; without it a user never sees one.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .errors import AdaptGraphError
+
+COMMAND_MODULES = ("spec_commands", "graph_commands", "train_commands", "score_commands", "search_commands")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adaptgraph",
+        description="Decide where adapters go in a pretrained network, and put them there.",
+        epilog="Run `adaptgraph COMMAND --help` for a command's options and examples. "
+               "Set ADAPTGRAPH_DEBUG=1 to see tracebacks.",
+    )
+    parser.add_argument("--version", action="version", version=f"adaptgraph {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        module = _command_module(name)
+        if module is not None:
+            module.register(sub)
+    return parser
+
+
+def _command_module(name: str):
+    import importlib
+
+    try:
+        return importlib.import_module(f"adaptgraph.commands.{name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"adaptgraph.commands.{name}":
+            return None  # a command group not built yet
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except AdaptGraphError as e:
+        if os.environ.get("ADAPTGRAPH_DEBUG"):
+            raise
+        print(e.format(), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # a bug in adaptgraph: say so plainly, keep the traceback for the debug variable
+        if os.environ.get("ADAPTGRAPH_DEBUG"):
+            raise
+        print(f"internal error: {type(e).__name__}: {e}\n"
+              "This is a bug in adaptgraph; rerun with ADAPTGRAPH_DEBUG=1 for the traceback and report it.",
+              file=sys.stderr)
+        return 3
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("adaptgraph")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

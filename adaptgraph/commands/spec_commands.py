@@ -1,0 +1,137 @@
+"""`check`, `fmt`, `convert`, `schema`: commands on spec files alone (no torch imported)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import AdaptGraphError, SpecError
+from ..fileio import write_text_atomic
+from ..spec import dumps, load
+from ..spec.api import YAML_SUFFIXES
+from ..spec.models import Spec
+
+CHECK_EXAMPLES = """examples:
+  adaptgraph check specs/*.adapt
+  adaptgraph check --json my.adapt other.adapt.yaml
+"""
+FMT_EXAMPLES = """examples:
+  adaptgraph fmt my.adapt              # print the canonical form
+  adaptgraph fmt --write specs/*.adapt # rewrite files in place (atomically)
+  adaptgraph fmt --check specs/*.adapt # exit 1 if any file is not canonical
+  adaptgraph fmt --expand my.adapt     # unroll for loops
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("check", help="validate spec files and report every error",
+                       description="Validate .adapt, .adapt.yaml and .json spec files. Prints one line per "
+                                   "valid file, or every error of every file; exits 1 if any file is invalid.",
+                       epilog=CHECK_EXAMPLES, formatter_class=_raw())
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=run_check)
+
+    p = sub.add_parser("fmt", help="print specs in canonical form",
+                       description="Print each spec in its one canonical form (same format as the input).",
+                       epilog=FMT_EXAMPLES, formatter_class=_raw())
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--check", action="store_true", help="exit 1 if a file is not in canonical form")
+    p.add_argument("--write", action="store_true", help="rewrite the files in place")
+    p.add_argument("--expand", action="store_true", help="unroll for loops")
+    p.set_defaults(run=run_fmt)
+
+    p = sub.add_parser("convert", help="convert a spec between .adapt, YAML and JSON",
+                       epilog="example:\n  adaptgraph convert my.adapt --to yaml -o my.adapt.yaml",
+                       formatter_class=_raw())
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--to", required=True, choices=("adapt", "yaml", "json"))
+    p.add_argument("-o", "--output", metavar="OUT", help="write here (atomically) instead of stdout")
+    p.add_argument("--expand", action="store_true", help="unroll for loops")
+    p.set_defaults(run=run_convert)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the spec's YAML/JSON form")
+    p.set_defaults(run=run_schema)
+
+
+def _raw():
+    import argparse
+
+    return argparse.RawDescriptionHelpFormatter
+
+
+def summary(spec: Spec) -> str:
+    try:
+        n = len(spec.expanded())
+    except ValueError:
+        n = 0
+    parts = [f"spec {spec.name or '(unnamed)'}", f"{n} edge{'s' * (n != 1)}"]
+    if spec.backbone:
+        parts.append(f"backbone {spec.backbone}")
+    if spec.train:
+        parts.append(f"{len(spec.train)} trained module{'s' * (len(spec.train) != 1)}")
+    return ", ".join(parts)
+
+
+def run_check(args) -> int:
+    results, failed = [], 0
+    for file in args.files:
+        try:
+            spec = load(file)
+            results.append({"file": file, "ok": True, "summary": summary(spec), "hash": spec.content_hash()})
+            if not args.json:
+                print(f"ok    {file}: {summary(spec)}")
+        except AdaptGraphError as e:
+            failed += 1
+            results.append({"file": file, "ok": False, "errors": [p.to_dict() for p in e.problems]})
+            if not args.json:
+                print(e.format(), file=sys.stderr)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    elif failed:
+        print(f"{failed} of {len(args.files)} file{'s' * (len(args.files) != 1)} invalid", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _format_of(file: str) -> str:
+    suffix = Path(file).suffix
+    return "json" if suffix == ".json" else "yaml" if suffix in YAML_SUFFIXES else "adapt"
+
+
+def run_fmt(args) -> int:
+    status, errors = 0, []
+    for file in args.files:
+        try:
+            spec = load(file)
+        except AdaptGraphError as e:
+            errors.append(e)
+            continue
+        text = dumps(spec, expand=args.expand, format=_format_of(file))
+        current = Path(file).read_text(encoding="utf-8-sig")
+        if args.check:
+            if current != text:
+                print(f"would reformat {file}")
+                status = 1
+        elif args.write:
+            if current != text:
+                write_text_atomic(file, text)
+                print(f"reformatted {file}")
+        else:
+            sys.stdout.write(text)
+    if errors:
+        raise SpecError(problems=[p for e in errors for p in e.problems])
+    return status
+
+
+def run_convert(args) -> int:
+    text = dumps(load(args.file), expand=args.expand, format=args.to)
+    if args.output:
+        write_text_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def run_schema(args) -> int:
+    print(json.dumps(Spec.model_json_schema(), indent=2))
+    return 0
