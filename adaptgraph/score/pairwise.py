@@ -1,0 +1,166 @@
+"""Singular values of every G_ij = H_i^T Delta_j, for all n^2 ordered pairs of points.
+
+How the work is shared between pairs (N tokens, widths d_i):
+
+* Each point is factorised once. When N < d_i, the thin SVD H_i = U S V^T gives
+  H_i = A_i V^T with A_i = U S (N x N at most, numerically zero directions dropped)
+  and V orthonormal, so sv(H_i^T Delta_j) = sv(A_i^T B_j): a core of size at most
+  N x N instead of d_i x d_j. When N >= d_i there is nothing to shrink and A_i = H_i.
+* All cores of one source come from ONE matmul A_i^T [B_1 ... B_n] (float64).
+* The spectrum of a core C (k_i x k_j) is taken from the eigenvalues of the smaller
+  Gram matrix C^T C or C C^T, of size min(k_i, k_j) <= min(N, d_i, d_j). Squaring
+  costs precision: singular values below about 1e-8 * sigma_max are noise, far below
+  the default rank tolerance (float32 eps * max(d) >= 7.6e-6 for cores of size >= 64);
+  smaller cores, and ``precise=True``, use ``svdvals`` on C itself.
+
+Batches are accumulated by ``accumulate.PairwiseAccumulator``, which either keeps the token rows
+(memory 2 N sum(d) floats, cheap cores when N < d) or the running sums G_ij for all
+pairs (memory sum(d)^2 float64, independent of N). ``store="auto"`` keeps rows while
+they are the smaller of the two and switches to sums once N grows past that point;
+``tokens_per_batch`` subsamples token rows (seeded) to bound both.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Optional, Sequence
+
+import torch
+
+from adaptgraph.errors import ScoreError
+
+from .metrics import METRICS, all_metrics, resolve_rtol, warn_if_saturated
+
+GRAM_MIN_SIZE = 64  # below this a direct svdvals is cheap, and exact
+
+
+@dataclass(frozen=True)
+class PairSpectra:
+    """Singular values of H_i^T Delta_j for every pair; ``None`` where rows do not align."""
+
+    values: tuple[tuple[Optional[torch.Tensor], ...], ...]
+    """``values[i][j]``: descending float64 singular values of the gradient of edge i -> j."""
+    tokens: tuple[int, ...]
+    """Token rows per point (over all accumulated batches)."""
+    widths: tuple[int, ...]
+    """Feature width d_i per point."""
+
+
+def core_spectrum(core: torch.Tensor, precise: bool = False) -> torch.Tensor:
+    """Descending singular values of a (float64) core, via the smaller Gram matrix when large."""
+    core = core.to(torch.float64)
+    small = min(core.shape)
+    if small == 0:
+        return torch.zeros(0, dtype=torch.float64, device=core.device)
+    if precise or small < GRAM_MIN_SIZE:
+        return torch.linalg.svdvals(core)
+    gram = core.T @ core if core.shape[1] <= core.shape[0] else core @ core.T
+    eig = torch.linalg.eigvalsh(gram).clamp_min(0.0)
+    return eig.sqrt().flip(0)
+
+
+def factor_rows(x: torch.Tensor) -> torch.Tensor:
+    """A (N x k, float64) with x = A V^T for some orthonormal V, and k <= min(N, d).
+
+    Singular values of A^T B equal those of x^T y, so pairs can use A instead of x.
+    """
+    x = x.to(torch.float64)
+    n, d = x.shape
+    if n >= d or n == 0:
+        return x
+    u, s, _ = torch.linalg.svd(x, full_matrices=False)
+    if s.numel() == 0 or float(s[0]) == 0.0:
+        return x.new_zeros(n, 0)
+    keep = s > max(n, d) * torch.finfo(torch.float64).eps * s[0]  # float64 matrix_rank rule
+    return u[:, keep] * s[keep]
+
+
+def _check_pair_lists(h: Sequence[torch.Tensor], d: Sequence[torch.Tensor]) -> None:
+    if len(h) != len(d):
+        raise ScoreError(f"got {len(h)} activation matrices but {len(d)} gradient matrices; "
+                         "give one of each per point")
+    for i, (a, b) in enumerate(zip(h, d)):
+        if a.dim() != 2 or b.dim() != 2 or a.shape != b.shape:
+            raise ScoreError(f"point {i}: H and Delta must be 2-d (tokens x features) of the same "
+                             f"shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def _default_groups(h: Sequence[torch.Tensor], groups: Optional[Sequence[Hashable]]) -> list:
+    if groups is None:
+        return [x.shape[0] for x in h]
+    if len(groups) != len(h):
+        raise ScoreError(f"got {len(groups)} group labels for {len(h)} points")
+    return list(groups)
+
+
+def group_members(groups: Sequence[Hashable]) -> dict[Hashable, list[int]]:
+    out: dict[Hashable, list[int]] = {}
+    for i, g in enumerate(groups):
+        out.setdefault(g, []).append(i)
+    return out
+
+
+def pair_spectra(h: Sequence[torch.Tensor], d: Sequence[torch.Tensor], *,
+                 groups: Optional[Sequence[Hashable]] = None, precise: bool = False) -> PairSpectra:
+    """Spectra of H_i^T Delta_j for all pairs from full token-row matrices.
+
+    ``h[i]``, ``d[i]``: tokens x d_i. Points whose rows correspond (same ``groups``
+    label; by default the same row count) are paired; other pairs get ``None``.
+    """
+    _check_pair_lists(h, d)
+    labels = _default_groups(h, groups)
+    n = len(h)
+    values: list[list[Optional[torch.Tensor]]] = [[None] * n for _ in range(n)]
+    for members in group_members(labels).values():
+        _fill_group(values, members, [h[i] for i in members], [d[i] for i in members], precise)
+    return PairSpectra(tuple(tuple(r) for r in values), tuple(x.shape[0] for x in h),
+                       tuple(x.shape[1] for x in h))
+
+
+def _fill_group(values, members, hs, ds, precise) -> None:
+    rows = {x.shape[0] for x in hs}
+    if len(rows) != 1:
+        raise ScoreError(f"points {members} are grouped together but have different token "
+                         f"counts {sorted(rows)}; give them different group labels")
+    a = [factor_rows(x) for x in hs]
+    b = [factor_rows(x) for x in ds]
+    bounds = block_bounds([x.shape[1] for x in b])
+    b_all = torch.cat(b, dim=1)
+    for ai, i in zip(a, members):
+        cores = ai.T @ b_all  # every core with source i in one matmul
+        for (lo, hi), j in zip(bounds, members):
+            values[i][j] = core_spectrum(cores[:, lo:hi], precise)
+
+
+def block_bounds(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    out, at = [], 0
+    for s in sizes:
+        out.append((at, at + s))
+        at += s
+    return out
+
+
+def score_matrices(spectra: PairSpectra, rtol: Optional[float] = None, *,
+                   warn: bool = True) -> dict[str, list[list[Optional[float]]]]:
+    """n x n matrices (``[src][dst]``, ``None`` for unpaired points) of every metric.
+
+    ``rtol=None`` uses the default tolerance of each pair's shape (``metrics.default_rtol``).
+    Warns with ``RankSaturationWarning`` when ranks reach min(tokens, d_i, d_j).
+    """
+    n = len(spectra.widths)
+    out = {m: [[None] * n for _ in range(n)] for m in METRICS}
+    caps = []
+    for i in range(n):
+        for j in range(n):
+            sv = spectra.values[i][j]
+            if sv is None:
+                continue
+            tol = resolve_rtol(rtol, spectra.widths[i], spectra.widths[j])
+            for name, value in all_metrics(sv, tol).items():
+                out[name][i][j] = value
+            caps.append((int(out["rank"][i][j]), spectra.tokens[i], spectra.widths[i], spectra.widths[j]))
+    if warn:
+        warn_if_saturated(caps, stacklevel=3)
+    return out
+
+
+__all__ = ["PairSpectra", "core_spectrum", "factor_rows", "pair_spectra", "score_matrices"]

@@ -1,0 +1,132 @@
+"""The factorised pairwise path against a direct H_i^T Delta_j per pair."""
+import warnings
+
+import pytest
+import torch
+
+from adaptgraph.errors import ScoreError
+from adaptgraph.score.accumulate import PairwiseAccumulator
+from adaptgraph.score.metrics import RankSaturationWarning, default_rtol
+from adaptgraph.score.pairwise import core_spectrum, factor_rows, pair_spectra, score_matrices
+
+
+def rand(shape, seed, rank=None):
+    g = torch.Generator().manual_seed(seed)
+    if rank is None:
+        return torch.randn(*shape, generator=g)
+    return torch.randn(shape[0], rank, generator=g) @ torch.randn(rank, shape[1], generator=g)
+
+
+def points(tokens, widths, ranks, seed=0):
+    h = [rand((tokens, w), seed + 2 * k, r) for k, (w, r) in enumerate(zip(widths, ranks))]
+    d = [rand((tokens, w), seed + 2 * k + 1, r) for k, (w, r) in enumerate(zip(widths, ranks))]
+    return h, d
+
+
+def assert_spectra_match(spectra, h, d):
+    for i in range(len(h)):
+        for j in range(len(d)):
+            direct = torch.linalg.svdvals(h[i].double().T @ d[j].double())
+            got = spectra.values[i][j]
+            k = min(got.numel(), direct.numel())
+            scale = float(direct[0])
+            assert torch.allclose(got[:k], direct[:k], atol=1e-7 * scale, rtol=0), (i, j)
+            assert max(direct[k:].abs().tolist(), default=0.0) <= 1e-7 * scale  # dropped ones are zeros
+            tol = default_rtol(h[i].shape[1], d[j].shape[1])
+            g32 = h[i].T @ d[j]
+            assert int((got > tol * got[0]).sum()) == int(torch.linalg.matrix_rank(g32.double(), rtol=tol)), (i, j)
+
+
+# token counts below, between and above the widths; some points rank-deficient
+@pytest.mark.parametrize("tokens", [10, 40, 150])
+def test_fast_path_equals_direct(tokens):
+    widths, ranks = [16, 48, 96, 32], [None, 5, None, 2]
+    h, d = points(tokens, widths, ranks, seed=tokens)
+    spectra = pair_spectra(h, d)
+    assert spectra.tokens == (tokens,) * 4 and spectra.widths == tuple(widths)
+    assert_spectra_match(spectra, h, d)
+
+
+def test_precise_and_gram_routes_agree_on_large_cores():
+    h, d = points(200, [80, 100], [None, None], seed=7)
+    a, b = pair_spectra(h, d), pair_spectra(h, d, precise=True)
+    for i in range(2):
+        for j in range(2):
+            assert torch.allclose(a.values[i][j], b.values[i][j], rtol=1e-9, atol=1e-9 * float(b.values[i][j][0]))
+
+
+def test_factor_rows_preserves_products():
+    x, y = rand((6, 20), 1).double(), rand((6, 30), 2).double()
+    ax, ay = factor_rows(x), factor_rows(y)
+    assert ax.shape == (6, 6)
+    direct = torch.linalg.svdvals(x.T @ y)
+    assert torch.allclose(torch.linalg.svdvals(ax.T @ ay), direct[:6], atol=1e-10)
+    assert float(direct[6:].abs().max()) < 1e-10
+    assert factor_rows(torch.zeros(3, 9)).shape == (3, 0)
+
+
+def test_core_spectrum_of_empty_core():
+    assert core_spectrum(torch.zeros(0, 5)).numel() == 0
+
+
+def test_unaligned_points_are_not_paired():
+    h = [rand((12, 4), 1), rand((12, 6), 2), rand((30, 5), 3)]
+    d = [rand((12, 4), 4), rand((12, 6), 5), rand((30, 5), 6)]
+    s = pair_spectra(h, d)
+    assert s.values[0][2] is None and s.values[2][1] is None and s.values[2][2] is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RankSaturationWarning)
+        m = score_matrices(s)
+    assert m["rank"][0][2] is None and m["rank"][0][1] == 4.0
+    with pytest.raises(ScoreError, match="different token counts"):
+        pair_spectra(h, d, groups=["a", "a", "a"])
+
+
+def test_score_matrices_match_direct_metrics_and_warn_on_saturation():
+    h, d = points(5, [8, 12], [None, None], seed=3)  # 5 tokens < widths: ranks capped at 5
+    with pytest.warns(RankSaturationWarning, match="number of tokens"):
+        m = score_matrices(pair_spectra(h, d), rtol=1e-6)
+    g = h[0].double().T @ d[1].double()
+    assert m["rank"][0][1] == 5.0
+    assert m["fro"][0][1] == pytest.approx(float(torch.linalg.matrix_norm(g)), rel=1e-9)
+    assert m["nuclear"][0][1] == pytest.approx(float(torch.linalg.matrix_norm(g, "nuc")), rel=1e-9)
+
+
+@pytest.mark.parametrize("store", ["rows", "sums", "auto"])
+def test_accumulated_batches_equal_stacked_rows(store):
+    widths = [6, 10, 3]
+    batches = [points(t, widths, [None, 2, None], seed=10 * t) for t in (4, 7, 30, 5)]  # auto: rows, then sums after the third
+    acc = PairwiseAccumulator(widths, store=store)
+    for h, d in batches:
+        acc.add(h, d)
+    h_all = [torch.cat([b[0][i] for b in batches]) for i in range(3)]
+    d_all = [torch.cat([b[1][i] for b in batches]) for i in range(3)]
+    assert acc.tokens == (46, 46, 46) and acc.batches == 4
+    assert acc.mode == ("rows" if store == "rows" else "sums")
+    assert_spectra_match(acc.spectra(), h_all, d_all)
+
+
+def test_auto_store_keeps_rows_while_smaller():
+    acc = PairwiseAccumulator([64, 64])
+    acc.add(*points(8, [64, 64], [None, None]))
+    assert acc.mode == "rows"
+
+
+def test_subsampled_rows_are_the_same_for_all_points_of_a_group():
+    x = rand((50, 4), 1)
+    acc = PairwiseAccumulator([4, 4], tokens_per_batch=7, seed=3)
+    acc.add([x, 2 * x], [x, 2 * x])
+    acc.add([x, 2 * x], [x, 2 * x])
+    assert acc.tokens == (14, 14)
+    s = acc.spectra()
+    assert torch.allclose(s.values[0][1], 2 * s.values[0][0]) and torch.allclose(s.values[1][1], 4 * s.values[0][0])
+
+
+def test_accumulator_rejects_bad_batches():
+    acc = PairwiseAccumulator([4, 5])
+    with pytest.raises(ScoreError, match=r"point 1: expected H and Delta of shape \(tokens, 5\)"):
+        acc.add([rand((3, 4), 1), rand((3, 6), 2)], [rand((3, 4), 1), rand((3, 6), 2)])
+    with pytest.raises(ScoreError, match="no batch was added"):
+        acc.spectra()
+    with pytest.raises(ScoreError, match="unknown store"):
+        PairwiseAccumulator([4], store="disk")
