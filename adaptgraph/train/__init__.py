@@ -1,0 +1,23 @@
+"""Tasks, task heads, training and evaluation of feature models (usually compiled ones).
+
+Typical use::
+
+    from adaptgraph.train import TrainConfig, evaluate, fit, load_task
+    task = load_task("wordnet:noun?per_class=100", seed=0)
+    result = fit(model, backbone, task, TrainConfig(epochs=3, lr=1e-3), out_dir="runs/a")
+    evaluate(model, result.head, backbone, task, "test", config)["accuracy"]
+"""
+from .config import TrainConfig, train_config
+from .data import check_fits
+from .evaluate import evaluate
+from .files import atomic_path, atomic_write_text, check_run_dir, prepare_run_dir, write_json
+from .head import TaskHead, load_head
+from .loop import TrainResult, fit
+from .state import load_trainable_state, trainable_parameters, trainable_state
+from .tasks import SPLITS, Task, load_task
+
+__all__ = [
+    "SPLITS", "Task", "TaskHead", "TrainConfig", "TrainResult", "atomic_path", "atomic_write_text",
+    "check_fits", "check_run_dir", "evaluate", "fit", "load_head", "load_task", "load_trainable_state",
+    "prepare_run_dir", "train_config", "trainable_parameters", "trainable_state", "write_json",
+]

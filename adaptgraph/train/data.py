@@ -1,0 +1,148 @@
+"""From task examples to model inputs: checks, batching and the global-batch sampler.
+
+The sampler cuts one seeded permutation per epoch into *global* batches of
+``batch_size`` and gives rank ``r`` of ``w`` the examples ``r, r + w, ...`` of
+each. Every example carries a loss weight ``w / len(global batch)``, so the
+weighted sum of per-example losses on each rank, averaged over ranks by
+DistributedDataParallel, is exactly the mean over the global batch: one process
+and several see the same batches and take the same steps, up to float order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..errors import TaskError
+
+Item = tuple[int, float]  # (example index, loss weight; 0 marks a padding item)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Model inputs for one batch plus what the loss and the head need."""
+
+    inputs: tuple[torch.Tensor, ...]
+    labels: torch.Tensor
+    weights: torch.Tensor
+    attention_mask: torch.Tensor | None
+
+    def to(self, device: torch.device) -> "Batch":
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(tuple(move(t) for t in self.inputs), move(self.labels), move(self.weights),
+                     move(self.attention_mask))
+
+
+def check_fits(task, backbone) -> None:
+    """TaskError when the task's input kind is not what the backbone takes."""
+    modality = getattr(backbone, "modality", None)
+    if task.modality != modality:
+        ref = getattr(backbone, "ref", type(backbone).__name__)
+        fix = "an image task such as digits" if modality == "image" else "a text task (wordnet:, csv:, jsonl:)"
+        article = "an" if str(modality)[:1] in "aeiou" else "a"
+        raise TaskError(f"{task.modality} task '{task.name}' on {article} {modality} backbone '{ref}'",
+                        hint=f"choose {fix} or a {task.modality} backbone")
+    if modality == "text" and getattr(backbone, "tokenizer", None) is None:
+        raise TaskError(f"text backbone '{getattr(backbone, 'ref', '?')}' has no tokenizer",
+                        hint="load the backbone with its tokenizer")
+
+
+class Examples(Dataset):
+    """A list of examples indexed by ``(index, weight)`` items."""
+
+    def __init__(self, examples: Sequence[tuple[object, int]]):
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, item: Item) -> tuple[object, int, float]:
+        x, y = self.examples[item[0]]
+        return x, y, item[1]
+
+
+class GlobalBatchSampler(Sampler):
+    """Yields this rank's share of each global batch (see the module docstring)."""
+
+    def __init__(self, n: int, batch_size: int, *, shuffle: bool, seed: int = 0,
+                 rank: int = 0, world_size: int = 1):
+        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+        self.rank, self.world_size, self.epoch = rank, world_size, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reshuffle for ``epoch`` (a new permutation, same on every rank)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return (self.n + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self) -> Iterator[list[Item]]:
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        else:
+            order = list(range(self.n))
+        for start in range(0, self.n, self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            mine = chunk[self.rank::self.world_size]
+            if not mine:  # a rank must still take part in the step: one item with no weight
+                yield [(chunk[0], 0.0)]
+            else:
+                yield [(i, self.world_size / len(chunk)) for i in mine]
+
+
+class Collator:
+    """Turns ``(input, label, weight)`` triples into a :class:`Batch` for one backbone."""
+
+    def __init__(self, backbone, max_length: int):
+        self.modality = backbone.modality
+        self.tokenizer = getattr(backbone, "tokenizer", None)
+        self.input_names = tuple(getattr(backbone, "input_names", ()) or ())
+        self.image_shape = getattr(backbone, "image_shape", None)
+        self.max_length = max_length
+
+    def __call__(self, items: list[tuple[object, int, float]]) -> Batch:
+        xs = [x for x, _, _ in items]
+        labels = torch.tensor([y for _, y, _ in items], dtype=torch.long)
+        weights = torch.tensor([w for _, _, w in items], dtype=torch.float32)
+        if self.modality == "text":
+            inputs, mask = self._text(xs)
+        else:
+            inputs, mask = (fit_images(torch.stack(xs), self.image_shape),), None
+        return Batch(inputs, labels, weights, mask)
+
+    def _text(self, texts: list[str]) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
+        encoded = self.tokenizer(texts, self.max_length)
+        names = self.input_names or ("input_ids", "attention_mask")
+        missing = [n for n in names if n not in encoded]
+        if missing:
+            raise TaskError(f"the tokenizer gives {', '.join(encoded)} but the backbone also takes {missing[0]}",
+                            hint="use the tokenizer that belongs to the backbone")
+        return tuple(encoded[n] for n in names), encoded.get("attention_mask")
+
+
+def fit_images(images: torch.Tensor, image_shape: tuple[int, int, int] | None) -> torch.Tensor:
+    """Resize ``(B, C, H, W)`` images to ``image_shape`` and repeat a single channel when it asks for more."""
+    if image_shape is None:
+        return images
+    channels, height, width = image_shape
+    if images.shape[-2:] != (height, width):
+        images = F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False)
+    if images.shape[1] != channels:
+        if images.shape[1] != 1:
+            raise TaskError(f"task images have {images.shape[1]} channels but the backbone takes {channels}",
+                            hint="use images with 1 channel (repeated) or as many as the backbone takes")
+        images = images.expand(-1, channels, -1, -1).contiguous()
+    return images
+
+
+def make_loader(examples: Sequence[tuple[object, int]], backbone, *, batch_size: int, max_length: int,
+                shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
+                num_workers: int = 0) -> DataLoader:
+    """A DataLoader of :class:`Batch` over ``examples``; its ``batch_sampler`` has ``set_epoch``."""
+    sampler = GlobalBatchSampler(len(examples), batch_size, shuffle=shuffle, seed=seed,
+                                 rank=rank, world_size=world_size)
+    return DataLoader(Examples(examples), batch_sampler=sampler, collate_fn=Collator(backbone, max_length),
+                      num_workers=num_workers)

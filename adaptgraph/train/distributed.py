@@ -1,0 +1,86 @@
+"""Data-parallel training across processes started by ``torchrun``.
+
+``torchrun --nproc-per-node N ...`` sets ``RANK``, ``WORLD_SIZE`` and
+``LOCAL_RANK``; :func:`start` then joins the process group (gloo on CPU, nccl
+on CUDA). Without those variables everything runs in one process and no
+group is created. Only rank 0 writes files; metrics are summed across ranks.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in the group; ``owns_group`` when :func:`start` created it."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def launched_by_torchrun() -> bool:
+    """Whether the environment describes a group of more than one process."""
+    return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def start(device_type: str) -> Dist:
+    """Join (or reuse) the process group described by the environment; a one-process Dist otherwise."""
+    if dist.is_available() and dist.is_initialized():
+        return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    if not launched_by_torchrun():
+        return Dist()
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend)
+    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), owns_group=True)
+
+
+def current() -> Dist:
+    """The group this process is in now, without creating one."""
+    if dist.is_available() and dist.is_initialized():
+        return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return Dist()
+
+
+def place(device: torch.device, group: Dist) -> torch.device:
+    """One GPU per process: CUDA ranks use ``cuda:LOCAL_RANK`` unless a device index was given."""
+    if device.type == "cuda" and group.active and device.index is None:
+        device = torch.device("cuda", group.local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
+
+
+def sum_across(values: list[float], group: Dist, device: torch.device) -> list[float]:
+    """Element-wise sum of ``values`` over all ranks (in float64; the values themselves when alone)."""
+    if not group.active:
+        return list(values)
+    where = device if dist.get_backend() == "nccl" else torch.device("cpu")
+    tensor = torch.tensor(values, dtype=torch.float64, device=where)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.tolist()
+
+
+def barrier(group: Dist) -> None:
+    """Wait for every rank (no-op alone)."""
+    if group.active:
+        dist.barrier()
+
+
+def stop(group: Dist) -> None:
+    """Leave the group if :func:`start` created it."""
+    if group.owns_group and dist.is_initialized():
+        dist.destroy_process_group()

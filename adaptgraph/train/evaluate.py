@@ -1,0 +1,82 @@
+"""Evaluation: accuracy and mean cross-entropy of a feature model plus head on one split."""
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..errors import TaskError
+from . import distributed
+from .config import TrainConfig
+from .data import Batch, check_fits, make_loader
+from .head import TaskHead
+from .tasks import check_task
+
+
+def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None when mixed precision is off (always off on the CPU)."""
+    if device.type != "cuda" or config.amp == "none":
+        return None
+    return torch.bfloat16 if config.amp == "bf16" else torch.float16
+
+
+def autocast(config: TrainConfig, device: torch.device):
+    """An autocast context for the configured mixed precision, or a no-op."""
+    dtype = amp_dtype(config, device)
+    return torch.autocast(device_type="cuda", dtype=dtype) if dtype else contextlib.nullcontext()
+
+
+def logits_of(model: nn.Module, head: TaskHead, batch: Batch) -> torch.Tensor:
+    """Class logits for a batch, in float32 whatever the autocast dtype."""
+    features = model(*batch.inputs)
+    if not isinstance(features, torch.Tensor):
+        raise TaskError(f"the feature model returned {type(features).__name__}, not one tensor",
+                        hint="a feature model's forward must return a single feature tensor")
+    return head(features, batch.attention_mask).float()
+
+
+def show_progress(progress: bool | None, group: distributed.Dist) -> bool:
+    """Progress bars on rank 0 only, and by default only when stderr is a terminal."""
+    wanted = sys.stderr.isatty() if progress is None else progress
+    return bool(wanted) and group.is_main
+
+
+def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "test",
+             config: TrainConfig | None = None, *, progress: bool | None = None) -> dict:
+    """``{"accuracy", "loss", "n"}`` of ``model`` + ``head`` on ``split`` of ``task``.
+
+    Batches are taken in order (``eval_batch_size``), so the same model gives
+    the same accuracy every time. Under a process group each rank evaluates its
+    share and the counts are summed. Moves model and head to the configured device.
+    TaskError when the split is empty or the task does not fit the backbone.
+    """
+    config = config or TrainConfig()
+    check_task(task)
+    check_fits(task, backbone)
+    examples = task.examples(split)
+    if not examples:
+        raise TaskError(f"split '{split}' of task '{task.name}' has no examples")
+    group = distributed.current()
+    device = distributed.place(config.resolved_device(), group)
+    model.to(device).eval()
+    head.to(device).eval()
+    loader = make_loader(examples, backbone, batch_size=config.eval_batch_size, max_length=config.max_length,
+                         shuffle=False, rank=group.rank, world_size=group.world_size,
+                         num_workers=config.num_workers)
+    correct = loss_sum = count = 0.0
+    bar = tqdm(loader, desc=f"eval {split}", leave=False, disable=not show_progress(progress, group))
+    with torch.no_grad(), autocast(config, device):
+        for batch in bar:
+            batch = batch.to(device)
+            logits = logits_of(model, head, batch)
+            real = batch.weights > 0
+            ce = F.cross_entropy(logits, batch.labels, reduction="none")
+            correct += float(((logits.argmax(-1) == batch.labels) & real).sum())
+            loss_sum += float(ce[real].double().sum())
+            count += float(real.sum())
+    correct, loss_sum, count = distributed.sum_across([correct, loss_sum, count], group, device)
+    return {"accuracy": correct / count, "loss": loss_sum / count, "n": int(count)}

@@ -1,0 +1,88 @@
+"""The task head: pool the feature model's output, then one linear layer to the classes.
+
+Pooling by feature shape:
+
+- ``(B, T, D)`` tokens: ``mean`` averages the non-padding tokens (positions where
+  the attention mask is 1; all tokens when there is no mask), ``cls`` takes token 0;
+  ``auto`` means ``mean``;
+- ``(B, C, H, W)`` maps: global average over H and W (``cls`` is an error);
+- ``(B, D)`` vectors: used as they are.
+
+The head is always trained and is saved with the adapters (``describe()`` plus
+``state_dict()``; :func:`load_head` rebuilds it and checks it fits the task).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import TaskError
+
+POOLINGS = ("auto", "mean", "cls")
+
+
+def feature_dim_of(features: torch.Tensor) -> int:
+    """The channel size of a feature tensor: ``C`` for NCHW, the last size otherwise."""
+    if features.dim() == 4:
+        return int(features.shape[1])
+    if features.dim() in (2, 3):
+        return int(features.shape[-1])
+    raise TaskError(f"the feature model returned a tensor of shape {tuple(features.shape)}",
+                    hint="a feature model must return (B, T, D), (B, D) or (B, C, H, W)")
+
+
+class TaskHead(nn.Module):
+    """``pool`` then ``Linear(feature_dim, num_classes)``; see the module docstring."""
+
+    def __init__(self, feature_dim: int, num_classes: int, pooling: str = "auto"):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise TaskError(f"unknown pooling '{pooling}'", hint=f"use one of {', '.join(POOLINGS)}")
+        self.feature_dim, self.num_classes, self.pooling = feature_dim, num_classes, pooling
+        self.linear = nn.Linear(feature_dim, num_classes)
+
+    def pool(self, features: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, feature_dim)`` pooled features."""
+        if features.dim() == 2:
+            return features
+        if features.dim() == 4:
+            if self.pooling == "cls":
+                raise TaskError("pooling 'cls' needs token features (B, T, D), got a feature map (B, C, H, W)",
+                                hint="use pooling 'auto' or 'mean' for convolutional backbones")
+            return features.mean(dim=(2, 3))
+        if features.dim() != 3:
+            feature_dim_of(features)  # raises the shape error
+        if self.pooling == "cls":
+            return features[:, 0]
+        return masked_mean(features, attention_mask)
+
+    def forward(self, features: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Class logits ``(B, num_classes)``."""
+        return self.linear(self.pool(features, attention_mask))
+
+    def describe(self) -> dict:
+        """What is needed, beside ``state_dict()``, to rebuild this head."""
+        return {"feature_dim": self.feature_dim, "num_classes": self.num_classes, "pooling": self.pooling}
+
+
+def masked_mean(tokens: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``(B, T, D)`` tokens over positions where ``attention_mask`` (B, T) is nonzero."""
+    if attention_mask is None:
+        return tokens.mean(dim=1)
+    if tuple(attention_mask.shape) != tuple(tokens.shape[:2]):
+        raise TaskError(f"the features have {tuple(tokens.shape[:2])} (batch, tokens) but the attention mask "
+                        f"is {tuple(attention_mask.shape)}",
+                        hint="a text feature model must return one feature vector per input token")
+    weights = attention_mask.to(tokens.dtype).unsqueeze(-1)
+    return (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+
+
+def load_head(description: dict, state: dict[str, torch.Tensor], task) -> TaskHead:
+    """A head rebuilt from ``describe()`` and its state; TaskError when it belongs to another task."""
+    if description["num_classes"] != task.num_classes:
+        raise TaskError(f"the checkpoint's head has {description['num_classes']} classes but task "
+                        f"'{task.name}' has {task.num_classes}",
+                        hint="evaluate the checkpoint on the task it was trained on")
+    head = TaskHead(description["feature_dim"], description["num_classes"], description.get("pooling", "auto"))
+    head.load_state_dict(state)
+    return head

@@ -1,0 +1,227 @@
+"""``fit``: train a feature model's trainable parameters and a task head on a task.
+
+Works with any ``nn.Module`` whose ``forward(*inputs)`` returns one feature
+tensor (usually the compiled GraphModule with adapters) plus a ``Backbone``
+(or any object with ``modality``, ``tokenizer``, ``input_names``,
+``image_shape`` and ``ref``) that says how to turn task inputs into model inputs.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..errors import TaskError
+from . import distributed
+from .config import TrainConfig
+from .data import Batch, check_fits, make_loader
+from .evaluate import amp_dtype, autocast, evaluate, logits_of, show_progress
+from .files import LOG_FILE, METRICS_FILE, check_run_dir, prepare_run_dir, write_json, write_jsonl
+from .head import TaskHead, feature_dim_of
+from .state import load_trainable_state, set_train_mode, trainable_parameters, trainable_state
+from .tasks import check_task
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``fit`` produced: the final metrics, the best trainable state and the head holding it."""
+
+    metrics: dict
+    best_state: dict[str, torch.Tensor]  # the feature model's trainable parameters, by name
+    head: TaskHead
+    log: tuple[dict, ...]
+
+
+class _Trainable(nn.Module):
+    """Feature model + head as one module, so DistributedDataParallel syncs both."""
+
+    def __init__(self, model: nn.Module, head: TaskHead):
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, attention_mask, *inputs):  # plain tensors, so DDP can move and inspect them
+        return logits_of(self.model, self.head, Batch(inputs, None, None, attention_mask))
+
+
+def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
+        out_dir: str | Path | None = None, *, head: TaskHead | None = None, overwrite: bool = False,
+        progress: bool | None = None,
+        before_finish: Callable[[TrainResult, Path], None] | None = None) -> TrainResult:
+    """Train ``model``'s parameters that require grad, plus a head, on ``task``; return a :class:`TrainResult`.
+
+    AdamW (weight decay on matrices only), linear warmup then cosine decay,
+    gradient clipping. Validation after every epoch keeps the best state (by
+    validation accuracy, earliest on ties; the last one when the task has no
+    validation examples); the test split is evaluated once, with that state,
+    which is left loaded in ``model`` and ``head``. With ``out_dir``, writes
+    ``log.jsonl`` after each epoch and ``metrics.json`` last (rank 0 only,
+    atomically); ``before_finish(result, out_dir)`` runs just before
+    ``metrics.json`` so that weights can be saved first. The head is new
+    (initialised from ``config.seed``) unless one is given.
+    """
+    config = config or TrainConfig()
+    check_task(task)
+    check_fits(task, backbone)
+    if out_dir is not None:
+        check_run_dir(out_dir, overwrite)  # on every rank, so that all of them stop together
+    device = config.resolved_device()
+    group = distributed.start(device.type)
+    try:
+        out = prepare_run_dir(out_dir, overwrite) if out_dir is not None and group.is_main else None
+        return _fit(model, backbone, task, config, out, head, progress, before_finish, group,
+                    distributed.place(device, group))
+    finally:
+        distributed.stop(group)
+
+
+def _fit(model, backbone, task, config, out, head, progress, before_finish, group, device) -> TrainResult:
+    torch.manual_seed(config.seed)
+    train = task.examples("train")
+    if not train:
+        raise TaskError(f"split 'train' of task '{task.name}' has no examples")
+    loader = make_loader(train, backbone, batch_size=config.batch_size, max_length=config.max_length,
+                         shuffle=True, seed=config.seed, rank=group.rank, world_size=group.world_size,
+                         num_workers=config.num_workers)
+    model.to(device)
+    head = (head or _new_head(model, backbone, train, task, config, device)).to(device)
+    if head.num_classes != task.num_classes:
+        raise TaskError(f"the head has {head.num_classes} classes but task '{task.name}' has {task.num_classes}")
+    trainer = _Trainable(model, head)
+    wrapped = _wrap(trainer, group, device)
+    total = config.steps or config.num_epochs * len(loader)
+    optimizer = _optimizer(trainer, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total))
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype(config, device) == torch.float16 else None
+    show = show_progress(progress, group)
+    has_val = bool(task.examples("validation"))
+    step, log, best = 0, [], None
+    started = time.perf_counter()
+    for epoch in tqdm(range(math.ceil(total / len(loader))), desc="epochs", disable=not show):
+        tic = time.perf_counter()
+        loader.batch_sampler.set_epoch(epoch)
+        set_train_mode(trainer)
+        losses = [0.0, 0.0]  # sum of per-example losses, examples
+        for batch in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=not show):
+            if step >= total:
+                break
+            _train_step(wrapped, trainer, optimizer, scheduler, scaler, batch.to(device), config, device, losses)
+            step += 1
+        loss_sum, n = distributed.sum_across(losses, group, device)
+        seconds = time.perf_counter() - tic
+        val = evaluate(model, head, backbone, task, "validation", config, progress=progress) if has_val else None
+        record = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0], "train_loss": loss_sum / n,
+                  "validation": val, "seconds": round(seconds, 3),
+                  "eval_seconds": round(time.perf_counter() - tic - seconds, 3)}
+        log.append(record)
+        if best is None or not has_val or val["accuracy"] > best[0]["accuracy"]:
+            best = (val, epoch + 1, trainable_state(model), {k: v.detach().clone() for k, v in head.state_dict().items()})
+        if out is not None:
+            write_jsonl(out / LOG_FILE, log)
+    train_seconds = time.perf_counter() - started
+    val, best_epoch, best_state, head_state = best
+    load_trainable_state(model, best_state)
+    head.load_state_dict(head_state)
+    test = evaluate(model, head, backbone, task, "test", config, progress=progress) if task.examples("test") else None
+    metrics = _metrics(model, head, backbone, task, config, device, group, log, best_epoch, val, test,
+                       len(train), train_seconds)
+    result = TrainResult(metrics, best_state, head, tuple(log))
+    if out is not None:
+        if before_finish is not None:
+            before_finish(result, out)
+        write_json(out / METRICS_FILE, metrics)
+    distributed.barrier(group)
+    return result
+
+
+def _new_head(model, backbone, train, task, config, device) -> TaskHead:
+    """A head sized by one forward pass of the model on two training examples."""
+    probe = make_loader(train[:2], backbone, batch_size=2, max_length=config.max_length, shuffle=False)
+    batch = next(iter(probe)).to(device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        features = model(*batch.inputs)
+    model.train(was_training)
+    if not isinstance(features, torch.Tensor):
+        raise TaskError(f"the feature model returned {type(features).__name__}, not one tensor",
+                        hint="a feature model's forward must return a single feature tensor")
+    return TaskHead(feature_dim_of(features), task.num_classes, config.pooling)
+
+
+def _wrap(trainer: _Trainable, group: distributed.Dist, device: torch.device) -> nn.Module:
+    if not group.active:
+        return trainer
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(trainer, device_ids=ids, find_unused_parameters=False)
+
+
+def _optimizer(trainer: _Trainable, config: TrainConfig) -> torch.optim.Optimizer:
+    params = list(trainable_parameters(trainer).values())
+    decay = [p for p in params if p.dim() >= 2]
+    rest = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+
+
+def lr_lambda(config: TrainConfig, total: int) -> Callable[[int], float]:
+    """Learning-rate factor per step: linear warmup over ``warmup * total`` steps, then cosine to 0 or constant."""
+    warm = int(config.warmup * total + 0.5)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if config.schedule == "constant":
+            return 1.0
+        progress = (step - warm) / max(1, total - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _train_step(wrapped, trainer, optimizer, scheduler, scaler, batch, config, device, losses) -> None:
+    with autocast(config, device):
+        logits = wrapped(batch.attention_mask, *batch.inputs)
+    per_example = F.cross_entropy(logits, batch.labels, reduction="none")
+    loss = (per_example * batch.weights).sum()  # weights make this the global-batch mean (see data.py)
+    (scaler.scale(loss) if scaler else loss).backward()
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    if scaler:
+        scaler.unscale_(optimizer)
+    if config.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    real = batch.weights > 0
+    losses[0] += float(per_example.detach()[real].double().sum())
+    losses[1] += float(real.sum())
+
+
+def _metrics(model, head, backbone, task, config, device, group, log, best_epoch, val, test,
+             n_train, train_seconds) -> dict:
+    model_params = sum(p.numel() for p in trainable_parameters(model).values())
+    head_params = sum(p.numel() for p in head.parameters())
+    return {
+        "task": task.name, "task_fingerprint": task.fingerprint(), "num_classes": task.num_classes,
+        "backbone": getattr(backbone, "ref", None), "config": config.model_dump(),
+        "device": device.type, "amp": config.amp if amp_dtype(config, device) else "none",
+        "world_size": group.world_size, "epochs": len(log), "steps": log[-1]["step"], "best_epoch": best_epoch,
+        "train_examples": n_train, "validation": val, "test": test,
+        "test_accuracy": test["accuracy"] if test else None, "head": head.describe(),
+        "trainable_parameters": {"model": model_params, "head": head_params, "total": model_params + head_params},
+        "timing": {"train_seconds": round(train_seconds, 3),
+                   "seconds_per_epoch": round(sum(r["seconds"] for r in log) / len(log), 3)},
+    }
