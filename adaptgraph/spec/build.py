@@ -48,7 +48,7 @@ def build_spec(records: list[Stmt], file: str, default_name: str | None, syntax_
     except SpecError as e:
         problems.problems += e.problems
     problems.raise_if_any(SpecSyntaxError if syntax_problems else SpecError)
-    return spec
+    return spec.with_source(smap)
 
 
 def validate_doc(doc: dict, smap: SourceMap) -> Spec:

@@ -48,7 +48,8 @@ def from_data_text(text: str, file: str, fmt: str) -> Spec:
 
 def from_data(data: dict, file: str = "<data>", smap: SourceMap | None = None) -> Spec:
     """Validate a spec given as data (the YAML/JSON form)."""
-    return validate_doc(data, smap or SourceMap())
+    smap = smap or SourceMap()
+    return validate_doc(data, smap).with_source(smap)
 
 
 def _syntax(e, span):

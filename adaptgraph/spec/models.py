@@ -10,7 +10,8 @@ import hashlib
 import json
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationInfo, field_validator,
+                      model_validator)
 
 from .points import PATH_RE, check_point_text
 
@@ -146,6 +147,23 @@ class Spec(Frozen):
     """Module pattern of the repeated blocks that define stream points; detected when absent."""
     passes: Annotated[int, Field(ge=2, le=64)] = 2
     """Forward passes when recurrent edges exist."""
+
+    # Where each field came from in the user's file (a ``SourceMap``), so that later stages
+    # (binding to a backbone) can point at ``file:line:col``. Not part of the spec's value.
+    _source: Optional[dict] = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:  # the source positions do not make two specs differ
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # mutable containers inside (templates)
+
+    def span(self, path: str):
+        """The source position of a field path such as ``edges[2].src``, if the spec came from a file."""
+        return self._source.find(path) if self._source is not None else None
+
+    def with_source(self, source) -> "Spec":
+        self._source = source
+        return self
 
     @model_validator(mode="after")
     def _semantics(self, info: ValidationInfo) -> "Spec":

@@ -1,0 +1,78 @@
+"""The adapter of one edge: ``scale * up(act(down(norm(dropout(S)))))``.
+
+Features are the last dimension of token tensors and dimension 1 of NCHW
+tensors (a channel adapter is a pair of 1x1 convolutions, computed here as
+linear maps over the moved channel axis: the same arithmetic, one code path).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..spec.models import Options
+
+ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
+class LowRankAdapter(nn.Module):
+    """A low-rank bottleneck from a source point's features to a destination point's features."""
+
+    def __init__(self, in_features: int, out_features: int, options: Options, feature_dim: int = -1):
+        super().__init__()
+        self.feature_dim = feature_dim
+        self.dropout = nn.Dropout(options.dropout) if options.dropout else nn.Identity()
+        self.norm = nn.LayerNorm(in_features) if options.norm == "layernorm" else nn.Identity()
+        self.down = nn.Linear(in_features, options.rank, bias=options.bias)
+        self.act = ACTIVATIONS[options.act]()
+        self.up = nn.Linear(options.rank, out_features, bias=options.bias)
+        if options.scale == "learn":
+            self.scale = nn.Parameter(torch.ones(()))
+        else:
+            self.register_buffer("scale", torch.tensor(float(options.scale)), persistent=False)
+        init_adapter(self, options.init)
+
+    def forward(self, source: torch.Tensor) -> torch.Tensor:
+        x = source if self.feature_dim == -1 else source.movedim(self.feature_dim, -1)
+        y = self.up(self.act(self.down(self.norm(self.dropout(x)))))
+        y = y * self.scale
+        return y if self.feature_dim == -1 else y.movedim(-1, self.feature_dim)
+
+    def extra_repr(self) -> str:
+        return f"feature_dim={self.feature_dim}"
+
+
+def init_adapter(adapter: LowRankAdapter, how: str) -> None:
+    """``zero``: default down, zero up (the network starts unchanged); ``lora``: down ~ N(0, 1/r), zero up;
+    ``normal``: both ~ N(0, 0.02) (the network changes from the start)."""
+    down, up = adapter.down, adapter.up
+    with torch.no_grad():
+        if how == "normal":
+            nn.init.normal_(down.weight, std=0.02)
+            nn.init.normal_(up.weight, std=0.02)
+        else:
+            if how == "lora":
+                nn.init.normal_(down.weight, std=1.0 / math.sqrt(down.out_features))
+            nn.init.zeros_(up.weight)
+        for bias in (down.bias, up.bias):
+            if bias is not None:
+                nn.init.zeros_(bias)
+
+
+def adapter_parameters(in_features: int, out_features: int, options: Options) -> int:
+    """Trainable parameters of one adapter, without building it."""
+    r = options.rank
+    n = r * (in_features + out_features)
+    if options.bias:
+        n += r + out_features
+    if options.norm == "layernorm":
+        n += 2 * in_features
+    if options.scale == "learn":
+        n += 1
+    return n
+
+
+def adapter_flops(in_features: int, out_features: int, options: Options, positions: int) -> int:
+    """Multiply-accumulates x 2 of one adapter call on one example with ``positions`` tokens/pixels."""
+    return 2 * positions * options.rank * (in_features + out_features)

@@ -1,0 +1,128 @@
+"""The one orchestrator: load -> trace -> resolve -> passes -> trainable GraphModule."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import fx, nn
+
+from .adapters import LowRankAdapter
+from .backbones import Backbone, load_backbone
+from .errors import BackboneError, SpecError
+from .graph import Traced, trace
+from .passes import freeze_backbone, insert_forward_edges, run_passes, strip_backbone_dropout, unroll_recurrent
+from .plan import Plan, resolve
+from .spec import Spec, load
+
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class CompileInfo:
+    """What a compiled model was made from; kept on the model as ``model.adaptgraph``."""
+
+    spec: Spec
+    plan: Plan
+    backbone_ref: str
+    frontend: str
+    trainable: int  # trainable parameters (adapters + `train` modules)
+    backbone_parameters: int
+    recomputed_nodes: int  # nodes each extra pass recomputes (0 without recurrent edges)
+    seed: int
+
+
+def compile(spec: Spec | str | Path, backbone: str | nn.Module | Backbone | None = None, *,
+            example_inputs: tuple | None = None, frontend: str | None = None, trust_code: bool = False,
+            seed: int = DEFAULT_SEED) -> fx.GraphModule:
+    """Compile ``spec`` against ``backbone`` into a trainable ``GraphModule`` with a frozen backbone.
+
+    ``spec`` is a ``Spec`` or a path to a spec file. ``backbone`` is a reference (``"zoo:vit-tiny"``,
+    ``"hf:minilm"``), an ``nn.Module`` (give ``example_inputs``) or a loaded ``Backbone``; it defaults to
+    the spec's ``backbone``. The caller's module is never modified. Adapter weights are drawn from
+    ``seed``, so the same call gives the same model.
+    """
+    spec = spec if isinstance(spec, Spec) else load(spec)
+    bb = get_backbone(backbone if backbone is not None else spec.backbone, example_inputs, trust_code)
+    traced = trace_backbone(bb, frontend)
+    return apply_plan(traced, resolve(spec, traced), bb.ref, seed)
+
+
+def get_backbone(ref, example_inputs=None, trust_code: bool = False) -> Backbone:
+    if ref is None:
+        raise SpecError("no backbone: the spec has no `backbone` statement and none was given",
+                        hint='add `backbone "hf:minilm"` to the spec or pass --backbone REF')
+    if isinstance(ref, Backbone):
+        return ref
+    if isinstance(ref, str):
+        return _cached_backbone(ref, trust_code)
+    return load_backbone(ref, example_inputs=example_inputs, trust_code=trust_code)
+
+
+_BACKBONES: dict[tuple[str, bool], Backbone] = {}
+_TRACES: dict[tuple[int, str], Traced] = {}
+
+
+def _cached_backbone(ref: str, trust_code: bool) -> Backbone:
+    # Loading (and tracing, below) a real model takes seconds; search compiles many specs against one.
+    key = (ref, trust_code)
+    if key not in _BACKBONES:
+        _BACKBONES[key] = load_backbone(ref, trust_code=trust_code)
+    return _BACKBONES[key]
+
+
+def trace_backbone(bb: Backbone, frontend: str | None = None) -> Traced:
+    """Trace once per backbone object and frontend; later calls reuse the graph (compile copies it)."""
+    chosen = frontend or bb.frontend
+    key = (id(bb.module), chosen)
+    if key not in _TRACES:
+        _TRACES[key] = trace(bb.module, bb.example_inputs, frontend=chosen, leaf_modules=bb.leaf_modules)
+    return _TRACES[key]
+
+
+def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = DEFAULT_SEED) -> fx.GraphModule:
+    """Apply a resolved ``plan`` to a copy of ``traced.gm``: insert adapters, unroll, freeze."""
+    gm = copy.deepcopy(traced.gm)
+    backbone_parameters = sum(p.numel() for p in gm.parameters())
+    gm.add_module("adapters", build_adapters(plan, seed))
+    results = _run(gm, plan)
+    gm.eval()
+    gm.adaptgraph = CompileInfo(plan.spec, plan, backbone_ref, traced.frontend, results["freeze_backbone"],
+                                backbone_parameters, results["unroll_recurrent"], seed)
+    return gm
+
+
+def _run(gm: fx.GraphModule, plan: Plan) -> dict:
+    state: dict = {}
+
+    def forward_edges(g):
+        state["adapted"] = insert_forward_edges(g, plan.forward)
+        return len(plan.forward)
+
+    return run_passes(gm, [
+        ("strip_backbone_dropout", strip_backbone_dropout),
+        ("insert_forward_edges", forward_edges),
+        ("unroll_recurrent", lambda g: unroll_recurrent(g, plan.recurrent, plan.passes, state["adapted"])),
+        ("eliminate_dead_code", lambda g: g.graph.eliminate_dead_code()),
+        ("freeze_backbone", lambda g: freeze_backbone(g, plan.train)),
+    ])
+
+
+def build_adapters(plan: Plan, seed: int) -> nn.ModuleDict:
+    """One adapter per planned edge, initialised from ``seed`` without touching the global RNG."""
+    adapters = nn.ModuleDict()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for e in plan.edges:
+            adapters[e.name] = LowRankAdapter(e.in_features, e.out_features, e.options,
+                                              feature_dim=e.src.feature_dim)
+    return adapters
+
+
+def compile_info(model: nn.Module) -> CompileInfo:
+    """The ``CompileInfo`` of a compiled model (unwrapping DDP / torch.compile wrappers)."""
+    for m in (model, getattr(model, "module", None), getattr(model, "_orig_mod", None)):
+        if m is not None and isinstance(getattr(m, "adaptgraph", None), CompileInfo):
+            return m.adaptgraph
+    raise BackboneError("this module was not made by adaptgraph.compile")

@@ -1,0 +1,75 @@
+"""Insert the forward (non-recurrent) adapter edges: ``D' = D + sum_e adapter_e(S_e*)``.
+
+Destinations are processed in graph order, so a source that is itself a destination
+is read after its own adapters were added (``S*``), except for a self-edge, which
+reads D before the addition. Every consumer of D downstream then sees D'.
+"""
+from __future__ import annotations
+
+import operator
+from collections import defaultdict
+
+import torch
+from torch import fx
+
+
+def insert_forward_edges(gm: fx.GraphModule, edges) -> dict[str, fx.Node]:
+    """Rewrite ``gm`` in place; return, per destination node name, the node that now holds D'."""
+    nodes = {n.name: n for n in gm.graph.nodes}
+    order = {name: i for i, name in enumerate(nodes)}
+    by_dst: dict[str, list] = defaultdict(list)
+    for e in edges:
+        by_dst[e.dst.node].append(e)
+    adapted: dict[str, fx.Node] = {}
+    for dst_name in sorted(by_dst, key=order.__getitem__):
+        dst = nodes[dst_name]
+        sources = [dst if e.src.node == dst_name else adapted.get(e.src.node, nodes[e.src.node])
+                   for e in by_dst[dst_name]]
+        adapted[dst_name] = add_adapters(gm.graph, dst, [(f"adapters.{e.name}", s) for e, s in
+                                                         zip(by_dst[dst_name], sources)])
+    return adapted
+
+
+def add_adapters(graph: fx.Graph, dst: fx.Node, calls: list[tuple[str, fx.Node]]) -> fx.Node:
+    """Insert ``dst + m1(s1) + m2(s2) + ...`` right after ``dst`` and redirect dst's users to the sum."""
+    created: set[fx.Node] = set()
+    cursor, total = dst, dst
+    for target, source in calls:
+        with graph.inserting_after(cursor):
+            call = graph.call_module(target, (source,))
+        with graph.inserting_after(call):
+            total = graph.call_function(operator.add, (total, call))
+        created |= {call, total}
+        cursor = total
+    _copy_meta(dst, created)
+    dst.replace_all_uses_with(total, delete_user_cb=lambda user: user not in created)
+    return total
+
+
+def _copy_meta(dst: fx.Node, created) -> None:
+    # keep shape metadata so later passes and `points` can still read shapes
+    for n in created:
+        if "tensor_meta" in dst.meta:
+            n.meta["tensor_meta"] = dst.meta["tensor_meta"]
+
+
+def insert_edge(gm: fx.GraphModule, src: str, dst: str, adapter: torch.nn.Module, name: str) -> fx.Node:
+    """Public single-edge helper for any GraphModule: add ``adapter(src)`` into ``dst`` (node names).
+
+    ``src`` must come before ``dst`` in the graph or be ``dst`` itself (a self-edge). The adapter is
+    registered as ``adapters.<name>``. Returns the node that now holds the adapted value.
+    """
+    from ..errors import PlanError, did_you_mean
+
+    nodes = {n.name: n for n in gm.graph.nodes}
+    for which, value in (("source", src), ("destination", dst)):
+        if value not in nodes:
+            raise PlanError(f"no node named {value!r} for the {which}", hint=did_you_mean(value, nodes))
+    order = list(nodes)
+    if order.index(src) > order.index(dst):
+        raise PlanError(f"{src!r} comes after {dst!r}: a recurrent edge needs `adaptgraph.compile` (it unrolls passes)")
+    gm.add_submodule(f"adapters.{name}", adapter)
+    out = add_adapters(gm.graph, nodes[dst], [(f"adapters.{name}", nodes[src])])
+    gm.graph.lint()
+    gm.recompile()
+    return out

@@ -1,0 +1,173 @@
+"""Spec + traced backbone -> Plan: every edge bound to graph nodes, with its kind and sizes.
+
+All graph-dependent checks happen here (unknown points, globs that match nothing,
+shape mismatches, asserted kinds the graph contradicts, unknown `train` paths),
+and all problems are raised together, each at the spec's ``file:line:col``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .adapters import adapter_flops, adapter_parameters
+from .errors import AdaptGraphError, PlanError, ProblemList, did_you_mean
+from .graph import PointInfo, Traced, resolve_glob_pair
+from .spec.expand import walk
+from .spec.models import Options, Spec
+
+
+@dataclass(frozen=True)
+class PlannedEdge:
+    """One adapter edge bound to the graph."""
+
+    name: str  # the adapter's submodule is ``adapters.<name>``
+    kind: str  # sequential | parallel | longrange | recurrent (asserted or inferred)
+    src: PointInfo
+    dst: PointInfo
+    options: Options  # effective options (built-ins < defaults < template < own)
+    source_path: str  # where it came from in the spec, e.g. ``edges[2]``
+
+    @property
+    def in_features(self) -> int:
+        return self.src.shape[self.src.feature_dim]
+
+    @property
+    def out_features(self) -> int:
+        return self.dst.shape[self.dst.feature_dim]
+
+    @property
+    def parameters(self) -> int:
+        return adapter_parameters(self.in_features, self.out_features, self.options)
+
+    def flops_per_example(self) -> int:
+        """Extra FLOPs of one call of this adapter, per example (positions = all non-batch, non-feature dims)."""
+        dims = [s for i, s in enumerate(self.src.shape) if i not in (0, self.src.feature_dim % len(self.src.shape))]
+        positions = 1
+        for s in dims:
+            positions *= s
+        return adapter_flops(self.in_features, self.out_features, self.options, positions)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A spec bound to one traced backbone."""
+
+    spec: Spec
+    edges: tuple[PlannedEdge, ...]
+    train: tuple[str, ...]  # resolved module paths whose parameters are trained
+    passes: int  # 1 without recurrent edges, else spec.passes
+
+    @property
+    def recurrent(self) -> tuple[PlannedEdge, ...]:
+        return tuple(e for e in self.edges if e.kind == "recurrent")
+
+    @property
+    def forward(self) -> tuple[PlannedEdge, ...]:
+        return tuple(e for e in self.edges if e.kind != "recurrent")
+
+
+def resolve(spec: Spec, traced: Traced) -> Plan:
+    """Bind ``spec`` to ``traced``; raise one ``PlanError`` listing every problem."""
+    problems = ProblemList()
+    edges: list[PlannedEdge] = []
+    for path, edge in walk(spec.edges):
+        edges += _bind_edge(spec, traced, path, edge, problems)
+    edges = _unique_names(edges)
+    train = _resolve_train(spec, traced, problems)
+    problems.raise_if_any(PlanError)
+    passes = spec.passes if any(e.kind == "recurrent" for e in edges) else 1
+    return Plan(spec, tuple(edges), train, passes)
+
+
+def _bind_edge(spec, traced, path, edge, problems) -> list[PlannedEdge]:
+    try:
+        pairs = resolve_glob_pair(traced, edge.src, edge.dst, stream=spec.stream)
+    except AdaptGraphError as e:
+        for p in e.problems:
+            where = _which_point(p.message, edge)
+            problems.add(p.message, spec.span(f"{path}.{where}"), f"{path}.{where}", p.hint)
+        return []
+    out = []
+    for src, dst, binding in pairs:
+        planned = _bind_pair(spec, path, edge, src, dst, binding, problems)
+        if planned is not None:
+            out.append(planned)
+    return out
+
+
+def _which_point(message: str, edge) -> str:
+    """Attribute a resolution error to the source or destination point, by which one it quotes."""
+    return "dst" if edge.dst in message and edge.src not in message else "src"
+
+
+def _bind_pair(spec, path, edge, src, dst, binding, problems) -> PlannedEdge | None:
+    if not _shapes_fit(src, dst):
+        problems.add(f"{src.name} has shape {list(src.shape)} and {dst.name} has shape {list(dst.shape)}: "
+                     "all dimensions but the features must match", spec.span(f"{path}.src"), path,
+                     "pick points on the same token grid or feature map (features may differ in width)")
+        return None
+    kind = infer_kind(src, dst)
+    if edge.kind != "edge" and edge.kind != kind:
+        problems.add(f"`{edge.kind} {src.name} -> {dst.name}` does not fit the graph: it is a {kind} edge",
+                     spec.span(f"{path}.kind"), f"{path}.kind",
+                     f"write `{kind}`, or `edge` to let adaptgraph infer the kind")
+        return None
+    name = edge.name or default_edge_name(src, dst)
+    if edge.name and binding:
+        name = f"{edge.name}_{'_'.join(binding)}"
+    return PlannedEdge(name, kind, src, dst, spec.options_for(edge), path)
+
+
+def _shapes_fit(src: PointInfo, dst: PointInfo) -> bool:
+    if len(src.shape) != len(dst.shape) or src.feature_dim % len(src.shape) != dst.feature_dim % len(dst.shape):
+        return False
+    fd = src.feature_dim % len(src.shape)
+    return all(a == b for i, (a, b) in enumerate(zip(src.shape, dst.shape)) if i != fd)
+
+
+_PARALLEL_PORTS = re.compile(r"^(?P<m>.+)\.(?P<p>in|out)$")
+
+
+def infer_kind(src: PointInfo, dst: PointInfo) -> str:
+    """The kind an edge between two points has, from where they sit in the graph (language.md 4)."""
+    if src.node == dst.node:
+        return "sequential"
+    if src.name.startswith("@") and dst.name.startswith("@") and int(dst.name[1:]) == int(src.name[1:]) + 1:
+        return "parallel"
+    s, d = _PARALLEL_PORTS.match(src.name), _PARALLEL_PORTS.match(dst.name)
+    if s and d and s["m"] == d["m"] and s["p"] == "in" and d["p"] == "out":
+        return "parallel"
+    return "longrange" if src.order < dst.order else "recurrent"
+
+
+def default_edge_name(src: PointInfo, dst: PointInfo) -> str:
+    """A readable identifier from the two points: ``@3 -> @9`` is ``s3__s9``."""
+    return f"{_ident(src.name)}__{_ident(dst.name)}"
+
+
+def _ident(point: str) -> str:
+    text = point.replace("@", "s").replace("%", "n").replace("-", "m")
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+def _unique_names(edges: list[PlannedEdge]) -> list[PlannedEdge]:
+    """Two edges between the same points (named apart in the spec) keep distinct module names."""
+    seen: dict[str, int] = {}
+    out = []
+    for e in edges:
+        n = seen.get(e.name, 0)
+        seen[e.name] = n + 1
+        out.append(e if n == 0 else PlannedEdge(f"{e.name}_{n}", e.kind, e.src, e.dst, e.options, e.source_path))
+    return out
+
+
+def _resolve_train(spec: Spec, traced: Traced, problems) -> tuple[str, ...]:
+    out: list[str] = []
+    for i, pattern in enumerate(spec.train):
+        regex = "^" + re.escape(pattern).replace(r"\*", r"[^.]+") + "$"
+        found = [p for p in traced.module_paths if re.match(regex, p)]
+        if not found:
+            hint = did_you_mean(pattern, traced.module_paths) or "run `adaptgraph points BACKBONE` to list module paths"
+            problems.add(f"`train {pattern}`: no module has this path", spec.span(f"train[{i}]"), f"train[{i}]", hint)
+        out += [p for p in found if p not in out]
+    return tuple(out)

@@ -1,0 +1,116 @@
+"""Save and load adapters as ``.safetensors`` (no pickle).
+
+The file holds the trainable tensors (adapters, ``train`` modules, and any extra
+tensors such as a task head under their own prefix) and, in its metadata, the
+canonical spec text, the spec hash and the backbone reference, so that
+``load_adapters`` can rebuild the compiled model from the file alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
+
+from .compile import compile, compile_info
+from .errors import AdapterFileError
+from .fileio import write_bytes_atomic
+from .spec import Spec, dumps, loads
+
+FORMAT = "adaptgraph-adapters/1"
+
+
+@dataclass(frozen=True)
+class AdapterFile:
+    spec: Spec
+    backbone: str
+    seed: int
+    tensors: dict[str, torch.Tensor]
+    metadata: dict[str, str]
+
+    def extra(self, prefix: str) -> dict[str, torch.Tensor]:
+        """Tensors saved under ``prefix.`` (e.g. a task head), with the prefix removed."""
+        cut = len(prefix) + 1
+        return {k[cut:]: v for k, v in self.tensors.items() if k.startswith(prefix + ".")}
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors that make a compiled model differ from its backbone."""
+    info = compile_info(model)
+    prefixes = ("adapters.",) + tuple(f"{p}." for p in info.plan.train)
+    root = getattr(model, "module", model)
+    root = getattr(root, "_orig_mod", root)
+    return {k: v.detach().cpu().contiguous() for k, v in root.state_dict().items() if k.startswith(prefixes)}
+
+
+def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dict[str, torch.Tensor]] | None = None,
+                  metadata: dict[str, str] | None = None) -> None:
+    """Write the model's trainable weights, spec and backbone reference to ``path`` atomically."""
+    info = compile_info(model)
+    tensors = trainable_state(model)
+    for prefix, group in (extra or {}).items():
+        tensors.update({f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in group.items()})
+    meta = {**(metadata or {}), "format": FORMAT, "spec": dumps(info.spec), "spec_hash": info.spec.content_hash(),
+            "backbone": info.backbone_ref, "seed": str(info.seed)}
+    write_bytes_atomic(path, save_bytes(tensors, metadata=meta))
+
+
+def read_adapter_file(path: str | Path) -> AdapterFile:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise AdapterFileError(f"{path}: cannot read the adapter file ({e.strerror or e})") from None
+    try:
+        tensors = load_bytes(raw)
+        meta = _metadata(raw)
+    except (SafetensorError, ValueError, OSError) as e:
+        raise AdapterFileError(f"{path}: not a safetensors file ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise AdapterFileError(f"{path}: not an adaptgraph adapter file (format {meta.get('format')!r})",
+                               hint="files written by `adaptgraph compile -o` or `save_adapters` can be loaded")
+    spec = loads(meta["spec"], f"{path}[spec]")
+    return AdapterFile(spec, meta.get("backbone", ""), int(meta.get("seed", "0")), tensors, meta)
+
+
+def _metadata(raw: bytes) -> dict[str, str]:
+    import json
+    import struct
+
+    (size,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8:8 + size]).get("__metadata__", {}) or {}
+
+
+def load_adapters(path: str | Path, backbone=None, *, example_inputs=None, trust_code: bool = False):
+    """Rebuild the compiled model saved in ``path`` (on ``backbone``, default: the saved reference)."""
+    f = read_adapter_file(path)
+    if isinstance(backbone, str) and f.backbone and backbone != f.backbone:
+        raise AdapterFileError(f"{path} was saved for backbone {f.backbone!r}, not {backbone!r}",
+                               hint=f"load it with backbone={f.backbone!r}, or retrain for {backbone!r}")
+    model = compile(f.spec, backbone if backbone is not None else f.backbone, example_inputs=example_inputs,
+                    trust_code=trust_code, seed=f.seed)
+    load_weights(model, f, path)
+    return model
+
+
+def load_weights(model: torch.nn.Module, f: AdapterFile, path="<file>") -> None:
+    """Copy the file's adapter weights into ``model``; refuse a file made for another spec."""
+    info = compile_info(model)
+    if f.metadata.get("spec_hash") != info.spec.content_hash():
+        raise AdapterFileError(f"{path} was saved for spec {f.spec.name or '(unnamed)'} "
+                               f"(hash {f.metadata.get('spec_hash')}), not for this model's spec "
+                               f"{info.spec.name or '(unnamed)'} (hash {info.spec.content_hash()})",
+                               hint="load it with `load_adapters(path)` to rebuild the model it belongs to")
+    expected = trainable_state(model)
+    mine = {k: v for k, v in f.tensors.items() if k in expected or k.startswith("adapters.")}
+    missing, unexpected = sorted(set(expected) - set(mine)), sorted(set(mine) - set(expected))
+    bad_shape = [k for k in expected if k in mine and mine[k].shape != expected[k].shape]
+    if missing or unexpected or bad_shape:
+        raise AdapterFileError(f"{path} does not match the model: missing {missing[:5]}, unexpected "
+                               f"{unexpected[:5]}, wrong shapes {bad_shape[:5]}")
+    root = getattr(model, "module", model)
+    root = getattr(root, "_orig_mod", root)
+    root.load_state_dict(mine, strict=False)
