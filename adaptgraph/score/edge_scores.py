@@ -1,0 +1,208 @@
+"""``EdgeScores``: the gradient scores of every candidate edge, serialisable and plottable.
+
+Matrices are indexed ``[src][dst]`` over the points in topological order; ``None``
+marks a pair that cannot be an edge (token dimensions that do not match).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from adaptgraph.errors import ScoreError, did_you_mean
+
+from .metrics import METRICS
+
+Matrix = tuple[tuple[Optional[float], ...], ...]
+FORMAT = "adaptgraph.edge_scores"
+VERSION = 1
+KINDS = ("sequential", "parallel", "longrange", "recurrent")
+_STREAM = re.compile(r"^@(\d+)$")
+
+
+def edge_kind(src: str, dst: str, src_order: int, dst_order: int) -> str:
+    """The kind of edge ``src -> dst`` from the points' names and topological orders.
+
+    Same value: sequential. ``@K -> @K+1`` or ``PATH.in -> PATH.out``: parallel.
+    Otherwise forward edges are long-range and backward edges recurrent.
+    """
+    if src == dst or src_order == dst_order:
+        return "sequential"
+    a, b = _STREAM.match(src), _STREAM.match(dst)
+    if a and b and int(b.group(1)) == int(a.group(1)) + 1:
+        return "parallel"
+    if src.endswith(".in") and dst.endswith(".out") and src[:-3] == dst[:-4]:
+        return "parallel"
+    return "longrange" if src_order < dst_order else "recurrent"
+
+
+@dataclass(frozen=True)
+class EdgeScores:
+    """Scores of all n^2 ordered pairs of n points, with what is needed to read them."""
+
+    points: tuple[str, ...]
+    """Point texts (``@3``, ``blocks.0.attn.out``), in topological order."""
+    nodes: tuple[str, ...]
+    """fx node name of each point in the traced backbone."""
+    orders: tuple[int, ...]
+    """Topological index of each point's node (decides forward vs recurrent)."""
+    shapes: tuple[tuple[int, ...], ...]
+    """Shape of each point's value on the first scored batch."""
+    feature_dims: tuple[int, ...]
+    """Feature dimension of each point (-1 tokens, 1 NCHW)."""
+    widths: tuple[int, ...]
+    """Feature width d_i of each point."""
+    tokens: tuple[int, ...]
+    """Token rows accumulated at each point."""
+    rank: Matrix
+    """Numerical rank of G_ij = H_i^T Delta_j (singular values > rtol * sigma_max)."""
+    erank: Matrix
+    """Entropy effective rank of G_ij."""
+    fro: Matrix
+    """Frobenius norm of G_ij."""
+    nuclear: Matrix
+    """Nuclear norm of G_ij."""
+    rtol: Optional[float] = None
+    """Rank tolerance; ``None`` means float32 eps * max(d_i, d_j) per edge."""
+    batches: int = 1
+    """Number of batches accumulated."""
+    head: str = "random"
+    """How the task head was set up for scoring (``random`` or ``probe``)."""
+    task: Optional[str] = None
+    """Task reference the loss came from."""
+    backbone: Optional[str] = None
+    """Backbone reference that was scored."""
+    stream: Optional[str] = None
+    """Stream pattern of the points, when they are stream points."""
+    timings: tuple[tuple[str, float], ...] = ()
+    """Seconds spent per stage, e.g. ``(("probe", 1.2), ("spectra", 3.4))``."""
+
+    def __post_init__(self) -> None:
+        n = len(self.points)
+        for name in ("nodes", "orders", "shapes", "feature_dims", "widths", "tokens"):
+            if len(getattr(self, name)) != n:
+                raise ScoreError(f"EdgeScores.{name} has {len(getattr(self, name))} entries for {n} points")
+        for metric in METRICS:
+            rows = getattr(self, metric)
+            if len(rows) != n or any(len(r) != n for r in rows):
+                raise ScoreError(f"EdgeScores.{metric} must be a {n} x {n} matrix")
+
+    # -- reading --------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        """Number of points."""
+        return len(self.points)
+
+    def matrix(self, metric: str = "rank") -> np.ndarray:
+        """The ``[src, dst]`` matrix of one metric as float64, NaN where no edge is possible."""
+        check_metric(metric)
+        return np.array([[np.nan if v is None else v for v in row] for row in getattr(self, metric)],
+                        dtype=np.float64).reshape(self.n, self.n)
+
+    def kind(self, i: int, j: int) -> str:
+        """Kind of the edge from point ``i`` to point ``j`` (see ``edge_kind``)."""
+        return edge_kind(self.points[i], self.points[j], self.orders[i], self.orders[j])
+
+    def params(self, i: int, j: int, rank: int, bias: bool = True) -> int:
+        """Trainable parameters of a rank-``rank`` adapter on edge i -> j: down, up (and biases)."""
+        return rank * (self.widths[i] + self.widths[j]) + ((rank + self.widths[j]) if bias else 0)
+
+    # -- serialisation --------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Plain data (lists, numbers, strings, None) with a format tag and version."""
+        return {"format": FORMAT, "version": VERSION, **_plain(asdict(self))}
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        """JSON text; ``from_json(to_json())`` gives an equal object."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EdgeScores":
+        """Inverse of ``to_dict``; ScoreError for another format or missing fields."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ScoreError("not an EdgeScores document (missing 'format': 'adaptgraph.edge_scores')",
+                             hint="pass the scores.json written by `adaptgraph score`")
+        if data.get("version") != VERSION:
+            raise ScoreError(f"EdgeScores version {data.get('version')!r} is not supported (expected {VERSION})")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names - {"format", "version"})
+        if unknown:
+            raise ScoreError(f"unknown EdgeScores field {unknown[0]!r}", hint=did_you_mean(unknown[0], names))
+        try:
+            return cls(**{k: _frozen(v) for k, v in data.items() if k in names})
+        except TypeError as e:
+            raise ScoreError(f"EdgeScores document is incomplete: {e}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> "EdgeScores":
+        """Parse JSON written by ``to_json``."""
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise ScoreError(f"scores file is not valid JSON: {e}") from None
+
+    def save(self, path: Union[str, Path]) -> Path:
+        """Write JSON atomically (a temporary file in the same folder, then a rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.to_json(indent=1))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "EdgeScores":
+        """Read a file written by ``save``."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise ScoreError(f"cannot read scores file {str(path)!r}: {e.strerror}") from None
+        return cls.from_json(text)
+
+    def heatmap(self, path: Union[str, Path], metric: str = "rank", title: Optional[str] = None) -> Path:
+        """Save a PNG heat map of one metric: sources down, destinations across, kinds outlined."""
+        from .heatmap import draw_heatmap  # matplotlib only when plotting
+
+        return draw_heatmap(self, Path(path), metric, title)
+
+
+def freeze_matrix(rows) -> Matrix:
+    """A nested list/array of scores as an immutable ``Matrix`` (NaN becomes None)."""
+    return tuple(tuple(None if v is None or not math.isfinite(float(v)) else float(v) for v in row) for row in rows)
+
+
+def check_metric(metric: str) -> None:
+    """ScoreError naming the valid metrics if ``metric`` is not one of them."""
+    if metric not in METRICS:
+        raise ScoreError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}",
+                         hint=did_you_mean(metric, METRICS))
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ScoreError(f"cannot save a non-finite score ({value}); use None for pairs without an edge")
+    return value
+
+
+def _frozen(value):
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
