@@ -42,12 +42,15 @@ def check_fits(task, backbone) -> None:
     if task.modality != modality:
         ref = getattr(backbone, "ref", type(backbone).__name__)
         fix = "an image task such as digits" if modality == "image" else "a text task (wordnet:, csv:, jsonl:)"
-        article = "an" if str(modality)[:1] in "aeiou" else "a"
-        raise TaskError(f"{task.modality} task '{task.name}' on {article} {modality} backbone '{ref}'",
-                        hint=f"choose {fix} or a {task.modality} backbone")
+        raise TaskError(f"{task.modality} task '{task.name}' on {_a(modality)} backbone '{ref}'",
+                        hint=f"choose {fix} or {_a(task.modality)} backbone")
     if modality == "text" and getattr(backbone, "tokenizer", None) is None:
         raise TaskError(f"text backbone '{getattr(backbone, 'ref', '?')}' has no tokenizer",
                         hint="load the backbone with its tokenizer")
+
+
+def _a(word: object) -> str:
+    return f"{'an' if str(word)[:1] in tuple('aeiou') else 'a'} {word}"
 
 
 class Examples(Dataset):
