@@ -7,8 +7,14 @@
 from adaptgraph.backbones.backbone import Backbone
 from adaptgraph.backbones.registry import (LoadOptions, backbone_refs, load_backbone,
                                            register_scheme, schemes)
+from adaptgraph.backbones.hf_source import hf_refs, load_hf
+from adaptgraph.backbones.python_source import load_python
+from adaptgraph.backbones.timm_source import load_timm
 from adaptgraph.backbones.zoo.catalog import load_zoo, zoo_refs
 
 register_scheme("zoo", load_zoo, refs=zoo_refs)
+register_scheme("hf", load_hf, refs=hf_refs)
+register_scheme("timm", load_timm)
+register_scheme("py", load_python)
 
 __all__ = ["Backbone", "LoadOptions", "backbone_refs", "load_backbone", "register_scheme", "schemes"]

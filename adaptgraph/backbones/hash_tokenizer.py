@@ -26,7 +26,7 @@ class HashTokenizer:
     vocab_size: int = 1000
 
     def __call__(self, texts: list[str], max_length: int = 128) -> dict[str, torch.Tensor]:
-        ids = [self.encode(text, max_length) for text in _checked(texts, max_length)]
+        ids = [self.encode(text, max_length) for text in checked_texts(texts, max_length)]
         return pad_batch(ids, PAD_ID)
 
     def encode(self, text: str, max_length: int = 128) -> list[int]:
@@ -50,7 +50,7 @@ def pad_batch(ids: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": input_ids, "attention_mask": mask}
 
 
-def _checked(texts, max_length: int) -> list[str]:
+def checked_texts(texts, max_length: int) -> list[str]:
     """The texts as a list, after checking the arguments a caller can get wrong."""
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
         raise BackboneError("a tokenizer takes a list of strings",

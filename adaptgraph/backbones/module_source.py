@@ -24,7 +24,7 @@ def wrap_module(module: torch.nn.Module, example_inputs: tuple | None, ref: str)
         raise BackboneError(f"the first example input of backbone {ref} must be a tensor, "
                             f"not {type(first).__name__}", hint=EXAMPLE_HINT)
     module.eval()
-    _check_output(module, example_inputs, ref)
+    check_output(module, example_inputs, ref)
     text = not (first.is_floating_point() or first.is_complex())
     return Backbone(
         ref=ref,
@@ -38,6 +38,18 @@ def wrap_module(module: torch.nn.Module, example_inputs: tuple | None, ref: str)
     )
 
 
+def as_input_tuple(inputs) -> tuple | None:
+    """``inputs`` as a tuple: a tensor becomes a 1-tuple, a list a tuple; None stays None."""
+    if inputs is None or isinstance(inputs, tuple):
+        return inputs
+    if isinstance(inputs, torch.Tensor):
+        return (inputs,)
+    if isinstance(inputs, list):
+        return tuple(inputs)
+    raise BackboneError(f"example_inputs must be a tuple of tensors, not {type(inputs).__name__}",
+                        hint=EXAMPLE_HINT)
+
+
 def forward_argument_names(module: torch.nn.Module, count: int) -> tuple[str, ...]:
     """The names of the first ``count`` positional parameters of ``module.forward``."""
     params = inspect.signature(module.forward).parameters.values()
@@ -47,7 +59,8 @@ def forward_argument_names(module: torch.nn.Module, count: int) -> tuple[str, ..
     return tuple(named[i] if i < len(named) else f"input{i}" for i in range(count))
 
 
-def _check_output(module: torch.nn.Module, example_inputs: tuple, ref: str) -> None:
+def check_output(module: torch.nn.Module, example_inputs: tuple, ref: str) -> None:
+    """Run ``module`` once; BackboneError unless it returns one tensor."""
     try:
         with torch.no_grad():
             out = module(*example_inputs)

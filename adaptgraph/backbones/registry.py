@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 from adaptgraph.backbones.backbone import Backbone
-from adaptgraph.backbones.module_source import wrap_module
+from adaptgraph.backbones.module_source import as_input_tuple, wrap_module
 from adaptgraph.errors import BackboneError, did_you_mean
 
 
@@ -59,7 +59,7 @@ def load_backbone(ref: str | torch.nn.Module, *, trust_code: bool = False,
     A ``torch.nn.Module`` needs ``example_inputs``. ``py:`` references run
     code and need ``trust_code=True``.
     """
-    options = LoadOptions(trust_code, _as_tuple(example_inputs))
+    options = LoadOptions(trust_code, as_input_tuple(example_inputs))
     if isinstance(ref, torch.nn.Module):
         return wrap_module(ref, options.example_inputs, f"module:{type(ref).__name__}")
     if not isinstance(ref, str):
@@ -70,10 +70,12 @@ def load_backbone(ref: str | torch.nn.Module, *, trust_code: bool = False,
     return _SCHEMES[scheme].load(rest, options)
 
 
-def unknown_name_error(ref: str, known: list[str]) -> BackboneError:
-    """The error for a reference whose scheme is known but whose name is not."""
-    hint = did_you_mean(ref, known) or f"known: {', '.join(known)}"
-    return BackboneError(f"unknown backbone {ref!r}", hint=hint)
+def unknown_name_error(ref: str, known: list[str], fallback: str) -> BackboneError:
+    """The error for a reference whose scheme is known but whose name is not.
+
+    The hint suggests the closest of ``known``, or says ``fallback`` when none is close.
+    """
+    return BackboneError(f"unknown backbone {ref!r}", hint=did_you_mean(ref, known) or fallback)
 
 
 def _split(ref: str) -> tuple[str, str]:
@@ -85,14 +87,3 @@ def _split(ref: str) -> tuple[str, str]:
     hint = did_you_mean(ref, known)
     hint = (hint + " " if hint else "") + f"a reference starts with one of {listed}"
     raise BackboneError(f"unknown backbone reference {ref!r}", hint=hint)
-
-
-def _as_tuple(inputs) -> tuple | None:
-    if inputs is None or isinstance(inputs, tuple):
-        return inputs
-    if isinstance(inputs, torch.Tensor):
-        return (inputs,)
-    if isinstance(inputs, list):
-        return tuple(inputs)
-    raise BackboneError(f"example_inputs must be a tuple of tensors, not {type(inputs).__name__}",
-                        hint="pass example_inputs=(tensor, ...) with a batch of 2")

@@ -51,7 +51,12 @@ def test_different_models_get_different_seeds():
     assert vit_a.abs().sum() > 0 and not torch.equal(res, vit_x)
 
 
-@pytest.mark.parametrize("ref", list(OUTPUT_SHAPES))
+@pytest.fixture(scope="module")
+def vit_base():
+    return load_backbone("zoo:vit-base-shape")  # about 1 s to build: share it
+
+
+@pytest.mark.parametrize("ref", TINY)
 def test_example_inputs_run_and_fx_trace_reproduces_them(ref):
     backbone = load_backbone(ref)
     assert all(x.shape[0] == 2 for x in backbone.example_inputs)
@@ -63,11 +68,22 @@ def test_example_inputs_run_and_fx_trace_reproduces_them(ref):
     assert torch.equal(eager, traced)
 
 
-def test_image_backbones_describe_their_inputs():
+def test_vit_base_shape_runs_and_traces(vit_base):
+    (pixels,) = vit_base.example_inputs
+    assert pixels.shape == (2, 3, 224, 224)
+    one = pixels[:1]  # one image is enough to compare, and half the cost of a big forward
+    with torch.no_grad():
+        eager = vit_base.module(one)
+        traced = torch.fx.symbolic_trace(vit_base.module)(one)
+    assert eager.shape == (1,) + OUTPUT_SHAPES["zoo:vit-base-shape"][1:]
+    assert torch.isfinite(eager).all() and torch.equal(eager, traced)
+
+
+def test_image_backbones_describe_their_inputs(vit_base):
     vit = load_backbone("zoo:vit-tiny")
     assert (vit.modality, vit.input_names, vit.image_shape, vit.tokenizer) == ("image", ("pixels",), (3, 32, 32), None)
     assert vit.example_inputs[0].shape == (2, 3, 32, 32) and vit.example_inputs[0].dtype == torch.float32
-    base = load_backbone("zoo:vit-base-shape")
+    base = vit_base
     assert base.image_shape == (3, 224, 224)
     assert len(base.module.blocks) == 12 and base.module.pos_embed.shape == (1, 197, 768)
     assert base.module.blocks[0].attn.heads == 12

@@ -9,7 +9,7 @@ from torch import nn
 from adaptgraph.backbones.backbone import Backbone
 from adaptgraph.backbones.hash_tokenizer import HashTokenizer
 from adaptgraph.backbones.module_source import forward_argument_names
-from adaptgraph.backbones.registry import LoadOptions, unknown_name_error
+from adaptgraph.backbones.registry import LoadOptions, backbone_refs, unknown_name_error
 from adaptgraph.backbones.zoo.bert import BertConfig, BertModel
 from adaptgraph.backbones.zoo.gpt import GPT, GPTConfig
 from adaptgraph.backbones.zoo.resnet import ResNet, ResNetConfig
@@ -48,7 +48,8 @@ def load_zoo(name: str, options: LoadOptions) -> Backbone:
     """Build zoo model ``name`` with weights seeded from its name; ``options`` are not needed."""
     entry = ZOO.get(name)
     if entry is None:
-        raise unknown_name_error(f"zoo:{name}", zoo_refs())
+        raise unknown_name_error(f"zoo:{name}", backbone_refs(),
+                                 fallback=f"the zoo has {', '.join(zoo_refs())}")
     with seeded(f"zoo:{name}"):
         module = entry.build().eval()
     tokenizer = HashTokenizer(entry.vocab_size) if entry.vocab_size else None

