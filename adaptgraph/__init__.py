@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; imported lazily so `import adaptgraph` stays light.
 _LAZY = {
-    "compile": "adaptgraph.compile",
+    "compile": "adaptgraph.compiler",
     "save_adapters": "adaptgraph.saving",
     "load_adapters": "adaptgraph.saving",
     "score_edges": "adaptgraph.score",

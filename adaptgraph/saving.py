@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
-from .compile import compile, compile_info
+from .compiler import compile, compile_info
 from .errors import AdapterFileError
 from .fileio import write_bytes_atomic
 from .spec import Spec, dumps, loads

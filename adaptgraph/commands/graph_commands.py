@@ -44,7 +44,7 @@ def register(sub) -> None:
 
 
 def run_points(args) -> int:
-    from ..compile import get_backbone, trace_backbone
+    from ..compiler import get_backbone, trace_backbone
     from ..graph import module_ports, stream_points
     from ..errors import PlanError
 
@@ -72,7 +72,7 @@ def _point_row(p) -> dict:
 
 
 def run_compile(args) -> int:
-    from .. import compile as compile_spec
+    from ..compiler import compile as compile_spec
     from ..saving import save_adapters
     from ..spec import load
 

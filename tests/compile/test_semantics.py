@@ -35,7 +35,7 @@ CASES = {
     "several_into_one": ("edge @1 -> @5\nedge @5 -> @5\nedge @3 -> @5", [(1, 5), (5, 5), (3, 5)], []),
     "chained": ("edge @1 -> @3\nedge @3 -> @6\nedge @0 -> @1", [(1, 3), (3, 6), (0, 1)], []),
     "recurrent": ("recurrent @7 -> @2", [], [(7, 2)]),
-    "recurrent_mixed": ("edge @2 -> @4\nrecurrent @8 -> @3\nrecurrent @6 -> @6 as self_rec", [(2, 4)], [(8, 3)]),
+    "recurrent_mixed": ("edge @2 -> @4\nrecurrent @8 -> @3\nedge @3 -> @3\nrecurrent @5 -> @3", [(2, 4), (3, 3)], [(8, 3), (5, 3)]),
 }
 
 
