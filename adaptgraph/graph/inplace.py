@@ -1,0 +1,99 @@
+"""Replace in-place ops by their out-of-place forms where nothing can tell the difference.
+
+Points are node values: an adapter reads ``S`` and adds into ``D``. An in-place op
+later in the graph (``out += identity``, ``ReLU(inplace=True)``) would overwrite
+the tensor of an earlier node, so reading that node later, or backpropagating
+through it, would see the wrong value. An in-place op is rewritten only when no
+other node reads the mutated tensor after it and the tensor is not an alias
+(an input, a parameter, a view, or the result of another in-place op).
+"""
+from __future__ import annotations
+
+import operator
+
+import torch
+from torch import fx
+
+from .traced import is_tensor_node, op_name
+
+_INPLACE_OPERATORS = {operator.iadd: operator.add, operator.isub: operator.sub,
+                      operator.imul: operator.mul, operator.itruediv: operator.truediv}
+_VIEW_OPS = frozenset({
+    "view", "reshape", "transpose", "permute", "select", "slice", "expand", "unsqueeze", "squeeze",
+    "t", "narrow", "as_strided", "split", "chunk", "unbind", "diagonal", "flatten", "unflatten",
+    "movedim", "detach", "alias", "view_as", "expand_as", "contiguous", "split_with_sizes",
+    "_unsafe_view", "getitem",
+})
+
+
+def remove_inplace_ops(gm: fx.GraphModule) -> list[str]:
+    """Rewrite safe in-place ops in ``gm`` (in place); return the names of the rewritten nodes."""
+    order = {n: i for i, n in enumerate(gm.graph.nodes)}
+    changed: list[str] = []
+    kept: set[fx.Node] = set()  # in-place nodes left as they are: their results alias their input
+    for node in list(gm.graph.nodes):
+        rewrite = _rewrite_for(gm, node)
+        if rewrite is None:
+            continue
+        if _safe_to_rewrite(node, order, kept):
+            rewrite()
+            changed.append(node.name)
+        else:
+            kept.add(node)
+    modules = _inplace_modules(gm)
+    for target, calls in modules.items():
+        if all(_safe_to_rewrite(c, order, kept) for c in calls):
+            gm.get_submodule(target).inplace = False
+            changed.extend(c.name for c in calls)
+    if changed:
+        gm.recompile()
+    return changed
+
+
+def _rewrite_for(gm: fx.GraphModule, node: fx.Node):
+    """A callable that turns ``node`` out-of-place, or None when it is not a known in-place op."""
+    if node.op == "call_function" and node.target in _INPLACE_OPERATORS:
+        return lambda: setattr(node, "target", _INPLACE_OPERATORS[node.target])
+    if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload):
+        functional = _functional_overload(node.target)
+        return None if functional is None else (lambda: setattr(node, "target", functional))
+    if node.op == "call_function" and node.kwargs.get("inplace") is True:
+        return lambda: node.update_kwarg("inplace", False)
+    if node.op == "call_method" and _is_inplace_method(node.target):
+        return lambda: setattr(node, "target", node.target[:-1])
+    return None
+
+
+def _functional_overload(op: torch._ops.OpOverload):
+    name = op._schema.name.split("::")[-1]
+    if not name.endswith("_") or name.startswith("_"):
+        return None
+    packet = getattr(torch.ops.aten, name[:-1], None)
+    return getattr(packet, op._overloadname, None) if packet is not None else None
+
+
+def _is_inplace_method(name: object) -> bool:
+    return (isinstance(name, str) and name.endswith("_") and not name.startswith("_")
+            and hasattr(torch.Tensor, name[:-1]))
+
+
+def _inplace_modules(gm: fx.GraphModule) -> dict[str, list[fx.Node]]:
+    calls: dict[str, list[fx.Node]] = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module" and getattr(gm.get_submodule(node.target), "inplace", False) is True:
+            calls.setdefault(node.target, []).append(node)
+    return calls
+
+
+def _safe_to_rewrite(node: fx.Node, order: dict[fx.Node, int], kept: set[fx.Node]) -> bool:
+    mutated = node.args[0] if node.args else None
+    if not is_tensor_node(mutated) or _may_alias(mutated, kept):
+        return False
+    return all(order[u] <= order[node] for u in mutated.users)
+
+
+def _may_alias(node: fx.Node, kept: set[fx.Node]) -> bool:
+    if node.op in ("placeholder", "get_attr") or node in kept:
+        return True
+    return op_name(node) in _VIEW_OPS
+

@@ -1,0 +1,99 @@
+"""Bind point texts (``@K``, ``PATH.in``/``PATH.out``, ``%NODE``) and globbed edges to a traced graph."""
+from __future__ import annotations
+
+from ..errors import PlanError, closest, did_you_mean
+from ..spec.points import parse_point
+from .globs import bind, glob_regex, has_star, natural_key
+from .ports import PointInfo, module_ports, point_info
+from .stream import stream_points
+from .traced import Traced, is_tensor_node
+
+
+def resolve_point(traced: Traced, text: str, stream: str | None = None) -> PointInfo:
+    """The point ``text`` names in ``traced`` (``stream``: the spec's ``stream PATTERN``, if any)."""
+    try:
+        ref = parse_point(text)
+    except ValueError as exc:
+        raise PlanError(str(exc)) from None
+    if ref.kind == "stream":
+        return _stream_point(traced, ref.index, stream)
+    if ref.kind == "node":
+        return _node_point(traced, ref.node)
+    return _port_point(traced, module_ports(traced), ref.path, ref.port)
+
+
+def resolve_glob_pair(traced: Traced, src: str, dst: str, stream: str | None = None
+                      ) -> list[tuple[PointInfo, PointInfo, tuple[str, ...]]]:
+    """Expand the edge ``src -> dst``: one ``(source, destination, binding)`` per value of ``*``.
+
+    Every ``*`` in the edge binds the same path segment (``blocks.*.in -> blocks.*.out``
+    pairs block k with block k); ``binding`` is ``(value,)``, or ``()`` without ``*``.
+    Values are those for which both ends are points of the graph, in natural order.
+    """
+    if not (has_star(src) or has_star(dst)):
+        return [(resolve_point(traced, src, stream), resolve_point(traced, dst, stream), ())]
+    ports = module_ports(traced)
+    values = None
+    for text in (src, dst):
+        if has_star(text):
+            found = _glob_values(text, ports)
+            if not found:
+                raise PlanError(f"'{text}' matches no point of this backbone", hint=_glob_hint(text, ports))
+            values = found if values is None else values & found
+    if not values:
+        raise PlanError(f"no value of '*' makes both '{src}' and '{dst}' points of this backbone",
+                        hint=f"'{src}' and '{dst}' match different module paths; check both patterns")
+    pairs = []
+    for value in sorted(values, key=natural_key):
+        pairs.append((resolve_point(traced, bind(src, value), stream),
+                      resolve_point(traced, bind(dst, value), stream), (value,)))
+    return pairs
+
+
+def _stream_point(traced: Traced, index: int, stream: str | None) -> PointInfo:
+    points = stream_points(traced, stream)
+    n = len(points)
+    if not -n <= index < n:
+        raise PlanError(f"stream point @{index} is out of range: this backbone has {n} stream points, "
+                        f"@0..@{n - 1} (or @-{n}..@-1 counting from the end)")
+    return points[index]
+
+
+def _node_point(traced: Traced, name: str) -> PointInfo:
+    node = traced.node(name)
+    if node is None:
+        names = [n.name for n in traced.gm.graph.nodes if is_tensor_node(n)]
+        raise PlanError(f"no node named '%{name}' in the traced graph",
+                        hint=did_you_mean(name, names) or "print Traced.gm.graph to see the node names")
+    if not is_tensor_node(node):
+        raise PlanError(f"node '%{name}' does not compute a tensor, so it cannot be a point")
+    return point_info(traced, f"%{name}", node)
+
+
+def _port_point(traced: Traced, ports: dict[str, PointInfo], path: str, port: str) -> PointInfo:
+    name = f"{path}.{port}"
+    if name in ports:
+        return ports[name]
+    called = sorted({p.rsplit(".", 1)[0] for p in ports})
+    if path in called:  # the module runs but one side has no tensor (e.g. it reads only parameters)
+        raise PlanError(f"module '{path}' has no tensor {port}put in the traced graph, so '{name}' is not a point")
+    if path in traced.module_paths:
+        children = [p for p in called if p.startswith(path + ".")]
+        example = f"e.g. '{children[0]}'" if children else "check the module's forward"
+        raise PlanError(f"module '{path}' is never called in the traced forward pass (a container or an "
+                        f"unused module), so it has no .in/.out",
+                        hint=f"use one of the modules inside it that run, {example}")
+    raise PlanError(f"unknown module path '{path}' in point '{name}'",
+                    hint=did_you_mean(path, called) or "module paths are what named_modules() prints")
+
+
+def _glob_values(text: str, ports: dict[str, PointInfo]) -> set[str]:
+    regex = glob_regex(text, shared=True)
+    return {m["seg"] for name in ports if (m := regex.fullmatch(name))}
+
+
+def _glob_hint(text: str, ports: dict[str, PointInfo]) -> str:
+    guess = closest(bind(text, "0"), ports)
+    if not guess:
+        return "'*' stands for exactly one path segment; module paths are what named_modules() prints"
+    return "paths near it: " + ", ".join(repr(g) for g in guess)

@@ -1,0 +1,63 @@
+"""The traced form of a backbone: an editable fx graph plus what points need from the eager module."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import torch
+from torch.fx.passes.shape_prop import TensorMetadata
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A backbone traced into one ``torch.fx.GraphModule``.
+
+    ``gm(*inputs)`` returns the same single feature tensor as the eager module.
+    Every node that computes a tensor carries ``meta["tensor_meta"]`` from a run on
+    ``example_inputs``; nodes inside module calls carry ``meta["nn_module_stack"]``
+    (both frontends record it), which is how module ports are found.
+    """
+
+    gm: torch.fx.GraphModule
+    frontend: str  # "fx" or "export"
+    module_paths: tuple[str, ...]  # named_modules() paths of the original module ("" excluded)
+    # path -> "package.module.ClassName" of every named module, for block detection
+    module_types: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    containers: tuple[str, ...] = ()  # paths of ModuleList / Sequential modules
+    example_inputs: tuple = field(default=(), compare=False, hash=False)
+    notes: tuple[str, ...] = ()  # what tracing had to do: automatic leaves, static shapes, ...
+
+    def node(self, name: str) -> torch.fx.Node | None:
+        """The graph node called ``name``, or None."""
+        return _nodes_by_name(self.gm).get(name)
+
+
+def _nodes_by_name(gm: torch.fx.GraphModule) -> dict[str, torch.fx.Node]:
+    return {n.name: n for n in gm.graph.nodes}
+
+
+def is_tensor_node(node: object) -> bool:
+    """True for a graph node whose value (on the example inputs) is one tensor."""
+    return isinstance(node, torch.fx.Node) and isinstance(node.meta.get("tensor_meta"), TensorMetadata)
+
+
+def node_shape(node: torch.fx.Node) -> tuple[int, ...]:
+    """The node's tensor shape on the example inputs."""
+    return tuple(int(s) for s in node.meta["tensor_meta"].shape)
+
+
+def class_name(qualified: object) -> str:
+    """``torch.nn.modules.linear.Linear`` or the class itself -> ``Linear``."""
+    if isinstance(qualified, type):
+        return qualified.__name__
+    return str(qualified).rsplit(".", 1)[-1]
+
+
+def op_name(node: "torch.fx.Node") -> str:
+    """The bare operation name of a call: ``aten.add_.Tensor`` -> ``add_``, ``F.relu`` -> ``relu``."""
+    target = node.target
+    if isinstance(target, torch._ops.OpOverload):
+        return target._schema.name.split("::")[-1]
+    if isinstance(target, str):  # call_method / call_module
+        return target.rsplit(".", 1)[-1]
+    return getattr(target, "__name__", str(target))

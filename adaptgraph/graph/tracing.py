@@ -1,0 +1,150 @@
+"""``trace``: turn an eager backbone into a checked, editable fx graph (``Traced``)."""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from ..errors import TraceError, did_you_mean
+from .inplace import remove_inplace_ops
+from .outputs import drop_dead_code, select_output
+from .trace_export import first_line, trace_export
+from .trace_fx import trace_fx
+from .traced import Traced
+
+FRONTENDS = ("fx", "export", "auto")
+
+
+def trace(module: nn.Module, example_inputs: tuple, frontend: str = "auto",
+          leaf_modules: tuple[str, ...] = (), atol: float = 1e-5) -> Traced:
+    """Trace ``module`` on ``example_inputs`` with ``frontend`` ("fx", "export" or "auto").
+
+    The graph is traced from a deep copy in eval mode (the caller's module is never
+    touched) and returns the model's first output tensor. Its outputs are compared
+    with the eager model's on the example inputs and on a second batch of another
+    size; a mismatch larger than ``atol`` raises ``TraceError``. "auto" tries fx
+    (with automatic leaf modules for untraceable submodules), then export.
+    """
+    if frontend not in FRONTENDS:
+        raise TraceError(f"unknown tracing frontend {frontend!r}; choose one of fx, export, auto",
+                         hint=did_you_mean(frontend, FRONTENDS))
+    inputs = tuple(example_inputs)
+    tried = ("fx", "export") if frontend == "auto" else (frontend,)
+    reasons: list[str] = []
+    for name in tried:
+        try:
+            return _trace_with(name, module, inputs, leaf_modules, atol)
+        except _FrontendFailed as failed:
+            reasons.append(f"{name}: {failed}")
+    if len(tried) == 1:
+        raise TraceError(f"could not trace the model with {reasons[0]}", hint=_HINT)
+    raise TraceError("could not trace the model with any frontend:\n  " + "\n  ".join(reasons), hint=_HINT)
+
+
+_HINT = ("check that the example inputs fit the model's forward; for fx, name untraceable "
+         "submodule classes in leaf_modules; compare with frontend='export'")
+
+
+class _FrontendFailed(Exception):
+    """One frontend could not produce a matching graph; the message is one line."""
+
+
+def _trace_with(name: str, module: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...], atol: float) -> Traced:
+    eager = copy.deepcopy(module).eval()  # the reference; ``work`` is traced and shared with the graph
+    work = copy.deepcopy(eager)
+    with torch.no_grad():
+        try:
+            reference = eager(*inputs)
+        except Exception as exc:  # the inputs do not fit the model: no frontend can help
+            raise TraceError(f"the eager model fails on the example inputs: {first_line(exc)}") from exc
+    gm, notes, dynamic = _run_frontend(name, work, inputs, leaf_modules)
+    try:
+        select_output(gm, reference, name)
+        ShapeProp(gm).propagate(*inputs)
+    except TraceError as exc:
+        raise _FrontendFailed(exc.problems[0].message) from exc
+    except Exception as exc:  # noqa: BLE001 - the graph does not even run on the example inputs
+        raise _FrontendFailed(f"the traced graph fails to run: {first_line(exc)}") from exc
+    rewritten = remove_inplace_ops(gm)
+    if rewritten:
+        notes.append(f"in-place ops made out-of-place: {', '.join(rewritten)}")
+    drop_dead_code(gm)
+    check_outputs(gm, eager, inputs, atol, dynamic)
+    return Traced(gm=gm, frontend=name, module_paths=_paths(work), module_types=_types(work),
+                  containers=_containers(work), example_inputs=inputs, notes=tuple(notes))
+
+
+def _run_frontend(name: str, work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
+    """Run one frontend; return ``(gm, notes, dynamic)``, where ``dynamic`` names what may vary."""
+    try:
+        if name == "fx":
+            gm, auto = trace_fx(work, len(inputs), leaf_modules)
+            notes = [f"fx made these submodules leaves (their code is not traceable): {', '.join(auto)}"] if auto else []
+            return gm, notes, "batch"
+        gm, level, failures = trace_export(work, inputs)
+        return gm, [f"export fell back: {f}" for f in failures], level
+    except Exception as exc:  # noqa: BLE001 - every tracing failure becomes one line of the report
+        raise _FrontendFailed(first_line(exc)) from exc
+
+
+def check_outputs(gm: fx.GraphModule, eager: nn.Module, inputs: tuple, atol: float, dynamic: str) -> None:
+    """Compare ``gm`` with the eager model on ``inputs`` and, unless static, on a batch of another size."""
+    batches = [inputs]
+    if dynamic != "static":
+        batches.append(second_batch(inputs, vary_seq=dynamic == "batch+seq"))
+    for batch in batches:
+        with torch.no_grad():
+            try:
+                want = _first_tensor(eager(*batch))
+            except Exception:  # noqa: BLE001 - the eager model itself rejects the resized batch
+                continue
+            try:
+                got = gm(*batch)
+            except Exception as exc:  # noqa: BLE001
+                raise _FrontendFailed(f"the traced graph fails on a batch of shape {_shapes(batch)}: {first_line(exc)}") from exc
+        _compare(got, want, atol, batch)
+
+
+def _compare(got: object, want: torch.Tensor, atol: float, batch: tuple) -> None:
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+        raise _FrontendFailed(f"the traced graph returns {shape} where the eager model returns {tuple(want.shape)}")
+    diff = (got.float() - want.float()).abs().max().item() if want.numel() else 0.0
+    if not diff <= atol:  # also catches NaN
+        raise _FrontendFailed(f"the traced graph does not match the eager model: max abs difference "
+                              f"{diff:.3g} > atol {atol:g} on inputs of shape {_shapes(batch)}")
+
+
+def second_batch(inputs: tuple, vary_seq: bool) -> tuple:
+    """The example inputs with one more row (and one position fewer for token inputs when ``vary_seq``)."""
+    out = []
+    for x in inputs:
+        if isinstance(x, torch.Tensor) and x.dim() > 0:
+            x = torch.cat([x, x[:1]])
+            if vary_seq and x.dim() == 2 and not x.is_floating_point() and x.shape[1] > 2:
+                x = x[:, :-1]
+        out.append(x)
+    return tuple(out)
+
+
+def _first_tensor(output: object) -> torch.Tensor:
+    from torch.utils import _pytree as pytree
+    return next(x for x in pytree.tree_leaves(output) if isinstance(x, torch.Tensor))
+
+
+def _shapes(batch: tuple) -> str:
+    return ", ".join(str(tuple(x.shape)) if isinstance(x, torch.Tensor) else repr(x) for x in batch)
+
+
+def _paths(module: nn.Module) -> tuple[str, ...]:
+    return tuple(p for p, _ in module.named_modules() if p)
+
+
+def _types(module: nn.Module) -> dict[str, str]:
+    return {p: f"{type(m).__module__}.{type(m).__qualname__}" for p, m in module.named_modules()}
+
+
+def _containers(module: nn.Module) -> tuple[str, ...]:
+    return tuple(p for p, m in module.named_modules() if isinstance(m, (nn.ModuleList, nn.Sequential)))

@@ -1,0 +1,220 @@
+"""Tracing frontends: outputs equal the eager model, fallbacks work, failures are reported."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import fx, nn
+
+import adaptgraph.graph.tracing as trace_module
+from adaptgraph.errors import TraceError
+from adaptgraph.graph import trace
+
+
+def _eager(model, inputs):
+    with torch.no_grad():
+        out = model(*inputs)
+    return out[0] if isinstance(out, tuple) else out
+
+
+@pytest.mark.parametrize("frontend", ["fx", "export", "auto"])
+def test_frontends_match_eager_on_a_new_batch(prenorm, frontend):
+    model, inputs = prenorm
+    traced = trace(model, inputs, frontend=frontend)
+    assert traced.frontend == ("fx" if frontend == "auto" else frontend)
+    other = (torch.randn(3, 5, 4),)  # another batch size than the example's
+    assert torch.allclose(traced.gm(*other), _eager(model, other), atol=1e-6)
+    assert "blocks.2.mlp.0" in traced.module_paths and "" not in traced.module_paths
+
+
+@pytest.mark.parametrize("frontend", ["fx", "export"])
+def test_tuple_output_becomes_the_first_tensor(tokens, frontend):
+    model, inputs = tokens
+    traced = trace(model, inputs, frontend=frontend)
+    out = traced.gm(*inputs)
+    assert isinstance(out, torch.Tensor)
+    assert torch.equal(out, _eager(model, inputs))
+    assert not any(n.op == "call_method" and n.target == "mean" for n in traced.gm.graph.nodes)  # pooled part removed
+
+
+def test_export_has_dynamic_batch_and_sequence(tokens):
+    model, inputs = tokens
+    traced = trace(model, inputs, frontend="export")
+    assert traced.notes == ()
+    ids = torch.randint(0, 50, (5, 9))
+    mask = torch.ones(5, 9, dtype=torch.long)
+    assert torch.allclose(traced.gm(ids, mask), _eager(model, (ids, mask)), atol=1e-6)
+
+
+def test_export_graph_module_can_switch_train_and_eval(prenorm):
+    model, inputs = prenorm
+    gm = trace(model, inputs, frontend="export").gm
+    gm.train()
+    gm.eval()
+    assert type(gm).__mro__[1] is fx.GraphModule
+
+
+class Gate(nn.Module):
+    """Data-dependent control flow: fx cannot trace it, so it must become a leaf."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Linear(8, 8)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.scale(x)
+        return -x
+
+
+class GatedBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.gate = Gate()
+
+    def forward(self, x):
+        return x + self.gate(self.fc(x))
+
+
+class GatedNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(GatedBlock(), GatedBlock())
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
+def test_fx_makes_the_smallest_untraceable_submodules_leaves():
+    torch.manual_seed(0)
+    model = GatedNet().eval()
+    traced = trace(model, (torch.randn(2, 8),), frontend="fx")
+    calls = [n.target for n in traced.gm.graph.nodes if n.op == "call_module"]
+    assert calls == ["blocks.0.fc", "blocks.0.gate", "blocks.1.fc", "blocks.1.gate"]
+    assert traced.notes == ("fx made these submodules leaves (their code is not traceable): blocks.0.gate, blocks.1.gate",)
+    for x in (torch.full((3, 8), 1.0), torch.full((3, 8), -1.0)):  # both branches of the gate
+        assert torch.allclose(traced.gm(x), model(x))
+
+
+def test_leaf_modules_by_class_name():
+    model = GatedNet().eval()
+    traced = trace(model, (torch.randn(2, 8),), frontend="fx", leaf_modules=("GatedBlock",))
+    assert [n.target for n in traced.gm.graph.nodes if n.op == "call_module"] == ["blocks.0", "blocks.1"]
+    assert traced.notes == ()
+
+
+class RootBranch(nn.Module):
+    """fx fails in the root's own code (a branch on a traced value); export sees real shapes."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if x.dim() == 3:
+            x = x.mean(1)
+        return self.fc(x)
+
+
+def test_auto_falls_back_to_export_when_fx_fails_in_the_root():
+    model = RootBranch().eval()
+    traced = trace(model, (torch.randn(2, 3, 4),), frontend="auto")
+    assert traced.frontend == "export"
+    with pytest.raises(TraceError) as err:
+        trace(model, (torch.randn(2, 3, 4),), frontend="fx")
+    assert err.value.problems[0].message.startswith("could not trace the model with fx: TraceError: symbolically traced variables")
+
+
+def _broken_fx(module, n_inputs, leaf_modules=()):
+    gm = fx.symbolic_trace(module)
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    with gm.graph.inserting_before(output):
+        shifted = gm.graph.call_function(torch.add, (output.args[0], 1.0))
+    output.args = (shifted,)
+    gm.recompile()
+    return gm, ()
+
+
+def test_a_frontend_with_wrong_outputs_is_rejected(prenorm, monkeypatch):
+    model, inputs = prenorm
+    monkeypatch.setattr(trace_module, "trace_fx", _broken_fx)
+    with pytest.raises(TraceError) as err:
+        trace(model, inputs, frontend="fx")
+    assert err.value.problems[0].message == (
+        "could not trace the model with fx: the traced graph does not match the eager model: "
+        "max abs difference 1 > atol 1e-05 on inputs of shape (2, 5, 4)")
+    assert trace(model, inputs, frontend="auto").frontend == "export"  # auto moves on to export
+
+
+def test_all_frontends_failing_lists_each_reason(prenorm, monkeypatch):
+    model, inputs = prenorm
+
+    def fail_export(module, inputs):
+        raise RuntimeError("export exploded\nwith a second line")
+
+    monkeypatch.setattr(trace_module, "trace_fx", _broken_fx)
+    monkeypatch.setattr(trace_module, "trace_export", fail_export)
+    with pytest.raises(TraceError) as err:
+        trace(model, inputs)
+    assert err.value.problems[0].message == (
+        "could not trace the model with any frontend:\n"
+        "  fx: the traced graph does not match the eager model: max abs difference 1 > atol 1e-05 "
+        "on inputs of shape (2, 5, 4)\n"
+        "  export: RuntimeError: export exploded")
+
+
+def test_unknown_frontend_and_bad_inputs(prenorm):
+    model, inputs = prenorm
+    with pytest.raises(TraceError) as err:
+        trace(model, inputs, frontend="exprot")
+    assert err.value.problems[0].message == "unknown tracing frontend 'exprot'; choose one of fx, export, auto"
+    assert err.value.problems[0].hint == "did you mean 'export'?"
+    with pytest.raises(TraceError) as err:
+        trace(model, (torch.randn(2, 5, 3),))
+    assert err.value.problems[0].message.startswith("the eager model fails on the example inputs: RuntimeError: mat1 and mat2")
+
+
+def test_the_callers_module_is_never_changed(resnet):
+    model, inputs = resnet
+    model.train()
+    model.layer1[0].conv1.weight.requires_grad_(False)
+    hook = model.layer2.register_forward_hook(lambda *a: None)
+    before = copy.deepcopy(model.state_dict())
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    for frontend in ("fx", "export"):
+        traced = trace(model, inputs, frontend=frontend)
+        with torch.no_grad():
+            for p in traced.gm.parameters():  # editing the graph's weights must not reach the caller
+                p.zero_()
+    assert model.training and all(m.training for m in model.modules())
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == flags
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert model.layer1[0].relu.inplace is True
+    assert list(model.layer2._forward_hooks) == [hook.id]  # hooks stay (copies keep them too: weight norm needs them)
+    assert all(not m._forward_hooks for m in model.modules() if m is not model.layer2)
+
+
+@pytest.mark.parametrize("frontend", ["fx", "export"])
+def test_inplace_ops_become_out_of_place(resnet, frontend):
+    model, inputs = resnet
+    traced = trace(model, inputs, frontend=frontend)
+    names = [str(n.target) for n in traced.gm.graph.nodes if n.op == "call_function"]
+    assert not any(name.endswith("_.Tensor") or name.endswith("_.default") for name in names)
+    relus = [m for m in traced.gm.modules() if isinstance(m, nn.ReLU)]
+    assert all(not m.inplace for m in relus)
+    assert any("in-place ops made out-of-place" in note for note in traced.notes)
+    assert torch.allclose(traced.gm(*inputs), model(*inputs), atol=1e-6)
+
+
+def test_inplace_op_whose_input_is_read_later_is_kept():
+    class Aliasing(nn.Module):
+        def forward(self, x):
+            y = x * 2
+            z = y.add_(1)  # y is read again below: making this out-of-place would change the result
+            return z + y
+
+    traced = trace(Aliasing(), (torch.randn(2, 3),), frontend="fx")
+    assert [n.target for n in traced.gm.graph.nodes if n.op == "call_method"] == ["add_"]
+    assert traced.notes == ()
