@@ -1,10 +1,11 @@
 """The spec API, in the style of the ``json`` module: ``loads``, ``load``, ``dumps``, ``dump``."""
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
-from ..errors import SpecError, SpecSyntaxError
+from ..errors import Problem, SpecError, SpecSyntaxError
 from ..fileio import write_text_atomic
 from .build import build_spec
 from .formats import from_data_text, to_data_text
@@ -16,6 +17,25 @@ from .transform import ToRecords
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
+MAX_SHOWN_PROBLEMS = 50
+
+
+def _capped(fn):
+    """Keep an error readable: the first problems of a file, and how many more there are."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as e:
+            if len(e.problems) <= MAX_SHOWN_PROBLEMS:
+                raise
+            rest = len(e.problems) - MAX_SHOWN_PROBLEMS
+            more = Problem(f"... and {rest} more problem{'s' * (rest != 1)} not shown", hint="fix these first")
+            raise type(e)(problems=[*e.problems[:MAX_SHOWN_PROBLEMS], more]) from None
+    return wrapper
+
+
+@_capped
 def loads(text: str, path: str | None = None) -> Spec:
     """Parse ``.adapt`` text; ``path`` names the file in errors and gives the default spec name."""
     file = str(path) if path is not None else "<string>"
@@ -29,6 +49,7 @@ def loads(text: str, path: str | None = None) -> Spec:
     return build_spec(records, file, default_name(path), syntax_problems)
 
 
+@_capped
 def load(path: str | Path) -> Spec:
     """Load a spec from ``.adapt``, ``.adapt.yaml``/``.yml`` or ``.json``."""
     path = Path(path)

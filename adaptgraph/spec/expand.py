@@ -2,12 +2,14 @@
 
 Expressions are integers, loop variables, ``+ - * // %`` and parentheses. They are
 evaluated by a small walker over Python's ``ast`` restricted to those nodes, with
-bounds so that hostile input cannot make it slow.
+bounds so that hostile input cannot make it slow. Each expression text is parsed
+once (cached): a loop body is expanded thousands of times.
 """
 from __future__ import annotations
 
 import ast
 import re
+from functools import lru_cache
 from typing import Iterator, Mapping
 
 from ..errors import Problem, did_you_mean
@@ -15,7 +17,8 @@ from ..errors import Problem, did_you_mean
 _HOLE = re.compile(r"\{([^{}]*)\}")
 _MAX_EXPR = 200
 _MAX_VALUE = 10**9
-MAX_EDGES = 100_000
+MAX_EDGES = 10_000
+_NOT_AN_EXPR_HINT = "use integers, loop variables, + - * // % and parentheses (no '/', '**' or calls)"
 
 
 class ExprError(ValueError):
@@ -28,14 +31,21 @@ class ExprError(ValueError):
 
 def eval_expr(text: str, env: Mapping[str, int]) -> int:
     """Evaluate one integer expression with the loop variables in ``env``."""
+    tree = _parse_expr(text)
+    if isinstance(tree, ExprError):
+        raise tree
+    return _eval(tree, env, text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_expr(text: str) -> ast.AST | ExprError:
+    """The expression's syntax tree, or the error to raise (cached, so returned, not raised)."""
     if len(text) > _MAX_EXPR:
-        raise ExprError(f"expression longer than {_MAX_EXPR} characters")
+        return ExprError(f"expression longer than {_MAX_EXPR} characters", "split the expression or simplify it")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        return ast.parse(text.strip(), mode="eval").body
     except (SyntaxError, RecursionError, MemoryError, ValueError):
-        raise ExprError(f"{{{text}}} is not an integer expression",
-                        "use integers, loop variables, + - * // % and parentheses") from None
-    return _eval(tree.body, env, text)
+        return ExprError(f"{{{text}}} is not an integer expression", _NOT_AN_EXPR_HINT)
 
 
 _BINOPS = {
@@ -61,10 +71,9 @@ def _eval(node: ast.AST, env: Mapping[str, int], text: str) -> int:
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         a, b = _eval(node.left, env, text), _eval(node.right, env, text)
         if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0:
-            raise ExprError(f"division by zero in {{{text}}}")
+            raise ExprError(f"division by zero in {{{text}}}", "check the divisor for every value of the loop")
         return _bounded(_BINOPS[type(node.op)](a, b), text)
-    raise ExprError(f"{{{text}}} is not an integer expression",
-                    "use integers, loop variables, + - * // % and parentheses (no '/', '**' or calls)")
+    raise ExprError(f"{{{text}}} is not an integer expression", _NOT_AN_EXPR_HINT)
 
 
 def _bounded(v: int, text: str) -> int:
@@ -81,12 +90,21 @@ def _vars_hint(env: Mapping[str, int]) -> str:
 
 def interpolate(text: str, env: Mapping[str, int]) -> str:
     """Replace every ``{EXPR}`` in ``text``."""
+    if "{" not in text:
+        return text
     return _HOLE.sub(lambda m: str(eval_expr(m.group(1), env)), text)
+
+
+_EXPANDED_FIELDS = ("src", "dst", "name")
 
 
 def walk(statements, env: Mapping[str, int] | None = None, path: str = "edges",
          problems: list[Problem] | None = None) -> Iterator[tuple[str, object]]:
-    """Yield ``(source_path, Edge)`` for every expanded edge; record problems instead of raising."""
+    """Yield ``(source_path, Edge)`` for every expanded edge; record problems instead of raising.
+
+    A problem in an expression is recorded with the path of the field that holds it
+    (``edges[0].body[1].dst``), once per field even when the loop repeats it.
+    """
     env = dict(env or {})
     problems = problems if problems is not None else []
     for i, st in enumerate(statements):
@@ -99,27 +117,45 @@ def walk(statements, env: Mapping[str, int] | None = None, path: str = "edges",
             for v in st.iter_values():
                 yield from walk(st.body, {**env, st.var: v}, f"{here}.body", problems)
             continue
+        edge = _expand_edge(st, env, here, problems)
+        if edge is not None:
+            yield here, edge
+
+
+def _expand_edge(edge, env: Mapping[str, int], here: str, problems: list[Problem]):
+    update, ok = {}, True
+    for f in _EXPANDED_FIELDS:
+        value = getattr(edge, f)
+        if value is None or "{" not in value:
+            continue
         try:
-            yield here, st.model_copy(update={
-                f: interpolate(getattr(st, f), env)
-                for f in ("src", "dst", "name") if getattr(st, f) is not None
-            })
+            update[f] = interpolate(value, env)
         except ExprError as e:
-            problems.append(Problem(str(e), path=here, hint=e.hint))
+            ok = False
+            problem = Problem(str(e), path=f"{here}.{f}", hint=e.hint)
+            if problem not in problems[-3:]:  # a loop repeats the same problem once per value
+                problems.append(problem)
+    if not ok:
+        return None
+    return edge.model_copy(update=update) if update else edge
+
+
+def statement_sizes(statements) -> list[int]:
+    """How many edges each statement expands to, computed without expanding (capped just above MAX_EDGES)."""
+    return [_size(st) for st in statements]
+
+
+def _size(st) -> int:
+    if not hasattr(st, "var"):
+        return 1
+    n = len(st.values) if st.values is not None else max(0, st.stop - st.start + 1)
+    inner = min(sum(_size(s) for s in st.body), MAX_EDGES + 1)
+    return min(n * inner, MAX_EDGES + 1)
 
 
 def expanded_size(statements) -> int:
-    """How many edges the statements expand to, computed without expanding them."""
-    total = 0
-    for st in statements:
-        if hasattr(st, "var"):
-            n = len(st.values) if st.values is not None else st.stop - st.start + 1
-            total += n * expanded_size(st.body)
-        else:
-            total += 1
-        if total > MAX_EDGES:
-            return total
-    return total
+    """How many edges the statements expand to (capped just above MAX_EDGES)."""
+    return min(sum(statement_sizes(statements)), MAX_EDGES + 1)
 
 
 def expand_edges(statements) -> tuple:

@@ -14,7 +14,8 @@ from pathlib import Path
 from lark import Lark, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from ..errors import Problem, Span, SpecSyntaxError, did_you_mean
+from ..errors import Problem, Span, did_you_mean
+from .limits import text_problem
 
 KEYWORDS = ("spec", "backbone", "defaults", "adapter", "edge", "parallel", "sequential",
             "longrange", "recurrent", "for", "train", "stream", "passes")
@@ -51,23 +52,35 @@ def parse_tree(text: str, file: str) -> tuple[Tree | None, list[Problem]]:
 
     After an error, the offending line is blanked and parsing starts again, so that every
     broken statement of a file is reported in one run. Returns the tree of what remains
-    (None if nothing parses) and the syntax problems found.
+    (None if nothing parses) and the syntax problems found. Recovery stops once it has
+    re-parsed about 20 KB, so that no input is slow to reject.
     """
+    too_big = text_problem(text, file)
+    if too_big is not None:
+        return None, [too_big]
     problems: list[Problem] = []
     lines = text.split("\n")
+    budget = 20_000  # characters re-parsed before recovery gives up: no input is slow to reject
     while True:
         try:
             return parser().parse("\n".join(lines)), problems
         except UnexpectedInput as e:
             problems.append(_problem(e, text, file))
             line = problems[-1].span.line if problems[-1].span else 0
-            at_end = isinstance(e, UnexpectedEOF) or getattr(getattr(e, "token", None), "type", "") == "$END"
-            if at_end or len(problems) >= MAX_SYNTAX_ERRORS or not 0 < line <= len(lines) or not lines[line - 1]:
+            budget -= sum(len(x) + 1 for x in lines[:line])
+            if _stop_recovering(e, problems, budget) or not 0 < line <= len(lines) or not lines[line - 1]:
                 return None, problems
             lines[line - 1] = ""
         except (LarkError, RecursionError) as e:  # defensive: never let a Lark internal escape
             problems.append(Problem(f"cannot parse this file ({type(e).__name__})", Span(file, 1, 1)))
             return None, problems
+
+
+def _stop_recovering(e: UnexpectedInput, problems: list[Problem], budget: int) -> bool:
+    at_end = isinstance(e, UnexpectedEOF) or getattr(getattr(e, "token", None), "type", "") == "$END"
+    # An unclosed `{` makes every later line look wrong: one report of it is enough.
+    unclosed = "never closed" in problems[-1].hint
+    return at_end or unclosed or budget < 0 or len(problems) >= MAX_SYNTAX_ERRORS
 
 
 def span_at(text: str, file: str, line: int, col: int, width: int = 1) -> Span:
@@ -118,6 +131,8 @@ def _describe_token(tok) -> str:
     if tok.type in ("_SEP", "_OPTSEP") and tok.value != ";" and tok.value != ",":
         return "end of line"
     value = str(tok.value)
+    if value.startswith("{"):  # the catch-all lexer read a block as a `{EXPR}` path segment
+        return "'{'"
     return repr(value if len(value) <= 40 else value[:37] + "...")
 
 
@@ -144,7 +159,7 @@ def _expected_words(expected) -> str:
     if names & _STATEMENT_TERMINALS and len(names & _STATEMENT_TERMINALS) >= 5:
         rest = sorted({_WORDS.get(n, _literal(n)) for n in names - _STATEMENT_TERMINALS})
         return " or ".join(["a statement (" + ", ".join(KEYWORDS) + ")"] + rest)
-    if names & _POINT_TERMINALS:
+    if names & _POINT_TERMINALS and "STREAM_POINT" in names:  # PATH alone is a module path or a name
         names = (names - _POINT_TERMINALS) | {"POINT"}
     words = sorted({"a point (PATH.in, PATH.out, @K or %NODE)" if n == "POINT" else _WORDS.get(n, _literal(n))
                     for n in names})
@@ -157,6 +172,11 @@ def _literal(name: str) -> str:
 
 def _hint(expected, got: str, found: str, word: str, text: str) -> str:
     expected = set(expected)
+    if "STREAM_POINT" in expected and found in ("'@'", "'%'"):
+        return ("a stream point is @ and an integer (@3, @-1, or @{EXPR} inside a for loop); "
+                "a graph node is % and a name (%add_2)")
+    if expected == {"NAME"} and found == "'{'":
+        return "a name is missing before '{' (`adapter NAME { OPTIONS }`, or `: TEMPLATE` after an edge)"
     if "ARROW" in expected and got in _POINT_TERMINALS:
         return "missing '->' between the two points: an edge is written SRC -> DST"
     if "ARROW" in expected:

@@ -1,0 +1,87 @@
+"""Size limits that keep every input, however hostile, quick to accept or reject.
+
+The parser, the builder and pydantic cost some tens of microseconds per token, so a
+spec is bounded in tokens (``.adapt`` text) or in bytes and nodes (YAML/JSON), and
+blocks are bounded in depth (tree walks are recursive). The bounds are far above any
+hand-written spec; loops and globs write many edges in a few tokens.
+"""
+from __future__ import annotations
+
+import re
+
+from ..errors import Problem, Span
+
+MAX_TOKENS = 5_000
+MAX_WORD = 1000
+MAX_DEPTH = 32
+MAX_DATA_BYTES = 128 * 1024
+MAX_DATA_NODES = 10_000
+
+# Roughly the language's tokens: strings, comments (not counted), words, `->`, `..` and single symbols.
+_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|->|\.\.|[^\s"#{}\[\],;=:]+|\S')
+# A `{EXPR}` hole inside a path or after `@` (or a one-line block, which cannot nest further).
+_HOLE = re.compile(r"\{[^{}\n]*\}")
+
+
+def text_problem(text: str, file: str) -> Problem | None:
+    """A problem if ``text`` has too many tokens or blocks nested too deeply; else None."""
+    count, depth = 0, 0
+    for m in _TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok[0] == "#":
+            continue
+        count += 1
+        if len(tok) > MAX_WORD:
+            return Problem(f"a word of {len(tok)} characters is too long (at most {MAX_WORD})",
+                           _span(text, file, m.start()), hint="module paths, names and strings are short")
+        if count > MAX_TOKENS:
+            return Problem(f"the file is too large: more than {MAX_TOKENS} tokens (words and symbols)",
+                           _span(text, file, m.start()),
+                           hint="write repeated edges with a `for` loop or a `*` glob; a spec this size is "
+                                "likely not a spec")
+        if tok == "{" and not _HOLE.match(text, m.start()):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return Problem(f"blocks nest more than {MAX_DEPTH} deep", _span(text, file, m.start()),
+                               hint="for loops may nest at most that deep; is a '}' missing?")
+        elif tok == "}" and depth:
+            depth -= 1
+    return None
+
+
+def data_problem(text: str, file: str) -> Problem | None:
+    """A problem if a YAML/JSON spec is larger than ``MAX_DATA_BYTES``; else None."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_DATA_BYTES:
+        return Problem(f"the file is too large: {size} bytes (a spec in YAML/JSON is at most {MAX_DATA_BYTES})",
+                       Span(file, 1, 1), hint="write repeated edges with a loop (`var`, `start`, `stop`, `body`)")
+    return None
+
+
+def node_problem(node, file: str) -> Problem | None:
+    """A problem if a composed YAML document has too many nodes or loops nested too deeply; else None."""
+    stack, count = [(node, 0)], 0
+    while stack:
+        n, depth = stack.pop()
+        count += 1
+        if count > MAX_DATA_NODES:
+            return Problem(f"the file is too large: more than {MAX_DATA_NODES} values", Span(file, 1, 1),
+                           hint="write repeated edges with a loop (`var`, `start`, `stop`, `body`)")
+        if depth > 2 * MAX_DEPTH + 4:  # each loop level is a mapping and its `body` list
+            mark = n.start_mark
+            return Problem(f"loops nest more than {MAX_DEPTH} deep", Span(file, mark.line + 1, mark.column + 1),
+                           hint="for loops may nest at most that deep")
+        children = n.value if isinstance(n.value, list) else []
+        for child in children:
+            if isinstance(child, tuple):  # a mapping's (key, value) pair
+                stack.append((child[1], depth + 1))
+            else:
+                stack.append((child, depth + 1))
+    return None
+
+
+def _span(text: str, file: str, offset: int) -> Span:
+    line = text.count("\n", 0, offset) + 1
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return Span(file, line, offset - start + 1, text[start:end if end >= 0 else len(text)])
