@@ -16,6 +16,7 @@ from ..errors import ProblemList, Span, SpecError, SpecSyntaxError
 from .expand import ExprError, interpolate
 from .models import Spec
 from .pydantic_errors import describe
+from .salvage import salvage
 from .transform import Stmt
 from .validate import semantic_problems
 
@@ -52,19 +53,38 @@ def build_spec(records: list[Stmt], file: str, default_name: str | None, syntax_
 
 
 def validate_doc(doc: dict, smap: SourceMap) -> Spec:
-    """Field checks (pydantic), then whole-spec checks; all problems raised together, with positions."""
-    problems = ProblemList()
+    """Field checks (pydantic), then whole-spec checks; all problems raised together, with positions.
+
+    When fields are invalid, the whole-spec checks still run on a salvaged copy of the
+    document (bad fields neutralised), so that one run reports every problem.
+    """
+    problems, salvaged = ProblemList(), None
     try:
-        spec = Spec.model_validate(doc, context={"skip_semantics": True})
+        spec = _validate_fields(doc)
     except ValidationError as e:
         for p in describe(e):
             problems.add(p.message, smap.find(p.path), p.path, p.hint)
-        problems.raise_if_any()
-        raise  # unreachable: describe() yields at least one problem per error
-    for p in semantic_problems(spec):
-        problems.add(p.message, smap.find(p.path), p.path, p.hint)
+        salvaged = salvage(doc, _validate_fields)
+        spec = salvaged.spec if salvaged else None
+    if spec is not None:
+        for p in semantic_problems(spec, _where(smap)):
+            if salvaged and salvaged.templates_touched and p.path.endswith(".template"):
+                continue  # the template itself was invalid, and that is reported already
+            problems.add(p.message, smap.find(p.path), p.path, p.hint)
     problems.raise_if_any()
     return spec
+
+
+def _validate_fields(doc) -> Spec:
+    return Spec.model_validate(doc, context={"skip_semantics": True})
+
+
+def _where(smap: SourceMap):
+    """Field path -> words for messages that refer to another place ("line 3")."""
+    def where(path: str) -> str:
+        span = smap.find(path)
+        return f"line {span.line}" if span else path
+    return where
 
 
 def _top_level(records, doc, smap, problems) -> None:
@@ -123,6 +143,7 @@ def _statement(st: Stmt, path: str, smap, problems, train: list, loops=()) -> di
         if key != "range":
             smap[f"{path}.{key}"] = span
     if st.tag == "edge":
+        _check_sugar(st, path, problems)
         out = {k: v for k, v in st.items() if k != "options"}
         if "options" in st:
             out["options"] = _options(st["options"], f"{path}.options", smap, problems)
@@ -143,6 +164,18 @@ def _statement(st: Stmt, path: str, smap, problems, train: list, loops=()) -> di
     out = {k: st[k] for k in ("var", "start", "stop", "values") if k in st}
     out["body"] = body
     return out
+
+
+def _check_sugar(st: Stmt, path: str, problems) -> None:
+    """`parallel M` adds the ports itself, so `parallel M.in` is almost surely a slip."""
+    module = getattr(st, "sugar_module", None)
+    if module is None or not module.endswith((".in", ".out")):
+        return
+    base = module.rsplit(".", 1)[0]
+    problems.add(f"`{st['kind']} {module}` names a point, but `{st['kind']} MODULE` takes a module",
+                 st.spans["src"], f"{path}.src",
+                 hint=f"write `{st['kind']} {base}` (it means {st['src'].replace(module, base, 1)} -> "
+                      f"{st['dst'].replace(module, base, 1)}), or an explicit edge `{st['kind']} SRC -> DST`")
 
 
 def _values(st) -> list[int]:

@@ -26,6 +26,8 @@ Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_lengt
 EdgeName = Annotated[str, Field(pattern=r"^(?:[A-Za-z_]|\{[^{}]*\})(?:[A-Za-z0-9_]|\{[^{}]*\})*$", max_length=200)]
 
 MAX_LOOP_VALUES = 10_000
+MAX_LOOP_VALUE = 10**9
+LoopValue = Annotated[int, Field(strict=True, ge=-MAX_LOOP_VALUE, le=MAX_LOOP_VALUE)]
 OPTION_NAMES = ("rank", "act", "scale", "norm", "dropout", "init", "bias")
 
 
@@ -94,31 +96,54 @@ class Loop(Frozen):
 
     var: Identifier
     """Loop variable, usable as ``{VAR}`` in paths and after ``@``."""
-    start: Optional[int] = None
+    start: Optional[LoopValue] = None
     """First value of an ``A..B`` range (inclusive)."""
-    stop: Optional[int] = None
-    """Last value of an ``A..B`` range (inclusive)."""
-    values: Optional[tuple[Annotated[int, Field(strict=True)], ...]] = None
-    """Explicit list of values, instead of a range."""
+    stop: Optional[LoopValue] = None
+    """Last value of an ``A..B`` range (inclusive); not less than ``start``."""
+    values: Optional[tuple[LoopValue, ...]] = None
+    """Explicit list of values, instead of a range (at least one)."""
     body: tuple["Statement", ...] = ()
     """Statements repeated for each value."""
 
+    # The range checks are field validators, not a model validator, so that their errors
+    # carry the field's path (``edges[0].stop``) and the loader can point at the range.
+    @field_validator("stop")
+    @classmethod
+    def _range_not_empty(cls, stop: Optional[int], info: ValidationInfo) -> Optional[int]:
+        start = info.data.get("start")
+        if stop is None or start is None:
+            return stop
+        if stop < start:
+            raise ValueError(f"empty range {start}..{stop}: ranges count up and include both ends; "
+                             f"write {stop}..{start}")
+        _check_count(stop - start + 1)
+        return stop
+
+    @field_validator("values")
+    @classmethod
+    def _list_not_empty(cls, values: Optional[tuple[int, ...]]) -> Optional[tuple[int, ...]]:
+        if values is not None and not values:
+            raise ValueError("a loop over an empty list makes nothing; give at least one value")
+        if values is not None:
+            _check_count(len(values))
+        return values
+
     @model_validator(mode="after")
     def _range_or_list(self) -> "Loop":
-        ranged = self.start is not None and self.stop is not None
+        ranged = self.start is not None or self.stop is not None
         if ranged == (self.values is not None) or (self.start is None) != (self.stop is None):
             raise ValueError("a loop has either start and stop (A..B) or values ([a, b]), not both or neither")
-        if ranged and self.stop < self.start:
-            raise ValueError(f"empty range {self.start}..{self.stop}: the first value must not exceed the last")
-        n = len(self.values) if self.values is not None else self.stop - self.start + 1
-        if n > MAX_LOOP_VALUES:
-            raise ValueError(f"a loop over {n} values is too long (at most {MAX_LOOP_VALUES})")
         return self
 
     def iter_values(self) -> tuple[int, ...]:
         if self.values is not None:
             return self.values
         return tuple(range(self.start, self.stop + 1))
+
+
+def _check_count(n: int) -> None:
+    if n > MAX_LOOP_VALUES:
+        raise ValueError(f"a loop over {n} values is too long (at most {MAX_LOOP_VALUES})")
 
 
 def _statement_tag(v) -> str:
@@ -192,11 +217,16 @@ class Spec(Frozen):
 
     def content_hash(self) -> str:
         """Stable hash of what the spec means (expanded edges with effective options), not how it is written."""
+        effective: dict = {}  # loops repeat the same (template, options): resolve each once
+        edges = []
+        for e in self.expanded():
+            key = (e.template, e.options)
+            if key not in effective:
+                effective[key] = self.options_for(e).model_dump()
+            edges.append([e.kind, e.src, e.dst, e.name, effective[key]])
         doc = {
             "backbone": self.backbone,
-            "edges": [
-                [e.kind, e.src, e.dst, e.name, self.options_for(e).model_dump()] for e in self.expanded()
-            ],
+            "edges": edges,
             "train": list(self.train),
             "stream": self.stream,
             "passes": self.passes,

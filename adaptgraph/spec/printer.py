@@ -67,7 +67,8 @@ def _sugar(edge: Edge) -> str | None:
     ports = {"parallel": (".in", ".out"), "sequential": (".out", ".out")}.get(edge.kind)
     if ports and edge.src.endswith(ports[0]) and edge.dst.endswith(ports[1]):
         module = edge.src[: -len(ports[0])]
-        if edge.dst[: -len(ports[1])] == module:
+        # a module path ending in a port name would read back as a point: keep such edges explicit
+        if edge.dst[: -len(ports[1])] == module and not module.endswith((".in", ".out")):
             return f"{edge.kind} {module}"
     return None
 

@@ -25,6 +25,7 @@ class Stmt(dict):
 
 @v_args(meta=True)
 class ToRecords(Transformer):
+    __visit_tokens__ = False  # tokens need no callbacks; skipping them makes the walk faster
     def __init__(self, text: str, file: str):
         super().__init__()
         self.lines, self.file = text.split("\n"), file
@@ -84,8 +85,10 @@ class ToRecords(Transformer):
         ports = ("in", "out") if str(kind) == "parallel" else ("out", "out")
         sp = self._span(path)
         spans = {"kind": self._span(kind), "src": sp, "dst": sp, **_own(tail.spans)}
-        return Stmt("edge", self._span(meta), spans, kind=str(kind), src=f"{path}.{ports[0]}",
-                    dst=f"{path}.{ports[1]}", **tail)
+        out = Stmt("edge", self._span(meta), spans, kind=str(kind), src=f"{path}.{ports[0]}",
+                   dst=f"{path}.{ports[1]}", **tail)
+        out.sugar_module = str(path)  # the builder checks that it names a module, not a point
+        return out
 
     def edge_tail(self, meta, items):
         out = Stmt("tail", None)
@@ -121,8 +124,7 @@ class ToRecords(Transformer):
                 out.spans.setdefault("duplicates", []).append((name, name_span))
                 continue
             out[name] = value
-            out.spans[name] = value_span
-            out.spans[f"{name}:name"] = name_span
+            out.spans[name] = _joined(name_span, value_span)
         return out
 
     def option(self, meta, items):
@@ -149,8 +151,18 @@ def _string(tok) -> str:
     return re.sub(r"\\(.)", r"\1", str(tok)[1:-1])
 
 
+def _joined(first: Span, last: Span) -> Span:
+    """One span from the start of ``first`` to the end of ``last`` (``rank = 0``), when on one line."""
+    if first.line != last.line:
+        return first
+    return Span(first.file, first.line, first.col, first.text, last.col + last.width - first.col)
+
+
+_MAX_DIGITS = 1000
+
+
 def _int(tok) -> int:
     text = str(tok)
-    if len(text.lstrip("+-")) > 30:  # keep absurd literals cheap; bounds checks reject them later
-        return int(text[0] + "9" * 30) if text[0] == "-" else int("9" * 30)
+    if len(text.lstrip("+-")) > _MAX_DIGITS:  # keep absurd literals cheap; bounds checks reject them later
+        return int(("-" if text[0] == "-" else "") + "9" * _MAX_DIGITS)
     return int(text)

@@ -6,26 +6,43 @@ bounds, allowed values) are pydantic's, in ``models.py``.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from ..errors import Problem, did_you_mean
-from .expand import MAX_EDGES, expanded_size, walk
+from .expand import MAX_EDGES, statement_sizes, walk
 from .points import PointRef, parse_point
 
 BACKBONE_SCHEMES = ("zoo", "hf", "timm", "py")
 
 
-def semantic_problems(spec) -> list[Problem]:
+def semantic_problems(spec, where: Callable[[str], str] = str) -> list[Problem]:
+    """Problems of the whole spec; ``where`` turns a field path into words for messages
+    that refer to another place (the loader passes one that gives the line)."""
     problems: list[Problem] = []
     problems += _backbone_problems(spec.backbone)
     problems += _template_problems(spec)
-    if expanded_size(spec.edges) > MAX_EDGES:
-        problems.append(Problem(f"loops expand to more than {MAX_EDGES} edges", path="edges",
-                                hint="use fewer or shorter loops"))
-        return problems
+    size_problems = _size_problems(spec.edges)
+    if size_problems:
+        return problems + size_problems
     expanded = list(walk(spec.edges, problems=problems))
-    problems += _duplicate_problems(expanded)
+    problems += _duplicate_problems(expanded, where)
     for path, edge in expanded:
         problems += _kind_problems(path, edge)
     return problems
+
+
+def _size_problems(statements) -> list[Problem]:
+    total = 0
+    for i, n in enumerate(statement_sizes(statements)):
+        total += n
+        if total > MAX_EDGES:
+            what = f"this loop makes {n} edges" if n > 1 else "the edges before it are too many"
+            if n > MAX_EDGES:
+                what = f"this loop makes more than {MAX_EDGES} edges"
+            return [Problem(f"the spec expands to more than {MAX_EDGES} edges ({what})", path=f"edges[{i}]",
+                            hint="use shorter ranges or fewer nested loops; globs (`*`) also make many edges "
+                                 "without expanding here")]
+    return []
 
 
 def _backbone_problems(ref) -> list[Problem]:
@@ -62,21 +79,34 @@ def _all_edges(statements, path):
             yield f"{path}[{i}]", st
 
 
-def _duplicate_problems(expanded) -> list[Problem]:
+def _duplicate_problems(expanded, where) -> list[Problem]:
     out, names, pairs = [], {}, {}
     for path, edge in expanded:
         if edge.name is not None:
-            if edge.name in names:
-                out.append(Problem(f"duplicate edge name {edge.name!r} (first used at {names[edge.name]})",
-                                   path=f"{path}.name", hint="give every edge its own name"))
-            names.setdefault(edge.name, path)
+            if edge.name not in names:
+                names[edge.name] = path
+                continue
+            first = names[edge.name]
+            out.append(Problem(f"duplicate edge name {edge.name!r}{_first(first, path, where)}",
+                               path=f"{path}.name", hint=_dup_hint(first, path, "give every edge its own name")))
+        elif (edge.src, edge.dst) not in pairs:
+            pairs[edge.src, edge.dst] = path
         else:
-            key = (edge.src, edge.dst)
-            if key in pairs:
-                out.append(Problem(f"duplicate edge {edge.src} -> {edge.dst} (also at {pairs[key]})", path=path,
-                                   hint="remove one, or name both with `as NAME` if you mean two adapters"))
-            pairs.setdefault(key, path)
+            first = pairs[edge.src, edge.dst]
+            out.append(Problem(f"duplicate edge {edge.src} -> {edge.dst}{_first(first, path, where)}", path=path,
+                               hint=_dup_hint(first, path, "remove one, or name both with `as NAME` if you mean "
+                                                           "two adapters")))
     return out
+
+
+def _first(first: str, path: str, where) -> str:
+    return " (the loop makes it more than once)" if first == path else f" (first at {where(first)})"
+
+
+def _dup_hint(first: str, path: str, hint: str) -> str:
+    if first == path:
+        return "use the loop variable in the points or the name, e.g. `@{i}` or `as attn_{i}`"
+    return hint
 
 
 def fitting_kind(src: PointRef, dst: PointRef) -> str | None:
