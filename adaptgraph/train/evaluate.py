@@ -30,13 +30,18 @@ def autocast(config: TrainConfig, device: torch.device):
     return torch.autocast(device_type="cuda", dtype=dtype) if dtype else contextlib.nullcontext()
 
 
-def logits_of(model: nn.Module, head: TaskHead, batch: Batch) -> torch.Tensor:
-    """Class logits for a batch, in float32 whatever the autocast dtype."""
-    features = model(*batch.inputs)
+def features_of(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The feature model's output; TaskError unless it is one tensor."""
+    features = model(*inputs)
     if not isinstance(features, torch.Tensor):
         raise TaskError(f"the feature model returned {type(features).__name__}, not one tensor",
                         hint="a feature model's forward must return a single feature tensor")
-    return head(features, batch.attention_mask).float()
+    return features
+
+
+def logits_of(model: nn.Module, head: TaskHead, batch: Batch) -> torch.Tensor:
+    """Class logits for a batch, in float32 whatever the autocast dtype."""
+    return head(features_of(model, batch.inputs), batch.attention_mask).float()
 
 
 def show_progress(progress: bool | None, group: distributed.Dist) -> bool:
@@ -80,3 +85,20 @@ def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "tes
             count += float(real.sum())
     correct, loss_sum, count = distributed.sum_across([correct, loss_sum, count], group, device)
     return {"accuracy": correct / count, "loss": loss_sum / count, "n": int(count)}
+
+
+def check_same_task(metrics: dict, task) -> None:
+    """TaskError when ``task`` is not the one a finished run (its ``metrics.json``) was trained on.
+
+    Compares class counts first (a head cannot serve another class count), then
+    fingerprints (same classes but other data, selection or split seed would
+    not reproduce the reported numbers).
+    """
+    if metrics["num_classes"] != task.num_classes:
+        raise TaskError(f"the run was trained on '{metrics['task']}' with {metrics['num_classes']} classes, "
+                        f"but task '{task.name}' has {task.num_classes}",
+                        hint="evaluate the run on the task it was trained on")
+    if metrics["task_fingerprint"] != task.fingerprint():
+        raise TaskError(f"task '{task.name}' ({task.fingerprint()}) is not the task the run was trained on "
+                        f"({metrics['task_fingerprint']})",
+                        hint="use the same task reference and split seed as for training")

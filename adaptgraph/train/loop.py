@@ -22,7 +22,7 @@ from ..errors import TaskError
 from . import distributed
 from .config import TrainConfig
 from .data import Batch, check_fits, make_loader
-from .evaluate import amp_dtype, autocast, evaluate, logits_of, show_progress
+from .evaluate import amp_dtype, autocast, evaluate, features_of, logits_of, show_progress
 from .files import LOG_FILE, METRICS_FILE, check_run_dir, prepare_run_dir, write_json, write_jsonl
 from .head import TaskHead, feature_dim_of
 from .state import load_trainable_state, set_train_mode, trainable_parameters, trainable_state
@@ -36,7 +36,32 @@ class TrainResult:
     metrics: dict
     best_state: dict[str, torch.Tensor]  # the feature model's trainable parameters, by name
     head: TaskHead
-    log: tuple[dict, ...]
+    log: tuple[dict, ...]  # one record per epoch, as in log.jsonl
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Everything one training run reads but does not change."""
+
+    model: nn.Module
+    head: TaskHead
+    backbone: object
+    task: object
+    config: TrainConfig
+    group: distributed.Dist
+    device: torch.device
+    out: Path | None
+    progress: bool | None
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    """The best state so far and the validation metrics that made it best."""
+
+    epoch: int
+    validation: dict | None
+    model_state: dict[str, torch.Tensor]
+    head_state: dict[str, torch.Tensor]
 
 
 class _Trainable(nn.Module):
@@ -64,7 +89,8 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
     ``log.jsonl`` after each epoch and ``metrics.json`` last (rank 0 only,
     atomically); ``before_finish(result, out_dir)`` runs just before
     ``metrics.json`` so that weights can be saved first. The head is new
-    (initialised from ``config.seed``) unless one is given.
+    (initialised from ``config.seed``) unless one is given. Under ``torchrun``
+    the processes train one model with DistributedDataParallel.
     """
     config = config or TrainConfig()
     check_task(task)
@@ -74,69 +100,77 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
     device = config.resolved_device()
     group = distributed.start(device.type)
     try:
+        device = distributed.place(device, group)
         out = prepare_run_dir(out_dir, overwrite) if out_dir is not None and group.is_main else None
-        return _fit(model, backbone, task, config, out, head, progress, before_finish, group,
-                    distributed.place(device, group))
+        torch.manual_seed(config.seed)
+        train = task.examples("train")
+        if not train:
+            raise TaskError(f"split 'train' of task '{task.name}' has no examples")
+        model.to(device)
+        head = (head or _new_head(model, backbone, train, task, config, device)).to(device)
+        if head.num_classes != task.num_classes:
+            raise TaskError(f"the head has {head.num_classes} classes but task '{task.name}' "
+                            f"has {task.num_classes}")
+        run = _Run(model, head, backbone, task, config, group, device, out, progress)
+        return _finish(run, *_train(run, train), before_finish)
     finally:
         distributed.stop(group)
 
 
-def _fit(model, backbone, task, config, out, head, progress, before_finish, group, device) -> TrainResult:
-    torch.manual_seed(config.seed)
-    train = task.examples("train")
-    if not train:
-        raise TaskError(f"split 'train' of task '{task.name}' has no examples")
-    loader = make_loader(train, backbone, batch_size=config.batch_size, max_length=config.max_length,
+def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
+    """All epochs; returns the log, the best checkpoint and the seconds it took."""
+    config, group = run.config, run.group
+    loader = make_loader(train, run.backbone, batch_size=config.batch_size, max_length=config.max_length,
                          shuffle=True, seed=config.seed, rank=group.rank, world_size=group.world_size,
                          num_workers=config.num_workers)
-    model.to(device)
-    head = (head or _new_head(model, backbone, train, task, config, device)).to(device)
-    if head.num_classes != task.num_classes:
-        raise TaskError(f"the head has {head.num_classes} classes but task '{task.name}' has {task.num_classes}")
-    trainer = _Trainable(model, head)
-    wrapped = _wrap(trainer, group, device)
+    trainer = _Trainable(run.model, run.head)
+    wrapped = _wrap(trainer, group, run.device)
     total = config.steps or config.num_epochs * len(loader)
     optimizer = _optimizer(trainer, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total))
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype(config, device) == torch.float16 else None
-    show = show_progress(progress, group)
-    has_val = bool(task.examples("validation"))
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype(config, run.device) == torch.float16 else None
+    has_val = bool(run.task.examples("validation"))
+    show = show_progress(run.progress, group)
     step, log, best = 0, [], None
     started = time.perf_counter()
     for epoch in tqdm(range(math.ceil(total / len(loader))), desc="epochs", disable=not show):
         tic = time.perf_counter()
         loader.batch_sampler.set_epoch(epoch)
         set_train_mode(trainer)
-        losses = [0.0, 0.0]  # sum of per-example losses, examples
+        losses = [0.0, 0.0]  # sum of per-example losses, number of examples (this rank)
         for batch in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=not show):
             if step >= total:
                 break
-            _train_step(wrapped, trainer, optimizer, scheduler, scaler, batch.to(device), config, device, losses)
+            _train_step(wrapped, optimizer, scheduler, scaler, batch.to(run.device), config, run.device, losses)
             step += 1
-        loss_sum, n = distributed.sum_across(losses, group, device)
+        loss_sum, n = distributed.sum_across(losses, group, run.device)
         seconds = time.perf_counter() - tic
-        val = evaluate(model, head, backbone, task, "validation", config, progress=progress) if has_val else None
-        record = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0], "train_loss": loss_sum / n,
-                  "validation": val, "seconds": round(seconds, 3),
-                  "eval_seconds": round(time.perf_counter() - tic - seconds, 3)}
-        log.append(record)
-        if best is None or not has_val or val["accuracy"] > best[0]["accuracy"]:
-            best = (val, epoch + 1, trainable_state(model), {k: v.detach().clone() for k, v in head.state_dict().items()})
-        if out is not None:
-            write_jsonl(out / LOG_FILE, log)
-    train_seconds = time.perf_counter() - started
-    val, best_epoch, best_state, head_state = best
-    load_trainable_state(model, best_state)
-    head.load_state_dict(head_state)
-    test = evaluate(model, head, backbone, task, "test", config, progress=progress) if task.examples("test") else None
-    metrics = _metrics(model, head, backbone, task, config, device, group, log, best_epoch, val, test,
-                       len(train), train_seconds)
-    result = TrainResult(metrics, best_state, head, tuple(log))
-    if out is not None:
+        val = evaluate(run.model, run.head, run.backbone, run.task, "validation", config,
+                       progress=run.progress) if has_val else None
+        log.append({"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
+                    "train_loss": loss_sum / n, "validation": val, "seconds": round(seconds, 3),
+                    "eval_seconds": round(time.perf_counter() - tic - seconds, 3)})
+        if best is None or val is None or val["accuracy"] > best.validation["accuracy"]:
+            best = _Checkpoint(epoch + 1, val, trainable_state(run.model),
+                               {k: v.detach().clone() for k, v in run.head.state_dict().items()})
+        if run.out is not None:
+            write_jsonl(run.out / LOG_FILE, log)
+    return log, best, time.perf_counter() - started
+
+
+def _finish(run: _Run, log: list[dict], best: _Checkpoint, seconds: float,
+            before_finish: Callable[[TrainResult, Path], None] | None) -> TrainResult:
+    """Load the best state, evaluate the test split, write the outputs."""
+    load_trainable_state(run.model, best.model_state)
+    run.head.load_state_dict(best.head_state)
+    test = evaluate(run.model, run.head, run.backbone, run.task, "test", run.config,
+                    progress=run.progress) if run.task.examples("test") else None
+    result = TrainResult(_metrics(run, log, best, test, seconds), best.model_state, run.head, tuple(log))
+    if run.out is not None:
         if before_finish is not None:
-            before_finish(result, out)
-        write_json(out / METRICS_FILE, metrics)
-    distributed.barrier(group)
+            before_finish(result, run.out)
+        write_json(run.out / METRICS_FILE, result.metrics)
+    distributed.barrier(run.group)
     return result
 
 
@@ -147,11 +181,8 @@ def _new_head(model, backbone, train, task, config, device) -> TaskHead:
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        features = model(*batch.inputs)
+        features = features_of(model, batch.inputs)
     model.train(was_training)
-    if not isinstance(features, torch.Tensor):
-        raise TaskError(f"the feature model returned {type(features).__name__}, not one tensor",
-                        hint="a feature model's forward must return a single feature tensor")
     return TaskHead(feature_dim_of(features), task.num_classes, config.pooling)
 
 
@@ -161,6 +192,7 @@ def _wrap(trainer: _Trainable, group: distributed.Dist, device: torch.device) ->
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
+    # Frozen parameters have requires_grad=False, so DDP neither syncs nor waits for them.
     return DistributedDataParallel(trainer, device_ids=ids, find_unused_parameters=False)
 
 
@@ -187,16 +219,16 @@ def lr_lambda(config: TrainConfig, total: int) -> Callable[[int], float]:
     return factor
 
 
-def _train_step(wrapped, trainer, optimizer, scheduler, scaler, batch, config, device, losses) -> None:
+def _train_step(wrapped, optimizer, scheduler, scaler, batch, config, device, losses) -> None:
     with autocast(config, device):
         logits = wrapped(batch.attention_mask, *batch.inputs)
     per_example = F.cross_entropy(logits, batch.labels, reduction="none")
     loss = (per_example * batch.weights).sum()  # weights make this the global-batch mean (see data.py)
     (scaler.scale(loss) if scaler else loss).backward()
-    params = [p for g in optimizer.param_groups for p in g["params"]]
     if scaler:
         scaler.unscale_(optimizer)
     if config.grad_clip is not None:
+        params = [p for g in optimizer.param_groups for p in g["params"]]
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
     if scaler:
         scaler.step(optimizer)
@@ -210,18 +242,19 @@ def _train_step(wrapped, trainer, optimizer, scheduler, scaler, batch, config, d
     losses[1] += float(real.sum())
 
 
-def _metrics(model, head, backbone, task, config, device, group, log, best_epoch, val, test,
-             n_train, train_seconds) -> dict:
-    model_params = sum(p.numel() for p in trainable_parameters(model).values())
-    head_params = sum(p.numel() for p in head.parameters())
+def _metrics(run: _Run, log: list[dict], best: _Checkpoint, test: dict | None, seconds: float) -> dict:
+    model_params = sum(p.numel() for p in trainable_parameters(run.model).values())
+    head_params = sum(p.numel() for p in run.head.parameters())
+    config, device = run.config, run.device
     return {
-        "task": task.name, "task_fingerprint": task.fingerprint(), "num_classes": task.num_classes,
-        "backbone": getattr(backbone, "ref", None), "config": config.model_dump(),
+        "task": run.task.name, "task_fingerprint": run.task.fingerprint(), "num_classes": run.task.num_classes,
+        "backbone": getattr(run.backbone, "ref", None), "config": config.model_dump(),
         "device": device.type, "amp": config.amp if amp_dtype(config, device) else "none",
-        "world_size": group.world_size, "epochs": len(log), "steps": log[-1]["step"], "best_epoch": best_epoch,
-        "train_examples": n_train, "validation": val, "test": test,
-        "test_accuracy": test["accuracy"] if test else None, "head": head.describe(),
+        "world_size": run.group.world_size, "epochs": len(log), "steps": log[-1]["step"],
+        "best_epoch": best.epoch, "train_examples": len(run.task.examples("train")),
+        "validation": best.validation, "test": test, "test_accuracy": test["accuracy"] if test else None,
+        "head": run.head.describe(),
         "trainable_parameters": {"model": model_params, "head": head_params, "total": model_params + head_params},
-        "timing": {"train_seconds": round(train_seconds, 3),
+        "timing": {"total_seconds": round(seconds, 3),
                    "seconds_per_epoch": round(sum(r["seconds"] for r in log) / len(log), 3)},
     }

@@ -6,7 +6,8 @@ from torch import nn
 from train_fixtures import IMAGE_BACKBONE, TEXT_BACKBONE, TinyImageModel, TinyTextModel, synthetic_rows, write_csv
 
 from adaptgraph.errors import TaskError
-from adaptgraph.train import TrainConfig, evaluate, fit, load_head, load_task, load_trainable_state
+from adaptgraph.train import (TrainConfig, check_same_task, evaluate, fit, load_head, load_task,
+                              load_trainable_state)
 from adaptgraph.train.tasks import SplitTask
 
 CONFIG = TrainConfig(epochs=3, lr=0.05, batch_size=8, device="cpu")
@@ -69,7 +70,20 @@ def test_run_folder(task, tmp_path):
 
     result = fit(model(), TEXT_BACKBONE, task, CONFIG, out, before_finish=before_finish)
     assert seen == [(out, False, 3)]
-    assert json.loads((out / "metrics.json").read_text()) == result.metrics
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == result.metrics
+    assert TrainConfig(**saved["config"]) == CONFIG  # what `eval` needs to reproduce the numbers
+    check_same_task(saved, task)
+    other_seed = load_task(task.name, seed=1)
+    with pytest.raises(TaskError) as e:
+        check_same_task(saved, other_seed)
+    assert str(e.value) == (f"error: task '{task.name}' ({other_seed.fingerprint()}) is not the task the run was "
+                            f"trained on ({task.fingerprint()})\n"
+                            "    hint: use the same task reference and split seed as for training")
+    with pytest.raises(TaskError) as e:
+        check_same_task(saved, load_task("digits"))
+    assert str(e.value) == (f"error: the run was trained on '{task.name}' with 3 classes, but task 'digits' has 10\n"
+                            "    hint: evaluate the run on the task it was trained on")
     lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert lines == list(result.log)
     with pytest.raises(TaskError) as e:
