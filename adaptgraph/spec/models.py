@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationInfo, field_validator,
                       model_validator)
 
-from .points import PATH_RE, check_point_text
+from .points import PATH_RE, check_point_text, without_hole_spaces
 
 PATH_PATTERN = PATH_RE.pattern
 
@@ -88,7 +88,12 @@ class Edge(Frozen):
     @classmethod
     def _point_syntax(cls, v: str) -> str:
         check_point_text(v, allow_expr=True)
-        return v
+        return without_hole_spaces(v)
+
+    @field_validator("name")
+    @classmethod
+    def _name_holes(cls, v: Optional[str]) -> Optional[str]:
+        return without_hole_spaces(v) if v is not None else None
 
 
 class Loop(Frozen):

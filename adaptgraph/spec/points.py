@@ -41,6 +41,19 @@ def check_point_text(text: str, allow_expr: bool = False) -> None:
         raise ValueError(f"{text!r} still holds a {{...}} expression; expressions only work inside a for loop")
 
 
+_HOLE = re.compile(_EXPR)
+_SPACE = re.compile(r"\s+")
+_LOOSE_SPACE = re.compile(r"(?<!\w) | (?!\w)")
+
+
+def without_hole_spaces(text: str) -> str:
+    """``@{i + 1}`` -> ``@{i+1}``: spacing inside expressions does not change the spec, so it is dropped
+    (except between two words or numbers, where it is kept so that ``{1 2}`` stays an error)."""
+    if "{" not in text:
+        return text
+    return _HOLE.sub(lambda m: _LOOSE_SPACE.sub("", _SPACE.sub(" ", m.group(0))), text)
+
+
 def parse_point(text: str) -> PointRef:
     """Parse a point without expressions (after loop expansion)."""
     check_point_text(text)
