@@ -1,7 +1,7 @@
 """Bind point texts (``@K``, ``PATH.in``/``PATH.out``, ``%NODE``) and globbed edges to a traced graph."""
 from __future__ import annotations
 
-from ..errors import PlanError, closest, did_you_mean
+from ..errors import PlanError, did_you_mean
 from ..spec.points import parse_point
 from .globs import bind, glob_regex, has_star, natural_key
 from .ports import PointInfo, module_ports, point_info
@@ -93,7 +93,12 @@ def _glob_values(text: str, ports: dict[str, PointInfo]) -> set[str]:
 
 
 def _glob_hint(text: str, ports: dict[str, PointInfo]) -> str:
-    guess = closest(bind(text, "0"), ports)
-    if not guess:
-        return "'*' stands for exactly one path segment; module paths are what named_modules() prints"
-    return "paths near it: " + ", ".join(repr(g) for g in guess)
+    """Suggest patterns made from real points, with ``*`` where ``text`` has it."""
+    segments = text.split(".")
+    stars = [i for i, seg in enumerate(segments) if seg == "*"]
+    patterns = set()
+    for name in ports:
+        parts = name.split(".")
+        if len(parts) == len(segments):
+            patterns.add(".".join("*" if i in stars else part for i, part in enumerate(parts)))
+    return did_you_mean(text, patterns) or "'*' stands for exactly one path segment; module paths are what named_modules() prints"

@@ -89,15 +89,15 @@ def pattern_blocks(traced: Traced, scopes: dict[str, Scope], ends: Ends, pattern
     """The called modules matching ``pattern`` (``*`` = one segment; a container stands for its children)."""
     if not has_star(pattern) and pattern in traced.containers:
         pattern += ".*"
-    regex = glob_regex(pattern, shared=False)
-    blocks = [p for p in scopes if regex.fullmatch(p) and all(e is not None for e in ends[p])]
-    if blocks:
-        return blocks
     suggestions = [f"{c}.*" for c in traced.containers if c]
     if pattern in traced.module_paths:
         raise PlanError(f"stream pattern '{pattern}' names one module, not a set of blocks",
                         hint=f"use '{pattern}.*' for its children, or a pattern such as "
                              f"{' or '.join(repr(s) for s in suggestions[:3]) or 'blocks.*'}")
+    regex = glob_regex(pattern, shared=False)
+    blocks = [p for p in scopes if regex.fullmatch(p) and all(e is not None for e in ends[p])]
+    if blocks:
+        return blocks
     raise PlanError(f"stream pattern '{pattern}' matches no module called in the forward pass",
                     hint=did_you_mean(pattern, suggestions) or "write a module path with '*' for the block index")
 
