@@ -37,6 +37,15 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def is_main_process() -> bool:
+    """Whether this process should write files: rank 0 of a torchrun group, or a lone process.
+
+    Reads the environment, so it works before :func:`start` (e.g. in a command
+    that writes files before training starts).
+    """
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def start(device_type: str) -> Dist:
     """Join (or reuse) the process group described by the environment; a one-process Dist otherwise."""
     if dist.is_available() and dist.is_initialized():
