@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -44,7 +44,13 @@ def compile(spec: Spec | str | Path, backbone: str | nn.Module | Backbone | None
     ``seed``, so the same call gives the same model.
     """
     spec = spec if isinstance(spec, Spec) else load(spec)
-    bb = get_backbone(backbone if backbone is not None else spec.backbone, example_inputs, trust_code)
+    try:
+        bb = get_backbone(backbone if backbone is not None else spec.backbone, example_inputs, trust_code)
+    except BackboneError as e:
+        if backbone is not None or spec.span("backbone") is None:
+            raise
+        raise BackboneError(problems=[replace(p, span=spec.span("backbone"), path="backbone") for p in e.problems]) \
+            from None
     traced = trace_backbone(bb, frontend)
     return apply_plan(traced, resolve(spec, traced), bb.ref, seed)
 

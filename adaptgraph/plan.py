@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from .adapters import adapter_flops, adapter_parameters
 from .errors import AdaptGraphError, PlanError, ProblemList, did_you_mean
-from .graph import PointInfo, Traced, resolve_glob_pair
+from .graph import PointInfo, Traced, resolve_glob_pair, resolve_point
 from .spec.expand import walk
 from .spec.models import Options, Spec
+from .spec.points import has_glob
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,15 @@ def resolve(spec: Spec, traced: Traced) -> Plan:
 
 
 def _bind_edge(spec, traced, path, edge, problems) -> list[PlannedEdge]:
+    if not _points_resolve(spec, traced, path, edge, problems):
+        return []
     try:
         pairs = resolve_glob_pair(traced, edge.src, edge.dst, stream=spec.stream)
     except AdaptGraphError as e:
         for p in e.problems:
-            where = _which_point(p.message, edge)
-            problems.add(p.message, spec.span(f"{path}.{where}"), f"{path}.{where}", p.hint)
+            where = _quoted_point(p.message, edge)
+            problems.add(p.message, spec.span(where and f"{path}.{where}" or path), where and f"{path}.{where}"
+                         or path, p.hint)
         return []
     out = []
     for src, dst, binding in pairs:
@@ -95,9 +99,28 @@ def _bind_edge(spec, traced, path, edge, problems) -> list[PlannedEdge]:
     return out
 
 
-def _which_point(message: str, edge) -> str:
-    """Attribute a resolution error to the source or destination point, by which one it quotes."""
-    return "dst" if edge.dst in message and edge.src not in message else "src"
+def _points_resolve(spec, traced, path, edge, problems) -> bool:
+    """Resolve each point without a glob on its own, so an error points at the right one."""
+    ok, seen = True, set()
+    for field in ("src", "dst"):
+        text = getattr(edge, field)
+        if has_glob(text):
+            continue
+        try:
+            resolve_point(traced, text, spec.stream)
+        except AdaptGraphError as e:
+            ok = False
+            for p in e.problems:
+                if p.message not in seen:  # e.g. "no stream points" holds for both ends: say it once
+                    seen.add(p.message)
+                    problems.add(p.message, spec.span(f"{path}.{field}"), f"{path}.{field}", p.hint)
+    return ok
+
+
+def _quoted_point(message: str, edge) -> str:
+    """Which end of the edge an error message quotes ('src', 'dst' or '' for both or neither)."""
+    found = [f for f in ("src", "dst") if f"'{getattr(edge, f)}" in message]
+    return found[0] if len(found) == 1 else ""
 
 
 def _bind_pair(spec, path, edge, src, dst, binding, problems) -> PlannedEdge | None:
