@@ -93,7 +93,8 @@ def test_label_unknown_to_the_training_file(tmp_path):
 def test_reference_errors():
     with pytest.raises(TaskError) as e:
         load_task("wordnett:noun")
-    assert str(e.value) == "error: unknown task provider 'wordnett' in 'wordnett:noun'\n    hint: did you mean 'wordnet'?"
+    assert str(e.value) == ("error: unknown task provider 'wordnett' in 'wordnett:noun'\n"
+                            "    hint: did you mean 'wordnet'?")
     with pytest.raises(TaskError) as e:
         load_task("csv:x.csv?lable=y")
     assert str(e.value) == ("error: unknown option 'lable' for csv tasks (options: text, label, validation, test, "
