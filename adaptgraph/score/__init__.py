@@ -1,0 +1,27 @@
+"""Gradient-rank scoring of candidate adapter edges, and selection of a few of them.
+
+Typical use::
+
+    from adaptgraph.score import score_edges, select
+    scores = score_edges("hf:minilm", "wordnet:noun?per_class=100", batches=4)
+    scores.save("runs/scores/scores.json"); scores.heatmap("runs/scores/heatmap.png")
+    spec = select(scores, k=4, strategy="gga", gamma=0.6, rank=8)   # a Spec, printable as .adapt
+
+Pieces: ``probes`` (H and Delta from one forward/backward pass), ``pairwise`` and
+``accumulate`` (spectra of all n^2 G_ij = H_i^T Delta_j), ``metrics`` (rank, effective
+rank, norms), ``edge_scores`` (the result, JSON and heat map), ``select`` (GGA and
+baselines).
+"""
+from .accumulate import PairwiseAccumulator
+from .edge_scores import KINDS, EdgeScores, edge_kind
+from .metrics import METRICS, RankSaturationWarning, default_rtol
+from .pairwise import PairSpectra, pair_spectra, score_matrices
+from .probes import Probed, probe
+from .score_edges import score_edges
+from .select import STRATEGIES, Choice, candidates, choose, manhattan, select, to_spec
+
+__all__ = [
+    "KINDS", "METRICS", "STRATEGIES", "Choice", "EdgeScores", "PairSpectra", "PairwiseAccumulator", "Probed",
+    "RankSaturationWarning", "candidates", "choose", "default_rtol", "edge_kind", "manhattan", "pair_spectra",
+    "probe", "score_edges", "score_matrices", "select", "to_spec",
+]

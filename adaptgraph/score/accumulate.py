@@ -15,7 +15,7 @@ same rows for all points of a group, so that pairs still align).
 """
 from __future__ import annotations
 
-from typing import Hashable, Optional, Sequence
+from typing import Callable, Hashable, Optional, Sequence
 
 import torch
 
@@ -79,16 +79,19 @@ class PairwiseAccumulator:
         if self.store == "auto" and self._sums is None and self._row_bytes() > self._sum_bytes():
             self._convert_to_sums()
 
-    def spectra(self, precise: bool = False) -> PairSpectra:
-        """Singular values of the accumulated H_i^T Delta_j for every pair of aligned points."""
+    def spectra(self, precise: bool = False, tick: Optional[Callable[[], None]] = None) -> PairSpectra:
+        """Singular values of the accumulated H_i^T Delta_j for every pair of aligned points.
+
+        ``tick()`` is called once per source point (for progress bars).
+        """
         if self.batches == 0:
             raise ScoreError("no batch was added; call add() at least once before spectra()")
         if self._sums is None:
             h = [torch.cat(r[0]) for r in self._rows]
             d = [torch.cat(r[1]) for r in self._rows]
-            out = pair_spectra(h, d, groups=self._groups, precise=precise)
+            out = pair_spectra(h, d, groups=self._groups, precise=precise, tick=tick)
             return PairSpectra(out.values, self.tokens, self.widths)
-        return self._spectra_from_sums(precise)
+        return self._spectra_from_sums(precise, tick)
 
     # -- internals -----------------------------------------------------------
     def _check_batch(self, h, d) -> None:
@@ -139,7 +142,7 @@ class PairwiseAccumulator:
             self._add_sums(g, hs, ds)
         self._rows = [([], []) for _ in self.widths]
 
-    def _spectra_from_sums(self, precise: bool) -> PairSpectra:
+    def _spectra_from_sums(self, precise: bool, tick) -> PairSpectra:
         n = len(self.widths)
         values = [[None] * n for _ in range(n)]
         for g, idx in group_members(self._groups).items():
@@ -148,4 +151,6 @@ class PairwiseAccumulator:
             for (r0, r1), i in zip(bounds, idx):
                 for (c0, c1), j in zip(bounds, idx):
                     values[i][j] = core_spectrum(total[r0:r1, c0:c1], precise)
+                if tick is not None:
+                    tick()
         return PairSpectra(tuple(tuple(r) for r in values), self.tokens, self.widths)

@@ -22,7 +22,7 @@ they are the smaller of the two and switches to sums once N grows past that poin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Hashable, Optional, Sequence
+from typing import Callable, Hashable, Optional, Sequence
 
 import torch
 
@@ -100,23 +100,25 @@ def group_members(groups: Sequence[Hashable]) -> dict[Hashable, list[int]]:
 
 
 def pair_spectra(h: Sequence[torch.Tensor], d: Sequence[torch.Tensor], *,
-                 groups: Optional[Sequence[Hashable]] = None, precise: bool = False) -> PairSpectra:
+                 groups: Optional[Sequence[Hashable]] = None, precise: bool = False,
+                 tick: Optional[Callable[[], None]] = None) -> PairSpectra:
     """Spectra of H_i^T Delta_j for all pairs from full token-row matrices.
 
     ``h[i]``, ``d[i]``: tokens x d_i. Points whose rows correspond (same ``groups``
     label; by default the same row count) are paired; other pairs get ``None``.
+    ``tick()`` is called after each source point (for progress bars).
     """
     _check_pair_lists(h, d)
     labels = _default_groups(h, groups)
     n = len(h)
     values: list[list[Optional[torch.Tensor]]] = [[None] * n for _ in range(n)]
     for members in group_members(labels).values():
-        _fill_group(values, members, [h[i] for i in members], [d[i] for i in members], precise)
+        _fill_group(values, members, [h[i] for i in members], [d[i] for i in members], precise, tick)
     return PairSpectra(tuple(tuple(r) for r in values), tuple(x.shape[0] for x in h),
                        tuple(x.shape[1] for x in h))
 
 
-def _fill_group(values, members, hs, ds, precise) -> None:
+def _fill_group(values, members, hs, ds, precise, tick) -> None:
     rows = {x.shape[0] for x in hs}
     if len(rows) != 1:
         raise ScoreError(f"points {members} are grouped together but have different token "
@@ -129,6 +131,8 @@ def _fill_group(values, members, hs, ds, precise) -> None:
         cores = ai.T @ b_all  # every core with source i in one matmul
         for (lo, hi), j in zip(bounds, members):
             values[i][j] = core_spectrum(cores[:, lo:hi], precise)
+        if tick is not None:
+            tick()
 
 
 def block_bounds(sizes: Sequence[int]) -> list[tuple[int, int]]:

@@ -235,3 +235,36 @@ def test_probe_errors_are_score_errors():
         probe(gm, ["add"], (x,), lambda o: torch.tensor(1.0))
     with pytest.raises(ScoreError, match="2 feature dims for 1 points"):
         probe(gm, ["add"], (x,), lambda o: o.sum(), [-1, 1])
+
+
+# -- the same check on zoo backbones, a sample of edges of every kind ------------
+@pytest.mark.parametrize("ref", ["zoo:vit-tiny", "zoo:bert-tiny", "zoo:resnet-tiny"])
+def test_zoo_backbone_edges_match_dense_adapter_gradient(ref):
+    from adaptgraph.backbones import load_backbone
+    from adaptgraph.graph import stream_points, trace
+
+    bb = load_backbone(ref)
+    traced = trace(bb.module, bb.example_inputs, frontend=bb.frontend, leaf_modules=bb.leaf_modules)
+    gm = traced.gm.requires_grad_(False)
+    pts = stream_points(traced)
+    torch.manual_seed(0)
+    width = pts[-1].shape[pts[-1].feature_dim]
+    head, labels = nn.Linear(width, 3), torch.tensor([0, 2])
+    if pts[-1].feature_dim == 1:
+        loss = lambda out: F.cross_entropy(head(out.mean((2, 3))), labels)
+    else:
+        loss = lambda out: F.cross_entropy(head(out.mean(1)), labels)
+    inputs = (torch.randn(2, 3, 16, 16),) if ref == "zoo:resnet-tiny" else bb.example_inputs  # smaller: faster
+    probed = probe(gm, [p.node for p in pts], inputs, loss, [p.feature_dim for p in pts])
+    widths = [h.shape[1] for h in probed.activations]
+    last = len(pts) - 1 if pts[-1].shape == pts[0].shape else 2  # resnet: stay inside the first stage
+    edges = {"sequential": (1, 1), "parallel": (0, 1), "longrange": (0, last), "recurrent": (last, 1)}
+    for kind, (i, j) in edges.items():
+        g = probed.activations[i].double().T @ probed.gradients[j].double()
+        ref_g = adapter_gradient(gm, (i, pts[i].node), (j, pts[j].node), inputs, loss, widths,
+                                 probed.feature_dims)
+        rel = float((g - ref_g).norm() / ref_g.norm())
+        assert rel < 1e-5, (ref, kind, rel)
+        tol = default_rtol(widths[i], widths[j])
+        got = numerical_rank(torch.linalg.svdvals(g), tol)
+        assert got == int(torch.linalg.matrix_rank(ref_g, rtol=tol)), (ref, kind)

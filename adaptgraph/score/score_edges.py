@@ -1,0 +1,169 @@
+"""``score_edges``: gradient scores of every candidate edge of a backbone on a task.
+
+One forward and one backward pass per batch of the unmodified traced backbone,
+probed at every point (``probes``), accumulated over batches (``accumulate``), then
+the spectra of all n^2 pairs G_ij = H_i^T Delta_j (``pairwise``) and their metrics.
+Token rows at padding positions (attention mask 0) are dropped: their gradient is
+zero, so they add nothing to any G_ij, only to the token count.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from adaptgraph.backbones import Backbone, load_backbone
+from adaptgraph.errors import ScoreError, did_you_mean
+from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace
+from adaptgraph.train import load_task
+from adaptgraph.train.data import check_fits, make_loader
+from adaptgraph.train.tasks import check_task
+
+from .accumulate import PairwiseAccumulator
+from .edge_scores import EdgeScores, freeze_matrix
+from .metrics import METRICS
+from .pairwise import score_matrices
+from .probes import Probed, probe
+from .task_head import HEADS, fit_probe, make_head
+
+
+def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
+                points: Optional[Sequence[str]] = None, stream: Optional[str] = None,
+                batches: int = 4, batch_size: int = 16, max_length: int = 64, head: str = "probe",
+                probe_examples: int = 256, probe_steps: int = 100, pooling: str = "auto",
+                rtol: Optional[float] = None, store: str = "auto", tokens_per_batch: Optional[int] = None,
+                seed: int = 0, device: str = "cpu", progress: Optional[bool] = None,
+                traced: Optional[Traced] = None) -> EdgeScores:
+    """Scores (rank, erank, fro, nuclear) of all ordered pairs of ``points`` of ``backbone`` on ``task``.
+
+    ``points``: point texts (``@3``, ``PATH.out``, ``%NODE``); default: every stream point
+    (``stream``: the block pattern, detected when None). ``batches`` training batches
+    of ``batch_size`` examples are accumulated. ``head``: ``probe`` (a linear probe fitted
+    on ``probe_examples`` examples for ``probe_steps`` steps, the default) or ``random``.
+    ``rtol``: rank tolerance (None: float32 eps * max(d_i, d_j)). ``store`` and
+    ``tokens_per_batch``: memory of the accumulation (see ``accumulate``).
+    """
+    started = time.perf_counter()
+    times: dict[str, float] = {}
+    bb = backbone if isinstance(backbone, Backbone) else load_backbone(backbone)
+    task_obj = load_task(task, seed=seed)
+    check_task(task_obj)
+    check_fits(task_obj, bb)
+    _check_settings(batches, batch_size, head)
+    dev = _device(device)
+
+    tic = time.perf_counter()
+    traced = traced or trace(bb.module, bb.example_inputs, frontend=bb.frontend, leaf_modules=bb.leaf_modules)
+    gm = traced.gm.to(dev).eval().requires_grad_(False)
+    infos = _points(traced, points, stream)
+    times["trace"] = time.perf_counter() - tic
+
+    train = task_obj.examples("train")
+    if not train:
+        raise ScoreError(f"task '{task_obj.name}' has no training examples to score on")
+    loader = make_loader(train, bb, batch_size=batch_size, max_length=max_length, shuffle=True, seed=seed)
+    scored = list(itertools.islice(loader, batches))
+
+    tic = time.perf_counter()
+    task_head = _head(gm, bb, train, scored[0], task_obj, head, pooling, seed, probe_examples, probe_steps,
+                      max_length, dev)
+    times["head"] = time.perf_counter() - tic
+
+    acc = PairwiseAccumulator([_width(p) for p in infos], groups=[_token_shape(p) for p in infos],
+                              store=store, tokens_per_batch=tokens_per_batch, seed=seed)
+    show = _show(progress)
+    tic = time.perf_counter()
+    for batch in tqdm(scored, desc="probing batches", disable=not show):
+        probed = _probe_batch(gm, task_head, batch.to(dev), infos)
+        acc.add(*_real_tokens(probed, batch.attention_mask, infos))
+    times["probe"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    with tqdm(total=len(infos), desc="edge spectra", disable=not show) as bar:
+        spectra = acc.spectra(precise=rtol is not None and rtol < 1e-6, tick=lambda: bar.update(1))
+    matrices = score_matrices(spectra, rtol)
+    times["spectra"] = time.perf_counter() - tic
+    times["total"] = time.perf_counter() - started
+    return EdgeScores(
+        points=tuple(p.name for p in infos), nodes=tuple(p.node for p in infos),
+        orders=tuple(p.order for p in infos), shapes=tuple(p.shape for p in infos),
+        feature_dims=tuple(p.feature_dim for p in infos), widths=tuple(_width(p) for p in infos),
+        tokens=acc.tokens, **{m: freeze_matrix(matrices[m]) for m in METRICS}, rtol=rtol,
+        batches=acc.batches, head=head, task=task if isinstance(task, str) else task_obj.name,
+        backbone=bb.ref, stream=stream if points is None else None,
+        timings=tuple((k, round(v, 4)) for k, v in times.items()),
+    )
+
+
+def _check_settings(batches: int, batch_size: int, head: str) -> None:
+    if batches < 1 or batch_size < 1:
+        raise ScoreError(f"batches and batch_size must be at least 1, got {batches} and {batch_size}")
+    if head not in HEADS:
+        raise ScoreError(f"unknown head mode {head!r}; choose one of {', '.join(HEADS)}",
+                         hint=did_you_mean(head, HEADS))
+
+
+def _device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ScoreError(f"unknown device {device!r}", hint="use cpu, cuda, cuda:N or auto") from None
+
+
+def _points(traced: Traced, points: Optional[Sequence[str]], stream: Optional[str]) -> list[PointInfo]:
+    """Stream points by default, else the user's points; deduplicated and in topological order."""
+    infos = stream_points(traced, stream) if points is None else [resolve_point(traced, t, stream) for t in points]
+    unique = {p.name: p for p in infos}
+    if not unique:
+        raise ScoreError("no points to score", hint="give point names, or leave points unset for stream points")
+    return sorted(unique.values(), key=lambda p: p.order)
+
+
+def _width(p: PointInfo) -> int:
+    return int(p.shape[p.feature_dim])
+
+
+def _token_shape(p: PointInfo) -> tuple[int, ...]:
+    """The non-feature dims: points whose rows line up (so that an edge between them fits) share it."""
+    fd = p.feature_dim % len(p.shape)
+    return tuple(s for k, s in enumerate(p.shape) if k != fd)
+
+
+def _head(gm, bb, train, first_batch, task, mode, pooling, seed, probe_examples, probe_steps, max_length, dev):
+    with torch.no_grad():
+        features = gm(*first_batch.to(dev).inputs)
+    head = make_head(features, task.num_classes, pooling, seed)
+    if mode == "probe":
+        loader = make_loader(train[:probe_examples], bb, batch_size=64, max_length=max_length, shuffle=False)
+        fit_probe(head, gm, loader, steps=probe_steps)
+    return head.requires_grad_(False)
+
+
+def _probe_batch(gm, head, batch, infos: Sequence[PointInfo]) -> Probed:
+    mask = batch.attention_mask
+    loss = lambda out: F.cross_entropy(head(out, mask).float(), batch.labels)  # noqa: E731
+    return probe(gm, [p.node for p in infos], batch.inputs, loss, [p.feature_dim for p in infos])
+
+
+def _real_tokens(probed: Probed, mask: Optional[torch.Tensor], infos: Sequence[PointInfo]):
+    """H and Delta without rows at padding positions (for (B, T, D) points that the mask covers)."""
+    hs, ds = list(probed.activations), list(probed.gradients)
+    if mask is None:
+        return hs, ds
+    keep = mask.reshape(-1).to(hs[0].device) > 0
+    for k, (shape, p) in enumerate(zip(probed.shapes, infos)):
+        if len(shape) == 3 and p.feature_dim in (-1, 2) and tuple(shape[:2]) == tuple(mask.shape):
+            hs[k], ds[k] = hs[k][keep], ds[k][keep]
+    return hs, ds
+
+
+def _show(progress: Optional[bool]) -> bool:
+    import sys
+
+    return sys.stderr.isatty() if progress is None else bool(progress)

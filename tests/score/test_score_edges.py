@@ -1,0 +1,96 @@
+"""score_edges end to end on zoo backbones, and the linear-probe head."""
+import warnings
+
+import pytest
+import torch
+
+from adaptgraph.backbones import load_backbone
+from adaptgraph.errors import ScoreError
+from adaptgraph.graph import trace
+from adaptgraph.score.edge_scores import EdgeScores
+from adaptgraph.score.metrics import RankSaturationWarning
+from adaptgraph.score.score_edges import score_edges
+from adaptgraph.score.task_head import fit_probe, make_head
+from adaptgraph.train import load_task
+from adaptgraph.train.data import make_loader
+
+TEXT_TASK = "wordnet:noun?per_class=6"
+
+
+@pytest.fixture(scope="module")
+def vit():
+    return load_backbone("zoo:vit-tiny")
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return load_backbone("zoo:bert-tiny")
+
+
+_TRACES = {}
+
+
+def quiet_score(bb, *args, **kw):
+    """score_edges without progress bars or saturation warnings, tracing each backbone once."""
+    if bb.ref not in _TRACES:
+        _TRACES[bb.ref] = trace(bb.module, bb.example_inputs, frontend=bb.frontend, leaf_modules=bb.leaf_modules)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RankSaturationWarning)
+        return score_edges(bb, *args, progress=False, traced=_TRACES[bb.ref], **kw)
+
+
+def test_image_backbone_all_stream_edges(vit, tmp_path):
+    s = quiet_score(vit, "digits", batches=2, batch_size=3, head="random")
+    n = len(s.points)
+    assert s.points == tuple(f"@{k}" for k in range(n)) and n == 9
+    assert s.tokens == (2 * 3 * 17,) * n and s.batches == 2 and s.widths == (64,) * n
+    rank = s.matrix("rank")
+    assert rank.shape == (n, n) and (rank >= 1).all() and (rank <= 64).all()
+    assert (s.matrix("erank") <= rank + 1e-9).all() and (s.matrix("fro") > 0).all()
+    assert [k for k, _ in s.timings] == ["trace", "head", "probe", "spectra", "total"]
+    assert all(seconds >= 0 for _, seconds in s.timings)
+    assert s.backbone == "zoo:vit-tiny" and s.task == "digits" and s.head == "random"
+    assert EdgeScores.load(s.save(tmp_path / "scores.json")) == s
+
+
+def test_text_backbone_drops_padding_tokens(bert):
+    s = quiet_score(bert, TEXT_TASK, batches=2, batch_size=4, head="random", seed=1)
+    task = load_task(TEXT_TASK, seed=1)
+    loader = make_loader(task.examples("train"), bert, batch_size=4, max_length=64, shuffle=True, seed=1)
+    batches = [b for _, b in zip(range(2), loader)]
+    real = sum(int(b.attention_mask.sum()) for b in batches)
+    padded = sum(b.attention_mask.numel() for b in batches)
+    assert real < padded and s.tokens == (real,) * len(s.points)
+
+
+def test_user_points_are_deduplicated_and_ordered(vit):
+    s = quiet_score(vit, "digits", points=["blocks.1.out", "@2", "@0", "@2", "blocks.0.out"], batches=1,
+                    batch_size=2, head="random")
+    assert s.points == ("@0", "@2", "blocks.0.out", "blocks.1.out") and s.stream is None
+    assert list(s.orders) == sorted(s.orders)
+    assert s.nodes[1] == s.nodes[2] and s.kind(1, 2) == "sequential"  # two names of block 0's output
+    assert s.kind(2, 3) == "longrange" and s.kind(3, 0) == "recurrent"
+
+
+def test_probe_head_is_fitted_and_scores_differ_from_random(vit):
+    a = quiet_score(vit, "digits", batches=1, batch_size=4, head="probe", probe_examples=32, probe_steps=20)
+    b = quiet_score(vit, "digits", batches=1, batch_size=4, head="random")
+    assert a.head == "probe" and a.fro != b.fro
+
+
+def test_fit_probe_lowers_the_loss(vit):
+    task = load_task("digits")
+    loader = make_loader(task.examples("train")[:32], vit, batch_size=16, max_length=8, shuffle=False)
+    with torch.no_grad():
+        features = vit.module(*next(iter(loader)).inputs)
+    head = make_head(features, task.num_classes, "auto", seed=0)
+    first = fit_probe(head, vit.module, loader, steps=1)
+    assert fit_probe(head, vit.module, loader, steps=30) < first
+
+
+def test_bad_settings_are_score_errors(vit):
+    with pytest.raises(ScoreError, match="unknown head mode 'prob'") as e:
+        quiet_score(vit, "digits", head="prob")
+    assert "did you mean 'probe'" in str(e.value)
+    with pytest.raises(ScoreError, match="batches and batch_size must be at least 1"):
+        quiet_score(vit, "digits", batches=0)
