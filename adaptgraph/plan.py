@@ -164,7 +164,11 @@ def infer_kind(src: PointInfo, dst: PointInfo) -> str:
 
 
 def default_edge_name(src: PointInfo, dst: PointInfo) -> str:
-    """A readable identifier from the two points: ``@3 -> @9`` is ``s3__s9``."""
+    """A readable identifier from the two points: ``@3 -> @9`` is ``s3__s9``; the parallel adapter
+    of a module (``M.in -> M.out``) is named after the module."""
+    s, d = _PARALLEL_PORTS.match(src.name), _PARALLEL_PORTS.match(dst.name)
+    if s and d and s["m"] == d["m"] and (s["p"], d["p"]) == ("in", "out"):
+        return _ident(s["m"])
     return f"{_ident(src.name)}__{_ident(dst.name)}"
 
 

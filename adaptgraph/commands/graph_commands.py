@@ -63,7 +63,7 @@ def run_points(args) -> int:
     print(f"{args.backbone} (traced with {traced.frontend})")
     if note:
         print(f"no stream points: {note}")
-    _table([("point", "shape", "node")] + [(r["name"], "x".join(map(str, r["shape"])), r["node"]) for r in rows])
+    _table([("point", "shape", "node")] + [(r["name"], _shape(r["shape"]), r["node"]) for r in rows])
     return 0
 
 
@@ -109,7 +109,7 @@ def _print_report(r: dict) -> None:
     print(f"spec {r['spec'] or '(unnamed)'} on {r['backbone']} (traced with {r['frontend']})")
     rows = [("edge", "kind", "source -> destination", "shapes", "params", "extra FLOPs/example")]
     for e in r["edges"]:
-        shapes = f"{'x'.join(map(str, e['src_shape']))} -> {'x'.join(map(str, e['dst_shape']))}"
+        shapes = f"{_shape(e['src_shape'])} -> {_shape(e['dst_shape'])}"
         rows.append((e["name"], e["kind"], f"{e['src']} -> {e['dst']}", shapes, f"{e['parameters']:,}",
                      f"{e['flops_per_example']:,}"))
     _table(rows)
@@ -120,6 +120,11 @@ def _print_report(r: dict) -> None:
     if r["passes"] > 1:
         print(f"forward passes: {r['passes']} (each extra pass recomputes {r['nodes_recomputed_per_extra_pass']} "
               "graph nodes; the shared prefix runs once)")
+
+
+def _shape(shape) -> str:
+    """``[2, 17, 64]`` -> ``Bx17x64``: the batch size of the example inputs means nothing to a reader."""
+    return "x".join(["B", *map(str, shape[1:])]) if shape else "scalar"
 
 
 def _table(rows) -> None:
