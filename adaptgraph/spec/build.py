@@ -58,19 +58,23 @@ def validate_doc(doc: dict, smap: SourceMap) -> Spec:
     When fields are invalid, the whole-spec checks still run on a salvaged copy of the
     document (bad fields neutralised), so that one run reports every problem.
     """
-    problems, salvaged = ProblemList(), None
+    found, salvaged = [], None
     try:
         spec = _validate_fields(doc)
     except ValidationError as e:
-        for p in describe(e):
-            problems.add(p.message, smap.find(p.path), p.path, p.hint)
+        found += describe(e)
         salvaged = salvage(doc, _validate_fields)
         spec = salvaged.spec if salvaged else None
     if spec is not None:
         for p in semantic_problems(spec, _where(smap)):
-            if salvaged and salvaged.templates_touched and p.path.endswith(".template"):
-                continue  # the template itself was invalid, and that is reported already
-            problems.add(p.message, smap.find(p.path), p.path, p.hint)
+            if not (salvaged and salvaged.templates_touched and p.path.endswith(".template")):
+                found.append(p)  # (a use of an invalid template is reported with the template)
+    problems, seen = ProblemList(), set()
+    for p in found:
+        span = smap.find(p.path)
+        if (p.message, span) not in seen:  # `parallel M` puts src and dst at one place: say it once
+            seen.add((p.message, span))
+            problems.add(p.message, span, p.path, p.hint)
     problems.raise_if_any()
     return spec
 

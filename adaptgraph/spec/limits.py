@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ..errors import Problem, Span
+from .spans import span_at_offset
 
 MAX_TOKENS = 5_000
 MAX_WORD = 1000
@@ -33,16 +34,16 @@ def text_problem(text: str, file: str) -> Problem | None:
         count += 1
         if len(tok) > MAX_WORD:
             return Problem(f"a word of {len(tok)} characters is too long (at most {MAX_WORD})",
-                           _span(text, file, m.start()), hint="module paths, names and strings are short")
+                           span_at_offset(text, file, m.start()), hint="module paths, names and strings are short")
         if count > MAX_TOKENS:
             return Problem(f"the file is too large: more than {MAX_TOKENS} tokens (words and symbols)",
-                           _span(text, file, m.start()),
+                           span_at_offset(text, file, m.start()),
                            hint="write repeated edges with a `for` loop or a `*` glob; a spec this size is "
                                 "likely not a spec")
         if tok == "{" and not _HOLE.match(text, m.start()):
             depth += 1
             if depth > MAX_DEPTH:
-                return Problem(f"blocks nest more than {MAX_DEPTH} deep", _span(text, file, m.start()),
+                return Problem(f"blocks nest more than {MAX_DEPTH} deep", span_at_offset(text, file, m.start()),
                                hint="for loops may nest at most that deep; is a '}' missing?")
         elif tok == "}" and depth:
             depth -= 1
@@ -78,10 +79,3 @@ def node_problem(node, file: str) -> Problem | None:
             else:
                 stack.append((child, depth + 1))
     return None
-
-
-def _span(text: str, file: str, offset: int) -> Span:
-    line = text.count("\n", 0, offset) + 1
-    start = text.rfind("\n", 0, offset) + 1
-    end = text.find("\n", offset)
-    return Span(file, line, offset - start + 1, text[start:end if end >= 0 else len(text)])

@@ -13,9 +13,9 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationInfo, field_validator,
                       model_validator)
 
-from .points import PATH_RE, check_point_text, without_hole_spaces
+from .points import MODULE_PATTERN_RE, check_point_text, without_hole_spaces
 
-PATH_PATTERN = PATH_RE.pattern
+PATH_PATTERN = MODULE_PATTERN_RE.pattern
 
 Act = Literal["none", "relu", "gelu", "silu", "tanh"]
 Norm = Literal["none", "layernorm"]

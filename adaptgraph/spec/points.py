@@ -11,6 +11,8 @@ PORT_RE = re.compile(rf"^(?P<path>{_SEGMENT}(?:\.{_SEGMENT})*)\.(?P<port>in|out)
 STREAM_RE = re.compile(rf"^@(?P<index>-?[0-9]+|{_EXPR})$")
 NODE_RE = re.compile(r"^%(?P<node>[A-Za-z_][A-Za-z0-9_.]*)$")
 PATH_RE = re.compile(rf"^{_SEGMENT}(?:\.{_SEGMENT})*$")
+# A module path or pattern after loop expansion (`train`, `stream`): no `{EXPR}` holes.
+MODULE_PATTERN_RE = re.compile(r"^(?:[A-Za-z0-9_]+|\*)(?:\.(?:[A-Za-z0-9_]+|\*))*$")
 
 POINT_FORMS = "PATH.in, PATH.out, @K (a stream index) or %NODE (a graph node name)"
 

@@ -16,6 +16,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from ..errors import Problem, Span, did_you_mean
 from .limits import text_problem
+from .spans import span_at_offset
 
 KEYWORDS = ("spec", "backbone", "defaults", "adapter", "edge", "parallel", "sequential",
             "longrange", "recurrent", "for", "train", "stream", "passes")
@@ -62,18 +63,37 @@ def parse_tree(text: str, file: str) -> tuple[Tree | None, list[Problem]]:
     lines = text.split("\n")
     budget = 20_000  # characters re-parsed before recovery gives up: no input is slow to reject
     while True:
+        current = "\n".join(lines)  # blanked lines keep every line number, so spans stay right
         try:
-            return parser().parse("\n".join(lines)), problems
+            return parser().parse(current), problems
         except UnexpectedInput as e:
-            problems.append(_problem(e, text, file))
+            problems.append(_problem(e, current, file))
             line = problems[-1].span.line if problems[-1].span else 0
             budget -= sum(len(x) + 1 for x in lines[:line])
             if _stop_recovering(e, problems, budget) or not 0 < line <= len(lines) or not lines[line - 1]:
                 return None, problems
-            lines[line - 1] = ""
+            _blank_statement(lines, line - 1)
         except (LarkError, RecursionError) as e:  # defensive: never let a Lark internal escape
             problems.append(Problem(f"cannot parse this file ({type(e).__name__})", Span(file, 1, 1)))
             return None, problems
+
+
+def _blank_statement(lines: list[str], i: int) -> None:
+    """Blank line ``i`` and, if it opens a block it does not close (a broken `for` header), the
+    block's body too: its lines would otherwise be reported again as errors out of context."""
+    depth = _brace_balance(lines[i])
+    lines[i] = ""
+    j = i + 1
+    while depth > 0 and j < len(lines):
+        depth += _brace_balance(lines[j])
+        lines[j] = ""
+        j += 1
+
+
+def _brace_balance(line: str) -> int:
+    clean = re.sub(r'"(?:[^"\\]|\\.)*"', "", line).split("#", 1)[0]
+    clean = re.sub(r"\{[^{}\n]*\}", "", clean)  # `{EXPR}` holes and one-line blocks are balanced
+    return clean.count("{") - clean.count("}")
 
 
 def _stop_recovering(e: UnexpectedInput, problems: list[Problem], budget: int) -> bool:
@@ -177,6 +197,18 @@ def _hint(expected, got: str, found: str, word: str, text: str) -> str:
                 "a graph node is % and a name (%add_2)")
     if expected == {"NAME"} and found == "'{'":
         return "a name is missing before '{' (`adapter NAME { OPTIONS }`, or `: TEMPLATE` after an edge)"
+    if "STRING" in expected and got != "STRING":
+        return 'write it in double quotes, as in backbone "hf:minilm"'
+    if "PATH" in expected and found.startswith("'\""):
+        return "module paths are written without quotes (only `backbone` and `stream` take a string)"
+    if expected == {"LBRACE"}:
+        return "a block in braces is expected here, as in `for i in 0..3 { ... }` or `defaults { rank = 8 }`"
+    if "_OPTSEP" in expected and got in ("NAME", "PATH"):
+        return "separate options with ',' or a new line: `{ rank = 8, act = gelu }`"
+    if (got in _STATEMENT_TERMINALS or word in KEYWORDS) and "_SEP" in expected:
+        return "put each statement on its own line, or separate them with ';'"
+    if found == "'}'" and "RBRACE" not in expected:
+        return "this '}' closes no '{'"
     if "ARROW" in expected and got in _POINT_TERMINALS:
         return "missing '->' between the two points: an edge is written SRC -> DST"
     if "ARROW" in expected:
@@ -212,24 +244,34 @@ def read_source(path: str | Path) -> str:
     try:
         raw = Path(path).read_bytes()
     except OSError as e:
-        raise SpecError(f"{path}: cannot read the file ({e.strerror or e})") from None
+        hint = "check the path" if isinstance(e, FileNotFoundError) else ""
+        raise SpecError(f"cannot read {str(path)!r}: {e.strerror or e}", hint=hint) from None
     return decode_source(raw, str(path))
 
 
 def decode_source(raw: bytes, file: str) -> str:
+    """Bytes -> text; a BOM is dropped, anything that is not UTF-8 is an error with its position."""
     from ..errors import SpecError
 
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise SpecError(f"{file}: the file is not UTF-8 text (bad byte at offset {e.start})") from None
+        shown = raw.decode("utf-8-sig", errors="replace")
+        offset = len(raw[:e.start].decode("utf-8-sig", errors="replace"))
+        problem = Problem(f"the file is not UTF-8 text (byte 0x{raw[e.start]:02x})",
+                          span_at_offset(shown, file, offset), hint="is it a binary file? spec files are UTF-8 text")
+        raise SpecError(problems=[problem]) from None
     return normalise_text(text, file)
 
 
 def normalise_text(text: str, file: str) -> str:
+    """Drop a leading BOM; refuse text with NUL characters (a binary file)."""
     from ..errors import SpecError
 
     text = text.lstrip("\ufeff")
-    if "\x00" in text:
-        raise SpecError(f"{file}: the file holds NUL bytes; is it a binary file?")
+    nul = text.find("\x00")
+    if nul >= 0:
+        problem = Problem("the file holds a NUL character", span_at_offset(text.replace("\x00", " "), file, nul),
+                          hint="is it a binary file? spec files are UTF-8 text")
+        raise SpecError(problems=[problem])
     return text

@@ -26,8 +26,7 @@ def semantic_problems(spec, where: Callable[[str], str] = str) -> list[Problem]:
         return problems + size_problems
     expanded = list(walk(spec.edges, problems=problems))
     problems += _duplicate_problems(expanded, where)
-    for path, edge in expanded:
-        problems += _kind_problems(path, edge)
+    problems += _kind_problems(expanded)
     return problems
 
 
@@ -65,7 +64,8 @@ def _template_problems(spec) -> list[Problem]:
         if edge.template is not None and edge.template not in spec.templates:
             known = list(spec.templates)
             hint = did_you_mean(edge.template, known) or (
-                "templates defined: " + ", ".join(known) if known else "define it with `adapter NAME { ... }`")
+                "templates defined: " + ", ".join(known) if known else
+                f"define it with `adapter {edge.template} {{ ... }}` (in YAML/JSON: under `templates`)")
             out.append(Problem(f"unknown template {edge.template!r}", path=f"{path}.template", hint=hint))
     return out
 
@@ -130,15 +130,35 @@ def _order_kind(s: int, d: int) -> str:
     return "longrange" if s < d else "recurrent"
 
 
-def _kind_problems(path: str, edge) -> list[Problem]:
+def _kind_problems(expanded) -> list[Problem]:
+    """One problem per written edge whose points contradict its asserted kind (a loop reports
+    its first misfit and says that other values of the loop misfit too)."""
+    found: dict[str, Problem] = {}
+    repeats: dict[str, int] = {}
+    for path, edge in expanded:
+        problem = _kind_problem(path, edge)
+        if problem is None:
+            continue
+        repeats[path] = repeats.get(path, -1) + 1
+        found.setdefault(path, problem)
+    out = []
+    for path, problem in found.items():
+        if repeats[path]:
+            problem = Problem(f"{problem.message} (and {repeats[path]} more value{'s' * (repeats[path] != 1)} "
+                              "of the loop)", path=problem.path, hint=problem.hint)
+        out.append(problem)
+    return out
+
+
+def _kind_problem(path: str, edge) -> Problem | None:
     if edge.kind == "edge":
-        return []
+        return None
     try:
         fits = fitting_kind(parse_point(edge.src), parse_point(edge.dst))
     except ValueError:
-        return []  # point syntax is reported by field validation
+        return None  # point syntax is reported by field validation
     if fits is None or fits == edge.kind:
-        return []
-    return [Problem(f"`{edge.kind} {edge.src} -> {edge.dst}` does not fit: these points make a {fits} edge",
-                    path=f"{path}.kind",
-                    hint=f"write `{fits} {edge.src} -> {edge.dst}`, or `edge` to let adaptgraph infer the kind")]
+        return None
+    return Problem(f"`{edge.kind} {edge.src} -> {edge.dst}` does not fit: these points make a {fits} edge",
+                   path=f"{path}.kind",
+                   hint=f"write `{fits} {edge.src} -> {edge.dst}`, or `edge` to let adaptgraph infer the kind")
