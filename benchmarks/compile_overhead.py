@@ -1,0 +1,144 @@
+"""What compiling costs, and what the compiled graph costs at run time.
+
+(a) compile time: zoo:vit-base-shape with 24 parallel edges, and hf:minilm;
+(b) median forward+backward step of the compiled model against a hand-written eager
+    module with the same adapters (same weights), measured interleaved in one process;
+(c) one recurrent edge into an early, a middle and a late stream point, against two
+    full forward passes of the backbone.
+
+    python benchmarks/compile_overhead.py [--repeats 15] [--batch 2] [--out benchmarks/results/compile_overhead.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import adaptgraph
+from adaptgraph.backbones import load_backbone
+from adaptgraph.compiler import apply_plan, trace_backbone
+from adaptgraph.fileio import write_text_atomic
+from adaptgraph.plan import resolve
+
+PARALLEL_24 = "for k in 0..23 { parallel @{k} -> @{k+1} { init = normal } }"
+
+
+class EagerParallelViT(nn.Module):
+    """The zoo ViT with one parallel adapter per sub-layer, written by hand."""
+
+    def __init__(self, vit: nn.Module, adapters: list[nn.Module]):
+        super().__init__()
+        self.vit, self.adapters = vit, nn.ModuleList(adapters)
+
+    def forward(self, pixels):
+        v = self.vit
+        x = v.patch_embed(pixels)
+        x = torch.cat([v.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + v.pos_embed
+        for b, blk in enumerate(v.blocks):
+            x = x + blk.attn(blk.norm1(x)) + self.adapters[2 * b](x)
+            x = x + blk.mlp(blk.norm2(x)) + self.adapters[2 * b + 1](x)
+        return v.norm(x)
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def step(model, x):
+    def run():
+        model.zero_grad(set_to_none=True)
+        model(x).float().pow(2).mean().backward()
+    return run
+
+
+def compile_times() -> dict:
+    out = {}
+    start = time.perf_counter()
+    bb = load_backbone("zoo:vit-base-shape")
+    load_s = time.perf_counter() - start
+    trace_s = timed(lambda: trace_backbone(bb))
+    traced = trace_backbone(bb)
+    spec = adaptgraph.loads(PARALLEL_24)
+    apply_s = timed(lambda: apply_plan(traced, resolve(spec, traced)))
+    out["zoo:vit-base-shape, 24 parallel edges"] = {"load_s": load_s, "trace_s": trace_s, "compile_s": apply_s}
+    start = time.perf_counter()
+    mini = load_backbone("hf:minilm")
+    load_s = time.perf_counter() - start
+    trace_s = timed(lambda: trace_backbone(mini))
+    traced = trace_backbone(mini)
+    spec = adaptgraph.loads("for k in 0..11 { parallel @{k} -> @{k+1} }")
+    apply_s = timed(lambda: apply_plan(traced, resolve(spec, traced)))
+    out["hf:minilm, 12 parallel edges"] = {"load_s": load_s, "trace_s": trace_s, "compile_s": apply_s}
+    return out
+
+
+def step_ratio(repeats: int, batch: int) -> dict:
+    bb = load_backbone("zoo:vit-base-shape")
+    model = adaptgraph.compile(adaptgraph.loads(PARALLEL_24), bb)
+    adapters = [model.adapters[e.name] for e in model.adaptgraph.plan.edges]
+    eager = EagerParallelViT(bb.module, adapters)
+    for p in eager.vit.parameters():
+        p.requires_grad_(False)
+    x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(model(x), eager(x), atol=1e-4), "the two models must compute the same thing"
+    runs = {"compiled": step(model, x), "eager": step(eager, x)}
+    for fn in runs.values():
+        fn()  # warm up
+    times = {k: [] for k in runs}
+    for _ in range(repeats):  # interleave, so load on the machine hits both alike
+        for k, fn in runs.items():
+            times[k].append(timed(fn))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"batch": batch, "repeats": repeats, "compiled_step_s": med["compiled"], "eager_step_s": med["eager"],
+            "ratio": med["compiled"] / med["eager"]}
+
+
+def recurrent_cost(repeats: int, batch: int) -> dict:
+    bb = load_backbone("zoo:vit-base-shape")
+    traced = trace_backbone(bb)
+    x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    models = {"backbone": apply_plan(traced, resolve(adaptgraph.loads(""), traced))}
+    for label, k in (("early (@1)", 1), ("middle (@12)", 12), ("late (@23)", 23)):
+        models[label] = apply_plan(traced, resolve(adaptgraph.loads(f"recurrent @24 -> @{k}"), traced))
+    times = {k: [] for k in models}
+    with torch.no_grad():
+        for m in models.values():
+            m(x)
+        for _ in range(repeats):
+            for k, m in models.items():
+                times[k].append(timed(lambda: m(x)))
+    base = statistics.median(times["backbone"])
+    rows = {"backbone_forward_s": base}
+    for k in models:
+        if k != "backbone":
+            med = statistics.median(times[k])
+            rows[k] = {"forward_s": med, "vs_one_pass": med / base, "vs_two_full_passes": med / (2 * base)}
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--out", default="benchmarks/results/compile_overhead.json")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    result = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+                         f"torch {torch.__version__}",
+              "compile": compile_times(), "step": step_ratio(args.repeats, args.batch),
+              "recurrent": recurrent_cost(args.repeats, args.batch)}
+    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
