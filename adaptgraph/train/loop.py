@@ -25,7 +25,8 @@ from .data import Batch, check_fits, make_loader
 from .evaluate import amp_dtype, autocast, evaluate, features_of, logits_of, show_progress
 from .files import LOG_FILE, METRICS_FILE, check_run_dir, prepare_run_dir, write_json, write_jsonl
 from .head import TaskHead, feature_dim_of
-from .state import load_trainable_state, set_train_mode, trainable_parameters, trainable_state
+from .state import (load_trainable_state, set_train_mode, trainable_parameters, trainable_state,
+                    trained_buffers)
 from .tasks import check_task
 
 
@@ -192,8 +193,11 @@ def _wrap(trainer: _Trainable, group: distributed.Dist, device: torch.device) ->
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
-    # Frozen parameters have requires_grad=False, so DDP neither syncs nor waits for them.
-    return DistributedDataParallel(trainer, device_ids=ids, find_unused_parameters=False)
+    # Frozen parameters have requires_grad=False, so DDP neither syncs nor waits for them. Frozen
+    # modules stay in eval mode and their buffers never change: broadcast buffers from rank 0 only
+    # when a training module has some (a trainable batch norm's statistics).
+    return DistributedDataParallel(trainer, device_ids=ids, find_unused_parameters=False,
+                                   broadcast_buffers=bool(trained_buffers(trainer)))
 
 
 def _optimizer(trainer: _Trainable, config: TrainConfig) -> torch.optim.Optimizer:

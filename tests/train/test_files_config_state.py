@@ -89,3 +89,17 @@ def test_train_mode_only_for_fully_trainable_modules():
     everything = nn.Linear(2, 2)
     set_train_mode(everything)
     assert everything.training
+
+
+def test_buffers_of_training_modules_belong_to_the_state():
+    model = TinyImageModel()
+    model.stem[1].requires_grad_(True)  # a spec's `train stem.1`: a trainable batch norm
+    state = trainable_state(model)
+    assert {"stem.1.running_mean", "stem.1.running_var", "stem.1.num_batches_tracked", "stem.1.weight"} <= set(state)
+    assert "stem.0.weight" not in state
+    set_train_mode(model)
+    assert model.stem[1].training and not model.stem[0].training
+    model(torch.rand(4, 3, 6, 6))  # updates the running statistics
+    assert not torch.equal(model.stem[1].running_mean, state["stem.1.running_mean"])
+    load_trainable_state(model, state)
+    assert torch.equal(model.stem[1].running_mean, state["stem.1.running_mean"])
