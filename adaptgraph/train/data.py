@@ -9,6 +9,7 @@ and several see the same batches and take the same steps, up to float order.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -47,6 +48,14 @@ def check_fits(task, backbone) -> None:
     if modality == "text" and getattr(backbone, "tokenizer", None) is None:
         raise TaskError(f"text backbone '{getattr(backbone, 'ref', '?')}' has no tokenizer",
                         hint="load the backbone with its tokenizer")
+
+
+def check_labels(examples: Sequence[tuple[object, int]], task, split: str) -> None:
+    """TaskError naming the first example whose label is not a class index of ``task``."""
+    for position, (_, label) in enumerate(examples):
+        if not isinstance(label, numbers.Integral) or not 0 <= label < task.num_classes:
+            raise TaskError(f"example {position} of split '{split}' of task '{task.name}' has label {label!r}; "
+                            f"labels must be integers in 0..{task.num_classes - 1}")
 
 
 def _a(word: object) -> str:

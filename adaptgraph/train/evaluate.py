@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..errors import TaskError
 from . import distributed
 from .config import TrainConfig
-from .data import Batch, check_fits, make_loader
+from .data import Batch, check_fits, check_labels, make_loader
 from .head import TaskHead
 from .tasks import check_task
 
@@ -65,6 +65,7 @@ def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "tes
     examples = task.examples(split)
     if not examples:
         raise TaskError(f"split '{split}' of task '{task.name}' has no examples")
+    check_labels(examples, task, split)
     group = distributed.current()
     device = distributed.place(config.resolved_device(), group)
     model.to(device).eval()

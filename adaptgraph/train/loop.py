@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ..errors import TaskError
 from . import distributed
 from .config import TrainConfig
-from .data import Batch, check_fits, make_loader
+from .data import Batch, check_fits, check_labels, make_loader
 from .evaluate import amp_dtype, autocast, evaluate, features_of, logits_of, show_progress
 from .files import LOG_FILE, METRICS_FILE, check_run_dir, prepare_run_dir, write_json, write_jsonl
 from .head import TaskHead, feature_dim_of
@@ -107,6 +107,7 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
         train = task.examples("train")
         if not train:
             raise TaskError(f"split 'train' of task '{task.name}' has no examples")
+        check_labels(train, task, "train")
         model.to(device)
         head = (head or _new_head(model, backbone, train, task, config, device)).to(device)
         if head.num_classes != task.num_classes:

@@ -48,6 +48,11 @@ def test_fit_messages():
     with pytest.raises(TaskError) as e:
         fit(TinyTextModel(), TEXT_BACKBONE, task, config, head=TaskHead(16, 3))
     assert str(e.value) == "error: the head has 3 classes but task 'two' has 2"
+    bad = SplitTask("bad", ("a", "b"), "text", ((("x", 0), ("y", 2)), (), ()))
+    with pytest.raises(TaskError) as e:
+        fit(TinyTextModel(), TEXT_BACKBONE, bad, config)
+    assert str(e.value) == ("error: example 1 of split 'train' of task 'bad' has label 2; "
+                            "labels must be integers in 0..1")
 
 
 def test_state_with_parameters_the_model_does_not_train():
