@@ -8,6 +8,7 @@ from torch import fx
 from torch.fx.passes.shape_prop import TensorMetadata
 from torch.utils import _pytree as pytree
 
+from .memo import memoized
 from .scopes import Scope, module_scopes
 from .traced import Traced, is_tensor_node, node_shape
 
@@ -48,6 +49,10 @@ def module_ports(traced: Traced) -> dict[str, PointInfo]:
     it (for a tuple-returning leaf module, its first tensor element). A module whose
     call leaves no node (an ``Identity`` under export) has no ports.
     """
+    return dict(memoized(traced.gm, ("ports", traced.module_paths), lambda: _module_ports(traced)))
+
+
+def _module_ports(traced: Traced) -> dict[str, PointInfo]:
     ports: dict[str, PointInfo] = {}
     order = node_order(traced)
     for path, ends in port_nodes(traced).items():

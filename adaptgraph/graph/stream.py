@@ -20,6 +20,7 @@ from torch import fx
 
 from ..errors import PlanError, did_you_mean
 from .globs import glob_regex, has_star
+from .memo import memoized
 from .ports import PointInfo, node_order, point_info, scope_input, scope_output
 from .scopes import Scope, innermost_path, module_scopes
 from .traced import Traced, class_name, is_tensor_node, node_shape, op_name
@@ -34,6 +35,11 @@ Ends = dict[str, tuple[fx.Node | None, fx.Node | None]]
 
 def stream_points(traced: Traced, pattern: str | None = None) -> list[PointInfo]:
     """The stream points ``@0 .. @n-1`` of ``traced``, blocks from ``pattern`` or detected."""
+    key = ("stream", pattern, traced.module_paths)
+    return list(memoized(traced.gm, key, lambda: _stream_points(traced, pattern)))
+
+
+def _stream_points(traced: Traced, pattern: str | None) -> list[PointInfo]:
     scopes = module_scopes(traced)
     ends = {path: (scope_input(s), scope_output(s)) for path, s in scopes.items()}
     blocks = pattern_blocks(traced, scopes, ends, pattern) if pattern else detect_blocks(traced, scopes, ends)

@@ -26,6 +26,7 @@ class Traced:
     containers: tuple[str, ...] = ()  # paths of ModuleList / Sequential modules
     example_inputs: tuple = field(default=(), compare=False, hash=False)
     notes: tuple[str, ...] = ()  # what tracing had to do: automatic leaves, static shapes, ...
+    auto_leaves: tuple[str, ...] = ()  # fx only: module paths made leaves because their code is untraceable
 
     def node(self, name: str) -> torch.fx.Node | None:
         """The graph node called ``name``, or None."""

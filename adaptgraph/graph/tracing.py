@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import torch
 from torch import fx, nn
@@ -31,15 +32,32 @@ def trace(module: nn.Module, example_inputs: tuple, frontend: str = "auto",
         raise TraceError(f"unknown tracing frontend {frontend!r}; choose one of fx, export, auto",
                          hint=did_you_mean(frontend, FRONTENDS))
     inputs = tuple(example_inputs)
-    tried = ("fx", "export") if frontend == "auto" else (frontend,)
-    reasons: list[str] = []
-    for name in tried:
+    if frontend != "auto":
         try:
-            return _trace_with(name, module, inputs, leaf_modules, atol)
+            return _trace_with(frontend, module, inputs, leaf_modules, atol)
+        except _FrontendFailed as failed:
+            raise TraceError(f"could not trace the model with {frontend}: {failed}", hint=_HINT) from None
+    return _trace_auto(module, inputs, leaf_modules, atol)
+
+
+def _trace_auto(module: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...], atol: float) -> Traced:
+    """fx first; export when fx fails, or when fx had to hide submodules that export may see into."""
+    reasons: list[str] = []
+    fallback = None
+    for name in ("fx", "export"):
+        try:
+            traced = _trace_with(name, module, inputs, leaf_modules, atol)
         except _FrontendFailed as failed:
             reasons.append(f"{name}: {failed}")
-    if len(tried) == 1:
-        raise TraceError(f"could not trace the model with {reasons[0]}", hint=_HINT)
+            continue
+        if name == "export" and fallback is not None:
+            note = f"auto chose export: fx could only trace with automatic leaves {', '.join(fallback.auto_leaves)}"
+            return replace(traced, notes=traced.notes + (note,))
+        if not traced.auto_leaves:
+            return traced
+        fallback = traced
+    if fallback is not None:
+        return replace(fallback, notes=fallback.notes + (f"auto kept fx: {reasons[-1]}",))
     raise TraceError("could not trace the model with any frontend:\n  " + "\n  ".join(reasons), hint=_HINT)
 
 
@@ -59,7 +77,28 @@ def _trace_with(name: str, module: nn.Module, inputs: tuple, leaf_modules: tuple
             reference = eager(*inputs)
         except Exception as exc:  # the inputs do not fit the model: no frontend can help
             raise TraceError(f"the eager model fails on the example inputs: {first_line(exc)}") from exc
-    gm, notes, dynamic = _run_frontend(name, work, inputs, leaf_modules)
+    gm, notes, dynamic, auto = _run_frontend(name, work, inputs, leaf_modules)
+    notes += _tidy(gm, reference, inputs, name)
+    check_outputs(gm, eager, inputs, atol, dynamic)
+    return Traced(gm=gm, frontend=name, module_paths=_paths(work), module_types=_types(work),
+                  containers=_containers(work), example_inputs=inputs, notes=tuple(notes), auto_leaves=auto)
+
+
+def _run_frontend(name: str, work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
+    """Run one frontend; return ``(gm, notes, dynamic, auto leaves)``; ``dynamic`` names what may vary."""
+    try:
+        if name == "fx":
+            gm, auto = trace_fx(work, len(inputs), leaf_modules)
+            notes = [f"fx made these submodules leaves (their code is not traceable): {', '.join(auto)}"] if auto else []
+            return gm, notes, "batch", auto
+        gm, level, failures = trace_export(work, inputs)
+        return gm, [f"export fell back: {f}" for f in failures], level, ()
+    except Exception as exc:  # noqa: BLE001 - every tracing failure becomes one line of the report
+        raise _FrontendFailed(first_line(exc)) from exc
+
+
+def _tidy(gm: fx.GraphModule, reference: object, inputs: tuple, name: str) -> list[str]:
+    """One output, shapes recorded on every node, no in-place ops, no dead code; returns notes."""
     try:
         select_output(gm, reference, name)
         ShapeProp(gm).propagate(*inputs)
@@ -68,25 +107,8 @@ def _trace_with(name: str, module: nn.Module, inputs: tuple, leaf_modules: tuple
     except Exception as exc:  # noqa: BLE001 - the graph does not even run on the example inputs
         raise _FrontendFailed(f"the traced graph fails to run: {first_line(exc)}") from exc
     rewritten = remove_inplace_ops(gm)
-    if rewritten:
-        notes.append(f"in-place ops made out-of-place: {', '.join(rewritten)}")
     drop_dead_code(gm)
-    check_outputs(gm, eager, inputs, atol, dynamic)
-    return Traced(gm=gm, frontend=name, module_paths=_paths(work), module_types=_types(work),
-                  containers=_containers(work), example_inputs=inputs, notes=tuple(notes))
-
-
-def _run_frontend(name: str, work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
-    """Run one frontend; return ``(gm, notes, dynamic)``, where ``dynamic`` names what may vary."""
-    try:
-        if name == "fx":
-            gm, auto = trace_fx(work, len(inputs), leaf_modules)
-            notes = [f"fx made these submodules leaves (their code is not traceable): {', '.join(auto)}"] if auto else []
-            return gm, notes, "batch"
-        gm, level, failures = trace_export(work, inputs)
-        return gm, [f"export fell back: {f}" for f in failures], level
-    except Exception as exc:  # noqa: BLE001 - every tracing failure becomes one line of the report
-        raise _FrontendFailed(first_line(exc)) from exc
+    return [f"in-place ops made out-of-place: {', '.join(rewritten)}"] if rewritten else []
 
 
 def check_outputs(gm: fx.GraphModule, eager: nn.Module, inputs: tuple, atol: float, dynamic: str) -> None:

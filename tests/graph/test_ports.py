@@ -87,3 +87,16 @@ def test_a_tuple_returning_leaf_module_outputs_its_first_tensor():
     assert out.target.__name__ == "getitem" and out.args[1] == 0
     value = node_values(traced.gm, inputs, [out.name])[out.name]
     assert torch.allclose(value, model.pair(*inputs)[0])
+
+
+def test_ports_follow_edits_of_the_graph(prenorm):
+    model, inputs = prenorm
+    traced = trace(model, inputs, frontend="fx")
+    assert module_ports(traced)["blocks.0.attn.in"].node == "blocks_0_ln1"
+    assert module_ports(traced) is not module_ports(traced)  # callers get their own dict
+    ln1 = traced.node("blocks_0_ln1")
+    with traced.gm.graph.inserting_after(ln1):  # a pass inserts a node between ln1 and attn
+        doubled = traced.gm.graph.call_function(torch.mul, (ln1, 2.0))
+    doubled.meta = {**ln1.meta, "nn_module_stack": {}}
+    traced.node("blocks_0_attn").replace_input_with(ln1, doubled)
+    assert module_ports(traced)["blocks.0.attn.in"].node == doubled.name

@@ -218,3 +218,35 @@ def test_inplace_op_whose_input_is_read_later_is_kept():
     traced = trace(Aliasing(), (torch.randn(2, 3),), frontend="fx")
     assert [n.target for n in traced.gm.graph.nodes if n.op == "call_method"] == ["add_"]
     assert traced.notes == ()
+
+
+class ShapeSwitch(nn.Module):
+    """fx cannot branch on x.dim(); export sees real shapes, so it traces inside."""
+
+    def forward(self, x):
+        return x.mean(1) if x.dim() == 3 else x
+
+
+class SwitchNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pool = ShapeSwitch()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(self.pool(x))
+
+
+def test_auto_prefers_export_when_fx_needs_automatic_leaves():
+    model, inputs = SwitchNet().eval(), (torch.randn(2, 3, 4),)
+    assert trace(model, inputs, frontend="fx").auto_leaves == ("pool",)
+    traced = trace(model, inputs)
+    assert traced.frontend == "export" and traced.auto_leaves == ()
+    assert traced.notes == ("auto chose export: fx could only trace with automatic leaves pool",)
+
+
+def test_auto_keeps_fx_with_leaves_when_export_fails_too():
+    torch.manual_seed(0)
+    traced = trace(GatedNet().eval(), (torch.randn(2, 8),))  # data-dependent branch: export fails
+    assert traced.frontend == "fx" and traced.auto_leaves == ("blocks.0.gate", "blocks.1.gate")
+    assert traced.notes[-1].startswith("auto kept fx: export: ")
