@@ -10,14 +10,13 @@ Typical use::
 from .config import TrainConfig, train_config
 from .data import check_fits
 from .evaluate import check_same_task, evaluate
-from .files import atomic_path, atomic_write_text, check_run_dir, prepare_run_dir, write_json
+from .files import check_run_dir, prepare_run_dir, write_json
 from .head import TaskHead, load_head
 from .loop import TrainResult, fit
 from .state import load_trainable_state, trainable_parameters, trainable_state
 from .tasks import SPLITS, Task, load_task
 
 __all__ = [
-    "SPLITS", "Task", "TaskHead", "TrainConfig", "TrainResult", "atomic_path", "atomic_write_text",
-    "check_fits", "check_run_dir", "check_same_task", "evaluate", "fit", "load_head", "load_task", "load_trainable_state",
+    "SPLITS", "Task", "TaskHead", "TrainConfig", "TrainResult", "check_fits", "check_run_dir", "check_same_task", "evaluate", "fit", "load_head", "load_task", "load_trainable_state",
     "prepare_run_dir", "train_config", "trainable_parameters", "trainable_state", "write_json",
 ]

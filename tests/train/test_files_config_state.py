@@ -6,28 +6,9 @@ from torch import nn
 from train_fixtures import TinyImageModel, TinyTextModel
 
 from adaptgraph.errors import TaskError, UsageError
-from adaptgraph.train import TrainConfig, atomic_path, atomic_write_text, prepare_run_dir, train_config
-from adaptgraph.train.files import write_json, write_jsonl
+from adaptgraph.train import TrainConfig, prepare_run_dir, train_config
+from adaptgraph.train.files import write_json
 from adaptgraph.train.state import load_trainable_state, set_train_mode, trainable_state
-
-
-def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
-    target = tmp_path / "metrics.json"
-    write_json(target, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text('{"half": ')
-            raise RuntimeError("killed")
-    assert json.loads(target.read_text()) == {"a": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # the temporary file is gone
-
-
-def test_atomic_write_replaces_and_creates_folders(tmp_path):
-    target = tmp_path / "deep" / "log.jsonl"
-    write_jsonl(target, [{"epoch": 1}, {"epoch": 2}])
-    atomic_write_text(tmp_path / "deep" / "x.txt", "hello")
-    assert target.read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
-    assert (tmp_path / "deep" / "x.txt").read_text() == "hello"
 
 
 def test_finished_run_folder_is_refused_unless_overwrite(tmp_path):
