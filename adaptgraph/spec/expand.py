@@ -8,6 +8,7 @@ once (cached): a loop body is expanded thousands of times.
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 from functools import lru_cache
 from typing import Iterator, Mapping
@@ -42,10 +43,19 @@ def _parse_expr(text: str) -> ast.AST | ExprError:
     """The expression's syntax tree, or the error to raise (cached, so returned, not raised)."""
     if len(text) > _MAX_EXPR:
         return ExprError(f"expression longer than {_MAX_EXPR} characters", "split the expression or simplify it")
-    try:
-        return ast.parse(text.strip(), mode="eval").body
+    try:  # loop variables may be Python keywords (`for in in 0..3`): rename them for Python's parser
+        return ast.parse(_WORD.sub(_mangle, text.strip()), mode="eval").body
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return ExprError(f"{{{text}}} is not an integer expression", _NOT_AN_EXPR_HINT)
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MANGLED = "_adapt_kw_"
+
+
+def _mangle(m: re.Match) -> str:
+    word = m.group(0)
+    return _MANGLED + word if keyword.iskeyword(word) or word.startswith(_MANGLED) else word
 
 
 _BINOPS = {
@@ -61,10 +71,10 @@ def _eval(node: ast.AST, env: Mapping[str, int], text: str) -> int:
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return _bounded(node.value, text)
     if isinstance(node, ast.Name):
-        if node.id not in env:
-            raise ExprError(f"unknown loop variable {node.id!r} in {{{text}}}",
-                            did_you_mean(node.id, env) or _vars_hint(env))
-        return env[node.id]
+        name = node.id.removeprefix(_MANGLED)
+        if name not in env:
+            raise ExprError(f"unknown loop variable {name!r} in {{{text}}}", did_you_mean(name, env) or _vars_hint(env))
+        return env[name]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         v = _eval(node.operand, env, text)
         return -v if isinstance(node.op, ast.USub) else v
@@ -129,7 +139,7 @@ def _expand_edge(edge, env: Mapping[str, int], here: str, problems: list[Problem
         if value is None or "{" not in value:
             continue
         try:
-            update[f] = interpolate(value, env)
+            update[f] = _checked(f, value, interpolate(value, env), env)
         except ExprError as e:
             ok = False
             problem = Problem(str(e), path=f"{here}.{f}", hint=e.hint)
@@ -138,6 +148,30 @@ def _expand_edge(edge, env: Mapping[str, int], here: str, problems: list[Problem
     if not ok:
         return None
     return edge.model_copy(update=update) if update else edge
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _checked(field: str, written: str, value: str, env: Mapping[str, int]) -> str:
+    """The expanded text must still be a point (or a name): a negative value can make `blocks.-1.in`."""
+    valid = _NAME.match(value) if field == "name" else _is_point(value)
+    if valid:
+        return value
+    values = ", ".join(f"{k} = {v}" for k, v in env.items())
+    what = "name" if field == "name" else "point"
+    raise ExprError(f"{written!r} becomes {value!r} for {values}, which is not a valid {what}",
+                    "keep the values in module paths and names non-negative (negative values are fine after @)")
+
+
+def _is_point(text: str) -> bool:
+    from .points import check_point_text
+
+    try:
+        check_point_text(text)
+    except ValueError:
+        return False
+    return True
 
 
 def statement_sizes(statements) -> list[int]:

@@ -1,8 +1,8 @@
 """The YAML/JSON form of a spec: the validated model dumped as data.
 
-Both load through the same ``Spec`` model as ``.adapt`` text. Files are read with
-PyYAML's composer (JSON is read the same way) so that validation errors still
-point at ``file:line:col``.
+Both load through the same ``Spec`` model as ``.adapt`` text. YAML is read with
+PyYAML's composer and JSON with the json module; positions come from the composed
+node tree, so that validation errors still point at ``file:line:col``.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 
 from ..errors import Problem, Span, SpecError, SpecSyntaxError
 from .build import SourceMap, validate_doc
-from .limits import data_problem, node_problem
+from .limits import data_problem, shape_problem
 from .models import Spec
 
 
@@ -25,7 +25,7 @@ def to_data(spec: Spec, expand: bool = False) -> dict:
 def to_data_text(spec: Spec, fmt: str, expand: bool = False) -> str:
     data = to_data(spec, expand)
     if fmt == "json":
-        return json.dumps(data, indent=2) + "\n"
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if fmt == "yaml":
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     raise SpecError(f"unknown format {fmt!r}; formats: adapt, yaml, json")
@@ -37,24 +37,47 @@ def from_data_text(text: str, file: str, fmt: str) -> Spec:
     too_big = data_problem(text, file)
     if too_big is not None:
         raise SpecSyntaxError(problems=[too_big])
-    try:
-        node = yaml.compose(text, Loader=_LOADER)
-        problem = node_problem(node, file) if node is not None else None
-        if problem is not None:
-            raise SpecSyntaxError(problems=[problem])
-        data = yaml.SafeLoader("").construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as e:
-        span = _span(file, lines, e.problem_mark or e.context_mark)
-        raise SpecSyntaxError(problems=[_syntax(e, span, fmt)]) from None
-    except (yaml.YAMLError, RecursionError, TypeError, ValueError) as e:
-        raise SpecSyntaxError(problems=[Problem(f"not valid {fmt.upper()} ({type(e).__name__}: {e})",
-                                                Span(file, 1, 1))]) from None
+    data, node = _read_json(text, file) if fmt == "json" else _read_yaml(text, file)
     if not isinstance(data, dict):
         raise SpecError(problems=[_not_a_mapping(data, file, lines, fmt)])
-    return from_data(data, file, _positions(node, file, lines))
+    problem = shape_problem(data, file)  # before anything walks the data recursively
+    if problem is not None:
+        raise SpecSyntaxError(problems=[problem])
+    return from_data(data, file, _positions(node, file, lines) if node is not None else SourceMap())
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present: much faster
+
+
+def _read_yaml(text: str, file: str):
+    """The data and the composed node tree (for positions)."""
+    try:
+        node = yaml.compose(text, Loader=_LOADER)
+        return (yaml.SafeLoader("").construct_document(node) if node is not None else None), node
+    except yaml.MarkedYAMLError as e:
+        span = _span(file, text.split("\n"), e.problem_mark or e.context_mark)
+        raise SpecSyntaxError(problems=[_syntax(e.problem or str(e), span, "yaml")]) from None
+    except (yaml.YAMLError, RecursionError, TypeError, ValueError) as e:
+        raise SpecSyntaxError(problems=[_syntax(f"{type(e).__name__}: {e}", Span(file, 1, 1), "yaml")]) from None
+
+
+def _read_json(text: str, file: str):
+    """JSON is read by the json module (YAML 1.1 reads `1e3` as text, and refuses escaped
+    surrogate pairs); positions come from YAML's composer when it can read the file."""
+    if not text.strip():
+        return None, None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        span = Span(file, e.lineno, e.colno, text.split("\n")[e.lineno - 1])
+        raise SpecSyntaxError(problems=[_syntax(e.msg, span, "json")]) from None
+    except RecursionError:
+        raise SpecSyntaxError(problems=[_syntax("values nest too deeply", Span(file, 1, 1), "json")]) from None
+    try:
+        node = yaml.compose(text, Loader=_LOADER)
+    except (yaml.YAMLError, RecursionError, TypeError, ValueError):
+        node = None  # valid JSON that YAML cannot read: no positions, same data
+    return data, node
 
 
 def _not_a_mapping(data, file: str, lines: list[str], fmt: str) -> Problem:
@@ -75,8 +98,8 @@ def from_data(data: dict, file: str = "<data>", smap: SourceMap | None = None) -
     return validate_doc(data, smap).with_source(smap)
 
 
-def _syntax(e, span, fmt: str) -> Problem:
-    return Problem(f"not valid {fmt.upper()}: {e.problem or e}", span,
+def _syntax(what: str, span, fmt: str) -> Problem:
+    return Problem(f"not valid {fmt.upper()}: {what}", span,
                    hint="check the brackets, quotes and indentation just before this point")
 
 

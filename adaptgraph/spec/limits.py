@@ -59,23 +59,18 @@ def data_problem(text: str, file: str) -> Problem | None:
     return None
 
 
-def node_problem(node, file: str) -> Problem | None:
-    """A problem if a composed YAML document has too many nodes or loops nested too deeply; else None."""
-    stack, count = [(node, 0)], 0
+def shape_problem(data, file: str) -> Problem | None:
+    """A problem if YAML/JSON data holds too many values (aliases counted at each use) or nests
+    too deeply; else None. Iterative, so that it is safe on any input."""
+    stack, count = [(data, 0)], 0
     while stack:
-        n, depth = stack.pop()
+        value, depth = stack.pop()
         count += 1
         if count > MAX_DATA_NODES:
             return Problem(f"the file is too large: more than {MAX_DATA_NODES} values", Span(file, 1, 1),
                            hint="write repeated edges with a loop (`var`, `start`, `stop`, `body`)")
         if depth > 2 * MAX_DEPTH + 4:  # each loop level is a mapping and its `body` list
-            mark = n.start_mark
-            return Problem(f"loops nest more than {MAX_DEPTH} deep", Span(file, mark.line + 1, mark.column + 1),
-                           hint="for loops may nest at most that deep")
-        children = n.value if isinstance(n.value, list) else []
-        for child in children:
-            if isinstance(child, tuple):  # a mapping's (key, value) pair
-                stack.append((child[1], depth + 1))
-            else:
-                stack.append((child, depth + 1))
+            return Problem(f"values nest too deeply (loops nest at most {MAX_DEPTH} deep)", Span(file, 1, 1))
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
     return None

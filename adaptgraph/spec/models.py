@@ -163,7 +163,7 @@ class Spec(Frozen):
 
     name: Optional[Identifier] = None
     """The spec's name (``spec NAME``); the file's stem when loaded from a file without one."""
-    backbone: Optional[str] = None
+    backbone: Optional[Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$", max_length=1000)]] = None
     """Backbone reference (``zoo:vit-tiny``, ``hf:minilm``, ...); the command line may override it."""
     defaults: Options = Options()
     """Options for every edge that does not set them."""
@@ -194,6 +194,11 @@ class Spec(Frozen):
     def with_source(self, source) -> "Spec":
         self._source = source
         return self
+
+    @field_validator("train")
+    @classmethod
+    def _train_once(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(paths))  # training a module twice means training it: keep the first
 
     @model_validator(mode="after")
     def _semantics(self, info: ValidationInfo) -> "Spec":

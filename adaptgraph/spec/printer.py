@@ -74,7 +74,8 @@ def _sugar(edge: Edge) -> str | None:
 
 
 def options_text(opts: Options) -> str:
-    return "{ " + ", ".join(f"{k} = {value_text(v)}" for k, v in opts.items()) + " }"
+    items = opts.items()
+    return "{ " + ", ".join(f"{k} = {value_text(v)}" for k, v in items) + " }" if items else "{}"
 
 
 def value_text(v) -> str:

@@ -77,6 +77,9 @@ def _problem(e: dict, path: str, tag: str) -> Problem:
                        f"-{MAX_LOOP_VALUE} to {MAX_LOOP_VALUE}", path=path)
     if field in ("src", "dst") and kind == "value_error":
         return Problem(str(e["ctx"]["error"]), path=path, hint=_point_hint(value))
+    if kind == "string_pattern_mismatch" and field == "backbone":
+        return Problem(f"{_show(value)} is not a valid backbone reference", path=path,
+                       hint="a reference is one line of text such as \"hf:minilm\" (no control characters)")
     if kind == "string_pattern_mismatch":
         return Problem(f"{_show(value)} is not a valid {_noun(field)}", path=path, hint=_pattern_hint(field))
     if kind == "value_error":
