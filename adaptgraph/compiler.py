@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -89,7 +90,9 @@ def trace_backbone(bb: Backbone, frontend: str | None = None) -> Traced:
 
 def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = DEFAULT_SEED) -> fx.GraphModule:
     """Apply a resolved ``plan`` to a copy of ``traced.gm``: insert adapters, unroll, freeze."""
-    gm = copy.deepcopy(traced.gm)
+    with warnings.catch_warnings():  # torch's own pytree deprecation, raised while copying exported graphs
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        gm = copy.deepcopy(traced.gm)
     backbone_parameters = sum(p.numel() for p in gm.parameters())
     gm.add_module("adapters", build_adapters(plan, seed))
     results = _run(gm, plan)

@@ -1,0 +1,97 @@
+"""`train` and `eval`: training runs on real tasks."""
+from __future__ import annotations
+
+import argparse
+import json
+
+EXAMPLES_TRAIN = """examples:
+  adaptgraph train specs/minilm_gga4.adapt --task 'wordnet:noun?per_class=120' --out runs/gga4
+  adaptgraph train empty.adapt --backbone hf:minilm --task wordnet:noun --out runs/probe   # linear probe
+  adaptgraph train my.adapt --backbone zoo:vit-tiny --task digits --epochs 5 --lr 3e-3 --out runs/d
+  torchrun --nproc-per-node 2 -m adaptgraph train my.adapt --task csv:data.csv --out runs/ddp
+
+task references: wordnet:noun | wordnet:all | wordnet:noun.animal,verb.motion (add ?per_class=N),
+  csv:PATH?text=COL&label=COL[&validation=PATH&test=PATH], jsonl:PATH?..., digits[?size=N]
+"""
+EXAMPLES_EVAL = """examples:
+  adaptgraph eval runs/gga4                 # the test split, on the task the run was trained on
+  adaptgraph eval runs/gga4 --split validation --json
+"""
+
+
+def register(sub) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("train", help="train a spec's adapters (and a task head) on a task",
+                       description="Compile SPEC, train its adapters and a task head on TASK, evaluate the test "
+                                   "split once with the best validation checkpoint, and save the run to --out.",
+                       epilog=EXAMPLES_TRAIN, formatter_class=raw)
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--task", required=True, metavar="TASK")
+    p.add_argument("--backbone", metavar="REF", help="override the spec's backbone")
+    p.add_argument("--out", metavar="DIR", help="run folder (adapters, metrics, log, spec)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--steps", type=int, help="optimiser steps instead of epochs")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-length", type=int, help="longest token sequence (text tasks)")
+    p.add_argument("--seed", type=int, help="seed of adapters, head and shuffling (default 0)")
+    p.add_argument("--task-seed", type=int, default=0, help="seed of the task's split (default 0)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--amp", choices=("none", "bf16", "fp16"), help="mixed precision on CUDA")
+    p.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY backbones")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print metrics.json")
+    p.set_defaults(run=run_train)
+
+    p = sub.add_parser("eval", help="evaluate a finished training run again",
+                       epilog=EXAMPLES_EVAL, formatter_class=raw)
+    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("--task", metavar="TASK", help="default: the task the run was trained on")
+    p.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    p.add_argument("--backbone", metavar="REF", help="default: the run's backbone")
+    p.add_argument("--trust-code", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_eval)
+
+
+def run_train(args) -> int:
+    from ..runs import train_spec
+    from ..train import train_config
+
+    config = train_config(epochs=args.epochs, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+                          max_length=args.max_length, seed=args.seed, device=args.device, amp=args.amp)
+    result = train_spec(args.spec, args.task, backbone=args.backbone, config=config, out_dir=args.out,
+                        overwrite=args.overwrite, task_seed=args.task_seed, trust_code=args.trust_code,
+                        progress=False if args.no_progress else None)
+    from ..train.distributed import is_main_process
+
+    if not is_main_process():
+        return 0
+    m = result.metrics
+    if args.json:
+        print(json.dumps(m, indent=2, sort_keys=True))
+        return 0
+    val = m["validation"]["accuracy"] if m.get("validation") else float("nan")
+    print(f"task {m['task']} ({m['num_classes']} classes, {m['train_examples']} training examples) on {m['backbone']}")
+    print(f"trainable parameters: {m['trainable_parameters']['model']:,} in adapters + "
+          f"{m['trainable_parameters']['head']:,} in the head")
+    print(f"best epoch {m['best_epoch']} of {m['epochs']}: validation accuracy {val:.4f}")
+    if m.get("test_accuracy") is not None:
+        print(f"test accuracy {m['test_accuracy']:.4f}")
+    if args.out:
+        print(f"saved to {args.out}")
+    return 0
+
+
+def run_eval(args) -> int:
+    from ..runs import evaluate_run
+
+    r = evaluate_run(args.run_dir, args.task, args.split, backbone=args.backbone, trust_code=args.trust_code,
+                     progress=False if args.no_progress else None)
+    if args.json:
+        print(json.dumps(r, indent=2))
+    else:
+        print(f"{r['split']} accuracy {r['accuracy']:.4f} (loss {r['loss']:.4f}, {r['n']} examples)")
+    return 0

@@ -1,0 +1,65 @@
+"""Training runs end to end: compile a spec, train it on a task, save everything, evaluate it again.
+
+A run folder holds ``adapters.safetensors`` (adapter and ``train`` weights, the
+task head, the spec and the backbone reference), ``spec.adapt``, ``log.jsonl``
+and ``metrics.json``; ``metrics.json`` is written last and marks a finished run.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .compiler import compile, get_backbone
+from .errors import TaskError
+from .saving import load_adapters, read_adapter_file, save_adapters
+from .spec import Spec, dump, load
+from .train import TrainConfig, TrainResult, check_same_task, evaluate, fit, load_head, load_task
+from .train.distributed import is_main_process
+from .train.files import METRICS_FILE
+
+ADAPTERS_FILE = "adapters.safetensors"
+SPEC_FILE = "spec.adapt"
+
+
+def train_spec(spec: Spec | str | Path, task: str, *, backbone=None, config: TrainConfig | None = None,
+               out_dir: str | Path | None = None, overwrite: bool = False, task_seed: int = 0,
+               trust_code: bool = False, progress: bool | None = None) -> TrainResult:
+    """Compile ``spec`` on ``backbone`` (default: the spec's), train it on ``task``, save the run to ``out_dir``.
+
+    An empty spec (no edges) trains the head alone: the linear-probe baseline.
+    """
+    spec = spec if isinstance(spec, Spec) else load(spec)
+    config = config or TrainConfig()
+    bb = get_backbone(backbone if backbone is not None else spec.backbone, trust_code=trust_code)
+    model = compile(spec, bb, seed=config.seed)
+    loaded = load_task(task, seed=task_seed)
+
+    def save(result: TrainResult, out: Path) -> None:
+        save_adapters(model, out / ADAPTERS_FILE, extra={"head": result.head.state_dict()},
+                      metadata={"head": json.dumps(result.head.describe()), "task": task,
+                                "task_seed": str(task_seed), "train_config": config.model_dump_json()})
+        if is_main_process():
+            dump(spec, out / SPEC_FILE)
+
+    return fit(model, bb, loaded, config, out_dir, overwrite=overwrite, progress=progress, before_finish=save)
+
+
+def evaluate_run(run_dir: str | Path, task: str | None = None, split: str = "test", *, backbone=None,
+                 trust_code: bool = False, progress: bool | None = None) -> dict:
+    """Reload a finished run and evaluate it on ``split``: reproduces the reported test accuracy exactly."""
+    run = Path(run_dir)
+    metrics_path, weights = run / METRICS_FILE, run / ADAPTERS_FILE
+    if not metrics_path.exists() or not weights.exists():
+        raise TaskError(f"{run} is not a finished run (it needs {METRICS_FILE} and {ADAPTERS_FILE})",
+                        hint="point at the --out folder of a finished `adaptgraph train`")
+    metrics = json.loads(metrics_path.read_text())
+    saved = read_adapter_file(weights)
+    task_ref = task or saved.metadata.get("task")
+    loaded = load_task(task_ref, seed=int(saved.metadata.get("task_seed", "0")))
+    check_same_task(metrics, loaded)
+    bb = get_backbone(backbone if backbone is not None else saved.backbone, trust_code=trust_code)
+    model = load_adapters(weights, bb)
+    head = load_head(json.loads(saved.metadata["head"]), saved.extra("head"), loaded)
+    config = TrainConfig(**metrics["config"])
+    return {"run": str(run), "task": task_ref, "split": split,
+            **evaluate(model, head, bb, loaded, split, config, progress=progress)}
