@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import inspect
 
-import torch
 from torch import fx, nn
 
 

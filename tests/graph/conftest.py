@@ -123,22 +123,57 @@ def _seeded(factory):
     return model.eval()
 
 
-@pytest.fixture
-def prenorm():
-    return _seeded(PreNormNet), (torch.randn(2, 5, 4),)
+def _prenorm():
+    return _seeded(PreNormNet), (torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(1)),)
 
 
-@pytest.fixture
-def tokens():
-    ids = torch.randint(0, 50, (2, 6))
+def _tokens():
+    ids = torch.randint(0, 50, (2, 6), generator=torch.Generator().manual_seed(1))
     mask = torch.ones(2, 6, dtype=torch.long)
     mask[1, 4:] = 0
     return _seeded(TokenNet), (ids, mask)
 
 
+def _resnet():
+    return _seeded(ResNet), (torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1)),)
+
+
+MODELS = {"prenorm": _prenorm, "tokens": _tokens, "resnet": _resnet}
+
+
+@pytest.fixture
+def prenorm():
+    return _prenorm()
+
+
+@pytest.fixture
+def tokens():
+    return _tokens()
+
+
 @pytest.fixture
 def resnet():
-    return _seeded(ResNet), (torch.randn(2, 3, 8, 8),)
+    return _resnet()
+
+
+_TRACES: dict = {}
+
+
+@pytest.fixture(scope="session")
+def traced_of():
+    """``traced_of(name, frontend)`` -> (model, inputs, Traced), traced once per session.
+
+    For tests that only read the trace; a test that edits the graph or the model traces its own.
+    """
+    from adaptgraph.graph import trace
+
+    def get(name: str, frontend: str):
+        if (name, frontend) not in _TRACES:
+            model, inputs = MODELS[name]()
+            _TRACES[name, frontend] = (model, inputs, trace(model, inputs, frontend=frontend))
+        return _TRACES[name, frontend]
+
+    return get
 
 
 def _first_tensor(value):

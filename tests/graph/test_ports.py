@@ -12,9 +12,8 @@ MODELS = ["prenorm", "tokens", "resnet"]
 
 @pytest.mark.parametrize("frontend", ["fx", "export"])
 @pytest.mark.parametrize("name", MODELS)
-def test_ports_equal_eager_module_inputs_and_outputs(request, eager_io, name, frontend):
-    model, inputs = request.getfixturevalue(name)
-    traced = trace(model, inputs, frontend=frontend)
+def test_ports_equal_eager_module_inputs_and_outputs(traced_of, eager_io, name, frontend):
+    model, inputs, traced = traced_of(name, frontend)
     ports = module_ports(traced)
     eager = eager_io(model, inputs, traced.module_paths)
     assert set(ports) == set(eager)  # every module call of these models has both ports
@@ -24,9 +23,9 @@ def test_ports_equal_eager_module_inputs_and_outputs(request, eager_io, name, fr
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_ports_agree_between_frontends(request, name):
-    model, inputs = request.getfixturevalue(name)
-    by_fx, by_export = (trace(model, inputs, frontend=f) for f in ("fx", "export"))
+def test_ports_agree_between_frontends(traced_of, name):
+    _, inputs, by_fx = traced_of(name, "fx")
+    by_export = traced_of(name, "export")[2]
     fx_ports, export_ports = module_ports(by_fx), module_ports(by_export)
     assert set(fx_ports) == set(export_ports)
     fx_values = node_values(by_fx.gm, inputs, [p.node for p in fx_ports.values()])
@@ -37,9 +36,8 @@ def test_ports_agree_between_frontends(request, name):
         assert torch.allclose(fx_values[a.node], export_values[b.node], atol=1e-6), key
 
 
-def test_port_info_for_the_prenorm_model(prenorm):
-    model, inputs = prenorm
-    ports = module_ports(trace(model, inputs, frontend="fx"))
+def test_port_info_for_the_prenorm_model(traced_of):
+    ports = module_ports(traced_of("prenorm", "fx")[2])
     assert ports["blocks.0.attn.in"] == PointInfo("blocks.0.attn.in", "blocks_0_ln1", (2, 5, 8), -1, 2)  # x, proj, ln1
     assert ports["blocks.0.in"].node == "proj" and ports["blocks.0.out"].node == "add_1"
     assert ports["blocks.1.in"].node == ports["blocks.0.out"].node
@@ -47,9 +45,8 @@ def test_port_info_for_the_prenorm_model(prenorm):
     assert "blocks.in" not in ports  # a ModuleList is never called
 
 
-def test_image_ports_have_channel_features(resnet):
-    model, inputs = resnet
-    ports = module_ports(trace(model, inputs, frontend="export"))
+def test_image_ports_have_channel_features(traced_of):
+    ports = module_ports(traced_of("resnet", "export")[2])
     assert ports["layer2.0.out"].shape == (2, 8, 4, 4) and ports["layer2.0.out"].feature_dim == 1
     orders = [ports[f"layer{s}.{b}.out"].order for s in (1, 2) for b in (0, 1)]
     assert orders == sorted(orders)

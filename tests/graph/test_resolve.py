@@ -10,9 +10,8 @@ from adaptgraph.graph import module_ports, resolve_glob_pair, resolve_point, str
 
 
 @pytest.fixture
-def traced(prenorm):
-    model, inputs = prenorm
-    return trace(model, inputs, frontend="fx")
+def traced(traced_of):
+    return traced_of("prenorm", "fx")[2]
 
 
 def _problem(call):
@@ -32,9 +31,8 @@ def test_each_point_form(traced):
     assert node.order == [n.name for n in traced.gm.graph.nodes].index("add_2")
 
 
-def test_stream_pattern_is_passed_through(resnet):
-    model, inputs = resnet
-    traced = trace(model, inputs, frontend="export")
+def test_stream_pattern_is_passed_through(traced_of):
+    traced = traced_of("resnet", "export")[2]
     point = resolve_point(traced, "@2", stream="layer1.*")
     assert point.node == module_ports(traced)["layer1.1.out"].node and point.name == "@2"
     message, _ = _problem(lambda: resolve_point(traced, "@3", stream="layer1.*"))

@@ -11,8 +11,7 @@ from adaptgraph.graph import node_values, stream_points, trace
 FRONTENDS = ["fx", "export"]
 
 
-def _stream_values(model, inputs, frontend, pattern=None):
-    traced = trace(model, inputs, frontend=frontend)
+def _stream_values(traced, inputs, pattern=None):
     points = stream_points(traced, pattern)
     values = node_values(traced.gm, inputs, [p.node for p in points])
     return points, [values[p.node] for p in points]
@@ -23,9 +22,9 @@ def _close(a, b):
 
 
 @pytest.mark.parametrize("frontend", FRONTENDS)
-def test_prenorm_blocks_give_two_points_each(prenorm, eager_io, frontend):
-    model, inputs = prenorm
-    points, values = _stream_values(model, inputs, frontend)
+def test_prenorm_blocks_give_two_points_each(traced_of, eager_io, frontend):
+    model, inputs, traced = traced_of("prenorm", frontend)
+    points, values = _stream_values(traced, inputs)
     assert [p.name for p in points] == [f"@{k}" for k in range(7)]
     assert [p.order for p in points] == sorted(p.order for p in points)
     eager = eager_io(model, inputs, [f"blocks.{k}{s}" for k in range(3) for s in ("", ".ln2")])
@@ -36,9 +35,9 @@ def test_prenorm_blocks_give_two_points_each(prenorm, eager_io, frontend):
 
 
 @pytest.mark.parametrize("frontend", FRONTENDS)
-def test_postnorm_points_are_after_the_layernorm(tokens, eager_io, frontend):
-    model, inputs = tokens
-    points, values = _stream_values(model, inputs, frontend)
+def test_postnorm_points_are_after_the_layernorm(traced_of, eager_io, frontend):
+    model, inputs, traced = traced_of("tokens", frontend)
+    points, values = _stream_values(traced, inputs)
     assert len(points) == 5 and points[0].shape == (2, 6, 8) and points[0].feature_dim == -1
     eager = eager_io(model, inputs, [f"layer.{k}{s}" for k in range(2) for s in ("", ".attention_output")])
     assert _close(values[0], eager["layer.0.in"])
@@ -48,9 +47,9 @@ def test_postnorm_points_are_after_the_layernorm(tokens, eager_io, frontend):
 
 
 @pytest.mark.parametrize("frontend", FRONTENDS)
-def test_resnet_blocks_give_one_point_each_across_stages(resnet, eager_io, frontend):
-    model, inputs = resnet
-    points, values = _stream_values(model, inputs, frontend)
+def test_resnet_blocks_give_one_point_each_across_stages(traced_of, eager_io, frontend):
+    model, inputs, traced = traced_of("resnet", frontend)
+    points, values = _stream_values(traced, inputs)
     blocks = ["layer1.0", "layer1.1", "layer2.0", "layer2.1"]  # layer2.0 has a projection shortcut
     eager = eager_io(model, inputs, blocks)
     assert _close(values[0], eager["layer1.0.in"])
@@ -58,17 +57,15 @@ def test_resnet_blocks_give_one_point_each_across_stages(resnet, eager_io, front
     assert [p.feature_dim for p in points] == [1] * 5 and points[-1].shape == (2, 8, 4, 4)
 
 
-def test_stream_pattern_picks_the_blocks(resnet):
-    model, inputs = resnet
-    traced = trace(model, inputs, frontend="fx")
+def test_stream_pattern_picks_the_blocks(traced_of):
+    traced = traced_of("resnet", "fx")[2]
     assert len(stream_points(traced, "layer2.*")) == 3  # input of layer2.0, then its two blocks
     assert stream_points(traced, "layer2") == stream_points(traced, "layer2.*")  # a container: its children
     assert [p.node for p in stream_points(traced, "*.*")] == [p.node for p in stream_points(traced)]
 
 
-def test_stream_pattern_errors(resnet):
-    model, inputs = resnet
-    traced = trace(model, inputs, frontend="fx")
+def test_stream_pattern_errors(traced_of):
+    traced = traced_of("resnet", "fx")[2]
     with pytest.raises(PlanError) as err:
         stream_points(traced, "layer3.*")
     assert err.value.problems[0].message == "stream pattern 'layer3.*' matches no module called in the forward pass"
@@ -155,7 +152,7 @@ class ParallelNet(nn.Module):
 def test_parallel_merges_and_a_tail_after_the_last_merge(eager_io, frontend):
     torch.manual_seed(0)
     model, inputs = ParallelNet().eval(), (torch.randn(2, 3, 4),)
-    points, values = _stream_values(model, inputs, frontend)
+    points, values = _stream_values(trace(model, inputs, frontend=frontend), inputs)
     assert len(points) == 7  # per block: two merges, then the scaled output as the block's last point
     eager = eager_io(model, inputs, ["h.0", "h.1"])
     assert _close(values[3], eager["h.0.out"]) and _close(values[6], eager["h.1.out"])

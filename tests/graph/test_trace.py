@@ -29,27 +29,24 @@ def test_frontends_match_eager_on_a_new_batch(prenorm, frontend):
 
 
 @pytest.mark.parametrize("frontend", ["fx", "export"])
-def test_tuple_output_becomes_the_first_tensor(tokens, frontend):
-    model, inputs = tokens
-    traced = trace(model, inputs, frontend=frontend)
+def test_tuple_output_becomes_the_first_tensor(traced_of, frontend):
+    model, inputs, traced = traced_of("tokens", frontend)
     out = traced.gm(*inputs)
     assert isinstance(out, torch.Tensor)
     assert torch.equal(out, _eager(model, inputs))
     assert not any(n.op == "call_method" and n.target == "mean" for n in traced.gm.graph.nodes)  # pooled part removed
 
 
-def test_export_has_dynamic_batch_and_sequence(tokens):
-    model, inputs = tokens
-    traced = trace(model, inputs, frontend="export")
+def test_export_has_dynamic_batch_and_sequence(traced_of):
+    model, _, traced = traced_of("tokens", "export")
     assert traced.notes == ()
     ids = torch.randint(0, 50, (5, 9))
     mask = torch.ones(5, 9, dtype=torch.long)
     assert torch.allclose(traced.gm(ids, mask), _eager(model, (ids, mask)), atol=1e-6)
 
 
-def test_export_graph_module_can_switch_train_and_eval(prenorm):
-    model, inputs = prenorm
-    gm = trace(model, inputs, frontend="export").gm
+def test_export_graph_module_can_switch_train_and_eval(traced_of):
+    gm = traced_of("prenorm", "export")[2].gm
     gm.train()
     gm.eval()
     assert type(gm).__mro__[1] is fx.GraphModule
