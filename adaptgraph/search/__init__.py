@@ -1,0 +1,32 @@
+"""Search over specs: propose placements, train them briefly, keep the best.
+
+Typical use::
+
+    from adaptgraph.search import Budget, Fidelity, search
+    result = search("wordnet:noun?per_class=100", "hf:minilm", strategy="gga",
+                    budget=Budget(adapters=(2, 4)), fidelity=Fidelity(steps=100), run_dir="runs/gga")
+    print(result.best.spec_text, result.best.test_accuracy)
+
+Pieces: ``space`` (stream-point edges, budget, genomes <-> specs), ``mutations``,
+``strategies`` (single, random, gga, evolve), ``searcher`` (ask/tell),
+``trial`` (one trial as a pure function), ``executors`` / ``ray_executor``,
+``journal`` (manifest and append-only journal), ``run`` (the ``search`` driver),
+``result`` / ``outputs`` / ``plot`` (what a search reports).
+"""
+from .executors import EXECUTORS, LocalExecutor, ProcessExecutor, make_executor
+from .mutations import MUTATIONS, draw_edge, mutate
+from .records import Candidate, Proposal, TrialOutcome, TrialRecord
+from .result import SearchResult, TrialSummary, pareto_front
+from .run import search
+from .searcher import Searcher
+from .settings import Fidelity, Scoring
+from .space import Budget, Gene, SearchSpace, baseline_genome
+from .strategies import GGA, STRATEGIES, Evolve, RandomPlacement, Single, make_strategy
+from .trial import TrialTask, run_trial
+
+__all__ = [
+    "EXECUTORS", "GGA", "MUTATIONS", "STRATEGIES", "Budget", "Candidate", "Evolve", "Fidelity", "Gene",
+    "LocalExecutor", "ProcessExecutor", "Proposal", "RandomPlacement", "Scoring", "SearchResult", "SearchSpace",
+    "Searcher", "Single", "TrialOutcome", "TrialRecord", "TrialSummary", "TrialTask", "baseline_genome", "draw_edge",
+    "make_executor", "make_strategy", "mutate", "pareto_front", "run_trial", "search",
+]

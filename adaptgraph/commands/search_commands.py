@@ -1,0 +1,149 @@
+"""`search`: propose adapter placements, train them briefly, keep and retrain the best."""
+from __future__ import annotations
+
+import json
+import sys
+
+EXAMPLES = """examples:
+  # four adapters chosen by gradient rank, two candidate sizes, 100 training steps per trial
+  adaptgraph search --task "wordnet:noun?per_class=100" --backbone hf:minilm --strategy gga -k 2 4 \\
+      --fidelity-steps 100 --out runs/gga
+  # the heat-map sweep: every single edge, on two worker processes
+  adaptgraph search --task digits --backbone zoo:vit-tiny --strategy single --executor process --workers 2
+  # evolve 40 trials from the GGA picks and the every-sub-layer baseline, at most 20,000 parameters
+  adaptgraph search --task csv:data.csv --backbone zoo:bert-tiny --strategy evolve --trials 40 \\
+      --budget-params 20000 -k 6 --kinds sequential parallel longrange --out runs/evo
+  # after an interruption (Ctrl-C, kill -9, a reboot): the same command plus --resume
+  adaptgraph search --task csv:data.csv --backbone zoo:bert-tiny --strategy evolve --trials 40 \\
+      --budget-params 20000 -k 6 --kinds sequential parallel longrange --out runs/evo --resume
+  # on a Ray cluster, one GPU per trial where the cluster has GPUs
+  adaptgraph search --task digits --backbone zoo:vit-tiny --strategy random -k 3 --trials 20 \\
+      --executor ray --ray-address auto
+
+The run folder (--out) gets journal.jsonl, manifest.json, summary.json, best.adapt,
+best.safetensors, pareto.csv and progress.png. See docs/search.md.
+"""
+
+
+def register(sub) -> None:
+    import argparse
+
+    from ..score.edge_scores import KINDS
+    from ..search import EXECUTORS, STRATEGIES
+
+    p = sub.add_parser("search", help="search for where adapters go: propose specs, train them, keep the best",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = p.add_argument_group("what to search")
+    what.add_argument("--task", required=True, metavar="TASK", help="wordnet:..., csv:PATH, jsonl:PATH or digits")
+    what.add_argument("--backbone", required=True, metavar="REF", help="zoo:NAME, hf:minilm, hf:PATH, timm:NAME")
+    what.add_argument("--strategy", default="gga", choices=sorted(STRATEGIES), help="how specs are proposed "
+                      "(default gga)")
+    what.add_argument("-k", "--adapters", type=int, nargs="+", default=[4], metavar="K",
+                      help="adapter counts: gga proposes one spec per K, random draws specs of each K, "
+                           "evolve stays at or below the largest (default 4)")
+    what.add_argument("--budget-params", type=int, metavar="N", help="at most N trainable adapter parameters per spec")
+    what.add_argument("--kinds", nargs="+", choices=KINDS, metavar="KIND",
+                      help=f"allowed edge kinds (default all: {' '.join(KINDS)})")
+    what.add_argument("--rank", type=int, default=8, help="rank of the proposed adapters (default 8)")
+    what.add_argument("--trials", type=int, metavar="N",
+                      help="single: sample N edges; random: N draws per K; evolve: N trials in all (default 24)")
+    what.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=None,
+                      help="also train the every-sub-layer baseline (parallel @k -> @k+1 for all k); "
+                           "default: only with evolve, where it is a seed")
+    what.add_argument("--spec", action="append", default=[], metavar="FILE",
+                      help="a spec of your own to train beside the proposals (repeatable); evolve mutates it")
+    what.add_argument("--gamma", type=float, default=0.6, help="GGA discount (gga, evolve; default 0.6)")
+    what.add_argument("--population", type=int, default=8, help="evolve: children per round (default 8)")
+    what.add_argument("--score-batches", type=int, default=4, help="batches of the scoring pass (default 4)")
+
+    how = p.add_argument_group("training")
+    fid = how.add_mutually_exclusive_group()
+    fid.add_argument("--fidelity-steps", type=int, metavar="N", help="train each trial for N steps")
+    fid.add_argument("--fidelity-epochs", type=int, metavar="N", help="train each trial for N epochs (default 1)")
+    how.add_argument("--epochs", type=int, help="full budget of the final retraining (default 3)")
+    how.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
+    how.add_argument("--batch-size", type=int, help="examples per step (default 32)")
+    how.add_argument("--max-length", type=int, help="longest token sequence (default 128)")
+    how.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
+    how.add_argument("--final", choices=("best", "front"), default="front",
+                     help="retrain at full budget and test: the best spec, or the whole Pareto front and the "
+                          "baseline (default front)")
+    how.add_argument("--seed", type=int, default=0, help="seed of proposals and trials (default 0)")
+    how.add_argument("--task-seed", type=int, default=0, help="seed of the task's split (default 0)")
+
+    run = p.add_argument_group("running")
+    run.add_argument("--executor", choices=EXECUTORS, default="local", help="where trials run (default local)")
+    run.add_argument("--workers", type=int, help="process executor: worker processes (default 2)")
+    run.add_argument("--threads", type=int, default=1,
+                     help="CPU threads per trial (default 1); results match across executors for equal values")
+    run.add_argument("--ray-address", metavar="auto|HOST:PORT", help="ray executor: the cluster to join "
+                     "(default: start a local Ray instance)")
+    run.add_argument("--cpus-per-trial", type=float, help="ray executor: CPUs per trial (default 1)")
+    run.add_argument("--gpus-per-trial", type=float, help="ray executor: GPUs per trial (default 1 when the "
+                     "cluster has GPUs, else 0)")
+    run.add_argument("--out", metavar="DIR", help="run folder (default runs/search_STRATEGY)")
+    run.add_argument("--resume", action="store_true", help="continue the search in --out after an interruption")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=run_search)
+
+
+def run_search(args) -> int:
+    from ..search import Budget, Fidelity, Scoring, search
+    from ..spec import load
+    from ..train import train_config
+
+    out = args.out or f"runs/search_{args.strategy}"
+    strategy = _strategy(args)
+    train = train_config(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
+                         device=args.device)
+    try:
+        result = search(
+            args.task, args.backbone, strategy=strategy,
+            budget=Budget(tuple(args.adapters), args.budget_params, tuple(args.kinds) if args.kinds else None,
+                          args.rank),
+            executor=args.executor, workers=args.workers, ray_address=args.ray_address,
+            cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+            fidelity=Fidelity(args.fidelity_steps, args.fidelity_epochs), train=train, seed=args.seed,
+            task_seed=args.task_seed, run_dir=out, resume=args.resume, scoring=Scoring(batches=args.score_batches),
+            baseline=args.baseline, specs=[load(path) for path in args.spec], final=args.final,
+            threads=args.threads, progress=None if not args.json else False)
+    except KeyboardInterrupt:
+        print(f"search interrupted; every finished trial is in {out}/journal.jsonl. "
+              "Run the same command with --resume to continue.", file=sys.stderr)
+        raise
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print(result, out)
+    return 0
+
+
+def _strategy(args):
+    from ..search import make_strategy
+
+    settings = {"gga": {"gamma": args.gamma}, "evolve": {"gamma": args.gamma, "population": args.population}}
+    return make_strategy(args.strategy, args.trials, **settings.get(args.strategy, {}))
+
+
+def _print(result, out: str) -> None:
+    failed, n = len(result.failed), len(result.trials)
+    print(f"{result.strategy} search: {n} trials ({failed} failed, {result.duplicates} duplicate proposals "
+          f"skipped) in {result.seconds:.1f} s")
+    b = result.best
+    print(f"best: trial {b.trial} ({b.mutation}), {b.adapters} adapter{'s' * (b.adapters != 1)}, "
+          f"{b.params:,} trainable parameters")
+    print(f"  validation accuracy {_pct(b.validation_accuracy)} at the search fidelity; retrained at full "
+          f"budget: validation {_pct(b.final_validation_accuracy)}, test {_pct(b.test_accuracy)}")
+    base = result.baseline
+    if base is not None:
+        print(f"baseline (every sub-layer): {base.adapters} adapters, {base.params:,} trainable parameters, "
+              f"validation {_pct(base.validation_accuracy)}, test {_pct(base.test_accuracy)}")
+    print()
+    print(b.spec_text.rstrip())
+    print()
+    print(f"written to {out}/: best.adapt, best.safetensors, pareto.csv, progress.png, summary.json, journal.jsonl")
+    sys.stdout.flush()
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"

@@ -1,0 +1,184 @@
+"""Executors run a round of trials and report each one as it finishes.
+
+* ``local``: one after the other, in this process (the default; needs nothing more).
+* ``process``: ``workers`` long-lived worker processes on this machine (spawned, so
+  CUDA and threads are safe). Each worker keeps its backbone and task loaded
+  between trials. A worker that dies (a crash, the kernel's OOM killer) is
+  replaced, and its trial is retried once, then recorded as failed.
+* ``ray``: Ray tasks on a cluster (``adaptgraph.search.ray_executor``).
+
+All of them call the same pure trial function, so they give the same results.
+"""
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import signal
+from dataclasses import dataclass, replace
+from multiprocessing.connection import wait
+from typing import Callable, Optional, Protocol, Sequence
+
+from ..errors import SearchError, did_you_mean
+from .records import TrialOutcome
+from .trial import TrainedTrial, TrialTask, run_trial
+
+EXECUTORS = ("local", "process", "ray")
+MAX_ATTEMPTS = 2  # a crashed worker's trial is retried once
+
+Done = Callable[[TrainedTrial], None]
+
+
+class Executor(Protocol):
+    """Runs trials; ``on_done`` is called in this process once per trial, in the order they finish."""
+
+    name: str
+
+    def run(self, tasks: Sequence[TrialTask], on_done: Done) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Trials one after the other, in this process."""
+
+    name = "local"
+
+    def __init__(self, fn: Callable[[TrialTask], TrainedTrial] = run_trial):
+        self.fn = fn
+
+    def run(self, tasks: Sequence[TrialTask], on_done: Done) -> None:
+        for task in tasks:
+            on_done(self.fn(task))
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.Process
+    conn: object  # the parent's end of the pipe
+    job: Optional[tuple[TrialTask, int]] = None  # (task, attempt) while busy
+
+
+class ProcessExecutor:
+    """``workers`` spawned processes; see the module docstring for crashes."""
+
+    name = "process"
+
+    def __init__(self, workers: int = 2, fn: Callable[[TrialTask], TrainedTrial] = run_trial):
+        if workers < 1:
+            raise SearchError(f"the process executor needs at least 1 worker, got {workers}")
+        self.workers, self.fn = workers, fn
+        self._context = multiprocessing.get_context("spawn")
+        self._pool: list[_Worker] = []
+
+    def run(self, tasks: Sequence[TrialTask], on_done: Done) -> None:
+        queue = collections.deque((t, 1) for t in tasks)
+        while queue or any(w.job for w in self._pool):
+            self._assign(queue)
+            busy = [w for w in self._pool if w.job]
+            wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            for worker in busy:
+                self._collect(worker, queue, on_done)
+
+    def _assign(self, queue) -> None:
+        while queue:
+            idle = next((w for w in self._pool if w.job is None), None)
+            if idle is None and len(self._pool) < self.workers:
+                idle = self._start()
+            if idle is None:
+                return
+            job = queue.popleft()
+            idle.conn.send(job[0])
+            idle.job = job
+
+    def _collect(self, worker: _Worker, queue, on_done: Done) -> None:
+        task, attempt = worker.job
+        if worker.conn.poll():
+            try:
+                result = worker.conn.recv()
+            except (EOFError, OSError):
+                result = None
+            if result is not None:
+                worker.job = None
+                on_done(TrainedTrial(replace(result.outcome, attempts=attempt), result.weights))
+                return
+        if worker.process.is_alive():
+            return
+        code = worker.process.exitcode
+        self._pool.remove(worker)
+        worker.conn.close()
+        if attempt < MAX_ATTEMPTS:
+            queue.appendleft((task, attempt + 1))
+        else:
+            on_done(TrainedTrial(crashed(task, f"the worker process died (exit code {code}) on each of "
+                                               f"{attempt} attempts", attempt)))
+
+    def _start(self) -> _Worker:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=_serve, args=(child, self.fn), daemon=True)
+        process.start()
+        child.close()
+        worker = _Worker(process, parent)
+        self._pool.append(worker)
+        return worker
+
+    def close(self) -> None:
+        for worker in self._pool:
+            try:
+                worker.conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+        for worker in self._pool:
+            worker.process.join(timeout=5 if worker.job is None else 0.1)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout=5)
+            worker.conn.close()
+        self._pool = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _serve(conn, fn) -> None:
+    """A worker's loop: run each task it is sent until told to stop (``None``) or the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: it stops the workers itself
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        conn.send(fn(task))
+
+
+def crashed(task: TrialTask, why: str, attempts: int) -> TrialOutcome:
+    """The failed outcome of a trial whose worker died."""
+    return TrialOutcome(task.trial, task.stage, "failed", error=f"WorkerCrashed: {why}", attempts=attempts)
+
+
+def make_executor(name: str, workers: Optional[int] = None, ray_address: Optional[str] = None,
+                  cpus_per_trial: Optional[float] = None, gpus_per_trial: Optional[float] = None) -> Executor:
+    """An executor by name (``local``, ``process`` or ``ray``)."""
+    if name == "local":
+        return LocalExecutor()
+    if name == "process":
+        return ProcessExecutor(workers or 2)
+    if name == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
+    raise SearchError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}",
+                      hint=did_you_mean(name, EXECUTORS))

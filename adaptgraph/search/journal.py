@@ -1,0 +1,142 @@
+"""The run folder's manifest and append-only journal.
+
+``manifest.json`` (written once, atomically) holds every setting that decides
+what the search proposes and how trials train: the task and its data
+fingerprint, the backbone, the strategy and its settings, the budget, the
+training and fidelity settings, the seed. ``--resume`` refuses a folder whose
+manifest differs, naming each difference.
+
+``journal.jsonl`` gets one JSON line per event, flushed and fsynced before the
+search goes on: ``trial_started`` when a trial is handed to an executor, and
+``trial_finished`` (the proposal, status, metrics, parameters, seconds, error)
+when it ends. A kill can at worst cut the last line short; reading drops such a
+line. On resume, trials with a ``trial_finished`` line are not run again.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+from ..errors import SearchError
+from ..fileio import write_text_atomic
+
+FORMAT = "adaptgraph-search/1"
+MANIFEST, JOURNAL = "manifest.json", "journal.jsonl"
+STARTED, FINISHED = "trial_started", "trial_finished"
+
+
+class Journal:
+    """Appends events to ``run_dir/journal.jsonl``; without a folder it only remembers them in memory."""
+
+    def __init__(self, run_dir: Optional[Path], records: list[dict] = ()):
+        self.run_dir = run_dir
+        self.records = list(records)
+        self._finished = {(r["stage"], r["trial"]): r for r in self.records if r.get("event") == FINISHED}
+        self._file = None
+
+    @classmethod
+    def open(cls, run_dir, manifest: dict, resume: bool = False) -> "Journal":
+        """Start a new run folder, or (``resume``) reopen one made with the same ``manifest``."""
+        if run_dir is None:
+            if resume:
+                raise SearchError("nothing to resume: no run folder was given", hint="pass --out DIR")
+            return cls(None)
+        run_dir = Path(run_dir)
+        manifest = {"format": FORMAT, **manifest}
+        if resume:
+            check_same_search(run_dir, manifest)
+            return cls(run_dir, read_journal(run_dir / JOURNAL))
+        if (run_dir / MANIFEST).exists() or (run_dir / JOURNAL).exists():
+            raise SearchError(f"{run_dir} already holds a search",
+                              hint="add --resume to continue it, or choose another --out folder")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        return cls(run_dir)
+
+    def finished(self, stage: str, trial: int) -> Optional[dict]:
+        """The ``trial_finished`` record of a trial, if the journal has one."""
+        return self._finished.get((stage, trial))
+
+    def append(self, event: str, record: dict) -> None:
+        """Add one event; on disk it is flushed and fsynced before this returns."""
+        record = finite({"event": event, **record, "time": round(time.time(), 3)})
+        self.records.append(record)
+        if event == FINISHED:
+            self._finished[(record["stage"], record["trial"])] = record
+        if self.run_dir is None:
+            return
+        if self._file is None:
+            self._file = open(self.run_dir / JOURNAL, "a", encoding="utf-8")
+        self._file.write(json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def read_journal(path: Path) -> list[dict]:
+    """Every complete record of a journal; a cut-off last line is dropped (and cut from the file)."""
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    records, good_bytes = [], 0
+    for number, line in enumerate(lines, 1):
+        last = number == len(lines)
+        if not line.strip():
+            good_bytes += len(line) + (0 if last else 1)
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or "event" not in record or last:
+                raise ValueError("incomplete")
+        except ValueError:
+            if number >= len(lines) - 1 and (last or not lines[-1].strip()):
+                break  # the line being written when the search was killed
+            raise SearchError(f"{path}:{number}: the journal is damaged (not a JSON record)",
+                              hint="restore the file, or start a new search in another folder") from None
+        records.append(record)
+        good_bytes += len(line) + 1
+    if good_bytes < len(raw):
+        with open(path, "r+b") as f:  # so that the next record starts on a line of its own
+            f.truncate(good_bytes)
+    return records
+
+
+def check_same_search(run_dir: Path, manifest: dict) -> None:
+    """SearchError unless ``run_dir`` holds a search made with ``manifest``, naming every difference."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        raise SearchError(f"nothing to resume: {run_dir} has no {MANIFEST}",
+                          hint="start the search without --resume, or give the folder of an earlier search")
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise SearchError(f"{path}: cannot read the manifest ({e})") from None
+    diffs = [f"{key}: {_show(before.get(key))} in the run folder, {_show(manifest.get(key))} now"
+             for key in sorted(set(before) | set(manifest)) if before.get(key) != manifest.get(key)]
+    if diffs:
+        raise SearchError(f"{run_dir} holds a different search, so it cannot be resumed:\n  " + "\n  ".join(diffs),
+                          hint="resume with the same settings, or start a new search in another --out folder")
+
+
+def finite(value):
+    """``value`` with NaN and infinities replaced by None (a diverged loss must not break the journal)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def _show(value) -> str:
+    return json.dumps(value, sort_keys=True) if value is not None else "(not set)"

@@ -1,0 +1,78 @@
+"""The ``ray`` executor: each trial is a Ray task, on a local instance or a cluster.
+
+``address`` is passed to ``ray.init`` (``auto`` joins a running cluster,
+``HOST:PORT`` a given one, ``None`` starts a local instance unless Ray is
+already initialised in this process). Each trial asks for ``cpus_per_trial``
+CPUs and ``gpus_per_trial`` GPUs; by default one GPU when the cluster has any.
+Ray retries a task once when its worker dies; after that the trial is recorded
+as failed. Workers need adaptgraph (and the backbone's packages) installed,
+and any data file a task reference names at the same path.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+from ..errors import SearchError
+from .executors import MAX_ATTEMPTS, Done, crashed
+from .trial import TrainedTrial, TrialTask, run_trial
+
+
+class RayExecutor:
+    """Trials as Ray tasks; see the module docstring."""
+
+    name = "ray"
+
+    def __init__(self, address: Optional[str] = None, cpus_per_trial: Optional[float] = None,
+                 gpus_per_trial: Optional[float] = None, fn: Callable[[TrialTask], TrainedTrial] = run_trial):
+        self.address, self.fn = address, fn
+        self.cpus_per_trial = 1.0 if cpus_per_trial is None else cpus_per_trial
+        self.gpus_per_trial = gpus_per_trial
+        self._owns = False
+        self._remote = None
+
+    def run(self, tasks: Sequence[TrialTask], on_done: Done) -> None:
+        ray = _ray()
+        remote = self._remote_fn(ray)
+        running = {remote.remote(task): task for task in tasks}
+        while running:
+            ready, _ = ray.wait(list(running), num_returns=1)
+            for ref in ready:
+                task = running.pop(ref)
+                try:
+                    on_done(ray.get(ref))
+                except ray.exceptions.RayError as e:  # the worker died on both attempts, or Ray failed
+                    on_done(TrainedTrial(crashed(task, f"the Ray task failed: {type(e).__name__}: "
+                                                       f"{str(e).splitlines()[0] if str(e) else ''}", MAX_ATTEMPTS)))
+
+    def _remote_fn(self, ray):
+        if self._remote is None:
+            if not ray.is_initialized():
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+                self._owns = True
+            gpus = self.gpus_per_trial
+            if gpus is None:
+                gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+            self._remote = ray.remote(self.fn).options(num_cpus=self.cpus_per_trial, num_gpus=gpus,
+                                                       max_retries=MAX_ATTEMPTS - 1, retry_exceptions=False)
+        return self._remote
+
+    def close(self) -> None:
+        if self._owns:
+            _ray().shutdown()
+            self._owns = False
+        self._remote = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise SearchError("the ray executor needs Ray, which is not installed",
+                          hint="pip install 'adaptgraph[ray]', or use --executor process") from None
+    return ray

@@ -1,0 +1,277 @@
+"""``search``: propose specs, train them on an executor, journal everything, retrain the best, write outputs.
+
+The driver replays the journal as it goes: for each round the searcher proposes,
+a trial with a ``trial_finished`` line is read back instead of being trained. A
+fresh run and a resumed one are the same loop, so a resumed search reaches the
+result an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from ..errors import SearchError
+from ..spec import Spec
+from .executors import Executor, make_executor
+from .journal import FINISHED, STARTED, Journal, finite
+from .outputs import write_outputs, write_summary
+from .records import FINAL, SEARCH, Candidate, Proposal, TrialOutcome, TrialRecord, best_of
+from .result import SearchResult, pareto_front, summarise
+from .searcher import Searcher
+from .settings import Fidelity, Scoring
+from .space import Budget, SearchSpace, baseline_genome
+from .strategies import Strategy, make_strategy
+from .trial import TrainedTrial, TrialTask, load_task_cached
+
+SCORES, WEIGHTS = "scores.json", "best.safetensors"
+
+
+def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Optional[Budget] = None,
+           trials: Optional[int] = None, executor: Union[str, Executor] = "local", workers: Optional[int] = None,
+           fidelity: Optional[Fidelity] = None, train=None, seed: int = 0, task_seed: int = 0,
+           run_dir: Union[str, Path, None] = None, resume: bool = False, scoring: Optional[Scoring] = None,
+           baseline: Optional[bool] = None, specs: Sequence[Spec] = (), final: str = "front", threads: int = 1,
+           ray_address: Optional[str] = None, cpus_per_trial: Optional[float] = None,
+           gpus_per_trial: Optional[float] = None, progress: Optional[bool] = None,
+           plot: bool = True) -> SearchResult:
+    """Search for a placement of adapters on ``backbone`` for ``task``; see ``docs/search.md``.
+
+    ``strategy``: ``single``, ``random``, ``gga``, ``evolve`` or a strategy object; ``trials`` is
+    single's sample size, random's draws per k, or evolve's number of trials. ``budget``: adapter
+    counts k, a parameter cap, allowed kinds, the rank of new adapters. Each trial trains at
+    ``fidelity`` with ``train`` (a ``TrainConfig``: learning rate, batch size, ... and the full
+    budget of the final retraining) and the trial's own seed, on ``threads`` CPU threads. ``baseline``
+    adds the every-sub-layer baseline (default: only for ``evolve``); ``specs`` adds your own.
+    ``final``: retrain the ``best`` spec, or every spec on the Pareto ``front`` (and the baseline),
+    at full budget and evaluate them on the test split. With ``run_dir`` everything is journaled
+    there and ``resume=True`` continues an interrupted run.
+    """
+    from ..compiler import get_backbone
+    from ..train import TrainConfig
+
+    started = time.perf_counter()
+    strat = _strategy(strategy, trials)
+    budget, fidelity, scoring = budget or Budget(), fidelity or Fidelity(), scoring or Scoring()
+    train = train or TrainConfig()
+    if final not in ("best", "front"):
+        raise SearchError(f"final must be 'best' or 'front', got {final!r}")
+    if threads < 1:
+        raise SearchError(f"threads must be at least 1, got {threads}")
+    bb = get_backbone(backbone)
+    task_obj = _checked_task(task, task_seed, bb)
+    use_baseline = strat.name == "evolve" if baseline is None else baseline
+    settings = _manifest(task, task_obj, task_seed, bb.ref, strat, budget, fidelity, scoring, train, seed, threads,
+                         use_baseline, specs, final)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    journal = Journal.open(run_dir, settings, resume)
+    try:
+        space = _space(strat, bb, task_obj, budget, scoring, seed, run_dir, progress)
+        refs = _references(space, use_baseline, specs)
+        searcher = Searcher(strat, space, seed, refs)
+        ex = executor if not isinstance(executor, str) else make_executor(
+            executor, workers, ray_address, cpus_per_trial, gpus_per_trial)
+        job = _Job(searcher, journal, ex, backbone if isinstance(backbone, str) else bb, task, task_seed,
+                   train.model_dump(), fidelity, threads, run_dir, settings, progress)
+        with _closing(ex):
+            job.search_rounds()
+            finals = job.final_rounds(final, refs)
+        result = job.result(finals, time.perf_counter() - started)
+        write_summary(run_dir, result, "finished", settings)
+        write_outputs(run_dir, result, plot)
+    finally:
+        journal.close()
+    if result.best is None:
+        first = next((t.error for t in result.trials if t.error), "no trial was within the budget")
+        raise SearchError(f"no trial within the budget succeeded ({len(result.trials)} trials); first error: {first}",
+                          hint="see the journal in the run folder")
+    return result
+
+
+class _Job:
+    """One search run: the searcher, its journal and executor, and what every trial needs."""
+
+    def __init__(self, searcher, journal, executor, backbone, task, task_seed, train: dict, fidelity, threads,
+                 run_dir, settings, progress):
+        self.searcher, self.journal, self.executor = searcher, journal, executor
+        self.backbone, self.task, self.task_seed = backbone, task, task_seed
+        self.train, self.fidelity, self.threads = train, fidelity, threads
+        self.run_dir, self.settings = run_dir, settings
+        self.bar = _bar(progress)
+        self.best_so_far: Optional[float] = None
+        self.finals: dict[int, TrialOutcome] = {}
+
+    # -- search rounds ------------------------------------------------------------
+    def search_rounds(self) -> None:
+        while proposals := self.searcher.ask():
+            self.bar.total = (self.bar.total or 0) + len(proposals)
+            self.bar.refresh()
+            outcomes = self._run(proposals, SEARCH)
+            for p in proposals:
+                self.searcher.tell(p.trial, outcomes[p.trial])
+            write_summary(self.run_dir, self.result({}, 0.0), "running", self.settings)
+
+    def _run(self, proposals: Sequence[Proposal], stage: str, keep: Optional[int] = None) -> dict:
+        """Outcomes of ``proposals`` at ``stage``: from the journal where finished, else trained now."""
+        outcomes: dict[int, TrialOutcome] = {}
+        todo = []
+        for p in proposals:
+            record = self.journal.finished(stage, p.trial)
+            if record is None:
+                todo.append(p)
+                continue
+            if record.get("hash") != p.hash:
+                raise SearchError(f"the journal's trial {p.trial} ({stage}) trained spec {record.get('hash')}, "
+                                  f"but this search proposes {p.hash} for it",
+                                  hint="the run folder was made by another version of adaptgraph or other settings; "
+                                       "start a new search in another folder")
+            outcomes[p.trial] = TrialOutcome.from_dict(p.trial, stage, record)
+            self._advance(stage, p, outcomes[p.trial])
+        by_id = {p.trial: p for p in todo}
+        for p in todo:
+            self.journal.append(STARTED, _fields(p, stage))
+
+        def done(trained: TrainedTrial) -> None:
+            outcome = _normalised(trained.outcome)
+            if trained.weights is not None and self.run_dir is not None:
+                from ..fileio import write_bytes_atomic
+
+                write_bytes_atomic(self.run_dir / WEIGHTS, trained.weights)
+            self.journal.append(FINISHED, {**_fields(by_id[outcome.trial], stage), **outcome.to_dict()})
+            outcomes[outcome.trial] = outcome
+            self._advance(stage, by_id[outcome.trial], outcome)
+
+        self.executor.run([self._task(p, stage, keep_weights=p.trial == keep) for p in todo], done)
+        return outcomes
+
+    def _task(self, p: Proposal, stage: str, keep_weights: bool = False) -> TrialTask:
+        config = self.fidelity.config(self.train, p.seed) if stage == SEARCH else {**self.train, "seed": p.seed}
+        return TrialTask(p.trial, stage, p.spec_text, self.task, self.task_seed, self.backbone, config,
+                         self.threads, keep_weights)
+
+    def _advance(self, stage: str, p: Proposal, outcome: TrialOutcome) -> None:
+        """Move the progress bar on, showing the best validation accuracy so far (or the final test's)."""
+        if stage == SEARCH:
+            record = TrialRecord(p, outcome)
+            if record.eligible and (self.best_so_far is None or record.accuracy > self.best_so_far):
+                self.best_so_far = record.accuracy
+            shown = f"{self.best_so_far:.4f}" if self.best_so_far is not None else "-"
+            self.bar.set_postfix_str(f"best val acc {shown}", refresh=False)
+            self.bar.update(1)
+        elif outcome.test_accuracy is not None:
+            self.bar.set_postfix_str(f"trial {p.trial} test acc {outcome.test_accuracy:.4f}")
+
+    # -- the final retraining -----------------------------------------------------
+    def final_rounds(self, final: str, refs: Sequence[Candidate]) -> dict[int, TrialOutcome]:
+        """Retrain the best spec (and the Pareto front and baseline, for ``front``) at full budget, with test."""
+        history = self.searcher.history
+        best = best_of(history)
+        chosen = {best.trial} if best else set()
+        if final == "front":
+            chosen |= set(pareto_front(history))
+            chosen |= {r.trial for r in history if r.proposal.mutation == "baseline" and r.outcome.ok}
+        proposals = [r.proposal for r in history if r.trial in chosen]
+        if proposals:
+            self.bar.set_description("final retraining")
+        self.finals = self._run(proposals, FINAL, keep=best.trial if best else None)
+        self.bar.close()
+        return self.finals
+
+    def result(self, finals: dict[int, TrialOutcome], seconds: float) -> SearchResult:
+        history = self.searcher.history
+        baseline = next((r.trial for r in history if r.proposal.mutation == "baseline"), None)
+        return summarise(self.searcher.strategy.name, history, finals, baseline, self.searcher.duplicates,
+                         self.run_dir, seconds)
+
+
+# -- setting up -----------------------------------------------------------------------
+def _strategy(strategy, trials) -> Strategy:
+    if isinstance(strategy, str):
+        return make_strategy(strategy, trials)
+    if trials is not None:
+        raise SearchError("give trials to the strategy object itself, not to search()")
+    return strategy
+
+
+def _checked_task(task, task_seed: int, bb):
+    from ..train import check_fits
+
+    task_obj = load_task_cached(task, task_seed)
+    check_fits(task_obj, bb)
+    for split in ("train", "validation"):
+        if not task_obj.examples(split):
+            raise SearchError(f"task '{task_obj.name}' has no {split} examples; a search trains on the train split "
+                              "and compares specs on the validation split",
+                              hint="use a task with all three splits (e.g. ?split=80/10/10)")
+    return task_obj
+
+
+def _space(strat, bb, task_obj, budget, scoring, seed, run_dir, progress) -> SearchSpace:
+    """The stream-point space; scored (and the scores saved, or read back on resume) when the strategy needs it."""
+    from ..compiler import trace_backbone
+    from ..graph import stream_points
+
+    traced = trace_backbone(bb)
+    if not strat.needs_scores:
+        return SearchSpace.from_points(stream_points(traced), budget, bb.ref)
+    from ..score import EdgeScores, score_edges
+
+    saved = run_dir / SCORES if run_dir is not None else None
+    if saved is not None and saved.exists():
+        scores = EdgeScores.load(saved)
+    else:
+        scores = score_edges(bb, task_obj, batches=scoring.batches, batch_size=scoring.batch_size,
+                             max_length=scoring.max_length, head=scoring.head, probe_steps=scoring.probe_steps,
+                             seed=seed, progress=progress, traced=traced)
+        if saved is not None:
+            scores.save(saved)
+    return SearchSpace.from_scores(scores, budget, scoring.metric)
+
+
+def _references(space: SearchSpace, use_baseline: bool, specs: Sequence[Spec]) -> list[Candidate]:
+    refs = [Candidate(baseline_genome(space), "baseline", name="baseline")] if use_baseline else []
+    for k, spec in enumerate(specs):
+        label = spec.name or f"spec_{k + 1}"
+        genome = space.from_spec(spec)
+        refs.append(Candidate(genome, f"user spec {label}", spec=None if genome else spec, name=label))
+    return refs
+
+
+def _manifest(task, task_obj, task_seed, backbone_ref, strat, budget, fidelity, scoring, train, seed, threads,
+              baseline, specs, final) -> dict:
+    return {"task": task if isinstance(task, str) else task_obj.name, "task_fingerprint": task_obj.fingerprint(),
+            "task_seed": task_seed, "backbone": backbone_ref, "strategy": strat.name,
+            "strategy_settings": strat.settings(), "budget": budget.to_dict(), "fidelity": fidelity.to_dict(),
+            "scoring": scoring.to_dict() if strat.needs_scores else None, "train": train.model_dump(),
+            "seed": seed, "threads": threads, "baseline": baseline,
+            "specs": [s.content_hash() for s in specs], "final": final}
+
+
+def _fields(p: Proposal, stage: str) -> dict:
+    return {"trial": p.trial, "stage": stage, "round": p.round, "parent": p.parent, "mutation": p.mutation,
+            "name": p.spec.name, "hash": p.hash, "spec": p.spec_text, "seed": p.seed, "planned_params": p.params,
+            "within_budget": p.within_budget}
+
+
+def _normalised(outcome: TrialOutcome) -> TrialOutcome:
+    """The outcome as the journal keeps it (NaN as None, seconds rounded): a resumed run reads the same."""
+    return TrialOutcome.from_dict(outcome.trial, outcome.stage, finite(outcome.to_dict()))
+
+
+def _bar(progress: Optional[bool]):
+    from tqdm.auto import tqdm
+
+    show = sys.stderr.isatty() if progress is None else progress
+    return tqdm(total=0, desc="search", unit="trial", disable=not show, dynamic_ncols=True)
+
+
+class _closing:
+    def __init__(self, executor):
+        self.executor = executor
+
+    def __enter__(self):
+        return self.executor
+
+    def __exit__(self, *exc):
+        self.executor.close()

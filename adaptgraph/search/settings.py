@@ -1,0 +1,50 @@
+"""Settings of a search besides the strategy and budget: trial fidelity and the scoring pass."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+from ..errors import SearchError
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How long a search trial trains: ``steps`` optimiser steps or ``epochs`` passes (default 1 epoch).
+
+    The final spec is retrained with the full training settings instead.
+    """
+
+    steps: Optional[int] = None
+    epochs: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.epochs is not None:
+            raise SearchError(f"give fidelity steps ({self.steps}) or epochs ({self.epochs}), not both")
+        for name in ("steps", "epochs"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise SearchError(f"fidelity {name} must be at least 1, got {value}")
+
+    def config(self, base: dict, seed: int) -> dict:
+        """TrainConfig fields of a search trial: ``base`` with this budget and the trial's seed."""
+        if self.steps is not None:
+            return {**base, "steps": self.steps, "epochs": None, "seed": seed}
+        return {**base, "epochs": self.epochs or 1, "steps": None, "seed": seed}
+
+    def to_dict(self) -> dict:
+        return {"steps": self.steps, "epochs": self.epochs if self.steps is not None else (self.epochs or 1)}
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The gradient-rank scoring pass of ``gga`` and ``evolve`` (see ``adaptgraph.score.score_edges``)."""
+
+    batches: int = 4
+    batch_size: int = 16
+    max_length: int = 64
+    head: str = "probe"
+    probe_steps: int = 100
+    metric: str = "rank"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
