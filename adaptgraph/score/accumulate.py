@@ -21,7 +21,7 @@ import torch
 
 from adaptgraph.errors import ScoreError
 
-from .pairwise import PairSpectra, group_members, block_bounds, core_spectrum, pair_spectra
+from .pairwise import PairSpectra, block_bounds, group_members, pair_spectra, row_spectra
 
 STORES = ("auto", "rows", "sums")
 
@@ -149,8 +149,8 @@ class PairwiseAccumulator:
             bounds = block_bounds([self.widths[i] for i in idx])
             total = self._sums.get(g)
             for (r0, r1), i in zip(bounds, idx):
-                for (c0, c1), j in zip(bounds, idx):
-                    values[i][j] = core_spectrum(total[r0:r1, c0:c1], precise)
+                for j, sv in zip(idx, row_spectra(total[r0:r1], bounds, precise)):
+                    values[i][j] = sv
                 if tick is not None:
                     tick()
         return PairSpectra(tuple(tuple(r) for r in values), self.tokens, self.widths)

@@ -46,16 +46,31 @@ class PairSpectra:
 
 
 def core_spectrum(core: torch.Tensor, precise: bool = False) -> torch.Tensor:
-    """Descending singular values of a (float64) core, via the smaller Gram matrix when large."""
+    """Descending singular values of a (float64) core, or of a batch ``(..., a, b)`` of cores.
+
+    Large cores go through the eigenvalues of their smaller Gram matrix (see module docstring).
+    """
     core = core.to(torch.float64)
-    small = min(core.shape)
+    small = min(core.shape[-2:])
     if small == 0:
-        return torch.zeros(0, dtype=torch.float64, device=core.device)
+        return core.new_zeros(*core.shape[:-2], 0)
     if precise or small < GRAM_MIN_SIZE:
         return torch.linalg.svdvals(core)
-    gram = core.T @ core if core.shape[1] <= core.shape[0] else core @ core.T
-    eig = torch.linalg.eigvalsh(gram).clamp_min(0.0)
-    return eig.sqrt().flip(0)
+    gram = core.mT @ core if core.shape[-1] <= core.shape[-2] else core @ core.mT
+    return torch.linalg.eigvalsh(gram).clamp_min(0.0).sqrt().flip(-1)
+
+
+def row_spectra(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], precise: bool) -> list[torch.Tensor]:
+    """Spectra of the column blocks ``cores[:, lo:hi]``, batching blocks of equal width in one call."""
+    out: list[Optional[torch.Tensor]] = [None] * len(bounds)
+    by_width: dict[int, list[int]] = {}
+    for k, (lo, hi) in enumerate(bounds):
+        by_width.setdefault(hi - lo, []).append(k)
+    for width, ks in by_width.items():
+        stack = torch.stack([cores[:, bounds[k][0]:bounds[k][0] + width] for k in ks])
+        for k, sv in zip(ks, core_spectrum(stack, precise)):
+            out[k] = sv
+    return out
 
 
 def factor_rows(x: torch.Tensor) -> torch.Tensor:
@@ -129,8 +144,8 @@ def _fill_group(values, members, hs, ds, precise, tick) -> None:
     b_all = torch.cat(b, dim=1)
     for ai, i in zip(a, members):
         cores = ai.T @ b_all  # every core with source i in one matmul
-        for (lo, hi), j in zip(bounds, members):
-            values[i][j] = core_spectrum(cores[:, lo:hi], precise)
+        for j, sv in zip(members, row_spectra(cores, bounds, precise)):
+            values[i][j] = sv
         if tick is not None:
             tick()
 

@@ -12,9 +12,13 @@ from adaptgraph.score.metrics import RankSaturationWarning
 from adaptgraph.score.score_edges import score_edges
 from adaptgraph.score.task_head import fit_probe, make_head
 from adaptgraph.train import load_task
+from adaptgraph.train.tasks.base import SplitTask
 from adaptgraph.train.data import make_loader
 
-TEXT_TASK = "wordnet:noun?per_class=6"
+WORDS = ["red green blue", "a small cat sat", "dogs run far and fast today", "one", "two three",
+         "the quick brown fox jumps", "seven eight nine ten eleven", "hello"]
+TEXT_TASK = SplitTask("toy-text", ("a", "b"), "text",
+                      (tuple((w, k % 2) for k, w in enumerate(WORDS)), (), ()))  # needs no WordNet files
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +59,11 @@ def test_image_backbone_all_stream_edges(vit, tmp_path):
 
 def test_text_backbone_drops_padding_tokens(bert):
     s = quiet_score(bert, TEXT_TASK, batches=2, batch_size=4, head="random", seed=1)
-    task = load_task(TEXT_TASK, seed=1)
-    loader = make_loader(task.examples("train"), bert, batch_size=4, max_length=64, shuffle=True, seed=1)
+    loader = make_loader(TEXT_TASK.examples("train"), bert, batch_size=4, max_length=64, shuffle=True, seed=1)
     batches = [b for _, b in zip(range(2), loader)]
     real = sum(int(b.attention_mask.sum()) for b in batches)
     padded = sum(b.attention_mask.numel() for b in batches)
-    assert real < padded and s.tokens == (real,) * len(s.points)
+    assert real < padded and s.tokens == (real,) * len(s.points) and s.task == "toy-text"
 
 
 def test_user_points_are_deduplicated_and_ordered(vit):
