@@ -12,8 +12,9 @@ import yaml
 
 from ..errors import Problem, Span, SpecError, SpecSyntaxError
 from .build import SourceMap, validate_doc
-from .limits import data_problem, shape_problem
+from .limits import data_problem, printed_size_problem, shape_problem
 from .models import Spec
+from .printer import dumps as dumps_adapt
 
 
 def to_data(spec: Spec, expand: bool = False) -> dict:
@@ -43,7 +44,11 @@ def from_data_text(text: str, file: str, fmt: str) -> Spec:
     problem = shape_problem(data, file)  # before anything walks the data recursively
     if problem is not None:
         raise SpecSyntaxError(problems=[problem])
-    return from_data(data, file, _positions(node, file, lines) if node is not None else SourceMap())
+    spec = from_data(data, file, _positions(node, file, lines) if node is not None else SourceMap())
+    too_big = printed_size_problem(dumps_adapt(spec), file)  # every format reads every spec back
+    if too_big is not None:
+        raise SpecError(problems=[too_big])
+    return spec
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present: much faster
@@ -58,7 +63,15 @@ def _read_yaml(text: str, file: str):
         span = _span(file, text.split("\n"), e.problem_mark or e.context_mark)
         raise SpecSyntaxError(problems=[_syntax(e.problem or str(e), span, "yaml")]) from None
     except (yaml.YAMLError, RecursionError, TypeError, ValueError) as e:
-        raise SpecSyntaxError(problems=[_syntax(f"{type(e).__name__}: {e}", Span(file, 1, 1), "yaml")]) from None
+        what = "a number is too long" if "digits" in str(e) else f"{type(e).__name__}: {e}"
+        raise SpecSyntaxError(problems=[_syntax(what, Span(file, 1, 1), "yaml")]) from None
+
+
+def _bounded_int(text: str) -> int:
+    """Absurdly long integers are clamped (as in .adapt text): bounds checks then reject them."""
+    if len(text.lstrip("-")) <= 1000:
+        return int(text)
+    return int(("-" if text.startswith("-") else "") + "9" * 1000)
 
 
 def _read_json(text: str, file: str):
@@ -67,7 +80,7 @@ def _read_json(text: str, file: str):
     if not text.strip():
         return None, None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as e:
         span = Span(file, e.lineno, e.colno, text.split("\n")[e.lineno - 1])
         raise SpecSyntaxError(problems=[_syntax(e.msg, span, "json")]) from None

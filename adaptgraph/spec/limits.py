@@ -18,8 +18,9 @@ MAX_DEPTH = 32
 MAX_DATA_BYTES = 128 * 1024
 MAX_DATA_NODES = 10_000
 
-# Roughly the language's tokens: strings, comments (not counted), words, `->`, `..` and single symbols.
-_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|->|\.\.|[^\s"#{}\[\],;=:]+|\S')
+# Roughly the language's tokens: strings, comments (not counted), words, `->`, `..`, runs of
+# separators (as the grammar's _SEP) and single symbols.
+_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|->|\.\.|[\n;](?:[ \t\r\f]*[\n;])*|[^\s"#{}\[\],;=:]+|\S')
 # A `{EXPR}` hole inside a path or after `@` (or a one-line block, which cannot nest further).
 _HOLE = re.compile(r"\{[^{}\n]*\}")
 
@@ -48,6 +49,16 @@ def text_problem(text: str, file: str) -> Problem | None:
         elif tok == "}" and depth:
             depth -= 1
     return None
+
+
+def printed_size_problem(adapt_text: str, file: str) -> Problem | None:
+    """A problem if a spec read from YAML/JSON would be too large as ``.adapt`` text (so that
+    every spec that loads in one format also loads, converted, in the others)."""
+    count = sum(1 for m in _TOKEN.finditer(adapt_text) if m.group(0)[0] != "#")
+    if count <= MAX_TOKENS:
+        return None
+    return Problem(f"the spec is too large: its .adapt form has {count} tokens (at most {MAX_TOKENS})",
+                   Span(file, 1, 1), hint="write repeated edges with a loop (`var`, `start`, `stop`, `body`)")
 
 
 def data_problem(text: str, file: str) -> Problem | None:
