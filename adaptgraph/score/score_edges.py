@@ -9,6 +9,7 @@ zero, so they add nothing to any G_ij, only to the token count.
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from typing import Optional, Sequence, Union
 
@@ -164,6 +165,4 @@ def _real_tokens(probed: Probed, mask: Optional[torch.Tensor], infos: Sequence[P
 
 
 def _show(progress: Optional[bool]) -> bool:
-    import sys
-
     return sys.stderr.isatty() if progress is None else bool(progress)

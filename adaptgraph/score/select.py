@@ -133,9 +133,13 @@ def select(scores: Union[EdgeScores, np.ndarray, Sequence], k: Optional[int] = N
 def to_spec(chosen: Sequence[Choice], *, rank: int = 8, bias: bool = True, name: Optional[str] = None,
             backbone: Optional[str] = None, stream: Optional[str] = None) -> Spec:
     """A spec with one ``edge SRC -> DST`` per choice (the compiler infers each kind)."""
-    defaults = Options(rank=rank) if bias else Options(rank=rank, bias=False)
-    edges = tuple(Edge(kind="edge", src=c.src, dst=c.dst) for c in chosen)
-    return Spec(name=name, backbone=backbone, defaults=defaults, edges=edges, stream=stream)
+    try:
+        defaults = Options(rank=rank) if bias else Options(rank=rank, bias=False)
+        edges = tuple(Edge(kind="edge", src=c.src, dst=c.dst) for c in chosen)
+        return Spec(name=name, backbone=backbone, defaults=defaults, edges=edges, stream=stream)
+    except ValueError as e:  # pydantic's ValidationError: a bad name or rank given by the caller
+        raise ScoreError(f"the selection does not make a valid spec: {e}",
+                         hint="names are identifiers ([A-Za-z_][A-Za-z0-9_]*) and rank is an integer >= 1") from None
 
 
 # -- strategies -----------------------------------------------------------------

@@ -123,3 +123,10 @@ def test_select_returns_a_printable_spec():
     text = dumps(spec)
     assert "edge @0 -> @0" in text and loads(text) == spec
     assert select(SCORES, 1, strategy="topk", points=["a.in", "a.out", "b.out"], bias=False).defaults.bias is False
+
+
+def test_invalid_spec_fields_are_score_errors():
+    with pytest.raises(ScoreError, match="does not make a valid spec"):
+        select(SCORES, 1, name="not a name")
+    with pytest.raises(ScoreError, match="does not make a valid spec"):
+        select(SCORES, 1, rank=0)
