@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 
-from ..errors import AdaptGraphError, SpecError
+from ..errors import AdaptGraphError, SpecError, UsageError
 from ..fileio import write_text_atomic
 from ..spec import dumps, load
 from ..spec.api import YAML_SUFFIXES
@@ -36,8 +38,9 @@ def register(sub) -> None:
                        description="Print each spec in its one canonical form (same format as the input).",
                        epilog=FMT_EXAMPLES, formatter_class=_raw())
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--check", action="store_true", help="exit 1 if a file is not in canonical form")
-    p.add_argument("--write", action="store_true", help="rewrite the files in place")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="exit 1 if a file is not in canonical form")
+    mode.add_argument("--write", action="store_true", help="rewrite the files in place")
     p.add_argument("--expand", action="store_true", help="unroll for loops")
     p.set_defaults(run=run_fmt)
 
@@ -84,6 +87,8 @@ def run_check(args) -> int:
         except AdaptGraphError as e:
             failed += 1
             results.append({"file": file, "ok": False, "errors": [p.to_dict() for p in e.problems]})
+            if os.environ.get("ADAPTGRAPH_DEBUG"):  # check reports errors itself: show where they came from
+                traceback.print_exc()
             if not args.json:
                 print(e.format(), file=sys.stderr)
     if args.json:
@@ -107,13 +112,14 @@ def run_fmt(args) -> int:
             errors.append(e)
             continue
         text = dumps(spec, expand=args.expand, format=_format_of(file))
-        current = Path(file).read_text(encoding="utf-8-sig")
+        # byte for byte: a BOM or CRLF line ends are not the canonical form either
+        canonical = Path(file).read_bytes() == text.encode("utf-8")
         if args.check:
-            if current != text:
+            if not canonical:
                 print(f"would reformat {file}")
                 status = 1
         elif args.write:
-            if current != text:
+            if not canonical:
                 write_text_atomic(file, text)
                 print(f"reformatted {file}")
         else:
@@ -124,6 +130,11 @@ def run_fmt(args) -> int:
 
 
 def run_convert(args) -> int:
+    if args.output and Path(args.output).suffix in (".adapt", ".json", *YAML_SUFFIXES):
+        implied = _format_of(args.output)
+        if implied != args.to:
+            raise UsageError(f"--to {args.to} does not match the output file {args.output!r}, which names "
+                             f"{implied}", hint=f"use --to {implied}, or an output file ending in the right suffix")
     text = dumps(load(args.file), expand=args.expand, format=args.to)
     if args.output:
         write_text_atomic(args.output, text)
