@@ -4,8 +4,9 @@ Points are node values: an adapter reads ``S`` and adds into ``D``. An in-place 
 later in the graph (``out += identity``, ``ReLU(inplace=True)``) would overwrite
 the tensor of an earlier node, so reading that node later, or backpropagating
 through it, would see the wrong value. An in-place op is rewritten only when no
-other node reads the mutated tensor after it and the tensor is not an alias
-(an input, a parameter, a view, or the result of another in-place op).
+other node reads the mutated tensor after it or takes a view of it, and the tensor
+is not itself an alias (an input, a parameter, a view, or the result of another
+in-place op that was kept).
 """
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ def remove_inplace_ops(gm: fx.GraphModule) -> list[str]:
     return changed
 
 
+def is_inplace(node: fx.Node) -> bool:
+    """True for an op that writes into its first argument (``add_``, ``+=``, ``relu(..., inplace=True)``)."""
+    if node.op == "call_function" and (node.target in _INPLACE_OPERATORS or node.kwargs.get("inplace") is True):
+        return True
+    if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload):
+        return _functional_overload(node.target) is not None
+    return node.op == "call_method" and _is_inplace_method(node.target)
+
+
 def _rewrite_for(gm: fx.GraphModule, node: fx.Node):
     """A callable that turns ``node`` out-of-place, or None when it is not a known in-place op."""
     if node.op == "call_function" and node.target in _INPLACE_OPERATORS:
@@ -89,7 +99,9 @@ def _safe_to_rewrite(node: fx.Node, order: dict[fx.Node, int], kept: set[fx.Node
     mutated = node.args[0] if node.args else None
     if not is_tensor_node(mutated) or _may_alias(mutated, kept):
         return False
-    return all(order[u] <= order[node] for u in mutated.users)
+    others = [u for u in mutated.users if u is not node]
+    # a view taken earlier shares memory, so it would see the mutation whenever it is read
+    return all(order[u] < order[node] and op_name(u) not in _VIEW_OPS for u in others)
 
 
 def _may_alias(node: fx.Node, kept: set[fx.Node]) -> bool:

@@ -6,6 +6,7 @@ from torch import fx
 from torch.utils import _pytree as pytree
 
 from ..errors import TraceError
+from .inplace import is_inplace
 
 
 def first_tensor_index(eager_output: object) -> int:
@@ -41,8 +42,12 @@ def select_output(gm: fx.GraphModule, eager_output: object, frontend: str) -> No
 
 
 def drop_dead_code(gm: fx.GraphModule) -> None:
-    """Remove what the selected output does not need (run after in-place ops are gone: they count as used)."""
-    gm.graph.eliminate_dead_code()
+    """Remove what the selected output does not need; in-place ops that were kept stay (they write memory)."""
+    def keep(n: fx.Node) -> bool:
+        inplace_module = n.op == "call_module" and getattr(gm.get_submodule(n.target), "inplace", False) is True
+        return n.is_impure() or is_inplace(n) or inplace_module
+
+    gm.graph.eliminate_dead_code(is_impure_node=keep)
     gm.delete_all_unused_submodules()
     gm.recompile()
 

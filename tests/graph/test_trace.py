@@ -247,3 +247,17 @@ def test_auto_keeps_fx_with_leaves_when_export_fails_too():
     traced = trace(GatedNet().eval(), (torch.randn(2, 8),))  # data-dependent branch: export fails
     assert traced.frontend == "fx" and traced.auto_leaves == ("blocks.0.gate", "blocks.1.gate")
     assert traced.notes[-1].startswith("auto kept fx: export: ")
+
+
+def test_inplace_op_on_a_tensor_with_an_earlier_view_is_kept():
+    class ViewThenMutate(nn.Module):
+        def forward(self, x):
+            y = x * 2
+            first = y[0]  # a view: it sees the mutation below
+            y.add_(1)
+            return first + 0.0
+
+    model, inputs = ViewThenMutate(), (torch.randn(2, 3),)
+    traced = trace(model, inputs, frontend="fx")
+    assert "add_" in [n.target for n in traced.gm.graph.nodes if n.op == "call_method"]
+    assert torch.equal(traced.gm(*inputs), model(*inputs))
