@@ -1,0 +1,215 @@
+"""`score` and `select`: gradient scores of every candidate edge, and a few edges chosen from them."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from .graph_commands import _table
+
+EXAMPLES_SCORE = """examples:
+  adaptgraph score hf:minilm --task 'wordnet:noun?per_class=50' --out runs/minilm_scores
+  adaptgraph score zoo:vit-tiny --task digits --head random --batches 2 --out runs/vit_scores
+  adaptgraph score hf:minilm --task wordnet:noun --points @0 @6 encoder.layer.3.attention.out --json
+
+writes DIR/scores.json (all n^2 edge scores: rank, erank, fro, nuclear) and DIR/heatmap.png (of --metric).
+The rank tolerance defaults to float32 eps * max(d_i, d_j), the rule of torch.linalg.matrix_rank.
+"""
+EXAMPLES_SELECT = """examples:
+  adaptgraph select runs/minilm_scores/scores.json -k 4 -o best.adapt
+  adaptgraph select runs/minilm_scores -k 12 --strategy topk --metric erank -o top12.adapt
+  adaptgraph select scores.json --max-params 20000 --no-recurrent --json
+
+then: adaptgraph check best.adapt; adaptgraph train best.adapt --task TASK --out runs/best
+"""
+TOP_EDGES = 10
+
+
+def register(sub) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("score", help="score every candidate adapter edge by the rank of its gradient",
+                       description="One forward and one backward pass per batch of the unmodified backbone, "
+                                   "probed at every point, give the gradient G_ij = H_i^T Delta_j of a zero-"
+                                   "initialised adapter on every ordered pair of points (i, j), and its scores.",
+                       epilog=EXAMPLES_SCORE, formatter_class=raw)
+    p.add_argument("backbone", metavar="BACKBONE", help="zoo:NAME, hf:minilm, hf:PATH, timm:NAME, py:MODULE:FACTORY")
+    p.add_argument("--task", required=True, metavar="TASK", help="the task whose loss is differentiated")
+    p.add_argument("--batches", type=int, default=4, metavar="N", help="training batches accumulated (default 4)")
+    p.add_argument("--batch-size", type=int, default=16, metavar="B", help="examples per batch (default 16)")
+    p.add_argument("--max-length", type=int, default=64, help="longest token sequence of text tasks (default 64)")
+    p.add_argument("--head", default="probe", metavar="probe|random",
+                   help="task head of the loss: a briefly fitted linear probe (default) or a random one")
+    p.add_argument("--rtol", type=float, metavar="X",
+                   help="rank tolerance relative to the largest singular value (default float32 eps * max(d_i, d_j))")
+    p.add_argument("--metric", default="rank", metavar="rank|erank|fro|nuclear",
+                   help="metric of the heat map and of the top edges shown (all four are saved; default rank)")
+    p.add_argument("--points", nargs="+", metavar="P", help="score these points instead of the stream points")
+    p.add_argument("--stream", metavar="PATTERN", help="module pattern of the repeated blocks (default: detected)")
+    p.add_argument("--tokens-per-batch", type=int, metavar="T", help="keep a random T token rows per batch")
+    p.add_argument("--seed", type=int, default=0, help="seed of batches, head and subsampling (default 0)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    p.add_argument("--out", default="runs/scores", metavar="DIR", help="output folder (default runs/scores)")
+    p.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY backbones")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.set_defaults(run=run_score)
+
+    p = sub.add_parser("select", help="choose adapter edges from scores and write them as a spec",
+                       description="Choose edges from the scores written by `adaptgraph score` and write a spec "
+                                   "(with the scored backbone) that `check`, `compile` and `train` accept.",
+                       epilog=EXAMPLES_SELECT, formatter_class=raw)
+    p.add_argument("scores", metavar="SCORES", help="scores.json written by `adaptgraph score` (or its folder)")
+    p.add_argument("-k", type=int, metavar="K", help="number of adapters")
+    p.add_argument("--max-params", type=int, metavar="N", help="budget of trainable adapter parameters")
+    p.add_argument("--strategy", default="gga", metavar="gga|topk|first|last|random",
+                   help="gga (greedy with a distance discount, default), topk, first, last or random")
+    p.add_argument("--gamma", type=float, default=0.6, help="GGA discount: scores near a chosen edge are "
+                                                            "multiplied by 1 - gamma**distance (default 0.6)")
+    p.add_argument("--metric", default="rank", metavar="rank|erank|fro|nuclear", help="score to select by")
+    p.add_argument("--rank", type=int, default=8, help="bottleneck of each adapter (default 8)")
+    p.add_argument("--no-recurrent", action="store_true", help="no recurrent edges (no second forward pass)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random strategy (default 0)")
+    p.add_argument("--name", help="spec name (default: the output file's stem)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the spec here (.adapt, .yaml or .json); "
+                                                          "default: print it")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=run_select)
+
+
+# -- score ------------------------------------------------------------------------
+def run_score(args) -> int:
+    from ..compiler import get_backbone
+    from ..score import score_edges
+    from ..score.edge_scores import check_metric
+
+    check_metric(args.metric)  # before minutes of scoring, not after
+    out = Path(args.out)
+    bb = get_backbone(args.backbone, trust_code=args.trust_code)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = score_edges(bb, args.task, points=args.points, stream=args.stream, batches=args.batches,
+                             batch_size=args.batch_size, max_length=args.max_length, head=args.head,
+                             rtol=args.rtol, tokens_per_batch=args.tokens_per_batch, seed=args.seed,
+                             device=args.device, progress=False if args.no_progress else None)
+    notes = _saturation_notes(caught)
+    scores_path = scores.save(out / "scores.json")
+    heatmap_path = scores.heatmap(out / "heatmap.png", args.metric)
+    summary = score_summary(scores, args.metric, notes, scores_path, heatmap_path)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_score(summary)
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
+    return 0
+
+
+def _saturation_notes(caught) -> list[str]:
+    """Saturation warnings as one line each; any other warning is passed on unchanged."""
+    from ..score import RankSaturationWarning
+
+    notes = []
+    for w in caught:
+        if issubclass(w.category, RankSaturationWarning):
+            notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return notes
+
+
+def score_summary(scores, metric: str, notes, scores_path, heatmap_path) -> dict:
+    """What `adaptgraph score` reports: sizes, time, the best edges by ``metric``, warnings."""
+    import numpy as np
+
+    m = scores.matrix(metric)
+    cells = [(i, j) for i in range(scores.n) for j in range(scores.n) if np.isfinite(m[i, j])]
+    cells.sort(key=lambda e: (-m[e], e[1], e[0]))  # ties: earlier destination first, as `select` breaks them
+    top = [{"src": scores.points[i], "dst": scores.points[j], "kind": scores.kind(i, j), "score": float(m[i, j])}
+           for i, j in cells[:TOP_EDGES]]
+    return {"backbone": scores.backbone, "task": scores.task, "head": scores.head, "points": scores.n,
+            "edges": len(cells), "tokens": max(scores.tokens), "batches": scores.batches,
+            "widths": sorted(set(scores.widths)), "rtol": scores.rtol, "metric": metric,
+            "seconds": dict(scores.timings), "top": top, "warnings": list(notes),
+            "scores": str(scores_path), "heatmap": str(heatmap_path)}
+
+
+def _print_score(s: dict) -> None:
+    seconds = s["seconds"]
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in seconds.items() if k != "total")
+    widths = "/".join(map(str, s["widths"]))
+    rtol = "float32 eps * max(d_i, d_j)" if s["rtol"] is None else f"{s['rtol']:g}"
+    print(f"scored {s['edges']} edges between {s['points']} points of {s['backbone']} on {s['task']}")
+    print(f"tokens {s['tokens']} ({s['batches']} batches), widths {widths}, head {s['head']}, rank tolerance {rtol}")
+    print(f"seconds {seconds.get('total', 0.0):.1f} ({stages})")
+    print(f"top edges by {s['metric']}:")
+    _table([("source", "destination", "kind", s["metric"])]
+           + [(e["src"], e["dst"], e["kind"], _number(e["score"], s["metric"])) for e in s["top"]])
+    print(f"wrote {s['scores']} and {s['heatmap']}")
+
+
+# -- select -----------------------------------------------------------------------
+def run_select(args) -> int:
+    from ..errors import ScoreError
+    from ..score import EdgeScores, KINDS, candidates, choose, to_spec
+    from ..spec import dump, dumps
+    from ..spec.api import default_name
+
+    if args.k is None and args.max_params is None:
+        raise ScoreError("no budget: give -k (number of adapters) or --max-params (trainable parameters)")
+    scores = EdgeScores.load(_scores_file(args.scores))
+    kinds = [k for k in KINDS if not (args.no_recurrent and k == "recurrent")]
+    cands = candidates(scores, metric=args.metric, kinds=kinds, rank=args.rank)
+    chosen = choose(cands, args.k, strategy=args.strategy, gamma=args.gamma, max_params=args.max_params,
+                    seed=args.seed)
+    if not chosen:
+        raise ScoreError(f"no edge fits the budget of {args.max_params:,} trainable parameters",
+                         hint=f"the cheapest allowed edge needs {_cheapest(cands):,}")
+    name = args.name or (default_name(args.output) if args.output else None)
+    spec = to_spec(chosen, rank=args.rank, name=name, backbone=scores.backbone, stream=scores.stream)
+    if args.output:
+        dump(spec, args.output)
+    report = _select_report(args, scores, chosen, dumps(spec))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif args.output:
+        _print_select(report)
+    else:
+        print(report["spec"], end="")
+    return 0
+
+
+def _scores_file(path: str) -> Path:
+    """The scores file itself, or ``scores.json`` inside a folder given instead."""
+    p = Path(path)
+    return p / "scores.json" if p.is_dir() else p
+
+
+def _cheapest(cands) -> int:
+    import numpy as np
+
+    return int(np.min(cands.params[cands.allowed]))
+
+
+def _select_report(args, scores, chosen, text: str) -> dict:
+    edges = [{"src": c.src, "dst": c.dst, "kind": c.kind, "score": c.score, "params": c.params} for c in chosen]
+    return {"strategy": args.strategy, "metric": args.metric, "gamma": args.gamma if args.strategy == "gga" else None,
+            "rank": args.rank, "backbone": scores.backbone, "edges": edges,
+            "trainable_parameters": sum(c.params or 0 for c in chosen), "output": args.output, "spec": text}
+
+
+def _print_select(r: dict) -> None:
+    how = r["strategy"] + (f" (gamma {r['gamma']:g})" if r["gamma"] is not None else "")
+    print(f"chose {len(r['edges'])} edges by {how} on {r['metric']} scores of {r['backbone']}")
+    _table([("source", "destination", "kind", r["metric"], "params")]
+           + [(e["src"], e["dst"], e["kind"], _number(e["score"], r["metric"]), f"{e['params']:,}")
+              for e in r["edges"]])
+    print(f"trainable parameters: {r['trainable_parameters']:,} (rank {r['rank']} adapters, without the task head)")
+    print(f"wrote {r['output']}")
+
+
+# -- shared -----------------------------------------------------------------------
+def _number(value: float, metric: str) -> str:
+    return f"{value:.0f}" if metric == "rank" else f"{value:.4g}"
+

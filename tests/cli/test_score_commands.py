@@ -1,0 +1,155 @@
+"""`adaptgraph score` and `adaptgraph select` as a user runs them: files, summaries, the
+score -> select -> check -> compile -> train chain, and the errors users can cause."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+
+from adaptgraph.cli import main
+from adaptgraph.score import EdgeScores, select
+from adaptgraph.spec import dumps, loads
+
+TASK = "wordnet:noun.animal,noun.food,noun.plant?per_class=40"
+PNG = b"\x89PNG\r\n\x1a\n"
+EDGE_PARAMS = 8 * (64 + 64) + 8 + 64  # rank-8 adapter between two width-64 points, with biases
+
+
+def run(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    """One scoring run of zoo:bert-tiny on a small WordNet task, shared by the tests below."""
+    out = tmp_path_factory.mktemp("scores")
+    code, stdout, stderr = run("score", "zoo:bert-tiny", "--task", TASK, "--batches", "2", "--batch-size", "8",
+                               "--head", "random", "--metric", "erank", "--out", str(out), "--no-progress", "--json")
+    assert code == 0, stderr
+    return out, json.loads(stdout)
+
+
+def test_score_writes_scores_heatmap_and_json_summary(scored):
+    out, summary = scored
+    scores = EdgeScores.load(out / "scores.json")
+    assert (out / "heatmap.png").read_bytes()[:8] == PNG
+    assert scores.points == tuple(f"@{k}" for k in range(9)) and scores.backbone == "zoo:bert-tiny"
+    assert summary["points"] == 9 and summary["edges"] == 81 and summary["metric"] == "erank"
+    assert summary["tokens"] == max(scores.tokens) and summary["batches"] == 2 and summary["head"] == "random"
+    assert summary["scores"] == str(out / "scores.json") and summary["heatmap"] == str(out / "heatmap.png")
+    assert set(summary["seconds"]) == {"trace", "head", "probe", "spectra", "total"}
+    erank = scores.matrix("erank")
+    best = sorted(erank.ravel(), reverse=True)[:10]
+    assert [e["score"] for e in summary["top"]] == best
+    top = summary["top"][0]
+    i, j = scores.points.index(top["src"]), scores.points.index(top["dst"])
+    assert erank[i, j] == best[0] and top["kind"] == scores.kind(i, j)
+
+
+def test_score_text_summary_and_saturation_warning_on_one_line(tmp_path):
+    # 2 digits images = 34 tokens < width 64, and rtol 0 counts every nonzero singular value: the ranks saturate
+    code, out, err = run("score", "zoo:vit-tiny", "--task", "digits", "--batches", "1", "--batch-size", "2",
+                         "--head", "random", "--rtol", "0", "--points", "@0", "@4", "@8", "--out", str(tmp_path),
+                         "--no-progress")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "scored 9 edges between 3 points of zoo:vit-tiny on digits"
+    assert lines[1] == "tokens 34 (1 batches), widths 64, head random, rank tolerance 0"
+    assert lines[2].startswith("seconds ") and "probe" in lines[2] and "spectra" in lines[2]
+    assert lines[3] == "top edges by rank:" and lines[4].split() == ["source", "destination", "kind", "rank"]
+    assert len(lines) == 6 + 9 + 1 and lines[-1] == f"wrote {tmp_path / 'scores.json'} and {tmp_path / 'heatmap.png'}"
+    assert err.startswith("warning: ") and err.count("\n") == 1
+    assert "edge ranks equal the number of tokens" in err and "score with more batches" in err
+
+
+def test_score_unknown_metric_fails_before_scoring(tmp_path):
+    code, out, err = run("score", "zoo:vit-tiny", "--task", "digits", "--metric", "rnak", "--out", str(tmp_path / "s"))
+    assert (code, out) == (1, "")
+    assert err == ("error: unknown metric 'rnak'; choose one of rank, erank, fro, nuclear\n"
+                   "    hint: did you mean 'rank' or 'erank'?\n")
+    assert not (tmp_path / "s").exists()
+
+
+def test_score_unknown_head(tmp_path):
+    code, _, err = run("score", "zoo:vit-tiny", "--task", "digits", "--head", "probes", "--out", str(tmp_path))
+    assert code == 1
+    assert err == "error: unknown head mode 'probes'; choose one of probe, random\n    hint: did you mean 'probe'?\n"
+
+
+def test_select_check_compile_train_chain(scored, tmp_path):
+    out, _ = scored
+    spec = tmp_path / "best.adapt"
+    code, printed, _ = run("select", str(out / "scores.json"), "-k", "3", "-o", str(spec))
+    assert code == 0
+    text = spec.read_text()
+    assert text.startswith('spec best\nbackbone "zoo:bert-tiny"\n') and text.count("\nedge @") == 3
+    assert printed.splitlines()[0] == "chose 3 edges by gga (gamma 0.6) on rank scores of zoo:bert-tiny"
+    assert f"trainable parameters: {3 * EDGE_PARAMS:,} (rank 8 adapters, without the task head)" in printed
+    assert run("check", str(spec))[0] == 0
+    assert run("fmt", "--check", str(spec))[0] == 0  # written in canonical form
+    code, compiled, _ = run("compile", str(spec), "--json")
+    assert code == 0 and json.loads(compiled)["trainable_parameters"] == 3 * EDGE_PARAMS
+    code, trained, err = run("train", str(spec), "--task", TASK, "--epochs", "1", "--no-progress", "--json",
+                             "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    assert json.loads(trained)["trainable_parameters"]["model"] == 3 * EDGE_PARAMS
+
+
+def test_select_prints_the_same_spec_as_the_python_api(scored):
+    out, _ = scored
+    code, printed, _ = run("select", str(out), "-k", "4", "--strategy", "topk", "--metric", "erank", "--rank", "4")
+    assert code == 0
+    expected = select(EdgeScores.load(out / "scores.json"), 4, strategy="topk", metric="erank", rank=4)
+    assert printed == dumps(expected)
+
+
+def test_select_json_no_recurrent_and_budget(scored):
+    out, _ = scored
+    code, printed, _ = run("select", str(out), "-k", "20", "--strategy", "last", "--json")
+    kinds = {e["kind"] for e in json.loads(printed)["edges"]}
+    assert code == 0 and "recurrent" in kinds
+    code, printed, _ = run("select", str(out), "-k", "20", "--strategy", "last", "--no-recurrent", "--json")
+    r = json.loads(printed)
+    assert code == 0 and len(r["edges"]) == 20 and "recurrent" not in {e["kind"] for e in r["edges"]}
+    assert r["trainable_parameters"] == 20 * EDGE_PARAMS and r["gamma"] is None and r["output"] is None
+    assert loads(r["spec"]).backbone == "zoo:bert-tiny"
+    code, printed, _ = run("select", str(out), "--max-params", str(3 * EDGE_PARAMS - 1), "--json")
+    assert code == 0 and len(json.loads(printed)["edges"]) == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["select", "missing.json", "-k", "2"],
+     "error: cannot read scores file 'missing.json': No such file or directory\n"),
+    (["select", "SCORES", "-k", "0"], "error: k must be at least 1, got 0\n"),
+    (["select", "SCORES", "-k", "82"],
+     "error: asked for 82 edges but only 81 candidate edges are allowed\n    hint: lower k, or allow more edge kinds\n"),
+    (["select", "SCORES", "-k", "2", "--metric", "frobenius"],
+     "error: unknown metric 'frobenius'; choose one of rank, erank, fro, nuclear\n"),
+    (["select", "SCORES", "-k", "2", "--strategy", "gag"],
+     "error: unknown selection strategy 'gag'; choose one of gga, topk, first, last, random\n"
+     "    hint: did you mean 'gga'?\n"),
+    (["select", "SCORES", "-k", "2", "--gamma", "1"],
+     "error: gamma must be in [0, 1), got 1.0\n    hint: the paper uses gamma = 0.6\n"),
+    (["select", "SCORES"], "error: no budget: give -k (number of adapters) or --max-params (trainable parameters)\n"),
+    (["select", "SCORES", "--max-params", "100"],
+     f"error: no edge fits the budget of 100 trainable parameters\n    hint: the cheapest allowed edge needs "
+     f"{EDGE_PARAMS:,}\n"),
+])
+def test_select_errors(scored, argv, message):
+    out, _ = scored
+    code, printed, err = run(*[str(out / "scores.json") if a == "SCORES" else a for a in argv])
+    assert (code, printed, err) == (1, "", message)
+
+
+def test_select_refuses_a_file_that_is_not_scores(tmp_path):
+    other = tmp_path / "metrics.json"
+    other.write_text('{"accuracy": 0.5}')
+    code, _, err = run("select", str(other), "-k", "2")
+    assert code == 1
+    assert err == ("error: not an EdgeScores document (missing 'format': 'adaptgraph.edge_scores')\n"
+                   "    hint: pass the scores.json written by `adaptgraph score`\n")
