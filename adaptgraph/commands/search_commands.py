@@ -55,6 +55,8 @@ def register(sub) -> None:
     what.add_argument("--gamma", type=float, default=0.6, help="GGA discount (gga, evolve; default 0.6)")
     what.add_argument("--population", type=int, default=8, help="evolve: children per round (default 8)")
     what.add_argument("--score-batches", type=int, default=4, help="batches of the scoring pass (default 4)")
+    what.add_argument("--score-head", choices=("probe", "random"), default="probe",
+                      help="task head of the scoring pass: a briefly trained linear probe (default) or random")
 
     how = p.add_argument_group("training")
     fid = how.add_mutually_exclusive_group()
@@ -104,7 +106,7 @@ def run_search(args) -> int:
             executor=args.executor, workers=args.workers, ray_address=args.ray_address,
             cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
             fidelity=Fidelity(args.fidelity_steps, args.fidelity_epochs), train=train, seed=args.seed,
-            task_seed=args.task_seed, run_dir=out, resume=args.resume, scoring=Scoring(batches=args.score_batches),
+            task_seed=args.task_seed, run_dir=out, resume=args.resume, scoring=Scoring(batches=args.score_batches, head=args.score_head),
             baseline=args.baseline, specs=[load(path) for path in args.spec], final=args.final,
             threads=args.threads, progress=None if not args.json else False)
     except KeyboardInterrupt:

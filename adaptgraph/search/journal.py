@@ -50,10 +50,11 @@ class Journal:
         if resume:
             check_same_search(run_dir, manifest)
             return cls(run_dir, read_journal(run_dir / JOURNAL))
-        if (run_dir / MANIFEST).exists() or (run_dir / JOURNAL).exists():
+        if read_journal(run_dir / JOURNAL):  # a folder whose search never got to a trial is reused
             raise SearchError(f"{run_dir} already holds a search",
                               hint="add --resume to continue it, or choose another --out folder")
         run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / JOURNAL).unlink(missing_ok=True)
         write_text_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         return cls(run_dir)
 

@@ -95,7 +95,7 @@ def change_options(genome: Genome, space: SearchSpace, rng: np.random.Generator,
         return None
     field, value = choices[int(rng.integers(len(choices)))]
     before = getattr(gene.options, field)
-    return _replace(genome, k, gene, **{field: value}), f"{field} {gene.describe()} {before}->{value}"
+    return _replace(genome, k, gene, **{field: value}), f"options {gene.describe()} {field} {before}->{value}"
 
 
 OPERATORS: dict[str, Callable[..., Mutated]] = {

@@ -23,7 +23,7 @@ from .searcher import Searcher
 from .settings import Fidelity, Scoring
 from .space import Budget, SearchSpace, baseline_genome
 from .strategies import Strategy, make_strategy
-from .trial import TrainedTrial, TrialTask, load_task_cached
+from .trial import TrainedTrial, TrialTask, load_task_cached, threads_set
 
 SCORES, WEIGHTS = "scores.json", "best.safetensors"
 
@@ -67,7 +67,8 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
     run_dir = Path(run_dir) if run_dir is not None else None
     journal = Journal.open(run_dir, settings, resume)
     try:
-        space = _space(strat, bb, task_obj, budget, scoring, seed, run_dir, progress)
+        with threads_set(threads):  # scores, like trials, must not depend on the machine's thread count
+            space = _space(strat, bb, task_obj, budget, scoring, seed, run_dir, resume, progress)
         refs = _references(space, use_baseline, specs)
         searcher = Searcher(strat, space, seed, refs)
         ex = executor if not isinstance(executor, str) else make_executor(
@@ -207,7 +208,7 @@ def _checked_task(task, task_seed: int, bb):
     return task_obj
 
 
-def _space(strat, bb, task_obj, budget, scoring, seed, run_dir, progress) -> SearchSpace:
+def _space(strat, bb, task_obj, budget, scoring, seed, run_dir, resume, progress) -> SearchSpace:
     """The stream-point space; scored (and the scores saved, or read back on resume) when the strategy needs it."""
     from ..compiler import trace_backbone
     from ..graph import stream_points
@@ -218,7 +219,7 @@ def _space(strat, bb, task_obj, budget, scoring, seed, run_dir, progress) -> Sea
     from ..score import EdgeScores, score_edges
 
     saved = run_dir / SCORES if run_dir is not None else None
-    if saved is not None and saved.exists():
+    if resume and saved is not None and saved.exists():
         scores = EdgeScores.load(saved)
     else:
         scores = score_edges(bb, task_obj, batches=scoring.batches, batch_size=scoring.batch_size,

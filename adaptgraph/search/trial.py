@@ -65,7 +65,7 @@ def run_trial(task: TrialTask) -> TrainedTrial:
     """Train ``task.spec_text`` as ``task`` says; never raises for a failing trial."""
     tic = time.perf_counter()
     try:
-        with _threads(task.threads):
+        with threads_set(task.threads):
             return _train(task, tic)
     except Exception as e:  # noqa: BLE001 - every failure of a trial is recorded, and the search goes on
         _free_memory()
@@ -117,7 +117,8 @@ def _weights(model, head, metrics: dict) -> bytes:
 
 
 @contextlib.contextmanager
-def _threads(n: int):
+def threads_set(n: int):
+    """Run the block on ``n`` torch CPU threads, then restore the previous count."""
     import torch
 
     before = torch.get_num_threads()

@@ -1,0 +1,40 @@
+"""`adaptgraph search` as a user runs it."""
+import json
+
+import pytest
+
+from adaptgraph.cli import build_parser, main
+
+
+def args(task_file, out, *more) -> list[str]:
+    return ["search", "--task", f"csv:{task_file}", "--backbone", "zoo:bert-tiny", "-k", "1", "2",
+            "--fidelity-steps", "3", "--epochs", "1", "--batch-size", "8", "--score-batches", "1",
+            "--score-head", "random", "--final", "best", "--out", str(out), *more]
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["search", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--resume" in out and "--strategy {evolve,gga,random,single}" in out
+
+
+def test_text_report_and_json(task_file, tmp_path, capsys):
+    assert main(args(task_file, tmp_path / "a")) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("gga search: 2 trials (0 failed, 0 duplicate proposals skipped) in ")
+    assert "best: trial " in out and "retrained at full budget: validation " in out and 'backbone "zoo:bert-tiny"' in out
+    assert main(args(task_file, tmp_path / "b", "--json")) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["strategy"] == "gga" and len(data["trials"]) == 2 and data["best"]["test_accuracy"] is not None
+
+
+def test_user_errors_are_one_line_messages(task_file, tmp_path, capsys):
+    assert main(args(task_file, tmp_path / "c", "--trials", "3")) == 1
+    assert "gga trains one spec per k, so a number of trials does not apply" in capsys.readouterr().err
+    assert main(args(task_file, tmp_path / "d", "--resume")) == 1
+    assert "nothing to resume" in capsys.readouterr().err
+    (tmp_path / "e").mkdir()
+    assert main(args(task_file, tmp_path / "e", "--budget-params", "10")) == 1
+    assert "no single edge fits the parameter budget of 10" in capsys.readouterr().err
+    assert main(args(task_file, tmp_path / "e")) == 0  # the folder of a search that never ran a trial is reused

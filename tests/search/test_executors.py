@@ -1,0 +1,45 @@
+"""Executors: the same trials and best spec on local, process and Ray; crashed workers are retried once."""
+import pytest
+from search_fixtures import comparable, crash_once, quick_search
+
+from adaptgraph.search import Evolve, ProcessExecutor, TrialTask
+
+EVOLVE = Evolve(trials=6, population=3)
+
+
+@pytest.fixture(scope="module")
+def local_result(task_file, tmp_path_factory):
+    return quick_search(task_file, tmp_path_factory.mktemp("local") / "run", strategy=EVOLVE)
+
+
+@pytest.mark.slow
+def test_process_executor_gives_the_local_result(task_file, tmp_path, local_result):
+    result = quick_search(task_file, tmp_path / "run", strategy=EVOLVE, executor="process", workers=2)
+    assert comparable(result) == comparable(local_result)
+    assert result.best.spec_text == local_result.best.spec_text
+    assert result.best.test_accuracy == local_result.best.test_accuracy
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_local_result(task_file, tmp_path, local_result):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result = quick_search(task_file, tmp_path / "run", strategy=EVOLVE, executor="ray")
+    finally:
+        ray.shutdown()
+    assert comparable(result) == comparable(local_result)
+    assert result.best.test_accuracy == local_result.best.test_accuracy
+
+
+def test_a_crashed_worker_is_replaced_and_its_trial_retried_once(tmp_path):
+    config = {"marker_dir": str(tmp_path), "crash_once": [1], "always_crash": 2}
+    tasks = [TrialTask(k, "search", "", "task", 0, "zoo:bert-tiny", config) for k in range(4)]
+    done = []
+    with ProcessExecutor(workers=2, fn=crash_once) as executor:
+        executor.run(tasks, lambda trained: done.append(trained.outcome))
+    by_trial = {o.trial: o for o in done}
+    assert sorted(by_trial) == [0, 1, 2, 3] and len(done) == 4
+    assert [(by_trial[k].status, by_trial[k].attempts) for k in (0, 1, 3)] == [("ok", 1), ("ok", 2), ("ok", 1)]
+    assert by_trial[2].status == "failed" and by_trial[2].attempts == 2
+    assert by_trial[2].error == "WorkerCrashed: the worker process died (exit code 7) on each of 2 attempts"

@@ -1,0 +1,66 @@
+"""The journal survives a cut-off last line; resuming checks that the run folder holds the same search."""
+import json
+
+import pytest
+
+from adaptgraph.errors import SearchError
+from adaptgraph.search.journal import FINISHED, JOURNAL, MANIFEST, Journal, read_journal
+
+MANIFEST_DATA = {"task": "csv:a.csv", "backbone": "zoo:bert-tiny", "strategy": "gga", "seed": 0}
+
+
+def test_records_are_appended_and_read_back(tmp_path):
+    journal = Journal.open(tmp_path / "run", MANIFEST_DATA)
+    journal.append(FINISHED, {"trial": 0, "stage": "search", "status": "ok", "metrics": {"validation": {"loss": float("nan")}}})
+    journal.close()
+    again = Journal.open(tmp_path / "run", MANIFEST_DATA, resume=True)
+    record = again.finished("search", 0)
+    assert record["status"] == "ok" and record["metrics"]["validation"]["loss"] is None  # NaN kept as null
+    assert json.loads((tmp_path / "run" / MANIFEST).read_text())["format"] == "adaptgraph-search/1"
+
+
+def test_a_cut_off_last_line_is_dropped_and_cut_from_the_file(tmp_path):
+    path = tmp_path / JOURNAL
+    good = json.dumps({"event": FINISHED, "trial": 0, "stage": "search"}) + "\n"
+    path.write_text(good + '{"event": "trial_fini')
+    assert [r["trial"] for r in read_journal(path)] == [0]
+    assert path.read_text() == good
+
+
+def test_a_damaged_line_in_the_middle_is_an_error(tmp_path):
+    path = tmp_path / JOURNAL
+    path.write_text('{"event": "x", "trial": 0}\nnot json\n{"event": "x", "trial": 1}\n')
+    with pytest.raises(SearchError, match=r"journal.jsonl:2: the journal is damaged"):
+        read_journal(path)
+
+
+def test_a_folder_with_a_search_needs_resume(tmp_path):
+    journal = Journal.open(tmp_path, MANIFEST_DATA)
+    journal.append(FINISHED, {"trial": 0, "stage": "search"})
+    journal.close()
+    with pytest.raises(SearchError) as e:
+        Journal.open(tmp_path, MANIFEST_DATA)
+    assert "already holds a search" in str(e.value) and "add --resume" in str(e.value)
+
+
+def test_resume_names_every_difference(tmp_path):
+    Journal.open(tmp_path, MANIFEST_DATA).close()
+    other = {**MANIFEST_DATA, "task": "csv:b.csv", "strategy": "evolve"}
+    with pytest.raises(SearchError) as e:
+        Journal.open(tmp_path, other, resume=True)
+    text = str(e.value)
+    assert "holds a different search, so it cannot be resumed" in text
+    assert 'strategy: "gga" in the run folder, "evolve" now' in text
+    assert 'task: "csv:a.csv" in the run folder, "csv:b.csv" now' in text
+    assert "backbone" not in text.split("hint")[0]
+
+
+def test_resume_without_a_manifest_says_there_is_nothing(tmp_path):
+    with pytest.raises(SearchError, match="nothing to resume"):
+        Journal.open(tmp_path / "empty", MANIFEST_DATA, resume=True)
+
+
+def test_a_folder_whose_search_ran_no_trial_is_reused(tmp_path):
+    Journal.open(tmp_path, MANIFEST_DATA).close()
+    Journal.open(tmp_path, {**MANIFEST_DATA, "seed": 1}).close()
+    assert json.loads((tmp_path / MANIFEST).read_text())["seed"] == 1
