@@ -9,6 +9,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import TraceError, did_you_mean
+from .devices import follow_input_device
 from .inplace import remove_inplace_ops
 from .outputs import drop_dead_code, select_output
 from .trace_export import first_line, trace_export
@@ -98,7 +99,7 @@ def _run_frontend(name: str, work: nn.Module, inputs: tuple, leaf_modules: tuple
 
 
 def _tidy(gm: fx.GraphModule, reference: object, inputs: tuple, name: str) -> list[str]:
-    """One output, shapes recorded on every node, no in-place ops, no dead code; returns notes."""
+    """One output, shapes on every node, no in-place ops or dead code, no fixed device; returns notes."""
     try:
         select_output(gm, reference, name)
         ShapeProp(gm).propagate(*inputs)
@@ -108,6 +109,7 @@ def _tidy(gm: fx.GraphModule, reference: object, inputs: tuple, name: str) -> li
         raise _FrontendFailed(f"the traced graph fails to run: {first_line(exc)}") from exc
     rewritten = remove_inplace_ops(gm)
     drop_dead_code(gm)
+    follow_input_device(gm)
     return [f"in-place ops made out-of-place: {', '.join(rewritten)}"] if rewritten else []
 
 

@@ -261,3 +261,21 @@ def test_inplace_op_on_a_tensor_with_an_earlier_view_is_kept():
     traced = trace(model, inputs, frontend="fx")
     assert "add_" in [n.target for n in traced.gm.graph.nodes if n.op == "call_method"]
     assert torch.equal(traced.gm(*inputs), model(*inputs))
+
+
+def test_export_graphs_follow_the_input_device(traced_of):
+    """Export writes the tracing device into the graph; it must come from the inputs instead."""
+    model, inputs, traced = traced_of("tokens", "export")
+    nodes = list(traced.gm.graph.nodes)
+    leaves = torch.utils._pytree.tree_leaves([(n.args, n.kwargs) for n in nodes])
+    assert not any(isinstance(x, torch.device) for x in leaves)
+
+    class Arange(nn.Module):
+        def forward(self, x):
+            return x + torch.arange(x.shape[1], device=x.device)
+
+    gm = trace(Arange(), (torch.randn(2, 3),), frontend="export").gm
+    device_reads = [n for n in gm.graph.nodes if n.target is getattr and n.args[1] == "device"]
+    assert len(device_reads) == 1 and device_reads[0].args[0].op == "placeholder"
+    x = torch.randn(4, 3)
+    assert torch.equal(gm(x), Arange()(x))

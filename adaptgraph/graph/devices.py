@@ -1,0 +1,38 @@
+"""Make a traced graph follow its inputs' device instead of the device it was traced on.
+
+``torch.export`` writes the tracing device into the graph: ``arange(..., device=cpu)``,
+``attention_mask.to(cpu, bool)``, metadata asserts. A graph traced on the CPU and
+moved with ``gm.to("cuda")`` would then mix devices. Every device constant is
+replaced by the device of the graph's first tensor input, read when it runs.
+"""
+from __future__ import annotations
+
+import torch
+from torch import fx
+
+from .traced import is_tensor_node
+
+
+def follow_input_device(gm: fx.GraphModule) -> int:
+    """Rewrite device constants in ``gm`` (in place); return how many nodes changed."""
+    source = next((n for n in gm.graph.nodes if n.op == "placeholder" and is_tensor_node(n)), None)
+    users = [n for n in gm.graph.nodes if _has_device(n)]
+    if source is None or not users:
+        return 0
+    last_input = [n for n in gm.graph.nodes if n.op == "placeholder"][-1]
+    with gm.graph.inserting_after(last_input):
+        device = gm.graph.call_function(getattr, (source, "device"))
+    for node in users:
+        node.args = _swap(node.args, device)
+        node.kwargs = _swap(node.kwargs, device)
+    gm.recompile()
+    return len(users)
+
+
+def _has_device(node: fx.Node) -> bool:
+    return node.op == "call_function" and any(
+        isinstance(x, torch.device) for x in torch.utils._pytree.tree_leaves((node.args, node.kwargs)))
+
+
+def _swap(value, device: fx.Node):
+    return torch.utils._pytree.tree_map(lambda x: device if isinstance(x, torch.device) else x, value)
