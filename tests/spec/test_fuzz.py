@@ -2,7 +2,8 @@
 
 Inputs: random and binary junk, valid specs mutated by character and by token, and a
 list of hostile shapes (huge numbers, deep nesting, a 1 MB line, huge loop ranges, alias
-bombs). Each must load or be rejected with an ``AdaptGraphError`` in under a second; the
+bombs). Each must load or be rejected with an ``AdaptGraphError`` in under a second (of
+CPU time always, and of wall time unless other processes oversubscribe the machine); the
 CLI must exit 0 or 1 and never print a traceback.
 """
 from __future__ import annotations
@@ -39,18 +40,24 @@ def warm_parser():
 
 def _outcome(load, arg) -> str:
     """Run ``load(arg)``: 'ok' or 'error'; anything but an AdaptGraphError fails the test."""
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     try:
         spec = load(arg)
     except AdaptGraphError as e:
         e.format()  # formatting must not fail either
         spec = None
-    elapsed = time.perf_counter() - start
-    assert elapsed < TIME_LIMIT_S, f"took {elapsed:.2f} s: {str(arg)[:200]!r}"
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert cpu < TIME_LIMIT_S, f"took {cpu:.2f} s of CPU: {str(arg)[:200]!r}"
+    if not _machine_is_busy():  # on an oversubscribed machine, wall time measures the other processes
+        assert wall < TIME_LIMIT_S, f"took {wall:.2f} s: {str(arg)[:200]!r}"
     if spec is None:
         return "error"
     assert S.loads(S.dumps(spec)) == spec  # whatever loads also round-trips
     return "ok"
+
+
+def _machine_is_busy() -> bool:
+    return os.getloadavg()[0] > (os.cpu_count() or 1)
 
 
 def _mutate_chars(text: str, rnd: random.Random) -> str:
