@@ -67,3 +67,21 @@ def test_sigkill_mid_trial_then_resume(task_file, tmp_path):
     restarted = Counter(r["trial"] for r in after if r["event"] == STARTED and r["stage"] == "search")
     assert all(restarted[t] == 2 for t in in_flight)  # the killed trial ran again
     assert trials_of(killed) == trials_of(whole)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_with_a_readable_journal_and_says_how_to_resume(task_file, tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "adaptgraph", *command(task_file, out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        if (out / "journal.jsonl").exists() and FINISHED in (out / "journal.jsonl").read_text():
+            process.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.02)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "Run the same command with --resume to continue." in err and "Traceback" not in err
+    finished = [r for r in read_journal(out / "journal.jsonl") if r["event"] == FINISHED]
+    assert finished and all(r["status"] == "ok" for r in finished)  # the interrupted trial is not "failed"
