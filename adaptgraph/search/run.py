@@ -7,6 +7,7 @@ result an uninterrupted one would.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -75,9 +76,9 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
             executor, workers, ray_address, cpus_per_trial, gpus_per_trial)
         job = _Job(searcher, journal, ex, backbone if isinstance(backbone, str) else bb, task, task_seed,
                    train.model_dump(), fidelity, threads, run_dir, settings, progress)
-        with _closing(ex):
+        with contextlib.closing(ex):
             job.search_rounds()
-            finals = job.final_rounds(final, refs)
+            finals = job.final_rounds(final)
         result = job.result(finals, time.perf_counter() - started)
         write_summary(run_dir, result, "finished", settings)
         write_outputs(run_dir, result, plot)
@@ -164,7 +165,7 @@ class _Job:
             self.bar.set_postfix_str(f"trial {p.trial} test acc {outcome.test_accuracy:.4f}")
 
     # -- the final retraining -----------------------------------------------------
-    def final_rounds(self, final: str, refs: Sequence[Candidate]) -> dict[int, TrialOutcome]:
+    def final_rounds(self, final: str) -> dict[int, TrialOutcome]:
         """Retrain the best spec (and the Pareto front and baseline, for ``front``) at full budget, with test."""
         history = self.searcher.history
         best = best_of(history)
@@ -266,13 +267,3 @@ def _bar(progress: Optional[bool]):
     show = sys.stderr.isatty() if progress is None else progress
     return tqdm(total=0, desc="search", unit="trial", disable=not show, dynamic_ncols=True)
 
-
-class _closing:
-    def __init__(self, executor):
-        self.executor = executor
-
-    def __enter__(self):
-        return self.executor
-
-    def __exit__(self, *exc):
-        self.executor.close()

@@ -38,3 +38,4 @@ def test_user_errors_are_one_line_messages(task_file, tmp_path, capsys):
     assert main(args(task_file, tmp_path / "e", "--budget-params", "10")) == 1
     assert "no single edge fits the parameter budget of 10" in capsys.readouterr().err
     assert main(args(task_file, tmp_path / "e")) == 0  # the folder of a search that never ran a trial is reused
+

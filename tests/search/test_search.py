@@ -84,3 +84,12 @@ def test_resuming_a_finished_search_trains_nothing_and_gives_the_same_result(tas
     again = quick_search(task_file, run, strategy=Evolve(trials=5, population=2), resume=True)
     assert (run / "journal.jsonl").read_text() == lines
     assert comparable(again) == comparable(first)
+
+
+def test_adaptgraph_search_stays_callable_after_the_package_is_imported():
+    import adaptgraph
+    import adaptgraph.search as package
+
+    assert callable(adaptgraph.search) and callable(package)
+    with pytest.raises(Exception, match="unknown search strategy 'nope'"):
+        adaptgraph.search("digits", "zoo:vit-tiny", strategy="nope")
