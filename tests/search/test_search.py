@@ -91,5 +91,5 @@ def test_adaptgraph_search_stays_callable_after_the_package_is_imported():
     import adaptgraph.search as package
 
     assert callable(adaptgraph.search) and callable(package)
-    with pytest.raises(Exception, match="unknown search strategy 'nope'"):
+    with pytest.raises(SearchError, match="unknown search strategy 'nope'"):
         adaptgraph.search("digits", "zoo:vit-tiny", strategy="nope")
