@@ -68,8 +68,8 @@ def register(sub) -> None:
     how.add_argument("--max-length", type=int, help="longest token sequence (default 128)")
     how.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
     how.add_argument("--final", choices=("best", "front"), default="front",
-                     help="retrain at full budget and test: the best spec, or the whole Pareto front and the "
-                          "baseline (default front)")
+                     help="retrain at full budget and test: the best spec (and the baseline, if trained), or "
+                          "also the whole Pareto front (default front)")
     how.add_argument("--seed", type=int, default=0, help="seed of proposals and trials (default 0)")
     how.add_argument("--task-seed", type=int, default=0, help="seed of the task's split (default 0)")
 

@@ -45,8 +45,8 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
     ``fidelity`` with ``train`` (a ``TrainConfig``: learning rate, batch size, ... and the full
     budget of the final retraining) and the trial's own seed, on ``threads`` CPU threads. ``baseline``
     adds the every-sub-layer baseline (default: only for ``evolve``); ``specs`` adds your own.
-    ``final``: retrain the ``best`` spec, or every spec on the Pareto ``front`` (and the baseline),
-    at full budget and evaluate them on the test split. With ``run_dir`` everything is journaled
+    ``final``: retrain the ``best`` spec (and the baseline, if trained), or also every spec on the
+    Pareto ``front``, at full budget and evaluate them on the test split. With ``run_dir`` everything is journaled
     there and ``resume=True`` continues an interrupted run.
     """
     from ..compiler import get_backbone
@@ -166,13 +166,13 @@ class _Job:
 
     # -- the final retraining -----------------------------------------------------
     def final_rounds(self, final: str) -> dict[int, TrialOutcome]:
-        """Retrain the best spec (and the Pareto front and baseline, for ``front``) at full budget, with test."""
+        """Retrain the best spec and the baseline (and, for ``front``, the Pareto front) at full budget, with test."""
         history = self.searcher.history
         best = best_of(history)
         chosen = {best.trial} if best else set()
+        chosen |= {r.trial for r in history if r.proposal.mutation == "baseline" and r.outcome.ok}
         if final == "front":
             chosen |= set(pareto_front(history))
-            chosen |= {r.trial for r in history if r.proposal.mutation == "baseline" and r.outcome.ok}
         proposals = [r.proposal for r in history if r.trial in chosen]
         if proposals:
             self.bar.set_description("final retraining")
