@@ -121,11 +121,24 @@ def check_same_search(run_dir: Path, manifest: dict) -> None:
         before = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise SearchError(f"{path}: cannot read the manifest ({e})") from None
-    diffs = [f"{key}: {_show(before.get(key))} in the run folder, {_show(manifest.get(key))} now"
-             for key in sorted(set(before) | set(manifest)) if before.get(key) != manifest.get(key)]
+    diffs = differences(before, manifest)
     if diffs:
         raise SearchError(f"{run_dir} holds a different search, so it cannot be resumed:\n  " + "\n  ".join(diffs),
                           hint="resume with the same settings, or start a new search in another --out folder")
+
+
+def differences(before: dict, now: dict, prefix: str = "") -> list[str]:
+    """One line per setting that differs, nested settings named by their path (``budget.adapters``)."""
+    lines = []
+    for key in sorted(set(before) | set(now)):
+        old, new = before.get(key), now.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            lines += differences(old, new, f"{prefix}{key}.")
+        else:
+            lines.append(f"{prefix}{key}: {_show(old)} in the run folder, {_show(new)} now")
+    return lines
 
 
 def finite(value):

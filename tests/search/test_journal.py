@@ -64,3 +64,10 @@ def test_a_folder_whose_search_ran_no_trial_is_reused(tmp_path):
     Journal.open(tmp_path, MANIFEST_DATA).close()
     Journal.open(tmp_path, {**MANIFEST_DATA, "seed": 1}).close()
     assert json.loads((tmp_path / MANIFEST).read_text())["seed"] == 1
+
+
+def test_nested_settings_are_named_by_their_path(tmp_path):
+    Journal.open(tmp_path, {**MANIFEST_DATA, "budget": {"adapters": [2], "rank": 8}}).close()
+    with pytest.raises(SearchError) as e:
+        Journal.open(tmp_path, {**MANIFEST_DATA, "budget": {"adapters": [4], "rank": 8}}, resume=True)
+    assert e.value.problems[0].message.splitlines()[1:] == ["  budget.adapters: [2] in the run folder, [4] now"]
