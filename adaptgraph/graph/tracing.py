@@ -27,7 +27,11 @@ def trace(module: nn.Module, example_inputs: tuple, frontend: str = "auto",
     touched) and returns the model's first output tensor. Its outputs are compared
     with the eager model's on the example inputs and on a second batch of another
     size; a mismatch larger than ``atol`` raises ``TraceError``. "auto" tries fx
-    (with automatic leaf modules for untraceable submodules), then export.
+    (with automatic leaf modules for untraceable submodules), then export; when fx
+    needed automatic leaves and export works, export wins (it sees inside them).
+    Safe in-place ops are made out-of-place (points are node values), and device
+    constants follow the inputs, so ``gm.to("cuda")`` works. ``Traced.notes`` says
+    what had to be done.
     """
     if frontend not in FRONTENDS:
         raise TraceError(f"unknown tracing frontend {frontend!r}; choose one of fx, export, auto",
