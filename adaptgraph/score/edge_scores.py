@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Optional, Union
@@ -17,6 +15,7 @@ from typing import Optional, Union
 import numpy as np
 
 from adaptgraph.errors import ScoreError, did_you_mean
+from adaptgraph.fileio import write_text_atomic
 
 from .metrics import METRICS
 
@@ -150,19 +149,8 @@ class EdgeScores:
 
     def save(self, path: Union[str, Path]) -> Path:
         """Write JSON atomically (a temporary file in the same folder, then a rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json(indent=1))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        write_text_atomic(path, self.to_json(indent=1))
+        return Path(path)
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "EdgeScores":
