@@ -13,10 +13,11 @@ SPECS = {
     "zoo:gpt-tiny": ALL_KINDS,
     "zoo:bert-tiny": ALL_KINDS,
     "zoo:resnet-tiny": "edge @1 -> @1\nparallel @1 -> @2\nrecurrent @2 -> @1\nedge layer1.0.conv1.out -> @1",
+    "zoo:vit-base-shape": ALL_KINDS,
 }
 
 
-@pytest.mark.parametrize("ref", sorted(SPECS))
+@pytest.mark.parametrize("ref", [pytest.param(r, marks=pytest.mark.slow) if "base" in r else r for r in sorted(SPECS)])
 def test_zero_init_equals_backbone(ref):
     bb = load_backbone(ref)
     model = adaptgraph.compile(adaptgraph.loads(SPECS[ref]), bb)
@@ -24,7 +25,7 @@ def test_zero_init_equals_backbone(ref):
     with torch.no_grad():
         got, want = model(*bb.example_inputs), bb.module(*bb.example_inputs)
     assert torch.equal(got, want), (got - want).abs().max()
-    if ref != "zoo:resnet-tiny":
+    if ref != "zoo:resnet-tiny":  # its stages differ in size: only edges within one stage fit
         assert kinds == {"sequential", "parallel", "longrange", "recurrent"}
 
 

@@ -119,9 +119,17 @@ def test_compile_is_deterministic(vit):
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
-def test_torch_compile_same_outputs(vit):
+def test_torch_compile_same_outputs_and_gradients(vit):
+    # aot_eager runs dynamo and AOTAutograd (what inductor builds on) without a C++ toolchain's minutes of
+    # kernel compilation; the default inductor backend also works, it is just too slow for the suite.
     model = adaptgraph.compile(adaptgraph.loads("edge @1 -> @3 { init = normal }\nrecurrent @7 -> @2 { init = normal }"), vit)
     x = vit.example_inputs[0]
-    fast = torch.compile(copy.deepcopy(model), backend="eager")
-    with torch.no_grad():
-        torch.testing.assert_close(fast(x), model(x), rtol=1e-5, atol=1e-6)
+    fast = torch.compile(copy.deepcopy(model), backend="aot_eager")
+    out_fast, out = fast(x), model(x)
+    torch.testing.assert_close(out_fast, out, rtol=1e-5, atol=1e-6)
+    out_fast.pow(2).mean().backward()
+    out.pow(2).mean().backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    for n, p in fast.named_parameters():
+        if p.requires_grad:
+            torch.testing.assert_close(p.grad, grads[n.removeprefix("_orig_mod.")], rtol=1e-4, atol=1e-6)
