@@ -21,6 +21,7 @@ they are the smaller of the two and switches to sums once N grows past that poin
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Hashable, Optional, Sequence
 
@@ -51,13 +52,37 @@ def core_spectrum(core: torch.Tensor, precise: bool = False) -> torch.Tensor:
     Large cores go through the eigenvalues of their smaller Gram matrix (see module docstring).
     """
     core = core.to(torch.float64)
-    small = min(core.shape[-2:])
-    if small == 0:
+    if min(core.shape[-2:]) == 0:
         return core.new_zeros(*core.shape[:-2], 0)
-    if precise or small < GRAM_MIN_SIZE:
+    threads = torch.get_num_threads()
+    if core.dim() > 2 and core.shape[0] > 1 and core.device.type == "cpu" and threads > 1:
+        return _spread_over_threads(core, precise, threads)
+    return _spectrum(core, precise)
+
+
+def _spectrum(core: torch.Tensor, precise: bool) -> torch.Tensor:
+    if precise or min(core.shape[-2:]) < GRAM_MIN_SIZE:
         return torch.linalg.svdvals(core)
     gram = core.mT @ core if core.shape[-1] <= core.shape[-2] else core @ core.mT
     return torch.linalg.eigvalsh(gram).clamp_min(0.0).sqrt().flip(-1)
+
+
+def _spread_over_threads(cores: torch.Tensor, precise: bool, threads: int) -> torch.Tensor:
+    """A batch of CPU cores split over ``threads`` Python threads, each running LAPACK on one intra-op thread.
+
+    LAPACK's own threading of one small (N ~ 400) eigenproblem scales poorly and, on a
+    machine shared with other processes, stalls at each of its many barriers: on 2 busy
+    cores, torch's 2-thread batched eigvalsh took 20-57 ms per 394 x 394 matrix, one
+    matrix per thread 17-21 ms (benchmarks/score_speed.py). The matrices are independent.
+    """
+    chunks = cores.flatten(0, -3).chunk(threads)
+    torch.set_num_threads(1)  # process-wide; the calling thread only waits meanwhile
+    try:
+        with ThreadPoolExecutor(len(chunks)) as pool:
+            parts = list(pool.map(lambda c: _spectrum(c, precise), chunks))
+    finally:
+        torch.set_num_threads(threads)
+    return torch.cat(parts).reshape(*cores.shape[:-2], -1)
 
 
 def row_spectra(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], precise: bool) -> list[torch.Tensor]:

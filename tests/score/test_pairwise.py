@@ -69,6 +69,22 @@ def test_core_spectrum_of_empty_core():
     assert core_spectrum(torch.zeros(0, 5)).numel() == 0
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_batched_cores_spread_over_threads_equal_one_by_one(threads):
+    cores = torch.stack([rand((70, 80), k, rank=[None, 3][k % 2]).double() for k in range(5)]).reshape(5, 1, 70, 80)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = core_spectrum(cores)
+        assert torch.get_num_threads() == threads  # restored after the thread pool
+    finally:
+        torch.set_num_threads(before)
+    assert got.shape == (5, 1, 70)
+    for k in range(5):
+        direct = torch.linalg.svdvals(cores[k, 0])
+        assert torch.allclose(got[k, 0], direct, rtol=0, atol=1e-7 * float(direct[0])), k
+
+
 def test_unaligned_points_are_not_paired():
     h = [rand((12, 4), 1), rand((12, 6), 2), rand((30, 5), 3)]
     d = [rand((12, 4), 4), rand((12, 6), 5), rand((30, 5), 6)]
