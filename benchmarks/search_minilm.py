@@ -8,7 +8,8 @@ Runs exactly this command (printed first), timing it:
         --baseline --fidelity-steps 75 --epochs 3 --max-length 64 --executor process --workers 2 \
         --out runs/search_minilm
 
-Resumable: rerun it after an interruption and it continues the search (``--resume``).
+Resumable: rerun it after an interruption and it continues the search (``--resume``),
+adding the new session's minutes to those already recorded.
 Writes benchmarks/results/search_minilm.json (the summary, the wall-clock minutes and
 the machine), copies the progress plot to docs/search_minilm_progress.png and prints a
 markdown table of the trials.
@@ -47,6 +48,14 @@ def table(summary: dict) -> str:
     return "\n".join(rows)
 
 
+def _earlier_minutes(results: Path, argv: list[str]) -> float:
+    """The wall clock recorded by earlier sessions of the same command, so that a resumed run reports the total."""
+    if not results.exists():
+        return 0.0
+    earlier = json.loads(results.read_text())
+    return earlier["wall_clock_minutes"] if earlier.get("command") == "adaptgraph " + shlex.join(argv) else 0.0
+
+
 def _pct(value) -> str:
     return "" if value is None else f"{100 * value:.2f}%"
 
@@ -70,11 +79,12 @@ def main() -> None:
     if code != 0:
         raise SystemExit(code)
     summary = json.loads((Path(args.out) / "summary.json").read_text())
+    minutes += _earlier_minutes(Path(args.results), argv) if resume else 0.0
     doc = {"command": "adaptgraph " + shlex.join(argv), "resumed": resume, "wall_clock_minutes": round(minutes, 2),
            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "summary": summary}
     write_text_atomic(args.results, json.dumps(doc, indent=1) + "\n")
     shutil.copyfile(Path(args.out) / "progress.png", args.plot)
-    print(f"\nwall clock: {minutes:.1f} minutes{' (this session only: resumed)' if resume else ''}\n")
+    print(f"\nwall clock: {minutes:.1f} minutes (all sessions of this run folder)\n")
     print(table(summary))
 
 

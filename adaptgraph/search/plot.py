@@ -33,7 +33,15 @@ def draw_progress(result: SearchResult, path: Path) -> Optional[Path]:
 
 
 def _progress_panel(ax, result: SearchResult, ok) -> None:
-    ax.scatter([t.trial for t in ok], [t.validation_accuracy for t in ok], s=14, color="0.6", label="trial")
+    from matplotlib.ticker import MaxNLocator
+
+    inside = [t for t in ok if t.within_budget]
+    outside = [t for t in ok if not t.within_budget]
+    ax.scatter([t.trial for t in inside], [t.validation_accuracy for t in inside], s=14, color="0.6", label="trial")
+    if outside:
+        ax.scatter([t.trial for t in outside], [t.validation_accuracy for t in outside], s=22, facecolors="none",
+                   edgecolors="0.4", label="trial outside the budget")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     xs, ys, best = [], [], None
     for t in sorted(result.trials, key=lambda t: t.trial):
         if t.within_budget and t.validation_accuracy is not None:
