@@ -54,9 +54,10 @@ def core_spectrum(core: torch.Tensor, precise: bool = False) -> torch.Tensor:
     core = core.to(torch.float64)
     if min(core.shape[-2:]) == 0:
         return core.new_zeros(*core.shape[:-2], 0)
-    threads = torch.get_num_threads()
-    if core.dim() > 2 and core.shape[0] > 1 and core.device.type == "cpu" and threads > 1:
-        return _spread_over_threads(core, precise, threads)
+    if core.dim() > 2 and core.shape[0] > 1 and core.device.type == "cpu":
+        chunks = core.flatten(0, -3).chunk(torch.get_num_threads())
+        parts = map_single_threaded(lambda c: _spectrum(c, precise), chunks)
+        return torch.cat(parts).reshape(*core.shape[:-2], -1)
     return _spectrum(core, precise)
 
 
@@ -67,22 +68,24 @@ def _spectrum(core: torch.Tensor, precise: bool) -> torch.Tensor:
     return torch.linalg.eigvalsh(gram).clamp_min(0.0).sqrt().flip(-1)
 
 
-def _spread_over_threads(cores: torch.Tensor, precise: bool, threads: int) -> torch.Tensor:
-    """A batch of CPU cores split over ``threads`` Python threads, each running LAPACK on one intra-op thread.
+def map_single_threaded(fn: Callable, items: Sequence) -> list:
+    """``[fn(x) for x in items]`` for independent CPU LAPACK work: one Python thread per torch
+    thread, each running LAPACK on ONE intra-op thread.
 
-    LAPACK's own threading of one small (N ~ 400) eigenproblem scales poorly and, on a
-    machine shared with other processes, stalls at each of its many barriers: on 2 busy
-    cores, torch's 2-thread batched eigvalsh took 20-57 ms per 394 x 394 matrix, one
-    matrix per thread 17-21 ms (benchmarks/score_speed.py). The matrices are independent.
+    LAPACK's own threading of one small (N ~ 400) factorisation scales poorly and, on a
+    machine shared with other processes, stalls at each of its many barriers. Measured on 2
+    busy cores (OMP_WAIT_POLICY=PASSIVE), per 394 x 394 eigvalsh: 20-57 ms with torch's 2
+    threads, 17-21 ms one matrix per thread; per 394 x 768 SVD: 85 ms vs 31 ms.
     """
-    chunks = cores.flatten(0, -3).chunk(threads)
+    threads, items = torch.get_num_threads(), list(items)
+    if threads <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
     torch.set_num_threads(1)  # process-wide; the calling thread only waits meanwhile
     try:
-        with ThreadPoolExecutor(len(chunks)) as pool:
-            parts = list(pool.map(lambda c: _spectrum(c, precise), chunks))
+        with ThreadPoolExecutor(min(threads, len(items))) as pool:
+            return list(pool.map(fn, items))
     finally:
         torch.set_num_threads(threads)
-    return torch.cat(parts).reshape(*cores.shape[:-2], -1)
 
 
 def row_spectra(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], precise: bool) -> list[torch.Tensor]:
@@ -163,16 +166,25 @@ def _fill_group(values, members, hs, ds, precise, tick) -> None:
     if len(rows) != 1:
         raise ScoreError(f"points {members} are grouped together but have different token "
                          f"counts {sorted(rows)}; give them different group labels")
-    a = [factor_rows(x) for x in hs]
-    b = [factor_rows(x) for x in ds]
+    each = map_single_threaded if all(x.device.type == "cpu" for x in hs) else _map
+    factors = each(factor_rows, [*hs, *ds])
+    a, b = factors[:len(hs)], factors[len(hs):]
     bounds = block_bounds([x.shape[1] for x in b])
     b_all = torch.cat(b, dim=1)
-    for ai, i in zip(a, members):
-        cores = ai.T @ b_all  # every core with source i in one matmul
-        for j, sv in zip(members, row_spectra(cores, bounds, precise)):
-            values[i][j] = sv
+
+    def source_row(ai: torch.Tensor) -> list[torch.Tensor]:
+        spectra = row_spectra(ai.T @ b_all, bounds, precise)  # every core with source i in one matmul
         if tick is not None:
             tick()
+        return spectra
+
+    for i, row in zip(members, each(source_row, a)):
+        for j, sv in zip(members, row):
+            values[i][j] = sv
+
+
+def _map(fn: Callable, items: Sequence) -> list:
+    return [fn(x) for x in items]
 
 
 def block_bounds(sizes: Sequence[int]) -> list[tuple[int, int]]:
