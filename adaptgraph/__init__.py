@@ -14,7 +14,7 @@ _LAZY = {
     "save_adapters": "adaptgraph.saving",
     "load_adapters": "adaptgraph.saving",
     "score_edges": "adaptgraph.score",
-    "search": "adaptgraph.search",
+    "search": "adaptgraph.searcher",
 }
 
 __all__ = ["AdaptGraphError", "Edge", "Loop", "Options", "Spec", "dump", "dumps", "load", "loads", *_LAZY]

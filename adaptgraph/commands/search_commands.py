@@ -25,11 +25,15 @@ best.safetensors, pareto.csv and progress.png. See docs/search.md.
 """
 
 
+# Written out (not imported from adaptgraph.searcher) so that building the parser imports no torch:
+# every command, `check` included, builds it. tests/cli/test_search_command_choices.py keeps them equal.
+KINDS = ("sequential", "parallel", "longrange", "recurrent")
+STRATEGIES = ("evolve", "gga", "random", "single")
+EXECUTORS = ("local", "process", "ray")
+
+
 def register(sub) -> None:
     import argparse
-
-    from ..score.edge_scores import KINDS
-    from ..search import EXECUTORS, STRATEGIES
 
     p = sub.add_parser("search", help="search for where adapters go: propose specs, train them, keep the best",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,7 +94,7 @@ def register(sub) -> None:
 
 
 def run_search(args) -> int:
-    from ..search import Budget, Fidelity, Scoring, search
+    from ..searcher import Budget, Fidelity, Scoring, search
     from ..spec import load
     from ..train import train_config
 
@@ -121,7 +125,7 @@ def run_search(args) -> int:
 
 
 def _strategy(args):
-    from ..search import make_strategy
+    from ..searcher import make_strategy
 
     settings = {"gga": {"gamma": args.gamma}, "evolve": {"gamma": args.gamma, "population": args.population}}
     return make_strategy(args.strategy, args.trials, **settings.get(args.strategy, {}))

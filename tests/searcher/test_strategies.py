@@ -5,7 +5,7 @@ from search_fixtures import synthetic_space
 
 from adaptgraph.errors import SearchError
 from adaptgraph.score import select
-from adaptgraph.search import (GGA, Budget, Candidate, Evolve, RandomPlacement, Searcher, Single, TrialOutcome,
+from adaptgraph.searcher import (GGA, Budget, Candidate, Evolve, RandomPlacement, Searcher, Single, TrialOutcome,
                                make_strategy)
 
 
@@ -85,7 +85,7 @@ def test_evolve_parents_are_the_best_trials():
 
 def test_duplicates_are_skipped_and_counted():
     space = synthetic_space(budget=Budget(adapters=(2, 2, 3)))
-    gga2 = space.to_spec(__import__("adaptgraph.search.strategies", fromlist=["gga_genome"]).gga_genome(space, 2, 0.6))
+    gga2 = space.to_spec(__import__("adaptgraph.searcher.strategies", fromlist=["gga_genome"]).gga_genome(space, 2, 0.6))
     searcher = Searcher(GGA(), space, references=[Candidate(None, "user spec mine", spec=gga2, name="mine")])
     proposals = run(searcher)
     assert [p.mutation for p in proposals] == ["user spec mine", "gga k=3"]

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from adaptgraph.errors import SearchError
-from adaptgraph.search.journal import FINISHED, JOURNAL, MANIFEST, Journal, read_journal
+from adaptgraph.searcher.journal import FINISHED, JOURNAL, MANIFEST, Journal, read_journal
 
 MANIFEST_DATA = {"task": "csv:a.csv", "backbone": "zoo:bert-tiny", "strategy": "gga", "seed": 0}
 

@@ -4,9 +4,9 @@ import pytest
 from scipy.stats import chisquare
 from search_fixtures import synthetic_space
 
-from adaptgraph.search import Budget, draw_edge, mutate
-from adaptgraph.search.mutations import MUTATIONS, OPERATORS
-from adaptgraph.search.space import genome_of
+from adaptgraph.searcher import Budget, draw_edge, mutate
+from adaptgraph.searcher.mutations import MUTATIONS, OPERATORS
+from adaptgraph.searcher.space import genome_of
 from adaptgraph.spec import loads
 
 BUDGETS = [Budget(adapters=(3,)), Budget(adapters=(4,), params=1200),

@@ -2,7 +2,7 @@
 
 Typical use::
 
-    from adaptgraph.search import Budget, Fidelity, search
+    from adaptgraph.searcher import Budget, Fidelity, search
     result = search("wordnet:noun?per_class=100", "hf:minilm", strategy="gga",
                     budget=Budget(adapters=(2, 4)), fidelity=Fidelity(steps=100), run_dir="runs/gga")
     print(result.best.spec_text, result.best.test_accuracy)
@@ -13,8 +13,6 @@ Pieces: ``space`` (stream-point edges, budget, genomes <-> specs), ``mutations``
 ``journal`` (manifest and append-only journal), ``run`` (the ``search`` driver),
 ``result`` / ``outputs`` / ``plot`` (what a search reports).
 """
-import sys
-import types
 
 from .executors import EXECUTORS, LocalExecutor, ProcessExecutor, make_executor
 from .mutations import MUTATIONS, draw_edge, mutate
@@ -33,14 +31,3 @@ __all__ = [
     "Searcher", "Single", "TrialOutcome", "TrialRecord", "TrialSummary", "TrialTask", "baseline_genome", "draw_edge",
     "make_executor", "make_strategy", "mutate", "pareto_front", "run_trial", "search",
 ]
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this package makes the attribute ``adaptgraph.search`` this module, which would hide the
-    function ``adaptgraph.search`` after its first use; so calling the module calls :func:`search`."""
-
-    def __call__(self, *args, **kwargs):
-        return search(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -6,8 +6,8 @@ import pytest
 from search_fixtures import comparable, quick_search
 
 from adaptgraph.errors import SearchError
-from adaptgraph.search import Budget, Evolve
-from adaptgraph.search.journal import FINISHED, STARTED, read_journal
+from adaptgraph.searcher import Budget, Evolve
+from adaptgraph.searcher.journal import FINISHED, STARTED, read_journal
 from adaptgraph.spec import load, loads
 
 
@@ -70,7 +70,7 @@ def test_resume_refuses_another_task_backbone_or_strategy(task_file, tmp_path):
     with pytest.raises(SearchError) as e:
         quick_search(other, run, budget=Budget(adapters=(1,)), final="best", resume=True)
     assert "task: " in str(e.value) and "task_fingerprint: " in str(e.value)
-    from adaptgraph.search import search
+    from adaptgraph.searcher import search
 
     with pytest.raises(SearchError, match='backbone: "zoo:bert-tiny" in the run folder, "zoo:gpt-tiny" now'):
         search(f"csv:{task_file}", "zoo:gpt-tiny", run_dir=run, resume=True, budget=Budget(adapters=(1,)),
@@ -86,10 +86,10 @@ def test_resuming_a_finished_search_trains_nothing_and_gives_the_same_result(tas
     assert comparable(again) == comparable(first)
 
 
-def test_adaptgraph_search_stays_callable_after_the_package_is_imported():
+def test_adaptgraph_search_is_the_function_even_after_the_package_is_imported():
     import adaptgraph
-    import adaptgraph.search as package
+    import adaptgraph.searcher  # noqa: F401  (the package is named apart, so it cannot hide the function)
 
-    assert callable(adaptgraph.search) and callable(package)
+    assert adaptgraph.search is adaptgraph.searcher.search
     with pytest.raises(SearchError, match="unknown search strategy 'nope'"):
         adaptgraph.search("digits", "zoo:vit-tiny", strategy="nope")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from adaptgraph.search import Budget, SearchSpace
-from adaptgraph.search.records import TrialOutcome
-from adaptgraph.search.trial import TrainedTrial
+from adaptgraph.searcher import Budget, SearchSpace
+from adaptgraph.searcher.records import TrialOutcome
+from adaptgraph.searcher.trial import TrainedTrial
 
 POOLS = {
     "animal": "cat dog horse cow sheep goat lion tiger wolf bear",
@@ -58,7 +58,7 @@ def crash_once(task) -> TrainedTrial:
 
 def quick_search(task_file: Path, run_dir, **overrides):
     """``search`` on zoo:bert-tiny with the tiny task, a few training steps and a cheap scoring pass."""
-    from adaptgraph.search import Budget, Fidelity, Scoring, search
+    from adaptgraph.searcher import Budget, Fidelity, Scoring, search
     from adaptgraph.train import TrainConfig
 
     settings = dict(strategy="gga", budget=Budget(adapters=(1, 2)), fidelity=Fidelity(steps=FAST["fidelity_steps"]),

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from adaptgraph.cli import main
-from adaptgraph.search.journal import FINISHED, STARTED, read_journal
+from adaptgraph.searcher.journal import FINISHED, STARTED, read_journal
 
 
 def command(task_file, out) -> list[str]:

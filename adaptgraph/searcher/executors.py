@@ -5,7 +5,7 @@
   server, or spawned, so CUDA and threads are safe). Each worker keeps its backbone and task loaded
   between trials. A worker that dies (a crash, the kernel's OOM killer) is
   replaced, and its trial is retried once, then recorded as failed.
-* ``ray``: Ray tasks on a cluster (``adaptgraph.search.ray_executor``).
+* ``ray``: Ray tasks on a cluster (``adaptgraph.searcher.ray_executor``).
 
 All of them call the same pure trial function, so they give the same results.
 """
@@ -157,7 +157,7 @@ def worker_context():
     one that replaces a crashed worker) starts in milliseconds rather than seconds."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["adaptgraph.search.trial", "adaptgraph.compiler", "adaptgraph.train"])
+        context.set_forkserver_preload(["adaptgraph.searcher.trial", "adaptgraph.compiler", "adaptgraph.train"])
         return context
     return multiprocessing.get_context("spawn")
 

@@ -2,7 +2,7 @@
 import pytest
 from search_fixtures import comparable, crash_once, quick_search
 
-from adaptgraph.search import Evolve, ProcessExecutor, TrialTask
+from adaptgraph.searcher import Evolve, ProcessExecutor, TrialTask
 
 EVOLVE = Evolve(trials=6, population=3)
 
