@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -133,9 +134,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     result = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-                         f"torch {torch.__version__}",
+                         f"torch {torch.__version__}", "load_average_at_start": os.getloadavg(),
               "compile": compile_times(), "step": step_ratio(args.repeats, args.batch),
               "recurrent": recurrent_cost(args.repeats, args.batch)}
+    result["load_average_at_end"] = os.getloadavg()
     write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

