@@ -97,7 +97,7 @@ def _cell_values(ax, values, metric: str) -> None:
     mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
     for (i, j), v in np.ndenumerate(values.filled(np.nan)):
         if np.isfinite(v):
-            text = f"{v:.0f}" if metric == "rank" else f"{v:.2g}"
+            text = f"{v:.0f}" if metric == "rank" or 10 <= abs(v) < 1e5 else f"{v:.2g}"  # not "1.4e+02"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black" if v > mid else "white")
 
 
