@@ -141,7 +141,8 @@ def _print_score(s: dict) -> None:
     widths = "/".join(map(str, s["widths"]))
     rtol = "float32 eps * max(d_i, d_j)" if s["rtol"] is None else f"{s['rtol']:g}"
     print(f"scored {s['edges']} edges between {s['points']} points of {s['backbone']} on {s['task']}")
-    print(f"tokens {s['tokens']} ({s['batches']} batches), widths {widths}, head {s['head']}, rank tolerance {rtol}")
+    batches = f"{s['batches']} batch" + ("es" if s["batches"] != 1 else "")
+    print(f"tokens {s['tokens']} ({batches}), widths {widths}, head {s['head']}, rank tolerance {rtol}")
     print(f"seconds {seconds.get('total', 0.0):.1f} ({stages})")
     print(f"top edges by {s['metric']}:")
     _table([("source", "destination", "kind", s["metric"])]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -59,7 +61,7 @@ def test_score_text_summary_and_saturation_warning_on_one_line(tmp_path):
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "scored 9 edges between 3 points of zoo:vit-tiny on digits"
-    assert lines[1] == "tokens 34 (1 batches), widths 64, head random, rank tolerance 0"
+    assert lines[1] == "tokens 34 (1 batch), widths 64, head random, rank tolerance 0"
     assert lines[2].startswith("seconds ") and "probe" in lines[2] and "spectra" in lines[2]
     assert lines[3] == "top edges by rank:" and lines[4].split() == ["source", "destination", "kind", "rank"]
     assert len(lines) == 6 + 9 + 1 and lines[-1] == f"wrote {tmp_path / 'scores.json'} and {tmp_path / 'heatmap.png'}"
@@ -153,3 +155,43 @@ def test_select_refuses_a_file_that_is_not_scores(tmp_path):
     assert code == 1
     assert err == ("error: not an EdgeScores document (missing 'format': 'adaptgraph.edge_scores')\n"
                    "    hint: pass the scores.json written by `adaptgraph score`\n")
+
+
+# -- the documentation: every python block of docs/scoring.md and of the Scoring section of
+# docs/performance.md runs and prints its "# out:" lines; the performance table is the benchmark's
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def scoring_section(text: str) -> str:
+    start = text.index("## Scoring")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
+
+DOC_BLOCKS = [("scoring.md", k, b) for k, b in enumerate(python_blocks((ROOT / "docs/scoring.md").read_text()))] + [
+    ("performance.md", k, b)
+    for k, b in enumerate(python_blocks(scoring_section((ROOT / "docs/performance.md").read_text())))]
+
+
+@pytest.mark.parametrize("doc, index, code", DOC_BLOCKS, ids=[f"{d}[{k}]" for d, k, _ in DOC_BLOCKS])
+def test_doc_examples_print_what_they_claim(doc, index, code, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the examples read files by repository-relative paths
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, f"docs/{doc}[block {index}]", "exec"), {"__name__": "docs_example"})
+    claimed = [line.strip()[len("# out: "):] for line in code.splitlines() if line.strip().startswith("# out: ")]
+    assert claimed and out.getvalue().splitlines() == claimed
+
+
+def test_performance_table_is_the_benchmark_result():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("score_speed", ROOT / "benchmarks/score_speed.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = json.loads((ROOT / "benchmarks/results/score_speed.json").read_text())
+    assert bench.table(result) in scoring_section((ROOT / "docs/performance.md").read_text())

@@ -1,0 +1,347 @@
+"""What gradient-rank scoring costs, against a training step and against a naive loop.
+
+For each backbone (``zoo:vit-base-shape``: n = 25 stream points, 625 edges, width 768;
+``hf:minilm``: n = 13, 169 edges, width 384), on ONE batch, three measurements:
+
+* ``score``: ``score_edges`` with a random head (no probe fitting) on one batch: one
+  forward + backward pass with probes at all n points (``probe`` stage) plus the spectra
+  of all n^2 G_ij (``spectra`` stage). Tracing is done beforehand and not counted.
+* ``step``: one training step (forward, loss, backward, AdamW step) of the common
+  baseline, one parallel adapter per sub-layer (``for k in 0..2L-1 { parallel @{k} -> @{k+1} }``).
+* ``naive``: for each of a seeded random sample of edges, compile a one-edge spec
+  ``edge @i -> @j { rank = d }`` and set its down-projection to the identity, so that
+  it is a zero-initialised dense W_ij whose gradient is exactly G_ij; run its own forward
+  and backward pass, and take the singular values of the gradient.
+  The compile (which copies the backbone) is timed separately and NOT counted in the
+  naive per-edge time, which favours the naive loop. The mean per-edge time of the
+  sample times n^2 is the extrapolated naive total.
+
+Each measurement runs in its own subprocess, so that its peak resident memory
+(``resource.getrusage`` ru_maxrss) is its own; ``idle`` (load, trace, batch, nothing
+else) is the memory floor they share. Rounds of (step, score, naive) are interleaved so
+that load on this shared machine hits all alike; times are medians over rounds. Workers
+run with ``OMP_WAIT_POLICY=PASSIVE`` (spinning OpenMP threads steal the CPU on a busy
+2-core machine); ``--wait-check`` times one round of a backbone without it, for comparison.
+
+    python benchmarks/score_speed.py [--rounds 3] [--edges 20] [--out benchmarks/results/score_speed.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+BACKBONES = {  # ref -> (task, batch size, max length, number of sub-layers with a parallel adapter)
+    "zoo:vit-base-shape": ("digits?size=224", 2, 64, 24),
+    "hf:minilm": ("wordnet:noun?per_class=50", 16, 64, 12),
+}
+THREADS = 2
+# OpenMP threads that spin while waiting steal the CPU from the other thread on a shared 2-core
+# machine; PASSIVE makes them sleep. Every measurement runs with it (see --wait-check).
+WAIT_POLICY = "PASSIVE"
+WORKERS = ("idle", "step", "score", "naive")
+
+
+# -- worker side (one measurement per process) ------------------------------------
+def setup(ref: str):
+    """Backbone, traced graph, the first training batch and a random head, as scoring sees them."""
+    import torch
+
+    from adaptgraph.compiler import get_backbone, trace_backbone
+    from adaptgraph.score.task_head import make_head
+    from adaptgraph.train import load_task
+    from adaptgraph.train.data import make_loader
+
+    torch.set_num_threads(THREADS)
+    task_ref, batch_size, max_length, _ = BACKBONES[ref]
+    bb = get_backbone(ref)
+    traced = trace_backbone(bb)
+    task = load_task(task_ref, seed=0)
+    loader = make_loader(task.examples("train"), bb, batch_size=batch_size, max_length=max_length, shuffle=True,
+                         seed=0)
+    batch = next(iter(loader))  # the same first batch that score_edges(seed=0) scores
+    with torch.no_grad():
+        features = traced.gm(*batch.inputs)
+    head = make_head(features, task.num_classes, "auto", seed=0)
+    return bb, traced, task_ref, batch, head
+
+
+def loss_of(head, batch):
+    import torch.nn.functional as F
+
+    return lambda out: F.cross_entropy(head(out, batch.attention_mask).float(), batch.labels)
+
+
+def measure_step(ref: str, repeats: int) -> dict:
+    import torch
+
+    import adaptgraph
+
+    bb, _, _, batch, head = setup(ref)
+    layers = BACKBONES[ref][3]
+    model = adaptgraph.compile(adaptgraph.loads(f"for k in 0..{layers - 1} {{ parallel @{{k}} -> @{{k+1}} }}"), bb)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=1e-3)
+    loss = loss_of(head, batch)
+
+    def step() -> float:
+        tic = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss(model(*batch.inputs)).backward()
+        optimizer.step()
+        return time.perf_counter() - tic
+
+    step()  # warm up
+    times = [step() for _ in range(repeats)]
+    return {"step_s": statistics.median(times), "step_times_s": times, "adapters": layers,
+            "trainable_parameters": sum(p.numel() for p in params)}
+
+
+def measure_score(ref: str, repeats: int) -> dict:
+    from adaptgraph.score import RankSaturationWarning, score_edges
+
+    bb, traced, task_ref, batch, head = setup(ref)
+    runs = []
+    for _ in range(repeats):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RankSaturationWarning)  # one batch: ranks are capped by tokens
+            s = score_edges(bb, task_ref, batches=1, batch_size=BACKBONES[ref][1], max_length=BACKBONES[ref][2],
+                            head="random", progress=False, traced=traced)
+        t = dict(s.timings)
+        runs.append({"probe_s": t["probe"], "spectra_s": t["spectra"], "score_s": t["probe"] + t["spectra"]})
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    return {**med, "runs": runs, "points": s.n, "edges": s.n * s.n, "tokens": max(s.tokens),
+            "widths": sorted(set(s.widths)), "ranks": [[s.rank[i][j] for j in range(s.n)] for i in range(s.n)]}
+
+
+def measure_naive(ref: str, edges: list[list[int]]) -> dict:
+    import torch
+
+    import adaptgraph
+    from adaptgraph.compiler import apply_plan
+    from adaptgraph.graph import stream_points
+    from adaptgraph.plan import resolve
+    from adaptgraph.score.metrics import default_rtol, numerical_rank
+
+    bb, traced, _, batch, head = setup(ref)
+    head.requires_grad_(False)  # as in scoring: only the adapter's gradient is wanted
+    width = min(int(p.shape[p.feature_dim]) for p in stream_points(traced))
+    loss = loss_of(head, batch)
+    rows = []
+    for i, j in edges:
+        tic = time.perf_counter()
+        model = apply_plan(traced, resolve(adaptgraph.loads(f"edge @{i} -> @{j} {{ rank = {width} }}"), traced),
+                           bb.ref)
+        compile_s = time.perf_counter() - tic
+        adapter = next(iter(model.adapters.values()))
+        with torch.no_grad():  # down = identity: the gradient of `up` is exactly that of a dense W_ij
+            adapter.down.weight.copy_(torch.eye(width))
+            adapter.down.bias.zero_()
+        up = adapter.up
+        tic = time.perf_counter()
+        loss(model(*batch.inputs)).backward()
+        sv = torch.linalg.svdvals(up.weight.grad.double())
+        run_s = time.perf_counter() - tic
+        rows.append({"edge": [i, j], "kind": model.adaptgraph.plan.edges[0].kind, "compile_s": compile_s,
+                     "forward_backward_svd_s": run_s, "rank": numerical_rank(sv, default_rtol(width, width))})
+        del model, adapter, up
+    return {"edges": rows, "rank_of_adapter": width}
+
+
+def worker(args) -> None:
+    import torch
+
+    tic = time.perf_counter()
+    if args.worker == "idle":
+        setup(args.backbone)
+        result = {}
+    elif args.worker == "step":
+        result = measure_step(args.backbone, args.repeats)
+    elif args.worker == "score":
+        result = measure_score(args.backbone, args.repeats)
+    else:
+        result = measure_naive(args.backbone, json.loads(args.edges))
+    result.update(maxrss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  wall_s=time.perf_counter() - tic, threads=torch.get_num_threads(), loadavg=os.getloadavg())
+    print(json.dumps(result))
+
+
+# -- driver side -------------------------------------------------------------------
+def spawn(kind: str, ref: str, repeats: int, edges=None, wait_policy: str | None = WAIT_POLICY) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--backbone", ref, "--repeats", str(repeats)]
+    if edges is not None:
+        cmd += ["--edges", json.dumps(edges)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "HF_HUB_OFFLINE": "1"}
+    env.pop("OMP_WAIT_POLICY", None)
+    if wait_policy:
+        env["OMP_WAIT_POLICY"] = wait_policy
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} worker on {ref} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def sample_edges(n: int, count: int, seed: int = 0) -> list[list[int]]:
+    pairs = [[i, j] for i in range(n) for j in range(n)]
+    return sorted(random.Random(seed).sample(pairs, min(count, len(pairs))))
+
+
+def bench_backbone(ref: str, rounds: int, edge_count: int) -> dict:
+    log(f"{ref}: idle memory")
+    idle = spawn("idle", ref, 1)
+    raw = {"step": [], "score": [], "naive": []}
+    edges = None
+    for r in range(rounds):
+        for kind in ("step", "score", "naive"):
+            if kind == "naive" and edges is None:
+                edges = sample_edges(raw["score"][0]["points"], edge_count)
+            log(f"{ref}: round {r + 1}/{rounds}, {kind} (load average {os.getloadavg()[0]:.2f})")
+            raw[kind].append(spawn(kind, ref, 3, edges if kind == "naive" else None))
+    return summarise(ref, idle, raw, edges)
+
+
+def wait_check(ref: str) -> dict:
+    """One step and one scoring pass with OpenMP's default wait policy, beside the PASSIVE medians."""
+    log(f"{ref}: step and score with the default OpenMP wait policy")
+    step, score = spawn("step", ref, 3, wait_policy=None), spawn("score", ref, 1, wait_policy=None)
+    return {"backbone": ref, "step_seconds": step["step_s"], "score_seconds": score["score_s"],
+            "probe_seconds": score["probe_s"], "spectra_seconds": score["spectra_s"],
+            "loadavg": [step["loadavg"], score["loadavg"]]}
+
+
+def summarise(ref: str, idle: dict, raw: dict, edges) -> dict:
+    med = statistics.median
+    step_s = med(r["step_s"] for r in raw["step"])
+    score_s = med(r["score_s"] for r in raw["score"])
+    first = raw["score"][0]
+    n = first["points"]
+    per_edge = [med(r["edges"][k]["forward_backward_svd_s"] for r in raw["naive"]) for k in range(len(edges))]
+    compile_each = [med(r["edges"][k]["compile_s"] for r in raw["naive"]) for k in range(len(edges))]
+    naive_total = statistics.mean(per_edge) * n * n
+    kinds = [row["kind"] for row in raw["naive"][0]["edges"]]
+    agree = sum(row["rank"] == first["ranks"][i][j] for row, (i, j) in zip(raw["naive"][0]["edges"], edges))
+    for r in raw["score"]:
+        r.pop("ranks")  # n x n numbers per run: the scores themselves are not what this file is about
+    return {
+        "backbone": ref, "task": BACKBONES[ref][0], "batch_size": BACKBONES[ref][1], "points": n,
+        "edges": n * n, "widths": first["widths"], "tokens": first["tokens"],
+        "score": {"seconds": score_s, "probe_seconds": med(r["probe_s"] for r in raw["score"]),
+                  "spectra_seconds": med(r["spectra_s"] for r in raw["score"]),
+                  "peak_rss_mib": med(r["maxrss_mib"] for r in raw["score"])},
+        "baseline_step": {"adapters": raw["step"][0]["adapters"], "seconds": step_s,
+                          "trainable_parameters": raw["step"][0]["trainable_parameters"],
+                          "peak_rss_mib": med(r["maxrss_mib"] for r in raw["step"])},
+        "naive": {"sampled_edges": len(edges), "sample_kinds": {k: kinds.count(k) for k in sorted(set(kinds))},
+                  "seconds_per_edge": statistics.mean(per_edge),
+                  "compile_seconds_per_edge_not_counted": statistics.mean(compile_each),
+                  "extrapolated_seconds_all_edges": naive_total,
+                  "extrapolation": f"mean of {len(edges)} sampled edges x {n * n} edges",
+                  "adapter_rank": raw["naive"][0]["rank_of_adapter"],
+                  "sampled_ranks_equal_to_score": f"{agree} of {len(edges)}",
+                  "peak_rss_mib": med(r["maxrss_mib"] for r in raw["naive"])},
+        "idle_peak_rss_mib": idle["maxrss_mib"],
+        "score_vs_baseline_step": score_s / step_s,
+        "naive_vs_score": naive_total / score_s,
+        "raw": raw,
+    }
+
+
+def table(result: dict) -> str:
+    """The Markdown table of docs/performance.md, from a saved result."""
+    rows = ["| | " + " | ".join(f"`{r['backbone']}`" for r in result["results"]) + " |",
+            "|---|" + "---|" * len(result["results"])]
+
+    def row(label, fn):
+        rows.append(f"| {label} | " + " | ".join(fn(r) for r in result["results"]) + " |")
+
+    row("stream points n (edges n^2)", lambda r: f"{r['points']} ({r['edges']})")
+    row("batch (tokens)", lambda r: f"{r['batch_size']} x `{r['task']}` ({r['tokens']})")
+    row("scoring: probe pass + spectra", lambda r: f"{r['score']['seconds']:.2f} s = {r['score']['probe_seconds']:.2f}"
+                                                   f" + {r['score']['spectra_seconds']:.2f} s")
+    row("one training step, baseline", lambda r: f"{r['baseline_step']['seconds']:.2f} s "
+                                                 f"({r['baseline_step']['adapters']} parallel adapters)")
+    row("scoring / training step", lambda r: f"{r['score_vs_baseline_step']:.1f}")
+    row("naive loop, per edge", lambda r: f"{r['naive']['seconds_per_edge']:.2f} s (+ "
+                                          f"{r['naive']['compile_seconds_per_edge_not_counted']:.2f} s compile, "
+                                          "not counted)")
+    row("naive loop, all edges (extrapolated)", lambda r: f"{r['naive']['extrapolated_seconds_all_edges']:.0f} s "
+                                                          f"({r['naive']['extrapolation']})")
+    row("naive / scoring", lambda r: f"{r['naive_vs_score']:.0f}x")
+    row("sampled naive ranks = scored ranks", lambda r: r["naive"]["sampled_ranks_equal_to_score"])
+    row("peak RSS: idle / step / scoring / naive (MiB)",
+        lambda r: f"{r['idle_peak_rss_mib']:.0f} / {r['baseline_step']['peak_rss_mib']:.0f} / "
+                  f"{r['score']['peak_rss_mib']:.0f} / {r['naive']['peak_rss_mib']:.0f}")
+    return "\n".join(rows)
+
+
+def machine() -> dict:
+    import torch
+
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 platform.processor() or platform.machine())
+    return {"cpu": model, "cpu_count": os.cpu_count(), "threads": THREADS, "torch": torch.__version__,
+            "python": platform.python_version(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
+                                                                     * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--edges", default="20", help="naive loop: number of sampled edges (worker: JSON list)")
+    ap.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
+    ap.add_argument("--wait-check", nargs="*", default=["hf:minilm"], metavar="REF",
+                    help="also time these backbones once with OpenMP's default wait policy (default hf:minilm)")
+    ap.add_argument("--out", default="benchmarks/results/score_speed.json")
+    ap.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
+    ap.add_argument("--backbone", help=argparse.SUPPRESS)
+    ap.add_argument("--repeats", type=int, default=3, help=argparse.SUPPRESS)
+    ap.add_argument("--table", action="store_true", help="print the Markdown table of a saved --out and stop")
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    if args.table:
+        with open(args.out) as f:
+            return print(table(json.load(f)))
+    from adaptgraph.fileio import write_text_atomic
+
+    started = time.time()
+    load_before = os.getloadavg()
+    results = [bench_backbone(ref, args.rounds, int(args.edges)) for ref in args.backbones]
+    default_wait = [wait_check(ref) for ref in args.wait_check]
+    out = {"command": " ".join(["python", *sys.argv]), "machine": machine(),
+           "environment": {"OMP_NUM_THREADS": str(THREADS), "OMP_WAIT_POLICY": WAIT_POLICY,
+                           "torch.set_num_threads": THREADS},
+           "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+           "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+           "wall_seconds": time.time() - started, "rounds": args.rounds, "results": results,
+           "default_wait_policy": default_wait}
+    write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
+    for r in results:
+        print(f"{r['backbone']}: n = {r['points']} ({r['edges']} edges), {r['tokens']} tokens; "
+              f"score {r['score']['seconds']:.2f} s = {r['score_vs_baseline_step']:.2f} baseline steps "
+              f"({r['baseline_step']['seconds']:.2f} s); naive {r['naive']['seconds_per_edge']:.2f} s/edge x "
+              f"{r['edges']} = {r['naive']['extrapolated_seconds_all_edges']:.0f} s (extrapolated from "
+              f"{r['naive']['sampled_edges']} edges): {r['naive_vs_score']:.0f}x slower than scoring; peak RSS "
+              f"score {r['score']['peak_rss_mib']:.0f} MiB, naive {r['naive']['peak_rss_mib']:.0f} MiB, "
+              f"step {r['baseline_step']['peak_rss_mib']:.0f} MiB, idle {r['idle_peak_rss_mib']:.0f} MiB")
+    for w in default_wait:
+        print(f"{w['backbone']} with OpenMP's default wait policy: step {w['step_seconds']:.2f} s, "
+              f"score {w['score_seconds']:.2f} s")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
