@@ -6,7 +6,7 @@
 (c) one recurrent edge into an early, a middle and a late stream point, against two
     full forward passes of the backbone.
 
-    python benchmarks/compile_overhead.py [--repeats 15] [--batch 2] [--out benchmarks/results/compile_overhead.json]
+    python benchmarks/compile_overhead.py [--repeats 15] [--batch 2] [--threads 1] [--out benchmarks/results/compile_overhead.json]
 """
 from __future__ import annotations
 
@@ -99,8 +99,11 @@ def step_ratio(repeats: int, batch: int) -> dict:
         for k, fn in runs.items():
             times[k].append(timed(fn))
     med = {k: statistics.median(v) for k, v in times.items()}
+    # each compiled step is paired with the eager step run right after it, so slow drifts in the
+    # machine's load cancel; the median of the pairs' ratios is the number reported
+    pairs = sorted(c / e for c, e in zip(times["compiled"], times["eager"]))
     return {"batch": batch, "repeats": repeats, "compiled_step_s": med["compiled"], "eager_step_s": med["eager"],
-            "ratio": med["compiled"] / med["eager"]}
+            "ratio": statistics.median(pairs), "ratio_quartiles": [pairs[len(pairs) // 4], pairs[3 * len(pairs) // 4]]}
 
 
 def recurrent_cost(repeats: int, batch: int) -> dict:
@@ -130,8 +133,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadiest on a shared machine)")
     ap.add_argument("--out", default="benchmarks/results/compile_overhead.json")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     result = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
                          f"torch {torch.__version__}", "load_average_at_start": os.getloadavg(),
