@@ -2,6 +2,9 @@
 per sub-layer (the usual baseline), several seeds each.
 
     python benchmarks/train_minilm.py [--seeds 0 1 2] [--epochs 3] [--runs-dir runs/bench_train_minilm]
+    # or share the work between processes, then summarise:
+    python benchmarks/train_minilm.py --only sub-layer --seeds 1 --threads 1 &
+    python benchmarks/train_minilm.py --no-train
 
 Resumable: every finished run is recorded in benchmarks/results/train_minilm_runs.jsonl
 (committed, so a later checkout resumes too) and is not trained again; a finished run
@@ -87,9 +90,16 @@ def main() -> None:
     ap.add_argument("--runs-dir", default="runs/bench_train_minilm")
     ap.add_argument("--out", default="benchmarks/results/train_minilm.json")
     ap.add_argument("--no-train", action="store_true", help="only collect and summarise finished runs")
+    ap.add_argument("--only", metavar="TEXT", help="train only placements whose name contains TEXT (several "
+                                                   "processes can then share the work)")
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     results = {}
     for name, text in SPECS.items():
+        if args.only and args.only not in name:
+            continue
         rows = [run_one(name, text, s, args.epochs, Path(args.runs_dir), not args.no_train) for s in args.seeds]
         rows = [r for r in rows if r is not None]
         if rows:
