@@ -64,7 +64,8 @@ class Settings:
     doc: Path = field(compare=False)
 
     def to_dict(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        """Plain JSON data (tuples as lists, paths as text): equal to what a meta file reads back."""
+        return json.loads(json.dumps(asdict(self), default=str))
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -77,8 +78,9 @@ def parser(description: str) -> argparse.ArgumentParser:
     scale.add_argument("--rank", type=int, default=RANK, help="adapter rank (default %(default)s)")
     scale.add_argument("--fidelity-steps", type=int, default=60,
                        help="optimiser steps of a sweep or evolve trial (default %(default)s)")
-    scale.add_argument("--steps", type=int, default=140,
-                       help="optimiser steps of every comparison run (default %(default)s, about one epoch)")
+    scale.add_argument("--steps", type=int, default=130,
+                       help="optimiser steps of every comparison run (default %(default)s: just under one epoch "
+                            "of batch 16 on either task, so one validation per run)")
     scale.add_argument("--batch-size", type=int, default=16, help="training batch (default %(default)s)")
     scale.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default %(default)s)")
     scale.add_argument("--max-length", type=int, default=64, help="longest token sequence (default %(default)s)")

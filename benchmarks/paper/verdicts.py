@@ -42,6 +42,11 @@ class Verdict:
     why: str
 
 
+def _seeded(s: Optional[Spread]) -> bool:
+    """A spread measured over two seeds or more: one seed has no spread to compare an effect with."""
+    return s is not None and s.n >= 2
+
+
 def combine(per_task: Sequence[Verdict]) -> str:
     words = [v.word for v in per_task if v.word != UNMEASURED]
     if not words:
@@ -89,12 +94,12 @@ def claim1(sweep_rows: list[dict], retrain_rows: list[dict], tasks: Sequence[str
     matters = []
     for task in tasks:
         r = retrained(retrain_rows, task)
-        if r["best"] is None or r["worst"] is None:
+        if not _seeded(r["best"]) or not _seeded(r["worst"]):
             continue
         gap, noise = r["best"].mean - r["worst"].mean, max(r["best"].range, r["worst"].range)
         matters.append((task, gap > noise, gap, noise))
     if not matters:
-        return Verdict(UNMEASURED, "the best and worst edges were not retrained")
+        return Verdict(UNMEASURED, "the best and worst edges were not retrained with two seeds or more")
     part_a = all(ok for _, ok, _, _ in matters)
     why = "; ".join(f"best - worst on {t}: {pp(g)} vs seed spread {noise * 100:.1f} pp" for t, _, g, noise in matters)
     part_b, why_b = _task_dependence(sweep_rows, tasks)
@@ -137,8 +142,8 @@ def best_elsewhere(rows: list[dict], tasks: Sequence[str]) -> list[tuple[str, st
 def claim2_task(rows: list[dict], task: str) -> tuple[Verdict, Optional[Spread], Optional[Spread], float]:
     rand = spread(floats(where(rows, task=task, role="random"), "test_acc"))
     base = spread(floats(where(rows, task=task, role="baseline"), "test_acc"))
-    if rand is None or base is None:
-        return Verdict(UNMEASURED, f"{task}: not run"), rand, base, 0.0
+    if rand is None or not _seeded(base):
+        return Verdict(UNMEASURED, f"{task}: not run, or the baseline has fewer than two seeds"), rand, base, 0.0
     above = sum(v > base.hi for v in floats(where(rows, task=task, role="random"), "test_acc")) / rand.n
     diff = rand.mean - base.mean
     why = (f"{task}: random mean - baseline mean {pp(diff)} vs baseline seed spread {base.range * 100:.1f} pp; "
@@ -180,7 +185,7 @@ def method_spread(rows: list[dict], task: str, method: str, k=None) -> Optional[
 
 def matches(rows: list[dict], task: str, k: int) -> Optional[bool]:
     g, b = method_spread(rows, task, "gga", k), method_spread(rows, task, "baseline")
-    if g is None or b is None:
+    if g is None or not _seeded(b):
         return None
     return g.mean >= b.mean - max(g.range, b.range)
 

@@ -1,0 +1,124 @@
+"""The paper protocol end to end at tiny scale: every script, its CSV columns and figures, the report, resuming.
+
+Runs the scripts of ``benchmarks/paper`` in this process (their ``main(argv)``) on
+``zoo:bert-tiny`` with two 3-class WordNet tasks and a few training steps, into tmp_path.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+PAPER = Path(__file__).resolve().parents[2] / "benchmarks" / "paper"
+MODULES = ("common", "analysis", "runstore", "placements", "verdicts", "placement_sweep", "random_vs_baseline",
+           "rank_predicts", "gga_vs_baseline", "cost", "report")
+TASKS = ("wordnet:noun.animal,noun.food,noun.plant?per_class=30", "wordnet:noun.animal,noun.food,noun.artifact?per_class=30")
+
+pytestmark = pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").exists(), reason="WordNet is not installed")
+
+
+@pytest.fixture(scope="module")
+def paper():
+    """The protocol's modules, imported from benchmarks/paper (and forgotten afterwards)."""
+    saved = {name: sys.modules.pop(name) for name in MODULES if name in sys.modules}
+    sys.path.insert(0, str(PAPER))
+    try:
+        yield {name: importlib.import_module(name) for name in MODULES}
+    finally:
+        sys.path.remove(str(PAPER))
+        for name in MODULES:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, paper):
+    """Every script run once at tiny scale; returns the argv and the output folders."""
+    out = tmp_path_factory.mktemp("paper")
+    argv = ["--backbone", "zoo:bert-tiny", *[a for t in TASKS for a in ("--task", t)], "--fidelity-steps", "3",
+            "--steps", "3", "--sample", "5", "--seeds", "0", "1", "--draws", "2", "--ks", "1", "2",
+            "--evolve-trials", "2", "--repeats", "1", "--score-batches", "1", "--workers", "1",
+            "--results", str(out / "results"), "--runs", str(out / "runs"), "--doc", str(out / "results.md")]
+    for script in ("placement_sweep", "random_vs_baseline", "rank_predicts", "gga_vs_baseline", "cost", "report"):
+        paper[script].main(argv)
+    return argv, out
+
+
+@pytest.mark.slow
+def test_every_csv_has_its_columns_and_rows(tiny, paper):
+    _, out = tiny
+    read = paper["common"].read_csv
+    expected = {
+        "placement_sweep": paper["placement_sweep"].SWEEP_COLUMNS,
+        "placement_retrain": paper["placement_sweep"].RETRAIN_COLUMNS,
+        "random_vs_baseline": paper["random_vs_baseline"].COLUMNS,
+        "rank_predicts": paper["rank_predicts"].CORRELATION_COLUMNS,
+        "rank_predicts_edges": paper["rank_predicts"].EDGE_COLUMNS,
+        "gga_vs_baseline": paper["gga_vs_baseline"].COLUMNS,
+        "evolve": paper["gga_vs_baseline"].EVOLVE_COLUMNS,
+        "cost": paper["cost"].COLUMNS,
+    }
+    for name, columns in expected.items():
+        rows = read(out / "results" / f"{name}.csv")
+        assert rows, name
+        assert tuple(rows[0]) == tuple(columns), name
+    sweep = read(out / "results" / "placement_sweep.csv")
+    for task in TASKS:  # 5 sampled edges, then best, worst and probe with both seeds
+        assert len([r for r in sweep if r["task"] == task and r["role"] == "edge"]) == 5
+        assert len([r for r in sweep if r["task"] == task and r["role"] != "edge"]) == 6
+        assert all(r["test_acc"] != "" for r in read(out / "results" / "placement_retrain.csv"))
+    gga = read(out / "results" / "gga_vs_baseline.csv")
+    assert {(r["method"], r["k"]) for r in gga} == {("gga", "1"), ("gga", "2"), ("topk", "1"), ("topk", "2"),
+                                                    ("random", "1"), ("random", "2"), ("baseline", "8"),
+                                                    ("probe", "0")}
+    assert len(read(out / "results" / "random_vs_baseline.csv")) == 2 * (2 + 2)  # per task: 2 draws, 2 seeds
+
+
+@pytest.mark.slow
+def test_figures_and_the_commands_that_made_them(tiny, paper):
+    argv, out = tiny
+    for name in ("placement_heatmaps", "placement_tasks", "random_vs_baseline", "rank_predicts", "gga_vs_baseline",
+                 "cost"):
+        png = out / "results" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    meta = paper["common"].read_meta(out / "results", "gga_vs_baseline")
+    assert meta["command"] == paper["common"].command("gga_vs_baseline.py", argv)
+
+
+@pytest.mark.slow
+def test_report_has_every_claim_with_a_verdict_and_its_command(tiny, paper):
+    argv, out = tiny
+    text = (out / "results.md").read_text()
+    sections = text.split("\n## ")[1:]
+    titles = [s.splitlines()[0] for s in sections]
+    assert titles == [f"Claim {n}: {paper['report'].CLAIMS[n][0]}" for n in (1, 2, 3, 4)] + [
+        "Cost: scoring, training, and the second pass of recurrent edges", "Regenerating everything"]
+    for section in sections[:4]:
+        verdict = section.split("**Verdict: ")[1].split(".**")[0]
+        assert verdict in ("holds", "partly", "does not hold here", "not measured")
+        assert "*Rule:*" in section and "Regenerate: `python benchmarks/paper/" in section
+    assert "Not run yet" not in text
+    for script in ("placement_sweep", "random_vs_baseline", "rank_predicts", "gga_vs_baseline", "cost"):
+        assert paper["common"].command(f"{script}.py", argv) in text
+    assert "](results/placement_heatmaps.png)" in text
+
+
+@pytest.mark.slow
+def test_rerunning_skips_finished_work_and_retrains_a_killed_run(tiny, paper, capsys):
+    argv, out = tiny
+    capsys.readouterr()
+    paper["gga_vs_baseline"].main(argv)
+    paper["cost"].main(argv)
+    printed = capsys.readouterr().out
+    counts = [line for line in printed.splitlines() if "already finished" in line]
+    assert counts and all(line.endswith(", 0 to train") for line in counts), printed
+    assert "timing" not in printed  # cost.py kept its measurements
+
+    killed = next((out / "runs").glob("*/*-trial-*/*-s1"))  # a sweep-check run that lost its metrics.json
+    (killed / "metrics.json").unlink()
+    paper["placement_sweep"].main(argv)
+    printed = capsys.readouterr().out
+    assert any(line.endswith(", 1 to train") for line in printed.splitlines()), printed
+    assert (killed / "metrics.json").exists()
