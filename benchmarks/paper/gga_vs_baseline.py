@@ -107,8 +107,9 @@ def plot(s: common.Settings, rows: list[dict], evolved: list[dict]):
                                       ("random", "tab:gray", 0.06)):
             stats = [(k, spread(floats(where(rows, task=task, method=method, k=k), "test_acc"))) for k in s.ks]
             stats = [(k, st) for k, st in stats if st]
-            ax.errorbar([k * (1 + shift) for k, _ in stats], [st.mean * 100 for _, st in stats],
-                        yerr=[[(st.mean - st.lo) * 100 for _, st in stats], [(st.hi - st.mean) * 100 for _, st in stats]],
+            below = [(st.mean - st.lo) * 100 for _, st in stats]
+            above = [(st.hi - st.mean) * 100 for _, st in stats]
+            ax.errorbar([k * (1 + shift) for k, _ in stats], [st.mean * 100 for _, st in stats], yerr=[below, above],
                         marker="o", capsize=3, color=colour, label=method)
         for method, colour in (("baseline", "tab:orange"), ("probe", "black")):
             st = spread(floats(where(rows, task=task, method=method), "test_acc"))

@@ -1,7 +1,7 @@
 """Experiment 1: where a single adapter sits changes accuracy, and the best place depends on the task.
 
 For each task, one adapter on every stream edge (the searcher's ``single`` strategy: 169
-edges on MiniLM), trained for --fidelity-steps with seed 0 and scored on the validation
+edges on MiniLM), trained for --fidelity-steps with the first seed and scored on the validation
 split (the test split stays hidden, as in a search). Then the best and worst edge of each
 task and the linear probe are trained again with every seed at the same fidelity (how
 noisy is the sweep?) and with every seed for --steps, tested on the test split.
@@ -49,10 +49,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 def sweep(s: common.Settings, task: str, edges: list) -> list[dict]:
-    """Every single edge on ``task`` at the sweep fidelity, seed 0: one row each."""
-    runs = [runstore.make_run(s, task, p.spec, 0, steps=s.fidelity_steps, test=False) for p in edges]
+    """Every single edge on ``task`` at the sweep fidelity, all with the first seed: one row each."""
+    seed = s.seeds[0]  # one seed for every edge: the same head initialisation and batch order everywhere
+    runs = [runstore.make_run(s, task, p.spec, seed, steps=s.fidelity_steps, test=False) for p in edges]
     outcomes = runstore.run_all(runs, s, f"sweep {task}")
-    return [_row(task, "edge", p, 0, s.fidelity_steps, o) for p, o in zip(edges, outcomes)]
+    return [_row(task, "edge", p, seed, s.fidelity_steps, o) for p, o in zip(edges, outcomes)]
 
 
 def pick(rows: list[dict]) -> tuple:
@@ -62,7 +63,7 @@ def pick(rows: list[dict]) -> tuple:
 
 
 def fidelity_check(s: common.Settings, task: str, chosen: list) -> list[dict]:
-    """``(role, placement)`` pairs with every seed at the sweep fidelity (seed 0 of an edge is its sweep run)."""
+    """``(role, placement)`` pairs with every seed at the sweep fidelity (the first seed of an edge is its sweep run)."""
     jobs = [(role, p, seed) for role, p in chosen for seed in s.seeds]
     runs = [runstore.make_run(s, task, p.spec, seed, steps=s.fidelity_steps, test=False) for _, p, seed in jobs]
     outcomes = runstore.run_all(runs, s, f"sweep check {task}")

@@ -2,7 +2,7 @@
 
 For each task, --draws placements of 12 distinct edges drawn uniformly from all stream
 edges (the searcher's ``random`` strategy, seed 0; recurrent and long-range edges
-included), each trained once (seed 0), against the common baseline of one parallel adapter
+included), each trained once (with the first seed), against the common baseline of one parallel adapter
 per sub-layer (12 on MiniLM) trained with every seed. All runs train for --steps and are
 tested on the test split.
 

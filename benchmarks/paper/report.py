@@ -131,7 +131,7 @@ def _claim1(r: _Reader) -> str:
         rows.append([t, sw.edges, f"{sw.best['edges']} ({_acc(sw.best['val_acc'])})",
                      f"{sw.worst['edges']} ({_acc(sw.worst['val_acc'])})", f"{sw.median * 100:.1f}",
                      f"{sw.edge_sd * 100:.1f}", seed_sd])
-    body = ["Single-edge sweep (validation accuracy, seed 0; the seed sd is that of the best and worst edge "
+    body = ["Single-edge sweep (validation accuracy, first seed; the seed sd is that of the best and worst edge "
             "and the probe re-run with every seed at the same fidelity):",
             _table(["task", "edges", "best edge (acc.)", "worst edge (acc.)", "median", "sd across edges",
                     "seed sd"], rows)]

@@ -108,7 +108,8 @@ def _train(todo: list[Run], workers: int, threads: int, what: str) -> list[tuple
         return errors
     from adaptgraph.searcher.executors import worker_context
 
-    with futures.ProcessPoolExecutor(workers, mp_context=worker_context()) as pool:
+    pool = futures.ProcessPoolExecutor(workers, mp_context=worker_context())
+    try:
         pending = {pool.submit(train_run, run, threads): run for run in todo}
         for k, done in enumerate(futures.as_completed(pending), 1):
             run = pending[done]
@@ -116,6 +117,10 @@ def _train(todo: list[Run], workers: int, threads: int, what: str) -> list[tuple
             _progress(what, k, len(todo), run, err)
             if err:
                 errors.append((run, err))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: stop now; finished runs are kept
+        raise
+    pool.shutdown()
     return errors
 
 

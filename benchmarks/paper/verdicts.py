@@ -70,7 +70,7 @@ class Sweep:
     best: dict
     worst: dict
     median: float
-    edge_sd: float  # standard deviation of validation accuracy across edges (seed 0)
+    edge_sd: float  # standard deviation of validation accuracy across edges (first seed)
     seed_sd: Optional[float]  # mean seed standard deviation of the re-seeded edges and probe at the fidelity
 
 
@@ -159,7 +159,8 @@ def claim3_task(correlations: list[dict], task: str) -> Verdict:
     if not acc or acc[0]["rho"] in ("", None):
         return Verdict(UNMEASURED, f"{task}: the rank is constant over the edges (saturated) or was not scored")
     ok_acc = float(acc[0]["rho"]) > 0 and float(acc[0]["p"]) < 0.05
-    ok_loss = bool(loss) and loss[0]["rho"] not in ("", None) and float(loss[0]["rho"]) < 0 and float(loss[0]["p"]) < 0.05
+    ok_loss = (bool(loss) and loss[0]["rho"] not in ("", None)
+               and float(loss[0]["rho"]) < 0 and float(loss[0]["p"]) < 0.05)
     why = (f"{task}: rho(rank, val. acc.) {float(acc[0]['rho']):.2f} (p {float(acc[0]['p']):.2g}), "
            f"rho(rank, train loss) {rho_text(loss)}")
     return Verdict(HOLDS if ok_acc and ok_loss else PARTLY if ok_acc or ok_loss else NOT, why)

@@ -14,7 +14,8 @@ import pytest
 PAPER = Path(__file__).resolve().parents[2] / "benchmarks" / "paper"
 MODULES = ("common", "analysis", "runstore", "placements", "verdicts", "placement_sweep", "random_vs_baseline",
            "rank_predicts", "gga_vs_baseline", "cost", "report")
-TASKS = ("wordnet:noun.animal,noun.food,noun.plant?per_class=30", "wordnet:noun.animal,noun.food,noun.artifact?per_class=30")
+TASKS = ("wordnet:noun.animal,noun.food,noun.plant?per_class=30",
+         "wordnet:noun.animal,noun.food,noun.artifact?per_class=30")
 
 pytestmark = pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").exists(), reason="WordNet is not installed")
 
