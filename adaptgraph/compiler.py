@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -68,7 +69,9 @@ def get_backbone(ref, example_inputs=None, trust_code: bool = False) -> Backbone
 
 
 _BACKBONES: dict[tuple[str, bool], Backbone] = {}
-_TRACES: dict[tuple[int, str], Traced] = {}
+# Keyed weakly by the module object itself: keying by id() could hand a freed module's graph to a
+# new module that happens to reuse its address.
+_TRACES: "weakref.WeakKeyDictionary[nn.Module, dict[str, Traced]]" = weakref.WeakKeyDictionary()
 
 
 def _cached_backbone(ref: str, trust_code: bool) -> Backbone:
@@ -82,10 +85,10 @@ def _cached_backbone(ref: str, trust_code: bool) -> Backbone:
 def trace_backbone(bb: Backbone, frontend: str | None = None) -> Traced:
     """Trace once per backbone object and frontend; later calls reuse the graph (compile copies it)."""
     chosen = frontend or bb.frontend
-    key = (id(bb.module), chosen)
-    if key not in _TRACES:
-        _TRACES[key] = trace(bb.module, bb.example_inputs, frontend=chosen, leaf_modules=bb.leaf_modules)
-    return _TRACES[key]
+    by_frontend = _TRACES.setdefault(bb.module, {})
+    if chosen not in by_frontend:
+        by_frontend[chosen] = trace(bb.module, bb.example_inputs, frontend=chosen, leaf_modules=bb.leaf_modules)
+    return by_frontend[chosen]
 
 
 def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = DEFAULT_SEED) -> fx.GraphModule:
