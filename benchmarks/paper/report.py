@@ -22,6 +22,13 @@ CLAIMS = {
     3: ("Gradient rank predicts placement quality", "rank_predicts"),
     4: ("A few GGA adapters match the baseline", "gga_vs_baseline"),
 }
+SHORT = {
+    1: "placement matters and depends on the task",
+    2: "random placements from the extended space beat the baseline",
+    3: "gradient rank predicts placement quality",
+    4: "a few GGA adapters match the baseline",
+}
+HEADLINE = "**Headline** (the verdicts below, in order):"
 PAPER = {
     1: "Where a single adapter sits changes transfer accuracy a lot, and the best place depends on the task.",
     2: "Random placements drawn from the extended space (long-range and recurrent edges) beat one parallel "
@@ -42,7 +49,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 def render(s: common.Settings, argv: Optional[Sequence[str]]) -> str:
     r = _Reader(s, argv)
-    parts = [_header(r), _claim1(r), _claim2(r), _claim3(r), _claim4(r), _cost(r), _commands(r)]
+    claims = [_claim1(r), _claim2(r), _claim3(r), _claim4(r)]  # first: they record the verdicts the header sums up
+    parts = [_header(r), *claims, _cost(r), _commands(r)]
     return "\n\n".join(p.strip("\n") for p in parts) + "\n"
 
 
@@ -52,6 +60,7 @@ class _Reader:
     def __init__(self, s: common.Settings, argv):
         self.s, self.argv = s, common.arguments(argv)
         self.rel = os.path.relpath(s.results, s.doc.parent)
+        self.verdicts: dict[int, v.Verdict] = {}
 
     def rows(self, name: str) -> Optional[list[dict]]:
         path = self.s.results / f"{name}.csv"
@@ -84,6 +93,7 @@ class _Reader:
 
 def _section(r: _Reader, n: int, verdict: v.Verdict, body: list[str]) -> str:
     title, experiment = CLAIMS[n]
+    r.verdicts[n] = verdict
     return "\n\n".join([f"## Claim {n}: {title}", f"**Paper:** {PAPER[n]}",
                         f"**Verdict: {verdict.word}.** {verdict.why}", f"*Rule:* {v.RULES[n]}", *body,
                         r.provenance(experiment)])
@@ -116,7 +126,14 @@ The claims of Nowak et al. (2024, arXiv 2410.15858), tested with adaptgraph's ow
 Rank-{settings['rank']} adapters; a sweep or search trial trains {settings['fidelity_steps']} steps, every
 comparison run {settings['steps']} steps, batch {settings['batch_size']}, learning rate {settings['lr']},
 seeds {settings['seeds']}. Accuracies are in percent: mean ± sample standard deviation
-(min-max, n). "Seed spread" is max - min over seeds."""
+(min-max, n). "Seed spread" is max - min over seeds.
+
+{HEADLINE} {headline(r.verdicts)}"""
+
+
+def headline(verdicts: dict[int, v.Verdict]) -> str:
+    """The one line the README quotes: each claim's verdict, in order."""
+    return "; ".join(f"{SHORT[n]}: **{verdicts[n].word}**" for n in sorted(verdicts)) + "."
 
 
 def _claim1(r: _Reader) -> str:
