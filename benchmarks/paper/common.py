@@ -55,6 +55,7 @@ class Settings:
     score_batches: int
     score_head: str
     sample: Optional[int]  # sweep only this many edges (a seeded sample); None: all of them
+    repeat_sample: int  # edges of each sweep trained again with the second seed (is the map reproducible?)
     draws: int
     ks: tuple[int, ...]
     evolve_trials: int
@@ -91,6 +92,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     scale.add_argument("--score-batches", type=int, default=4, help="batches of the gradient-rank scoring")
     scale.add_argument("--score-head", default="probe", choices=("probe", "random"), help="scoring head")
     scale.add_argument("--sample", type=int, default=None, help="sweep a seeded sample of N edges (default all)")
+    scale.add_argument("--repeat-sample", type=int, default=30,
+                       help="edges of each task's sweep trained again with the second seed (default %(default)s)")
     scale.add_argument("--draws", type=int, default=20, help="random placements of 12 edges (default 20)")
     scale.add_argument("--ks", type=int, nargs="+", default=[1, 2, 3, 4, 6, 12], help="adapter counts k of GGA")
     scale.add_argument("--evolve-trials", type=int, default=12, help="trials of the evolve search (default 12)")
@@ -105,7 +108,7 @@ def parser(description: str) -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Frozen settings from parsed flags; SystemExit with a message for impossible values."""
     for name in ("rank", "fidelity_steps", "steps", "batch_size", "max_length", "workers", "threads",
-                 "score_batches", "draws", "evolve_trials", "repeats"):
+                 "score_batches", "repeat_sample", "draws", "evolve_trials", "repeats"):
         if getattr(args, name) < 1:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     return Settings(
@@ -113,6 +116,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         fidelity_steps=args.fidelity_steps, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         max_length=args.max_length, seeds=tuple(args.seeds), device=args.device, workers=args.workers,
         threads=args.threads, score_batches=args.score_batches, score_head=args.score_head, sample=args.sample,
+        repeat_sample=args.repeat_sample,
         draws=args.draws, ks=tuple(sorted(set(args.ks))), evolve_trials=args.evolve_trials,
         repeats=args.repeats, results=args.results, runs=args.runs, doc=args.doc)
 

@@ -90,24 +90,30 @@ def write(s: common.Settings, sweep_rows: list[dict], retrain_rows: list[dict]) 
     common.write_csv(s.results / "placement_retrain.csv", retrain_rows, RETRAIN_COLUMNS)
 
 
-def plot_heatmaps(s: common.Settings, rows: list[dict], n: int):
-    """One heat map of single-edge validation accuracy per task, [source, destination]."""
+HEAT = {"val_acc": ("validation accuracy %", 100, "placement_heatmaps"),
+        "train_loss": ("training loss (last epoch)", 1, "placement_loss_heatmaps")}
+
+
+def plot_heatmaps(s: common.Settings, rows: list[dict], n: int, key: str = "val_acc"):
+    """One heat map of a single-edge value (``HEAT``) per task, [source, destination]."""
     plt = common.pyplot()
+    label, scale, name = HEAT[key]
     fig, axes = plt.subplots(1, len(s.tasks), figsize=(5.2 * len(s.tasks), 4.6), squeeze=False)
     for ax, task in zip(axes[0], s.tasks):
         task_rows = [r for r in rows if r["task"] == task and r["role"] == "edge"]
-        m = heat_matrix(edge_values(task_rows), n)
-        im = ax.imshow(m * 100, cmap="viridis", origin="upper")
+        m = heat_matrix(edge_values(task_rows, key), n)
+        im = ax.imshow(m * scale, cmap="viridis" if key == "val_acc" else "viridis_r", origin="upper")
         ranked = ranked_edges(task_rows)
         for r, marker, colour in ((ranked[0], "*", "red"), (ranked[-1], "x", "white")):
             ax.plot(int(r["dst"]), int(r["src"]), marker, color=colour, markersize=12)
-        ax.set_title(f"{task}\nbest {ranked[0]['edges']} (*), worst {ranked[-1]['edges']} (x)", fontsize=9)
+        ax.set_title(f"{task}\nbest {ranked[0]['edges']} (*), worst {ranked[-1]['edges']} (x) by val. acc.",
+                     fontsize=9)
         ax.set_xlabel("destination point @j")
         ax.set_ylabel("source point @i")
-        fig.colorbar(im, ax=ax, label=f"validation accuracy % ({s.fidelity_steps} steps)")
+        fig.colorbar(im, ax=ax, label=f"{label} ({s.fidelity_steps} steps)")
     fig.suptitle(f"One rank-{s.rank} adapter per edge on {s.backbone} (below the diagonal: recurrent)", fontsize=10)
     fig.tight_layout()
-    return common.save_figure(fig, s.results / "placement_heatmaps.png")
+    return common.save_figure(fig, s.results / f"{name}.png")
 
 
 def plot_tasks(s: common.Settings, rows: list[dict]):

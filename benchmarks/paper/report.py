@@ -13,8 +13,9 @@ import os
 from typing import Optional, Sequence
 
 import common
+import map_repeat as repeat
 import verdicts as v
-from analysis import floats, spread, where
+from analysis import edge_values, floats, maps_correlation, spread, where
 
 CLAIMS = {
     1: ("Placement matters, and depends on the task", "placement_sweep"),
@@ -75,9 +76,9 @@ class _Reader:
     def figure(self, name: str, alt: str) -> str:
         return f"![{alt}]({self.rel}/{name}.png)" if (self.s.results / f"{name}.png").exists() else ""
 
-    def command(self, experiment: str) -> str:
+    def command(self, experiment: str, script: Optional[str] = None) -> str:
         meta = self.meta(experiment)
-        return meta["command"] if meta else common.command(f"{experiment}.py", self.argv)
+        return meta["command"] if meta else common.command(script or f"{experiment}.py", self.argv)
 
     def provenance(self, experiment: str) -> str:
         meta = self.meta(experiment)
@@ -165,9 +166,51 @@ def _claim1(r: _Reader) -> str:
         body.append("Where each task's best edge ranks on the other task: " + "; ".join(
             f"{t}'s best {e} is beaten by {share:.0%} of the edges on the other task" for t, e, share in elsewhere
             if share is not None) + ".")
-    body += [r.figure("placement_heatmaps", "heat maps of single-edge validation accuracy"),
-             r.figure("placement_tasks", "single-edge accuracy on one task against the other")]
+    loss_maps = maps_correlation(*(edge_values(where(sweep, task=t, role="edge"), "train_loss") for t in tasks[:2])) \
+        if len(tasks) >= 2 else None
+    if loss_maps:
+        body.append(f"The two tasks' training-loss maps (same sweep runs): Spearman rho {loss_maps.rho:.2f} "
+                    f"(p {loss_maps.p:.2g}, {loss_maps.n} edges).")
+    body += [_repeat(r), _by_loss(r), r.figure("placement_heatmaps", "heat maps of single-edge validation accuracy"),
+             r.figure("placement_loss_heatmaps", "heat maps of single-edge training loss"),
+             r.figure("placement_tasks", "single-edge accuracy on one task against the other"),
+             r.figure("placement_repeat", "the same edges' sweep runs with two seeds")]
     return _section(r, 1, v.claim1(sweep, retrain, tasks), body)
+
+
+def _repeat(r: _Reader) -> str:
+    """How well a map survives a new seed (map_repeat.py): the ceiling of any correlation with it."""
+    rows = r.rows("placement_repeat")
+    if not rows:
+        return ""
+    cells = []
+    for t in r.tasks(rows):
+        for target in repeat.TARGETS:
+            c = repeat.reproducibility(rows, t, target)
+            cells.append(f"{t} {target.replace('_', ' ')} rho {c.rho:.2f} (p {c.p:.2g}, n={c.n})" if c else
+                         f"{t} {target.replace('_', ' ')}: undefined")
+    return ("Is the map reproducible? The same sampled edges swept again with the second seed (Spearman between "
+            f"the two seeds; `{r.command(repeat.EXPERIMENT, 'map_repeat.py')}`): "
+            + "; ".join(cells) + ". This bounds how well any score can predict the map.")
+
+
+def _by_loss(r: _Reader) -> str:
+    """The edges with the lowest and highest sweep training loss, retrained (map_repeat.py): not part of the rule."""
+    rows = r.rows("placement_loss_retrain")
+    if not rows:
+        return ""
+    table = []
+    for t in r.tasks(rows):
+        low, high = (spread(floats(where(rows, task=t, role=role), "test_acc")) for role in ("low_loss", "high_loss"))
+        edge = {role: where(rows, task=t, role=role)[0]["edges"] for role in ("low_loss", "high_loss")}
+        if low and high:
+            table.append([t, f"{edge['low_loss']}: {low.text()}", f"{edge['high_loss']}: {high.text()}",
+                          v.pp(low.mean - high.mean), f"{max(low.range, high.range) * 100:.1f} pp"])
+    return "\n\n".join([
+        "A check added after the sweep (not part of the rule above): the edges with the lowest and the highest "
+        "sweep *training loss*, the map that survives a new seed, retrained with every seed (test accuracy; "
+        f"`{r.command(repeat.EXPERIMENT, 'map_repeat.py')}`):",
+        _table(["task", "lowest-loss edge", "highest-loss edge", "difference", "larger seed spread"], table)])
 
 
 def _claim2(r: _Reader) -> str:
@@ -207,7 +250,7 @@ def _claim3(r: _Reader) -> str:
                    table),
             "Strongest predictor of validation accuracy (rank against norms, the reviewers' ablation): "
             + "; ".join(best) + ".",
-            r.figure("rank_predicts", "gradient scores against single-edge validation accuracy")]
+            r.figure("rank_predicts", "gradient scores against single-edge validation accuracy"), _repeat(r)]
     return _section(r, 3, v.Verdict(v.combine(verdicts), "; ".join(x.why for x in verdicts) + "."), body)
 
 
@@ -308,7 +351,9 @@ def _train_times(r: _Reader) -> str:
 
 
 def _commands(r: _Reader) -> str:
-    lines = [r.command(e) for _, e in CLAIMS.values()] + [r.command("cost"), common.command("report.py", r.argv)]
+    lines = [r.command(e) for _, e in CLAIMS.values()]
+    lines.insert(1, r.command(repeat.EXPERIMENT, "map_repeat.py"))
+    lines += [r.command("cost"), common.command("report.py", r.argv)]
     return "## Regenerating everything\n\nIn this order (each resumes; see `benchmarks/paper/README.md`):\n\n" \
            "```bash\n" + "\n".join(lines) + "\n```"
 

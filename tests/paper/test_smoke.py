@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 PAPER = Path(__file__).resolve().parents[2] / "benchmarks" / "paper"
-MODULES = ("common", "analysis", "runstore", "placements", "verdicts", "placement_sweep", "random_vs_baseline",
+MODULES = ("common", "analysis", "runstore", "placements", "verdicts", "placement_sweep", "map_repeat",
+           "random_vs_baseline",
            "rank_predicts", "gga_vs_baseline", "cost", "report")
 TASKS = ("wordnet:noun.animal,noun.food,noun.plant?per_class=30",
          "wordnet:noun.animal,noun.food,noun.artifact?per_class=30")
@@ -39,10 +40,11 @@ def tiny(tmp_path_factory, paper):
     """Every script run once at tiny scale; returns the argv and the output folders."""
     out = tmp_path_factory.mktemp("paper")
     argv = ["--backbone", "zoo:bert-tiny", *[a for t in TASKS for a in ("--task", t)], "--fidelity-steps", "3",
-            "--steps", "3", "--sample", "5", "--seeds", "0", "1", "--draws", "2", "--ks", "1", "2",
+            "--steps", "3", "--sample", "5", "--repeat-sample", "3", "--seeds", "0", "1", "--draws", "2", "--ks", "1", "2",
             "--evolve-trials", "2", "--repeats", "1", "--score-batches", "1", "--workers", "1",
             "--results", str(out / "results"), "--runs", str(out / "runs"), "--doc", str(out / "results.md")]
-    for script in ("placement_sweep", "random_vs_baseline", "rank_predicts", "gga_vs_baseline", "cost", "report"):
+    for script in ("placement_sweep", "map_repeat", "random_vs_baseline", "rank_predicts", "gga_vs_baseline", "cost",
+                   "report"):
         paper[script].main(argv)
     return argv, out
 
@@ -54,6 +56,8 @@ def test_every_csv_has_its_columns_and_rows(tiny, paper):
     expected = {
         "placement_sweep": paper["placement_sweep"].SWEEP_COLUMNS,
         "placement_retrain": paper["placement_sweep"].RETRAIN_COLUMNS,
+        "placement_repeat": paper["map_repeat"].COLUMNS,
+        "placement_loss_retrain": paper["placement_sweep"].RETRAIN_COLUMNS,
         "random_vs_baseline": paper["random_vs_baseline"].COLUMNS,
         "rank_predicts": paper["rank_predicts"].CORRELATION_COLUMNS,
         "rank_predicts_edges": paper["rank_predicts"].EDGE_COLUMNS,
@@ -70,6 +74,17 @@ def test_every_csv_has_its_columns_and_rows(tiny, paper):
         assert len([r for r in sweep if r["task"] == task and r["role"] == "edge"]) == 5
         assert len([r for r in sweep if r["task"] == task and r["role"] != "edge"]) == 6
         assert all(r["test_acc"] != "" for r in read(out / "results" / "placement_retrain.csv"))
+    repeat = read(out / "results" / "placement_repeat.csv")
+    for task in TASKS:  # 3 of the 5 swept edges, with seeds 0 (the sweep's runs, read back) and 1
+        assert sorted(r["seed"] for r in repeat if r["task"] == task) == ["0", "0", "0", "1", "1", "1"]
+        swept = {r["edges"]: r["val_acc"] for r in sweep if r["task"] == task and r["role"] == "edge"}
+        assert all(swept[r["edges"]] == r["val_acc"] for r in repeat if r["task"] == task and r["seed"] == "0")
+    by_loss = read(out / "results" / "placement_loss_retrain.csv")
+    for task in TASKS:  # the lowest- and highest-loss swept edges, both seeds, tested
+        lows = [r for r in sweep if r["task"] == task and r["role"] == "edge"]
+        low = min(lows, key=lambda r: float(r["train_loss"]))["edges"]
+        assert {(r["role"], r["edges"]) for r in by_loss if r["task"] == task} >= {("low_loss", low)}
+        assert len([r for r in by_loss if r["task"] == task and r["test_acc"] != ""]) == 4
     gga = read(out / "results" / "gga_vs_baseline.csv")
     assert {(r["method"], r["k"]) for r in gga} == {("gga", "1"), ("gga", "2"), ("topk", "1"), ("topk", "2"),
                                                     ("random", "1"), ("random", "2"), ("baseline", "8"),
@@ -80,7 +95,8 @@ def test_every_csv_has_its_columns_and_rows(tiny, paper):
 @pytest.mark.slow
 def test_figures_and_the_commands_that_made_them(tiny, paper):
     argv, out = tiny
-    for name in ("placement_heatmaps", "placement_tasks", "random_vs_baseline", "rank_predicts", "gga_vs_baseline",
+    for name in ("placement_heatmaps", "placement_loss_heatmaps", "placement_tasks", "placement_repeat",
+                 "random_vs_baseline", "rank_predicts", "gga_vs_baseline",
                  "cost"):
         png = out / "results" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -101,9 +117,10 @@ def test_report_has_every_claim_with_a_verdict_and_its_command(tiny, paper):
         assert verdict in ("holds", "partly", "does not hold here", "not measured")
         assert "*Rule:*" in section and "Regenerate: `python benchmarks/paper/" in section
     assert "Not run yet" not in text
-    for script in ("placement_sweep", "random_vs_baseline", "rank_predicts", "gga_vs_baseline", "cost"):
+    for script in ("placement_sweep", "map_repeat", "random_vs_baseline", "rank_predicts", "gga_vs_baseline", "cost"):
         assert paper["common"].command(f"{script}.py", argv) in text
     assert "](results/placement_heatmaps.png)" in text
+    assert "Is the map reproducible?" in text and "lowest-loss edge" in text
 
 
 @pytest.mark.slow
@@ -117,7 +134,9 @@ def test_rerunning_skips_finished_work_and_retrains_a_killed_run(tiny, paper, ca
     assert counts and all(line.endswith(", 0 to train") for line in counts), printed
     assert "timing" not in printed  # cost.py kept its measurements
 
-    killed = next((out / "runs").glob("*/*-trial-*/*-s1"))  # a sweep-check run that lost its metrics.json
+    probe = next(r for r in paper["common"].read_csv(out / "results" / "placement_sweep.csv")
+                 if r["role"] == "probe" and r["seed"] == "1")
+    killed = next((out / "runs").glob(f"*/*-trial-*/{probe['spec_hash']}-s1"))  # a sweep-check run, killed
     (killed / "metrics.json").unlink()
     paper["placement_sweep"].main(argv)
     printed = capsys.readouterr().out
