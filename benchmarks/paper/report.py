@@ -245,11 +245,13 @@ def _claim3(r: _Reader) -> str:
             acc = where(rows, task=t, metric=metric, target="val_acc")[0]
             loss = where(rows, task=t, metric=metric, target="train_loss")[0]
             table.append([t, metric, v.rho_text([acc]), v.rho_text([loss]), acc["n"], acc["distinct_scores"]])
-    best = [f"{t}: {b['metric']} (rho {float(b['rho']):.2f})" for t in tasks if (b := v.strongest(rows, t))]
+    best = {target: "; ".join(f"{t}: {b['metric']} (rho {float(b['rho']):.2f})" for t in tasks
+                              if (b := v.strongest(rows, t, target))) for target in ("val_acc", "train_loss")}
     body = [_table(["task", "score", "rho with val. acc. (p)", "rho with train loss (p)", "edges", "distinct scores"],
                    table),
-            "Strongest predictor of validation accuracy (rank against norms, the reviewers' ablation): "
-            + "; ".join(best) + ".",
+            "Strongest predictor (rank against norms, the reviewers' ablation) of validation accuracy: "
+            f"{best['val_acc']}; of training loss: {best['train_loss']}. A good placement has high accuracy and "
+            "low loss, so a useful score correlates positively with the first and negatively with the second.",
             r.figure("rank_predicts", "gradient scores against single-edge validation accuracy"), _repeat(r)]
     return _section(r, 3, v.Verdict(v.combine(verdicts), "; ".join(x.why for x in verdicts) + "."), body)
 

@@ -172,9 +172,9 @@ def rho_text(rows: list[dict]) -> str:
     return f"{float(rows[0]['rho']):.2f} (p {float(rows[0]['p']):.2g})"
 
 
-def strongest(correlations: list[dict], task: str) -> Optional[dict]:
-    """The score with the largest |rho| against validation accuracy on ``task``."""
-    rows = [r for r in where(correlations, task=task, target="val_acc") if r["rho"] not in ("", None)]
+def strongest(correlations: list[dict], task: str, target: str = "val_acc") -> Optional[dict]:
+    """The score with the largest |rho| against ``target`` on ``task``."""
+    rows = [r for r in where(correlations, task=task, target=target) if r["rho"] not in ("", None)]
     return max(rows, key=lambda r: abs(float(r["rho"]))) if rows else None
 
 
