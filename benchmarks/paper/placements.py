@@ -86,14 +86,14 @@ def single(settings: Settings, i: int, j: int) -> Placement:
 
 
 def chosen(settings: Settings, scores, k: int, strategy: str, seed: int = 0, keep=None,
-           label: Optional[str] = None) -> Placement:
-    """The ``k`` edges ``strategy`` (gga, topk, random) picks from the rank scores, as a spec.
+           label: Optional[str] = None, metric: str = "rank") -> Placement:
+    """The ``k`` edges ``strategy`` (gga, topk, random) picks from the ``metric`` scores, as a spec.
 
     ``keep`` filters the picked edges by kind (used to drop recurrent ones when timing them).
     """
     from adaptgraph.score import candidates, choose, to_spec
 
-    picks = choose(candidates(scores, metric="rank", rank=settings.rank), k, strategy=strategy, seed=seed)
+    picks = choose(candidates(scores, metric=metric, rank=settings.rank), k, strategy=strategy, seed=seed)
     picks = tuple(c for c in picks if keep is None or keep(c.kind))
     label = label or f"{strategy}_k{k}" + (f"_s{seed}" if strategy == "random" else "")
     spec = to_spec(picks, rank=settings.rank, name=label, backbone=scores.backbone, stream=scores.stream)

@@ -13,6 +13,7 @@ import os
 from typing import Optional, Sequence
 
 import common
+import gga_by_norm as by_norm
 import map_repeat as repeat
 import verdicts as v
 from analysis import edge_values, floats, maps_correlation, spread, where
@@ -278,8 +279,30 @@ def _claim4(r: _Reader) -> str:
                  f"GGA beats top-k beyond the seed spread at {wins['topk'][0]} of {wins['topk'][1]} k, "
                  f"random-k at {wins['random'][0]} of {wins['random'][1]}."]
     body += _evolve(r, rows)
+    body.append(_by_norm(r, rows))
     body.append(r.figure("gga_vs_baseline", "test accuracy against the number of adapters"))
     return _section(r, 4, v.claim4(rows, tasks, ks), body)
+
+
+def _by_norm(r: _Reader, rows: list[dict]) -> str:
+    """GGA on the Frobenius norm (gga_by_norm.py), beside rank-based GGA: a post-hoc check, not in the rule."""
+    norm = r.rows(by_norm.EXPERIMENT)
+    if not norm:
+        return ""
+    table = []
+    for t in r.tasks(norm):
+        base = v.method_spread(rows, t, "baseline")
+        for k in sorted({int(x["k"]) for x in where(norm, task=t)}):
+            fro, gga = v.method_spread(norm, t, by_norm.METHOD, k), v.method_spread(rows, t, "gga", k)
+            first = where(norm, task=t, k=k)[0]
+            table.append([t, k, fro.text() if fro else "-", gga.text() if gga else "-",
+                          v.pp(fro.mean - base.mean) if fro and base else "-", first["edges"], first["params"]])
+    return "\n\n".join([
+        f"A check added after claim 3's data (not part of the rule): GGA on the gradient's Frobenius norm, the "
+        f"score that predicted the training-loss map, instead of its rank (test accuracy; "
+        f"`{r.command(by_norm.EXPERIMENT)}`):",
+        _table(["task", "k", "GGA on Frobenius norm", "GGA on rank", "norm GGA - baseline mean", "edges",
+                "params"], table)])
 
 
 def _evolve(r: _Reader, rows: list[dict]) -> list[str]:
@@ -355,6 +378,7 @@ def _train_times(r: _Reader) -> str:
 def _commands(r: _Reader) -> str:
     lines = [r.command(e) for _, e in CLAIMS.values()]
     lines.insert(1, r.command(repeat.EXPERIMENT, "map_repeat.py"))
+    lines.append(r.command(by_norm.EXPERIMENT))
     lines += [r.command("cost"), common.command("report.py", r.argv)]
     return "## Regenerating everything\n\nIn this order (each resumes; see `benchmarks/paper/README.md`):\n\n" \
            "```bash\n" + "\n".join(lines) + "\n```"

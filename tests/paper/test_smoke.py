@@ -13,7 +13,7 @@ import pytest
 
 PAPER = Path(__file__).resolve().parents[2] / "benchmarks" / "paper"
 MODULES = ("common", "analysis", "runstore", "placements", "verdicts", "placement_sweep", "map_repeat",
-           "random_vs_baseline",
+           "random_vs_baseline", "gga_by_norm",
            "rank_predicts", "gga_vs_baseline", "cost", "report")
 TASKS = ("wordnet:noun.animal,noun.food,noun.plant?per_class=30",
          "wordnet:noun.animal,noun.food,noun.artifact?per_class=30")
@@ -43,8 +43,8 @@ def tiny(tmp_path_factory, paper):
             "--steps", "3", "--sample", "5", "--repeat-sample", "3", "--seeds", "0", "1", "--draws", "2", "--ks", "1", "2",
             "--evolve-trials", "2", "--repeats", "1", "--score-batches", "1", "--workers", "1",
             "--results", str(out / "results"), "--runs", str(out / "runs"), "--doc", str(out / "results.md")]
-    for script in ("placement_sweep", "map_repeat", "random_vs_baseline", "rank_predicts", "gga_vs_baseline", "cost",
-                   "report"):
+    for script in ("placement_sweep", "map_repeat", "random_vs_baseline", "rank_predicts", "gga_vs_baseline",
+                   "gga_by_norm", "cost", "report"):
         paper[script].main(argv)
     return argv, out
 
@@ -63,6 +63,7 @@ def test_every_csv_has_its_columns_and_rows(tiny, paper):
         "rank_predicts_edges": paper["rank_predicts"].EDGE_COLUMNS,
         "gga_vs_baseline": paper["gga_vs_baseline"].COLUMNS,
         "evolve": paper["gga_vs_baseline"].EVOLVE_COLUMNS,
+        "gga_by_norm": paper["gga_vs_baseline"].COLUMNS,
         "cost": paper["cost"].COLUMNS,
     }
     for name, columns in expected.items():
@@ -90,6 +91,9 @@ def test_every_csv_has_its_columns_and_rows(tiny, paper):
                                                     ("random", "1"), ("random", "2"), ("baseline", "8"),
                                                     ("probe", "0")}
     assert len(read(out / "results" / "random_vs_baseline.csv")) == 2 * (2 + 2)  # per task: 2 draws, 2 seeds
+    norm = read(out / "results" / "gga_by_norm.csv")  # per task: k in {1, 2}, 2 seeds each
+    assert sorted((r["k"], r["seed"]) for r in norm if r["task"] == TASKS[0]) == [("1", "0"), ("1", "1"),
+                                                                                   ("2", "0"), ("2", "1")]
 
 
 @pytest.mark.slow
@@ -117,10 +121,11 @@ def test_report_has_every_claim_with_a_verdict_and_its_command(tiny, paper):
         assert verdict in ("holds", "partly", "does not hold here", "not measured")
         assert "*Rule:*" in section and "Regenerate: `python benchmarks/paper/" in section
     assert "Not run yet" not in text
-    for script in ("placement_sweep", "map_repeat", "random_vs_baseline", "rank_predicts", "gga_vs_baseline", "cost"):
+    for script in ("placement_sweep", "map_repeat", "random_vs_baseline", "rank_predicts", "gga_vs_baseline",
+                   "gga_by_norm", "cost"):
         assert paper["common"].command(f"{script}.py", argv) in text
     assert "](results/placement_heatmaps.png)" in text
-    assert "Is the map reproducible?" in text and "lowest-loss edge" in text
+    assert "Is the map reproducible?" in text and "lowest-loss edge" in text and "GGA on Frobenius norm" in text
 
 
 @pytest.mark.slow
