@@ -17,7 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PAPER = ROOT / "benchmarks" / "paper"
 DOC = ROOT / "docs" / "results.md"
-MODULES = ("common", "analysis", "verdicts", "report")
+MODULES = ("common", "analysis", "verdicts", "runstore", "placements", "placement_sweep", "map_repeat",
+           "gga_vs_baseline", "gga_by_norm", "report")  # report.py and what it imports from benchmarks/paper
 
 
 @pytest.fixture(scope="module")
