@@ -18,9 +18,8 @@ import time
 from typing import Optional, Sequence
 
 import common
+import gga_vs_baseline
 import placements
-import runstore
-from gga_vs_baseline import COLUMNS
 
 EXPERIMENT, METRIC, METHOD = "gga_by_norm", "fro", "gga_fro"
 
@@ -31,13 +30,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     rows = []
     for task in s.tasks:
         scores = placements.scores_for(s, task)
-        jobs = [(k, placements.chosen(s, scores, k, "gga", label=f"{METHOD}_k{k}", metric=METRIC), seed)
+        todo = [(METHOD, k, placements.chosen(s, scores, k, "gga", label=f"{METHOD}_k{k}", metric=METRIC), seed)
                 for k in s.ks for seed in s.seeds]
-        runs = [runstore.make_run(s, task, p.spec, seed, steps=s.steps, test=True) for _, p, seed in jobs]
-        outcomes = runstore.run_all(runs, s, f"gga by {METRIC} {task}")
-        rows += [{"task": task, "method": METHOD, "k": k, "seed": seed, "steps": s.steps, **p.columns(),
-                  **o.to_row()} for (k, p, seed), o in zip(jobs, outcomes)]
-        common.write_csv(s.results / f"{EXPERIMENT}.csv", rows, COLUMNS)
+        rows += gga_vs_baseline.compare(s, task, todo, what=f"gga by {METRIC}")
+        common.write_csv(s.results / f"{EXPERIMENT}.csv", rows, gga_vs_baseline.COLUMNS)
     common.write_meta(s, EXPERIMENT, f"{EXPERIMENT}.py", argv, started, metric=METRIC)
 
 

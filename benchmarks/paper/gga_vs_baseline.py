@@ -61,10 +61,12 @@ def jobs(s: common.Settings, task: str) -> list[tuple]:
     return out
 
 
-def compare(s: common.Settings, task: str) -> list[dict]:
-    todo = jobs(s, task)
+def compare(s: common.Settings, task: str, todo: Optional[list[tuple]] = None, what: str = "gga vs baseline"
+            ) -> list[dict]:
+    """Train ``todo`` (default: ``jobs(s, task)``) for --steps, tested; one row per run."""
+    todo = jobs(s, task) if todo is None else todo
     runs = [runstore.make_run(s, task, p.spec, seed, steps=s.steps, test=True) for _, _, p, seed in todo]
-    outcomes = runstore.run_all(runs, s, f"gga vs baseline {task}")
+    outcomes = runstore.run_all(runs, s, f"{what} {task}")
     return [{"task": task, "method": m, "k": k, "seed": seed, "steps": s.steps, **p.columns(), **o.to_row()}
             for (m, k, p, seed), o in zip(todo, outcomes)]
 

@@ -52,8 +52,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         jobs = [(p, seed) for p in edges for seed in s.seeds[:2]]
         runs = [runstore.make_run(s, task, p.spec, seed, steps=s.fidelity_steps, test=False) for p, seed in jobs]
         outcomes = runstore.run_all(runs, s, f"repeat {task}")
-        rows += [{"task": task, "src": p.edges[0][0], "dst": p.edges[0][1], "kind": p.kinds[0], "seed": seed,
-                  "steps": s.fidelity_steps, **p.columns(), **o.to_row()} for (p, seed), o in zip(jobs, outcomes)]
+        rows += [placement_sweep.sweep_row(task, "repeat", p, seed, s.fidelity_steps, o)
+                 for (p, seed), o in zip(jobs, outcomes)]
         common.write_csv(s.results / f"{EXPERIMENT}.csv", rows, COLUMNS)
     plot(s, rows)
     placement_sweep.plot_heatmaps(s, sweep, placements.space(s).n, "train_loss")

@@ -53,7 +53,7 @@ def sweep(s: common.Settings, task: str, edges: list) -> list[dict]:
     seed = s.seeds[0]  # one seed for every edge: the same head initialisation and batch order everywhere
     runs = [runstore.make_run(s, task, p.spec, seed, steps=s.fidelity_steps, test=False) for p in edges]
     outcomes = runstore.run_all(runs, s, f"sweep {task}")
-    return [_row(task, "edge", p, seed, s.fidelity_steps, o) for p, o in zip(edges, outcomes)]
+    return [sweep_row(task, "edge", p, seed, s.fidelity_steps, o) for p, o in zip(edges, outcomes)]
 
 
 def pick(rows: list[dict]) -> tuple:
@@ -67,7 +67,7 @@ def fidelity_check(s: common.Settings, task: str, chosen: list) -> list[dict]:
     jobs = [(role, p, seed) for role, p in chosen for seed in s.seeds]
     runs = [runstore.make_run(s, task, p.spec, seed, steps=s.fidelity_steps, test=False) for _, p, seed in jobs]
     outcomes = runstore.run_all(runs, s, f"sweep check {task}")
-    return [_row(task, role, p, seed, s.fidelity_steps, o) for (role, p, seed), o in zip(jobs, outcomes)]
+    return [sweep_row(task, role, p, seed, s.fidelity_steps, o) for (role, p, seed), o in zip(jobs, outcomes)]
 
 
 def retrain(s: common.Settings, task: str, chosen: list) -> list[dict]:
@@ -79,7 +79,8 @@ def retrain(s: common.Settings, task: str, chosen: list) -> list[dict]:
             for (role, p, seed), o in zip(jobs, outcomes)]
 
 
-def _row(task: str, role: str, p, seed: int, steps: int, o) -> dict:
+def sweep_row(task: str, role: str, p, seed: int, steps: int, o) -> dict:
+    """The CSV row of a single-edge (or probe) run at the sweep fidelity."""
     src, dst = p.edges[0] if p.edges else ("", "")
     return {"task": task, "role": role, "src": src, "dst": dst, "kind": p.kinds[0] if p.kinds else "",
             "seed": seed, "steps": steps, "placement": p, **p.columns(), **o.to_row()}
