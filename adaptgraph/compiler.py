@@ -11,8 +11,8 @@ import torch
 from torch import fx, nn
 
 from .adapters import LowRankAdapter
-from .backbones import Backbone, load_backbone
-from .errors import BackboneError, SpecError
+from .backbones import Backbone, get_backbone
+from .errors import BackboneError
 from .graph import Traced, trace
 from .passes import freeze_backbone, insert_forward_edges, run_passes, strip_backbone_dropout, unroll_recurrent
 from .plan import Plan, resolve
@@ -57,29 +57,9 @@ def compile(spec: Spec | str | Path, backbone: str | nn.Module | Backbone | None
     return apply_plan(traced, resolve(spec, traced), bb.ref, seed)
 
 
-def get_backbone(ref, example_inputs=None, trust_code: bool = False) -> Backbone:
-    if ref is None:
-        raise SpecError("no backbone: the spec has no `backbone` statement and none was given",
-                        hint='add `backbone "hf:minilm"` to the spec or pass --backbone REF')
-    if isinstance(ref, Backbone):
-        return ref
-    if isinstance(ref, str):
-        return _cached_backbone(ref, trust_code)
-    return load_backbone(ref, example_inputs=example_inputs, trust_code=trust_code)
-
-
-_BACKBONES: dict[tuple[str, bool], Backbone] = {}
 # Keyed weakly by the module object itself: keying by id() could hand a freed module's graph to a
 # new module that happens to reuse its address.
 _TRACES: "weakref.WeakKeyDictionary[nn.Module, dict[str, Traced]]" = weakref.WeakKeyDictionary()
-
-
-def _cached_backbone(ref: str, trust_code: bool) -> Backbone:
-    # Loading (and tracing, below) a real model takes seconds; search compiles many specs against one.
-    key = (ref, trust_code)
-    if key not in _BACKBONES:
-        _BACKBONES[key] = load_backbone(ref, trust_code=trust_code)
-    return _BACKBONES[key]
 
 
 def trace_backbone(bb: Backbone, frontend: str | None = None) -> Traced:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .compiler import compile, get_backbone
+from .backbones import get_backbone
+from .compiler import compile
 from .errors import TaskError
 from .saving import load_adapters, read_adapter_file, save_adapters
 from .spec import Spec, dump, load

@@ -55,7 +55,8 @@ def setup(ref: str):
     """Backbone, traced graph, the first training batch and a random head, as scoring sees them."""
     import torch
 
-    from adaptgraph.compiler import get_backbone, trace_backbone
+    from adaptgraph.backbones import get_backbone
+    from adaptgraph.compiler import trace_backbone
     from adaptgraph.score.task_head import make_head
     from adaptgraph.train import load_task
     from adaptgraph.train.data import make_loader

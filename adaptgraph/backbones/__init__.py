@@ -5,6 +5,7 @@
 ``register_scheme`` call below; a new source is one loader function plus one line.
 """
 from adaptgraph.backbones.backbone import Backbone
+from adaptgraph.backbones.cache import get_backbone
 from adaptgraph.backbones.registry import (LoadOptions, backbone_refs, load_backbone,
                                            register_scheme, schemes)
 from adaptgraph.backbones.hf_source import hf_refs, load_hf
@@ -17,4 +18,4 @@ register_scheme("hf", load_hf, refs=hf_refs)
 register_scheme("timm", load_timm)
 register_scheme("py", load_python)
 
-__all__ = ["Backbone", "LoadOptions", "backbone_refs", "load_backbone", "register_scheme", "schemes"]
+__all__ = ["Backbone", "LoadOptions", "backbone_refs", "get_backbone", "load_backbone", "register_scheme", "schemes"]

@@ -44,7 +44,8 @@ def register(sub) -> None:
 
 
 def run_points(args) -> int:
-    from ..compiler import get_backbone, trace_backbone
+    from ..backbones import get_backbone
+    from ..compiler import trace_backbone
     from ..graph import module_ports, stream_points
     from ..errors import PlanError
 

@@ -80,7 +80,7 @@ def register(sub) -> None:
 
 # -- score ------------------------------------------------------------------------
 def run_score(args) -> int:
-    from ..compiler import get_backbone
+    from ..backbones import get_backbone
     from ..score import score_edges
     from ..score.edge_scores import check_metric
 

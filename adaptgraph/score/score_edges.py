@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from adaptgraph.backbones import Backbone, load_backbone
+from adaptgraph.backbones import Backbone, get_backbone
 from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace
 from adaptgraph.train import load_task
@@ -50,7 +50,7 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
     """
     started = time.perf_counter()
     times: dict[str, float] = {}
-    bb = backbone if isinstance(backbone, Backbone) else load_backbone(backbone)
+    bb = get_backbone(backbone)
     task_obj = load_task(task, seed=seed)
     check_task(task_obj)
     check_fits(task_obj, bb)

@@ -49,7 +49,7 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
     Pareto ``front``, at full budget and evaluate them on the test split. With ``run_dir`` everything is journaled
     there and ``resume=True`` continues an interrupted run.
     """
-    from ..compiler import get_backbone
+    from ..backbones import get_backbone
     from ..train import TrainConfig
 
     started = time.perf_counter()

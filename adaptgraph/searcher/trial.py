@@ -75,7 +75,7 @@ def run_trial(task: TrialTask) -> TrainedTrial:
 
 def _train(task: TrialTask, tic: float) -> TrainedTrial:
     from ..compiler import compile as compile_spec
-    from ..compiler import get_backbone
+    from ..backbones import get_backbone
     from ..spec import loads
     from ..train import TrainConfig, fit
 

@@ -103,7 +103,7 @@ def _timed(s: common.Settings, fn: Callable[[], object], extra: dict, repeats: O
 def _train(s: common.Settings, task: str, p) -> None:
     """One training run, kept nowhere: only its time matters here."""
     from adaptgraph import compile
-    from adaptgraph.compiler import get_backbone
+    from adaptgraph.backbones import get_backbone
     from adaptgraph.searcher.trial import load_task_cached
     from adaptgraph.train import TrainConfig, fit
 
@@ -117,7 +117,7 @@ def _forward(s: common.Settings, task: str, p, k: int) -> dict:
     import torch
 
     from adaptgraph import compile
-    from adaptgraph.compiler import get_backbone
+    from adaptgraph.backbones import get_backbone
     from adaptgraph.searcher.trial import load_task_cached
     from adaptgraph.train.data import make_loader
 

@@ -33,7 +33,8 @@ class Placement:
 
 def space(settings: Settings, adapters: int = 1):
     """The searcher's space of stream-point edges of the backbone, for placements of up to ``adapters``."""
-    from adaptgraph.compiler import get_backbone, trace_backbone
+    from adaptgraph.backbones import get_backbone
+    from adaptgraph.compiler import trace_backbone
     from adaptgraph.graph import stream_points
     from adaptgraph.searcher import Budget, SearchSpace
 
@@ -122,7 +123,7 @@ def score(settings: Settings, task: str, progress: Optional[bool] = False):
     """One scoring pass (one forward and backward per batch, then the spectra), on ``settings.threads``."""
     import torch
 
-    from adaptgraph.compiler import get_backbone
+    from adaptgraph.backbones import get_backbone
     from adaptgraph.score import score_edges
 
     before = torch.get_num_threads()

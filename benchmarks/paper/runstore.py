@@ -129,7 +129,7 @@ def train_run(run: Run, threads: int) -> Optional[str]:
     import torch
 
     from adaptgraph import compile, loads
-    from adaptgraph.compiler import get_backbone
+    from adaptgraph.backbones import get_backbone
     from adaptgraph.fileio import write_text_atomic
     from adaptgraph.searcher.trial import WithoutTest, load_task_cached
     from adaptgraph.train import TrainConfig, fit
