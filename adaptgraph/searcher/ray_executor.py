@@ -1,9 +1,11 @@
 """The ``ray`` executor: each trial is a Ray task, on a local instance or a cluster.
 
 ``address`` is passed to ``ray.init`` (``auto`` joins a running cluster,
-``HOST:PORT`` a given one, ``None`` starts a local instance unless Ray is
-already initialised in this process). Each trial asks for ``cpus_per_trial``
-CPUs and ``gpus_per_trial`` GPUs; by default one GPU when the cluster has any.
+``HOST:PORT`` a given one). ``None`` always starts a new local instance owned by
+this executor, even when a cluster is already running on the machine (plain
+``ray.init()`` would silently join that cluster); to use a running cluster say
+``auto``. If Ray is already initialised in this process, that instance is used.
+Each trial asks for ``cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs; by default one GPU when the cluster has any.
 Ray retries a task once when its worker dies; after that the trial is recorded
 as failed. Workers need adaptgraph (and the backbone's packages) installed,
 and any data file a task reference names at the same path.
@@ -47,7 +49,8 @@ class RayExecutor:
     def _remote_fn(self, ray):
         if self._remote is None:
             if not ray.is_initialized():
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+                # "local" and not None: None makes Ray join a cluster it finds on the machine
+                ray.init(address=self.address or "local", include_dashboard=False, log_to_driver=False)
                 self._owns = True
             gpus = self.gpus_per_trial
             if gpus is None:

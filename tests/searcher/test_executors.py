@@ -23,7 +23,9 @@ def test_process_executor_gives_the_local_result(task_file, tmp_path, local_resu
 @pytest.mark.slow
 def test_ray_executor_gives_the_local_result(task_file, tmp_path, local_result):
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # "local": a fresh instance even when a cluster already runs on the machine (num_cpus is
+    # refused when joining one)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         result = quick_search(task_file, tmp_path / "run", strategy=EVOLVE, executor="ray")
     finally:
