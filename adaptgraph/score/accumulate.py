@@ -21,6 +21,7 @@ import torch
 
 from adaptgraph.errors import ScoreError
 
+from .norms import fro_from_sums, pair_fro
 from .pairwise import PairSpectra, block_bounds, group_members, pair_spectra, row_spectra
 
 STORES = ("auto", "rows", "sums")
@@ -92,6 +93,22 @@ class PairwiseAccumulator:
             out = pair_spectra(h, d, groups=self._groups, precise=precise, tick=tick)
             return PairSpectra(out.values, self.tokens, self.widths)
         return self._spectra_from_sums(precise, tick)
+
+    def fro(self) -> list[list[Optional[float]]]:
+        """Frobenius norms ``[src][dst]`` of the accumulated H_i^T Delta_j, without any spectrum (``norms``)."""
+        if self.batches == 0:
+            raise ScoreError("no batch was added; call add() at least once before fro()")
+        if self._sums is None:
+            return pair_fro([torch.cat(r[0]) for r in self._rows], [torch.cat(r[1]) for r in self._rows],
+                            groups=self._groups)
+        n = len(self.widths)
+        out: list[list[Optional[float]]] = [[None] * n for _ in range(n)]
+        for g, idx in group_members(self._groups).items():
+            norms = fro_from_sums(self._sums[g], [self.widths[i] for i in idx])
+            for a, i in enumerate(idx):
+                for b, j in enumerate(idx):
+                    out[i][j] = float(norms[a, b])
+        return out
 
     # -- internals -----------------------------------------------------------
     def _check_batch(self, h, d) -> None:

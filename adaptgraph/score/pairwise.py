@@ -2,10 +2,10 @@
 
 How the work is shared between pairs (N tokens, widths d_i):
 
-* Each point is factorised once. When N < d_i, the thin SVD H_i = U S V^T gives
-  H_i = A_i V^T with A_i = U S (N x N at most, numerically zero directions dropped)
-  and V orthonormal, so sv(H_i^T Delta_j) = sv(A_i^T B_j): a core of size at most
-  N x N instead of d_i x d_j. When N >= d_i there is nothing to shrink and A_i = H_i.
+* Each point is factorised once. When N < d_i, the QR factorisation H_i^T = Q R gives
+  H_i = A_i Q^T with A_i = R^T (N x N) and Q orthonormal, so sv(H_i^T Delta_j) =
+  sv(A_i^T B_j): a core of size N x N instead of d_i x d_j. When N >= d_i there is
+  nothing to shrink and A_i = H_i.
 * All cores of one source come from ONE matmul A_i^T [B_1 ... B_n] (float64).
 * The spectrum of a core C (k_i x k_j) is taken from the eigenvalues of the smaller
   Gram matrix C^T C or C C^T, of size min(k_i, k_j) <= min(N, d_i, d_j). Squaring
@@ -102,19 +102,21 @@ def row_spectra(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], precise:
 
 
 def factor_rows(x: torch.Tensor) -> torch.Tensor:
-    """A (N x k, float64) with x = A V^T for some orthonormal V, and k <= min(N, d).
+    """A (N x k, float64) with x = A Q^T for some Q with orthonormal columns, k = min(N, d).
 
-    Singular values of A^T B equal those of x^T y, so pairs can use A instead of x.
+    Singular values of A^T B equal those of x^T y, so pairs can use A instead of x. When
+    N < d, A = R^T from the QR factorisation x^T = Q R: a Householder QR of the d x N
+    matrix costs about a sixth of the thin SVD it replaces (25 ViT-B points, 394 x 768,
+    on the 2-core machine: 1.0 s against 6.3 s) and is backward stable like it. Unlike the
+    SVD it does not drop numerically zero directions, so a low-rank x keeps an N-wide core
+    whose extra singular values are at rounding level (about 1e-16 * ||x|| ||y||), far
+    under any rank tolerance this package uses.
     """
     x = x.to(torch.float64)
     n, d = x.shape
     if n >= d or n == 0:
         return x
-    u, s, _ = torch.linalg.svd(x, full_matrices=False)
-    if s.numel() == 0 or float(s[0]) == 0.0:
-        return x.new_zeros(n, 0)
-    keep = s > max(n, d) * torch.finfo(torch.float64).eps * s[0]  # float64 matrix_rank rule
-    return u[:, keep] * s[keep]
+    return torch.linalg.qr(x.T, mode="r")[1].T
 
 
 def _check_pair_lists(h: Sequence[torch.Tensor], d: Sequence[torch.Tensor]) -> None:
