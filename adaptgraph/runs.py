@@ -14,7 +14,8 @@ from .compiler import compile
 from .errors import TaskError
 from .saving import load_adapters, read_adapter_file, save_adapters
 from .spec import Spec, dump, load
-from .train import TrainConfig, TrainResult, check_same_task, evaluate, fit, load_head, load_task
+from .tasks import load_head, load_task
+from .train import TrainConfig, TrainResult, check_same_task, evaluate, fit
 from .train.distributed import is_main_process
 from .train.files import METRICS_FILE
 

@@ -57,9 +57,7 @@ def setup(ref: str):
 
     from adaptgraph.backbones import get_backbone
     from adaptgraph.compiler import trace_backbone
-    from adaptgraph.score.task_head import make_head
-    from adaptgraph.train import load_task
-    from adaptgraph.train.data import make_loader
+    from adaptgraph.tasks import load_task, make_head, make_loader
 
     torch.set_num_threads(THREADS)
     task_ref, batch_size, max_length, _ = BACKBONES[ref]

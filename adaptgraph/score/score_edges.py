@@ -20,16 +20,13 @@ from tqdm.auto import tqdm
 from adaptgraph.backbones import Backbone, get_backbone
 from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace
-from adaptgraph.train import load_task
-from adaptgraph.train.data import check_fits, make_loader
-from adaptgraph.train.tasks import check_task
+from adaptgraph.tasks import HEADS, check_fits, check_task, fit_probe, load_task, make_head, make_loader
 
 from .accumulate import PairwiseAccumulator
 from .edge_scores import EdgeScores, freeze_matrix
 from .metrics import METRICS
 from .pairwise import score_matrices
 from .probes import Probed, probe
-from .task_head import HEADS, fit_probe, make_head
 
 
 def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,

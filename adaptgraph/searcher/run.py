@@ -197,7 +197,7 @@ def _strategy(strategy, trials) -> Strategy:
 
 
 def _checked_task(task, task_seed: int, bb):
-    from ..train import check_fits
+    from ..tasks import check_fits
 
     task_obj = load_task_cached(task, task_seed)
     check_fits(task_obj, bb)

@@ -94,7 +94,7 @@ def _train(task: TrialTask, tic: float) -> TrainedTrial:
 
 def load_task_cached(ref, seed: int):
     """``load_task(ref, seed)``, loaded once per process for a reference; Task objects pass through."""
-    from ..train import load_task
+    from ..tasks import load_task
 
     if not isinstance(ref, str):
         return load_task(ref, seed)

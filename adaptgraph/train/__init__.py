@@ -1,22 +1,20 @@
-"""Tasks, task heads, training and evaluation of feature models (usually compiled ones).
+"""Training and evaluation of feature models (usually compiled ones) on a task.
 
-Typical use::
+Tasks, batches and the head come from ``adaptgraph.tasks``. Typical use::
 
-    from adaptgraph.train import TrainConfig, evaluate, fit, load_task
+    from adaptgraph.tasks import load_task
+    from adaptgraph.train import TrainConfig, evaluate, fit
     task = load_task("wordnet:noun?per_class=100", seed=0)
     result = fit(model, backbone, task, TrainConfig(epochs=3, lr=1e-3), out_dir="runs/a")
     evaluate(model, result.head, backbone, task, "test", config)["accuracy"]
 """
 from .config import TrainConfig, train_config
-from .data import check_fits
 from .evaluate import check_same_task, evaluate
 from .files import check_run_dir, prepare_run_dir, write_json
-from .head import TaskHead, load_head
 from .loop import TrainResult, fit
 from .state import load_trainable_state, trainable_parameters, trainable_state
-from .tasks import SPLITS, Task, load_task
 
 __all__ = [
-    "SPLITS", "Task", "TaskHead", "TrainConfig", "TrainResult", "check_fits", "check_run_dir", "check_same_task", "evaluate", "fit", "load_head", "load_task", "load_trainable_state",
+    "TrainConfig", "TrainResult", "check_run_dir", "check_same_task", "evaluate", "fit", "load_trainable_state",
     "prepare_run_dir", "train_config", "trainable_parameters", "trainable_state", "write_json",
 ]

@@ -56,7 +56,7 @@ class TrainConfig(BaseModel):
     max_length: PositiveInt = 128
     """Longest token sequence for text tasks; batches are padded only to their longest text."""
     pooling: Literal["auto", "mean", "cls"] = "auto"
-    """How the head pools token features (see ``adaptgraph.train.head``)."""
+    """How the head pools token features (see ``adaptgraph.tasks.head``)."""
     num_workers: Annotated[int, Field(strict=True, ge=0)] = 0
     """DataLoader worker processes (0: load in the training process)."""
 

@@ -10,11 +10,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import TaskError
+from ..tasks import Batch, TaskHead, check_fits, check_labels, check_task, make_loader
 from . import distributed
 from .config import TrainConfig
-from .data import Batch, check_fits, check_labels, make_loader
-from .head import TaskHead
-from .tasks import check_task
 
 
 def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:

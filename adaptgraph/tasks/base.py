@@ -24,7 +24,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable, Hashable, Protocol, Sequence, runtime_checkable
 
-from ...errors import TaskError, did_you_mean
+from ..errors import TaskError, did_you_mean
 
 SPLITS = ("train", "validation", "test")
 MODALITIES = ("text", "image")
@@ -103,7 +103,7 @@ def check_task(task: object) -> None:
                if not hasattr(task, a)]
     if missing:
         raise TaskError(f"{type(task).__name__} is not a task: it lacks {', '.join(missing)}",
-                        hint="see adaptgraph.train.tasks.Task for the protocol")
+                        hint="see adaptgraph.tasks.Task for the protocol")
     if task.modality not in MODALITIES:
         raise TaskError(f"task '{task.name}' has modality '{task.modality}'",
                         hint=f"use one of {', '.join(MODALITIES)}")

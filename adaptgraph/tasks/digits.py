@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...errors import TaskError
+from ..errors import TaskError
 from .base import SplitTask, dedupe, stratified_split
 from .refs import TaskRef, check_options, int_option, split_fractions
 

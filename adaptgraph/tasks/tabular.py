@@ -20,7 +20,7 @@ import csv
 import json
 from pathlib import Path
 
-from ...errors import TaskError
+from ..errors import TaskError
 from .base import SPLITS, Example, SplitTask, dedupe, stratified_split
 from .refs import TaskRef, check_options, int_option, split_fractions
 

@@ -23,7 +23,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from ...errors import TaskError, did_you_mean
+from ..errors import TaskError, did_you_mean
 from .base import SplitTask, dedupe, stratified_split
 from .refs import TaskRef, check_options, int_option, split_fractions
 

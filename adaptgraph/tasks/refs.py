@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from ...errors import TaskError, did_you_mean
+from ..errors import TaskError, did_you_mean
 from .base import DEFAULT_FRACTIONS
 
 COMMON_OPTIONS = ("per_class", "split")

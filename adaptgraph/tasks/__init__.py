@@ -1,4 +1,10 @@
-"""Tasks: the :class:`Task` protocol and ``load_task`` for the built-in providers.
+"""Tasks, their data and the head on the features: what both scoring and training learn from.
+
+This layer sits below ``score`` and ``train`` (both import it; it imports neither).
+
+- :class:`Task` (the protocol) and ``load_task`` for the built-in providers;
+- ``make_loader``: batches (:class:`Batch`) of a task's examples for one backbone (``data``);
+- :class:`TaskHead`, and ``make_head`` / ``fit_probe`` for the head scoring uses (``head``).
 
 ``load_task(ref, seed)`` understands ``wordnet:SELECTION``, ``csv:PATH``,
 ``jsonl:PATH`` and ``digits`` (each provider's module documents its options);
@@ -10,7 +16,9 @@ from __future__ import annotations
 from typing import Callable
 
 from .base import SPLITS, SplitTask, Task, check_task, dedupe, split_sizes, stratified_split
+from .data import Batch, GlobalBatchSampler, check_fits, check_labels, fit_images, make_loader
 from .digits import load_digits_task
+from .head import HEADS, POOLINGS, TaskHead, feature_dim_of, fit_probe, load_head, make_head, masked_mean
 from .refs import TaskRef, parse_task_ref
 from .tabular import load_tabular
 from .wordnet import LEXNAMES, WORDNET_DIR_ENV, clean_gloss, load_wordnet, select_classes
@@ -37,6 +45,7 @@ def task_refs() -> list[str]:
     return ["wordnet:noun", "wordnet:all", "csv:PATH", "jsonl:PATH", "digits"]
 
 
-__all__ = ["SPLITS", "LEXNAMES", "WORDNET_DIR_ENV", "SplitTask", "Task", "TaskRef", "check_task", "clean_gloss",
-           "dedupe", "load_task", "parse_task_ref", "select_classes", "split_sizes", "stratified_split",
-           "task_refs"]
+__all__ = ["HEADS", "LEXNAMES", "POOLINGS", "SPLITS", "WORDNET_DIR_ENV", "Batch", "GlobalBatchSampler", "SplitTask",
+           "Task", "TaskHead", "TaskRef", "check_fits", "check_labels", "check_task", "clean_gloss", "dedupe",
+           "feature_dim_of", "fit_images", "fit_probe", "load_head", "load_task", "make_head", "make_loader",
+           "masked_mean", "parse_task_ref", "select_classes", "split_sizes", "stratified_split", "task_refs"]
