@@ -48,7 +48,7 @@ def test_image_backbone_all_stream_edges(vit, tmp_path):
     rank = s.matrix("rank")
     assert rank.shape == (n, n) and (rank >= 1).all() and (rank <= 64).all()
     assert (s.matrix("erank") <= rank + 1e-9).all() and (s.matrix("fro") > 0).all()
-    assert [k for k, _ in s.timings] == ["trace", "head", "probe", "spectra", "total"]
+    assert [k for k, _ in s.timings] == ["trace", "head", "probe", "spectra", "fro", "total"]
     assert all(seconds >= 0 for _, seconds in s.timings)
     assert s.backbone == "zoo:vit-tiny" and s.task == "digits" and s.head == "random"
     assert EdgeScores.load(s.save(tmp_path / "scores.json")) == s
