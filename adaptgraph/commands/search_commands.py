@@ -90,6 +90,8 @@ def register(sub) -> None:
     run.add_argument("--out", metavar="DIR", help="run folder (default runs/search_STRATEGY)")
     run.add_argument("--resume", action="store_true", help="continue the search in --out after an interruption")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY backbones (their code runs "
+                     "in every trial)")
     p.set_defaults(run=run_search)
 
 
@@ -112,7 +114,7 @@ def run_search(args) -> int:
             fidelity=Fidelity(args.fidelity_steps, args.fidelity_epochs), train=train, seed=args.seed,
             task_seed=args.task_seed, run_dir=out, resume=args.resume, scoring=Scoring(batches=args.score_batches, head=args.score_head),
             baseline=args.baseline, specs=[load(path) for path in args.spec], final=args.final,
-            threads=args.threads, progress=None if not args.json else False)
+            threads=args.threads, progress=None if not args.json else False, trust_code=args.trust_code)
     except KeyboardInterrupt:
         print(f"search interrupted; every finished trial is in {out}/journal.jsonl. "
               "Run the same command with --resume to continue.", file=sys.stderr)

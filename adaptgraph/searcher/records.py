@@ -9,6 +9,7 @@ from ..spec import Spec, dumps
 from .space import Genome
 
 SEARCH, FINAL = "search", "final"
+TRAINING = ("train_loss", "steps", "head_params", "train_seconds", "device")  # what fit measured, beside the metrics
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class Proposal:
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """What training one spec produced. ``validation``/``test`` are the evaluation dicts of ``fit``."""
+    """What training one spec produced. ``validation``/``test`` are the evaluation dicts of ``fit``
+    (accuracy and loss); the training fields are None for a failed trial and in journals written before them."""
 
     trial: int
     stage: str  # "search" (at the search fidelity) or "final" (full budget, with the test split)
@@ -55,6 +57,11 @@ class TrialOutcome:
     seconds: float = 0.0
     error: Optional[str] = None
     attempts: int = 1
+    train_loss: Optional[float] = None  # mean training loss of the last epoch (of all steps, under one epoch)
+    steps: Optional[int] = None  # optimiser steps taken
+    head_params: Optional[int] = None  # parameters of the task head
+    train_seconds: Optional[float] = None  # fit's own time (training and validation), without loading or compiling
+    device: Optional[str] = None  # where it trained ("cpu", "cuda")
 
     @property
     def ok(self) -> bool:
@@ -71,14 +78,14 @@ class TrialOutcome:
     def to_dict(self) -> dict:
         return {"status": self.status, "metrics": {"validation": self.validation, "test": self.test},
                 "trainable_params": self.trainable_params, "seconds": round(self.seconds, 3),
-                "error": self.error, "attempts": self.attempts}
+                "error": self.error, "attempts": self.attempts, **{k: getattr(self, k) for k in TRAINING}}
 
     @classmethod
     def from_dict(cls, trial: int, stage: str, data: dict) -> "TrialOutcome":
         metrics = data.get("metrics") or {}
         return cls(trial, stage, data["status"], metrics.get("validation"), metrics.get("test"),
                    data.get("trainable_params"), float(data.get("seconds") or 0.0), data.get("error"),
-                   int(data.get("attempts") or 1))
+                   int(data.get("attempts") or 1), **{k: data.get(k) for k in TRAINING})
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
            baseline: Optional[bool] = None, specs: Sequence[Spec] = (), final: str = "front", threads: int = 1,
            ray_address: Optional[str] = None, cpus_per_trial: Optional[float] = None,
            gpus_per_trial: Optional[float] = None, progress: Optional[bool] = None,
-           plot: bool = True) -> SearchResult:
+           plot: bool = True, trust_code: bool = False) -> SearchResult:
     """Search for a placement of adapters on ``backbone`` for ``task``; see ``docs/search.md``.
 
     ``strategy``: ``single``, ``random``, ``gga``, ``evolve`` or a strategy object; ``trials`` is
@@ -47,7 +47,8 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
     adds the every-sub-layer baseline (default: only for ``evolve``); ``specs`` adds your own.
     ``final``: retrain the ``best`` spec (and the baseline, if trained), or also every spec on the
     Pareto ``front``, at full budget and evaluate them on the test split. With ``run_dir`` everything is journaled
-    there and ``resume=True`` continues an interrupted run.
+    there and ``resume=True`` continues an interrupted run. ``trust_code`` allows a ``py:MODULE:FACTORY``
+    backbone (its code runs here and in every trial).
     """
     from ..backbones import get_backbone
     from ..train import TrainConfig
@@ -60,7 +61,7 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
         raise SearchError(f"final must be 'best' or 'front', got {final!r}")
     if threads < 1:
         raise SearchError(f"threads must be at least 1, got {threads}")
-    bb = get_backbone(backbone)
+    bb = get_backbone(backbone, trust_code=trust_code)
     task_obj = _checked_task(task, task_seed, bb)
     use_baseline = strat.name == "evolve" if baseline is None else baseline
     settings = _manifest(task, task_obj, task_seed, bb.ref, strat, budget, fidelity, scoring, train, seed, threads,
@@ -75,7 +76,7 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
         ex = executor if not isinstance(executor, str) else make_executor(
             executor, workers, ray_address, cpus_per_trial, gpus_per_trial)
         job = _Job(searcher, journal, ex, backbone if isinstance(backbone, str) else bb, task, task_seed,
-                   train.model_dump(), fidelity, threads, run_dir, settings, progress)
+                   train.model_dump(), fidelity, threads, run_dir, settings, progress, trust_code)
         with contextlib.closing(ex):
             job.search_rounds()
             finals = job.final_rounds(final)
@@ -95,11 +96,11 @@ class _Job:
     """One search run: the searcher, its journal and executor, and what every trial needs."""
 
     def __init__(self, searcher, journal, executor, backbone, task, task_seed, train: dict, fidelity, threads,
-                 run_dir, settings, progress):
+                 run_dir, settings, progress, trust_code: bool = False):
         self.searcher, self.journal, self.executor = searcher, journal, executor
         self.backbone, self.task, self.task_seed = backbone, task, task_seed
         self.train, self.fidelity, self.threads = train, fidelity, threads
-        self.run_dir, self.settings = run_dir, settings
+        self.run_dir, self.settings, self.trust_code = run_dir, settings, trust_code
         self.bar = _bar(progress)
         self.best_so_far: Optional[float] = None
         self.finals: dict[int, TrialOutcome] = {}
@@ -150,7 +151,7 @@ class _Job:
     def _task(self, p: Proposal, stage: str, keep_weights: bool = False) -> TrialTask:
         config = self.fidelity.config(self.train, p.seed) if stage == SEARCH else {**self.train, "seed": p.seed}
         return TrialTask(p.trial, stage, p.spec_text, self.task, self.task_seed, self.backbone, config,
-                         self.threads, keep_weights)
+                         self.threads, keep_weights, self.trust_code)
 
     def _advance(self, stage: str, p: Proposal, outcome: TrialOutcome) -> None:
         """Move the progress bar on, showing the best validation accuracy so far (or the final test's)."""

@@ -36,6 +36,7 @@ class TrialTask:
     config: dict  # TrainConfig fields, including the trial's seed and its steps or epochs
     threads: int = 1  # torch CPU threads: results match across executors only for the same number
     keep_weights: bool = False  # return the trained adapters and head as safetensors bytes
+    trust_code: bool = False  # allow a ``py:MODULE:FACTORY`` backbone reference to run its code
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,23 @@ def _train(task: TrialTask, tic: float) -> TrainedTrial:
     from ..train import TrainConfig, fit
 
     spec = loads(task.spec_text, f"trial_{task.trial}.adapt")
-    backbone = get_backbone(task.backbone)
+    backbone = get_backbone(task.backbone, trust_code=task.trust_code)
     data = load_task_cached(task.task, task.task_seed)
     config = TrainConfig(**task.config)
     model = compile_spec(spec, backbone, seed=config.seed)
     result = fit(model, backbone, WithoutTest(data) if task.stage == "search" else data, config, progress=False)
+    weights = _weights(model, result.head, result.metrics) if task.keep_weights else None
+    return TrainedTrial(_outcome(task, result, time.perf_counter() - tic), weights)
+
+
+def _outcome(task: TrialTask, result, seconds: float) -> TrialOutcome:
+    """The ``ok`` outcome of a trial from what ``fit`` returned."""
     metrics = result.metrics
-    outcome = TrialOutcome(task.trial, task.stage, "ok", metrics["validation"], metrics["test"],
-                           metrics["trainable_parameters"]["model"], time.perf_counter() - tic)
-    weights = _weights(model, result.head, metrics) if task.keep_weights else None
-    return TrainedTrial(outcome, weights)
+    params = metrics["trainable_parameters"]
+    return TrialOutcome(task.trial, task.stage, "ok", metrics["validation"], metrics["test"], params["model"],
+                        seconds, train_loss=result.log[-1]["train_loss"], steps=metrics["steps"],
+                        head_params=params["head"], train_seconds=metrics["timing"]["total_seconds"],
+                        device=metrics["device"])
 
 
 def load_task_cached(ref, seed: int):

@@ -71,3 +71,24 @@ def test_nested_settings_are_named_by_their_path(tmp_path):
     with pytest.raises(SearchError) as e:
         Journal.open(tmp_path, {**MANIFEST_DATA, "budget": {"adapters": [4], "rank": 8}}, resume=True)
     assert e.value.problems[0].message.splitlines()[1:] == ["  budget.adapters: [2] in the run folder, [4] now"]
+
+
+def test_an_outcome_and_its_training_loss_survive_the_journal(tmp_path):
+    from adaptgraph.searcher import TrialOutcome
+
+    outcome = TrialOutcome(3, "search", "ok", {"accuracy": 0.5, "loss": 1.25}, None, 120, 2.5, train_loss=0.75,
+                           steps=4, head_params=51, train_seconds=1.5, device="cpu")
+    journal = Journal.open(tmp_path / "run", MANIFEST_DATA)
+    journal.append(FINISHED, {"trial": 3, "stage": "search", "hash": "h", **outcome.to_dict()})
+    journal.close()
+    record = Journal.open(tmp_path / "run", MANIFEST_DATA, resume=True).finished("search", 3)
+    assert TrialOutcome.from_dict(3, "search", record) == outcome  # what a resumed search tells the searcher
+
+
+def test_a_record_from_before_the_training_fields_reads_them_as_unknown():
+    from adaptgraph.searcher import TrialOutcome
+
+    old = {"status": "ok", "metrics": {"validation": {"accuracy": 0.5}, "test": None}, "trainable_params": 8,
+           "seconds": 1.0, "error": None, "attempts": 1}
+    outcome = TrialOutcome.from_dict(0, "search", old)
+    assert outcome.accuracy == 0.5 and (outcome.train_loss, outcome.steps, outcome.device) == (None, None, None)

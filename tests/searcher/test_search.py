@@ -3,7 +3,7 @@ import csv
 import json
 
 import pytest
-from search_fixtures import comparable, quick_search
+from search_fixtures import FAST, comparable, quick_search
 
 from adaptgraph.errors import SearchError
 from adaptgraph.searcher import Budget, Evolve
@@ -34,6 +34,8 @@ def test_gga_search_writes_every_output(task_file, tmp_path):
     assert set(finished[1]) >= {"trial", "parent", "mutation", "spec", "hash", "metrics", "trainable_params",
                                 "seconds", "status", "error"}
     assert finished[1]["metrics"]["test"] is None  # search trials never see the test split
+    assert finished[1]["steps"] == FAST["fidelity_steps"] and finished[1]["device"] == "cpu"
+    assert finished[1]["train_loss"] > 0 and finished[1]["head_params"] > 0 and finished[1]["train_seconds"] > 0
     assert loads(finished[1]["spec"]).content_hash() == finished[1]["hash"]
 
 
