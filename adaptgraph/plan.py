@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .adapters import adapter_flops, adapter_parameters
 from .errors import AdaptGraphError, PlanError, ProblemList, did_you_mean
 from .graph import PointInfo, Traced, resolve_glob_pair, resolve_point
+from .spec.edge_facts import (INFERRED_KIND, PORT_POINT_RE, adapter_flops, adapter_parameters, edge_kind, glob_regex,
+                              has_glob)
 from .spec.expand import walk
 from .spec.models import Options, Spec
-from .spec.points import has_glob
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def _bind_pair(spec, path, edge, src, dst, binding, problems) -> PlannedEdge | N
                      "pick points on the same token grid or feature map (features may differ in width)")
         return None
     kind = infer_kind(src, dst)
-    if edge.kind != "edge" and edge.kind != kind:
+    if edge.kind != INFERRED_KIND and edge.kind != kind:
         problems.add(f"`{edge.kind} {src.name} -> {dst.name}` does not fit the graph: it is a {kind} edge",
                      spec.span(f"{path}.kind"), f"{path}.kind",
                      f"write `{kind}`, or `edge` to let adaptgraph infer the kind")
@@ -148,27 +148,17 @@ def _shapes_fit(src: PointInfo, dst: PointInfo) -> bool:
     return all(a == b for i, (a, b) in enumerate(zip(src.shape, dst.shape)) if i != fd)
 
 
-_PARALLEL_PORTS = re.compile(r"^(?P<m>.+)\.(?P<p>in|out)$")
-
-
 def infer_kind(src: PointInfo, dst: PointInfo) -> str:
     """The kind an edge between two points has, from where they sit in the graph (language.md 4)."""
-    if src.node == dst.node:
-        return "sequential"
-    if src.name.startswith("@") and dst.name.startswith("@") and int(dst.name[1:]) == int(src.name[1:]) + 1:
-        return "parallel"
-    s, d = _PARALLEL_PORTS.match(src.name), _PARALLEL_PORTS.match(dst.name)
-    if s and d and s["m"] == d["m"] and s["p"] == "in" and d["p"] == "out":
-        return "parallel"
-    return "longrange" if src.order < dst.order else "recurrent"
+    return edge_kind(src.name, dst.name, src.order, dst.order)
 
 
 def default_edge_name(src: PointInfo, dst: PointInfo) -> str:
     """A readable identifier from the two points: ``@3 -> @9`` is ``s3__s9``; the parallel adapter
     of a module (``M.in -> M.out``) is named after the module."""
-    s, d = _PARALLEL_PORTS.match(src.name), _PARALLEL_PORTS.match(dst.name)
-    if s and d and s["m"] == d["m"] and (s["p"], d["p"]) == ("in", "out"):
-        return _ident(s["m"])
+    s, d = PORT_POINT_RE.match(src.name), PORT_POINT_RE.match(dst.name)
+    if s and d and s["path"] == d["path"] and (s["port"], d["port"]) == ("in", "out"):
+        return _ident(s["path"])
     return f"{_ident(src.name)}__{_ident(dst.name)}"
 
 
@@ -191,8 +181,8 @@ def _unique_names(edges: list[PlannedEdge]) -> list[PlannedEdge]:
 def _resolve_train(spec: Spec, traced: Traced, problems) -> tuple[str, ...]:
     out: list[str] = []
     for i, pattern in enumerate(spec.train):
-        regex = "^" + re.escape(pattern).replace(r"\*", r"[^.]+") + "$"
-        found = [p for p in traced.module_paths if re.match(regex, p)]
+        regex = glob_regex(pattern, shared=False)
+        found = [p for p in traced.module_paths if regex.fullmatch(p)]
         if not found:
             hint = did_you_mean(pattern, traced.module_paths) or "run `adaptgraph points BACKBONE` to list module paths"
             problems.add(f"`train {pattern}`: no module has this path", spec.span(f"train[{i}]"), f"train[{i}]", hint)

@@ -11,13 +11,15 @@ import math
 import torch
 from torch import nn
 
+from ..spec.edge_facts import ACTIVATIONS
 from ..spec.models import Options
-
-ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
 
 class LowRankAdapter(nn.Module):
-    """A low-rank bottleneck from a source point's features to a destination point's features."""
+    """A low-rank bottleneck from a source point's features to a destination point's features.
+
+    Its size and cost are ``adaptgraph.spec.edge_facts.adapter_parameters`` / ``adapter_flops``,
+    which need no module and no torch."""
 
     def __init__(self, in_features: int, out_features: int, options: Options, feature_dim: int = -1):
         super().__init__()
@@ -25,7 +27,7 @@ class LowRankAdapter(nn.Module):
         self.dropout = nn.Dropout(options.dropout) if options.dropout else nn.Identity()
         self.norm = nn.LayerNorm(in_features) if options.norm == "layernorm" else nn.Identity()
         self.down = nn.Linear(in_features, options.rank, bias=options.bias)
-        self.act = ACTIVATIONS[options.act]()
+        self.act = getattr(nn, ACTIVATIONS[options.act])()
         self.up = nn.Linear(options.rank, out_features, bias=options.bias)
         if options.scale == "learn":
             self.scale = nn.Parameter(torch.ones(()))
@@ -58,21 +60,3 @@ def init_adapter(adapter: LowRankAdapter, how: str) -> None:
         for bias in (down.bias, up.bias):
             if bias is not None:
                 nn.init.zeros_(bias)
-
-
-def adapter_parameters(in_features: int, out_features: int, options: Options) -> int:
-    """Trainable parameters of one adapter, without building it."""
-    r = options.rank
-    n = r * (in_features + out_features)
-    if options.bias:
-        n += r + out_features
-    if options.norm == "layernorm":
-        n += 2 * in_features
-    if options.scale == "learn":
-        n += 1
-    return n
-
-
-def adapter_flops(in_features: int, out_features: int, options: Options, positions: int) -> int:
-    """Multiply-accumulates x 2 of one adapter call on one example with ``positions`` tokens/pixels."""
-    return 2 * positions * options.rank * (in_features + out_features)

@@ -7,6 +7,7 @@ returns a ``Backbone``. ``zoo`` (``zoo/catalog.py``) is the simplest example.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -87,8 +88,14 @@ def _split(ref: str) -> tuple[str, str]:
     scheme, sep, rest = ref.partition(":")
     if sep and scheme.lower() in _SCHEMES and rest:
         return scheme.lower(), rest
-    known = backbone_refs()
     listed = ", ".join(f"{s}:" for s in schemes())
-    hint = did_you_mean(ref, known)
+    hint = _scheme_hint(scheme, rest) or did_you_mean(ref, backbone_refs())
     hint = (hint + " " if hint else "") + f"a reference starts with one of {listed}"
     raise BackboneError(f"unknown backbone reference {ref!r}", hint=hint)
+
+
+def _scheme_hint(scheme: str, rest: str) -> str:
+    """``tim:vit_small`` -> did you mean 'timm:vit_small'? (the registry, not the spec, knows the schemes)."""
+    # Schemes are short words: a stricter cutoff than names get, so 'foo' does not suggest 'zoo'.
+    close = difflib.get_close_matches(scheme.lower(), schemes(), n=3, cutoff=0.75) if rest else []
+    return "did you mean " + " or ".join(repr(f"{s}:{rest}") for s in close) + "?" if close else ""

@@ -153,7 +153,8 @@ def _print_score(s: dict) -> None:
 # -- select -----------------------------------------------------------------------
 def run_select(args) -> int:
     from ..errors import ScoreError
-    from ..score import EdgeScores, KINDS, candidates, choose, to_spec
+    from ..score import EdgeScores, candidates, choose, to_spec
+    from ..spec.edge_facts import KINDS
     from ..spec import dump, dumps
     from ..spec.api import default_name
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ..spec.edge_facts import KINDS
+
 EXAMPLES = """examples:
   # four adapters chosen by gradient rank, two candidate sizes, 100 training steps per trial
   adaptgraph search --task "wordnet:noun?per_class=100" --backbone hf:minilm --strategy gga -k 2 4 \\
@@ -27,7 +29,6 @@ best.safetensors, pareto.csv and progress.png. See docs/search.md.
 
 # Written out (not imported from adaptgraph.searcher) so that building the parser imports no torch:
 # every command, `check` included, builds it. tests/cli/test_search_command_choices.py keeps them equal.
-KINDS = ("sequential", "parallel", "longrange", "recurrent")
 STRATEGIES = ("evolve", "gga", "random", "single")
 EXECUTORS = ("local", "process", "ray")
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..errors import PlanError, did_you_mean
+from ..spec.edge_facts import bind_glob, glob_regex, has_glob, natural_key
 from ..spec.points import parse_point
-from .globs import bind, glob_regex, has_star, natural_key
 from .ports import PointInfo, module_ports, point_info
 from .stream import stream_points
 from .traced import Traced, is_tensor_node
@@ -30,12 +30,12 @@ def resolve_glob_pair(traced: Traced, src: str, dst: str, stream: str | None = N
     pairs block k with block k); ``binding`` is ``(value,)``, or ``()`` without ``*``.
     Values are those for which both ends are points of the graph, in natural order.
     """
-    if not (has_star(src) or has_star(dst)):
+    if not (has_glob(src) or has_glob(dst)):
         return [(resolve_point(traced, src, stream), resolve_point(traced, dst, stream), ())]
     ports = module_ports(traced)
     values = None
     for text in (src, dst):
-        if has_star(text):
+        if has_glob(text):
             found = _glob_values(text, ports)
             if not found:
                 raise PlanError(f"'{text}' matches no point of this backbone", hint=_glob_hint(text, ports))
@@ -45,8 +45,8 @@ def resolve_glob_pair(traced: Traced, src: str, dst: str, stream: str | None = N
                         hint=f"'{src}' and '{dst}' match different module paths; check both patterns")
     pairs = []
     for value in sorted(values, key=natural_key):
-        pairs.append((resolve_point(traced, bind(src, value), stream),
-                      resolve_point(traced, bind(dst, value), stream), (value,)))
+        pairs.append((resolve_point(traced, bind_glob(src, value), stream),
+                      resolve_point(traced, bind_glob(dst, value), stream), (value,)))
     return pairs
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from torch import fx
 
 from ..errors import PlanError, did_you_mean
-from .globs import glob_regex, has_star
+from ..spec.edge_facts import glob_regex, has_glob
 from .memo import memoized
 from .ports import PointInfo, node_order, point_info, scope_input, scope_output
 from .scopes import Scope, innermost_path, module_scopes
@@ -93,7 +93,7 @@ def _chains(paths: list[str], ends: Ends) -> list[list[str]]:
 
 def pattern_blocks(traced: Traced, scopes: dict[str, Scope], ends: Ends, pattern: str) -> list[str]:
     """The called modules matching ``pattern`` (``*`` = one segment; a container stands for its children)."""
-    if not has_star(pattern) and pattern in traced.containers:
+    if not has_glob(pattern) and pattern in traced.containers:
         pattern += ".*"
     suggestions = [f"{c}.*" for c in traced.containers if c]
     if pattern in traced.module_paths:

@@ -13,7 +13,7 @@ rank, norms), ``edge_scores`` (the result, JSON and heat map), ``select`` (GGA a
 baselines).
 """
 from .accumulate import PairwiseAccumulator
-from .edge_scores import KINDS, EdgeScores, edge_kind
+from .edge_scores import EdgeScores
 from .metrics import METRICS, RankSaturationWarning, default_rtol
 from .pairwise import PairSpectra, pair_spectra, score_matrices
 from .probes import Probed, probe
@@ -21,7 +21,7 @@ from .score_edges import score_edges
 from .select import STRATEGIES, Choice, candidates, choose, manhattan, select, to_spec
 
 __all__ = [
-    "KINDS", "METRICS", "STRATEGIES", "Choice", "EdgeScores", "PairSpectra", "PairwiseAccumulator", "Probed",
-    "RankSaturationWarning", "candidates", "choose", "default_rtol", "edge_kind", "manhattan", "pair_spectra",
+    "METRICS", "STRATEGIES", "Choice", "EdgeScores", "PairSpectra", "PairwiseAccumulator", "Probed",
+    "RankSaturationWarning", "candidates", "choose", "default_rtol", "manhattan", "pair_spectra",
     "probe", "score_edges", "score_matrices", "select", "to_spec",
 ]

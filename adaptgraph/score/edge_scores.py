@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Optional, Union
@@ -16,30 +15,20 @@ import numpy as np
 
 from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.fileio import write_text_atomic
+from adaptgraph.spec.edge_facts import adapter_parameters, edge_kind
+from adaptgraph.spec.models import BUILTIN_OPTIONS, Options
 
 from .metrics import METRICS
 
 Matrix = tuple[tuple[Optional[float], ...], ...]
 FORMAT = "adaptgraph.edge_scores"
 VERSION = 1
-KINDS = ("sequential", "parallel", "longrange", "recurrent")
-_STREAM = re.compile(r"^@(\d+)$")
 
 
-def edge_kind(src: str, dst: str, src_order: int, dst_order: int) -> str:
-    """The kind of edge ``src -> dst`` from the points' names and topological orders.
-
-    Same value: sequential. ``@K -> @K+1`` or ``PATH.in -> PATH.out``: parallel.
-    Otherwise forward edges are long-range and backward edges recurrent.
-    """
-    if src == dst or src_order == dst_order:
-        return "sequential"
-    a, b = _STREAM.match(src), _STREAM.match(dst)
-    if a and b and int(b.group(1)) == int(a.group(1)) + 1:
-        return "parallel"
-    if src.endswith(".in") and dst.endswith(".out") and src[:-3] == dst[:-4]:
-        return "parallel"
-    return "longrange" if src_order < dst_order else "recurrent"
+def cost_options(rank: int, bias: bool = True) -> Options:
+    """The options of a rank-``rank`` adapter, the rest built-in, for counting its parameters
+    (not validated: the caller's rank is checked where a spec is made)."""
+    return BUILTIN_OPTIONS.model_copy(update={"rank": rank, "bias": bias})
 
 
 @dataclass(frozen=True)
@@ -111,7 +100,7 @@ class EdgeScores:
 
     def params(self, i: int, j: int, rank: int, bias: bool = True) -> int:
         """Trainable parameters of a rank-``rank`` adapter on edge i -> j: down, up (and biases)."""
-        return rank * (self.widths[i] + self.widths[j]) + ((rank + self.widths[j]) if bias else 0)
+        return adapter_parameters(self.widths[i], self.widths[j], cost_options(rank, bias))
 
     # -- serialisation --------------------------------------------------------
     def to_dict(self) -> dict:

@@ -23,9 +23,10 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from adaptgraph.errors import ScoreError, did_you_mean
+from adaptgraph.spec.edge_facts import INFERRED_KIND, KINDS, adapter_parameters, edge_kind
 from adaptgraph.spec.models import Edge, Options, Spec
 
-from .edge_scores import KINDS, EdgeScores, edge_kind
+from .edge_scores import EdgeScores, cost_options
 
 STRATEGIES = ("gga", "topk", "first", "last", "random")
 Distance = Callable[[int, int, int, int], float]
@@ -119,8 +120,8 @@ def select(scores: Union[EdgeScores, np.ndarray, Sequence], k: Optional[int] = N
            name: Optional[str] = None) -> Spec:
     """Choose edges (see ``choose``) and return them as a ``Spec`` with rank-``rank`` adapters.
 
-    Budget: ``k`` adapters, ``max_params`` trainable parameters (rank * (d_i + d_j)
-    plus biases per adapter), or both. ``kinds`` restricts the candidates, e.g.
+    Budget: ``k`` adapters, ``max_params`` trainable parameters (``adapter_parameters``
+    of each adapter: rank * (d_i + d_j) plus biases), or both. ``kinds`` restricts the candidates, e.g.
     ``("sequential", "parallel", "longrange")`` to avoid a second forward pass.
     """
     cands = candidates(scores, metric=metric, points=points, widths=widths, kinds=kinds, rank=rank, bias=bias)
@@ -135,7 +136,7 @@ def to_spec(chosen: Sequence[Choice], *, rank: int = 8, bias: bool = True, name:
     """A spec with one ``edge SRC -> DST`` per choice (the compiler infers each kind)."""
     try:
         defaults = Options(rank=rank) if bias else Options(rank=rank, bias=False)
-        edges = tuple(Edge(kind="edge", src=c.src, dst=c.dst) for c in chosen)
+        edges = tuple(Edge(kind=INFERRED_KIND, src=c.src, dst=c.dst) for c in chosen)
         return Spec(name=name, backbone=backbone, defaults=defaults, edges=edges, stream=stream)
     except ValueError as e:  # pydantic's ValidationError: a bad name or rank given by the caller
         raise ScoreError(f"the selection does not make a valid spec: {e}",
@@ -204,8 +205,7 @@ def _allowed_kinds(kinds: Optional[Iterable[str]]) -> list[str]:
 
 def _param_matrix(widths: Sequence[int], rank: int, bias: bool) -> np.ndarray:
     w = np.asarray(widths, dtype=np.int64)
-    extra = (rank + w)[None, :] if bias else 0
-    return rank * (w[:, None] + w[None, :]) + extra
+    return adapter_parameters(w[:, None], w[None, :], cost_options(rank, bias))
 
 
 def _check_budget(cands: Candidates, k: Optional[int], max_params: Optional[int]) -> None:

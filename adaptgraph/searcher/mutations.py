@@ -11,10 +11,11 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..spec.edge_facts import ACTIVATIONS
 from .space import Gene, Genome, SearchSpace, genome_of
 
 RANKS = (1, 2, 4, 8, 16, 32, 64)
-ACTS = ("none", "relu", "gelu", "silu", "tanh")
+ACTS = tuple(ACTIVATIONS)
 SCALES = (1.0, "learn")
 MUTATIONS = ("add", "drop", "move", "rank", "options")
 

@@ -8,18 +8,15 @@ whether they fit the :class:`Budget`.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
-from ..adapters import adapter_parameters
 from ..errors import SearchError, did_you_mean
-from ..score.edge_scores import KINDS, EdgeScores, edge_kind
+from ..score.edge_scores import EdgeScores
 from ..spec import BUILTIN_OPTIONS, Edge, Options, Spec
-
-_STREAM = re.compile(r"^@(-?\d+)$")
+from ..spec.edge_facts import INFERRED_KIND, KINDS, adapter_parameters, edge_kind, stream_index, stream_name
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,7 @@ class Gene:
         return self.src, self.dst
 
     def describe(self) -> str:
-        return f"@{self.src}->@{self.dst}"
+        return f"{stream_name(self.src)}->{stream_name(self.dst)}"
 
 
 Genome = tuple[Gene, ...]
@@ -148,6 +145,7 @@ class SearchSpace:
 
     # -- cost and budget ----------------------------------------------------------
     def gene_params(self, gene: Gene) -> int:
+        """The adapter's parameters, counted as GGA counts them against the same budget."""
         return adapter_parameters(self.widths[gene.src], self.widths[gene.dst], gene.options)
 
     def params(self, genome: Genome) -> int:
@@ -167,7 +165,8 @@ class SearchSpace:
     def to_spec(self, genome: Genome, name: Optional[str] = None) -> Spec:
         """A spec with one ``edge @i -> @j`` per gene; options beyond the defaults written on the edge."""
         base = self.default_options
-        edges = tuple(Edge(kind="edge", src=f"@{g.src}", dst=f"@{g.dst}", options=_difference(g.options, base))
+        edges = tuple(Edge(kind=INFERRED_KIND, src=stream_name(g.src), dst=stream_name(g.dst),
+                           options=_difference(g.options, base))
                       for g in genome_of(genome))
         return Spec(name=name, backbone=self.backbone or None, defaults=Options(rank=self.budget.rank),
                     edges=edges, stream=self.stream)
@@ -178,10 +177,10 @@ class SearchSpace:
             return None
         genes = {}
         for edge in spec.expanded():
-            ends = [_STREAM.match(p) for p in (edge.src, edge.dst)]
-            if not all(ends):
+            ends = [stream_index(p) for p in (edge.src, edge.dst)]
+            if None in ends:
                 return None
-            i, j = (int(m.group(1)) % self.n if -self.n <= int(m.group(1)) < self.n else -1 for m in ends)
+            i, j = (k % self.n if -self.n <= k < self.n else -1 for k in ends)
             if i < 0 or j < 0 or (i, j) in genes:
                 return None
             genes[(i, j)] = Gene(dst=j, src=i, options=spec.options_for(edge))
@@ -198,6 +197,6 @@ def _difference(options: Options, base: Options) -> Options:
 
 
 def _check_stream_names(points: Sequence[str]) -> None:
-    if [p for p in points] != [f"@{k}" for k in range(len(points))]:
+    if [p for p in points] != [stream_name(k) for k in range(len(points))]:
         raise SearchError(f"the search space must be the stream points @0..@{len(points) - 1}, got {list(points)[:4]}",
                           hint="score the backbone's stream points (the default of score_edges)")

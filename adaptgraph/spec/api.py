@@ -8,10 +8,11 @@ from pathlib import Path
 from ..errors import Problem, SpecError, SpecSyntaxError
 from ..fileio import write_text_atomic
 from .build import build_spec
+from .files import normalise_text, read_source
 from .formats import from_data_text, to_data_text
 from .models import Spec
 from .printer import dumps as _dumps
-from .syntax import normalise_text, parse_tree, read_source
+from .syntax import parse_tree
 from .transform import ToRecords
 
 YAML_SUFFIXES = (".yaml", ".yml")

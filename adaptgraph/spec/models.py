@@ -10,17 +10,18 @@ import hashlib
 import json
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
+from .edge_facts import ACTIVATIONS, SPEC_KINDS
 from .points import MODULE_PATTERN_RE, check_point_text, without_hole_spaces
 
 PATH_PATTERN = MODULE_PATTERN_RE.pattern
 
-Act = Literal["none", "relu", "gelu", "silu", "tanh"]
+Act = Literal[tuple(ACTIVATIONS)]
 Norm = Literal["none", "layernorm"]
 Init = Literal["zero", "lora", "normal"]
-Kind = Literal["edge", "parallel", "sequential", "longrange", "recurrent"]
+Kind = Literal[SPEC_KINDS]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
 # Edge names may hold ``{EXPR}`` holes inside loops (``as attn_{i}``).
 EdgeName = Annotated[str, Field(pattern=r"^(?:[A-Za-z_]|\{[^{}]*\})(?:[A-Za-z0-9_]|\{[^{}]*\})*$", max_length=200)]
@@ -181,6 +182,21 @@ class Spec(Frozen):
     # Where each field came from in the user's file (a ``SourceMap``), so that later stages
     # (binding to a backbone) can point at ``file:line:col``. Not part of the spec's value.
     _source: Optional[dict] = PrivateAttr(default=None)
+
+    def __init__(self, /, **data) -> None:
+        """A spec built from Python fails like one read from a file: ``SpecError`` (a ``ValueError``)
+        listing every problem with its field path, e.g. ``edges[0].options.rank``."""
+        try:
+            super().__init__(**data)
+        except ValidationError:
+            from .build import SourceMap, validate_doc  # late import: build needs the models
+
+            validate_doc(data, SourceMap())  # raises the SpecError
+            raise  # only if the two validations disagreed: keep pydantic's error rather than none
+
+    # Marked as pydantic marks its own ``__init__``, so that ``model_validate`` (the loader's path,
+    # which collects positions itself) validates directly instead of calling this.
+    __init__.__pydantic_base_init__ = True
 
     def __eq__(self, other: object) -> bool:  # the source positions do not make two specs differ
         return type(other) is type(self) and self.__dict__ == other.__dict__

@@ -65,7 +65,3 @@ def parse_point(text: str) -> PointRef:
         return PointRef("node", node=m["node"])
     m = PORT_RE.match(text)
     return PointRef("port", path=m["path"], port=m["port"])
-
-
-def has_glob(text: str) -> bool:
-    return any(seg == "*" for seg in text.split("."))

@@ -9,14 +9,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 from lark import Lark, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..errors import Problem, Span, did_you_mean
 from .limits import text_problem
-from .spans import span_at_offset
 
 KEYWORDS = ("spec", "backbone", "defaults", "adapter", "edge", "parallel", "sequential",
             "longrange", "recurrent", "for", "train", "stream", "passes")
@@ -235,43 +233,3 @@ def _unclosed_brace(text: str) -> tuple[int, int] | None:
             elif m.group(0) == "}" and stack:
                 stack.pop()
     return stack[-1] if stack else None
-
-
-def read_source(path: str | Path) -> str:
-    """Read a spec file as UTF-8 (BOM allowed), with a clear error for unreadable or binary files."""
-    from ..errors import SpecError
-
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        hint = "check the path" if isinstance(e, FileNotFoundError) else ""
-        raise SpecError(f"cannot read {str(path)!r}: {e.strerror or e}", hint=hint) from None
-    return decode_source(raw, str(path))
-
-
-def decode_source(raw: bytes, file: str) -> str:
-    """Bytes -> text; a BOM is dropped, anything that is not UTF-8 is an error with its position."""
-    from ..errors import SpecError
-
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        shown = raw.decode("utf-8-sig", errors="replace")
-        offset = len(raw[:e.start].decode("utf-8-sig", errors="replace"))
-        problem = Problem(f"the file is not UTF-8 text (byte 0x{raw[e.start]:02x})",
-                          span_at_offset(shown, file, offset), hint="is it a binary file? spec files are UTF-8 text")
-        raise SpecError(problems=[problem]) from None
-    return normalise_text(text, file)
-
-
-def normalise_text(text: str, file: str) -> str:
-    """Drop a leading BOM; refuse text with NUL characters (a binary file)."""
-    from ..errors import SpecError
-
-    text = text.lstrip("\ufeff")
-    nul = text.find("\x00")
-    if nul >= 0:
-        problem = Problem("the file holds a NUL character", span_at_offset(text.replace("\x00", " "), file, nul),
-                          hint="is it a binary file? spec files are UTF-8 text")
-        raise SpecError(problems=[problem])
-    return text

@@ -6,13 +6,13 @@ bounds, allowed values) are pydantic's, in ``models.py``.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from ..errors import Problem, did_you_mean
+from .edge_facts import INFERRED_KIND, fitting_kind
 from .expand import MAX_EDGES, statement_sizes, walk
-from .points import PointRef, parse_point
-
-BACKBONE_SCHEMES = ("zoo", "hf", "timm", "py")
+from .points import parse_point
 
 
 def semantic_problems(spec, where: Callable[[str], str] = str) -> list[Problem]:
@@ -44,17 +44,18 @@ def _size_problems(statements) -> list[Problem]:
     return []
 
 
+# Only the form SCHEME:NAME is the spec's to check: which schemes exist is the backbone
+# registry's fact (``register_scheme`` adds more), reported where the backbone is loaded.
+_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+.-]*$")
+
+
 def _backbone_problems(ref) -> list[Problem]:
     if ref is None:
         return []
     scheme, sep, rest = ref.partition(":")
-    if not sep or not rest:
+    if not sep or not rest or not _SCHEME_RE.match(scheme):
         return [Problem(f"backbone reference {ref!r} has no scheme", path="backbone",
-                        hint="write SCHEME:NAME with SCHEME one of " + ", ".join(BACKBONE_SCHEMES)
-                        + ' (for example "hf:minilm" or "zoo:vit-tiny")')]
-    if scheme not in BACKBONE_SCHEMES:
-        hint = did_you_mean(scheme, BACKBONE_SCHEMES) or "schemes: " + ", ".join(BACKBONE_SCHEMES)
-        return [Problem(f"unknown backbone scheme {scheme!r} in {ref!r}", path="backbone", hint=hint)]
+                        hint='write SCHEME:NAME, for example "hf:minilm" or "zoo:vit-tiny"')]
     return []
 
 
@@ -109,27 +110,6 @@ def _dup_hint(first: str, path: str, hint: str) -> str:
     return hint
 
 
-def fitting_kind(src: PointRef, dst: PointRef) -> str | None:
-    """The kind two points fit, when it is known without a backbone; else None."""
-    if src.kind == dst.kind == "stream" and (src.index < 0) == (dst.index < 0):
-        return _order_kind(src.index, dst.index)
-    if src.kind == dst.kind == "port" and src.path == dst.path:
-        if src.port == dst.port:
-            return "sequential"
-        return "parallel" if src.port == "in" else "recurrent"
-    if src == dst:
-        return "sequential"
-    return None
-
-
-def _order_kind(s: int, d: int) -> str:
-    if s == d:
-        return "sequential"
-    if d == s + 1:
-        return "parallel"
-    return "longrange" if s < d else "recurrent"
-
-
 def _kind_problems(expanded) -> list[Problem]:
     """One problem per written edge whose points contradict its asserted kind (a loop reports
     its first misfit and says that other values of the loop misfit too)."""
@@ -151,7 +131,7 @@ def _kind_problems(expanded) -> list[Problem]:
 
 
 def _kind_problem(path: str, edge) -> Problem | None:
-    if edge.kind == "edge":
+    if edge.kind == INFERRED_KIND:
         return None
     try:
         fits = fitting_kind(parse_point(edge.src), parse_point(edge.dst))

@@ -4,6 +4,7 @@ import sys
 import pytest
 import torch
 
+import adaptgraph
 from adaptgraph.backbones import Backbone, backbone_refs, load_backbone, register_scheme, schemes
 from adaptgraph.backbones.registry import _SCHEMES
 from adaptgraph.errors import BackboneError
@@ -85,3 +86,25 @@ def test_missing_transformers(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` fail
     assert _message("hf:minilm") == ("error: hf:minilm needs the transformers package, which is not installed\n"
                                      "    hint: pip install 'adaptgraph[hf]'")
+
+
+def test_a_registered_scheme_works_in_a_spec(monkeypatch):
+    # The bug: the spec listed the built-in schemes again, so `mine:` failed to load as a spec.
+    monkeypatch.setitem(_SCHEMES, "mine", None)  # restored after the test
+    register_scheme("mine", lambda name, options: load_backbone(f"zoo:{name}"))
+    spec = adaptgraph.loads('backbone "mine:resnet-tiny"\nedge @0 -> @1')
+    assert load_backbone(spec.backbone).ref == "zoo:resnet-tiny"
+    assert _message("mien:resnet-tiny") == (
+        "error: unknown backbone reference 'mien:resnet-tiny'\n"
+        "    hint: did you mean 'mine:resnet-tiny'? a reference starts with one of hf:, mine:, py:, timm:, zoo:")
+
+
+def test_an_unknown_scheme_in_a_spec_is_reported_at_the_spec_line_on_compile():
+    spec = adaptgraph.loads('edge @0 -> @1\nbackbone "tim:vit_tiny"', path="net.adapt")
+    with pytest.raises(BackboneError) as err:
+        adaptgraph.compile(spec)
+    assert str(err.value) == (
+        "net.adapt:2:10: error: unknown backbone reference 'tim:vit_tiny' (backbone)\n"
+        '    backbone "tim:vit_tiny"\n'
+        "             ^^^^^^^^^^^^^^\n"
+        "    hint: did you mean 'timm:vit_tiny'? a reference starts with one of hf:, py:, timm:, zoo:")

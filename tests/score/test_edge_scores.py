@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adaptgraph.errors import ScoreError
-from adaptgraph.score.edge_scores import EdgeScores, edge_kind, freeze_matrix
+from adaptgraph.score.edge_scores import EdgeScores, freeze_matrix
 
 
 def make_scores(n=4, rtol=None, points=None):
@@ -59,9 +59,6 @@ def test_bad_documents_are_score_errors(tmp_path):
 def test_kinds_from_points_and_order():
     s = make_scores()
     assert [s.kind(1, j) for j in range(4)] == ["recurrent", "sequential", "parallel", "longrange"]
-    assert edge_kind("blocks.0.in", "blocks.0.out", 3, 7) == "parallel"
-    assert edge_kind("blocks.0.out", "blocks.0.in", 7, 3) == "recurrent"
-    assert edge_kind("@3", "%add_4", 5, 5) == "sequential"  # two names of one value
 
 
 def test_params_count_down_up_and_biases():

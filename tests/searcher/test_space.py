@@ -67,3 +67,19 @@ def test_parameters_match_the_compiler():
     base = baseline_genome(space)
     assert [g.edge for g in base] == [(k, k + 1) for k in range(space.n - 1)]
     assert {space.kind(*g.edge) for g in base} == {"parallel"}
+
+
+def test_the_fit_check_counts_as_gga_budgets():
+    # Both count through spec.edge_facts.adapter_parameters; with unequal widths a second formula
+    # (e.g. biases sized by the source) would differ on some edge.
+    import numpy as np
+
+    from adaptgraph.score.select import candidates, choose
+
+    widths = (16, 8, 24, 12)
+    space = SearchSpace(("@0", "@1", "@2", "@3"), widths, (0, 1, 2, 3), Budget(adapters=(3,), params=700, rank=4),
+                        "zoo:bert-tiny", None, np.arange(16, dtype=float).reshape(4, 4))
+    cands = candidates(space.scores, widths=widths, rank=space.budget.rank)
+    assert [[space.gene_params(space.gene(i, j)) for j in range(4)] for i in range(4)] == cands.params.tolist()
+    chosen = choose(cands, 3, strategy="gga", max_params=space.budget.params)
+    assert space.fits(genome_of(space.gene(c.src_index, c.dst_index) for c in chosen))

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 import adaptgraph.spec as S
 from adaptgraph.errors import AdaptGraphError
-from adaptgraph.spec.syntax import decode_source, parser
+from adaptgraph.spec.files import decode_source
+from adaptgraph.spec.syntax import parser
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = sorted([*ROOT.glob("specs/*.adapt"), *ROOT.glob("tests/golden/*/*.adapt")])
