@@ -19,7 +19,7 @@ from __future__ import annotations
 from torch import fx
 
 from ..errors import PlanError, did_you_mean
-from ..spec.edge_facts import glob_regex, has_glob
+from ..spec.edge_facts import glob_regex, has_glob, stream_name
 from .memo import memoized
 from .ports import PointInfo, node_order, point_info, scope_input, scope_output
 from .scopes import Scope, innermost_path, module_scopes
@@ -58,7 +58,7 @@ def _stream_points(traced: Traced, pattern: str | None) -> list[PointInfo]:
                  f"instead (e.g. '{blocks[0]}.in', '{blocks[0]}.out'), or name other blocks with 'stream PATTERN'",
         )
     order = node_order(traced)
-    return [point_info(traced, f"@{k}", node, order) for k, node in enumerate(nodes)]
+    return [point_info(traced, stream_name(k), node, order) for k, node in enumerate(nodes)]
 
 
 def detect_blocks(traced: Traced, scopes: dict[str, Scope], ends: Ends) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from adaptgraph.errors import ScoreError, did_you_mean
-from adaptgraph.spec.edge_facts import INFERRED_KIND, KINDS, adapter_parameters, edge_kind
+from adaptgraph.spec.edge_facts import INFERRED_KIND, KINDS, adapter_parameters, edge_kind, stream_name
 from adaptgraph.spec.models import Edge, Options, Spec
 
 from .edge_scores import EdgeScores, cost_options
@@ -84,7 +84,7 @@ def candidates(scores: Union[EdgeScores, np.ndarray, Sequence], *, metric: str =
         matrix = np.asarray(scores, dtype=np.float64)
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ScoreError(f"a score matrix must be square (src x dst), got shape {matrix.shape}")
-        names = tuple(points) if points is not None else tuple(f"@{k}" for k in range(matrix.shape[0]))
+        names = tuple(points) if points is not None else tuple(stream_name(k) for k in range(matrix.shape[0]))
         orders = tuple(range(len(names)))
         if len(names) != matrix.shape[0]:
             raise ScoreError(f"got {len(names)} point names for a {matrix.shape[0]} x {matrix.shape[0]} matrix")
