@@ -23,7 +23,6 @@ from typing import Iterable, Optional, Sequence
 from adaptgraph.fileio import write_text_atomic
 
 REPO = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
 
 BACKBONE = "hf:minilm"
 # The two WordNet tasks (gloss -> supersense), each with more than 2,000 training glosses:
@@ -131,10 +130,10 @@ def slug(text: str, limit: int = 48) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_")[:limit]
 
 
-def command(script: str, argv: Optional[Sequence[str]]) -> str:
-    """The shell command that reruns ``script`` with ``argv`` (None: this process's arguments), from the repo root."""
-    path = (HERE / script).relative_to(REPO)
-    return shlex.join(["python", str(path), *arguments(argv)])
+def command(module: str, argv: Optional[Sequence[str]]) -> str:
+    """The shell command that reruns ``benchmarks.paper.<module>`` with ``argv`` (None: this process's arguments),
+    from the repository root."""
+    return shlex.join(["python", "-m", f"{__package__}.{module}", *arguments(argv)])
 
 
 def arguments(argv: Optional[Sequence[str]]) -> list[str]:

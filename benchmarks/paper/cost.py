@@ -9,7 +9,7 @@ that both see the same machine load (wall-clock and CPU seconds, median of --rep
     of the backbone alone, of each GGA pick of --ks, and of that pick without its
     recurrent edges: the difference is what the second pass costs.
 
-    python benchmarks/paper/cost.py [flags]      # see --help; defaults: the real protocol
+    python -m benchmarks.paper.cost [flags]      # see --help; defaults: the real protocol
 
 Writes to --results: cost.csv and cost.png. Resumable: measurements already in cost.csv
 (made with the same settings) are kept; only missing ones are measured.
@@ -20,8 +20,7 @@ import statistics
 import time
 from typing import Callable, Optional, Sequence
 
-import common
-import placements
+from . import common, placements, runstore
 
 EXPERIMENT = "cost"
 COLUMNS = ("measure", "task", "label", "k", "adapters", "recurrent", "passes", "repeats", "wall_s", "cpu_s",
@@ -43,7 +42,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         common.write_csv(s.results / f"{EXPERIMENT}.csv", rows, COLUMNS)
     common.write_csv(s.results / f"{EXPERIMENT}.csv", rows, COLUMNS)
     plot(s, rows)
-    common.write_meta(s, EXPERIMENT, f"{EXPERIMENT}.py", argv, started, task=task)
+    common.write_meta(s, EXPERIMENT, EXPERIMENT, argv, started, task=task)
 
 
 def _previous(s: common.Settings) -> list[dict]:
@@ -101,15 +100,12 @@ def _timed(s: common.Settings, fn: Callable[[], object], extra: dict, repeats: O
 
 
 def _train(s: common.Settings, task: str, p) -> None:
-    """One training run, kept nowhere: only its time matters here."""
-    from adaptgraph import compile
-    from adaptgraph.backbones import get_backbone
-    from adaptgraph.searcher.trial import load_task_cached
-    from adaptgraph.train import TrainConfig, fit
+    """One tested training run (seed 0), as the protocol's runs train, kept nowhere: only its time matters here."""
+    from adaptgraph.searcher import run_trial
 
-    bb = get_backbone(s.backbone)
-    config = TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, max_length=s.max_length, device=s.device)
-    fit(compile(p.spec, bb, seed=0), bb, load_task_cached(task, 0), config, progress=False)
+    outcome = run_trial(runstore.make_run(s, task, p.spec, 0, steps=s.steps, test=True).trial(0, s.threads)).outcome
+    if not outcome.ok:
+        raise SystemExit(f"error: training {p.label} failed: {outcome.error}")
 
 
 def _forward(s: common.Settings, task: str, p, k: int) -> dict:
@@ -118,13 +114,12 @@ def _forward(s: common.Settings, task: str, p, k: int) -> dict:
 
     from adaptgraph import compile
     from adaptgraph.backbones import get_backbone
-    from adaptgraph.searcher.trial import load_task_cached
-    from adaptgraph.tasks import make_loader
+    from adaptgraph.tasks import load_task, make_loader
 
     bb = get_backbone(s.backbone)
     device = torch.device("cuda" if _device(s) == "cuda" else "cpu")
     model = compile(p.spec, bb, seed=0).to(device).eval()
-    examples = load_task_cached(task, 0).examples("validation")[:FORWARD_BATCH]
+    examples = load_task(task, 0).examples("validation")[:FORWARD_BATCH]
     batch = next(iter(make_loader(examples, bb, batch_size=FORWARD_BATCH, max_length=s.max_length,
                                   shuffle=False))).to(device)
 

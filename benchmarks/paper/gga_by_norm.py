@@ -7,7 +7,7 @@ k edges on the ``fro`` scores (same scores, same greedy rule, gamma 0.6) with ev
 for --steps, tested, to set beside experiment 4's rank-based GGA and the baseline. It is
 reported as a post-hoc check, outside the claim-4 rule.
 
-    python benchmarks/paper/gga_by_norm.py --ks 1 2 4      # after rank_predicts.py, same flags
+    python -m benchmarks.paper.gga_by_norm --ks 1 2 4      # after rank_predicts.py, same flags
 
 Writes to --results: gga_by_norm.csv (gga_vs_baseline.py's columns, method ``gga_fro``).
 Resumable: finished runs are read back.
@@ -17,9 +17,7 @@ from __future__ import annotations
 import time
 from typing import Optional, Sequence
 
-import common
-import gga_vs_baseline
-import placements
+from . import common, gga_vs_baseline, placements
 
 EXPERIMENT, METRIC, METHOD = "gga_by_norm", "fro", "gga_fro"
 
@@ -34,7 +32,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 for k in s.ks for seed in s.seeds]
         rows += gga_vs_baseline.compare(s, task, todo, what=f"gga by {METRIC}")
         common.write_csv(s.results / f"{EXPERIMENT}.csv", rows, gga_vs_baseline.COLUMNS)
-    common.write_meta(s, EXPERIMENT, f"{EXPERIMENT}.py", argv, started, metric=METRIC)
+    common.write_meta(s, EXPERIMENT, EXPERIMENT, argv, started, metric=METRIC)
 
 
 if __name__ == "__main__":

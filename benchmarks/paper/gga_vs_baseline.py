@@ -7,7 +7,7 @@ against one parallel adapter per sub-layer (12 on MiniLM) and the linear probe. 
 ``evolve`` search (adaptgraph.searcher) with a budget of 4 adapters on the first task:
 --evolve-trials trials of --fidelity-steps steps, the best retrained for --steps and tested.
 
-    python benchmarks/paper/gga_vs_baseline.py [flags]      # see --help; defaults: the real protocol
+    python -m benchmarks.paper.gga_vs_baseline [flags]      # see --help; defaults: the real protocol
 
 Writes to --results: gga_vs_baseline.csv (one row per run), evolve.csv (one row per search
 trial) and gga_vs_baseline.png. Resumable: finished runs are read back, and the evolve
@@ -20,10 +20,8 @@ import json
 import time
 from typing import Optional, Sequence
 
-import common
-import placements
-import runstore
-from analysis import floats, spread, where
+from . import common, placements, runstore
+from .analysis import floats, spread, where
 
 EXPERIMENT = "gga_vs_baseline"
 METHODS = ("gga", "topk", "random")
@@ -44,7 +42,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     evolved = evolve(s, s.tasks[0])
     common.write_csv(s.results / "evolve.csv", evolved, EVOLVE_COLUMNS)
     plot(s, rows, evolved)
-    common.write_meta(s, EXPERIMENT, f"{EXPERIMENT}.py", argv, started, evolve_task=s.tasks[0],
+    common.write_meta(s, EXPERIMENT, EXPERIMENT, argv, started, evolve_task=s.tasks[0],
                       evolve_budget=EVOLVE_BUDGET)
 
 

@@ -10,7 +10,7 @@ accuracy and for training loss. Then, per task, the edges with the lowest and th
 sweep training loss (the map that does survive a new seed, on MiniLM) are trained with every
 seed for --steps and tested, as placement_sweep.py does for the best and worst by accuracy.
 
-    python benchmarks/paper/map_repeat.py                 # after placement_sweep.py, same flags
+    python -m benchmarks.paper.map_repeat                 # after placement_sweep.py, same flags
 
 Writes to --results: placement_repeat.csv (both seeds of every sampled edge),
 placement_repeat.png, placement_loss_retrain.csv (the retrained lowest- and highest-loss edges),
@@ -23,11 +23,8 @@ import random
 import time
 from typing import Optional, Sequence
 
-import common
-import placement_sweep
-import placements
-import runstore
-from analysis import Correlation, spearman
+from . import common, placement_sweep, placements, runstore
+from .analysis import Correlation, spearman
 
 EXPERIMENT = "placement_repeat"
 COLUMNS = ("task", "edges", "src", "dst", "kind", "seed", "steps", "val_acc", "val_loss", "train_loss", "seconds",
@@ -39,10 +36,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     started = time.perf_counter()
     s = common.parse(__doc__, argv)
     if len(s.seeds) < 2:
-        raise SystemExit("error: map_repeat.py needs two seeds (--seeds A B ...): it compares the first two")
+        raise SystemExit("error: benchmarks.paper.map_repeat needs two seeds (--seeds A B ...): it compares the first two")
     sweep_path = s.results / "placement_sweep.csv"
     if not sweep_path.exists():
-        raise SystemExit(f"error: {sweep_path} is missing: run placement_sweep.py with the same flags first")
+        raise SystemExit(f"error: {sweep_path} is missing: run benchmarks.paper.placement_sweep with the same flags first")
     sweep = common.read_csv(sweep_path)
     edges = sample(s)
     rows, retrained = [], []
@@ -57,7 +54,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         common.write_csv(s.results / f"{EXPERIMENT}.csv", rows, COLUMNS)
     plot(s, rows)
     placement_sweep.plot_heatmaps(s, sweep, placements.space(s).n, "train_loss")
-    common.write_meta(s, EXPERIMENT, "map_repeat.py", argv, started, edges=len(edges))
+    common.write_meta(s, EXPERIMENT, "map_repeat", argv, started, edges=len(edges))
 
 
 def sample(s: common.Settings) -> list:
@@ -72,7 +69,7 @@ def by_loss(s: common.Settings, sweep: list[dict], task: str) -> list[tuple]:
     training loss (ties: the earlier edge in sweep order)."""
     edges = [r for r in sweep if r["task"] == task and r["role"] == "edge"]
     if not edges:
-        raise SystemExit(f"error: placement_sweep.csv has no sweep of {task}: run placement_sweep.py with the same flags")
+        raise SystemExit(f"error: placement_sweep.csv has no sweep of {task}: run benchmarks.paper.placement_sweep with the same flags")
     low = min(edges, key=lambda r: float(r["train_loss"]))
     high = max(edges, key=lambda r: float(r["train_loss"]))
     return [(role, placements.single(s, int(r["src"]), int(r["dst"]))) for role, r in (("low_loss", low),

@@ -6,8 +6,8 @@ split (the test split stays hidden, as in a search). Then the best and worst edg
 task and the linear probe are trained again with every seed at the same fidelity (how
 noisy is the sweep?) and with every seed for --steps, tested on the test split.
 
-    python benchmarks/paper/placement_sweep.py            # the real protocol (hf:minilm, two tasks)
-    python benchmarks/paper/placement_sweep.py --backbone zoo:bert-tiny \\
+    python -m benchmarks.paper.placement_sweep            # the real protocol (hf:minilm, two tasks)
+    python -m benchmarks.paper.placement_sweep --backbone zoo:bert-tiny \\
         --task 'wordnet:noun.animal,noun.food,noun.plant?per_class=40' --fidelity-steps 5 --steps 5
 
 Writes to --results: placement_sweep.csv (every fidelity run), placement_retrain.csv (the
@@ -18,10 +18,8 @@ from __future__ import annotations
 import time
 from typing import Optional, Sequence
 
-import common
-import placements
-import runstore
-from analysis import edge_values, heat_matrix, maps_correlation, ranked_edges
+from . import common, placements, runstore
+from .analysis import edge_values, heat_matrix, maps_correlation, ranked_edges
 
 EXPERIMENT = "placement_sweep"
 SWEEP_COLUMNS = ("task", "role", "label", "edges", "src", "dst", "kind", "seed", "steps", "val_acc", "val_loss",
@@ -45,7 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     n = placements.space(s).n
     plot_heatmaps(s, sweep_rows, n)
     plot_tasks(s, sweep_rows)
-    common.write_meta(s, EXPERIMENT, "placement_sweep.py", argv, started, edges=len(edges), points=n)
+    common.write_meta(s, EXPERIMENT, "placement_sweep", argv, started, edges=len(edges), points=n)
 
 
 def sweep(s: common.Settings, task: str, edges: list) -> list[dict]:

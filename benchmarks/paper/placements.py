@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from common import Settings, say, slug
+from .common import Settings, say, slug
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ included), each trained once (with the first seed), against the common baseline 
 per sub-layer (12 on MiniLM) trained with every seed. All runs train for --steps and are
 tested on the test split.
 
-    python benchmarks/paper/random_vs_baseline.py [flags]      # see --help; defaults: the real protocol
+    python -m benchmarks.paper.random_vs_baseline [flags]      # see --help; defaults: the real protocol
 
 Writes to --results: random_vs_baseline.csv (one row per run) and random_vs_baseline.png.
 Resumable: finished runs are read back.
@@ -16,10 +16,8 @@ from __future__ import annotations
 import time
 from typing import Optional, Sequence
 
-import common
-import placements
-import runstore
-from analysis import floats, spread, where
+from . import common, placements, runstore
+from .analysis import floats, spread, where
 
 EXPERIMENT = "random_vs_baseline"
 COLUMNS = ("task", "role", "label", "draw", "seed", "steps", "adapters", "edges", "recurrent", "val_acc", "val_loss",
@@ -41,7 +39,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                  for (role, p, n, seed), o in zip(jobs, outcomes)]
         common.write_csv(s.results / f"{EXPERIMENT}.csv", rows, COLUMNS)
     plot(s, rows, len(base.edges))
-    common.write_meta(s, EXPERIMENT, f"{EXPERIMENT}.py", argv, started, adapters=len(base.edges))
+    common.write_meta(s, EXPERIMENT, EXPERIMENT, argv, started, adapters=len(base.edges))
 
 
 def plot(s: common.Settings, rows: list[dict], adapters: int):

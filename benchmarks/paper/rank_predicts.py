@@ -7,7 +7,7 @@ nuclear norm of the edge's gradient) with the single-edge validation accuracy an
 training loss of experiment 1 (Spearman, scipy.stats.spearmanr), per task. Run
 placement_sweep.py first (with the same flags).
 
-    python benchmarks/paper/rank_predicts.py [flags]      # see --help; defaults: the real protocol
+    python -m benchmarks.paper.rank_predicts [flags]      # see --help; defaults: the real protocol
 
 Writes to --results: rank_predicts_edges.csv (each edge's scores beside its sweep result),
 rank_predicts.csv (one correlation per task, score and target) and rank_predicts.png.
@@ -18,9 +18,8 @@ from __future__ import annotations
 import time
 from typing import Optional, Sequence
 
-import common
-import placements
-from analysis import spearman, where
+from . import common, placements
+from .analysis import spearman, where
 
 EXPERIMENT = "rank_predicts"
 METRICS = ("rank", "erank", "fro", "nuclear")
@@ -44,17 +43,17 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     common.write_csv(s.results / f"{EXPERIMENT}_edges.csv", edges, EDGE_COLUMNS)
     common.write_csv(s.results / f"{EXPERIMENT}.csv", correlations, CORRELATION_COLUMNS)
     plot(s, edges, correlations)
-    common.write_meta(s, EXPERIMENT, f"{EXPERIMENT}.py", argv, started, scoring_seconds=timings)
+    common.write_meta(s, EXPERIMENT, EXPERIMENT, argv, started, scoring_seconds=timings)
 
 
 def _sweep_rows(s: common.Settings) -> list[dict]:
     path = s.results / "placement_sweep.csv"
     if not path.exists():
-        raise SystemExit(f"error: {path} does not exist; run placement_sweep.py with the same flags first")
+        raise SystemExit(f"error: {path} does not exist; run benchmarks.paper.placement_sweep with the same flags first")
     rows = common.read_csv(path)
     missing = [t for t in s.tasks if not where(rows, task=t, role="edge")]
     if missing:
-        raise SystemExit(f"error: {path} has no sweep of {', '.join(missing)}; run placement_sweep.py for it first")
+        raise SystemExit(f"error: {path} has no sweep of {', '.join(missing)}; run benchmarks.paper.placement_sweep for it first")
     return rows
 
 

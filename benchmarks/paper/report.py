@@ -5,18 +5,15 @@ every verdict by the rule printed beside it (verdicts.py), and every section nam
 command that regenerates its CSV and figure. A section whose CSV is missing says so.
 Takes the same flags as the experiment scripts; only --results and --doc matter here.
 
-    python benchmarks/paper/report.py                      # docs/results -> docs/results.md
+    python -m benchmarks.paper.report                      # docs/results -> docs/results.md
 """
 from __future__ import annotations
 
 import os
 from typing import Optional, Sequence
 
-import common
-import gga_by_norm as by_norm
-import map_repeat as repeat
-import verdicts as v
-from analysis import edge_values, floats, maps_correlation, spread, where
+from . import common, gga_by_norm as by_norm, map_repeat as repeat, verdicts as v
+from .analysis import edge_values, floats, maps_correlation, spread, where
 
 CLAIMS = {
     1: ("Placement matters, and depends on the task", "placement_sweep"),
@@ -79,7 +76,7 @@ class _Reader:
 
     def command(self, experiment: str, script: Optional[str] = None) -> str:
         meta = self.meta(experiment)
-        return meta["command"] if meta else common.command(script or f"{experiment}.py", self.argv)
+        return meta["command"] if meta else common.command(script or experiment, self.argv)
 
     def provenance(self, experiment: str) -> str:
         meta = self.meta(experiment)
@@ -119,7 +116,7 @@ def _header(r: _Reader) -> str:
     space = f" ({sweep['points']} stream points, {sweep['edges']} single edges swept)" if sweep else ""
     return f"""# Results: the paper's four claims on a real pretrained model and real data
 
-*Written by `{common.command('report.py', r.argv)}` from the CSV files in `{r.rel}/` (one row per
+*Written by `{common.command('report', r.argv)}` from the CSV files in `{r.rel}/` (one row per
 training run); do not edit by hand. Each section gives the command that regenerates its numbers.*
 
 The claims of Nowak et al. (2024, arXiv 2410.15858), tested with adaptgraph's own API on
@@ -191,7 +188,7 @@ def _repeat(r: _Reader) -> str:
             cells.append(f"{t} {target.replace('_', ' ')} rho {c.rho:.2f} (p {c.p:.2g}, n={c.n})" if c else
                          f"{t} {target.replace('_', ' ')}: undefined")
     return ("Is the map reproducible? The same sampled edges swept again with the second seed (Spearman between "
-            f"the two seeds; `{r.command(repeat.EXPERIMENT, 'map_repeat.py')}`): "
+            f"the two seeds; `{r.command(repeat.EXPERIMENT, 'map_repeat')}`): "
             + "; ".join(cells) + ". This bounds how well any score can predict the map.")
 
 
@@ -210,7 +207,7 @@ def _by_loss(r: _Reader) -> str:
     return "\n\n".join([
         "A check added after the sweep (not part of the rule above): the edges with the lowest and the highest "
         "sweep *training loss*, the map that survives a new seed, retrained with every seed (test accuracy; "
-        f"`{r.command(repeat.EXPERIMENT, 'map_repeat.py')}`):",
+        f"`{r.command(repeat.EXPERIMENT, 'map_repeat')}`):",
         _table(["task", "lowest-loss edge", "highest-loss edge", "difference", "larger seed spread"], table)])
 
 
@@ -377,9 +374,9 @@ def _train_times(r: _Reader) -> str:
 
 def _commands(r: _Reader) -> str:
     lines = [r.command(e) for _, e in CLAIMS.values()]
-    lines.insert(1, r.command(repeat.EXPERIMENT, "map_repeat.py"))
+    lines.insert(1, r.command(repeat.EXPERIMENT, "map_repeat"))
     lines.append(r.command(by_norm.EXPERIMENT))
-    lines += [r.command("cost"), common.command("report.py", r.argv)]
+    lines += [r.command("cost"), common.command("report", r.argv)]
     return "## Regenerating everything\n\nIn this order (each resumes; see `benchmarks/paper/README.md`):\n\n" \
            "```bash\n" + "\n".join(lines) + "\n```"
 

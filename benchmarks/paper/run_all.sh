@@ -11,5 +11,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 for script in placement_sweep map_repeat random_vs_baseline rank_predicts gga_vs_baseline gga_by_norm cost report; do
   echo "== $script $(date '+%H:%M:%S')"
-  python "benchmarks/paper/$script.py" "$@"
+  python -m "benchmarks.paper.$script" "$@"
 done

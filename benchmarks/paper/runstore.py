@@ -3,24 +3,25 @@
 A run is (task, spec, seed, training budget). Its folder is named by the task, the
 budget's fingerprint and the spec's content hash, so the same spec trained the same way
 (the 12-adapter baseline of experiments 2 and 4, top-1 and GGA k=1, the linear probe) is
-trained once and read back everywhere. A folder with ``metrics.json`` is finished; one
+trained once and read back everywhere. A folder with ``outcome.json`` is finished; one
 without it (a run that was killed) is trained again from the start.
 
-Runs go through ``adaptgraph.compile`` and ``adaptgraph.train.fit``, in ``workers`` processes
-(one torch thread each by default), because ``fit`` writes the training loss per epoch
-(``log.jsonl``), which the search journal does not keep and experiment 3 needs.
+A run is a search trial: ``adaptgraph.searcher.run_trial`` trains it (compile, fit, the
+test split hidden unless the run is tested, on ``threads`` torch threads), on the search's
+executors (``workers`` processes, one torch thread each by default), and ``outcome.json``
+is its ``TrialOutcome`` as the search journal keeps it, training loss included.
 """
 from __future__ import annotations
 
-import concurrent.futures as futures
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from common import Settings, say, slug
+from .common import Settings, say, slug
 
-METRICS, LOG, SPEC = "metrics.json", "log.jsonl", "spec.adapt"
+OUTCOME, SPEC = "outcome.json", "spec.adapt"
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,19 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return (self.folder / METRICS).exists()
+        return (self.folder / OUTCOME).exists()
+
+    def trial(self, number: int, threads: int):
+        """The search trial that trains this run (task split seed 0, as every run of the protocol)."""
+        from adaptgraph.searcher import TrialTask
+
+        return TrialTask(number, "final" if self.test else "search", self.spec_text, self.task, 0, self.backbone,
+                         self.config, threads)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a finished run measured (from its ``metrics.json`` and ``log.jsonl``)."""
+    """What a finished run measured (from its ``outcome.json``)."""
 
     val_acc: float
     val_loss: float
@@ -88,67 +96,41 @@ def run_all(runs: Sequence[Run], settings: Settings, what: str = "runs") -> list
 
 
 def read_outcome(folder: Path) -> Outcome:
-    metrics = json.loads((folder / METRICS).read_text())
-    log = [json.loads(line) for line in (folder / LOG).read_text().splitlines() if line.strip()]
-    test = metrics.get("test") or {}
-    params = metrics["trainable_parameters"]
-    return Outcome(val_acc=metrics["validation"]["accuracy"], val_loss=metrics["validation"]["loss"],
-                   test_acc=test.get("accuracy"), train_loss=log[-1]["train_loss"], params=params["model"],
-                   head_params=params["head"], seconds=metrics["timing"]["total_seconds"], device=metrics["device"])
+    from adaptgraph.searcher import TrialOutcome
+
+    o = TrialOutcome.from_dict(0, "", json.loads((folder / OUTCOME).read_text()))
+    return Outcome(val_acc=o.accuracy, val_loss=o.validation["loss"], test_acc=o.test_accuracy,
+                   train_loss=o.train_loss, params=o.trainable_params, head_params=o.head_params,
+                   seconds=o.train_seconds, device=o.device)
 
 
 def _train(todo: list[Run], workers: int, threads: int, what: str) -> list[tuple[Run, str]]:
-    errors = []
-    if workers == 1 or len(todo) <= 1:
-        for k, run in enumerate(todo, 1):
-            err = train_run(run, threads)
-            _progress(what, k, len(todo), run, err)
-            if err:
-                errors.append((run, err))
-        return errors
-    from adaptgraph.searcher.executors import worker_context
+    """Train ``todo`` on the search's executors; each finished run is saved as it ends. Returns the failures."""
+    from adaptgraph.searcher import LocalExecutor, ProcessExecutor
 
-    pool = futures.ProcessPoolExecutor(workers, mp_context=worker_context())
-    try:
-        pending = {pool.submit(train_run, run, threads): run for run in todo}
-        for k, done in enumerate(futures.as_completed(pending), 1):
-            run = pending[done]
-            err = done.result() if done.exception() is None else f"worker died: {done.exception()}"
-            _progress(what, k, len(todo), run, err)
-            if err:
-                errors.append((run, err))
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: stop now; finished runs are kept
-        raise
-    pool.shutdown()
+    errors, count = [], itertools.count(1)
+
+    def done(trained) -> None:
+        outcome = trained.outcome
+        run = todo[outcome.trial]
+        if outcome.ok:
+            save(run, outcome)
+        else:
+            errors.append((run, outcome.error))
+        _progress(what, next(count), len(todo), run, outcome.error)
+
+    parallel = workers > 1 and len(todo) > 1
+    with (ProcessExecutor(workers) if parallel else LocalExecutor()) as executor:  # Ctrl-C: workers stop at once
+        executor.run([run.trial(n, threads) for n, run in enumerate(todo)], done)
     return errors
 
 
-def train_run(run: Run, threads: int) -> Optional[str]:
-    """Train one run into its folder; returns the error text instead of raising (the others go on)."""
-    import torch
-
-    from adaptgraph import compile, loads
-    from adaptgraph.backbones import get_backbone
+def save(run: Run, outcome) -> None:
+    """The run's spec and then its outcome (last: its presence marks the run finished)."""
     from adaptgraph.fileio import write_text_atomic
-    from adaptgraph.searcher.trial import WithoutTest, load_task_cached
-    from adaptgraph.train import TrainConfig, fit
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        backbone = get_backbone(run.backbone)
-        config = TrainConfig(**run.config)
-        task = load_task_cached(run.task, 0)
-        model = compile(loads(run.spec_text), backbone, seed=config.seed)
-        write_text_atomic(run.folder / SPEC, run.spec_text)
-        fit(model, backbone, task if run.test else WithoutTest(task), config, run.folder, overwrite=False,
-            progress=False)
-        return None
-    except Exception as e:  # noqa: BLE001 - one failed run must not lose the others; reported at the end
-        return f"{type(e).__name__}: {e}"
-    finally:
-        torch.set_num_threads(before)
+    write_text_atomic(run.folder / SPEC, run.spec_text)
+    write_text_atomic(run.folder / OUTCOME, json.dumps(outcome.to_dict(), sort_keys=True) + "\n")
 
 
 def _progress(what: str, k: int, n: int, run: Run, err: Optional[str]) -> None:

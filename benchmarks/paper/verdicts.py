@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from analysis import Spread, edge_values, floats, maps_correlation, ranked_edges, spread, top_share, where
+from .analysis import Spread, edge_values, floats, maps_correlation, ranked_edges, spread, top_share, where
 
 HOLDS, PARTLY, NOT, UNMEASURED = "holds", "partly", "does not hold here", "not measured"
 

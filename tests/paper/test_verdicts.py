@@ -1,33 +1,14 @@
 """The verdict rules of the paper report on hand-made CSV rows: each rule can say holds, partly and no."""
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
-import pytest
-
-PAPER = Path(__file__).resolve().parents[2] / "benchmarks" / "paper"
-
-
-@pytest.fixture(scope="module")
-def v():
-    saved = {name: sys.modules.pop(name) for name in ("analysis", "verdicts") if name in sys.modules}
-    sys.path.insert(0, str(PAPER))
-    try:
-        yield importlib.import_module("verdicts")
-    finally:
-        sys.path.remove(str(PAPER))
-        for name in ("analysis", "verdicts"):
-            sys.modules.pop(name, None)
-        sys.modules.update(saved)
+from benchmarks.paper import verdicts as v
 
 
 def _runs(task, key, label, accs, **extra):
     return [{"task": task, key: label, "seed": n, "test_acc": str(a), **extra} for n, a in enumerate(accs)]
 
 
-def test_random_placements_hold_only_beyond_the_baseline_seed_spread(v):
+def test_random_placements_hold_only_beyond_the_baseline_seed_spread():
     rows = _runs("a", "role", "baseline", [0.60, 0.62, 0.61], recurrent="0")
     clear = rows + _runs("a", "role", "random", [0.66, 0.65, 0.67, 0.64], recurrent="3")
     assert v.claim2_task(clear, "a")[0].word == v.HOLDS
@@ -40,7 +21,7 @@ def test_random_placements_hold_only_beyond_the_baseline_seed_spread(v):
     assert v.combine([v.Verdict(v.UNMEASURED, "")]) == v.UNMEASURED
 
 
-def test_gga_matches_within_the_larger_seed_spread(v):
+def test_gga_matches_within_the_larger_seed_spread():
     base = _runs("a", "method", "baseline", [0.70, 0.72, 0.71], k="12")
     gga = (_runs("a", "method", "gga", [0.68, 0.69, 0.70], k="2")  # mean 69: 71 - 2 = 69, matches
            + _runs("a", "method", "gga", [0.60, 0.61, 0.60], k="1"))
@@ -53,7 +34,7 @@ def test_gga_matches_within_the_larger_seed_spread(v):
     assert v.claim4(base + _runs("a", "method", "gga", [0.5, 0.5, 0.51], k="4"), ["a"], [4]).word == v.NOT
 
 
-def test_rank_prediction_needs_both_signs_and_significance(v):
+def test_rank_prediction_needs_both_signs_and_significance():
     def corr(rho_acc, p_acc, rho_loss, p_loss):
         return [{"task": "a", "metric": "rank", "target": "val_acc", "rho": str(rho_acc), "p": str(p_acc)},
                 {"task": "a", "metric": "rank", "target": "train_loss", "rho": str(rho_loss), "p": str(p_loss)}]
@@ -64,7 +45,7 @@ def test_rank_prediction_needs_both_signs_and_significance(v):
     assert v.claim3_task(corr("", "", "", ""), "a").word == v.UNMEASURED
 
 
-def test_placement_matters_needs_a_gap_beyond_the_seed_spread(v):
+def test_placement_matters_needs_a_gap_beyond_the_seed_spread():
     def retrain(best, worst):
         return (_runs("a", "role", "best", best) + _runs("a", "role", "worst", worst)
                 + _runs("a", "role", "probe", [0.5, 0.5, 0.5]))
@@ -73,7 +54,7 @@ def test_placement_matters_needs_a_gap_beyond_the_seed_spread(v):
     assert v.claim1([], retrain([0.70, 0.60, 0.72], [0.60, 0.61, 0.62]), ["a"]).word == v.NOT
 
 
-def test_task_dependence_needs_weakly_correlated_maps_above_seed_noise(v):
+def test_task_dependence_needs_weakly_correlated_maps_above_seed_noise():
     def sweep(task, accs, noise):
         rows = [{"task": task, "role": "edge", "src": str(i), "dst": str(i), "edges": f"@{i}->@{i}",
                  "val_acc": str(a), "val_loss": "1.0"} for i, a in enumerate(accs)]
