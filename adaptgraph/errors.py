@@ -121,6 +121,10 @@ class SearchError(AdaptGraphError, RuntimeError):
     """A search run cannot start or resume."""
 
 
+class InteropError(AdaptGraphError, ValueError):
+    """A PEFT export or import, or a merge, meets something the other side cannot express."""
+
+
 class UsageError(AdaptGraphError, ValueError):
     """The command line was used wrongly."""
 
