@@ -13,6 +13,8 @@ import sys
 
 from .errors import AdaptGraphError
 
+__all__ = ["build_parser", "main"]
+
 COMMAND_MODULES = ("spec_commands", "graph_commands", "train_commands", "score_commands", "search_commands")
 
 

@@ -16,6 +16,8 @@ from .spec.edge_facts import (INFERRED_KIND, PORT_POINT_RE, adapter_flops, adapt
 from .spec.expand import walk
 from .spec.models import Options, Spec
 
+__all__ = ["Plan", "PlannedEdge", "resolve"]
+
 
 @dataclass(frozen=True)
 class PlannedEdge:

@@ -19,6 +19,8 @@ from .train import TrainConfig, TrainResult, check_same_task, evaluate, fit
 from .train.distributed import is_main_process
 from .train.files import METRICS_FILE
 
+__all__ = ["evaluate_run", "train_spec"]
+
 ADAPTERS_FILE = "adapters.safetensors"
 SPEC_FILE = "spec.adapt"
 

@@ -129,7 +129,7 @@ def measure_naive(ref: str, edges: list[list[int]]) -> dict:
     from adaptgraph.compiler import apply_plan
     from adaptgraph.graph import stream_points
     from adaptgraph.plan import resolve
-    from adaptgraph.score.metrics import default_rtol, numerical_rank
+    from adaptgraph.score import default_rtol, numerical_rank
 
     bb, traced, _, batch, head = setup(ref)
     head.requires_grad_(False)  # as in scoring: only the adapter's gradient is wanted

@@ -14,7 +14,7 @@ baselines).
 """
 from .accumulate import PairwiseAccumulator
 from .edge_scores import EdgeScores
-from .metrics import METRICS, RankSaturationWarning, default_rtol
+from .metrics import METRICS, RankSaturationWarning, default_rtol, numerical_rank
 from .pairwise import PairSpectra, pair_spectra, score_matrices
 from .probes import Probed, probe
 from .score_edges import score_edges
@@ -22,6 +22,6 @@ from .select import STRATEGIES, Choice, candidates, choose, manhattan, select, t
 
 __all__ = [
     "METRICS", "STRATEGIES", "Choice", "EdgeScores", "PairSpectra", "PairwiseAccumulator", "Probed",
-    "RankSaturationWarning", "candidates", "choose", "default_rtol", "manhattan", "pair_spectra",
+    "RankSaturationWarning", "candidates", "choose", "default_rtol", "manhattan", "numerical_rank", "pair_spectra",
     "probe", "score_edges", "score_matrices", "select", "to_spec",
 ]
