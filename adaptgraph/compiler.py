@@ -17,6 +17,7 @@ from .graph import Traced, trace
 from .passes import freeze_backbone, insert_forward_edges, run_passes, strip_backbone_dropout, unroll_recurrent
 from .plan import Plan, resolve
 from .spec import Spec, load
+from .trainable import unwrap
 
 DEFAULT_SEED = 0
 
@@ -114,7 +115,7 @@ def build_adapters(plan: Plan, seed: int) -> nn.ModuleDict:
 
 def compile_info(model: nn.Module) -> CompileInfo:
     """The ``CompileInfo`` of a compiled model (unwrapping DDP / torch.compile wrappers)."""
-    for m in (model, getattr(model, "module", None), getattr(model, "_orig_mod", None)):
-        if m is not None and isinstance(getattr(m, "adaptgraph", None), CompileInfo):
-            return m.adaptgraph
+    info = getattr(unwrap(model), "adaptgraph", None)
+    if isinstance(info, CompileInfo):
+        return info
     raise BackboneError("this module was not made by adaptgraph.compile")

@@ -19,6 +19,7 @@ from .compiler import compile, compile_info
 from .errors import AdapterFileError
 from .fileio import write_bytes_atomic
 from .spec import Spec, dumps, loads
+from .trainable import trainable_state, unwrap
 
 FORMAT = "adaptgraph-adapters/1"
 
@@ -35,15 +36,6 @@ class AdapterFile:
         """Tensors saved under ``prefix.`` (e.g. a task head), with the prefix removed."""
         cut = len(prefix) + 1
         return {k[cut:]: v for k, v in self.tensors.items() if k.startswith(prefix + ".")}
-
-
-def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The tensors that make a compiled model differ from its backbone."""
-    info = compile_info(model)
-    prefixes = ("adapters.",) + tuple(f"{p}." for p in info.plan.train)
-    root = getattr(model, "module", model)
-    root = getattr(root, "_orig_mod", root)
-    return {k: v.detach().cpu().contiguous() for k, v in root.state_dict().items() if k.startswith(prefixes)}
 
 
 def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dict[str, torch.Tensor]] | None = None,
@@ -111,6 +103,4 @@ def load_weights(model: torch.nn.Module, f: AdapterFile, path="<file>") -> None:
     if missing or unexpected or bad_shape:
         raise AdapterFileError(f"{path} does not match the model: missing {missing[:5]}, unexpected "
                                f"{unexpected[:5]}, wrong shapes {bad_shape[:5]}")
-    root = getattr(model, "module", model)
-    root = getattr(root, "_orig_mod", root)
-    root.load_state_dict(mine, strict=False)
+    unwrap(model).load_state_dict(mine, strict=False)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from torch import fx, nn
 
+from ..trainable import trains
+
 
 def freeze_backbone(gm: fx.GraphModule, train_paths: tuple[str, ...]) -> int:
     """Set ``requires_grad`` on every parameter; return the number of trainable parameters."""
     trainable = 0
-    prefixes = ("adapters.",) + tuple(f"{p}." for p in train_paths)
     for name, param in gm.named_parameters():
-        param.requires_grad_(name.startswith(prefixes))
+        param.requires_grad_(trains(name, train_paths))
         trainable += param.numel() if param.requires_grad else 0
     return trainable
 

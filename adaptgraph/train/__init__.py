@@ -12,9 +12,9 @@ from .config import TrainConfig, train_config
 from .evaluate import check_same_task, evaluate
 from .files import check_run_dir, prepare_run_dir, write_json
 from .loop import TrainResult, fit
-from .state import load_trainable_state, trainable_parameters, trainable_state
+from .state import load_trainable_state
 
 __all__ = [
     "TrainConfig", "TrainResult", "check_run_dir", "check_same_task", "evaluate", "fit", "load_trainable_state",
-    "prepare_run_dir", "train_config", "trainable_parameters", "trainable_state", "write_json",
+    "prepare_run_dir", "train_config", "write_json",
 ]

@@ -20,12 +20,12 @@ from tqdm.auto import tqdm
 
 from ..errors import TaskError
 from ..tasks import Batch, TaskHead, check_fits, check_labels, check_task, feature_dim_of, make_loader
+from ..trainable import trainable_parameters, trainable_state, trained_buffers
 from . import distributed
 from .config import TrainConfig
 from .evaluate import amp_dtype, autocast, evaluate, features_of, logits_of, show_progress
 from .files import LOG_FILE, METRICS_FILE, check_run_dir, prepare_run_dir, write_json, write_jsonl
-from .state import (load_trainable_state, set_train_mode, trainable_parameters, trainable_state,
-                    trained_buffers)
+from .state import load_trainable_state, set_train_mode
 
 
 @dataclass(frozen=True)
