@@ -33,12 +33,16 @@ class LowRankAdapter(nn.Module):
             self.scale = nn.Parameter(torch.ones(()))
         else:
             self.register_buffer("scale", torch.tensor(float(options.scale)), persistent=False)
+        self.init = options.init  # ``grad`` is finished by adapters.grad_init when training starts
         init_adapter(self, options.init)
 
     def forward(self, source: torch.Tensor) -> torch.Tensor:
         x = source if self.feature_dim == -1 else source.movedim(self.feature_dim, -1)
+        # A half-precision backbone feeds a float32 adapter (as PEFT keeps its adapters): compute in the
+        # adapter's type, return the backbone's. Both casts are no-ops when the types agree.
+        x = x.to(self.down.weight.dtype)
         y = self.up(self.act(self.down(self.norm(self.dropout(x)))))
-        y = y * self.scale
+        y = (y * self.scale).to(source.dtype)
         return y if self.feature_dim == -1 else y.movedim(-1, self.feature_dim)
 
     def extra_repr(self) -> str:
@@ -47,7 +51,8 @@ class LowRankAdapter(nn.Module):
 
 def init_adapter(adapter: LowRankAdapter, how: str) -> None:
     """``zero``: default down, zero up (the network starts unchanged); ``lora``: down ~ N(0, 1/r), zero up;
-    ``normal``: both ~ N(0, 0.02) (the network changes from the start)."""
+    ``normal``: both ~ N(0, 0.02) (the network changes from the start); ``grad``: as ``zero`` until
+    ``adapters.grad_init.init_from_gradients`` sets down from the edge's gradient."""
     down, up = adapter.down, adapter.up
     with torch.no_grad():
         if how == "normal":

@@ -20,7 +20,7 @@ PATH_PATTERN = MODULE_PATTERN_RE.pattern
 
 Act = Literal[tuple(ACTIVATIONS)]
 Norm = Literal["none", "layernorm"]
-Init = Literal["zero", "lora", "normal"]
+Init = Literal["zero", "lora", "normal", "grad"]
 Kind = Literal[SPEC_KINDS]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
 # Edge names may hold ``{EXPR}`` holes inside loops (``as attn_{i}``).
@@ -52,7 +52,8 @@ class Options(Frozen):
     dropout: Optional[Annotated[float, Field(strict=True, ge=0.0, lt=1.0)]] = None
     """Dropout probability on the source, in [0, 1)."""
     init: Optional[Init] = None
-    """Initialisation: ``zero`` leaves the network unchanged at the start."""
+    """Initialisation: ``zero`` leaves the network unchanged at the start; ``grad`` too, with the
+    down-projection along the edge's gradient (set by one probed pass when training starts)."""
     bias: Optional[Annotated[bool, Field(strict=True)]] = None
     """Whether the two projections have biases."""
 

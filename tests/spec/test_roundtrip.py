@@ -47,7 +47,7 @@ OPTIONS = st.fixed_dictionaries({}, optional={
     "scale": st.just("learn") | st.floats(allow_nan=False, allow_infinity=False),
     "norm": st.sampled_from(["none", "layernorm"]),
     "dropout": st.floats(0.0, 1.0, exclude_max=True),
-    "init": st.sampled_from(["zero", "lora", "normal"]),
+    "init": st.sampled_from(["zero", "lora", "normal", "grad"]),
     "bias": st.booleans(),
 }).map(lambda d: Options(**d))
 # Any scheme of the right form: which schemes exist is the backbone registry's business.
