@@ -19,6 +19,8 @@ from .plan import Plan, resolve
 from .spec import Spec, load
 from .trainable import unwrap
 
+__all__ = ["DEFAULT_SEED", "CompileInfo", "apply_plan", "build_adapters", "compile", "compile_info", "trace_backbone"]
+
 DEFAULT_SEED = 0
 
 

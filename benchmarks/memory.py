@@ -142,7 +142,7 @@ def _step(model, bb, batch: tuple[int, int], device: str, checkpointing: bool) -
     model.to(device)
     forward = model
     if checkpointing:
-        from adaptgraph.train.checkpointing import checkpointed
+        from adaptgraph.train import checkpointed
         forward = checkpointed(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-3)
