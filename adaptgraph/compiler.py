@@ -5,21 +5,24 @@ import copy
 import warnings
 import weakref
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import fx, nn
 
-from .adapters import LowRankAdapter
+from .adapters import DEFAULT_ADAPTER, adapter_kind
 from .backbones import Backbone, get_backbone
 from .errors import BackboneError
 from .graph import Traced, trace
-from .passes import freeze_backbone, insert_forward_edges, run_passes, strip_backbone_dropout, unroll_recurrent
+from .passes import (Pass, eliminate_dead_code, freeze_backbone, insert_forward_edges, run_passes,
+                     strip_backbone_dropout, unroll_recurrent)
 from .plan import Plan, resolve
 from .spec import Spec, load
 from .trainable import unwrap
 
-__all__ = ["DEFAULT_SEED", "CompileInfo", "apply_plan", "build_adapters", "compile", "compile_info", "trace_backbone"]
+__all__ = ["DEFAULT_SEED", "CompileInfo", "apply_plan", "build_adapters", "compile", "compile_info", "plan_passes",
+           "trace_backbone"]
 
 DEFAULT_SEED = 0
 
@@ -81,37 +84,32 @@ def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = D
         gm = copy.deepcopy(traced.gm)
     backbone_parameters = sum(p.numel() for p in gm.parameters())
     gm.add_module("adapters", build_adapters(plan, seed))
-    results = _run(gm, plan)
+    gm, results = run_passes(gm, plan_passes(plan))
     gm.eval()
-    gm.adaptgraph = CompileInfo(plan.spec, plan, backbone_ref, traced.frontend, results["freeze_backbone"],
-                                backbone_parameters, results["unroll_recurrent"], seed)
+    gm.adaptgraph = CompileInfo(plan.spec, plan, backbone_ref, traced.frontend, results["freeze_backbone"].count,
+                                backbone_parameters, results["unroll_recurrent"].count, seed)
     return gm
 
 
-def _run(gm: fx.GraphModule, plan: Plan) -> dict:
-    state: dict = {}
-
-    def forward_edges(g):
-        state["adapted"] = insert_forward_edges(g, plan.forward)
-        return len(plan.forward)
-
-    return run_passes(gm, [
+def plan_passes(plan: Plan) -> list[tuple[str, Pass]]:
+    """The named passes that apply ``plan``, in order; each reads only the graph the one before left."""
+    return [
         ("strip_backbone_dropout", strip_backbone_dropout),
-        ("insert_forward_edges", forward_edges),
-        ("unroll_recurrent", lambda g: unroll_recurrent(g, plan.recurrent, plan.passes, state["adapted"])),
-        ("eliminate_dead_code", lambda g: g.graph.eliminate_dead_code()),
-        ("freeze_backbone", lambda g: freeze_backbone(g, plan.train)),
-    ])
+        ("insert_forward_edges", partial(insert_forward_edges, edges=plan.forward)),
+        ("unroll_recurrent", partial(unroll_recurrent, edges=plan.recurrent, passes=plan.passes)),
+        ("eliminate_dead_code", eliminate_dead_code),
+        ("freeze_backbone", partial(freeze_backbone, train_paths=plan.train)),
+    ]
 
 
 def build_adapters(plan: Plan, seed: int) -> nn.ModuleDict:
     """One adapter per planned edge, initialised from ``seed`` without touching the global RNG."""
     adapters = nn.ModuleDict()
+    kind = adapter_kind(DEFAULT_ADAPTER)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for e in plan.edges:
-            adapters[e.name] = LowRankAdapter(e.in_features, e.out_features, e.options,
-                                              feature_dim=e.src.feature_dim)
+            adapters[e.name] = kind.build(e.in_features, e.out_features, e.options, feature_dim=e.src.feature_dim)
     return adapters
 
 

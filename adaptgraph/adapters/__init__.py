@@ -1,6 +1,9 @@
-"""Adapter modules. One kind today (low rank); a new kind is one module class plus one entry here."""
+"""Adapter modules, each kind bound once to its options model and cost by ``register_adapter``."""
+from ..spec.edge_facts import adapter_flops, adapter_parameters
+from ..spec.models import Options
+from .kinds import ADAPTER_KINDS, DEFAULT_ADAPTER, AdapterKind, adapter_kind, register_adapter
 from .lowrank import LowRankAdapter
 
-ADAPTER_KINDS = {"lowrank": LowRankAdapter}
+register_adapter("lowrank", LowRankAdapter, options=Options, parameters=adapter_parameters, flops=adapter_flops)
 
-__all__ = ["ADAPTER_KINDS", "LowRankAdapter"]
+__all__ = ["ADAPTER_KINDS", "DEFAULT_ADAPTER", "AdapterKind", "LowRankAdapter", "adapter_kind", "register_adapter"]

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 import torch
 
 MODALITIES = ("text", "image")
-FRONTENDS = ("fx", "export", "auto")
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,12 +24,10 @@ class Backbone:
     tokenizer: object | None  # text only: tokenizer(texts, max_length) -> {"input_ids", "attention_mask"}
     input_names: tuple[str, ...]  # forward argument names, e.g. ("input_ids", "attention_mask")
     image_shape: tuple[int, int, int] | None  # (C, H, W) for image backbones
-    frontend: str  # preferred tracing frontend: "fx", "export" or "auto"
+    frontend: str  # preferred tracing frontend, a name of graph.tracing's registry (trace checks it)
     leaf_modules: tuple[str, ...] = ()  # module class names the fx tracer keeps as leaves
 
     def __post_init__(self) -> None:
         # Internal consistency of loaders, not user input: a wrong value is a bug here.
         if self.modality not in MODALITIES:
             raise ValueError(f"Backbone.modality must be one of {MODALITIES}, not {self.modality!r}")
-        if self.frontend not in FRONTENDS:
-            raise ValueError(f"Backbone.frontend must be one of {FRONTENDS}, not {self.frontend!r}")

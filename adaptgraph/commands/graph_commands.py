@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("backbone", metavar="BACKBONE", help="zoo:NAME, hf:minilm, hf:PATH, timm:NAME, py:MODULE:FACTORY")
     p.add_argument("--ports", action="store_true", help="also list every module's .in and .out")
     p.add_argument("--stream", metavar="PATTERN", help="module pattern of the repeated blocks (default: detected)")
-    p.add_argument("--frontend", choices=("auto", "fx", "export"), help="tracing frontend (default: the backbone's)")
+    p.add_argument("--frontend", type=_frontend, help="tracing frontend (default: the backbone's)")
     p.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY references to run code")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run_points)
@@ -34,13 +34,24 @@ def register(sub) -> None:
                        epilog=EXAMPLES_COMPILE, formatter_class=raw)
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--backbone", metavar="REF", help="override the spec's backbone")
-    p.add_argument("--frontend", choices=("auto", "fx", "export"))
+    p.add_argument("--frontend", type=_frontend, help="tracing frontend (default: the backbone's)")
     p.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY references to run code")
     p.add_argument("--graph", action="store_true", help="print the rewritten graph")
     p.add_argument("-o", "--output", metavar="FILE", help="save the initial adapters (.safetensors)")
     p.add_argument("--seed", type=int, default=0, help="seed of the adapters' initial weights (default 0)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run_compile)
+
+
+def _frontend(name: str) -> str:
+    """A ``--frontend`` value, checked against the frontend registry (torch loads only when one is given)."""
+    import argparse
+
+    from ..graph.tracing import frontend_names
+
+    if name not in frontend_names():
+        raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (choose from {', '.join(frontend_names())})")
+    return name
 
 
 def run_points(args) -> int:

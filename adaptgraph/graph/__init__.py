@@ -1,10 +1,11 @@
 """Tracing a backbone into an fx graph, and the points (ports, stream, nodes) that specs name."""
 from .capture import node_values
+from .pass_runner import Pass, PassResult, run_passes
+from .point_lookup import resolve_glob_pair, resolve_point
 from .ports import PointInfo, module_ports
-from .resolve import resolve_glob_pair, resolve_point
 from .stream import stream_points
-from .tracing import FRONTENDS, trace
+from .tracing import FRONTENDS, frontend_names, trace
 from .traced import Traced
 
-__all__ = ["FRONTENDS", "PointInfo", "Traced", "module_ports", "node_values", "resolve_glob_pair",
-           "resolve_point", "stream_points", "trace"]
+__all__ = ["FRONTENDS", "Pass", "PassResult", "PointInfo", "Traced", "frontend_names", "module_ports", "node_values",
+           "resolve_glob_pair", "resolve_point", "run_passes", "stream_points", "trace"]

@@ -10,23 +10,23 @@ from __future__ import annotations
 import torch
 from torch import fx
 
+from .pass_runner import PassResult
 from .traced import is_tensor_node
 
 
-def follow_input_device(gm: fx.GraphModule) -> int:
-    """Rewrite device constants in ``gm`` (in place); return how many nodes changed."""
+def follow_input_device(gm: fx.GraphModule) -> PassResult:
+    """Rewrite device constants in ``gm`` (in place); the result counts the nodes that changed."""
     source = next((n for n in gm.graph.nodes if n.op == "placeholder" and is_tensor_node(n)), None)
     users = [n for n in gm.graph.nodes if _has_device(n)]
     if source is None or not users:
-        return 0
+        return PassResult(gm, False)
     last_input = [n for n in gm.graph.nodes if n.op == "placeholder"][-1]
     with gm.graph.inserting_after(last_input):
         device = gm.graph.call_function(getattr, (source, "device"))
     for node in users:
         node.args = _swap(node.args, device)
         node.kwargs = _swap(node.kwargs, device)
-    gm.recompile()
-    return len(users)
+    return PassResult(gm, True, len(users))
 
 
 def _has_device(node: fx.Node) -> bool:

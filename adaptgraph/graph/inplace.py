@@ -15,6 +15,7 @@ import operator
 import torch
 from torch import fx
 
+from .pass_runner import PassResult
 from .traced import is_tensor_node, op_name
 
 _INPLACE_OPERATORS = {operator.iadd: operator.add, operator.isub: operator.sub,
@@ -27,8 +28,8 @@ _VIEW_OPS = frozenset({
 })
 
 
-def remove_inplace_ops(gm: fx.GraphModule) -> list[str]:
-    """Rewrite safe in-place ops in ``gm`` (in place); return the names of the rewritten nodes."""
+def remove_inplace_ops(gm: fx.GraphModule) -> PassResult:
+    """Rewrite safe in-place ops in ``gm`` (in place); the result counts and names the rewritten nodes."""
     order = {n: i for i, n in enumerate(gm.graph.nodes)}
     changed: list[str] = []
     kept: set[fx.Node] = set()  # in-place nodes left as they are: their results alias their input
@@ -46,9 +47,8 @@ def remove_inplace_ops(gm: fx.GraphModule) -> list[str]:
         if all(_safe_to_rewrite(c, order, kept) for c in calls):
             gm.get_submodule(target).inplace = False
             changed.extend(c.name for c in calls)
-    if changed:
-        gm.recompile()
-    return changed
+    note = f"in-place ops made out-of-place: {', '.join(changed)}" if changed else ""
+    return PassResult(gm, bool(changed), len(changed), note)
 
 
 def is_inplace(node: fx.Node) -> bool:

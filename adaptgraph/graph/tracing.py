@@ -8,15 +8,38 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from ..errors import TraceError, did_you_mean
+from ..errors import PassError, TraceError, did_you_mean
 from .devices import follow_input_device
 from .inplace import remove_inplace_ops
-from .outputs import drop_dead_code, select_output
+from .input_defaults import apply_input_defaults
+from .output_select import drop_dead_code, select_output
+from .pass_runner import PassResult, run_passes
 from .trace_export import first_line, trace_export
 from .trace_fx import trace_fx
 from .traced import Traced
 
-FRONTENDS = ("fx", "export", "auto")
+
+def _fx(work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
+    gm, auto = trace_fx(work, len(inputs), leaf_modules)
+    notes = [f"fx made these submodules leaves (their code is not traceable): {', '.join(auto)}"] if auto else []
+    return gm, notes, "batch", auto
+
+
+def _export(work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
+    gm, level, failures = trace_export(work, inputs)
+    return gm, [f"export fell back: {f}" for f in failures], level, ()
+
+
+# The one table of tracing frontends: name -> (module, inputs, leaf modules) -> (gm, notes, dynamic, auto
+# leaves), where ``dynamic`` names what may vary ("static", "batch", "batch+seq"). "auto" tries them in
+# this order. A new frontend is one entry here.
+FRONTENDS = {"fx": _fx, "export": _export}
+AUTO = "auto"
+
+
+def frontend_names() -> tuple[str, ...]:
+    """Every value ``trace(frontend=...)`` accepts: the registered frontends and "auto"."""
+    return (*FRONTENDS, AUTO)
 
 
 def trace(module: nn.Module, example_inputs: tuple, frontend: str = "auto",
@@ -29,15 +52,15 @@ def trace(module: nn.Module, example_inputs: tuple, frontend: str = "auto",
     size; a mismatch larger than ``atol`` raises ``TraceError``. "auto" tries fx
     (with automatic leaf modules for untraceable submodules), then export; when fx
     needed automatic leaves and export works, export wins (it sees inside them).
-    Safe in-place ops are made out-of-place (points are node values), and device
-    constants follow the inputs, so ``gm.to("cuda")`` works. ``Traced.notes`` says
-    what had to be done.
+    Named passes under ``run_passes`` then tidy the graph: safe in-place ops are made
+    out-of-place (points are node values), and device constants follow the inputs, so
+    ``gm.to("cuda")`` works. ``Traced.notes`` says what had to be done.
     """
-    if frontend not in FRONTENDS:
-        raise TraceError(f"unknown tracing frontend {frontend!r}; choose one of fx, export, auto",
-                         hint=did_you_mean(frontend, FRONTENDS))
+    if frontend not in frontend_names():
+        raise TraceError(f"unknown tracing frontend {frontend!r}; choose one of {', '.join(frontend_names())}",
+                         hint=did_you_mean(frontend, frontend_names()))
     inputs = tuple(example_inputs)
-    if frontend != "auto":
+    if frontend != AUTO:
         try:
             return _trace_with(frontend, module, inputs, leaf_modules, atol)
         except _FrontendFailed as failed:
@@ -49,14 +72,15 @@ def _trace_auto(module: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...],
     """fx first; export when fx fails, or when fx had to hide submodules that export may see into."""
     reasons: list[str] = []
     fallback = None
-    for name in ("fx", "export"):
+    for name in FRONTENDS:
         try:
             traced = _trace_with(name, module, inputs, leaf_modules, atol)
         except _FrontendFailed as failed:
             reasons.append(f"{name}: {failed}")
             continue
-        if name == "export" and fallback is not None:
-            note = f"auto chose export: fx could only trace with automatic leaves {', '.join(fallback.auto_leaves)}"
+        if fallback is not None:  # a later frontend beats one that needed automatic leaves
+            note = (f"auto chose {name}: {fallback.frontend} could only trace with automatic leaves "
+                    f"{', '.join(fallback.auto_leaves)}")
             return replace(traced, notes=traced.notes + (note,))
         if not traced.auto_leaves:
             return traced
@@ -83,38 +107,43 @@ def _trace_with(name: str, module: nn.Module, inputs: tuple, leaf_modules: tuple
         except Exception as exc:  # the inputs do not fit the model: no frontend can help
             raise TraceError(f"the eager model fails on the example inputs: {first_line(exc)}") from exc
     gm, notes, dynamic, auto = _run_frontend(name, work, inputs, leaf_modules)
-    notes += _tidy(gm, reference, inputs, name)
+    gm, tidy_notes = _tidy(gm, reference, inputs, name)
+    apply_input_defaults(gm, module)  # optional inputs (a tokenizer's token_type_ids) stay optional
     check_outputs(gm, eager, inputs, atol, dynamic)
     return Traced(gm=gm, frontend=name, module_paths=_paths(work), module_types=_types(work),
-                  containers=_containers(work), example_inputs=inputs, notes=tuple(notes), auto_leaves=auto)
+                  containers=_containers(work), example_inputs=inputs, notes=(*notes, *tidy_notes), auto_leaves=auto)
 
 
 def _run_frontend(name: str, work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
-    """Run one frontend; return ``(gm, notes, dynamic, auto leaves)``; ``dynamic`` names what may vary."""
+    """Run one frontend; return ``(gm, notes, dynamic, auto leaves)``."""
     try:
-        if name == "fx":
-            gm, auto = trace_fx(work, len(inputs), leaf_modules)
-            notes = [f"fx made these submodules leaves (their code is not traceable): {', '.join(auto)}"] if auto else []
-            return gm, notes, "batch", auto
-        gm, level, failures = trace_export(work, inputs)
-        return gm, [f"export fell back: {f}" for f in failures], level, ()
+        return FRONTENDS[name](work, inputs, leaf_modules)
     except Exception as exc:  # noqa: BLE001 - every tracing failure becomes one line of the report
         raise _FrontendFailed(first_line(exc)) from exc
 
 
-def _tidy(gm: fx.GraphModule, reference: object, inputs: tuple, name: str) -> list[str]:
+def _tidy(gm: fx.GraphModule, reference: object, inputs: tuple, name: str) -> tuple[fx.GraphModule, list[str]]:
     """One output, shapes on every node, no in-place ops or dead code, no fixed device; returns notes."""
     try:
-        select_output(gm, reference, name)
-        ShapeProp(gm).propagate(*inputs)
-    except TraceError as exc:
+        gm, results = run_passes(gm, [
+            ("select_output", lambda g: select_output(g, reference, name)),
+            ("propagate_shapes", lambda g: propagate_shapes(g, inputs)),
+            ("remove_inplace_ops", remove_inplace_ops),
+            ("drop_dead_code", drop_dead_code),
+            ("follow_input_device", follow_input_device),
+        ])
+    except (TraceError, PassError) as exc:  # this frontend's graph is unusable; "auto" may try the next
         raise _FrontendFailed(exc.problems[0].message) from exc
+    return gm, [r.note for r in results.values() if r.note]
+
+
+def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> PassResult:
+    """Record each node's shape (``meta["tensor_meta"]``) by running ``gm`` on ``inputs``; rewrites nothing."""
+    try:
+        ShapeProp(gm).propagate(*inputs)
     except Exception as exc:  # noqa: BLE001 - the graph does not even run on the example inputs
-        raise _FrontendFailed(f"the traced graph fails to run: {first_line(exc)}") from exc
-    rewritten = remove_inplace_ops(gm)
-    drop_dead_code(gm)
-    follow_input_device(gm)
-    return [f"in-place ops made out-of-place: {', '.join(rewritten)}"] if rewritten else []
+        raise TraceError(f"the traced graph fails to run: {first_line(exc)}") from exc
+    return PassResult(gm, False)
 
 
 def check_outputs(gm: fx.GraphModule, eager: nn.Module, inputs: tuple, atol: float, dynamic: str) -> None:

@@ -12,9 +12,15 @@ from collections import defaultdict
 import torch
 from torch import fx
 
+from ..graph import PassResult
 
-def insert_forward_edges(gm: fx.GraphModule, edges) -> dict[str, fx.Node]:
-    """Rewrite ``gm`` in place; return, per destination node name, the node that now holds D'."""
+# Set on the node that holds D' (D after its forward adapters) to the name of D: how
+# ``unroll_recurrent`` finds, in the graph itself, the value of a point after its adapters.
+ADAPTED_FROM = "adaptgraph_adapted_from"
+
+
+def insert_forward_edges(gm: fx.GraphModule, edges) -> PassResult:
+    """Rewrite ``gm`` in place; each node that now holds D' is marked ``meta[ADAPTED_FROM] = D``."""
     nodes = {n.name: n for n in gm.graph.nodes}
     order = {name: i for i, name in enumerate(nodes)}
     by_dst: dict[str, list] = defaultdict(list)
@@ -27,7 +33,8 @@ def insert_forward_edges(gm: fx.GraphModule, edges) -> dict[str, fx.Node]:
                    for e in by_dst[dst_name]]
         adapted[dst_name] = add_adapters(gm.graph, dst, [(f"adapters.{e.name}", s) for e, s in
                                                          zip(by_dst[dst_name], sources)])
-    return adapted
+        adapted[dst_name].meta[ADAPTED_FROM] = dst_name
+    return PassResult(gm, bool(edges), len(edges))
 
 
 def add_adapters(graph: fx.Graph, dst: fx.Node, calls: list[tuple[str, fx.Node]]) -> fx.Node:

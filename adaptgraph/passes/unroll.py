@@ -12,13 +12,17 @@ from collections import defaultdict
 
 from torch import fx
 
+from ..graph import PassResult
+from .insert_edges import ADAPTED_FROM
 
-def unroll_recurrent(gm: fx.GraphModule, edges, passes: int, adapted: dict[str, fx.Node]) -> int:
-    """Rebuild ``gm.graph`` with ``passes`` passes; return how many nodes each extra pass recomputes."""
+
+def unroll_recurrent(gm: fx.GraphModule, edges, passes: int) -> PassResult:
+    """Rebuild ``gm.graph`` with ``passes`` passes; the result counts the nodes each extra pass recomputes."""
     if not edges:
-        return 0
+        return PassResult(gm, False)
     old = gm.graph
     nodes = {n.name: n for n in old.nodes}
+    adapted = {n.meta[ADAPTED_FROM]: n for n in old.nodes if ADAPTED_FROM in n.meta}
     final = {name: adapted.get(name, nodes[name]) for name in nodes}  # value at a point after its adapters
     into: dict[fx.Node, list] = defaultdict(list)
     for e in edges:
@@ -35,7 +39,7 @@ def unroll_recurrent(gm: fx.GraphModule, edges, passes: int, adapted: dict[str, 
     output = next(n for n in old.nodes if n.op == "output")
     new.output(fx.node.map_arg(output.args[0], lambda x: prev.get(x, first[x])))
     gm.graph = new
-    return len(dependent)
+    return PassResult(gm, True, len(dependent))
 
 
 def _one_pass(new, old, dependent, first, prev, into, final, nodes) -> dict:

@@ -6,9 +6,7 @@ import torch
 from torch import nn
 
 from adaptgraph.errors import PlanError
-from adaptgraph.graph import node_values, stream_points, trace
-
-FRONTENDS = ["fx", "export"]
+from adaptgraph.graph import FRONTENDS, node_values, stream_points, trace
 
 
 def _stream_values(traced, inputs, pattern=None):
@@ -21,7 +19,7 @@ def _close(a, b):
     return a.shape == b.shape and torch.allclose(a, b, atol=1e-6)
 
 
-@pytest.mark.parametrize("frontend", FRONTENDS)
+@pytest.mark.parametrize("frontend", list(FRONTENDS))
 def test_prenorm_blocks_give_two_points_each(traced_of, eager_io, frontend):
     model, inputs, traced = traced_of("prenorm", frontend)
     points, values = _stream_values(traced, inputs)
@@ -34,7 +32,7 @@ def test_prenorm_blocks_give_two_points_each(traced_of, eager_io, frontend):
         assert _close(values[2 * k + 2], eager[f"blocks.{k}.out"])  # the block's output
 
 
-@pytest.mark.parametrize("frontend", FRONTENDS)
+@pytest.mark.parametrize("frontend", list(FRONTENDS))
 def test_postnorm_points_are_after_the_layernorm(traced_of, eager_io, frontend):
     model, inputs, traced = traced_of("tokens", frontend)
     points, values = _stream_values(traced, inputs)
@@ -46,7 +44,7 @@ def test_postnorm_points_are_after_the_layernorm(traced_of, eager_io, frontend):
         assert _close(values[2 * k + 2], eager[f"layer.{k}.out"])
 
 
-@pytest.mark.parametrize("frontend", FRONTENDS)
+@pytest.mark.parametrize("frontend", list(FRONTENDS))
 def test_resnet_blocks_give_one_point_each_across_stages(traced_of, eager_io, frontend):
     model, inputs, traced = traced_of("resnet", frontend)
     points, values = _stream_values(traced, inputs)
@@ -148,7 +146,7 @@ class ParallelNet(nn.Module):
         return x
 
 
-@pytest.mark.parametrize("frontend", FRONTENDS)
+@pytest.mark.parametrize("frontend", list(FRONTENDS))
 def test_parallel_merges_and_a_tail_after_the_last_merge(eager_io, frontend):
     torch.manual_seed(0)
     model, inputs = ParallelNet().eval(), (torch.randn(2, 3, 4),)

@@ -1,4 +1,4 @@
-"""Make a traced graph return one feature tensor, like the ``Backbone`` contract asks."""
+"""Passes that make a traced graph return one feature tensor, like the ``Backbone`` contract asks."""
 from __future__ import annotations
 
 import torch
@@ -7,6 +7,7 @@ from torch.utils import _pytree as pytree
 
 from ..errors import TraceError
 from .inplace import is_inplace
+from .pass_runner import PassResult
 
 
 def first_tensor_index(eager_output: object) -> int:
@@ -20,7 +21,7 @@ def first_tensor_index(eager_output: object) -> int:
     )
 
 
-def select_output(gm: fx.GraphModule, eager_output: object, frontend: str) -> None:
+def select_output(gm: fx.GraphModule, eager_output: object, frontend: str) -> PassResult:
     """Rewrite ``gm`` in place to return only the first tensor of the model's output.
 
     A tuple or a Hugging Face ``ModelOutput`` keeps its main tensor first
@@ -38,18 +39,19 @@ def select_output(gm: fx.GraphModule, eager_output: object, frontend: str) -> No
         )
     output.args = (leaves[index],)
     gm.graph._codegen = fx.graph.CodeGen()  # plain positional inputs, one output: no pytree (un)flattening
-    gm.recompile()
+    return PassResult(gm, True)
 
 
-def drop_dead_code(gm: fx.GraphModule) -> None:
+def drop_dead_code(gm: fx.GraphModule) -> PassResult:
     """Remove what the selected output does not need; in-place ops that were kept stay (they write memory)."""
     def keep(n: fx.Node) -> bool:
         inplace_module = n.op == "call_module" and getattr(gm.get_submodule(n.target), "inplace", False) is True
         return n.is_impure() or is_inplace(n) or inplace_module
 
-    gm.graph.eliminate_dead_code(is_impure_node=keep)
+    modules = len(list(gm.modules()))
+    modified = gm.graph.eliminate_dead_code(is_impure_node=keep)
     gm.delete_all_unused_submodules()
-    gm.recompile()
+    return PassResult(gm, modified or len(list(gm.modules())) != modules)
 
 
 def _output_node(gm: fx.GraphModule) -> fx.Node:
