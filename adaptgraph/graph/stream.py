@@ -1,12 +1,19 @@
 """Stream points ``@0 .. @n-1`` (language.md section 5): the residual stream of repeated blocks.
 
-Blocks: the ``stream PATTERN`` modules, or detected as the longest run of modules
-of one class that sit in a ``ModuleList``/``Sequential`` (possibly several, as in
-ResNet stages) and whose outputs chain (block k+1 reads block k's output).
-Points: ``@0`` is the first block's input; then, per block, one point after each
-residual merge, in order. A merge is an addition whose two operands both depend
-on the block input, one of them being the incoming stream value or the previous
-point, with the stream's shape. When an addition is the only input of a norm or
+Blocks: the ``stream PATTERN`` modules, or detected: the modules of one class that
+sit in a ``ModuleList``/``Sequential`` and whose outputs chain (block k+1 reads block
+k's output; the chain may span containers, as ResNet's stages do), the class giving
+the most blocks winning. A hierarchical backbone (ConvNeXt, Swin) breaks the chain
+between stages, where a downsampling layer changes the width or grid: its stages'
+chains all belong to the stream, as do the chains of a second stack (T5's decoder
+after its encoder). A chain of one block counts only when it reads the previous
+chain's output or the next chain reads its output (a one-block stage), and none
+counts when its container holds another chain of the class (an MLP's Linears).
+Points: each stage's input (the first block's, ``@0``, and after each break in the
+chain, the next block's); then, per block, one point after each residual merge, in
+order. A merge is an addition whose two operands both depend on the block input,
+one of them being the incoming stream value or the previous point, with the
+stream's shape. When an addition is the only input of a norm or
 activation inside the block (post-norm BERT, ``relu(out + x)`` in a ResNet
 BasicBlock) the point is that norm's or activation's output. A block with a
 projection shortcut (``bn(conv(x)) + downsample(x)``) has no such addition; there
@@ -43,9 +50,11 @@ def _stream_points(traced: Traced, pattern: str | None) -> list[PointInfo]:
     scopes = module_scopes(traced)
     ends = {path: (scope_input(s), scope_output(s)) for path, s in scopes.items()}
     blocks = pattern_blocks(traced, scopes, ends, pattern) if pattern else detect_blocks(traced, scopes, ends)
-    nodes = [ends[blocks[0]][0]]
+    nodes: list[fx.Node] = []
     silent = []
     for block in blocks:
+        if ends[block][0] not in nodes[-1:]:  # a stage's first block: its input is a point
+            nodes.append(ends[block][0])
         merges = block_merges(traced, scopes[block], ends)
         nodes.extend(merges)
         if not merges:
@@ -62,15 +71,18 @@ def _stream_points(traced: Traced, pattern: str | None) -> list[PointInfo]:
 
 
 def detect_blocks(traced: Traced, scopes: dict[str, Scope], ends: Ends) -> list[str]:
-    """The longest chain of same-class container elements, in graph order."""
+    """The same-class container elements whose chains give the most stream blocks, in graph order."""
     groups: dict[str, list[str]] = {}
     containers = set(traced.containers)
     for path in scopes:  # graph order
         parent = path.rpartition(".")[0]
         if parent in containers and all(e is not None for e in ends[path]):
             groups.setdefault(traced.module_types.get(path, ""), []).append(path)
-    chains = [chain for paths in groups.values() for chain in _chains(paths, ends)]
-    best = max(chains, key=len, default=[])  # max keeps the first of equally long chains
+    best: list[str] = []
+    for paths in groups.values():
+        blocks = _stages(traced, _chains(paths, ends), ends)
+        if len(blocks) > len(best):  # the first of equally long streams stays
+            best = blocks
     if len(best) < 2:
         raise PlanError(
             "found no repeated blocks (a ModuleList or Sequential of modules of one class whose outputs "
@@ -89,6 +101,36 @@ def _chains(paths: list[str], ends: Ends) -> list[list[str]]:
         else:
             chains.append([path])
     return chains
+
+
+def _stages(traced: Traced, chains: list[list[str]], ends: Ends) -> list[str]:
+    """The blocks of the chains that are stages or stacks (see the module docstring).
+
+    A container holding two chains of the class (the Linears of an MLP, parallel heads)
+    holds no blocks: its elements do not chain.
+    """
+    if len(chains) == 1:
+        return chains[0]
+    parents = [{path.rpartition(".")[0] for path in chain} for chain in chains]
+    shared = {p for i, a in enumerate(parents) for b in parents[i + 1:] for p in a & b}
+    chains = [c for c, p in zip(chains, parents) if not p & shared]
+    order = node_order(traced)
+    linked = [_reads(ends[b[0]][0], ends[a[-1]][1], order) for a, b in zip(chains, chains[1:])]
+    after, before = [False, *linked], [*linked, False]
+    return [path for chain, a, b in zip(chains, after, before) if len(chain) > 1 or a or b for path in chain]
+
+
+def _reads(node: fx.Node, source: fx.Node, order: dict[str, int]) -> bool:
+    """Whether ``node`` is computed from ``source`` (a walk over users, never past ``node``)."""
+    seen, todo = {source}, [source]
+    while todo:
+        for user in todo.pop().users:
+            if user is node:
+                return True
+            if user not in seen and order[user.name] < order[node.name]:
+                seen.add(user)
+                todo.append(user)
+    return False
 
 
 def pattern_blocks(traced: Traced, scopes: dict[str, Scope], ends: Ends, pattern: str) -> list[str]:

@@ -27,7 +27,7 @@ def trace_export(module: nn.Module, inputs: tuple) -> tuple[fx.GraphModule, str,
                 raise
             failures.append(f"dynamic {level}: {first_line(exc)}")
             continue
-        return _plain_graph_module(program.module()), level, failures
+        return _plain_graph_module(_unlifted(program)), level, failures
     raise RuntimeError("unreachable: the static level either returns or raises")
 
 
@@ -60,6 +60,15 @@ def _dynamic_shapes(inputs: tuple, level: str) -> tuple | None:
             dims[1] = seq
         shapes.append(dims)
     return tuple(shapes)
+
+
+def _unlifted(program) -> fx.GraphModule:
+    """The program as a module, without export's ``_guards_fn`` submodule (it cannot be pickled, so a graph
+    holding it could not be cached; the traced-vs-eager check and the plan's shape checks stand in for it)."""
+    try:
+        return program.module(check_guards=False)
+    except TypeError:  # torch before 2.9 has no check_guards and no guard module
+        return program.module()
 
 
 def _plain_graph_module(exported: fx.GraphModule) -> fx.GraphModule:

@@ -8,6 +8,7 @@ Tasks, batches and the head come from ``adaptgraph.tasks``. Typical use::
     result = fit(model, backbone, task, TrainConfig(epochs=3, lr=1e-3), out_dir="runs/a")
     evaluate(model, result.head, backbone, task, "test", config)["accuracy"]
 """
+from .checkpointing import checkpointed
 from .config import TrainConfig, train_config
 from .evaluate import check_same_task, evaluate
 from .files import check_run_dir, prepare_run_dir, write_json
@@ -15,6 +16,6 @@ from .loop import TrainResult, fit
 from .state import load_trainable_state
 
 __all__ = [
-    "TrainConfig", "TrainResult", "check_run_dir", "check_same_task", "evaluate", "fit", "load_trainable_state",
-    "prepare_run_dir", "train_config", "write_json",
+    "TrainConfig", "TrainResult", "check_run_dir", "check_same_task", "checkpointed", "evaluate", "fit",
+    "load_trainable_state", "prepare_run_dir", "train_config", "write_json",
 ]

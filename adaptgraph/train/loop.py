@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..adapters.grad_init import init_from_gradients, pending
 from ..errors import TaskError
 from ..tasks import Batch, TaskHead, check_fits, check_labels, check_task, feature_dim_of, make_loader
 from ..trainable import trainable_parameters, trainable_state, trained_buffers
@@ -111,6 +112,7 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
         if head.num_classes != task.num_classes:
             raise TaskError(f"the head has {head.num_classes} classes but task '{task.name}' "
                             f"has {task.num_classes}")
+        _init_from_gradients(model, head, backbone, train, config, device)
         run = _Run(model, head, backbone, task, config, group, device, out, progress)
         return _finish(run, *_train(run, train), before_finish)
     finally:
@@ -184,6 +186,17 @@ def _new_head(model, backbone, train, task, config, device) -> TaskHead:
         features = features_of(model, batch.inputs)
     model.train(was_training)
     return TaskHead(feature_dim_of(features), task.num_classes, config.pooling)
+
+
+def _init_from_gradients(model, head, backbone, train, config, device) -> None:
+    """Adapters with ``init = grad``: one forward and backward pass on the first training batch, with
+    the head training starts from (``adapters.grad_init``); nothing when no adapter asks for it."""
+    if not pending(model):
+        return
+    loader = make_loader(train, backbone, batch_size=config.batch_size, max_length=config.max_length,
+                         shuffle=True, seed=config.seed)
+    batch = next(iter(loader)).to(device)
+    init_from_gradients(model, lambda: F.cross_entropy(logits_of(model, head, batch).float(), batch.labels))
 
 
 def _wrap(trainer: _Trainable, group: distributed.Dist, device: torch.device) -> nn.Module:

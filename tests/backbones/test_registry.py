@@ -9,7 +9,7 @@ from adaptgraph.backbones import Backbone, backbone_refs, load_backbone, registe
 from adaptgraph.backbones.registry import _SCHEMES
 from adaptgraph.errors import BackboneError
 
-ZOO = ["zoo:bert-tiny", "zoo:gpt-tiny", "zoo:resnet-tiny", "zoo:vit-base-shape", "zoo:vit-tiny"]
+ZOO = ["zoo:bert-tiny", "zoo:convnext-tiny", "zoo:gpt-tiny", "zoo:resnet-tiny", "zoo:vit-base-shape", "zoo:vit-tiny"]
 
 
 def _message(ref, **kwargs):
@@ -43,13 +43,13 @@ def test_unknown_zoo_name_suggests_closest_ref_from_any_scheme():
     assert _message("zoo:minilm") == "error: unknown backbone 'zoo:minilm'\n    hint: did you mean 'hf:minilm'?"
     assert _message("zoo:resnet-tin") == ("error: unknown backbone 'zoo:resnet-tin'\n"
                                           "    hint: did you mean 'zoo:resnet-tiny' or 'zoo:bert-tiny' "
-                                          "or 'zoo:vit-tiny'?")
+                                          "or 'zoo:convnext-tiny'?")
 
 
 def test_unknown_zoo_name_with_nothing_close_lists_the_zoo():
     assert _message("zoo:xyz") == (
         "error: unknown backbone 'zoo:xyz'\n"
-        "    hint: the zoo has zoo:bert-tiny, zoo:gpt-tiny, zoo:resnet-tiny, zoo:vit-base-shape, zoo:vit-tiny")
+        "    hint: the zoo has zoo:bert-tiny, zoo:convnext-tiny, zoo:gpt-tiny, zoo:resnet-tiny, zoo:vit-base-shape, zoo:vit-tiny")
 
 
 def test_reference_of_the_wrong_type():

@@ -8,12 +8,13 @@ from torch import nn
 from adaptgraph.backbones import load_backbone
 from adaptgraph.backbones.zoo.catalog import ZOO
 
-TINY = ["zoo:vit-tiny", "zoo:gpt-tiny", "zoo:bert-tiny", "zoo:resnet-tiny"]
+TINY = ["zoo:vit-tiny", "zoo:gpt-tiny", "zoo:bert-tiny", "zoo:resnet-tiny", "zoo:convnext-tiny"]
 OUTPUT_SHAPES = {
     "zoo:vit-tiny": (2, 17, 64),
     "zoo:gpt-tiny": (2, 12, 64),
     "zoo:bert-tiny": (2, 12, 64),
     "zoo:resnet-tiny": (2, 64, 8, 8),
+    "zoo:convnext-tiny": (2, 48, 4, 4),
     "zoo:vit-base-shape": (2, 197, 768),
 }
 

@@ -113,3 +113,17 @@ def test_every_edge_kind_is_unchanged_at_step_0_and_follows_its_dense_gradient(v
         step = first_step(model, lambda: loss(model), kind)
         assert cosine(step, -dense) == pytest.approx(best_cosine(dense)(4), abs=COS_TOL), kind
         assert best_cosine(dense)(4) > 0.2, kind  # a real alignment, not a degenerate one
+
+
+def test_fit_runs_the_gradient_pass_before_the_first_step(vit):
+    from adaptgraph.tasks import load_task
+    from adaptgraph.train import TrainConfig, fit
+
+    model = adaptgraph.compile(adaptgraph.loads("recurrent @7 -> @2 as e { init = grad, rank = 4 }"), vit)
+    assert list(pending(model)) == ["adapters.e"]
+    # lr 1e-9: one step moves nothing measurably, so down is still the initialisation fit gave it
+    fit(model, vit, load_task("digits?per_class=4"), TrainConfig(steps=1, lr=1e-9, batch_size=4, device="cpu"),
+        progress=False)
+    assert not pending(model)
+    d = model.adapters["e"].down.weight.detach()
+    torch.testing.assert_close(d @ d.T, ROW_NORM ** 2 * torch.eye(4), rtol=0, atol=1e-5)

@@ -11,6 +11,7 @@ from adaptgraph.backbones.hash_tokenizer import HashTokenizer
 from adaptgraph.backbones.module_source import forward_argument_names
 from adaptgraph.backbones.registry import LoadOptions, backbone_refs, unknown_name_error
 from adaptgraph.backbones.zoo.bert import BertConfig, BertModel
+from adaptgraph.backbones.zoo.convnext import ConvNeXt, ConvNeXtConfig
 from adaptgraph.backbones.zoo.gpt import GPT, GPTConfig
 from adaptgraph.backbones.zoo.resnet import ResNet, ResNetConfig
 from adaptgraph.backbones.zoo.seeding import EXAMPLE_TEXTS, example_images, seeded
@@ -36,6 +37,7 @@ ZOO: dict[str, ZooEntry] = {
     "gpt-tiny": ZooEntry(lambda: GPT(GPTConfig()), vocab_size=GPTConfig.vocab_size),
     "bert-tiny": ZooEntry(lambda: BertModel(BertConfig()), vocab_size=BertConfig.vocab_size),
     "resnet-tiny": ZooEntry(lambda: ResNet(ResNetConfig()), image_shape=(3, 32, 32)),
+    "convnext-tiny": ZooEntry(lambda: ConvNeXt(ConvNeXtConfig()), image_shape=(3, 32, 32)),
 }
 
 

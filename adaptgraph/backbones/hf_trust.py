@@ -1,0 +1,54 @@
+"""``--trust-code`` is the only gate for code that comes with a Hugging Face model folder.
+
+A folder's ``config.json`` (or its tokenizer's or processor's config) may name Python
+files of its own in ``auto_map``; transformers imports them when ``trust_remote_code``
+is true, and when it is left unset it *asks on stdin*, so ``yes | adaptgraph ...``
+would run them. So every transformers load here gets ``trust_remote_code`` set from the
+caller's decision, and a folder that asks for code without it is refused before
+transformers opens it, with a message that says which file asks and how to allow it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from adaptgraph.errors import BackboneError
+
+TRUST_HINT = ("the folder's own Python files would run; if you trust them, pass --trust-code on the command line "
+              "or trust_code=True in Python")
+# The files whose `auto_map` makes transformers import code from the folder.
+CODE_CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json")
+_MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a config is a few KB; do not read a hostile 10 GB one
+
+
+def code_configs(folder: Path) -> list[str]:
+    """The config files of ``folder`` that ask transformers to import the folder's own code."""
+    return [name for name in CODE_CONFIGS if _asks_for_code(folder / name)]
+
+
+def _asks_for_code(path: Path) -> bool:
+    try:
+        if not path.is_file() or path.stat().st_size > _MAX_CONFIG_BYTES:
+            return path.is_file()  # too large to read: treat it as asking (transformers refuses it anyway)
+        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError, RecursionError):
+        return False  # unreadable: transformers reports it when it tries
+    return isinstance(data, dict) and bool(data.get("auto_map"))
+
+
+def refuse_untrusted_code(source: Path | str, ref: str, trust: bool) -> None:
+    """A ``BackboneError`` when ``source`` is a folder that ships code and the caller does not trust it."""
+    if trust or not isinstance(source, Path):
+        return
+    asking = code_configs(source)
+    if asking:
+        raise BackboneError(f"backbone {ref}: {', '.join(asking)} in the folder names Python code of its own "
+                            f"(auto_map), so it is refused without trust", hint=TRUST_HINT)
+
+
+def untrusted_error(exc: BaseException, ref: str) -> BackboneError | None:
+    """transformers' refusal (``trust_remote_code=False`` met custom code, e.g. a cached model), as ours."""
+    if "trust_remote_code" not in str(exc):
+        return None
+    return BackboneError(f"backbone {ref}: the model needs its own Python code, so it is refused without trust",
+                         hint=TRUST_HINT)

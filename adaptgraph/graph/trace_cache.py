@@ -1,0 +1,192 @@
+"""An on-disk cache of traced graphs, so that a second run does not trace the same backbone again.
+
+An entry holds the graph (nodes, their targets, arguments and the metadata later stages
+read) and the ``Traced`` record's fields, never the weights: on a hit the graph is
+rebuilt over the caller's module, whose own tensors it uses. The key is a hash of
+
+- the backbone's fingerprint: every module's path and class, every parameter's and
+  buffer's name, shape and dtype, the source files of those classes (editing the
+  model's code changes the key) and a Hugging Face config when the module has one;
+- the frontend and the fx leaf modules asked for;
+- torch's (and transformers') version and this file's format version;
+- the example inputs' shapes and dtypes.
+
+Weights are not in the key: the graph does not depend on their values. A corrupt or
+unreadable entry, or one written for another key, is ignored (and replaced by the next
+trace). The folder is ``$ADAPTGRAPH_TRACE_CACHE`` (``off`` disables the cache), by
+default ``$XDG_CACHE_HOME/adaptgraph/traces`` (``~/.cache/adaptgraph/traces``).
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+import os
+import pickle
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import fx, nn
+
+from .traced import Traced
+
+FORMAT = 1
+ENV = "ADAPTGRAPH_TRACE_CACHE"
+_KEPT_META = ("nn_module_stack", "tensor_meta")
+_FIELDS = ("frontend", "module_paths", "module_types", "containers", "notes", "auto_leaves")
+
+
+def cache_dir() -> Path | None:
+    """The cache folder, or None when ``$ADAPTGRAPH_TRACE_CACHE`` is ``off``."""
+    value = os.environ.get(ENV)
+    if value is not None:
+        return None if value.strip().lower() in ("", "off", "0", "false", "no") else Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "adaptgraph" / "traces"
+
+
+def trace_key(module: nn.Module, inputs: tuple, frontend: str, leaf_modules: tuple[str, ...] = ()) -> str:
+    """The cache key of tracing ``module`` on inputs shaped like ``inputs`` with ``frontend``."""
+    h = hashlib.sha256()
+    for part in (f"format {FORMAT}", torch.__version__, _version("transformers"), frontend,
+                 ",".join(leaf_modules), _shapes(inputs), fingerprint(module)):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def fingerprint(module: nn.Module) -> str:
+    """A hash of what decides the graph: structure, tensor shapes and dtypes, the classes' code, the config."""
+    h = hashlib.sha256()
+    for path, m in module.named_modules():
+        h.update(f"{path}:{type(m).__module__}.{type(m).__qualname__};".encode())
+        for name, t in [*m.named_parameters(recurse=False), *m.named_buffers(recurse=False)]:
+            h.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(_source_hash(type(m)).encode())
+    config = getattr(module, "config", None)
+    if hasattr(config, "to_json_string"):
+        h.update(config.to_json_string().encode())
+    return h.hexdigest()
+
+
+def load_traced(key: str, module: nn.Module, inputs: tuple) -> Traced | None:
+    """The cached ``Traced`` for ``key`` rebuilt over ``module``'s own tensors, or None (miss, corrupt, stale)."""
+    folder = cache_dir()
+    path = folder / f"{key}.pt" if folder else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        entry = _Unpickler(io.BytesIO(path.read_bytes())).load()
+        if entry.get("format") != FORMAT or entry.get("key") != key:
+            return None
+        gm = _rebuild(entry, module)
+        return Traced(gm=gm, example_inputs=tuple(inputs), **entry["traced"])
+    except Exception:  # noqa: BLE001 - a bad entry is a miss; the caller traces and overwrites it
+        return None
+
+
+def save_traced(key: str, traced: Traced, module: nn.Module) -> bool:
+    """Write ``traced`` under ``key`` (atomically); False when it cannot be stored (then nothing is written)."""
+    folder = cache_dir()
+    if folder is None or type(traced.gm.graph._codegen) is not fx.graph.CodeGen:
+        return False
+    try:
+        entry = {"format": FORMAT, "key": key, "nodes": _nodes(traced.gm.graph),
+                 "constants": _constants(traced.gm, module),
+                 "traced": {f: getattr(traced, f) for f in _FIELDS}}
+        buffer = io.BytesIO()
+        _Pickler(buffer).dump(entry)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.tmp"
+        tmp.write_bytes(buffer.getvalue())
+        os.replace(tmp, folder / f"{key}.pt")
+        return True
+    except Exception:  # noqa: BLE001 - an unpicklable target or a read-only folder: just do not cache
+        return False
+
+
+def _nodes(graph: fx.Graph) -> list[tuple]:
+    return [(n.name, n.op, n.target, n.args, n.kwargs, n.type, {k: n.meta[k] for k in _KEPT_META if k in n.meta})
+            for n in graph.nodes]
+
+
+def _constants(gm: fx.GraphModule, module: nn.Module) -> dict[str, torch.Tensor]:
+    """What the graph uses that the module does not have: export's lifted constants and its guard module."""
+    return {node.target: _lookup(gm, node.target) for node in gm.graph.nodes
+            if node.op in ("get_attr", "call_module") and _lookup(module, node.target) is None}
+
+
+def _rebuild(entry: dict, module: nn.Module) -> fx.GraphModule:
+    graph, env, root = fx.Graph(), {}, {}
+    for name, op, target, args, kwargs, type_expr, meta in entry["nodes"]:
+        args, kwargs = fx.node.map_aggregate((args, kwargs), lambda x: env[x.name] if isinstance(x, _NodeRef) else x)
+        node = graph.create_node(op, target, args, kwargs, name=name, type_expr=type_expr)
+        if node.name != name:
+            raise LookupError(f"node {name} came back as {node.name}")
+        node.meta.update(meta)
+        env[name] = node
+        if op in ("get_attr", "call_module"):
+            found = entry["constants"][target] if target in entry["constants"] else _lookup(module, target)
+            if found is None:
+                raise LookupError(f"{target} is not part of the backbone")
+            root[target] = found
+    return fx.GraphModule(root, graph, "CachedBackbone")
+
+
+def _lookup(module: nn.Module, target: str):
+    obj = module
+    for part in target.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+class _Pickler(pickle.Pickler):
+    """Nodes become references by name; aten operators become their names (they do not pickle)."""
+
+    def persistent_id(self, obj):
+        if isinstance(obj, fx.Node):
+            return ("node", obj.name)
+        if isinstance(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+            return ("op", str(obj))
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def persistent_load(self, pid):
+        kind, value = pid
+        if kind == "node":
+            return _NodeRef(value)
+        if kind == "op":
+            obj = torch.ops
+            for part in value.split("."):
+                obj = getattr(obj, part)
+            return obj
+        raise pickle.UnpicklingError(f"unknown reference {kind}")
+
+
+class _NodeRef:
+    """Stands for a node, by name, until the graph is rebuilt."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _shapes(inputs: tuple) -> str:
+    return ";".join(f"{tuple(x.shape)}:{x.dtype}" if isinstance(x, torch.Tensor) else repr(x) for x in inputs)
+
+
+def _version(package: str) -> str:
+    module = sys.modules.get(package)
+    return f"{package} {getattr(module, '__version__', '')}" if module else ""
+
+
+@lru_cache(maxsize=None)
+def _source_hash(cls: type) -> str:
+    try:
+        return hashlib.sha256(Path(inspect.getsourcefile(cls)).read_bytes()).hexdigest()[:16]
+    except (TypeError, OSError):  # a builtin or a class without a source file: its name stands for it
+        return f"{cls.__module__}.{cls.__qualname__}"
