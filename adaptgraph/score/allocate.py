@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from adaptgraph.errors import ScoreError
+from adaptgraph.spec.edge_facts import adapter_parameters
+
+from .edge_scores import EdgeScores, cost_options
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,24 @@ def allocate_ranks(spectra: Sequence[Sequence[float]], params: Sequence[Callable
     return Allocation(tuple(ranks), spent, kept / total if total > 0 else 0.0)
 
 
+def allocate_chosen(scores: EdgeScores, edges: Sequence[tuple[int, int]], budget: Optional[int] = None, *,
+                    rank: int = 8, bias: bool = True, max_rank: Optional[int] = None) -> Allocation:
+    """Ranks for the chosen ``edges`` (``(src, dst)`` indices) from the spectra kept in ``scores``.
+
+    ``budget`` defaults to what the edges cost at rank ``rank`` each, so allocation moves
+    parameters between the edges without adding any.
+    """
+    if scores.spectra is None:
+        raise ScoreError("these scores keep no singular values, which rank allocation needs (they were saved "
+                         "before the spectra were kept)", hint="score again with `adaptgraph score`")
+    spectra = [scores.spectra[i][j] or () for i, j in edges]
+    params = [lambda r, i=i, j=j: int(adapter_parameters(scores.widths[i], scores.widths[j], cost_options(r, bias)))
+              for i, j in edges]
+    if budget is None:
+        budget = sum(p(rank) for p in params)
+    return allocate_ranks(spectra, params, budget, max_rank=max_rank)
+
+
 def _entry(e: int, rank: int, squares, params, max_rank) -> Optional[tuple[tuple[float, int], int, int]]:
     """Heap entry for raising edge ``e`` from ``rank`` to ``rank + 1``: (-(gain per parameter), e), e, cost."""
     if rank >= len(squares[e]) or (max_rank is not None and rank >= max_rank):
@@ -79,4 +100,4 @@ def _entry(e: int, rank: int, squares, params, max_rank) -> Optional[tuple[tuple
     return (-gain / extra, e), e, extra
 
 
-__all__ = ["Allocation", "allocate_ranks"]
+__all__ = ["Allocation", "allocate_chosen", "allocate_ranks"]

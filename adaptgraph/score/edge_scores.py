@@ -71,13 +71,16 @@ class EdgeScores:
     """Stream pattern of the points, when they are stream points."""
     timings: tuple[tuple[str, float], ...] = ()
     """Seconds spent per stage, e.g. ``(("probe", 1.2), ("spectra", 3.4))``."""
+    spectra: Optional[tuple[tuple[Optional[tuple[float, ...]], ...], ...]] = None
+    """``[src][dst]``: the largest singular values of G_ij, descending (``pairwise.SPECTRUM_KEEP`` at most),
+    None where no edge; what rank allocation reads. None for scores saved before it was kept."""
 
     def __post_init__(self) -> None:
         n = len(self.points)
         for name in ("nodes", "orders", "shapes", "feature_dims", "widths", "tokens"):
             if len(getattr(self, name)) != n:
                 raise ScoreError(f"EdgeScores.{name} has {len(getattr(self, name))} entries for {n} points")
-        for metric in METRICS:
+        for metric in (*METRICS, *(("spectra",) if self.spectra is not None else ())):
             rows = getattr(self, metric)
             if len(rows) != n or any(len(r) != n for r in rows):
                 raise ScoreError(f"EdgeScores.{metric} must be a {n} x {n} matrix")

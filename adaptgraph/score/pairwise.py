@@ -197,6 +197,17 @@ def block_bounds(sizes: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
+SPECTRUM_KEEP = 64
+"""Singular values kept per edge in ``EdgeScores.spectra``: enough for ranks up to 64 (the search's
+largest rank mutation), small enough that a 625-edge scores file stays under a megabyte."""
+
+
+def top_spectra(spectra: PairSpectra, keep: int = SPECTRUM_KEEP) -> tuple[tuple[Optional[tuple[float, ...]], ...], ...]:
+    """The ``keep`` largest singular values of every pair as plain floats (None where unpaired)."""
+    return tuple(tuple(None if sv is None else tuple(float(x) for x in sv[:keep]) for sv in row)
+                 for row in spectra.values)
+
+
 def score_matrices(spectra: PairSpectra, rtol: Optional[float] = None, *,
                    warn: bool = True) -> dict[str, list[list[Optional[float]]]]:
     """n x n matrices (``[src][dst]``, ``None`` for unpaired points) of every metric.
@@ -221,4 +232,5 @@ def score_matrices(spectra: PairSpectra, rtol: Optional[float] = None, *,
     return out
 
 
-__all__ = ["PairSpectra", "core_spectrum", "factor_rows", "pair_spectra", "score_matrices"]
+__all__ = ["SPECTRUM_KEEP", "PairSpectra", "core_spectrum", "factor_rows", "pair_spectra", "score_matrices",
+           "top_spectra"]

@@ -29,6 +29,7 @@ from adaptgraph.spec.models import Edge, Options, Spec
 from .edge_scores import EdgeScores, cost_options
 
 STRATEGIES = ("gga", "topk", "first", "last", "random")
+RANK_MODES = ("equal", "allocated")
 Distance = Callable[[int, int, int, int], float]
 
 
@@ -117,26 +118,43 @@ def select(scores: Union[EdgeScores, np.ndarray, Sequence], k: Optional[int] = N
            distance: Optional[Distance] = None, max_params: Optional[int] = None, rank: int = 8,
            bias: bool = True, kinds: Optional[Iterable[str]] = None, seed: int = 0,
            points: Optional[Sequence[str]] = None, widths: Optional[Sequence[int]] = None,
-           name: Optional[str] = None) -> Spec:
+           name: Optional[str] = None, init: Optional[str] = None, ranks: str = "equal") -> Spec:
     """Choose edges (see ``choose``) and return them as a ``Spec`` with rank-``rank`` adapters.
 
     Budget: ``k`` adapters, ``max_params`` trainable parameters (``adapter_parameters``
     of each adapter: rank * (d_i + d_j) plus biases), or both. ``kinds`` restricts the candidates, e.g.
-    ``("sequential", "parallel", "longrange")`` to avoid a second forward pass.
+    ``("sequential", "parallel", "longrange")`` to avoid a second forward pass. ``init`` is written
+    into the spec's defaults (``grad``: gradient-aligned). ``ranks="allocated"`` redistributes the
+    chosen edges' parameters (``max_params``, else what they cost at ``rank``) by ``allocate``'s rule,
+    from the spectra kept in ``scores``.
     """
+    if ranks not in RANK_MODES:
+        raise ScoreError(f"unknown ranks mode {ranks!r}; choose one of {', '.join(RANK_MODES)}",
+                         hint=did_you_mean(ranks, RANK_MODES))
     cands = candidates(scores, metric=metric, points=points, widths=widths, kinds=kinds, rank=rank, bias=bias)
     chosen = choose(cands, k, strategy=strategy, gamma=gamma, distance=distance, max_params=max_params, seed=seed)
+    per_edge = None
+    if ranks == "allocated":
+        if not isinstance(scores, EdgeScores):
+            raise ScoreError("allocated ranks need the spectra of an EdgeScores, not a bare score matrix")
+        from .allocate import allocate_chosen
+
+        per_edge = allocate_chosen(scores, [(c.src_index, c.dst_index) for c in chosen], max_params, rank=rank,
+                                   bias=bias).ranks
     return to_spec(chosen, rank=rank, bias=bias, name=name,
                    backbone=scores.backbone if isinstance(scores, EdgeScores) else None,
-                   stream=scores.stream if isinstance(scores, EdgeScores) else None)
+                   stream=scores.stream if isinstance(scores, EdgeScores) else None, init=init, ranks=per_edge)
 
 
 def to_spec(chosen: Sequence[Choice], *, rank: int = 8, bias: bool = True, name: Optional[str] = None,
-            backbone: Optional[str] = None, stream: Optional[str] = None) -> Spec:
-    """A spec with one ``edge SRC -> DST`` per choice (the compiler infers each kind)."""
+            backbone: Optional[str] = None, stream: Optional[str] = None, init: Optional[str] = None,
+            ranks: Optional[Sequence[int]] = None) -> Spec:
+    """A spec with one ``edge SRC -> DST`` per choice (the compiler infers each kind); ``ranks`` gives
+    each edge its own rank (beside the default ``rank``), ``init`` the defaults' initialisation."""
     try:
-        defaults = Options(rank=rank) if bias else Options(rank=rank, bias=False)
-        edges = tuple(Edge(kind=INFERRED_KIND, src=c.src, dst=c.dst) for c in chosen)
+        defaults = Options(rank=rank, init=init, bias=None if bias else False)
+        own = [Options(rank=r) if r != rank else Options() for r in ranks] if ranks else [Options()] * len(chosen)
+        edges = tuple(Edge(kind=INFERRED_KIND, src=c.src, dst=c.dst, options=o) for c, o in zip(chosen, own))
         return Spec(name=name, backbone=backbone, defaults=defaults, edges=edges, stream=stream)
     except ValueError as e:  # pydantic's ValidationError: a bad name or rank given by the caller
         raise ScoreError(f"the selection does not make a valid spec: {e}",
