@@ -72,6 +72,8 @@ def register(sub) -> None:
     how.add_argument("--batch-size", type=int, help="examples per step (default 32)")
     how.add_argument("--max-length", type=int, help="longest token sequence (default 128)")
     how.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
+    how.add_argument("--checkpointing", action="store_true",
+                     help="activation checkpointing per backbone block: less memory, one more forward, same gradients")
     how.add_argument("--final", choices=("best", "front"), default="front",
                      help="retrain at full budget and test: the best spec (and the baseline, if trained), or "
                           "also the whole Pareto front (default front)")
@@ -104,7 +106,7 @@ def run_search(args) -> int:
     out = args.out or f"runs/search_{args.strategy}"
     strategy = _strategy(args)
     train = train_config(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
-                         device=args.device)
+                         device=args.device, checkpointing=args.checkpointing or None)
     try:
         result = search(
             args.task, args.backbone, strategy=strategy,

@@ -39,6 +39,8 @@ def register(sub) -> None:
     p.add_argument("--task-seed", type=int, default=0, help="seed of the task's split (default 0)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default)")
     p.add_argument("--amp", choices=("none", "bf16", "fp16"), help="mixed precision on CUDA")
+    p.add_argument("--checkpointing", action="store_true",
+                     help="activation checkpointing per backbone block: less memory, one more forward, same gradients")
     p.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY backbones")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print metrics.json")
@@ -61,7 +63,8 @@ def run_train(args) -> int:
     from ..train import train_config
 
     config = train_config(epochs=args.epochs, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
-                          max_length=args.max_length, seed=args.seed, device=args.device, amp=args.amp)
+                          max_length=args.max_length, seed=args.seed, device=args.device, amp=args.amp,
+                          checkpointing=args.checkpointing or None)
     result = train_spec(args.spec, args.task, backbone=args.backbone, config=config, out_dir=args.out,
                         overwrite=args.overwrite, task_seed=args.task_seed, trust_code=args.trust_code,
                         progress=False if args.no_progress else None)

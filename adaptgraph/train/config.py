@@ -59,6 +59,9 @@ class TrainConfig(BaseModel):
     """How the head pools token features (see ``adaptgraph.tasks.head``)."""
     num_workers: Annotated[int, Field(strict=True, ge=0)] = 0
     """DataLoader worker processes (0: load in the training process)."""
+    checkpointing: bool = False
+    """Activation checkpointing, one segment per backbone block (``adaptgraph.train.checkpointing``):
+    far less activation memory for about one more forward pass; the same gradients."""
 
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":
@@ -82,8 +85,8 @@ class TrainConfig(BaseModel):
         return torch.device(self.device)
 
     def fingerprint(self) -> str:
-        """A short stable hash of every setting."""
-        text = json.dumps(self.model_dump(), sort_keys=True)
+        """A short stable hash of every setting that can change the result (checkpointing cannot)."""
+        text = json.dumps(self.model_dump(exclude={"checkpointing"}), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -23,6 +23,7 @@ from ..errors import TaskError
 from ..tasks import Batch, TaskHead, check_fits, check_labels, check_task, feature_dim_of, make_loader
 from ..trainable import trainable_parameters, trainable_state, trained_buffers
 from . import distributed
+from .checkpointing import checkpointed
 from .config import TrainConfig
 from .evaluate import amp_dtype, autocast, evaluate, features_of, logits_of, show_progress
 from .files import LOG_FILE, METRICS_FILE, check_run_dir, prepare_run_dir, write_json, write_jsonl
@@ -125,7 +126,7 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
     loader = make_loader(train, run.backbone, batch_size=config.batch_size, max_length=config.max_length,
                          shuffle=True, seed=config.seed, rank=group.rank, world_size=group.world_size,
                          num_workers=config.num_workers)
-    trainer = _Trainable(run.model, run.head)
+    trainer = _Trainable(checkpointed(run.model) if config.checkpointing else run.model, run.head)
     wrapped = _wrap(trainer, group, run.device)
     total = config.steps or config.num_epochs * len(loader)
     optimizer = _optimizer(trainer, config)

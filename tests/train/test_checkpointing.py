@@ -58,3 +58,25 @@ def test_checkpointed_model_shares_the_compiled_models_parameters():
 def test_checkpointing_needs_a_graph_module():
     with pytest.raises(TaskError, match="needs a compiled model"):
         checkpointed(nn.Linear(2, 2))
+
+
+def test_fit_with_checkpointing_trains_to_the_same_state():
+    from adaptgraph.tasks import load_task
+    from adaptgraph.train import TrainConfig, fit
+
+    task = load_task("digits?per_class=4&size=16")
+    bb = load_backbone("zoo:vit-tiny")
+    states = []
+    for checkpointing in (False, True):
+        model = adaptgraph.compile(adaptgraph.loads("defaults { init = normal }\nparallel @0 -> @1\nedge @1 -> @3"), bb)
+        config = TrainConfig(steps=3, lr=1e-2, batch_size=8, device="cpu", checkpointing=checkpointing)
+        states.append(fit(model, bb, task, config, progress=False).best_state)
+    # the same arithmetic in the same order (see test_checkpointed_gradients_are_identical): equal bit for bit
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_checkpointing_does_not_change_the_configs_fingerprint():
+    from adaptgraph.train import TrainConfig
+
+    assert TrainConfig(checkpointing=True).fingerprint() == TrainConfig().fingerprint()
