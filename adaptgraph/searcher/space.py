@@ -16,7 +16,12 @@ import numpy as np
 from ..errors import SearchError, did_you_mean
 from ..score.edge_scores import EdgeScores
 from ..spec import BUILTIN_OPTIONS, Edge, Options, Spec
+from ..spec.models import Init
 from ..spec.edge_facts import INFERRED_KIND, KINDS, adapter_parameters, edge_kind, stream_index, stream_name
+
+
+RANK_MODES = ("equal", "allocated")
+INITS = Init.__args__
 
 
 @dataclass(frozen=True)
@@ -27,13 +32,18 @@ class Budget:
     ``random`` draws specs of each k, ``evolve`` never exceeds the largest.
     ``params`` caps the trainable adapter parameters of a spec; ``kinds``
     restricts the edge kinds (default: all four, the extended space); new
-    adapters get rank ``rank``.
+    adapters get rank ``rank`` and initialisation ``init`` (None: the built-in
+    ``zero``; ``grad``: from each edge's gradient). ``ranks="allocated"`` gives
+    the GGA picks ranks shared out from their gradient spectra (``score.allocate``)
+    within what they cost at ``rank`` (or ``params``).
     """
 
     adapters: tuple[int, ...] = (4,)
     params: Optional[int] = None
     kinds: Optional[tuple[str, ...]] = None
     rank: int = 8
+    init: Optional[str] = None
+    ranks: str = "equal"
 
     def __post_init__(self) -> None:
         if not self.adapters or any(not isinstance(k, int) or k < 1 for k in self.adapters):
@@ -42,6 +52,12 @@ class Budget:
             raise SearchError(f"the parameter budget must be at least 1, got {self.params}")
         if self.rank < 1:
             raise SearchError(f"the adapter rank must be at least 1, got {self.rank}")
+        if self.ranks not in RANK_MODES:
+            raise SearchError(f"unknown ranks mode {self.ranks!r}; choose one of {', '.join(RANK_MODES)}",
+                              hint=did_you_mean(self.ranks, RANK_MODES))
+        if self.init is not None and self.init not in INITS:
+            raise SearchError(f"unknown initialisation {self.init!r}; choose one of {', '.join(INITS)}",
+                              hint=did_you_mean(self.init, INITS))
         for kind in self.kinds or ():
             if kind not in KINDS:
                 raise SearchError(f"unknown edge kind {kind!r}; choose from {', '.join(KINDS)}",
@@ -56,8 +72,9 @@ class Budget:
         return tuple(self.kinds) if self.kinds else KINDS
 
     def to_dict(self) -> dict:
+        extra = {**({"init": self.init} if self.init else {}), **({"ranks": self.ranks} if self.ranks != "equal" else {})}
         return {"adapters": list(self.adapters), "params": self.params,
-                "kinds": list(self.allowed_kinds), "rank": self.rank}
+                "kinds": list(self.allowed_kinds), "rank": self.rank, **extra}  # old journals: no new keys
 
 
 @dataclass(frozen=True)
@@ -95,13 +112,14 @@ class SearchSpace:
     backbone: str
     stream: Optional[str] = None
     scores: Optional[np.ndarray] = None  # [src, dst], NaN where no edge fits; None: not scored
+    spectra: Optional[tuple] = None  # [src][dst] largest singular values (EdgeScores.spectra), for allocated ranks
 
     @classmethod
     def from_scores(cls, scores: EdgeScores, budget: Budget, metric: str = "rank") -> "SearchSpace":
         """The space of the scored points, with ``metric`` as the edge scores."""
         _check_stream_names(scores.points)
         return cls(scores.points, scores.widths, scores.orders, budget, scores.backbone or "", scores.stream,
-                   scores.matrix(metric))
+                   scores.matrix(metric), scores.spectra)
 
     @classmethod
     def from_points(cls, points: Sequence, budget: Budget, backbone: str, stream: Optional[str] = None
@@ -118,7 +136,12 @@ class SearchSpace:
 
     @property
     def default_options(self) -> Options:
-        return Options(rank=self.budget.rank).over(BUILTIN_OPTIONS)
+        return self.spec_defaults.over(BUILTIN_OPTIONS)
+
+    @property
+    def spec_defaults(self) -> Options:
+        """What the budget sets for every proposed adapter: its rank and, when given, its initialisation."""
+        return Options(rank=self.budget.rank, init=self.budget.init)
 
     # -- edges ------------------------------------------------------------------
     def kind(self, i: int, j: int) -> str:
@@ -168,7 +191,7 @@ class SearchSpace:
         edges = tuple(Edge(kind=INFERRED_KIND, src=stream_name(g.src), dst=stream_name(g.dst),
                            options=_difference(g.options, base))
                       for g in genome_of(genome))
-        return Spec(name=name, backbone=self.backbone or None, defaults=Options(rank=self.budget.rank),
+        return Spec(name=name, backbone=self.backbone or None, defaults=self.spec_defaults,
                     edges=edges, stream=self.stream)
 
     def from_spec(self, spec: Spec) -> Optional[Genome]:
@@ -185,6 +208,24 @@ class SearchSpace:
                 return None
             genes[(i, j)] = Gene(dst=j, src=i, options=spec.options_for(edge))
         return genome_of(genes.values()) or None
+
+
+def allocated_genome(space: SearchSpace, genome: Genome) -> Genome:
+    """``genome`` with ranks shared out from the gradient spectra (``score.allocate``'s rule) within what it
+    costs at the budget's rank, or within the parameter cap when one is set."""
+    from ..score.allocate import allocate_ranks
+
+    if space.spectra is None:
+        raise SearchError("allocated ranks need the gradient spectra of the scores, and these scores keep none",
+                          hint="score again (scores saved by this version keep them)")
+
+    def with_rank(g: Gene, r: int) -> Gene:
+        return Gene(g.dst, g.src, g.options.model_copy(update={"rank": r}))
+
+    params = [lambda r, g=g: space.gene_params(with_rank(g, r)) for g in genome]
+    budget = space.budget.params or sum(p(space.budget.rank) for p in params)
+    ranks = allocate_ranks([space.spectra[g.src][g.dst] or () for g in genome], params, budget).ranks
+    return genome_of(with_rank(g, r) for g, r in zip(genome, ranks))
 
 
 def baseline_genome(space: SearchSpace) -> Genome:

@@ -28,7 +28,7 @@ from ..score.select import candidates as score_candidates
 from ..score.select import choose
 from .mutations import MUTATIONS, mutate
 from .records import Candidate, TrialRecord, rank_key
-from .space import Genome, SearchSpace, genome_of
+from .space import Genome, SearchSpace, allocated_genome, genome_of
 
 Proposed = Optional[list[Candidate]]
 
@@ -208,7 +208,8 @@ def gga_genome(space: SearchSpace, k: int, gamma: float) -> Genome:
     if not chosen:
         raise SearchError(f"no single edge fits the parameter budget of {space.budget.params:,}",
                           hint="raise --budget-params or lower the rank")
-    return genome_of(space.gene(c.src_index, c.dst_index) for c in chosen)
+    genome = genome_of(space.gene(c.src_index, c.dst_index) for c in chosen)
+    return allocated_genome(space, genome) if space.budget.ranks == "allocated" else genome
 
 
 def _uniform_genome(space: SearchSpace, edges, k: int, rng: np.random.Generator) -> Genome:
