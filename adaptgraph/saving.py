@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_bytes
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_bytes
 
 from .compiler import compile, compile_info
@@ -53,12 +52,13 @@ def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dic
 def read_adapter_file(path: str | Path) -> AdapterFile:
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        path.open("rb").close()  # safetensors' own message for a missing file or a folder is less clear
     except OSError as e:
         raise AdapterFileError(f"{path}: cannot read the adapter file ({e.strerror or e})") from None
     try:
-        tensors = load_bytes(raw)
-        meta = _metadata(raw)
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
     except (SafetensorError, ValueError, OSError) as e:
         raise AdapterFileError(f"{path}: not a safetensors file ({e})") from None
     if meta.get("format") != FORMAT:
@@ -66,14 +66,6 @@ def read_adapter_file(path: str | Path) -> AdapterFile:
                                hint="files written by `adaptgraph compile -o` or `save_adapters` can be loaded")
     spec = loads(meta["spec"], f"{path}[spec]")
     return AdapterFile(spec, meta.get("backbone", ""), int(meta.get("seed", "0")), tensors, meta)
-
-
-def _metadata(raw: bytes) -> dict[str, str]:
-    import json
-    import struct
-
-    (size,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8:8 + size]).get("__metadata__", {}) or {}
 
 
 def load_adapters(path: str | Path, backbone=None, *, example_inputs=None, trust_code: bool = False):

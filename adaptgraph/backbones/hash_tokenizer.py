@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from adaptgraph.errors import BackboneError
+from adaptgraph.backbones.tokenizer_call import checked_texts, pad_batch
 
 PAD_ID, CLS_ID, SEP_ID, UNUSED_ID = 0, 1, 2, 3
 FIRST_WORD_ID = 4  # ids below this are special
@@ -37,25 +37,3 @@ class HashTokenizer:
     def word_id(self, word: str) -> int:
         """The id of one (lower-cased) word."""
         return FIRST_WORD_ID + zlib.crc32(word.encode("utf-8")) % (self.vocab_size - FIRST_WORD_ID)
-
-
-def pad_batch(ids: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad token id lists to the longest one; the mask is 1 on real tokens."""
-    longest = max((len(seq) for seq in ids), default=0)
-    input_ids = torch.full((len(ids), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), longest), dtype=torch.long)
-    for row, seq in enumerate(ids):
-        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    return {"input_ids": input_ids, "attention_mask": mask}
-
-
-def checked_texts(texts, max_length: int) -> list[str]:
-    """The texts as a list, after checking the arguments a caller can get wrong."""
-    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-        raise BackboneError("a tokenizer takes a list of strings",
-                            hint='call tokenizer(["first text", "second text"], max_length=64)')
-    if max_length < 2:
-        raise BackboneError(f"max_length must be at least 2 (room for [CLS] and [SEP]), not {max_length}",
-                            hint="use max_length=64 or more for sentences")
-    return list(texts)

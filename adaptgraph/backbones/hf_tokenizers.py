@@ -1,4 +1,4 @@
-"""Tokenizers for Hugging Face backbones, behind the zoo tokenizer's call shape.
+"""Tokenizers for Hugging Face backbones, behind the call shape of ``tokenizer_call``.
 
 ``tokenizer(texts, max_length)`` -> ``{"input_ids", "attention_mask"}``, LongTensors
 padded to the longest text of the batch (not to a fixed length).
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from adaptgraph.backbones.hash_tokenizer import checked_texts, pad_batch
+from adaptgraph.backbones.tokenizer_call import checked_texts, pad_batch
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,15 +9,15 @@ Typical use::
 
 Pieces: ``probes`` (H and Delta from one forward/backward pass), ``pairwise`` and
 ``accumulate`` (spectra of all n^2 G_ij = H_i^T Delta_j), ``metrics`` (rank, effective
-rank, norms), ``edge_scores`` (the result, JSON and heat map), ``select`` (GGA and
-baselines).
+rank, norms), ``scoring`` (``score_edges``, which runs them on a backbone and a task),
+``edge_scores`` (its result, JSON and heat map), ``select`` (GGA and baselines).
 """
 from .accumulate import PairwiseAccumulator
 from .edge_scores import EdgeScores
 from .metrics import METRICS, RankSaturationWarning, default_rtol, numerical_rank
 from .pairwise import PairSpectra, pair_spectra, score_matrices
 from .probes import Probed, probe
-from .score_edges import score_edges
+from .scoring import score_edges
 from .select import STRATEGIES, Choice, candidates, choose, manhattan, select, to_spec
 
 __all__ = [

@@ -25,7 +25,7 @@ from adaptgraph.tasks import HEADS, check_fits, check_task, fit_probe, load_task
 from .accumulate import PairwiseAccumulator
 from .edge_scores import EdgeScores, freeze_matrix
 from .metrics import METRICS
-from .pairwise import score_matrices
+from .pairwise import score_matrices, top_spectra
 from .probes import Probed, probe
 
 
@@ -97,6 +97,7 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
         batches=acc.batches, head=head, task=task if isinstance(task, str) else task_obj.name,
         backbone=bb.ref, stream=stream if points is None else None,
         timings=tuple((k, round(v, 4)) for k, v in times.items()),
+        spectra=top_spectra(spectra),
     )
 
 

@@ -1,4 +1,4 @@
-"""Training runs end to end: compile a spec, train it on a task, save everything, evaluate it again.
+"""A training run's folder: compile a spec, train it on a task and save it there; evaluate it again.
 
 A run folder holds ``adapters.safetensors`` (adapter and ``train`` weights, the
 task head, the spec and the backbone reference), ``spec.adapt``, ``log.jsonl``

@@ -9,7 +9,7 @@ from adaptgraph.errors import ScoreError
 from adaptgraph.graph import trace
 from adaptgraph.score.edge_scores import EdgeScores
 from adaptgraph.score.metrics import RankSaturationWarning
-from adaptgraph.score.score_edges import score_edges
+from adaptgraph.score.scoring import score_edges
 from adaptgraph.tasks import SplitTask, fit_probe, load_task, make_head, make_loader
 
 WORDS = ["red green blue", "a small cat sat", "dogs run far and fast today", "one", "two three",
