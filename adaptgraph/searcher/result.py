@@ -39,9 +39,9 @@ class TrialSummary:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """What a search found. ``best`` is chosen by validation accuracy at the search fidelity (ties: fewer
-    parameters, then the earlier trial) among successful trials within the budget; its ``test_accuracy``
-    comes from one retraining at full budget."""
+    """What a search found. ``best`` is chosen by validation loss at the search fidelity (``records.rank_key``:
+    ties to higher accuracy, fewer parameters, then the earlier trial) among successful trials within the
+    budget; its ``test_accuracy`` comes from one retraining at full budget."""
 
     strategy: str
     trials: tuple[TrialSummary, ...]

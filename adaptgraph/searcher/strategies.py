@@ -13,7 +13,7 @@ the same on every executor.
   allowed edges (the paper's random-placement experiment).
 * ``gga``: one greedy gradient-guided selection for each k (needs scores).
 * ``evolve``: round 0 proposes the GGA picks; later rounds mutate the best trials
-  (tournament selection by validation accuracy, ties to fewer parameters), with new
+  (tournament selection by ``records.rank_key``: validation loss), with new
   edges drawn in proportion to their scores, until ``trials`` trials have run.
 """
 from __future__ import annotations
