@@ -69,6 +69,11 @@ def register(sub) -> None:
                                                             "multiplied by 1 - gamma**distance (default 0.6)")
     p.add_argument("--metric", default="rank", metavar="rank|erank|fro|nuclear", help="score to select by")
     p.add_argument("--rank", type=int, default=8, help="bottleneck of each adapter (default 8)")
+    p.add_argument("--ranks", default="equal", choices=("equal", "allocated"),
+                   help="equal: --rank everywhere (default); allocated: the same parameters (or --max-params) "
+                        "shared out by gradient energy per parameter (see docs/scoring.md)")
+    p.add_argument("--init", choices=("zero", "lora", "normal", "grad"),
+                   help="initialisation written into the spec (grad: from each edge's gradient; default: zero)")
     p.add_argument("--no-recurrent", action="store_true", help="no recurrent edges (no second forward pass)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random strategy (default 0)")
     p.add_argument("--name", help="spec name (default: the output file's stem)")
@@ -169,10 +174,17 @@ def run_select(args) -> int:
         raise ScoreError(f"no edge fits the budget of {args.max_params:,} trainable parameters",
                          hint=f"the cheapest allowed edge needs {_cheapest(cands):,}")
     name = args.name or (default_name(args.output) if args.output else None)
-    spec = to_spec(chosen, rank=args.rank, name=name, backbone=scores.backbone, stream=scores.stream)
+    ranks = [args.rank] * len(chosen)
+    if args.ranks == "allocated":
+        from ..score.allocate import allocate_chosen
+
+        ranks = list(allocate_chosen(scores, [(c.src_index, c.dst_index) for c in chosen], args.max_params,
+                                     rank=args.rank).ranks)
+    spec = to_spec(chosen, rank=args.rank, name=name, backbone=scores.backbone, stream=scores.stream,
+                   init=args.init, ranks=ranks)
     if args.output:
         dump(spec, args.output)
-    report = _select_report(args, scores, chosen, dumps(spec))
+    report = _select_report(args, scores, chosen, ranks, dumps(spec))
     if args.json:
         print(json.dumps(report, indent=2))
     elif args.output:
@@ -194,20 +206,22 @@ def _cheapest(cands) -> int:
     return int(np.min(cands.params[cands.allowed]))
 
 
-def _select_report(args, scores, chosen, text: str) -> dict:
-    edges = [{"src": c.src, "dst": c.dst, "kind": c.kind, "score": c.score, "params": c.params} for c in chosen]
+def _select_report(args, scores, chosen, ranks, text: str) -> dict:
+    edges = [{"src": c.src, "dst": c.dst, "kind": c.kind, "score": c.score, "rank": r,
+              "params": scores.params(c.src_index, c.dst_index, r)} for c, r in zip(chosen, ranks)]
     return {"strategy": args.strategy, "metric": args.metric, "gamma": args.gamma if args.strategy == "gga" else None,
-            "rank": args.rank, "backbone": scores.backbone, "edges": edges,
-            "trainable_parameters": sum(c.params or 0 for c in chosen), "output": args.output, "spec": text}
+            "rank": args.rank, "ranks": args.ranks, "init": args.init, "backbone": scores.backbone, "edges": edges,
+            "trainable_parameters": sum(e["params"] for e in edges), "output": args.output, "spec": text}
 
 
 def _print_select(r: dict) -> None:
     how = r["strategy"] + (f" (gamma {r['gamma']:g})" if r["gamma"] is not None else "")
     print(f"chose {len(r['edges'])} edges by {how} on {r['metric']} scores of {r['backbone']}")
-    _table([("source", "destination", "kind", r["metric"], "params")]
-           + [(e["src"], e["dst"], e["kind"], _number(e["score"], r["metric"]), f"{e['params']:,}")
+    _table([("source", "destination", "kind", r["metric"], "rank", "params")]
+           + [(e["src"], e["dst"], e["kind"], _number(e["score"], r["metric"]), str(e["rank"]), f"{e['params']:,}")
               for e in r["edges"]])
-    print(f"trainable parameters: {r['trainable_parameters']:,} (rank {r['rank']} adapters, without the task head)")
+    ranks = f"rank {r['rank']} adapters" if r["ranks"] == "equal" else "ranks allocated from the gradient spectra"
+    print(f"trainable parameters: {r['trainable_parameters']:,} ({ranks}, without the task head)")
     print(f"wrote {r['output']}")
 
 

@@ -110,6 +110,17 @@ def test_select_prints_the_same_spec_as_the_python_api(scored):
     assert printed == dumps(expected)
 
 
+def test_select_allocated_ranks_and_grad_init_match_the_python_api(scored):
+    out, _ = scored
+    code, printed, _ = run("select", str(out), "-k", "3", "--ranks", "allocated", "--init", "grad", "--json")
+    assert code == 0
+    report = json.loads(printed)
+    expected = select(EdgeScores.load(out / "scores.json"), 3, ranks="allocated", init="grad")
+    assert report["spec"] == dumps(expected) and "init = grad" in report["spec"]
+    assert report["trainable_parameters"] <= 3 * EDGE_PARAMS  # the equal-rank budget of the same 3 edges
+    assert sorted({e["rank"] for e in report["edges"]}) != [8]  # the spectra moved parameters between edges
+
+
 def test_select_json_no_recurrent_and_budget(scored):
     out, _ = scored
     code, printed, _ = run("select", str(out), "-k", "20", "--strategy", "last", "--json")
