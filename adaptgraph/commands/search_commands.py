@@ -86,7 +86,8 @@ def register(sub) -> None:
     run.add_argument("--threads", type=int, default=1,
                      help="CPU threads per trial (default 1); results match across executors for equal values")
     run.add_argument("--ray-address", metavar="auto|HOST:PORT", help="ray executor: the cluster to join "
-                     "(default: start a local Ray instance)")
+                     "(default: start a new local Ray instance, even if a cluster runs on this machine; "
+                     "'auto' joins the running one)")
     run.add_argument("--cpus-per-trial", type=float, help="ray executor: CPUs per trial (default 1)")
     run.add_argument("--gpus-per-trial", type=float, help="ray executor: GPUs per trial (default 1 when the "
                      "cluster has GPUs, else 0)")
