@@ -8,10 +8,11 @@ zero, so they add nothing to any G_ij, only to the token count.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import time
-from typing import Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -56,49 +57,61 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
 
     tic = time.perf_counter()
     traced = traced or trace(bb.module, bb.example_inputs, frontend=bb.frontend, leaf_modules=bb.leaf_modules)
-    gm = traced.gm.to(dev).eval().requires_grad_(False)
-    infos = _points(traced, points, stream)
-    times["trace"] = time.perf_counter() - tic
+    # the backbone may be shared (get_backbone caches it): it goes back to its device afterwards
+    with _moved(traced.gm, dev) as gm:
+        gm.eval().requires_grad_(False)
+        infos = _points(traced, points, stream)
+        times["trace"] = time.perf_counter() - tic
 
-    train = task_obj.examples("train")
-    if not train:
-        raise ScoreError(f"task '{task_obj.name}' has no training examples to score on")
-    loader = make_loader(train, bb, batch_size=batch_size, max_length=max_length, shuffle=True, seed=seed)
-    scored = list(itertools.islice(loader, batches))
+        train = task_obj.examples("train")
+        if not train:
+            raise ScoreError(f"task '{task_obj.name}' has no training examples to score on")
+        loader = make_loader(train, bb, batch_size=batch_size, max_length=max_length, shuffle=True, seed=seed)
+        scored = list(itertools.islice(loader, batches))
 
-    tic = time.perf_counter()
-    task_head = _head(gm, bb, train, scored[0], task_obj, head, pooling, seed, probe_examples, probe_steps,
-                      max_length, dev)
-    times["head"] = time.perf_counter() - tic
+        tic = time.perf_counter()
+        task_head = _head(gm, bb, train, scored[0], task_obj, head, pooling, seed, probe_examples, probe_steps,
+                          max_length, dev)
+        times["head"] = time.perf_counter() - tic
 
-    acc = PairwiseAccumulator([_width(p) for p in infos], groups=[_token_shape(p) for p in infos],
-                              store=store, tokens_per_batch=tokens_per_batch, seed=seed)
-    show = _show(progress)
-    tic = time.perf_counter()
-    for batch in tqdm(scored, desc="probing batches", disable=not show):
-        probed = _probe_batch(gm, task_head, batch.to(dev), infos)
-        acc.add(*_real_tokens(probed, batch.attention_mask, infos))
-    times["probe"] = time.perf_counter() - tic
+        acc = PairwiseAccumulator([_width(p) for p in infos], groups=[_token_shape(p) for p in infos],
+                                  store=store, tokens_per_batch=tokens_per_batch, seed=seed)
+        show = _show(progress)
+        tic = time.perf_counter()
+        for batch in tqdm(scored, desc="probing batches", disable=not show):
+            probed = _probe_batch(gm, task_head, batch.to(dev), infos)
+            acc.add(*_real_tokens(probed, batch.attention_mask, infos))
+        times["probe"] = time.perf_counter() - tic
 
-    tic = time.perf_counter()
-    with tqdm(total=len(infos), desc="edge spectra", disable=not show) as bar:
-        spectra = acc.spectra(precise=rtol is not None and rtol < 1e-6, tick=lambda: bar.update(1))
-    matrices = score_matrices(spectra, rtol)
-    times["spectra"] = time.perf_counter() - tic
-    tic = time.perf_counter()
-    matrices["fro"] = acc.fro()  # equal to the spectral one, without spectra (score.norms); timed on its own
-    times["fro"] = time.perf_counter() - tic
-    times["total"] = time.perf_counter() - started
-    return EdgeScores(
-        points=tuple(p.name for p in infos), nodes=tuple(p.node for p in infos),
-        orders=tuple(p.order for p in infos), shapes=tuple(p.shape for p in infos),
-        feature_dims=tuple(p.feature_dim for p in infos), widths=tuple(_width(p) for p in infos),
-        tokens=acc.tokens, **{m: freeze_matrix(matrices[m]) for m in METRICS}, rtol=rtol,
-        batches=acc.batches, head=head, task=task if isinstance(task, str) else task_obj.name,
-        backbone=bb.ref, stream=stream if points is None else None,
-        timings=tuple((k, round(v, 4)) for k, v in times.items()),
-        spectra=top_spectra(spectra),
-    )
+        tic = time.perf_counter()
+        with tqdm(total=len(infos), desc="edge spectra", disable=not show) as bar:
+            spectra = acc.spectra(precise=rtol is not None and rtol < 1e-6, tick=lambda: bar.update(1))
+        matrices = score_matrices(spectra, rtol)
+        times["spectra"] = time.perf_counter() - tic
+        tic = time.perf_counter()
+        matrices["fro"] = acc.fro()  # equal to the spectral one, without spectra (score.norms); timed on its own
+        times["fro"] = time.perf_counter() - tic
+        times["total"] = time.perf_counter() - started
+        return EdgeScores(
+            points=tuple(p.name for p in infos), nodes=tuple(p.node for p in infos),
+            orders=tuple(p.order for p in infos), shapes=tuple(p.shape for p in infos),
+            feature_dims=tuple(p.feature_dim for p in infos), widths=tuple(_width(p) for p in infos),
+            tokens=acc.tokens, **{m: freeze_matrix(matrices[m]) for m in METRICS}, rtol=rtol,
+            batches=acc.batches, head=head, task=task if isinstance(task, str) else task_obj.name,
+            backbone=bb.ref, stream=stream if points is None else None,
+            timings=tuple((k, round(v, 4)) for k, v in times.items()),
+            spectra=top_spectra(spectra),
+        )
+
+
+@contextlib.contextmanager
+def _moved(module: torch.nn.Module, device: torch.device) -> Iterator[torch.nn.Module]:
+    """``module`` on ``device`` inside the block, then back on the device it was on."""
+    home = next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
+    try:
+        yield module.to(device)
+    finally:
+        module.to(home)
 
 
 def _check_settings(batches: int, batch_size: int, head: str) -> None:

@@ -94,3 +94,23 @@ def test_bad_settings_are_score_errors(vit):
     assert "did you mean 'probe'" in str(e.value)
     with pytest.raises(ScoreError, match="batches and batch_size must be at least 1"):
         quiet_score(vit, "digits", batches=0)
+
+
+class RecordsMoves(torch.nn.Linear):
+    def __init__(self):
+        super().__init__(2, 2)
+        self.moves = []
+
+    def to(self, device):
+        self.moves.append(str(device))
+        return self
+
+
+def test_the_scored_backbone_goes_back_to_its_device_even_on_error():
+    # get_backbone shares one backbone between scoring and compiling: scoring on a GPU must not leave it there
+    from adaptgraph.score.scoring import _moved
+
+    module = RecordsMoves()
+    with pytest.raises(ScoreError), _moved(module, torch.device("cuda")):
+        raise ScoreError("fails while scoring")
+    assert module.moves == ["cuda", "cpu"]
