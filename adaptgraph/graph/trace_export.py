@@ -78,4 +78,7 @@ def _plain_graph_module(exported: fx.GraphModule) -> fx.GraphModule:
     and whose code flattens inputs/outputs with pytrees; later passes need neither.
     The pytree output code stays until ``select_output`` replaces it.
     """
+    # Unpickling a GraphModule re-traces its code with the graph's tracer class; export's
+    # _ModuleStackTracer cannot be built that way, torch.fx's own Tracer can (None selects it).
+    exported.graph._tracer_cls = None
     return fx.GraphModule(exported, exported.graph, "ExportedBackbone")

@@ -33,8 +33,9 @@ def test_minilm_describes_itself(minilm):
     assert (minilm.ref, minilm.modality, minilm.frontend) == ("hf:minilm", "text", "export")
     assert minilm.input_names == ("input_ids", "attention_mask") and minilm.image_shape is None
     assert isinstance(minilm.module, transformers.BertModel) and not minilm.module.training
-    ids, mask = minilm.example_inputs
+    ids, mask, token_types, positions = minilm.example_inputs  # BERT: both optional (derived)
     assert ids.shape[0] == 2 and ids.dtype == mask.dtype == torch.long and 0 in mask[0].tolist()
+    assert not token_types.any() and positions[1].tolist() == list(range(ids.shape[1]))
 
 
 def test_minilm_paths_are_bert_models_own(minilm, reference_bert):
@@ -44,7 +45,7 @@ def test_minilm_paths_are_bert_models_own(minilm, reference_bert):
 
 
 def test_minilm_output_is_bert_models_last_hidden_state(minilm, reference_bert):
-    ids, mask = minilm.example_inputs
+    ids, mask = minilm.example_inputs[:2]
     with torch.no_grad():
         ours = minilm.module(ids, mask)
         theirs = reference_bert(input_ids=ids, attention_mask=mask).last_hidden_state
@@ -93,7 +94,7 @@ def test_hf_path_loads_a_saved_model_without_tokenizer(tmp_path):
     assert (backbone.ref, backbone.modality, backbone.frontend, backbone.tokenizer) == (
         f"hf:{tmp_path}", "text", "export", None)
     assert [n for n, _ in backbone.module.named_modules()] == [n for n, _ in saved.named_modules()]
-    ids, mask = backbone.example_inputs
+    ids, mask = backbone.example_inputs[:2]
     assert int(ids.max()) < 100 and mask[1].tolist() == [1] * 5 + [0] * 3
     with torch.no_grad():
         assert torch.equal(backbone.module(ids, mask), saved(input_ids=ids, attention_mask=mask).last_hidden_state)

@@ -1,0 +1,100 @@
+"""`export`, `import` and `merge`: hand adapters to PEFT and plain Hugging Face, and take them back."""
+from __future__ import annotations
+
+import json
+
+EXAMPLES_EXPORT = """examples:
+  adaptgraph export runs/lora4 --format peft --out lora4-peft
+  adaptgraph export adapters.safetensors --format peft --out peft-dir --json
+
+Then, in Python:
+  base = AutoModel.from_pretrained(BASE_FOLDER)
+  model = PeftModel.from_pretrained(base, "lora4-peft")
+
+Only `parallel M { act = none, norm = none, bias = false }` edges on nn.Linear or Conv1D
+modules map onto LoRA (scale * r becomes lora_alpha); any other edge is refused by name.
+"""
+EXAMPLES_IMPORT = """examples:
+  adaptgraph import lora-dir --out imported          # writes imported/spec.adapt + adapters.safetensors
+  adaptgraph import lora-dir --out imported --backbone hf:models/bert-base
+
+The backbone defaults to hf:<base_model_name_or_path> from adapter_config.json.
+"""
+EXAMPLES_MERGE = """examples:
+  adaptgraph merge runs/lora4 --out merged          # a plain Hugging Face folder (save_pretrained)
+  adaptgraph merge runs/mixed --out merged --keep-unmerged
+
+Parallel and sequential adapters without activation or norm on nn.Linear / Conv1D modules
+are folded into the weights; long-range, recurrent and nonlinear edges are refused unless
+--keep-unmerged writes them as adapters (OUT/spec.adapt + adapters.safetensors on OUT).
+"""
+
+
+def register(sub) -> None:
+    import argparse
+
+    raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("export", help="write adapters in another library's format (PEFT LoRA)",
+                       epilog=EXAMPLES_EXPORT, formatter_class=raw)
+    p.add_argument("source", metavar="RUN_OR_SAFETENSORS", help="a run folder or an adapter .safetensors file")
+    p.add_argument("--format", required=True, choices=("peft",), help="the format to write (peft)")
+    _common(p, "the folder to write (adapter_config.json + adapter_model.safetensors)")
+    p.set_defaults(run=run_export)
+
+    p = sub.add_parser("import", help="turn a PEFT LoRA checkpoint into a spec plus adapter weights",
+                       epilog=EXAMPLES_IMPORT, formatter_class=raw)
+    p.add_argument("source", metavar="PEFT_DIR", help="a folder holding adapter_config.json + adapter_model.safetensors")
+    _common(p, "the folder to write (spec.adapt + adapters.safetensors)")
+    p.set_defaults(run=run_import)
+
+    p = sub.add_parser("merge", help="fold adapters into the backbone's weights and write a Hugging Face folder",
+                       epilog=EXAMPLES_MERGE, formatter_class=raw)
+    p.add_argument("source", metavar="RUN_OR_SAFETENSORS", help="a run folder or an adapter .safetensors file")
+    p.add_argument("--keep-unmerged", action="store_true",
+                   help="write edges that cannot be merged as adapters beside the merged model")
+    _common(p, "the folder to write (a save_pretrained folder)")
+    p.set_defaults(run=run_merge)
+
+
+def _common(p, out_help: str) -> None:
+    p.add_argument("--out", required=True, metavar="DIR", help=out_help)
+    p.add_argument("--backbone", metavar="REF", help="override the saved backbone reference")
+    p.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY references to run code")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run_export(args) -> int:
+    from ..interop import export_peft
+
+    done = export_peft(args.source, args.out, backbone=args.backbone, trust_code=args.trust_code)
+    _report(args, {"out": str(done.out_dir), "targets": list(done.targets), "r": done.config["r"],
+                   "lora_alpha": done.config["lora_alpha"]},
+            f"wrote a PEFT LoRA for {len(done.targets)} modules to {done.out_dir} "
+            f"(r = {done.config['r']}, lora_alpha = {done.config['lora_alpha']})")
+    return 0
+
+
+def run_import(args) -> int:
+    from ..interop import import_peft
+
+    done = import_peft(args.source, args.out, backbone=args.backbone, trust_code=args.trust_code)
+    _report(args, {"spec": str(done.spec_path), "adapters": str(done.adapters_path), "targets": list(done.targets)},
+            f"wrote {done.spec_path} and {done.adapters_path} ({len(done.targets)} LoRA modules)")
+    return 0
+
+
+def run_merge(args) -> int:
+    from ..interop import merge
+
+    done = merge(args.source, args.out, keep_unmerged=args.keep_unmerged, backbone=args.backbone,
+                 trust_code=args.trust_code)
+    kept = f"; kept as adapters: {', '.join(done.kept)}" if done.kept else ""
+    _report(args, {"out": str(done.out_dir), "merged": list(done.merged), "kept": list(done.kept),
+                   "max_difference": done.max_difference},
+            f"merged {len(done.merged)} edges into {done.out_dir} (max difference from the compiled model "
+            f"{done.max_difference:.3g}){kept}")
+    return 0
+
+
+def _report(args, data: dict, line: str) -> None:
+    print(json.dumps(data, indent=2) if args.json else line)

@@ -1,0 +1,192 @@
+"""Fold adapters into the backbone's weights and write a plain Hugging Face model folder.
+
+An adapter without activation or norm on a linear module M is linear in M's input
+(dropout is the identity at inference), so with ``D, d`` the down-projection, ``U, u``
+the up-projection and ``s`` the scale:
+
+- ``parallel M``:   ``W' = W + s U D``,             ``b' = b + s (U d + u)``
+- ``sequential M``: ``W' = (I + s U D) W``,          ``b' = (I + s U D) b + s (U d + u)``
+
+(``Conv1D`` stores ``W`` transposed). The products are formed in float64 and rounded
+once to the weight's dtype. ``train`` modules are copied as they are. Long-range,
+recurrent and nonlinear edges cannot be folded: they are refused, or kept as adapters
+on the merged folder with ``keep_unmerged``.
+"""
+from __future__ import annotations
+
+import copy
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..backbones import get_backbone
+from ..backbones.hf_features import feature_base
+from ..backbones.hf_source import hf_folder
+from ..compiler import compile
+from ..errors import InteropError
+from ..saving import load_weights, read_adapter_file, save_adapters
+from ..spec import Spec, dump
+from ..spec.models import Edge
+from .module_edges import ModuleEdge, mergeable, sorted_problems
+from .source import Source, open_source
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
+                   "merges.txt", "added_tokens.json", "tokenizer.model", "spiece.model")
+# The merged model is compared with the compiled one on the backbone's example inputs. Folding
+# changes only rounding (one float32 rounding of W' and another summation order: a few units of
+# 2^-24 times |W||x| per layer), so a difference above this, relative to the output's size, means
+# the fold computed something else (for example a module called more than once).
+CHECK_RTOL = 1e-4
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What ``merge`` wrote."""
+
+    out_dir: Path
+    merged: tuple[str, ...]  # edges folded into the weights
+    kept: tuple[str, ...]  # edges written as adapters beside the merged model (keep_unmerged)
+    max_difference: float  # merged vs compiled model on the backbone's example inputs
+
+
+def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = False, backbone=None,
+          trust_code: bool = False) -> MergeResult:
+    """Fold ``source``'s mergeable edges into its Hugging Face backbone and ``save_pretrained`` to ``out_dir``.
+
+    ``source``: a run folder or an adapter file. Edges that cannot be folded raise
+    ``InteropError`` listing each with the reason, unless ``keep_unmerged``: then they are
+    written to ``out_dir/adapters.safetensors`` + ``spec.adapt`` on the merged model.
+    """
+    opened = open_source(source, backbone, trust_code=trust_code)
+    folder = _hf_source_folder(opened)
+    folds, refused = split_edges(opened)
+    if refused and not keep_unmerged:
+        raise InteropError(f"{opened.path}: these edges cannot be merged into the weights:\n"
+                           + sorted_problems(refused),
+                           hint="pass --keep-unmerged (keep_unmerged=True) to write them as adapters on the merged model")
+    merged = copy.deepcopy(opened.backbone.module)
+    for fold in folds:
+        fold_edge(merged, fold, opened)
+    _copy_train_modules(merged, opened)
+    out = Path(out_dir)
+    difference = 0.0
+    if not refused:  # checked before anything is written
+        difference = _difference(merged, opened)
+        _check(difference, opened)
+    merged.__class__ = feature_base(merged)  # save the Hugging Face class itself, not our feature subclass
+    merged.save_pretrained(out)
+    _copy_tokenizer(folder, out)
+    if refused:
+        difference = _write_kept(out, opened, [name for name, _ in refused])
+        _check(difference, opened)
+    return MergeResult(out, tuple(f.edge.name for f in folds), tuple(n for n, _ in refused), difference)
+
+
+def split_edges(opened: Source) -> tuple[list[ModuleEdge], list[tuple[str, str]]]:
+    """``(edges to fold, [(edge name, why it cannot be folded)])``."""
+    folds, refused = [], []
+    for edge in opened.plan.edges:
+        found, why = mergeable(edge, opened.backbone.module)
+        (folds.append(found) if found else refused.append((edge.name, why)))
+    per_module = Counter(f.path for f in folds)
+    tangled = {f.path for f in folds if per_module[f.path] > 1 and f.edge.kind == "sequential"}
+    for f in [f for f in folds if f.path in tangled]:
+        folds.remove(f)
+        refused.append((f.edge.name, f"{f.path} carries several edges, one of them sequential: their order matters"))
+    return folds, refused
+
+
+def fold_edge(root: torch.nn.Module, fold: ModuleEdge, opened: Source) -> None:
+    """Fold one edge into its module's weight and bias, in place (see the module docstring)."""
+    module = root.get_submodule(fold.path)
+    adapter = opened.adapter(fold.edge.name)
+    s = opened.scale(fold.edge.name)
+    down, up = adapter.down, adapter.up
+    delta = s * up.weight.double() @ down.weight.double()  # out x in
+    shift = s * (up.weight.double() @ _bias(down) + _bias(up))
+    weight = module.weight.double() if fold.layout == "linear" else module.weight.double().T
+    bias = module.bias.double() if module.bias is not None else None
+    if fold.edge.kind == "parallel":
+        new_weight, new_bias = weight + delta, (bias + shift if bias is not None else shift)
+    else:
+        grow = torch.eye(delta.shape[0], dtype=delta.dtype) + delta
+        new_weight = grow @ weight
+        new_bias = (grow @ bias + shift) if bias is not None else shift
+    if module.bias is None and bool(new_bias.abs().max() > 0):
+        raise InteropError(f"edge {fold.edge.name}: {fold.path} has no bias, but the adapter adds a constant "
+                           f"(its biases)", hint="keep it unmerged, or train it with `bias = false`")
+    with torch.no_grad():
+        module.weight.copy_(new_weight if fold.layout == "linear" else new_weight.T)
+        if module.bias is not None:
+            module.bias.copy_(new_bias)
+
+
+def _bias(linear: torch.nn.Linear) -> torch.Tensor:
+    if linear.bias is None:
+        return torch.zeros(linear.out_features, dtype=torch.float64)
+    return linear.bias.double()
+
+
+def _copy_train_modules(merged: torch.nn.Module, opened: Source) -> None:
+    prefixes = tuple(f"{p}." for p in opened.plan.train)
+    trained = {k: v for k, v in opened.model.state_dict().items() if k.startswith(prefixes)}
+    if trained:
+        merged.load_state_dict(trained, strict=False)
+
+
+def _hf_source_folder(opened: Source) -> Path | None:
+    ref = opened.backbone.ref
+    if not ref.startswith("hf:") or not hasattr(opened.backbone.module, "save_pretrained"):
+        raise InteropError(f"{opened.path}: merge writes a Hugging Face model folder, and backbone {ref!r} "
+                           f"is not a Hugging Face model", hint="merge works on hf: backbones")
+    return hf_folder(ref)
+
+
+def _copy_tokenizer(folder: Path | None, out: Path) -> None:
+    for name in TOKENIZER_FILES if folder is not None else ():
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, out / name)
+
+
+def _difference(merged: torch.nn.Module, opened: Source) -> float:
+    inputs = opened.backbone.example_inputs
+    with torch.no_grad():
+        return float((merged(*inputs).double() - opened.model(*inputs).double()).abs().max())
+
+
+def _write_kept(out: Path, opened: Source, names: list[str]) -> float:
+    """Write the unmerged edges as adapters on the merged folder; return the rebuilt model's difference."""
+    from ..run_folder import ADAPTERS_FILE, SPEC_FILE
+
+    spec = kept_spec(opened, names, f"hf:{out.resolve()}")
+    kept_model = compile(spec, get_backbone(spec.backbone))
+    state = {k: v for k, v in opened.model.state_dict().items()
+             if any(k.startswith(f"adapters.{n}.") for n in names)}
+    kept_model.load_state_dict(state, strict=False)
+    save_adapters(kept_model, out / ADAPTERS_FILE, metadata={"merged_from": str(opened.path.resolve())})
+    dump(spec, out / SPEC_FILE)
+    load_weights(kept_model, read_adapter_file(out / ADAPTERS_FILE), out / ADAPTERS_FILE)
+    inputs = opened.backbone.example_inputs
+    with torch.no_grad():
+        return float((kept_model(*inputs).double() - opened.model(*inputs).double()).abs().max())
+
+
+def kept_spec(opened: Source, names: list[str], backbone: str) -> Spec:
+    """A spec holding only the edges ``names``, each written out with its resolved points and options."""
+    by_name = {e.name: e for e in opened.plan.edges}
+    edges = tuple(Edge(kind=by_name[n].kind, src=by_name[n].src.name, dst=by_name[n].dst.name, name=n,
+                       options=by_name[n].options) for n in names)
+    old = opened.plan.spec
+    return Spec(name=old.name, backbone=backbone, edges=edges, stream=old.stream, passes=old.passes)
+
+
+def _check(difference: float, opened: Source) -> None:
+    with torch.no_grad():
+        size = float(opened.model(*opened.backbone.example_inputs).abs().max())
+    if not difference <= CHECK_RTOL * max(1.0, size):
+        raise InteropError(f"{opened.path}: the merged model differs from the compiled one by {difference:.3g} "
+                           f"on the example inputs (allowed {CHECK_RTOL:g} x {max(1.0, size):.3g})",
+                           hint="an adapted module may be called more than once; keep those edges unmerged")

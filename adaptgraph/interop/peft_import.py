@@ -1,0 +1,165 @@
+"""Import a PEFT LoRA checkpoint as an adaptgraph spec plus adapter weights.
+
+Each LoRA target ``M`` becomes ``parallel M { rank = r, scale = alpha / r, bias = false,
+act = none, norm = none }`` with ``lora_A`` as the down- and ``lora_B`` as the
+up-projection, so the compiled model computes what ``PeftModel`` computes, op for op.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from ..backbones import get_backbone
+from ..compiler import compile, compile_info
+from ..errors import InteropError
+from ..saving import save_adapters
+from ..spec import dump, loads
+from .module_edges import module_path
+from .peft_format import CONFIG_FILE, KEY_PREFIX, WEIGHTS_FILE, scaling
+
+_UNSUPPORTED = {  # config field -> (value that is fine, why another value cannot be expressed)
+    "use_dora": (False, "DoRA rescales the weight's columns; adaptgraph adapters only add"),
+    "lora_bias": (False, "LoRA biases are not supported"),
+    "bias": ("none", "PEFT also trained the base model's biases, which an adapter file does not hold"),
+    "modules_to_save": (None, "modules_to_save holds full module copies; train them with `train M` instead"),
+    "layer_replication": (None, "layer replication changes the backbone's layers"),
+}
+
+
+@dataclass(frozen=True)
+class PeftImport:
+    """What ``import_peft`` wrote."""
+
+    spec_path: Path
+    adapters_path: Path
+    targets: tuple[str, ...]
+
+
+def import_peft(peft_dir: str | Path, out_dir: str | Path, *, backbone=None, trust_code: bool = False) -> PeftImport:
+    """Turn the LoRA checkpoint in ``peft_dir`` into ``spec.adapt`` + ``adapters.safetensors`` in ``out_dir``.
+
+    ``backbone`` defaults to ``hf:`` + the config's ``base_model_name_or_path``. The written
+    adapter file loads with ``load_adapters`` (or ``adaptgraph`` commands) like a trained one.
+    """
+    folder = Path(peft_dir)
+    config = _read_config(folder)
+    weights = _read_weights(folder)
+    ref = backbone if backbone is not None else _backbone_ref(folder, config)
+    bb = get_backbone(ref, trust_code=trust_code)
+    pairs = _strip_prefix(_lora_pairs(folder, weights), bb.module, folder)
+    spec = loads(spec_text(bb.ref, config, pairs, name=_identifier(folder.resolve().name)), f"{folder}[import]")
+    model = compile(spec, bb)
+    _copy_weights(model, pairs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    from ..run_folder import ADAPTERS_FILE, SPEC_FILE
+
+    save_adapters(model, out / ADAPTERS_FILE, metadata={"imported_from": str(folder.resolve())})
+    dump(spec, out / SPEC_FILE)
+    return PeftImport(out / SPEC_FILE, out / ADAPTERS_FILE, tuple(pairs))
+
+
+def spec_text(backbone: str, config: dict, pairs: dict[str, tuple[torch.Tensor, torch.Tensor]],
+              name: str = "peft_lora") -> str:
+    """The ``.adapt`` text of the checkpoint: one ``parallel M`` per target with its rank and scale."""
+    lines = [f"spec {name}", f'backbone "{backbone}"']
+    lines.append(f"defaults {{ act = none, norm = none, bias = false, dropout = {float(config.get('lora_dropout', 0.0))!r} }}")
+    for path, (a, _) in pairs.items():
+        r = a.shape[0]
+        alpha = _pattern_value(config.get("alpha_pattern") or {}, path, config.get("lora_alpha", 8))
+        scale = float(scaling(alpha, r, bool(config.get("use_rslora"))))
+        lines.append(f"parallel {path} {{ rank = {r}, scale = {scale!r} }}")
+    return "\n".join(lines) + "\n"
+
+
+def _identifier(text: str) -> str:
+    name = re.sub(r"\W", "_", text) or "peft_lora"
+    return name if not name[0].isdigit() else f"lora_{name}"
+
+
+def _pattern_value(pattern: dict, path: str, default):
+    """PEFT's rule: a pattern key applies to the module whose path ends with it (as a regex)."""
+    for key, value in pattern.items():
+        if re.match(rf"(.*\.)?({key})$", path):
+            return value
+    return default
+
+
+def _read_config(folder: Path) -> dict:
+    path = folder / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text())
+    except OSError as e:
+        raise InteropError(f"{folder}: cannot read {CONFIG_FILE} ({e.strerror or e})",
+                           hint="give the folder PEFT's save_pretrained wrote") from None
+    except json.JSONDecodeError as e:
+        raise InteropError(f"{path}: not JSON ({e})") from None
+    if config.get("peft_type") != "LORA":
+        raise InteropError(f"{path}: peft_type is {config.get('peft_type')!r}; only LORA checkpoints can be imported")
+    refused = [f"{key} = {config[key]!r}: {why}" for key, (fine, why) in _UNSUPPORTED.items()
+               if config.get(key, fine) not in (fine, None, False, [], {})]
+    if refused:
+        raise InteropError(f"{path}: this LoRA uses what adaptgraph cannot express:\n  " + "\n  ".join(refused))
+    return config
+
+
+def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    path = folder / WEIGHTS_FILE
+    if not path.is_file():
+        raise InteropError(f"{folder}: no {WEIGHTS_FILE}",
+                           hint="PEFT writes it with save_pretrained(..., safe_serialization=True), the default")
+    try:
+        return load_file(path)
+    except Exception as e:  # noqa: BLE001 - safetensors raises several types for a damaged file
+        raise InteropError(f"{path}: not a safetensors file ({e})") from None
+
+
+def _lora_pairs(folder: Path, weights: dict) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Module path -> (lora_A weight, lora_B weight); anything else in the file is refused."""
+    pairs, others = {}, []
+    for key, tensor in weights.items():
+        m = re.fullmatch(rf"{re.escape(KEY_PREFIX)}(?P<path>.+)\.lora_(?P<ab>[AB])\.weight", key)
+        if m is None or tensor.dim() != 2:
+            others.append(key)
+            continue
+        pairs.setdefault(m["path"], {})[m["ab"]] = tensor
+    incomplete = sorted(p for p, ab in pairs.items() if set(ab) != {"A", "B"})
+    if others or incomplete:
+        raise InteropError(f"{folder / WEIGHTS_FILE}: only LoRA weights on linear layers can be imported; "
+                           f"found {(others + incomplete)[:5]}",
+                           hint="embedding and convolution LoRAs, and other tensors, have no adaptgraph form yet")
+    return {p: (ab["A"], ab["B"]) for p, ab in pairs.items()}
+
+
+def _strip_prefix(pairs: dict, root: torch.nn.Module, folder: Path) -> dict:
+    """Paths relative to the backbone: a task model's ``bert.`` (its base_model_prefix) is dropped."""
+    paths = {p for p, _ in root.named_modules()}
+    prefix = getattr(root, "base_model_prefix", "") + "."
+    fixed = {p[len(prefix):] if p not in paths and p.startswith(prefix) else p: v for p, v in pairs.items()}
+    unknown = sorted(p for p in fixed if p not in paths)
+    if unknown:
+        raise InteropError(f"{folder}: these LoRA targets are not modules of the backbone: {unknown[:5]}",
+                           hint="pass --backbone with the model the adapters were trained on")
+    return fixed
+
+
+def _backbone_ref(folder: Path, config: dict) -> str:
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise InteropError(f"{folder / CONFIG_FILE} names no base model (base_model_name_or_path)",
+                           hint="pass --backbone REF, e.g. --backbone hf:PATH_TO_MODEL")
+    return f"hf:{base}"
+
+
+def _copy_weights(model, pairs: dict) -> None:
+    by_module = {module_path(e): e.name for e in compile_info(model).plan.edges}
+    with torch.no_grad():
+        for path, (a, b) in pairs.items():
+            adapter = model.get_submodule(f"adapters.{by_module[path]}")
+            adapter.down.weight.copy_(a)
+            adapter.up.weight.copy_(b)
