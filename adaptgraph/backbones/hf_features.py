@@ -72,6 +72,15 @@ OPTIONAL_TEXT_INPUTS = {"token_type_ids": DerivedInput("token_type_ids", zeros_i
                         "position_ids": DerivedInput("position_ids", positions_if_none)}
 
 
+def decoder_inputs(model: nn.Module, given: dict) -> dict:
+    """``decoder_input_ids`` for an encoder-decoder whose forward needs them (T5): the input shifted
+    right behind the decoder start token, as T5ForSequenceClassification does; so the features are
+    the decoder's last hidden states, one per input token. BART-like models derive them themselves."""
+    if getattr(model, "decoder", None) is None or not hasattr(model, "_shift_right"):
+        return {}
+    return {"decoder_input_ids": model._shift_right(given["input_ids"])}
+
+
 def as_features(model: nn.Module, modality: str, optional: tuple[str, ...] = ()) -> nn.Module:
     """Make ``model.forward(*inputs)`` return ``last_hidden_state``; returns ``model`` itself.
 
@@ -95,7 +104,7 @@ def feature_class(base: type, modality: str, optional: tuple[str, ...] = ()) -> 
         def forward(self, *args, **kwargs):
             given = {**dict(zip(names, args)), **kwargs}
             given = {k: v for k, v in given.items() if not isinstance(v, DerivedInput)}
-            return base.forward(self, **given).last_hidden_state
+            return base.forward(self, **given, **decoder_inputs(self, given)).last_hidden_state
 
         forward.__signature__ = _signature(names, {n: OPTIONAL_TEXT_INPUTS[n] for n in optional})
     else:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import os
 from pathlib import Path
 
 import torch
 
 from adaptgraph.backbones.backbone import Backbone
-from adaptgraph.backbones.hf_features import OPTIONAL_TEXT_INPUTS, as_features, feature_base
+from adaptgraph.backbones.hf_features import OPTIONAL_TEXT_INPUTS, as_features, decoder_inputs, feature_base
 from adaptgraph.backbones.hf_options import HfOptions, split_hf_options
 from adaptgraph.backbones.hf_tokenizers import AutoTokenizerCall, TokenizerFile
 from adaptgraph.backbones.hf_trust import refuse_untrusted_code, untrusted_error
@@ -86,8 +87,8 @@ def _from_pretrained(transformers, source: Path | str, name: str, hf_options: Hf
     try:
         with _quiet(transformers):
             # trust_remote_code always given: left unset, transformers asks on stdin (issue 12)
-            return transformers.AutoModel.from_pretrained(source, local_files_only=True, trust_remote_code=trust,
-                                                          **hf_options.from_pretrained_kwargs())
+            return _model_class(transformers, source).from_pretrained(
+                source, local_files_only=True, trust_remote_code=trust, **hf_options.from_pretrained_kwargs())
     except (OSError, ValueError) as exc:
         refused = untrusted_error(exc, f"hf:{name}")
         if refused is not None:
@@ -101,6 +102,16 @@ def _from_pretrained(transformers, source: Path | str, name: str, hf_options: Hf
                                                "or a model in the local Hugging Face cache")
         raise BackboneError(f"unknown backbone 'hf:{name}': no such model folder, and not in the "
                             f"local Hugging Face cache", hint=hint) from None
+
+
+def _model_class(transformers, source: Path | str):
+    """AutoModel, except for a folder saved from an encoder-only class (``T5EncoderModel``), which
+    AutoModel would load as the whole encoder-decoder with a freshly drawn decoder."""
+    config = Path(source) / "config.json"
+    names = json.loads(config.read_text()).get("architectures") or [] if config.is_file() else []
+    if names and names[0].endswith("EncoderModel") and isinstance(getattr(transformers, names[0], None), type):
+        return getattr(transformers, names[0])
+    return transformers.AutoModel
 
 
 def _auto_tokenizer(transformers, source: Path | str, trust: bool):
@@ -149,12 +160,14 @@ def optional_inputs(model: torch.nn.Module, inputs: tuple) -> tuple[str, ...]:
     base = feature_base(model)
     accepted = inspect.signature(base.forward).parameters
     ids, mask = inputs[:2]
+    decoder = decoder_inputs(model, {"input_ids": ids})
     with torch.no_grad():
-        plain = base.forward(model, input_ids=ids, attention_mask=mask).last_hidden_state
+        plain = base.forward(model, input_ids=ids, attention_mask=mask, **decoder).last_hidden_state
         found = []
         for name, derived in OPTIONAL_TEXT_INPUTS.items():
             if name in accepted:
-                given = base.forward(model, input_ids=ids, attention_mask=mask, **{name: derived.fill(None, ids)})
+                given = base.forward(model, input_ids=ids, attention_mask=mask, **decoder,
+                                     **{name: derived.fill(None, ids)})
                 if torch.equal(given.last_hidden_state, plain):
                     found.append(name)
     return tuple(found)
