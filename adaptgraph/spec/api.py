@@ -10,6 +10,7 @@ from ..fileio import write_text_atomic
 from .build import build_spec
 from .files import normalise_text, read_source
 from .formats import from_data_text, to_data_text
+from .limits import printed_size_problem
 from .models import Spec
 from .printer import dumps as _dumps
 from .syntax import parse_tree
@@ -47,7 +48,11 @@ def loads(text: str, path: str | None = None) -> Spec:
     if tree is None:
         raise SpecSyntaxError(problems=syntax_problems)
     records = ToRecords(text, file).transform(tree)
-    return build_spec(records, file, default_name(path), syntax_problems)
+    spec = build_spec(records, file, default_name(path), syntax_problems)
+    too_big = printed_size_problem(_dumps(spec), file)  # `train` in loops prints a path per value
+    if too_big is not None:
+        raise SpecError(problems=[too_big])
+    return spec
 
 
 @_capped

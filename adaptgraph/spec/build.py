@@ -8,6 +8,7 @@ Three layers of checks, all collected before anything is raised:
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,6 +23,9 @@ from .validate import semantic_problems
 
 _ONCE = {"spec": "name", "backbone": "backbone", "stream": "stream", "passes": "passes"}
 _LOOP_OK = {"edge", "for", "train"}
+# Module paths `train` in loops may make: each is printed in the spec's canonical text, which must
+# load again (MAX_TOKENS); more modules are trained with one glob (`train blocks.*.mlp`).
+MAX_TRAIN_PATHS = 1000
 
 
 class SourceMap(dict):
@@ -160,6 +164,8 @@ def _statement(st: Stmt, path: str, smap, problems, train: list, loops=()) -> di
             problems.add(f"`{inner.tag}` is not allowed inside a for loop", inner.span,
                          hint="move it before the loop; loops may hold edges, loops and `train`")
         elif inner.tag == "train":  # train paths in loops are expanded now: `train` holds no loops
+            if not _train_fits(inner, loops, train, problems):
+                continue
             names = [v for v, _ in loops]
             for combo in itertools.product(*[vals for _, vals in loops]):
                 train += _train_paths(inner, dict(zip(names, combo)), len(train), smap, problems)
@@ -168,6 +174,16 @@ def _statement(st: Stmt, path: str, smap, problems, train: list, loops=()) -> di
     out = {k: st[k] for k in ("var", "start", "stop", "values") if k in st}
     out["body"] = body
     return out
+
+
+def _train_fits(st: Stmt, loops, train: list, problems) -> bool:
+    """Counted before expanding: `train` in nested loops would otherwise grow without bound."""
+    count = math.prod(len(values) for _, values in loops) * len(st["paths"])
+    if len(train) + count <= MAX_TRAIN_PATHS:
+        return True
+    problems.add(f"`train` in these loops makes {count} module paths (at most {MAX_TRAIN_PATHS} in all)", st.span,
+                 hint="train whole blocks with a `*` glob (`train blocks.*.mlp`) instead of a path per loop value")
+    return False
 
 
 def _check_sugar(st: Stmt, path: str, problems) -> None:

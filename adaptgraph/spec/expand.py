@@ -19,6 +19,11 @@ _HOLE = re.compile(r"\{([^{}]*)\}")
 _MAX_EXPR = 200
 _MAX_VALUE = 10**9
 MAX_EDGES = 10_000
+# Loop iterations plus edges made: what expanding costs. Bounded apart from the edges, since loops that
+# make no edge (an empty body, a body of rejected statements) would otherwise run 10^8 times unnoticed.
+MAX_STEPS = 100_000
+# Expanding stops once this many problems are found: a loop can repeat one mistake for every value.
+MAX_PROBLEMS = 1000
 _NOT_AN_EXPR_HINT = "use integers, loop variables, + - * // % and parentheses (no '/', '**' or calls)"
 
 
@@ -118,6 +123,8 @@ def walk(statements, env: Mapping[str, int] | None = None, path: str = "edges",
     env = dict(env or {})
     problems = problems if problems is not None else []
     for i, st in enumerate(statements):
+        if len(problems) >= MAX_PROBLEMS:
+            return
         here = f"{path}[{i}]"
         if hasattr(st, "var"):  # a Loop
             if st.var in env:
@@ -125,6 +132,8 @@ def walk(statements, env: Mapping[str, int] | None = None, path: str = "edges",
                                         path=f"{here}.var", hint="give the inner loop another variable name"))
                 continue
             for v in st.iter_values():
+                if len(problems) >= MAX_PROBLEMS:
+                    return
                 yield from walk(st.body, {**env, st.var: v}, f"{here}.body", problems)
             continue
         edge = _expand_edge(st, env, here, problems)
@@ -182,9 +191,24 @@ def statement_sizes(statements) -> list[int]:
 def _size(st) -> int:
     if not hasattr(st, "var"):
         return 1
-    n = len(st.values) if st.values is not None else max(0, st.stop - st.start + 1)
     inner = min(sum(_size(s) for s in st.body), MAX_EDGES + 1)
-    return min(n * inner, MAX_EDGES + 1)
+    return min(_count(st) * inner, MAX_EDGES + 1)
+
+
+def _count(loop) -> int:
+    return len(loop.values) if loop.values is not None else max(0, loop.stop - loop.start + 1)
+
+
+def statement_steps(statements) -> list[int]:
+    """How many loop iterations and edges each statement costs to expand (capped just above MAX_STEPS)."""
+    return [_steps(st) for st in statements]
+
+
+def _steps(st) -> int:
+    if not hasattr(st, "var"):
+        return 1
+    inner = min(1 + sum(_steps(s) for s in st.body), MAX_STEPS + 1)  # each iteration costs one step
+    return min(_count(st) * inner, MAX_STEPS + 1)
 
 
 def expanded_size(statements) -> int:
@@ -196,6 +220,8 @@ def expand_edges(statements) -> tuple:
     """All edges with loops unrolled; raises ``ValueError`` on the first bad expression."""
     if expanded_size(statements) > MAX_EDGES:
         raise ValueError(f"loops expand to more than {MAX_EDGES} edges")
+    if sum(statement_steps(statements)) > MAX_STEPS:
+        raise ValueError(f"loops run more than {MAX_STEPS} iterations")
     problems: list[Problem] = []
     out = [edge for _, edge in walk(statements, problems=problems)]
     if problems:

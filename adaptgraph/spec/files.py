@@ -8,16 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import Problem, SpecError
+from .limits import MAX_FILE_BYTES, file_size_problem
 from .spans import span_at_offset
 
 
 def read_source(path: str | Path) -> str:
     """Read a spec file as UTF-8 (BOM allowed), with a clear error for unreadable or binary files."""
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)  # bounded: a device or a huge file is not read to its end
     except OSError as e:
         hint = "check the path" if isinstance(e, FileNotFoundError) else ""
         raise SpecError(f"cannot read {str(path)!r}: {e.strerror or e}", hint=hint) from None
+    too_big = file_size_problem(len(raw), str(path))
+    if too_big is not None:
+        raise SpecError(problems=[too_big])
     return decode_source(raw, str(path))
 
 
@@ -35,7 +40,10 @@ def decode_source(raw: bytes, file: str) -> str:
 
 
 def normalise_text(text: str, file: str) -> str:
-    """Drop a leading BOM; refuse text with NUL characters (a binary file)."""
+    """Drop a leading BOM; refuse text with NUL characters (a binary file) or too much of it."""
+    too_big = file_size_problem(len(text), file)  # characters: at least as many bytes
+    if too_big is not None:
+        raise SpecError(problems=[too_big])
     text = text.lstrip("\ufeff")
     nul = text.find("\x00")
     if nul >= 0:

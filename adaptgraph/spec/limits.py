@@ -13,6 +13,9 @@ from ..errors import Problem, Span
 from .spans import span_at_offset
 
 MAX_TOKENS = 5_000
+# Bytes read from a spec file at most (the read stops there: `/dev/zero` is a file too). Far above
+# MAX_TOKENS of text with comments, and small enough that scanning it stays cheap.
+MAX_FILE_BYTES = 1024 * 1024
 MAX_WORD = 1000
 MAX_DEPTH = 32
 MAX_DATA_BYTES = 128 * 1024
@@ -20,7 +23,8 @@ MAX_DATA_NODES = 10_000
 
 # Roughly the language's tokens: strings, comments (not counted), words, `->`, `..`, runs of
 # separators (as the grammar's _SEP) and single symbols.
-_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|->|\.\.|[\n;](?:[ \t\r\f]*[\n;])*|[^\s"#{}\[\],;=:]+|\S')
+# (Possessive, as in the grammar: constant memory on a million newlines.)
+_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*+"|#[^\n]*|->|\.\.|[\n;](?:[ \t\r\f]*[\n;])*+|[^\s"#{}\[\],;=:]+|\S')
 # A `{EXPR}` hole inside a path or after `@` (or a one-line block, which cannot nest further).
 _HOLE = re.compile(r"\{[^{}\n]*\}")
 
@@ -33,7 +37,7 @@ def text_problem(text: str, file: str) -> Problem | None:
         if tok[0] == "#":
             continue
         count += 1
-        if len(tok) > MAX_WORD:
+        if len(tok) > MAX_WORD and tok[0] not in "\n;":
             return Problem(f"a word of {len(tok)} characters is too long (at most {MAX_WORD})",
                            span_at_offset(text, file, m.start()), hint="module paths, names and strings are short")
         if count > MAX_TOKENS:
@@ -59,6 +63,14 @@ def printed_size_problem(adapt_text: str, file: str) -> Problem | None:
         return None
     return Problem(f"the spec is too large: its .adapt form has {count} tokens (at most {MAX_TOKENS})",
                    Span(file, 1, 1), hint="write repeated edges with a loop (`var`, `start`, `stop`, `body`)")
+
+
+def file_size_problem(size: int, file: str) -> Problem | None:
+    """A problem if a spec file (or text) of ``size`` bytes is larger than ``MAX_FILE_BYTES``."""
+    if size <= MAX_FILE_BYTES:
+        return None
+    return Problem(f"the file is too large: more than {MAX_FILE_BYTES} bytes (a spec is at most that)",
+                   Span(file, 1, 1), hint="is it a spec file? write repeated edges with a `for` loop or a `*` glob")
 
 
 def data_problem(text: str, file: str) -> Problem | None:

@@ -11,7 +11,7 @@ from typing import Callable
 
 from ..errors import Problem, did_you_mean
 from .edge_facts import INFERRED_KIND, fitting_kind
-from .expand import MAX_EDGES, statement_sizes, walk
+from .expand import MAX_EDGES, MAX_STEPS, statement_sizes, statement_steps, walk
 from .points import parse_point
 
 
@@ -41,6 +41,18 @@ def _size_problems(statements) -> list[Problem]:
             return [Problem(f"the spec expands to more than {MAX_EDGES} edges ({what})", path=f"edges[{i}]",
                             hint="use shorter ranges or fewer nested loops; globs (`*`) also make many edges "
                                  "without expanding here")]
+    return _step_problems(statements)
+
+
+def _step_problems(statements) -> list[Problem]:
+    """Loops cost their iterations even when they make few edges (an empty body runs too)."""
+    total = 0
+    for i, n in enumerate(statement_steps(statements)):
+        total += n
+        if total > MAX_STEPS:
+            return [Problem(f"the spec's loops are too long: expanding them takes more than {MAX_STEPS} steps "
+                            "(loop iterations plus edges made)", path=f"edges[{i}]",
+                            hint="use shorter ranges or fewer nested loops, and remove loops that make no edges")]
     return []
 
 

@@ -2,8 +2,10 @@
 
 Inputs: random and binary junk, valid specs mutated by character and by token, and a
 list of hostile shapes (huge numbers, deep nesting, a 1 MB line, huge loop ranges, alias
-bombs). Each must load or be rejected with an ``AdaptGraphError`` in under a second (of
-CPU time always, and of wall time unless other processes oversubscribe the machine); the
+bombs, nested loops that make nothing), in ``.adapt`` text, YAML/JSON and the spec held
+in an adapter file's metadata. Each must load or be rejected with an ``AdaptGraphError`` in
+under a second (of CPU time always, and of wall time unless other processes oversubscribe
+the machine); the hostile ones also within ``MEMORY_LIMIT_MB`` of Python allocations. The
 CLI must exit 0 or 1 and never print a traceback.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,10 @@ from adaptgraph.spec.syntax import parser
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = sorted([*ROOT.glob("specs/*.adapt"), *ROOT.glob("tests/golden/*/*.adapt")])
 TIME_LIMIT_S = 1.0
+# Peak Python allocations (tracemalloc) while loading one hostile input of at most ~1 MB. Measured
+# peaks are under 12 MB (6000 YAML edges); 64 MB is far below what an unbounded input reaches (the
+# nested loops below grew by 60 MB/s, a 1 MB string once took 120 MB in a backtracking regex).
+MEMORY_LIMIT_MB = 64
 TOKEN = re.compile(r"\s+|\w+|->|\.\.|\S")
 SPECIALS = ["{", "}", "->", "@", "%", "*", ".", "..", "[", "]", ",", ";", "\n", "=", ":", "as", "for", "in",
             "edge", "{i}", "@{i+1}", "9" * 40, "-", "#", '"', "\\", "1e999", "\r\n", "\ufeff", "\x00", "{{",
@@ -55,6 +62,21 @@ def _outcome(load, arg) -> str:
         return "error"
     assert S.loads(S.dumps(spec)) == spec  # whatever loads also round-trips
     return "ok"
+
+
+def _bounded(load, arg) -> str:
+    """``_outcome``, then the same load again under tracemalloc (slower, so timed apart) for its peak."""
+    outcome = _outcome(load, arg)
+    tracemalloc.start()
+    try:
+        load(arg)
+    except AdaptGraphError:
+        pass
+    finally:
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    assert peak < MEMORY_LIMIT_MB, f"peak {peak:.0f} MB: {str(arg)[:200]!r}"
+    return outcome
 
 
 def _machine_is_busy() -> bool:
@@ -160,12 +182,19 @@ def _hostile_texts() -> dict[str, str]:
         "control characters": "".join(chr(c) for c in range(1, 32)) * 100,
         "unicode line separators": "edge @1 -> @2\u2028edge @2 -> @3\u0085",
         "escapes in a string": 'backbone "' + "\\" * 10_001 + '"',
+        "nested loops that make nothing": "for a in 0..9999 {\n for b in 0..9999 {\n  defaults { rank = 1 }\n }\n}",
+        "nested empty loops": "for a in 0..9999 { for b in 0..9999 { for c in 0..9999 { } } }",
+        "train in nested loops": "for a in 0..9999 {\n for b in 0..9999 {\n  train blocks.{a}.n{b}\n }\n}",
+        "train in loops at the limit": "for a in 0..9 {\n for b in 0..99 {\n  train blocks.{a}.n{b}\n }\n}",
+        "a bad expression in every iteration": "for a in 0..9999 { for b in 0..9 { edge @{a // 0} -> @{b} } }",
+        "a different error in every iteration": "for a in 0..9999 {\n  edge b.{0 - a}.in -> @1\n}",
+        "32 nested loops of two values": "".join(f"for v{k} in 0..1 {{\n" for k in range(32)) + "}\n" * 32,
     }
 
 
 @pytest.mark.parametrize("name", list(_hostile_texts()))
 def test_hostile_text_is_handled_quickly(name: str):
-    _outcome(S.loads, _hostile_texts()[name])
+    _bounded(S.loads, _hostile_texts()[name])
 
 
 def _hostile_data() -> dict[str, str]:
@@ -187,6 +216,12 @@ def _hostile_data() -> dict[str, str]:
         "null_edges.adapt.yaml": "edges: [null, 5, [], {}]\n",
         "empty.adapt.yaml": "",
         "comment.adapt.yaml": "# nothing\n",
+        "empty_loops.json": '{"edges": [{"var": "a", "start": 0, "stop": 9999, "body": '
+                            '[{"var": "b", "start": 0, "stop": 9999, "body": []}]}]}',
+        "empty_loops.adapt.yaml": "edges:\n- var: a\n  values: [" + ", ".join(map(str, range(5000))) + "]\n"
+                                  "  body:\n  - {var: b, start: 0, stop: 9999, body: []}\n",
+        "loops_of_errors.json": '{"edges": [{"var": "a", "start": 0, "stop": 9999, "body": '
+                                '[{"var": "b", "start": 0, "stop": 9, "body": [{"src": "@{a//0}", "dst": "@1"}]}]}]}',
     }
 
 
@@ -194,7 +229,21 @@ def _hostile_data() -> dict[str, str]:
 def test_hostile_yaml_and_json_are_handled_quickly(name: str, tmp_path):
     path = tmp_path / name
     path.write_text(_hostile_data()[name], encoding="utf-8")
-    _outcome(S.load, path)
+    _bounded(S.load, path)
+
+
+@pytest.mark.parametrize("name", ["nested loops that make nothing", "train in nested loops", "1 MB string",
+                                  "a different error in every iteration", "many edges at the limit"])
+def test_hostile_spec_in_adapter_file_metadata_is_handled_quickly(name: str, tmp_path):
+    """`eval` and `load_adapters` read the spec an adapter file holds: the same bounds apply there."""
+    from safetensors.torch import save_file
+    import torch
+
+    from adaptgraph.saving import FORMAT, read_adapter_file
+
+    path = tmp_path / "adapters.safetensors"
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"format": FORMAT, "spec": _hostile_texts()[name]})
+    _bounded(lambda p: read_adapter_file(p).spec, path)
 
 
 def test_check_command_exits_0_or_1_and_never_shows_a_traceback(tmp_path):

@@ -1,0 +1,109 @@
+"""Specs written to cost: every input's work is bounded at its root, with a clear error.
+
+Loops are bounded by the iterations they run, not only by the edges they make; `train`
+in loops by the paths it makes, counted before expanding; files by the bytes read.
+(tests/spec/test_fuzz.py measures time and memory over many such inputs.)
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import adaptgraph.spec as S
+from adaptgraph.cli import main
+from adaptgraph.errors import SpecError
+from adaptgraph.spec.expand import MAX_PROBLEMS, MAX_STEPS, expand_edges, walk
+from adaptgraph.spec.limits import MAX_FILE_BYTES
+from adaptgraph.spec.models import Edge, Loop
+
+TOO_LONG = (f"the spec's loops are too long: expanding them takes more than {MAX_STEPS} steps "
+            "(loop iterations plus edges made)")
+
+
+def test_nested_loops_that_make_no_edge_are_refused_with_every_problem():
+    with pytest.raises(SpecError) as err:
+        S.loads("for a in 0..9999 { for b in 0..9999 { defaults { rank = 1 } } }", "x.adapt")
+    assert err.value.format().splitlines()[0] == f"x.adapt:1:1: error: {TOO_LONG} (edges[0])"
+    assert "x.adapt:1:39: error: `defaults` is not allowed inside a for loop" in err.value.format()
+
+
+def test_steps_are_counted_across_statements():
+    """Two loops each under the bound, together over it: the second is named."""
+    loop = "for a in 0..299 {\n for b in 0..99 { }\n}\n"
+    with pytest.raises(SpecError) as err:
+        S.loads(loop + loop + loop + loop, "x.adapt")
+    assert err.value.format().splitlines()[0] == f"x.adapt:10:1: error: {TOO_LONG} (edges[3])"
+    assert len(S.loads(loop + loop + loop).edges) == 3  # 3 x 300 x 101 = 90,900 steps: fine
+
+
+def test_train_in_nested_loops_is_counted_before_expanding():
+    with pytest.raises(SpecError) as err:
+        S.loads("for a in 0..9999 {\n for b in 0..9999 {\n  train blocks.{a}.n{b}\n }\n}\n", "x.adapt")
+    assert "x.adapt:3:3: error: `train` in these loops makes 100000000 module paths (at most 1000 in all)\n" \
+           in err.value.format()
+    assert "hint: train whole blocks with a `*` glob" in err.value.format()
+    spec = S.loads("for a in 0..9 {\n for b in 0..99 {\n  train blocks.{a}.n{b}\n }\n}\n")
+    assert len(spec.train) == 1000 and S.loads(S.dumps(spec)) == spec  # the limit still round-trips
+
+
+@pytest.mark.parametrize("suffix,text", [
+    (".json", '{"edges": [{"var": "a", "start": 0, "stop": 9999, "body": '
+              '[{"var": "b", "start": 0, "stop": 9999, "body": []}]}]}'),
+    (".adapt.yaml", "edges:\n- var: a\n  start: 0\n  stop: 9999\n  body:\n  - {var: b, start: 0, stop: 9999, body: []}\n"),
+])
+def test_nested_loops_in_yaml_and_json_are_refused_at_their_position(tmp_path, suffix, text):
+    path = tmp_path / f"loops{suffix}"
+    path.write_text(text)
+    with pytest.raises(SpecError) as err:
+        S.load(path)
+    line, col = (1, 12) if suffix == ".json" else (2, 3)
+    assert err.value.format().splitlines()[0] == f"{path}:{line}:{col}: error: {TOO_LONG} (edges[0])"
+
+
+def test_python_specs_and_expansion_share_the_bound():
+    inner = Loop(var="b", start=0, stop=9999)
+    with pytest.raises(SpecError, match="loops are too long"):
+        S.Spec(edges=[Loop(var="a", start=0, stop=9999, body=[inner])])
+    with pytest.raises(ValueError, match=f"loops run more than {MAX_STEPS} iterations"):
+        expand_edges((Loop(var="a", start=0, stop=9999, body=[inner]),))
+
+
+def test_expanding_stops_once_errors_pile_up():
+    problems: list = []
+    body = [Edge(src="b.{-a - 1}.in", dst="@1")]  # a different message for every value
+    assert list(walk((Loop(var="a", start=0, stop=9999, body=body),), problems=problems)) == []
+    assert len(problems) == MAX_PROBLEMS
+
+
+def test_file_size_is_capped_before_reading_it_all(tmp_path):
+    big = tmp_path / "big.adapt"
+    big.write_text("\n" * (MAX_FILE_BYTES + 1))
+    message = f"error: the file is too large: more than {MAX_FILE_BYTES} bytes (a spec is at most that)"
+    with pytest.raises(SpecError) as err:
+        S.load(big)
+    assert err.value.format().splitlines()[0] == f"{big}:1:1: {message}"
+    with pytest.raises(SpecError, match="the file is too large"):
+        S.loads("\n" * (MAX_FILE_BYTES + 1))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_check_dev_zero_ends_with_exit_1(capsys):
+    assert main(["check", "/dev/zero"]) == 1
+    assert "/dev/zero:1:1: error: the file is too large" in capsys.readouterr().err
+
+
+def test_a_million_newlines_parse_in_little_memory():
+    """The separator and string terminals are possessive: no backtracking entry per character."""
+    import tracemalloc
+
+    S.loads("edge @1 -> @2")  # the parser is built once, outside the measurement
+    tracemalloc.start()
+    try:
+        S.loads("\n" * 1_000_000 + "edge @1 -> @2")
+        with pytest.raises(SpecError):
+            S.loads('backbone "' + "s" * 1_000_000 + '"')
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 * 2**20  # the text is 1 MB; the backtracking regexes took over 100 MB
