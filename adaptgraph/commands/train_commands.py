@@ -59,7 +59,7 @@ def register(sub) -> None:
 
 
 def run_train(args) -> int:
-    from ..runs import train_spec
+    from ..run_folder import train_spec
     from ..train import train_config
 
     config = train_config(epochs=args.epochs, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
@@ -89,7 +89,7 @@ def run_train(args) -> int:
 
 
 def run_eval(args) -> int:
-    from ..runs import evaluate_run
+    from ..run_folder import evaluate_run
 
     r = evaluate_run(args.run_dir, args.task, args.split, backbone=args.backbone, trust_code=args.trust_code,
                      progress=False if args.no_progress else None)
