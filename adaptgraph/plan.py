@@ -76,6 +76,7 @@ def resolve(spec: Spec, traced: Traced) -> Plan:
     for path, edge in walk(spec.edges):
         edges += _bind_edge(spec, traced, path, edge, problems)
     edges = _unique_names(edges)
+    _check_size(spec, traced, edges, problems)
     train = _resolve_train(spec, traced, problems)
     problems.raise_if_any(PlanError)
     passes = spec.passes if any(e.kind == "recurrent" for e in edges) else 1
@@ -178,6 +179,29 @@ def _unique_names(edges: list[PlannedEdge]) -> list[PlannedEdge]:
         seen[e.name] = n + 1
         out.append(e if n == 0 else PlannedEdge(f"{e.name}_{n}", e.kind, e.src, e.dst, e.options, e.source_path))
     return out
+
+
+# Adapters may hold at most this many times the backbone's parameters (but always 2^22, 16 MB in float32):
+# checked here, before anything is allocated, so that `rank = 1000000` is a clear error, not 8 GB.
+MAX_ADAPTER_RATIO = 4
+MIN_ADAPTER_LIMIT = 2**22
+
+
+def _check_size(spec: Spec, traced: Traced, edges: list[PlannedEdge], problems) -> None:
+    if not edges:
+        return
+    backbone = sum(p.numel() for p in traced.gm.parameters())
+    limit = max(MAX_ADAPTER_RATIO * backbone, MIN_ADAPTER_LIMIT)
+    total = sum(e.parameters for e in edges)
+    if total <= limit:
+        return
+    big = max(edges, key=lambda e: e.parameters)
+    path = f"{big.source_path}.options.rank"
+    problems.add(f"the adapters would hold {total:,} parameters, over the limit of {limit:,} for this backbone "
+                 f"({MAX_ADAPTER_RATIO} times its {backbone:,}, at least {MIN_ADAPTER_LIMIT:,}); the largest, "
+                 f"{big.name}, has rank {big.options.rank} between {big.in_features} and {big.out_features} features",
+                 spec.span(path), path, "a rank rarely needs to exceed the widths of an edge's ends: use a smaller "
+                 "rank or fewer edges")
 
 
 def _resolve_train(spec: Spec, traced: Traced, problems) -> tuple[str, ...]:

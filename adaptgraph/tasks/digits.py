@@ -1,7 +1,7 @@
 """``digits[?size=N]``: scikit-learn's bundled 8x8 handwritten digits as images.
 
 1,797 grey images of 10 classes, values scaled to [0, 1], each a float tensor
-``(1, N, N)``; ``size=N`` (default 8, at least 8) upsamples them bilinearly.
+``(1, N, N)``; ``size=N`` (default 8, from 8 to 256) upsamples them bilinearly.
 The batcher resizes again and repeats the channel to whatever the backbone's
 ``image_shape`` asks for, so ``size`` only matters when you want the task
 itself at a given resolution. Needs scikit-learn (``pip install
@@ -17,6 +17,8 @@ from .base import SplitTask, dedupe, stratified_split
 from .refs import TaskRef, check_options, int_option, split_fractions
 
 NATIVE_SIZE = 8
+# 1,797 images of MAX_SIZE^2 floats are 470 MB; the batcher resizes to the backbone's input anyway.
+MAX_SIZE = 256
 
 
 def digit_images(size: int = NATIVE_SIZE) -> tuple[torch.Tensor, list[int]]:
@@ -38,7 +40,7 @@ def load_digits_task(ref: TaskRef, seed: int) -> SplitTask:
     check_options(ref, ("size",))
     if ref.body:
         raise TaskError(f"task '{ref.text}' takes no ':{ref.body}' part", hint="write digits or digits?size=N")
-    size = int_option(ref, "size", NATIVE_SIZE, minimum=NATIVE_SIZE)
+    size = int_option(ref, "size", NATIVE_SIZE, minimum=NATIVE_SIZE, maximum=MAX_SIZE)
     images, labels = digit_images(size)
     examples = [(images[i], labels[i]) for i in range(len(labels))]
     kept, _ = dedupe(examples, key=lambda x: x.numpy().tobytes())

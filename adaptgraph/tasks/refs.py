@@ -11,6 +11,7 @@ Examples: ``wordnet:noun?per_class=100``, ``csv:data.csv?text=sentence&label=y``
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -68,14 +69,19 @@ def check_options(ref: TaskRef, allowed: tuple[str, ...]) -> None:
                             hint=hint)
 
 
-def int_option(ref: TaskRef, key: str, default: int | None, minimum: int = 1) -> int | None:
-    """An integer option >= ``minimum``, or ``default`` when absent."""
+def int_option(ref: TaskRef, key: str, default: int | None, minimum: int = 1,
+               maximum: int = 10**9) -> int | None:
+    """An integer option in ``minimum..maximum``, or ``default`` when absent."""
     raw = ref.get(key)
     if raw is None:
         return default
-    if not raw.strip().isdigit() or int(raw) < minimum:
-        raise TaskError(f"option {key}={raw} of task '{ref.text}' must be an integer >= {minimum}")
+    if not _DECIMAL.fullmatch(raw.strip()) or not minimum <= int(raw) <= maximum:
+        bound = f">= {minimum}" + (f" and <= {maximum}" if maximum < 10**9 else "")
+        raise TaskError(f"option {key}={raw} of task '{ref.text}' must be an integer {bound}")
     return int(raw)
+
+
+_DECIMAL = re.compile(r"[0-9]{1,12}")  # ASCII digits only ('²'.isdigit() is true), and not 10,000 of them
 
 
 def split_fractions(ref: TaskRef) -> tuple[float, float, float]:

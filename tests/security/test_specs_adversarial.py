@@ -107,3 +107,18 @@ def test_a_million_newlines_parse_in_little_memory():
     finally:
         tracemalloc.stop()
     assert peak < 32 * 2**20  # the text is 1 MB; the backtracking regexes took over 100 MB
+
+
+def test_adapter_size_is_checked_against_the_backbone_before_allocating():
+    """rank = 1000000 on 64-wide points would allocate 129 M parameters (0.5 GB per edge); the plan refuses it."""
+    import adaptgraph
+    from adaptgraph.errors import PlanError
+
+    spec = S.loads("edge @1 -> @2 { rank = 1000000 }\nedge @2 -> @3\n", "big.adapt")
+    with pytest.raises(PlanError) as err:
+        adaptgraph.compile(spec, "zoo:vit-tiny")
+    assert err.value.format().splitlines()[0] == (
+        "big.adapt:1:17: error: the adapters would hold 129,001,160 parameters, over the limit of 4,194,304 for "
+        "this backbone (4 times its 213,568, at least 4,194,304); the largest, s1__s2, has rank 1000000 between "
+        "64 and 64 features (edges[0].options.rank)")
+    assert adaptgraph.compile(S.loads("edge @1 -> @2 { rank = 64 }"), "zoo:vit-tiny") is not None

@@ -15,7 +15,9 @@ from adaptgraph.train import TrainConfig, fit, load_trainable_state
                  "    hint: write wordnet:noun, wordnet:all or a list such as wordnet:noun.animal,noun.food"),
     ("csv:", "error: task 'csv:' names no file\n    hint: write csv:PATH"),
     ("digits:big", "error: task 'digits:big' takes no ':big' part\n    hint: write digits or digits?size=N"),
-    ("digits?size=4", "error: option size=4 of task 'digits?size=4' must be an integer >= 8"),
+    ("digits?size=4", "error: option size=4 of task 'digits?size=4' must be an integer >= 8 and <= 256"),
+    ("digits?size=100000", "error: option size=100000 of task 'digits?size=100000' must be an integer >= 8 "
+                           "and <= 256"),  # 1,797 images of 100000^2 floats would be 71 TB
     ("digits?split=80/nan/10", "error: option split=80/nan/10 of task 'digits?split=80/nan/10' must be three "
                                "proportions TRAIN/VALIDATION/TEST\n    hint: for example split=80/10/10; train must be > 0"),
     ("wordnet:noun?text=x", "error: unknown option 'text' for wordnet tasks (options: per_class, split)"),
