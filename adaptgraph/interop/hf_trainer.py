@@ -29,7 +29,7 @@ class SequenceClassifier(nn.Module):
         super().__init__()
         self.model = model
         self.head = TaskHead(_feature_width(model), num_labels, pooling)
-        self._register_state_dict_hook(_trained_only)
+        self.register_state_dict_post_hook(_trained_only)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,

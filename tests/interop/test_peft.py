@@ -114,3 +114,15 @@ def test_import_refuses_dora(tmp_path, bert_dir):
         tmp_path / "peft")
     with pytest.raises(InteropError, match="use_dora = True: DoRA rescales the weight's columns"):
         import_peft(tmp_path / "peft", tmp_path / "imported")
+
+
+def test_import_from_a_task_model_drops_its_prefix(tmp_path, bert_dir):
+    task_model = transformers.BertForSequenceClassification.from_pretrained(bert_dir, num_labels=2).eval()
+    lora = perturb(peft.get_peft_model(task_model, peft.LoraConfig(r=2, lora_alpha=2, target_modules=["query"])))
+    lora.save_pretrained(tmp_path / "peft")  # keys: base_model.model.bert.encoder...
+    done = import_peft(tmp_path / "peft", tmp_path / "imported", backbone=f"hf:{bert_dir}")
+    assert done.targets == ("encoder.layer.0.attention.self.query", "encoder.layer.1.attention.self.query")
+    inputs = get_backbone(f"hf:{bert_dir}").example_inputs
+    with torch.no_grad():
+        theirs = lora.eval().base_model.model.bert(input_ids=inputs[0], attention_mask=inputs[1]).last_hidden_state
+        assert torch.equal(load_adapters(done.adapters_path)(inputs[0], inputs[1]), theirs)
