@@ -149,7 +149,19 @@ def stratified_split(examples: Sequence[Example], class_names: Sequence[str], se
         out[0].extend(members[:n_train])
         out[1].extend(members[n_train:n_train + n_val])
         out[2].extend(members[n_train + n_val:])
+    _check_not_empty(out, fractions, len(examples), per_class)
     return tuple(tuple(part) for part in out)
+
+
+def _check_not_empty(splits, fractions: Sequence[float], n: int, per_class: int | None) -> None:
+    """A split given a share but left without examples is an error, not a silent empty split."""
+    for index in (1, 2):
+        if fractions[index] > 0 and not splits[index]:
+            kept = f" (per_class={per_class})" if per_class is not None else ""
+            raise TaskError(f"the {SPLITS[index]} split is empty: {n} examples{kept} are too few for its share of "
+                            f"{fractions[index]:.0%}", hint="give more examples (a class needs 3 to reach every "
+                            "split), a larger share (split=A/B/C; 0 for no such split), or, for csv:/jsonl:, its "
+                            f"own file (?{SPLITS[index]}=PATH)")
 
 
 def dedupe(examples: Sequence[Example], key: Callable[[object], Hashable]) -> tuple[list[Example], int]:

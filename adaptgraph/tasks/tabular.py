@@ -9,19 +9,20 @@ Options (all optional):
   stratified split (``split=A/B/C`` proportions, default 80/10/10);
 - ``per_class=N``: keep at most N examples of each class of PATH.
 
-Paths are relative to the current directory. Labels may be any strings (or
-JSON numbers); class names are the distinct labels of PATH, sorted (numerically
+Paths are relative to the current directory, read by ``data_files`` (UTF-8, every value
+checked: no null, no empty label, no missing field). Labels may be any strings (or
+JSON integers); class names are the distinct labels of PATH, sorted (numerically
 when all are integers). A seeded split first collapses repeated texts and drops
 texts that appear with different labels, so no text is in two splits.
 """
 from __future__ import annotations
 
-import csv
-import json
+import re
 from pathlib import Path
 
 from ..errors import TaskError
 from .base import SPLITS, Example, SplitTask, dedupe, stratified_split
+from .data_files import read_rows
 from .refs import TaskRef, check_options, int_option, split_fractions
 
 TABULAR_OPTIONS = ("text", "label", "validation", "test")
@@ -30,44 +31,13 @@ Row = tuple[str, str]  # (text, label as written)
 
 
 def read_csv_rows(path: Path, text_field: str, label_field: str) -> list[Row]:
-    """``(text, label)`` of every row of a CSV file with a header line."""
-    with open(_existing(path), newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames or []
-        _check_fields(path, columns, (text_field, label_field), "column")
-        return [(row[text_field] or "", (row[label_field] or "").strip()) for row in reader]
+    """``(text, label)`` of every row of a CSV file with a header line (checked: ``data_files``)."""
+    return read_rows(path, "csv", (("text", text_field), ("label", label_field)))
 
 
 def read_jsonl_rows(path: Path, text_field: str, label_field: str) -> list[Row]:
-    """``(text, label)`` of every non-empty line of a JSON-lines file."""
-    rows = []
-    with open(_existing(path), encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaskError(f"{path}:{number}: not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise TaskError(f"{path}:{number}: expected a JSON object, found {type(obj).__name__}")
-            _check_fields(path, list(obj), (text_field, label_field), "key", number)
-            rows.append((str(obj[text_field]), str(obj[label_field]).strip()))
-    return rows
-
-
-def _existing(path: Path) -> Path:
-    if not path.is_file():
-        raise TaskError(f"data file not found: {path}", hint="check the path (relative to the current directory)")
-    return path
-
-
-def _check_fields(path: Path, present: list[str], wanted: tuple[str, str], what: str, line: int = 0) -> None:
-    for name, option in zip(wanted, ("text", "label")):
-        if name not in present:
-            where = f"{path}:{line}" if line else str(path)
-            raise TaskError(f"{where}: no {option} {what} '{name}'; the {what}s are {', '.join(present) or '(none)'}",
-                            hint=f"name the {option} {what} with ?{option}=NAME")
+    """``(text, label)`` of every non-empty line of a JSON-lines file (checked: ``data_files``)."""
+    return read_rows(path, "jsonl", (("text", text_field), ("label", label_field)))
 
 
 def ordered_labels(labels: set[str]) -> tuple[str, ...]:
@@ -78,7 +48,10 @@ def ordered_labels(labels: set[str]) -> tuple[str, ...]:
 
 
 def _is_int(text: str) -> bool:
-    return text.lstrip("-").isdigit()
+    return _INT.fullmatch(text) is not None
+
+
+_INT = re.compile(r"-?[0-9]{1,30}")  # ASCII: '²'.isdigit() is true, and int() refuses it
 
 
 def label_rows(rows: list[Row], classes: tuple[str, ...], path: Path) -> list[Example]:
@@ -103,6 +76,9 @@ def load_tabular(ref: TaskRef, seed: int) -> SplitTask:
     classes = ordered_labels({lab for _, lab in rows})
     if not classes:
         raise TaskError(f"{main}: the file holds no examples")
+    if len(classes) < 2:
+        raise TaskError(f"{main}: every example has the label '{classes[0]}'; a classification task needs at "
+                        "least two classes", hint="is the label column right? name it with ?label=NAME")
     given = {s: Path(ref.get(s)) for s in ("validation", "test") if ref.get(s)}
     held = {s: tuple(label_rows(read(p, *fields), classes, p)) for s, p in given.items()}
     fractions = split_fractions(ref)
