@@ -2,8 +2,9 @@
 
 The file holds the trainable tensors (adapters, ``train`` modules, and any extra
 tensors such as a task head under their own prefix) and, in its metadata, the
-canonical spec text, the spec hash and the backbone reference, so that
-``load_adapters`` can rebuild the compiled model from the file alone.
+canonical spec text, the spec hash, the backbone reference and the backbone's
+fingerprint (config and weights), so that ``load_adapters`` can rebuild the compiled
+model from the file alone, or on the same model found elsewhere (a moved folder).
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_bytes
 
+from .backbones import get_backbone
+from .backbones.identity import fingerprint
 from .compiler import compile, compile_info
-from .errors import AdapterFileError
+from .errors import AdapterFileError, AdaptGraphError, BackboneError
 from .fileio import write_bytes_atomic
 from .spec import Spec, dumps, loads
 from .trainable import trainable_state, unwrap
@@ -46,6 +49,7 @@ def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dic
         tensors.update({f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in group.items()})
     meta = {**(metadata or {}), "format": FORMAT, "spec": dumps(info.spec), "spec_hash": info.spec.content_hash(),
             "backbone": info.backbone_ref, "seed": str(info.seed)}
+    meta.update(_fingerprint_of(info.backbone_ref))
     write_bytes_atomic(path, save_bytes(tensors, metadata=meta))
 
 
@@ -68,16 +72,51 @@ def read_adapter_file(path: str | Path) -> AdapterFile:
     return AdapterFile(spec, meta.get("backbone", ""), int(meta.get("seed", "0")), tensors, meta)
 
 
+def _fingerprint_of(ref: str) -> dict[str, str]:
+    """``{"backbone_fingerprint": ...}`` for a reference that loads (from the cache after a compile), else {}."""
+    try:
+        return {FINGERPRINT_KEY: fingerprint(get_backbone(ref))}
+    except AdaptGraphError:  # e.g. "module:Net": a module passed from Python has no reference to reload
+        return {}
+
+
+FINGERPRINT_KEY = "backbone_fingerprint"
+
+
 def load_adapters(path: str | Path, backbone=None, *, example_inputs=None, trust_code: bool = False):
-    """Rebuild the compiled model saved in ``path`` (on ``backbone``, default: the saved reference)."""
+    """Rebuild the compiled model saved in ``path`` (on ``backbone``, default: the saved reference).
+
+    ``backbone`` may name the same model elsewhere (a moved ``hf:`` folder): files that hold a
+    backbone fingerprint accept any backbone with the same config and weights and refuse any other.
+    """
     f = read_adapter_file(path)
-    if isinstance(backbone, str) and f.backbone and backbone != f.backbone:
+    saved = f.metadata.get(FINGERPRINT_KEY)
+    if isinstance(backbone, str) and f.backbone and backbone != f.backbone and not saved:
         raise AdapterFileError(f"{path} was saved for backbone {f.backbone!r}, not {backbone!r}",
                                hint=f"load it with backbone={f.backbone!r}, or retrain for {backbone!r}")
-    model = compile(f.spec, backbone if backbone is not None else f.backbone, example_inputs=example_inputs,
-                    trust_code=trust_code, seed=f.seed)
+    bb = _backbone_for(f, path, backbone, example_inputs, trust_code)
+    if saved and fingerprint(bb) != saved:
+        raise AdapterFileError(f"{path} was saved for another model: backbone {bb.ref!r} has fingerprint "
+                               f"{fingerprint(bb)}, the file's backbone {f.backbone!r} had {saved}",
+                               hint="load it on the model it was trained on: same config, same weights "
+                                    "(the same folder, wherever it is now)")
+    model = compile(f.spec, bb, trust_code=trust_code, seed=f.seed)
     load_weights(model, f, path)
     return model
+
+
+def _backbone_for(f: AdapterFile, path, backbone, example_inputs, trust_code: bool):
+    if backbone is not None:
+        return get_backbone(backbone, example_inputs, trust_code)
+    try:
+        return get_backbone(f.backbone, example_inputs, trust_code)
+    except BackboneError as e:
+        if not f.metadata.get(FINGERPRINT_KEY):
+            raise
+        raise AdapterFileError(f"{path}: its backbone {f.backbone!r} cannot be loaded: {e.problems[0].message}",
+                               hint="if the model has moved, name its new place (backbone='hf:NEW/PATH', "
+                                    "--backbone hf:NEW/PATH): the file checks by fingerprint that it is the "
+                                    "same model") from None
 
 
 def load_weights(model: torch.nn.Module, f: AdapterFile, path="<file>") -> None:
