@@ -121,6 +121,14 @@ class SearchError(AdaptGraphError, RuntimeError):
     """A search run cannot start or resume."""
 
 
+class TrainingError(AdaptGraphError, RuntimeError):
+    """Training cannot go on (the loss is not a finite number)."""
+
+
+class RunFolderError(AdaptGraphError, RuntimeError):
+    """An output folder is in use by another run, or holds files adaptgraph did not write."""
+
+
 class InteropError(AdaptGraphError, ValueError):
     """A PEFT export or import, or a merge, meets something the other side cannot express."""
 

@@ -15,7 +15,7 @@ from .errors import TaskError
 from .saving import load_adapters, read_adapter_file, save_adapters
 from .spec import Spec, dump, load
 from .tasks import load_head, load_task
-from .train import TrainConfig, TrainResult, check_same_task, evaluate, fit
+from .train import TrainConfig, TrainResult, check_run_dir, check_same_task, evaluate, fit
 from .train.distributed import is_main_process
 from .train.files import METRICS_FILE
 
@@ -32,6 +32,8 @@ def train_spec(spec: Spec | str | Path, task: str, *, backbone=None, config: Tra
 
     An empty spec (no edges) trains the head alone: the linear-probe baseline.
     """
+    if out_dir is not None:
+        check_run_dir(out_dir, overwrite)  # before any loading: a folder that cannot take the run fails at once
     spec = spec if isinstance(spec, Spec) else load(spec)
     config = config or TrainConfig()
     bb = get_backbone(backbone if backbone is not None else spec.backbone, trust_code=trust_code)

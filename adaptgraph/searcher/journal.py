@@ -23,6 +23,7 @@ from typing import Optional
 
 from ..errors import SearchError
 from ..fileio import write_text_atomic
+from ..out_folder import FolderClaim, claim_folder
 
 FORMAT = "adaptgraph-search/1"
 MANIFEST, JOURNAL = "manifest.json", "journal.jsonl"
@@ -37,6 +38,7 @@ class Journal:
         self.records = list(records)
         self._finished = {(r["stage"], r["trial"]): r for r in self.records if r.get("event") == FINISHED}
         self._file = None
+        self._claim: Optional[FolderClaim] = None
 
     @classmethod
     def open(cls, run_dir, manifest: dict, resume: bool = False) -> "Journal":
@@ -47,16 +49,28 @@ class Journal:
             return cls(None)
         run_dir = Path(run_dir)
         manifest = {"format": FORMAT, **manifest}
+        if resume and not (run_dir / MANIFEST).exists():
+            check_same_search(run_dir, manifest)  # says there is nothing to resume, before creating anything
+        claim = claim_folder(run_dir, "search")  # held until close(): one search at a time per folder
+        try:
+            return cls._start(run_dir, manifest, resume, claim)
+        except BaseException:
+            claim.release()
+            raise
+
+    @classmethod
+    def _start(cls, run_dir: Path, manifest: dict, resume: bool, claim: FolderClaim) -> "Journal":
         if resume:
             check_same_search(run_dir, manifest)
-            return cls(run_dir, read_journal(run_dir / JOURNAL))
-        if read_journal(run_dir / JOURNAL):  # a folder whose search never got to a trial is reused
-            raise SearchError(f"{run_dir} already holds a search",
-                              hint="add --resume to continue it, or choose another --out folder")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / JOURNAL).unlink(missing_ok=True)
-        write_text_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        return cls(run_dir)
+            journal = cls(run_dir, read_journal(run_dir / JOURNAL))
+        elif read_journal(run_dir / JOURNAL):  # a folder whose search never got to a trial is reused
+            _refuse_second_search(run_dir, manifest)
+        else:
+            (run_dir / JOURNAL).unlink(missing_ok=True)
+            write_text_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+            journal = cls(run_dir)
+        journal._claim = claim
+        return journal
 
     def finished(self, stage: str, trial: int) -> Optional[dict]:
         """The ``trial_finished`` record of a trial, if the journal has one."""
@@ -77,9 +91,13 @@ class Journal:
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Close the journal file and unlock the run folder."""
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
 
 
 def read_journal(path: Path) -> list[dict]:
@@ -125,6 +143,19 @@ def check_same_search(run_dir: Path, manifest: dict) -> None:
     if diffs:
         raise SearchError(f"{run_dir} holds a different search, so it cannot be resumed:\n  " + "\n  ".join(diffs),
                           hint="resume with the same settings, or start a new search in another --out folder")
+
+
+def _refuse_second_search(run_dir: Path, manifest: dict) -> None:
+    """SearchError for a new search in a folder whose search has trials: that one must stay resumable."""
+    try:
+        diffs = differences(json.loads((run_dir / MANIFEST).read_text(encoding="utf-8")), manifest)
+    except (OSError, ValueError):
+        diffs = []
+    if not diffs:
+        raise SearchError(f"{run_dir} already holds a search",
+                          hint="add --resume to continue it, or choose another --out folder")
+    raise SearchError(f"{run_dir} already holds a different search:\n  " + "\n  ".join(diffs),
+                      hint="choose another --out folder (this one stays resumable with its own settings)")
 
 
 def differences(before: dict, now: dict, prefix: str = "") -> list[str]:

@@ -19,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..adapters.grad_init import init_from_gradients, pending
-from ..errors import TaskError
+from ..errors import TaskError, TrainingError
 from ..tasks import Batch, TaskHead, check_fits, check_labels, check_task, feature_dim_of, make_loader
 from ..trainable import trainable_parameters, trainable_state, trained_buffers
 from . import distributed
@@ -100,9 +100,11 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
         check_run_dir(out_dir, overwrite)  # on every rank, so that all of them stop together
     device = config.resolved_device()
     group = distributed.start(device.type)
+    claim = None
     try:
         device = distributed.place(device, group)
-        out = prepare_run_dir(out_dir, overwrite) if out_dir is not None and group.is_main else None
+        claim = prepare_run_dir(out_dir, overwrite) if out_dir is not None and group.is_main else None
+        out = claim.path if claim is not None else None
         torch.manual_seed(config.seed)
         train = task.examples("train")
         if not train:
@@ -117,6 +119,8 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
         run = _Run(model, head, backbone, task, config, group, device, out, progress)
         return _finish(run, *_train(run, train), before_finish)
     finally:
+        if claim is not None:
+            claim.release()
         distributed.stop(group)
 
 
@@ -147,6 +151,7 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
             _train_step(wrapped, optimizer, scheduler, scaler, batch.to(run.device), config, run.device, losses)
             step += 1
         loss_sum, n = distributed.sum_across(losses, group, run.device)
+        _check_finite(loss_sum / n, epoch + 1, step, config)  # the same sum on every rank: all stop together
         seconds = time.perf_counter() - tic
         val = evaluate(run.model, run.head, run.backbone, run.task, "validation", config,
                        progress=run.progress) if has_val else None
@@ -159,6 +164,17 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
         if run.out is not None:
             write_jsonl(run.out / LOG_FILE, log)
     return log, best, time.perf_counter() - started
+
+
+def _check_finite(loss: float, epoch: int, step: int, config: TrainConfig) -> None:
+    """A loss that is not a finite number ends training: weights past it are garbage, never a finished run."""
+    if math.isfinite(loss):
+        return
+    amp = f"; with amp {config.amp}, try bf16 or none" if config.amp != "none" else ""
+    raise TrainingError(f"training stopped at step {step}: the training loss of epoch {epoch} is {loss} "
+                        "(not a finite number), so nothing was saved as a finished run",
+                        hint=f"the learning rate {config.lr:g} is likely too high: try a smaller --lr "
+                             f"(the default is 1e-3){amp}")
 
 
 def _finish(run: _Run, log: list[dict], best: _Checkpoint, seconds: float,

@@ -31,7 +31,8 @@ def test_train_then_eval_reproduces_test_accuracy(spec, tmp_path, capsys):
     printed = capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert f"test accuracy {metrics['test_accuracy']:.4f}" in printed
-    assert sorted(p.name for p in out.iterdir()) == ["adapters.safetensors", "log.jsonl", "metrics.json", "spec.adapt"]
+    assert sorted(p.name for p in out.iterdir()) == [".adaptgraph.lock", "adapters.safetensors", "log.jsonl",
+                                                     "metrics.json", "spec.adapt"]
     assert main(["eval", str(out), "--json", "--no-progress"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["accuracy"] == metrics["test"]["accuracy"] and again["loss"] == metrics["test"]["loss"]

@@ -47,4 +47,4 @@ def test_two_gloo_processes_match_one(tmp_path):
     assert [r["train_loss"] for r in logs[0]] == pytest.approx([r["train_loss"] for r in logs[1]], rel=LOSS_REL)
     a, b = (torch.load(tmp_path / d / "best_state.pt") for d in ("one", "two"))
     assert a.keys() == b.keys() and all(a[k].dtype == torch.float64 and torch.allclose(a[k], b[k], rtol=0, atol=WEIGHT_ATOL) for k in a)
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["best_state.pt", "log.jsonl", "metrics.json"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [".adaptgraph.lock", "best_state.pt", "log.jsonl", "metrics.json"]

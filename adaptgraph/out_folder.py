@@ -1,0 +1,147 @@
+"""Output folders that one run at a time writes to, and that never get a user's files written over.
+
+``train --out DIR`` and ``search --out DIR`` claim DIR before they write anything:
+
+* DIR must be new, empty, or a folder adaptgraph made for the same kind of run
+  (``train`` or ``search``). A folder that holds anything else is refused, so a
+  user's own ``spec.adapt`` or ``log.jsonl`` is never written over.
+* The claim is an OS lock (``flock``) on ``DIR/.adaptgraph.lock``. The file also
+  marks the folder as adaptgraph's and records who holds it (kind, pid, host,
+  command, start time), for the message a second run gets. The kernel drops the
+  lock when its process ends, however it ends (``kill -9`` included): a lock file
+  left behind never blocks, only a running holder does.
+
+Without ``fcntl`` (Windows) the folder checks still apply but nothing is locked.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from .errors import RunFolderError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
+__all__ = ["LOCK_FILE", "FolderClaim", "check_folder", "claim_folder"]
+
+LOCK_FILE = ".adaptgraph.lock"
+KINDS = ("train", "search")
+NEW_FOLDER_HINT = "choose a new or empty --out folder; adaptgraph writes only into folders it made itself"
+
+
+class FolderClaim:
+    """A locked run folder; ``release()`` (or leaving a ``with`` block, or the process ending) unlocks it."""
+
+    def __init__(self, path: Path, kind: str, fd: int):
+        self.path, self.kind, self._fd = path, kind, fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the last descriptor of the open file drops the flock
+            self._fd = None
+
+    def __enter__(self) -> "FolderClaim":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def check_folder(path: str | os.PathLike, kind: str) -> None:
+    """RunFolderError unless ``path`` is missing, empty, or adaptgraph's folder of a ``kind`` run; changes nothing."""
+    out = Path(path)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise RunFolderError(f"{out} exists and is not a folder", hint="give --out a folder path")
+    lock = out / LOCK_FILE
+    _check_owner(out, _read_holder(lock) if lock.is_file() else {}, kind)
+
+
+def claim_folder(path: str | os.PathLike, kind: str) -> FolderClaim:
+    """Create ``path`` if needed, check that it may be written (see the module docstring) and lock it.
+
+    RunFolderError naming the holder when another process has the folder.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    out = Path(path)
+    check_folder(out, kind)  # before creating the lock file: a refused folder is left as it was
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise RunFolderError(f"{out}: cannot create the run folder or its lock file ({e.strerror or e})",
+                             hint="choose a folder you can write to") from None
+    try:
+        if not _lock(fd):
+            raise RunFolderError(f"{out} is in use by {_describe(_read_holder(out / LOCK_FILE))}",
+                                 hint="wait for that run to finish (or stop it), or choose another --out folder")
+        _check_owner(out, _read_holder(out / LOCK_FILE), kind)  # again, now that no one else can write
+        _write_holder(fd, kind)
+    except BaseException:
+        os.close(fd)
+        raise
+    return FolderClaim(out, kind, fd)
+
+
+def _check_owner(out: Path, holder: dict, kind: str) -> None:
+    """The folder is adaptgraph's for ``kind`` (its lock file says so), or holds nothing but a lock file."""
+    made_for = holder.get("kind")
+    if made_for in KINDS:
+        if made_for != kind:
+            raise RunFolderError(f"{out} holds a {made_for} run, so a {kind} run cannot write there",
+                                 hint=f"choose another --out folder for the {kind} run")
+        return
+    others = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise RunFolderError(f"{out} is not empty and was not made by adaptgraph (it holds {shown}); "
+                             "its files are not written over", hint=NEW_FOLDER_HINT)
+
+
+def _lock(fd: int) -> bool:
+    """Take the exclusive lock without waiting; False when another open file holds it."""
+    if fcntl is None:  # pragma: no cover
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _write_holder(fd: int, kind: str) -> None:
+    holder = {"kind": kind, "pid": os.getpid(), "host": socket.gethostname(),
+              "command": " ".join(sys.argv)[:300], "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    data = (json.dumps(holder, sort_keys=True) + "\n").encode("utf-8")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+    os.fsync(fd)
+
+
+def _read_holder(lock: Path) -> dict:
+    """The lock file's record; {} when it is empty, damaged or unreadable (then the folder is not known as ours)."""
+    try:
+        with open(lock, "rb") as f:
+            record = json.loads(f.read(4096).decode("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _describe(holder: dict) -> str:
+    if not holder.get("pid"):
+        return "another adaptgraph process (it has not written its details yet)"
+    return (f"another adaptgraph {holder.get('kind', 'run')} (pid {holder['pid']} on {holder.get('host', '?')}, "
+            f"started {holder.get('started', '?')}: {holder.get('command', '?')})")

@@ -1,0 +1,168 @@
+"""Run folders: a user's files are never written over, one process at a time holds a folder,
+and a holder killed with ``kill -9`` leaves nothing that blocks the next run."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adaptgraph.cli import main
+from adaptgraph.errors import RunFolderError, SearchError
+from adaptgraph.out_folder import LOCK_FILE, claim_folder
+from adaptgraph.searcher.journal import FINISHED, Journal
+from adaptgraph.train import prepare_run_dir
+
+TASK = "wordnet:noun.animal,noun.food,noun.plant?per_class=10"
+MANIFEST = {"task": "csv:a.csv", "backbone": "zoo:bert-tiny", "strategy": "gga", "seed": 0}
+
+# Holds a folder the way train (kind "train") or search (kind "search", through its journal) does,
+# says so on stdout, and keeps it until killed.
+HOLDER = """
+import sys
+from adaptgraph.out_folder import claim_folder
+from adaptgraph.searcher.journal import Journal
+path, kind = sys.argv[1], sys.argv[2]
+held = Journal.open(path, {manifest!r}) if kind == "search" else claim_folder(path, kind)
+print("held", flush=True)
+sys.stdin.read()
+""".format(manifest=MANIFEST)
+
+
+@pytest.fixture()
+def spec(tmp_path):
+    path = tmp_path / "s.adapt"
+    path.write_text('backbone "zoo:bert-tiny"\nparallel @2 -> @3 { rank = 2 }\n')
+    return path
+
+
+def train(spec, out, *extra) -> int:
+    return main(["train", str(spec), "--task", TASK, "--epochs", "1", "--out", str(out), "--no-progress", *extra])
+
+
+def hold(path: Path, kind: str) -> subprocess.Popen:
+    """Another process that holds ``path``; returns once it does."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), kind], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def kill_9(proc: subprocess.Popen) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_train_never_writes_into_a_folder_of_user_files(spec, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "spec.adapt").write_text("# my notes on this spec\nbackbone \"zoo:bert-tiny\"\n")
+    (out / "log.jsonl").write_text('{"my": "log"}\n')
+    before = snapshot(out)
+    for extra in ((), ("--overwrite",)):
+        assert train(spec, out, *extra) == 1
+        assert capsys.readouterr().err == (
+            f"error: {out} is not empty and was not made by adaptgraph (it holds log.jsonl, spec.adapt); "
+            "its files are not written over\n"
+            "    hint: choose a new or empty --out folder; adaptgraph writes only into folders it made itself\n")
+        assert snapshot(out) == before  # not even a lock file is added
+
+
+def test_search_never_writes_into_a_folder_of_user_files(tmp_path):
+    (tmp_path / "pareto.csv").write_text("my,own,table\n")
+    with pytest.raises(RunFolderError, match=r"is not empty and was not made by adaptgraph \(it holds pareto.csv\)"):
+        Journal.open(tmp_path, MANIFEST)
+    assert snapshot(tmp_path) == {"pareto.csv": b"my,own,table\n"}
+
+
+def test_a_train_folder_and_a_search_folder_do_not_mix(tmp_path):
+    Journal.open(tmp_path / "s", MANIFEST).close()
+    with pytest.raises(RunFolderError) as e:
+        prepare_run_dir(tmp_path / "s")
+    assert str(e.value) == (f"error: {tmp_path / 's'} holds a search run, so a train run cannot write there\n"
+                            "    hint: choose another --out folder for the train run")
+    prepare_run_dir(tmp_path / "t").release()
+    with pytest.raises(RunFolderError, match="holds a train run, so a search run cannot write there"):
+        Journal.open(tmp_path / "t", MANIFEST)
+
+
+def test_out_that_is_a_file_is_a_clean_error(spec, tmp_path, capsys):
+    assert train(spec, spec) == 1
+    assert capsys.readouterr().err.startswith(f"error: {spec} exists and is not a folder\n")
+
+
+def test_a_second_train_is_refused_naming_the_holder_and_kill_9_frees_the_folder(spec, tmp_path, capsys):
+    out = tmp_path / "run"
+    holder = hold(out, "train")
+    try:
+        assert train(spec, out) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {out} is in use by another adaptgraph train (pid {holder.pid} on "
+                              f"{socket.gethostname()}, started ")
+        assert "hint: wait for that run to finish (or stop it), or choose another --out folder" in err
+    finally:
+        kill_9(holder)
+    assert (out / LOCK_FILE).exists()  # the file stays; its lock went with the process
+    assert train(spec, out) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [LOCK_FILE, "adapters.safetensors", "log.jsonl", "metrics.json", "spec.adapt"])
+    assert json.loads((out / LOCK_FILE).read_text())["pid"] == os.getpid()
+
+
+def test_search_and_resume_are_refused_while_a_search_runs(tmp_path):
+    holder = hold(tmp_path, "search")
+    try:
+        for resume in (False, True):
+            with pytest.raises(RunFolderError, match=rf"is in use by another adaptgraph search \(pid {holder.pid} "):
+                Journal.open(tmp_path, MANIFEST, resume=resume)
+    finally:
+        kill_9(holder)
+    Journal.open(tmp_path, MANIFEST, resume=True).close()  # the killed search is resumable at once
+
+
+def test_two_processes_racing_for_one_new_folder_one_wins(tmp_path):
+    out, go = tmp_path / "run", tmp_path / "go"
+    racer = ("import os, sys, time\nfrom adaptgraph.errors import RunFolderError\n"
+             "from adaptgraph.out_folder import claim_folder\nprint('ready', flush=True)\n"
+             f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"
+             f"try:\n    c = claim_folder({str(out)!r}, 'train')\n    print('won', flush=True)\n"
+             "except RunFolderError as e:\n    print('lost', e.problems[0].message, flush=True)\n"
+             "sys.stdin.read()\n")  # the winner keeps the folder until the test has both answers
+    procs = [subprocess.Popen([sys.executable, "-c", racer], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    assert [p.stdout.readline().strip() for p in procs] == ["ready", "ready"]
+    go.touch()
+    results = sorted(p.stdout.readline().strip() for p in procs)
+    for p in procs:
+        p.communicate(timeout=30)
+    assert results[1] == "won" and results[0].startswith(f"lost {out} is in use by another adaptgraph train")
+
+
+def test_a_different_search_is_refused_and_the_folder_stays_resumable(tmp_path):
+    journal = Journal.open(tmp_path, MANIFEST)
+    journal.append(FINISHED, {"trial": 0, "stage": "search", "status": "ok"})
+    journal.close()
+    with pytest.raises(SearchError) as e:
+        Journal.open(tmp_path, {**MANIFEST, "strategy": "evolve"})
+    assert str(e.value) == (f"error: {tmp_path} already holds a different search:\n"
+                            '  strategy: "gga" in the run folder, "evolve" now\n'
+                            "    hint: choose another --out folder (this one stays resumable with its own settings)")
+    again = Journal.open(tmp_path, MANIFEST, resume=True)
+    assert again.finished("search", 0)["status"] == "ok"
+    again.close()
+
+
+def test_a_held_claim_is_released_by_release_and_with(tmp_path):
+    with claim_folder(tmp_path, "train"):
+        with pytest.raises(RunFolderError, match="is in use"):
+            claim_folder(tmp_path, "train")  # a second open file in the same process is refused too
+    claim_folder(tmp_path, "train").release()
