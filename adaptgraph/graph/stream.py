@@ -1,14 +1,14 @@
 """Stream points ``@0 .. @n-1`` (language.md section 5): the residual stream of repeated blocks.
 
-Blocks: the ``stream PATTERN`` modules, or detected: the modules of one class that
-sit in a ``ModuleList``/``Sequential`` and whose outputs chain (block k+1 reads block
-k's output; the chain may span containers, as ResNet's stages do), the class giving
-the most blocks winning. A hierarchical backbone (ConvNeXt, Swin) breaks the chain
-between stages, where a downsampling layer changes the width or grid: its stages'
-chains all belong to the stream, as do the chains of a second stack (T5's decoder
-after its encoder). A chain of one block counts only when it reads the previous
-chain's output or the next chain reads its output (a one-block stage), and none
-counts when its container holds another chain of the class (an MLP's Linears).
+Blocks: the ``stream PATTERN`` modules, or detected: the longest chain of modules of
+one class that sit in a ``ModuleList``/``Sequential`` and whose outputs chain (block
+k+1 reads block k's output; a chain may span containers, as ResNet's stages do),
+together with the other chains of that class in containers of the same pattern
+(``stages.*.blocks``: a hierarchical backbone such as ConvNeXt or Swin, whose stages
+break the chain where a downsampling layer changes the width or grid) and its other
+chains of several blocks (a second stack: T5's decoder after its encoder). When those
+blocks are stages that each hold blocks of a finer class with residual merges, and
+the finer blocks are more, they are the stream.
 Points: each stage's input (the first block's, ``@0``, and after each break in the
 chain, the next block's); then, per block, one point after each residual merge, in
 order. A merge is an addition whose two operands both depend on the block input,
@@ -22,6 +22,8 @@ output's shape, counts. If the last merge is not the block's output, the block
 output is one more point, so the last point of a block is always its output.
 """
 from __future__ import annotations
+
+import re
 
 from torch import fx
 
@@ -71,26 +73,26 @@ def _stream_points(traced: Traced, pattern: str | None) -> list[PointInfo]:
 
 
 def detect_blocks(traced: Traced, scopes: dict[str, Scope], ends: Ends) -> list[str]:
-    """The same-class container elements whose chains give the most stream blocks, in graph order."""
+    """The stream's blocks, in graph order (see the module docstring)."""
     groups: dict[str, list[str]] = {}
     containers = set(traced.containers)
     for path in scopes:  # graph order
         parent = path.rpartition(".")[0]
         if parent in containers and all(e is not None for e in ends[path]):
             groups.setdefault(traced.module_types.get(path, ""), []).append(path)
-    best: list[str] = []
-    for paths in groups.values():
-        blocks = _stages(traced, _chains(paths, ends), ends)
-        if len(blocks) > len(best):  # the first of equally long streams stays
-            best = blocks
-    if len(best) < 2:
+    chains = {kind: _chains(paths, ends) for kind, paths in groups.items()}
+    longest = {kind: max(map(len, found)) for kind, found in chains.items()}
+    if max(longest.values(), default=0) < 2:
         raise PlanError(
             "found no repeated blocks (a ModuleList or Sequential of modules of one class whose outputs "
             "chain), so there are no stream points",
             hint="name the blocks with a 'stream PATTERN' statement (e.g. 'stream blocks.*'), "
                  "or use module ports (PATH.in / PATH.out)",
         )
-    return best
+    best = _stages(chains[max(longest, key=longest.get)])  # max keeps the first of equally long chains
+    finer = [_stages(found) for found in chains.values()]
+    finer = [f for f in finer if len(f) > len(best) and _nested(f, best) and block_merges(traced, scopes[f[0]], ends)]
+    return max(finer, key=len, default=best)
 
 
 def _chains(paths: list[str], ends: Ends) -> list[list[str]]:
@@ -103,34 +105,26 @@ def _chains(paths: list[str], ends: Ends) -> list[list[str]]:
     return chains
 
 
-def _stages(traced: Traced, chains: list[list[str]], ends: Ends) -> list[str]:
-    """The blocks of the chains that are stages or stacks (see the module docstring).
-
-    A container holding two chains of the class (the Linears of an MLP, parallel heads)
-    holds no blocks: its elements do not chain.
-    """
-    if len(chains) == 1:
-        return chains[0]
+def _stages(chains: list[list[str]]) -> list[str]:
+    """The blocks of the chains that belong to the longest one's stream: those in containers of its
+    pattern (the stages of a hierarchical backbone) and any other chain of several blocks (a second
+    stack). A container holding two chains holds no blocks (an MLP's Linears, parallel heads)."""
     parents = [{path.rpartition(".")[0] for path in chain} for chain in chains]
     shared = {p for i, a in enumerate(parents) for b in parents[i + 1:] for p in a & b}
-    chains = [c for c, p in zip(chains, parents) if not p & shared]
-    order = node_order(traced)
-    linked = [_reads(ends[b[0]][0], ends[a[-1]][1], order) for a, b in zip(chains, chains[1:])]
-    after, before = [False, *linked], [*linked, False]
-    return [path for chain, a, b in zip(chains, after, before) if len(chain) > 1 or a or b for path in chain]
+    kept = [c for c, p in zip(chains, parents) if not p & shared] or [max(chains, key=len)]
+    pattern = _container_pattern(max(kept, key=len))
+    return [path for c in kept if len(c) > 1 or _container_pattern(c) == pattern for path in c]
 
 
-def _reads(node: fx.Node, source: fx.Node, order: dict[str, int]) -> bool:
-    """Whether ``node`` is computed from ``source`` (a walk over users, never past ``node``)."""
-    seen, todo = {source}, [source]
-    while todo:
-        for user in todo.pop().users:
-            if user is node:
-                return True
-            if user not in seen and order[user.name] < order[node.name]:
-                seen.add(user)
-                todo.append(user)
-    return False
+def _container_pattern(chain: list[str]) -> str:
+    return re.sub(r"(?<=\.)[0-9]+(?=\.|$)|^[0-9]+(?=\.|$)", "*", chain[0].rpartition(".")[0])
+
+
+def _nested(inner: list[str], outer: list[str]) -> bool:
+    """Whether every block of ``outer`` (a stage) holds blocks of ``inner``, and ``inner`` lies within them."""
+    inside = lambda path, block: path.startswith(block + ".")  # noqa: E731
+    return (all(any(inside(p, b) for p in inner) for b in outer)
+            and all(any(inside(p, b) for b in outer) for p in inner))
 
 
 def pattern_blocks(traced: Traced, scopes: dict[str, Scope], ends: Ends, pattern: str) -> list[str]:

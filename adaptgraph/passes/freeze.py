@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from torch import fx, nn
+from torch.nn.modules.dropout import _DropoutNd
 
 from ..graph import PassResult
 from ..trainable import trains
@@ -17,17 +18,20 @@ def freeze_backbone(gm: fx.GraphModule, train_paths: tuple[str, ...]) -> PassRes
 
 
 def strip_backbone_dropout(gm: fx.GraphModule) -> PassResult:
-    """Remove the backbone's dropout modules, so training behaves alike under every frontend.
+    """Make the backbone's dropout modules identities, so training behaves alike under every frontend.
 
     torch.export traces in eval mode (its graphs hold no live dropout); fx keeps
-    ``nn.Dropout`` calls that ``model.train()`` would switch on. Adapter dropout
-    (an option of each edge) lives inside the adapters and is untouched.
+    ``nn.Dropout`` calls that ``model.train()`` would switch on. Each call stays in the
+    graph as a call of an ``nn.Identity``, since a plan may name it (the ``.out`` of a
+    module whose last op is dropout); deleting it would leave the plan pointing at
+    nothing. Adapter dropout (an option of each edge) lives inside the adapters and is untouched.
     """
-    removed = 0
-    for node in list(gm.graph.nodes):
+    stripped = set()
+    for node in gm.graph.nodes:
         if node.op == "call_module" and not str(node.target).startswith("adapters."):
-            if isinstance(gm.get_submodule(node.target), nn.Dropout):
-                node.replace_all_uses_with(node.args[0])
-                gm.graph.erase_node(node)
-                removed += 1
-    return PassResult(gm, removed > 0, removed)
+            if isinstance(gm.get_submodule(node.target), _DropoutNd):
+                stripped.add(str(node.target))
+    for target in stripped:
+        parent, _, name = target.rpartition(".")
+        setattr(gm.get_submodule(parent), name, nn.Identity())
+    return PassResult(gm, bool(stripped), len(stripped))

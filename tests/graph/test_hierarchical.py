@@ -114,3 +114,20 @@ def test_timm_hierarchical_models_get_points_in_every_stage(name, merges):
     points = stream_points(traced)
     assert len(points) == len(depths) + merges * sum(depths)  # each stage's input, then its merges
     assert len({p.shape for p in points}) == len(depths)  # one shape per stage
+
+
+class LowRankBlock(nn.Module):
+    """A block whose projection is a Sequential of two Linears: chains of two inside every block."""
+
+    def __init__(self, d: int = 8):
+        super().__init__()
+        self.proj = nn.Sequential(nn.Linear(d, 2), nn.Linear(2, d))
+
+    def forward(self, x):
+        return x + self.proj(x)
+
+
+def test_short_chains_inside_the_blocks_do_not_become_the_stream():
+    model, inputs = nn.Sequential(*(LowRankBlock() for _ in range(3))).eval(), (torch.randn(2, 4, 8),)
+    traced = trace(model, inputs, frontend="fx")
+    assert len(stream_points(traced)) == 4  # the three blocks, not the six Linears
