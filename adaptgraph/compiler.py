@@ -14,6 +14,7 @@ from torch import fx, nn
 from .adapters import DEFAULT_ADAPTER, adapter_kind
 from .backbones import Backbone, get_backbone
 from .errors import BackboneError
+from .frozen_eval import keep_frozen_in_eval
 from .graph import Traced, trace
 from .passes import (Pass, eliminate_dead_code, freeze_backbone, insert_forward_edges, run_passes,
                      strip_backbone_dropout, unroll_recurrent)
@@ -85,7 +86,7 @@ def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = D
     backbone_parameters = sum(p.numel() for p in gm.parameters())
     gm.add_module("adapters", build_adapters(plan, seed))
     gm, results = run_passes(gm, plan_passes(plan))
-    gm.eval()
+    keep_frozen_in_eval(gm)  # train() keeps the frozen backbone in eval mode (its statistics are shared)
     gm.adaptgraph = CompileInfo(plan.spec, plan, backbone_ref, traced.frontend, results["freeze_backbone"].count,
                                 backbone_parameters, results["unroll_recurrent"].count, seed)
     return gm
