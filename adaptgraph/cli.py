@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from .cli_values import check_values
 from .errors import AdaptGraphError
 
 __all__ = ["build_parser", "main"]
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_values(_command_actions(parser, args.command), args)
         return int(args.run(args) or 0)
     except AdaptGraphError as e:
         if os.environ.get("ADAPTGRAPH_DEBUG"):
@@ -68,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
               "This is a bug in adaptgraph; rerun with ADAPTGRAPH_DEBUG=1 for the traceback and report it.",
               file=sys.stderr)
         return 3
+
+
+def _command_actions(parser: argparse.ArgumentParser, command: str) -> list[argparse.Action]:
+    """The options of one command (for the checks of ``cli_values``)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]._actions
 
 
 def _version() -> str:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from adaptgraph.backbones import Backbone, get_backbone
+from adaptgraph.cli_values import resolve_device
 from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace
 from adaptgraph.tasks import HEADS, check_fits, check_task, fit_probe, load_task, make_head, make_loader
@@ -123,12 +124,7 @@ def _check_settings(batches: int, batch_size: int, head: str) -> None:
 
 
 def _device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ScoreError(f"unknown device {device!r}", hint="use cpu, cuda, cuda:N or auto") from None
+    return resolve_device(device)  # UsageError for a device this machine does not have
 
 
 def _points(traced: Traced, points: Optional[Sequence[str]], stream: Optional[str]) -> list[PointInfo]:

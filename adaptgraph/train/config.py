@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Optional
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..cli_values import SEED_MAX, resolve_device
 from ..errors import Problem, UsageError
 
 DEFAULT_EPOCHS = 3
@@ -47,7 +48,7 @@ class TrainConfig(BaseModel):
     """After warmup: cosine decay to 0, or a constant rate."""
     grad_clip: Optional[Annotated[float, Field(gt=0.0, allow_inf_nan=False)]] = 1.0
     """Clip the global gradient norm of the trainable parameters to this value (None: no clipping)."""
-    seed: Annotated[int, Field(strict=True, ge=0)] = 0
+    seed: Annotated[int, Field(strict=True, ge=0, le=SEED_MAX)] = 0
     """Seed of the head's initialisation and the shuffling (not of the task split, see ``load_task``)."""
     device: str = "auto"
     """``cpu``, ``cuda``, ``cuda:N``, or ``auto`` (CUDA when present)."""
@@ -80,9 +81,7 @@ class TrainConfig(BaseModel):
 
     def resolved_device(self) -> torch.device:
         """The device ``device`` names; ``auto`` is CUDA when available."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return resolve_device(self.device)  # UsageError when this machine has no such device
 
     def fingerprint(self) -> str:
         """A short stable hash of every setting that can change the result (checkpointing cannot)."""

@@ -151,10 +151,12 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
             _train_step(wrapped, optimizer, scheduler, scaler, batch.to(run.device), config, run.device, losses)
             step += 1
         loss_sum, n = distributed.sum_across(losses, group, run.device)
-        _check_finite(loss_sum / n, epoch + 1, step, config)  # the same sum on every rank: all stop together
+        _check_finite("training", loss_sum / n, epoch + 1, step, config)  # one sum on every rank: all stop
         seconds = time.perf_counter() - tic
         val = evaluate(run.model, run.head, run.backbone, run.task, "validation", config,
                        progress=run.progress) if has_val else None
+        if val is not None:
+            _check_finite("validation", val["loss"], epoch + 1, step, config)
         log.append({"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
                     "train_loss": loss_sum / n, "validation": val, "seconds": round(seconds, 3),
                     "eval_seconds": round(time.perf_counter() - tic - seconds, 3)})
@@ -166,12 +168,12 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
     return log, best, time.perf_counter() - started
 
 
-def _check_finite(loss: float, epoch: int, step: int, config: TrainConfig) -> None:
+def _check_finite(split: str, loss: float, epoch: int, step: int, config: TrainConfig) -> None:
     """A loss that is not a finite number ends training: weights past it are garbage, never a finished run."""
     if math.isfinite(loss):
         return
     amp = f"; with amp {config.amp}, try bf16 or none" if config.amp != "none" else ""
-    raise TrainingError(f"training stopped at step {step}: the training loss of epoch {epoch} is {loss} "
+    raise TrainingError(f"training stopped at step {step}: the {split} loss of epoch {epoch} is {loss} "
                         "(not a finite number), so nothing was saved as a finished run",
                         hint=f"the learning rate {config.lr:g} is likely too high: try a smaller --lr "
                              f"(the default is 1e-3){amp}")

@@ -138,7 +138,6 @@ def test_select_json_no_recurrent_and_budget(scored):
 @pytest.mark.parametrize("argv, message", [
     (["select", "missing.json", "-k", "2"],
      "error: cannot read scores file 'missing.json': No such file or directory\n"),
-    (["select", "SCORES", "-k", "0"], "error: k must be at least 1, got 0\n"),
     (["select", "SCORES", "-k", "82"],
      "error: asked for 82 edges but only 81 candidate edges are allowed\n    hint: lower k, or allow more edge kinds\n"),
     (["select", "SCORES", "-k", "2", "--metric", "frobenius"],
@@ -157,6 +156,13 @@ def test_select_errors(scored, argv, message):
     out, _ = scored
     code, printed, err = run(*[str(out / "scores.json") if a == "SCORES" else a for a in argv])
     assert (code, printed, err) == (1, "", message)
+
+
+def test_select_numbers_are_checked_with_every_option(scored):
+    """-k 0 is caught where every command's numbers are (adaptgraph/cli_values.py): a usage error."""
+    out, _ = scored
+    code, printed, err = run("select", str(out / "scores.json"), "-k", "0")
+    assert (code, printed, err) == (2, "", "error: -k: must be an integer from 1 to 1000000000 (got 0)\n")
 
 
 def test_select_refuses_a_file_that_is_not_scores(tmp_path):
