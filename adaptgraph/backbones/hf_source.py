@@ -148,9 +148,15 @@ def _describe(ref: str, model: torch.nn.Module, tokenizer, check: bool) -> Backb
     return Backbone(
         ref=ref, module=module, example_inputs=inputs, modality=modality,
         tokenizer=tokenizer if text else None,
-        input_names=("input_ids", "attention_mask") if text else ("pixels",),
+        input_names=_input_names(module, tokenizer) if text else ("pixels",),
         image_shape=None if text else _image_shape(module.config), frontend="export",
     )
+
+
+def _input_names(module: torch.nn.Module, tokenizer) -> tuple[str, ...]:
+    """What the collator passes by position: ids, mask and, with a tokenizer, token types (sentence pairs)."""
+    takes_types = "token_type_ids" in getattr(type(module), "_optional_inputs", ())
+    return ("input_ids", "attention_mask") + (("token_type_ids",) if takes_types and tokenizer is not None else ())
 
 
 def optional_inputs(model: torch.nn.Module, inputs: tuple) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from adaptgraph.backbones.tokenizer_call import checked_texts, pad_batch
+from adaptgraph.backbones.tokenizer_call import checked_texts, cut_pair, is_pair, pad_batch
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,13 +37,23 @@ class TokenizerFile:
         tok.no_truncation()
         return cls(tok, pad_id, tok.num_special_tokens_to_add(False))
 
-    def __call__(self, texts: list[str], max_length: int = 128) -> dict[str, torch.Tensor]:
+    def __call__(self, texts: list, max_length: int = 128) -> dict[str, torch.Tensor]:
         texts = checked_texts(texts, max_length)
-        ids = []
-        for encoding in self.tokenizer.encode_batch(texts, add_special_tokens=False):
-            encoding.truncate(max(max_length - self.specials, 0))
-            ids.append(self.tokenizer.post_process(encoding).ids)  # adds [CLS] ... [SEP]
-        return pad_batch(ids, self.pad_id)
+        encoded = [self._pair(t, max_length) if is_pair(t) else self._single(t, max_length) for t in texts]
+        return pad_batch([e.ids for e in encoded], self.pad_id, [e.type_ids for e in encoded])
+
+    def _single(self, text: str, max_length: int):
+        encoding = self.tokenizer.encode(text, add_special_tokens=False)
+        encoding.truncate(max(max_length - self.specials, 0))
+        return self.tokenizer.post_process(encoding)  # adds [CLS] ... [SEP]
+
+    def _pair(self, pair: tuple[str, str], max_length: int):
+        first, second = (self.tokenizer.encode(t, add_special_tokens=False) for t in pair)
+        budget = max_length - self.tokenizer.num_special_tokens_to_add(True)
+        keep = cut_pair(len(first.ids), len(second.ids), budget)
+        for encoding, length in zip((first, second), keep):
+            encoding.truncate(length)
+        return self.tokenizer.post_process(first, second)  # [CLS] first [SEP] second [SEP], types 0 / 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +62,11 @@ class AutoTokenizerCall:
 
     tokenizer: object  # transformers.PreTrainedTokenizerBase
 
-    def __call__(self, texts: list[str], max_length: int = 128) -> dict[str, torch.Tensor]:
-        batch = self.tokenizer(checked_texts(texts, max_length), padding="longest", truncation=True,
+    def __call__(self, texts: list, max_length: int = 128) -> dict[str, torch.Tensor]:
+        texts = checked_texts(texts, max_length)
+        columns = list(zip(*texts)) if texts and is_pair(texts[0]) else [texts]
+        batch = self.tokenizer(*[list(c) for c in columns], padding="longest", truncation=True,
                                max_length=max_length, return_tensors="pt")
-        return {"input_ids": batch["input_ids"].long(), "attention_mask": batch["attention_mask"].long()}
+        ids = batch["input_ids"].long()
+        types = batch["token_type_ids"].long() if "token_type_ids" in batch else torch.zeros_like(ids)
+        return {"input_ids": ids, "attention_mask": batch["attention_mask"].long(), "token_type_ids": types}

@@ -4,6 +4,9 @@ Options (all optional):
 
 - ``text=FIELD`` (default ``text``) and ``label=FIELD`` (default ``label``):
   the column (CSV header) or key (JSON object) holding the text and the label;
+- ``text2=FIELD``: a second text column, for sentence-pair tasks (entailment,
+  paraphrase): each input is the pair ``(text, text2)``, which the backbone's
+  tokenizer puts into one sequence (with token types where the model has them);
 - ``validation=PATH`` and ``test=PATH``: files of the same format holding those
   splits; a split without its own file is carved out of PATH by a seeded,
   stratified split (``split=A/B/C`` proportions, default 80/10/10);
@@ -25,19 +28,26 @@ from .base import SPLITS, Example, SplitTask, dedupe, stratified_split
 from .data_files import read_rows
 from .refs import TaskRef, check_options, int_option, split_fractions
 
-TABULAR_OPTIONS = ("text", "label", "validation", "test")
+TABULAR_OPTIONS = ("text", "text2", "label", "validation", "test")
 
-Row = tuple[str, str]  # (text, label as written)
+Row = tuple[str | tuple[str, str], str]  # (text or sentence pair, label as written)
 
 
-def read_csv_rows(path: Path, text_field: str, label_field: str) -> list[Row]:
+def read_csv_rows(path: Path, text_field: str, label_field: str, text2_field: str | None = None) -> list[Row]:
     """``(text, label)`` of every row of a CSV file with a header line (checked: ``data_files``)."""
-    return read_rows(path, "csv", (("text", text_field), ("label", label_field)))
+    return _rows(path, "csv", text_field, label_field, text2_field)
 
 
-def read_jsonl_rows(path: Path, text_field: str, label_field: str) -> list[Row]:
+def read_jsonl_rows(path: Path, text_field: str, label_field: str, text2_field: str | None = None) -> list[Row]:
     """``(text, label)`` of every non-empty line of a JSON-lines file (checked: ``data_files``)."""
-    return read_rows(path, "jsonl", (("text", text_field), ("label", label_field)))
+    return _rows(path, "jsonl", text_field, label_field, text2_field)
+
+
+def _rows(path: Path, fmt: str, text_field: str, label_field: str, text2_field: str | None) -> list[Row]:
+    """With ``text2_field`` each text is the pair ``(text, text2)``."""
+    fields = (("text", text_field), ("label", label_field)) + ((("text2", text2_field),) if text2_field else ())
+    rows = read_rows(path, fmt, fields)
+    return [((text, rest[0]) if rest else text, label) for text, label, *rest in rows]
 
 
 def ordered_labels(labels: set[str]) -> tuple[str, ...]:
@@ -70,7 +80,7 @@ def load_tabular(ref: TaskRef, seed: int) -> SplitTask:
     if not ref.body:
         raise TaskError(f"task '{ref.text}' names no file", hint=f"write {ref.provider}:PATH")
     read = read_csv_rows if ref.provider == "csv" else read_jsonl_rows
-    fields = (ref.get("text", "text"), ref.get("label", "label"))
+    fields = (ref.get("text", "text"), ref.get("label", "label"), ref.get("text2"))
     main = Path(ref.body)
     rows = read(main, *fields)
     classes = ordered_labels({lab for _, lab in rows})

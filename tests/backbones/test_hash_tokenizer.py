@@ -41,8 +41,9 @@ def test_empty_text_is_cls_sep():
 def test_refuses_a_bare_string():
     with pytest.raises(BackboneError) as err:
         HashTokenizer()("just one text", max_length=8)
-    assert str(err.value) == ('error: a tokenizer takes a list of strings\n'
-                              '    hint: call tokenizer(["first text", "second text"], max_length=64)')
+    assert str(err.value) == ('error: a tokenizer takes a list of strings, or a list of sentence pairs '
+                              '(two strings each)\n    hint: call tokenizer(["first text", "second text"], '
+                              'max_length=64) or tokenizer([("premise", "hypothesis")], max_length=64)')
 
 
 def test_refuses_max_length_below_two():

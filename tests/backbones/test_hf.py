@@ -31,7 +31,7 @@ def reference_bert():
 
 def test_minilm_describes_itself(minilm):
     assert (minilm.ref, minilm.modality, minilm.frontend) == ("hf:minilm", "text", "export")
-    assert minilm.input_names == ("input_ids", "attention_mask") and minilm.image_shape is None
+    assert minilm.input_names == ("input_ids", "attention_mask", "token_type_ids") and minilm.image_shape is None
     assert isinstance(minilm.module, transformers.BertModel) and not minilm.module.training
     ids, mask, token_types, positions = minilm.example_inputs  # BERT: both optional (derived)
     assert ids.shape[0] == 2 and ids.dtype == mask.dtype == torch.long and 0 in mask[0].tolist()
@@ -67,6 +67,18 @@ def test_minilm_tokenizer_matches_transformers(minilm):
         got = minilm.tokenizer(texts, max_length=max_length)
         assert torch.equal(got["input_ids"], want["input_ids"])
         assert torch.equal(got["attention_mask"], want["attention_mask"])
+
+
+def test_minilm_tokenizer_encodes_sentence_pairs_as_transformers_does(minilm):
+    auto = transformers.AutoTokenizer.from_pretrained(_minilm_folder(), local_files_only=True)
+    pairs = [("A man is playing a guitar.", "Someone plays music"), ("x", "a much longer second sentence here")]
+    for max_length in (8, 64):  # 8 cuts the longer text of each pair first, as truncation=True does
+        want = auto([a for a, _ in pairs], [b for _, b in pairs], padding="longest", truncation=True,
+                    max_length=max_length, return_tensors="pt")
+        got = minilm.tokenizer(pairs, max_length=max_length)
+        for key in ("input_ids", "attention_mask", "token_type_ids"):
+            assert torch.equal(got[key], want[key]), key
+    assert minilm.input_names == ("input_ids", "attention_mask", "token_type_ids")
 
 
 def test_minilm_exports_with_bert_paths(minilm):

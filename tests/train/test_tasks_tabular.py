@@ -97,8 +97,8 @@ def test_reference_errors():
                             "    hint: did you mean 'wordnet'?")
     with pytest.raises(TaskError) as e:
         load_task("csv:x.csv?lable=y")
-    assert str(e.value) == ("error: unknown option 'lable' for csv tasks (options: text, label, validation, test, "
-                            "per_class, split)\n    hint: did you mean 'label'?")
+    assert str(e.value) == ("error: unknown option 'lable' for csv tasks (options: text, text2, label, validation, "
+                            "test, per_class, split)\n    hint: did you mean 'label'?")
     with pytest.raises(TaskError) as e:
         load_task("digits?per_class=0")
     assert str(e.value) == "error: option per_class=0 of task 'digits?per_class=0' must be an integer >= 1"
