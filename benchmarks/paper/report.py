@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Optional, Sequence
 
-from . import common, gga_by_norm as by_norm, map_repeat as repeat, verdicts as v
+from . import beyond, beyond_report, common, gga_by_norm as by_norm, map_repeat as repeat, verdicts as v
 from .analysis import edge_values, floats, maps_correlation, spread, where
 
 CLAIMS = {
@@ -49,7 +49,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 def render(s: common.Settings, argv: Optional[Sequence[str]]) -> str:
     r = _Reader(s, argv)
     claims = [_claim1(r), _claim2(r), _claim3(r), _claim4(r)]  # first: they record the verdicts the header sums up
-    parts = [_header(r), *claims, _cost(r), _commands(r)]
+    parts = [_header(r), *claims, _cost(r), _beyond(r), _commands(r)]
     return "\n\n".join(p.strip("\n") for p in parts) + "\n"
 
 
@@ -372,10 +372,18 @@ def _train_times(r: _Reader) -> str:
     return f"Mean wall-clock seconds per training run in claim 4 ({at_once}): " + ", ".join(cells) + "."
 
 
+def _beyond(r: _Reader) -> str:
+    """Issue 16's comparison, from beyond.csv only (``beyond_report``); says so when it has not been run."""
+    return beyond_report.section(r.rows(beyond.EXPERIMENT), r.provenance(beyond.EXPERIMENT),
+                                 r.figure(beyond.EXPERIMENT, "test accuracy of every variant against k"),
+                                 r.command(beyond.EXPERIMENT))
+
+
 def _commands(r: _Reader) -> str:
     lines = [r.command(e) for _, e in CLAIMS.values()]
     lines.insert(1, r.command(repeat.EXPERIMENT, "map_repeat"))
     lines.append(r.command(by_norm.EXPERIMENT))
+    lines.append(r.command(beyond.EXPERIMENT))
     lines += [r.command("cost"), common.command("report", r.argv)]
     return "## Regenerating everything\n\nIn this order (each resumes; see `benchmarks/paper/README.md`):\n\n" \
            "```bash\n" + "\n".join(lines) + "\n```"

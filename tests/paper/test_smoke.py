@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 MODULES = ("common", "runstore", "placement_sweep", "map_repeat", "random_vs_baseline", "gga_by_norm",
-           "rank_predicts", "gga_vs_baseline", "cost", "report")
+           "rank_predicts", "gga_vs_baseline", "cost", "beyond", "report")
 TASKS = ("wordnet:noun.animal,noun.food,noun.plant?per_class=30",
          "wordnet:noun.animal,noun.food,noun.artifact?per_class=30")
 
@@ -33,7 +33,7 @@ def tiny(tmp_path_factory, paper):
             "--evolve-trials", "2", "--repeats", "1", "--score-batches", "1", "--workers", "1",
             "--results", str(out / "results"), "--runs", str(out / "runs"), "--doc", str(out / "results.md")]
     for script in ("placement_sweep", "map_repeat", "random_vs_baseline", "rank_predicts", "gga_vs_baseline",
-                   "gga_by_norm", "cost", "report"):
+                   "gga_by_norm", "cost", "beyond", "report"):
         paper[script].main(argv)
     return argv, out
 
@@ -51,6 +51,7 @@ def test_every_csv_has_its_columns_and_rows(tiny, paper):
         "rank_predicts": paper["rank_predicts"].CORRELATION_COLUMNS,
         "rank_predicts_edges": paper["rank_predicts"].EDGE_COLUMNS,
         "gga_vs_baseline": paper["gga_vs_baseline"].COLUMNS,
+        "beyond": paper["beyond"].COLUMNS,
         "evolve": paper["gga_vs_baseline"].EVOLVE_COLUMNS,
         "gga_by_norm": paper["gga_vs_baseline"].COLUMNS,
         "cost": paper["cost"].COLUMNS,
@@ -104,15 +105,17 @@ def test_report_has_every_claim_with_a_verdict_and_its_command(tiny, paper):
     sections = text.split("\n## ")[1:]
     titles = [s.splitlines()[0] for s in sections]
     assert titles == [f"Claim {n}: {paper['report'].CLAIMS[n][0]}" for n in (1, 2, 3, 4)] + [
-        "Cost: scoring, training, and the second pass of recurrent edges", "Regenerating everything"]
+        "Cost: scoring, training, and the second pass of recurrent edges",
+        "Beyond the paper: gradient-aligned initialisation, allocated ranks, other scores", "Regenerating everything"]
     for section in sections[:4]:
         verdict = section.split("**Verdict: ")[1].split(".**")[0]
         assert verdict in ("holds", "partly", "does not hold here", "not measured")
         assert "*Rule:*" in section and "Regenerate: `python -m benchmarks.paper." in section
     assert "Not run yet" not in text
     for script in ("placement_sweep", "map_repeat", "random_vs_baseline", "rank_predicts", "gga_vs_baseline",
-                   "gga_by_norm", "cost"):
+                   "gga_by_norm", "cost", "beyond"):
         assert paper["common"].command(script, argv) in text
+    assert "Does any automatic method beat random picks by more than the seed spread?" in text
     assert "](results/placement_heatmaps.png)" in text
     assert "Is the map reproducible?" in text and "lowest-loss edge" in text and "GGA on Frobenius norm" in text
 
