@@ -5,6 +5,7 @@ import json
 import sys
 
 from ..spec.edge_facts import KINDS
+from ..spec.models import Init
 
 EXAMPLES = """examples:
   # four adapters chosen by gradient rank, two candidate sizes, 100 training steps per trial
@@ -31,6 +32,8 @@ best.safetensors, pareto.csv and progress.png. See docs/search.md.
 # every command, `check` included, builds it. tests/cli/test_search_command_choices.py keeps them equal.
 STRATEGIES = ("evolve", "gga", "random", "single")
 EXECUTORS = ("local", "process", "ray")
+METRICS = ("rank", "erank", "fro", "nuclear")
+RANK_MODES = ("equal", "allocated")
 
 
 def register(sub) -> None:
@@ -62,6 +65,13 @@ def register(sub) -> None:
     what.add_argument("--score-batches", type=int, default=4, help="batches of the scoring pass (default 4)")
     what.add_argument("--score-head", choices=("probe", "random"), default="probe",
                       help="task head of the scoring pass: a briefly trained linear probe (default) or random")
+    what.add_argument("--metric", choices=METRICS, default="rank",
+                      help="edge score that GGA picks by and evolve draws new edges by (default rank, the paper's)")
+    what.add_argument("--init", choices=Init.__args__,
+                      help="initialisation of every proposed adapter (grad: from its edge's gradient; default zero)")
+    what.add_argument("--ranks", choices=RANK_MODES, default="equal",
+                      help="allocated: GGA picks get ranks shared out from their gradient spectra within the same "
+                           "parameters (default equal: --rank everywhere)")
 
     how = p.add_argument_group("training")
     fid = how.add_mutually_exclusive_group()
@@ -112,11 +122,11 @@ def run_search(args) -> int:
         result = search(
             args.task, args.backbone, strategy=strategy,
             budget=Budget(tuple(args.adapters), args.budget_params, tuple(args.kinds) if args.kinds else None,
-                          args.rank),
+                          args.rank, args.init, args.ranks),
             executor=args.executor, workers=args.workers, ray_address=args.ray_address,
             cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
             fidelity=Fidelity(args.fidelity_steps, args.fidelity_epochs), train=train, seed=args.seed,
-            task_seed=args.task_seed, run_dir=out, resume=args.resume, scoring=Scoring(batches=args.score_batches, head=args.score_head),
+            task_seed=args.task_seed, run_dir=out, resume=args.resume, scoring=Scoring(batches=args.score_batches, head=args.score_head, metric=args.metric),
             baseline=args.baseline, specs=[load(path) for path in args.spec], final=args.final,
             threads=args.threads, progress=None if not args.json else False, trust_code=args.trust_code)
     except KeyboardInterrupt:
