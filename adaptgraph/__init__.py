@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 # name -> module that defines it; imported lazily so `import adaptgraph` stays light.
 _LAZY = {
     "compile": "adaptgraph.compiler",
+    "disabled_adapters": "adaptgraph.adapters.disable",
     "save_adapters": "adaptgraph.saving",
     "load_adapters": "adaptgraph.saving",
     "score_edges": "adaptgraph.score",

@@ -1,9 +1,6 @@
 """The one orchestrator: load -> trace -> resolve -> passes -> trainable GraphModule."""
 from __future__ import annotations
 
-import copy
-import warnings
-import weakref
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -15,7 +12,8 @@ from .adapters import DEFAULT_ADAPTER, adapter_kind
 from .backbones import Backbone, get_backbone
 from .errors import BackboneError
 from .frozen_eval import keep_frozen_in_eval
-from .graph import Traced, trace
+from .graph import Traced, trace_backbone
+from .sharing import own_copy, share_weights
 from .passes import (Pass, eliminate_dead_code, freeze_backbone, insert_forward_edges, run_passes,
                      strip_backbone_dropout, unroll_recurrent)
 from .plan import Plan, resolve
@@ -49,8 +47,13 @@ def compile(spec: Spec | str | Path, backbone: str | nn.Module | Backbone | None
 
     ``spec`` is a ``Spec`` or a path to a spec file. ``backbone`` is a reference (``"zoo:vit-tiny"``,
     ``"hf:minilm"``), an ``nn.Module`` (give ``example_inputs``) or a loaded ``Backbone``; it defaults to
-    the spec's ``backbone``. The caller's module is never modified. Adapter weights are drawn from
-    ``seed``, so the same call gives the same model.
+    the spec's ``backbone``. Adapter weights are drawn from ``seed``, so the same call gives the same model.
+
+    The compiled model's frozen parameters and buffers are the backbone's own tensors (shared
+    storage, no copy): N specs compiled on one backbone cost it once plus N sets of adapters.
+    The backbone object itself is never changed (its weights, ``requires_grad`` flags and
+    train/eval mode stay as they were); do not train or edit it in place while compiled models
+    use it (see docs/api.md, "What compiled models share").
     """
     spec = spec if isinstance(spec, Spec) else load(spec)
     try:
@@ -64,25 +67,15 @@ def compile(spec: Spec | str | Path, backbone: str | nn.Module | Backbone | None
     return apply_plan(traced, resolve(spec, traced), bb.ref, seed)
 
 
-# Keyed weakly by the module object itself: keying by id() could hand a freed module's graph to a
-# new module that happens to reuse its address.
-_TRACES: "weakref.WeakKeyDictionary[nn.Module, dict[str, Traced]]" = weakref.WeakKeyDictionary()
-
-
-def trace_backbone(bb: Backbone, frontend: str | None = None) -> Traced:
-    """Trace once per backbone object and frontend; later calls reuse the graph (compile copies it)."""
-    chosen = frontend or bb.frontend
-    by_frontend = _TRACES.setdefault(bb.module, {})
-    if chosen not in by_frontend:
-        by_frontend[chosen] = trace(bb.module, bb.example_inputs, frontend=chosen, leaf_modules=bb.leaf_modules)
-    return by_frontend[chosen]
-
-
 def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = DEFAULT_SEED) -> fx.GraphModule:
-    """Apply a resolved ``plan`` to a copy of ``traced.gm``: insert adapters, unroll, freeze."""
-    with warnings.catch_warnings():  # torch's own pytree deprecation, raised while copying exported graphs
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-        gm = copy.deepcopy(traced.gm)
+    """Apply a resolved ``plan`` to ``traced.gm``: insert adapters, unroll, freeze.
+
+    The result has its own graph and module objects, but its frozen parameters and buffers share
+    storage with ``traced.gm``'s, which are the backbone's (see ``adaptgraph.sharing``); the modules the
+    spec trains (``train``) get their own copies, so training never writes into the backbone.
+    """
+    gm = share_weights(traced.gm)
+    own_copy(gm, plan.train)
     backbone_parameters = sum(p.numel() for p in gm.parameters())
     gm.add_module("adapters", build_adapters(plan, seed))
     gm, results = run_passes(gm, plan_passes(plan))

@@ -1,6 +1,12 @@
 """Suite-wide settings."""
+import os
+
 import pytest
 import torch
+
+# No test reads or writes the user's trace cache (a cached graph would also skip the code paths a test
+# patches); tests of the cache point ADAPTGRAPH_TRACE_CACHE at a tmp folder. Subprocesses inherit this.
+os.environ["ADAPTGRAPH_TRACE_CACHE"] = "off"
 
 
 @pytest.fixture(autouse=True)

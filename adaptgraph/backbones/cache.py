@@ -10,6 +10,7 @@ import torch
 from adaptgraph.backbones.backbone import Backbone
 from adaptgraph.backbones.registry import load_backbone
 from adaptgraph.errors import SpecError
+from adaptgraph.progress import step
 
 _BACKBONES: dict[tuple[str, bool], Backbone] = {}
 
@@ -29,6 +30,7 @@ def get_backbone(ref: str | torch.nn.Module | Backbone | None, example_inputs: t
     if isinstance(ref, str):
         key = (ref, trust_code)
         if key not in _BACKBONES:
-            _BACKBONES[key] = load_backbone(ref, trust_code=trust_code)
+            with step(f"loading {ref}"):
+                _BACKBONES[key] = load_backbone(ref, trust_code=trust_code)
         return _BACKBONES[key]
     return load_backbone(ref, example_inputs=example_inputs, trust_code=trust_code)

@@ -7,12 +7,13 @@ import torch
 
 from adaptgraph.backbones.backbone import Backbone
 from adaptgraph.errors import BackboneError
+from adaptgraph.sharing import eval_mode
 
 EXAMPLE_HINT = "pass example_inputs=(tensor, ...) with a batch of 2, e.g. (torch.randn(2, 3, 32, 32),)"
 
 
 def wrap_module(module: torch.nn.Module, example_inputs: tuple | None, ref: str) -> Backbone:
-    """A Backbone for ``module`` (put in eval mode); modality is guessed from the inputs' dtype.
+    """A Backbone for ``module`` (its train/eval mode is left alone); modality is guessed from the inputs' dtype.
 
     Integer inputs mean token ids ("text"), floating inputs mean pixels ("image").
     The module is run once on the inputs to check that it returns one tensor.
@@ -23,7 +24,6 @@ def wrap_module(module: torch.nn.Module, example_inputs: tuple | None, ref: str)
     if not isinstance(first, torch.Tensor):
         raise BackboneError(f"the first example input of backbone {ref} must be a tensor, "
                             f"not {type(first).__name__}", hint=EXAMPLE_HINT)
-    module.eval()
     check_output(module, example_inputs, ref)
     text = not (first.is_floating_point() or first.is_complex())
     return Backbone(
@@ -60,9 +60,9 @@ def forward_argument_names(module: torch.nn.Module, count: int) -> tuple[str, ..
 
 
 def check_output(module: torch.nn.Module, example_inputs: tuple, ref: str) -> None:
-    """Run ``module`` once; BackboneError unless it returns one tensor."""
+    """Run ``module`` once (in eval mode, then its own mode again); BackboneError unless it returns one tensor."""
     try:
-        with torch.no_grad():
+        with eval_mode(module), torch.no_grad():
             out = module(*example_inputs)
     except Exception as exc:  # the user's forward: report whatever it raised
         raise BackboneError(f"backbone {ref} failed on its example inputs: "

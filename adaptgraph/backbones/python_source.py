@@ -36,7 +36,7 @@ def load_python(target: str, options: LoadOptions) -> Backbone:
     inputs = options.example_inputs
     if inputs is None:
         inputs = _module_example_inputs(ref, source)
-    return wrap_module(module, inputs, ref)
+    return wrap_module(module.eval(), inputs, ref)  # built here: ours to put in eval mode, as zoo: and hf: do
 
 
 def _import(ref: str, module_name: str):

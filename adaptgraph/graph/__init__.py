@@ -4,8 +4,10 @@ from .pass_runner import Pass, PassResult, run_passes
 from .point_lookup import resolve_glob_pair, resolve_point
 from .ports import PointInfo, module_ports
 from .stream import stream_points
+from .trace_cache import trace_backbone, trace_cached
 from .tracing import FRONTENDS, frontend_names, trace
 from .traced import Traced
 
 __all__ = ["FRONTENDS", "Pass", "PassResult", "PointInfo", "Traced", "frontend_names", "module_ports", "node_values",
-           "resolve_glob_pair", "resolve_point", "run_passes", "stream_points", "trace"]
+           "resolve_glob_pair", "resolve_point", "run_passes", "stream_points", "trace", "trace_backbone",
+           "trace_cached"]

@@ -1,4 +1,8 @@
-"""An on-disk cache of traced graphs, so that a second run does not trace the same backbone again.
+"""Trace a backbone once: per backbone object in a process, and per fingerprint on disk.
+
+``trace_backbone(bb)`` is what compile, points, score and search call. In a process it
+returns the same ``Traced`` for the same module object and frontend. Across processes it
+reads an on-disk cache of traced graphs, so that a second run does not trace again.
 
 An entry holds the graph (nodes, their targets, arguments and the metadata later stages
 read) and the ``Traced`` record's fields, never the weights: on a hit the graph is
@@ -24,18 +28,58 @@ import io
 import os
 import pickle
 import sys
+import weakref
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 from torch import fx, nn
 
+from ..progress import step
+from ..sharing import share_weights
+from .tracing import trace
 from .traced import Traced
 
 FORMAT = 1
 ENV = "ADAPTGRAPH_TRACE_CACHE"
 _KEPT_META = ("nn_module_stack", "tensor_meta")
 _FIELDS = ("frontend", "module_paths", "module_types", "containers", "notes", "auto_leaves")
+
+
+# Keyed weakly by the module object itself: keying by id() could hand a freed module's graph to a
+# new module that happens to reuse its address.
+_TRACES: "weakref.WeakKeyDictionary[nn.Module, dict[str, Traced]]" = weakref.WeakKeyDictionary()
+
+
+def trace_backbone(bb, frontend: str | None = None) -> Traced:
+    """The traced graph of a loaded ``Backbone`` with ``frontend`` (default: the backbone's own).
+
+    Traced once per backbone object and frontend in a process (later calls return the same
+    ``Traced``; compile shares its weights), and read from the disk cache when this
+    backbone's fingerprint was traced before.
+    """
+    chosen = frontend or bb.frontend
+    by_frontend = _TRACES.setdefault(bb.module, {})
+    if chosen not in by_frontend:
+        by_frontend[chosen] = trace_cached(bb.module, bb.example_inputs, chosen, bb.leaf_modules, bb.ref)
+    return by_frontend[chosen]
+
+
+def trace_cached(module: nn.Module, inputs: tuple, frontend: str, leaf_modules: tuple[str, ...] = (),
+                 label: str = "the backbone") -> Traced:
+    """``trace(...)``, or its result from the disk cache; a fresh trace is stored for the next run.
+
+    A hit skips the traced-vs-eager check: it ran when the entry was made, for the same code,
+    configuration, shapes and frontend (the key), and a graph does not depend on weight values.
+    """
+    key = trace_key(module, inputs, frontend, leaf_modules)
+    hit = load_traced(key, module, inputs)
+    if hit is not None:
+        return hit
+    with step(f"tracing {label} ({frontend})"):
+        traced = trace(module, inputs, frontend=frontend, leaf_modules=leaf_modules)
+    save_traced(key, traced, module)
+    return traced
 
 
 def cache_dir() -> Path | None:
@@ -81,7 +125,7 @@ def load_traced(key: str, module: nn.Module, inputs: tuple) -> Traced | None:
         entry = _Unpickler(io.BytesIO(path.read_bytes())).load()
         if entry.get("format") != FORMAT or entry.get("key") != key:
             return None
-        gm = _rebuild(entry, module)
+        gm = share_weights(_rebuild(entry, module))  # own module objects, the caller's tensors
         return Traced(gm=gm, example_inputs=tuple(inputs), **entry["traced"])
     except Exception:  # noqa: BLE001 - a bad entry is a miss; the caller traces and overwrites it
         return None

@@ -1,7 +1,6 @@
 """``trace``: turn an eager backbone into a checked, editable fx graph (``Traced``)."""
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 
 import torch
@@ -14,6 +13,7 @@ from .inplace import remove_inplace_ops
 from .input_defaults import apply_input_defaults
 from .output_select import drop_dead_code, select_output
 from .pass_runner import PassResult, run_passes
+from ..sharing import eval_mode, share_weights
 from .trace_export import first_line, trace_export
 from .trace_fx import trace_fx
 from .traced import Traced
@@ -46,12 +46,15 @@ def trace(module: nn.Module, example_inputs: tuple, frontend: str = "auto",
           leaf_modules: tuple[str, ...] = (), atol: float = 1e-5) -> Traced:
     """Trace ``module`` on ``example_inputs`` with ``frontend`` ("fx", "export" or "auto").
 
-    The graph is traced from a deep copy in eval mode (the caller's module is never
-    touched) and returns the model's first output tensor. Its outputs are compared
-    with the eager model's on the example inputs and on a second batch of another
-    size; a mismatch larger than ``atol`` raises ``TraceError``. "auto" tries fx
-    (with automatic leaf modules for untraceable submodules), then export; when fx
-    needed automatic leaves and export works, export wins (it sees inside them).
+    The graph is traced from ``module`` itself, in eval mode for the time of tracing, and
+    holds its own module objects over ``module``'s parameters and buffers (shared storage,
+    see ``adaptgraph.sharing``): the caller's module, its mode and its flags are never changed, and no
+    weight is copied. It returns the model's first output tensor. Its outputs are compared
+    with the eager model's on one small batch: a batch of another size than the example
+    inputs (so dynamic dimensions are checked too), or the example inputs for a static
+    graph; a mismatch larger than ``atol`` raises ``TraceError``. "auto" tries fx (with
+    automatic leaf modules for untraceable submodules) and export only when fx fails;
+    ``frontend="export"`` may see inside fx's automatic leaves (a note says so).
     Named passes under ``run_passes`` then tidy the graph: safe in-place ops are made
     out-of-place (points are node values), and device constants follow the inputs, so
     ``gm.to("cuda")`` works. ``Traced.notes`` says what had to be done.
@@ -69,24 +72,19 @@ def trace(module: nn.Module, example_inputs: tuple, frontend: str = "auto",
 
 
 def _trace_auto(module: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...], atol: float) -> Traced:
-    """fx first; export when fx fails, or when fx had to hide submodules that export may see into."""
+    """The first frontend that works, in table order (the cheapest first): one trace, not one per frontend."""
     reasons: list[str] = []
-    fallback = None
     for name in FRONTENDS:
         try:
             traced = _trace_with(name, module, inputs, leaf_modules, atol)
         except _FrontendFailed as failed:
             reasons.append(f"{name}: {failed}")
             continue
-        if fallback is not None:  # a later frontend beats one that needed automatic leaves
-            note = (f"auto chose {name}: {fallback.frontend} could only trace with automatic leaves "
-                    f"{', '.join(fallback.auto_leaves)}")
-            return replace(traced, notes=traced.notes + (note,))
-        if not traced.auto_leaves:
-            return traced
-        fallback = traced
-    if fallback is not None:
-        return replace(fallback, notes=fallback.notes + (f"auto kept fx: {reasons[-1]}",))
+        if traced.auto_leaves:
+            others = [n for n in FRONTENDS if n != name]
+            note = f"{' or '.join(repr(n) for n in others)} may see inside the automatic leaves: pass frontend= to try"
+            traced = replace(traced, notes=traced.notes + (note,))
+        return traced
     raise TraceError("could not trace the model with any frontend:\n  " + "\n  ".join(reasons), hint=_HINT)
 
 
@@ -99,19 +97,22 @@ class _FrontendFailed(Exception):
 
 
 def _trace_with(name: str, module: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...], atol: float) -> Traced:
-    eager = copy.deepcopy(module).eval()  # the reference; ``work`` is traced and shared with the graph
-    work = copy.deepcopy(eager)
-    with torch.no_grad():
+    # No copy of the model: the frontend reads ``module`` (in eval mode meanwhile), and the graph then
+    # gets its own module objects over the same tensors, so the passes below never reach the caller's.
+    with eval_mode(module), torch.no_grad():
         try:
-            reference = eager(*inputs)
+            reference = module(*inputs)
         except Exception as exc:  # the inputs do not fit the model: no frontend can help
             raise TraceError(f"the eager model fails on the example inputs: {first_line(exc)}") from exc
-    gm, notes, dynamic, auto = _run_frontend(name, work, inputs, leaf_modules)
+    with eval_mode(module):
+        gm, notes, dynamic, auto = _run_frontend(name, module, inputs, leaf_modules)
+        gm = share_weights(gm).eval()  # fx graphs call the module's own submodules: copy them in eval mode
     gm, tidy_notes = _tidy(gm, reference, inputs, name)
     apply_input_defaults(gm, module)  # optional inputs (a tokenizer's token_type_ids) stay optional
-    check_outputs(gm, eager, inputs, atol, dynamic)
-    return Traced(gm=gm, frontend=name, module_paths=_paths(work), module_types=_types(work),
-                  containers=_containers(work), example_inputs=inputs, notes=(*notes, *tidy_notes), auto_leaves=auto)
+    check_outputs(gm, module, inputs, atol, dynamic)
+    return Traced(gm=gm, frontend=name, module_paths=_paths(module), module_types=_types(module),
+                  containers=_containers(module), example_inputs=inputs, notes=(*notes, *tidy_notes),
+                  auto_leaves=auto)
 
 
 def _run_frontend(name: str, work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
@@ -147,12 +148,16 @@ def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> PassResult:
 
 
 def check_outputs(gm: fx.GraphModule, eager: nn.Module, inputs: tuple, atol: float, dynamic: str) -> None:
-    """Compare ``gm`` with the eager model on ``inputs`` and, unless static, on a batch of another size."""
-    batches = [inputs]
-    if dynamic != "static":
-        batches.append(second_batch(inputs, vary_seq=dynamic == "batch+seq"))
-    for batch in batches:
-        with torch.no_grad():
+    """Compare ``gm`` with the eager model (run in eval mode) on one small batch.
+
+    Unless the graph is static, that batch has another size than ``inputs`` (one more row, and
+    one position fewer for token inputs when the sequence is dynamic) and holds ``inputs``'
+    rows, so one run checks both the values and the dynamic dimensions. When the eager model
+    itself rejects that batch, ``inputs`` are used.
+    """
+    batches = [second_batch(inputs, vary_seq=dynamic == "batch+seq")] if dynamic != "static" else []
+    for batch in [*batches, inputs]:
+        with eval_mode(eager), torch.no_grad():
             try:
                 want = _first_tensor(eager(*batch))
             except Exception:  # noqa: BLE001 - the eager model itself rejects the resized batch
@@ -162,6 +167,7 @@ def check_outputs(gm: fx.GraphModule, eager: nn.Module, inputs: tuple, atol: flo
             except Exception as exc:  # noqa: BLE001
                 raise _FrontendFailed(f"the traced graph fails on a batch of shape {_shapes(batch)}: {first_line(exc)}") from exc
         _compare(got, want, atol, batch)
+        return
 
 
 def _compare(got: object, want: torch.Tensor, atol: float, batch: tuple) -> None:

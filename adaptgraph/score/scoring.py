@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from adaptgraph.backbones import Backbone, get_backbone
 from adaptgraph.cli_values import resolve_device
 from adaptgraph.errors import ScoreError, did_you_mean
-from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace
+from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace_backbone
 from adaptgraph.tasks import HEADS, check_fits, check_task, fit_probe, load_task, make_head, make_loader
 
 from .accumulate import PairwiseAccumulator
@@ -57,7 +57,7 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
     dev = _device(device)
 
     tic = time.perf_counter()
-    traced = traced or trace(bb.module, bb.example_inputs, frontend=bb.frontend, leaf_modules=bb.leaf_modules)
+    traced = traced or trace_backbone(bb)
     # the backbone may be shared (get_backbone caches it): it goes back to its device afterwards
     with _moved(traced.gm, dev) as gm:
         gm.eval().requires_grad_(False)

@@ -33,10 +33,10 @@ def test_integer_inputs_mean_text():
     assert backbone.image_shape is None and backbone.tokenizer is None and backbone.frontend == "auto"
 
 
-def test_float_inputs_mean_image_and_module_goes_to_eval():
+def test_float_inputs_mean_image_and_the_modules_mode_is_left_alone():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Dropout())
     backbone = load_backbone(net, example_inputs=torch.ones(2, 3, 9, 9))
-    assert backbone.module is net and not net.training
+    assert backbone.module is net and net.training and all(m.training for m in net.modules())
     assert (backbone.modality, backbone.image_shape, backbone.input_names) == ("image", (3, 9, 9), ("input",))
     assert backbone.example_inputs[0].shape == (2, 3, 9, 9)
 

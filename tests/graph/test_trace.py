@@ -141,7 +141,7 @@ def test_a_frontend_with_wrong_outputs_is_rejected(prenorm, monkeypatch):
         trace(model, inputs, frontend="fx")
     assert err.value.problems[0].message == (
         "could not trace the model with fx: the traced graph does not match the eager model: "
-        "max abs difference 1 > atol 1e-05 on inputs of shape (2, 5, 4)")
+        "max abs difference 1 > atol 1e-05 on inputs of shape (3, 5, 4)")
     assert trace(model, inputs, frontend="auto").frontend == "export"  # auto moves on to export
 
 
@@ -158,7 +158,7 @@ def test_all_frontends_failing_lists_each_reason(prenorm, monkeypatch):
     assert err.value.problems[0].message == (
         "could not trace the model with any frontend:\n"
         "  fx: the traced graph does not match the eager model: max abs difference 1 > atol 1e-05 "
-        "on inputs of shape (2, 5, 4)\n"
+        "on inputs of shape (3, 5, 4)\n"
         "  export: RuntimeError: export exploded")
 
 
@@ -173,21 +173,23 @@ def test_unknown_frontend_and_bad_inputs(prenorm):
     assert err.value.problems[0].message.startswith("the eager model fails on the example inputs: RuntimeError: mat1 and mat2")
 
 
-def test_the_callers_module_is_never_changed(resnet):
+def test_the_callers_module_is_never_changed_and_its_weights_are_shared(resnet):
     model, inputs = resnet
     model.train()
     model.layer1[0].conv1.weight.requires_grad_(False)
     hook = model.layer2.register_forward_hook(lambda *a: None)
     before = copy.deepcopy(model.state_dict())
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    own = {t.data_ptr() for t in model.state_dict().values()}
     for frontend in ("fx", "export"):
         traced = trace(model, inputs, frontend=frontend)
-        with torch.no_grad():
-            for p in traced.gm.parameters():  # editing the graph's weights must not reach the caller
-                p.zero_()
+        # no copy of the weights: the graph's tensors are views of the caller's, held by its own objects
+        assert {p.data_ptr() for p in traced.gm.parameters()} <= own
+        assert not {id(p) for p in traced.gm.parameters()} & {id(p) for p in model.parameters()}
+        traced.gm.eval().requires_grad_(False).double()  # mode, flags and dtype of the graph are its own
     assert model.training and all(m.training for m in model.modules())
     assert {n: p.requires_grad for n, p in model.named_parameters()} == flags
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(torch.equal(before[k], v) and v.dtype == before[k].dtype for k, v in model.state_dict().items())
     assert model.layer1[0].relu.inplace is True
     assert list(model.layer2._forward_hooks) == [hook.id]  # hooks stay (copies keep them too: weight norm needs them)
     assert all(not m._forward_hooks for m in model.modules() if m is not model.layer2)
@@ -234,19 +236,24 @@ class SwitchNet(nn.Module):
         return self.fc(self.pool(x))
 
 
-def test_auto_prefers_export_when_fx_needs_automatic_leaves():
+def test_auto_keeps_fx_with_automatic_leaves_and_does_not_try_export(monkeypatch):
     model, inputs = SwitchNet().eval(), (torch.randn(2, 3, 4),)
-    assert trace(model, inputs, frontend="fx").auto_leaves == ("pool",)
+    monkeypatch.setitem(trace_module.FRONTENDS, "export", _never)  # one trace: export is not attempted
     traced = trace(model, inputs)
-    assert traced.frontend == "export" and traced.auto_leaves == ()
-    assert traced.notes == ("auto chose export: fx could only trace with automatic leaves pool",)
+    assert traced.frontend == "fx" and traced.auto_leaves == ("pool",)
+    assert traced.notes[-1] == "'export' may see inside the automatic leaves: pass frontend= to try"
+    monkeypatch.undo()
+    assert trace(model, inputs, frontend="export").auto_leaves == ()  # asked for: export sees inside
 
 
-def test_auto_keeps_fx_with_leaves_when_export_fails_too():
+def _never(*args):
+    raise AssertionError("this frontend must not run")
+
+
+def test_auto_keeps_fx_with_leaves_where_export_would_fail():
     torch.manual_seed(0)
     traced = trace(GatedNet().eval(), (torch.randn(2, 8),))  # data-dependent branch: export fails
     assert traced.frontend == "fx" and traced.auto_leaves == ("blocks.0.gate", "blocks.1.gate")
-    assert traced.notes[-1].startswith("auto kept fx: export: ")
 
 
 def test_inplace_op_on_a_tensor_with_an_earlier_view_is_kept():
