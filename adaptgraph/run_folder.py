@@ -14,10 +14,10 @@ from .compiler import compile
 from .errors import TaskError
 from .saving import load_adapters, read_adapter_file, save_adapters
 from .spec import Spec, dump, load
-from .tasks import load_head, load_task
+from .tasks import bind_task, load_head, load_task
 from .train import TrainConfig, TrainResult, check_run_dir, check_same_task, evaluate, fit
 from .train.distributed import is_main_process
-from .train.files import METRICS_FILE
+from .train.files import METRICS_FILE, read_metrics
 
 __all__ = ["evaluate_run", "train_spec"]
 
@@ -52,20 +52,24 @@ def train_spec(spec: Spec | str | Path, task: str, *, backbone=None, config: Tra
 
 def evaluate_run(run_dir: str | Path, task: str | None = None, split: str = "test", *, backbone=None,
                  trust_code: bool = False, progress: bool | None = None) -> dict:
-    """Reload a finished run and evaluate it on ``split``: reproduces the reported test accuracy exactly."""
+    """Reload a finished run and evaluate it on ``split``: reproduces the reported test accuracy (and an
+    ``lm:`` task's perplexity) exactly."""
     run = Path(run_dir)
     metrics_path, weights = run / METRICS_FILE, run / ADAPTERS_FILE
     if not metrics_path.exists() or not weights.exists():
         raise TaskError(f"{run} is not a finished run (it needs {METRICS_FILE} and {ADAPTERS_FILE})",
                         hint="point at the --out folder of a finished `adaptgraph train`")
-    metrics = json.loads(metrics_path.read_text())
-    saved = read_adapter_file(weights)
+    metrics = read_metrics(metrics_path)
+    saved = read_adapter_file(weights, require=("task", "head"))
     task_ref = task or saved.metadata.get("task")
     loaded = load_task(task_ref, seed=int(saved.metadata.get("task_seed", "0")))
-    check_same_task(metrics, loaded)
     bb = get_backbone(backbone if backbone is not None else saved.backbone, trust_code=trust_code)
+    loaded = bind_task(loaded, bb)  # an lm: task's blocks come from the backbone's tokenizer
+    check_same_task(metrics, loaded)
     model = load_adapters(weights, bb)
-    head = load_head(json.loads(saved.metadata["head"]), saved.extra("head"), loaded)
+    description = json.loads(saved.metadata["head"])  # an LM head is the backbone's own: rebuilt, not saved
+    head = (loaded.make_head(bb) if description.get("kind") == "lm"
+            else load_head(description, saved.extra("head"), loaded, f"{weights} (head)"))
     config = TrainConfig(**metrics["config"])
     return {"run": str(run), "task": task_ref, "split": split,
             **evaluate(model, head, bb, loaded, split, config, progress=progress)}

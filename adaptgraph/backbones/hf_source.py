@@ -126,6 +126,8 @@ def _auto_tokenizer(transformers, source: Path | str, trust: bool):
         if refused is not None:
             raise refused from None
         return None
+    if tok.pad_token is None and tok.eos_token is not None:  # GPT-2, Llama: pad with EOS (masked out anyway)
+        tok.pad_token = tok.eos_token
     return AutoTokenizerCall(tok)
 
 

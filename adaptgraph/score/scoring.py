@@ -15,14 +15,13 @@ import time
 from typing import Iterator, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from adaptgraph.backbones import Backbone, get_backbone
 from adaptgraph.cli_values import resolve_device
 from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace_backbone
-from adaptgraph.tasks import HEADS, check_fits, check_task, fit_probe, load_task, make_head, make_loader
+from adaptgraph.tasks import HEADS, bind_task, check_fits, check_task, fit_probe, load_task, make_head, make_loader
 
 from .accumulate import PairwiseAccumulator
 from .edge_scores import EdgeScores, freeze_matrix
@@ -53,6 +52,7 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
     task_obj = load_task(task, seed=seed)
     check_task(task_obj)
     check_fits(task_obj, bb)
+    task_obj = bind_task(task_obj, bb)
     _check_settings(batches, batch_size, head)
     dev = _device(device)
 
@@ -147,6 +147,8 @@ def _token_shape(p: PointInfo) -> tuple[int, ...]:
 
 
 def _head(gm, bb, train, first_batch, task, mode, pooling, seed, probe_examples, probe_steps, max_length, dev):
+    if hasattr(task, "make_head"):  # an lm: task scores under the next-token loss of the backbone's own head
+        return task.make_head(bb).to(dev)
     with torch.no_grad():
         features = gm(*first_batch.to(dev).inputs)
     head = make_head(features, task.num_classes, pooling, seed)
@@ -158,7 +160,7 @@ def _head(gm, bb, train, first_batch, task, mode, pooling, seed, probe_examples,
 
 def _probe_batch(gm, head, batch, infos: Sequence[PointInfo]) -> Probed:
     mask = batch.attention_mask
-    loss = lambda out: F.cross_entropy(head(out, mask).float(), batch.labels)  # noqa: E731
+    loss = lambda out: head.per_example_loss(head(out, mask).float(), batch).mean()  # noqa: E731
     return probe(gm, [p.node for p in infos], batch.inputs, loss, [p.feature_dim for p in infos])
 
 

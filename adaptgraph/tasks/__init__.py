@@ -7,9 +7,10 @@ This layer sits below ``score`` and ``train`` (both import it; it imports neithe
 - :class:`TaskHead`, and ``make_head`` / ``fit_probe`` for the head scoring uses (``head``).
 
 ``load_task(ref, seed)`` understands ``wordnet:SELECTION``, ``csv:PATH``,
-``jsonl:PATH`` and ``digits`` (each provider's module documents its options);
-a :class:`Task` object is returned as it is, so your own task works wherever a
-reference does.
+``jsonl:PATH``, ``digits`` and ``lm:PATH`` (each provider's module documents its
+options); a :class:`Task` object is returned as it is, so your own task works
+wherever a reference does. A language-model task (``lm``) is bound to a backbone's
+tokenizer with ``bind_task`` and trains through the backbone's own LM head (``lm_head``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from typing import Callable
 from .base import SPLITS, SplitTask, Task, check_task, dedupe, split_sizes, stratified_split
 from .data import Batch, GlobalBatchSampler, check_fits, check_labels, fit_images, make_loader
 from .digits import load_digits_task
+from .lm import LMBlocks, LMTask, load_lm
+from .lm_head import LMHead, generate, lm_head
 from .head import HEADS, POOLINGS, TaskHead, feature_dim_of, fit_probe, load_head, make_head, masked_mean
 from .refs import TaskRef, parse_task_ref
 from .tabular import load_tabular
@@ -28,6 +31,7 @@ PROVIDERS: dict[str, Callable[[TaskRef, int], SplitTask]] = {
     "csv": load_tabular,
     "jsonl": load_tabular,
     "digits": load_digits_task,
+    "lm": load_lm,
 }
 
 
@@ -40,12 +44,19 @@ def load_task(ref: "str | Task", seed: int = 0) -> Task:
     return PROVIDERS[parsed.provider](parsed, seed)
 
 
+def bind_task(task, backbone):
+    """``task`` as it is for ``backbone``: a language-model task becomes its token blocks."""
+    bind = getattr(task, "for_backbone", None)
+    return bind(backbone) if bind is not None else task
+
+
 def task_refs() -> list[str]:
     """Example references, for help texts and "did you mean"."""
-    return ["wordnet:noun", "wordnet:all", "csv:PATH", "jsonl:PATH", "digits"]
+    return ["wordnet:noun", "wordnet:all", "csv:PATH", "jsonl:PATH", "digits", "lm:PATH"]
 
 
-__all__ = ["HEADS", "LEXNAMES", "POOLINGS", "SPLITS", "WORDNET_DIR_ENV", "Batch", "GlobalBatchSampler", "SplitTask",
-           "Task", "TaskHead", "TaskRef", "check_fits", "check_labels", "check_task", "clean_gloss", "dedupe",
+__all__ = ["HEADS", "LEXNAMES", "POOLINGS", "SPLITS", "WORDNET_DIR_ENV", "Batch", "GlobalBatchSampler", "LMBlocks",
+           "LMHead", "LMTask", "SplitTask", "Task", "TaskHead", "TaskRef", "bind_task", "generate", "lm_head",
+           "load_lm", "check_fits", "check_labels", "check_task", "clean_gloss", "dedupe",
            "feature_dim_of", "fit_images", "fit_probe", "load_head", "load_task", "make_head", "make_loader",
            "masked_mean", "parse_task_ref", "select_classes", "split_sizes", "stratified_split", "task_refs"]

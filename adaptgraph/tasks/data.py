@@ -125,14 +125,20 @@ class Collator:
             inputs, mask = (fit_images(torch.stack(xs), self.image_shape),), None
         return Batch(inputs, labels, weights, mask)
 
-    def _text(self, texts: list[str]) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
-        encoded = self.tokenizer(texts, self.max_length)
+    def _text(self, texts: list) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
+        encoded = self.tokenizer(texts, self.max_length) if not isinstance(texts[0], torch.Tensor) else _tokens(texts)
         names = self.input_names or ("input_ids", "attention_mask")
         missing = [n for n in names if n not in encoded]
         if missing:
             raise TaskError(f"the tokenizer gives {', '.join(encoded)} but the backbone also takes {missing[0]}",
                             hint="use the tokenizer that belongs to the backbone")
         return tuple(encoded[n] for n in names), encoded.get("attention_mask")
+
+
+def _tokens(blocks: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Examples that are token blocks already (``lm:`` tasks): stacked, all of them real tokens."""
+    ids = torch.stack(blocks)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
 
 
 def fit_images(images: torch.Tensor, image_shape: tuple[int, int, int] | None) -> torch.Tensor:

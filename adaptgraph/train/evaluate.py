@@ -1,16 +1,17 @@
-"""Evaluation: accuracy and mean cross-entropy of a feature model plus head on one split."""
+"""Evaluation: accuracy and mean cross-entropy of a feature model plus head on one split
+(and perplexity for an LM head)."""
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import TaskError
-from ..tasks import Batch, TaskHead, check_fits, check_labels, check_task, make_loader
+from ..tasks import Batch, TaskHead, bind_task, check_fits, check_labels, check_task, make_loader
 from . import distributed
 from .config import TrainConfig
 
@@ -50,7 +51,8 @@ def show_progress(progress: bool | None, group: distributed.Dist) -> bool:
 
 def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "test",
              config: TrainConfig | None = None, *, progress: bool | None = None) -> dict:
-    """``{"accuracy", "loss", "n"}`` of ``model`` + ``head`` on ``split`` of ``task``.
+    """``{"accuracy", "loss", "n"}`` of ``model`` + ``head`` on ``split`` of ``task`` (and ``"perplexity"``
+    for an LM head, whose accuracy is that of the next token and whose loss is per token).
 
     Batches are taken in order (``eval_batch_size``), so the same model gives
     the same accuracy every time. Under a process group each rank evaluates its
@@ -60,6 +62,7 @@ def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "tes
     config = config or TrainConfig()
     check_task(task)
     check_fits(task, backbone)
+    task = bind_task(task, backbone)
     examples = task.examples(split)
     if not examples:
         raise TaskError(f"split '{split}' of task '{task.name}' has no examples")
@@ -78,12 +81,15 @@ def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "tes
             batch = batch.to(device)
             logits = logits_of(model, head, batch)
             real = batch.weights > 0
-            ce = F.cross_entropy(logits, batch.labels, reduction="none")
-            correct += float(((logits.argmax(-1) == batch.labels) & real).sum())
+            ce = head.per_example_loss(logits, batch)
+            correct += float(head.per_example_correct(logits, batch)[real].sum())
             loss_sum += float(ce[real].double().sum())
             count += float(real.sum())
     correct, loss_sum, count = distributed.sum_across([correct, loss_sum, count], group, device)
-    return {"accuracy": correct / count, "loss": loss_sum / count, "n": int(count)}
+    metrics = {"accuracy": correct / count, "loss": loss_sum / count, "n": int(count)}
+    if getattr(head, "reports_perplexity", False):  # a language model: exp(mean token loss)
+        metrics["perplexity"] = math.exp(metrics["loss"])
+    return metrics
 
 
 def check_same_task(metrics: dict, task) -> None:

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..adapters.grad_init import init_from_gradients, pending
 from ..errors import TaskError, TrainingError
-from ..tasks import Batch, TaskHead, check_fits, check_labels, check_task, feature_dim_of, make_loader
+from ..tasks import Batch, TaskHead, bind_task, check_fits, check_labels, check_task, feature_dim_of, make_loader
 from ..trainable import trainable_parameters, trainable_state, trained_buffers
 from . import distributed
 from .checkpointing import checkpointed
@@ -96,6 +95,7 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
     config = config or TrainConfig()
     check_task(task)
     check_fits(task, backbone)
+    task = bind_task(task, backbone)
     if out_dir is not None:
         check_run_dir(out_dir, overwrite)  # on every rank, so that all of them stop together
     device = config.resolved_device()
@@ -148,7 +148,8 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
         for batch in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=not show):
             if step >= total:
                 break
-            _train_step(wrapped, optimizer, scheduler, scaler, batch.to(run.device), config, run.device, losses)
+            _train_step(wrapped, run.head, optimizer, scheduler, scaler, batch.to(run.device), config, run.device,
+                        losses)
             step += 1
         loss_sum, n = distributed.sum_across(losses, group, run.device)
         _check_finite("training", loss_sum / n, epoch + 1, step, config)  # one sum on every rank: all stop
@@ -160,7 +161,7 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
         log.append({"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
                     "train_loss": loss_sum / n, "validation": val, "seconds": round(seconds, 3),
                     "eval_seconds": round(time.perf_counter() - tic - seconds, 3)})
-        if best is None or val is None or val["accuracy"] > best.validation["accuracy"]:
+        if best is None or val is None or _better(val, best.validation, run.head):
             best = _Checkpoint(epoch + 1, val, trainable_state(run.model),
                                {k: v.detach().clone() for k, v in run.head.state_dict().items()})
         if run.out is not None:
@@ -195,8 +196,17 @@ def _finish(run: _Run, log: list[dict], best: _Checkpoint, seconds: float,
     return result
 
 
+def _better(val: dict, best: dict, head) -> bool:
+    """Higher validation accuracy, or lower loss for a head that selects by loss (``LMHead``)."""
+    if getattr(head, "select_by", "accuracy") == "loss":
+        return val["loss"] < best["loss"]
+    return val["accuracy"] > best["accuracy"]
+
+
 def _new_head(model, backbone, train, task, config, device) -> TaskHead:
-    """A head sized by one forward pass of the model on two training examples."""
+    """A head sized by one forward pass of the model on two training examples (an LM task's: the backbone's)."""
+    if hasattr(task, "make_head"):
+        return task.make_head(backbone)
     probe = make_loader(train[:2], backbone, batch_size=2, max_length=config.max_length, shuffle=False)
     batch = next(iter(probe)).to(device)
     was_training = model.training
@@ -215,7 +225,7 @@ def _init_from_gradients(model, head, backbone, train, config, device) -> None:
     loader = make_loader(train, backbone, batch_size=config.batch_size, max_length=config.max_length,
                          shuffle=True, seed=config.seed)
     batch = next(iter(loader)).to(device)
-    init_from_gradients(model, lambda: F.cross_entropy(logits_of(model, head, batch).float(), batch.labels))
+    init_from_gradients(model, lambda: head.per_example_loss(logits_of(model, head, batch), batch).mean())
 
 
 def _wrap(trainer: _Trainable, group: distributed.Dist, device: torch.device) -> nn.Module:
@@ -254,10 +264,10 @@ def lr_lambda(config: TrainConfig, total: int) -> Callable[[int], float]:
     return factor
 
 
-def _train_step(wrapped, optimizer, scheduler, scaler, batch, config, device, losses) -> None:
+def _train_step(wrapped, head, optimizer, scheduler, scaler, batch, config, device, losses) -> None:
     with autocast(config, device):
         logits = wrapped(batch.attention_mask, *batch.inputs)
-    per_example = F.cross_entropy(logits, batch.labels, reduction="none")
+    per_example = head.per_example_loss(logits, batch)
     loss = (per_example * batch.weights).sum()  # weights make this the global-batch mean (see data.py)
     (scaler.scale(loss) if scaler else loss).backward()
     if scaler:
@@ -288,6 +298,7 @@ def _metrics(run: _Run, log: list[dict], best: _Checkpoint, test: dict | None, s
         "world_size": run.group.world_size, "epochs": len(log), "steps": log[-1]["step"],
         "best_epoch": best.epoch, "train_examples": len(run.task.examples("train")),
         "validation": best.validation, "test": test, "test_accuracy": test["accuracy"] if test else None,
+        **({"test_perplexity": test["perplexity"]} if test and "perplexity" in test else {}),
         "head": run.head.describe(),
         "trainable_parameters": {"model": model_params, "head": head_params, "total": model_params + head_params},
         "timing": {"total_seconds": round(seconds, 3),

@@ -1,0 +1,83 @@
+"""A decoder backbone's own output embedding (its LM head), for causal language modelling.
+
+Feature modules return hidden states; the matrix that turns them into next-token
+logits lives elsewhere:
+
+- ``zoo:gpt-tiny``: tied to the input embedding ``wte`` (as in GPT-2);
+- ``hf:PATH``: the folder's saved ``lm_head.weight`` (Llama, Qwen2 and any
+  ``...ForCausalLM`` whose head is not tied), else the input embedding when the
+  config ties them (GPT-2, small Qwen2). A folder saved from a base model without a
+  tied head (``LlamaModel``) has none: save the ``...ForCausalLM`` model instead;
+- any other module: its ``get_output_embeddings()`` or ``lm_head`` Linear, else a
+  tied ``wte``.
+
+A tied head is the embedding tensor itself (no copy); a saved one is read from disk in the
+backbone's dtype.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from adaptgraph.backbones.hf_source import hf_folder
+from adaptgraph.errors import BackboneError
+
+_HEAD_KEY = "lm_head"
+
+
+def output_embedding(backbone) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(weight (vocab, width), bias or None)`` of ``backbone``'s LM head; BackboneError when it has none."""
+    module = backbone.module
+    folder = hf_folder(backbone.ref)
+    if folder is not None:
+        saved = _saved_head(folder)
+        if saved is not None:
+            weight = module.get_input_embeddings().weight
+            return tuple(t.to(weight.dtype) if t is not None else None for t in saved)  # type: ignore[return-value]
+        if getattr(module.config, "tie_word_embeddings", True):
+            return module.get_input_embeddings().weight, None
+        raise BackboneError(f"backbone '{backbone.ref}' has no LM head: the folder saves no {_HEAD_KEY}.weight "
+                            "and its config does not tie it to the input embedding",
+                            hint="save the model with its head (AutoModelForCausalLM ... save_pretrained)")
+    head = _module_head(module)
+    if head is None:
+        raise BackboneError(f"backbone '{backbone.ref}' has no LM head (no get_output_embeddings(), lm_head or wte)",
+                            hint="use a decoder such as zoo:gpt-tiny or an hf: folder of a ...ForCausalLM model")
+    return head
+
+
+def _module_head(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    getter = getattr(module, "get_output_embeddings", None)
+    head = getter() if callable(getter) else getattr(module, _HEAD_KEY, None)
+    if isinstance(head, nn.Linear):
+        return head.weight, head.bias
+    wte = getattr(module, "wte", None)
+    return (wte.weight, None) if isinstance(wte, nn.Embedding) else None
+
+
+def _saved_head(folder: Path) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """``lm_head.weight`` (and bias) from the folder's safetensors or PyTorch weights, when saved."""
+    keys = (f"{_HEAD_KEY}.weight", f"{_HEAD_KEY}.bias")
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        files = json.loads(index.read_text())["weight_map"]
+        found = {k: _read_safetensors(folder / files[k], k) for k in keys if k in files}
+    elif (folder / "model.safetensors").is_file():
+        found = {k: _read_safetensors(folder / "model.safetensors", k) for k in keys}
+    elif (folder / "pytorch_model.bin").is_file():
+        state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        found = {k: state.get(k) for k in keys}
+    else:
+        return None
+    weight = found.get(keys[0])
+    return None if weight is None else (weight, found.get(keys[1]))
+
+
+def _read_safetensors(path: Path, key: str) -> torch.Tensor | None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return f.get_tensor(key) if key in f.keys() else None

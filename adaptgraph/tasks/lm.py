@@ -1,0 +1,179 @@
+"""``lm:PATH``: causal language modelling, next-token prediction on your own text.
+
+Options (all optional): ``lm:PATH?block=128&split=90/5/5&field=text&max_blocks=N``
+
+- PATH: a text file (documents or paragraphs separated by blank lines) or a ``.jsonl``
+  file (one document per line, its text under ``field``, default ``text``);
+- ``split=A/B/C`` (default 90/5/5): the paragraphs in file order, cut by characters into
+  train, validation and test. Not shuffled: held-out text is later text, not sentences
+  interleaved with the training ones;
+- ``block=N`` (default 128): tokens per example. Each split is tokenized with the
+  backbone's own tokenizer, paragraph by paragraph, concatenated and cut into blocks of
+  N tokens (the rest is dropped). All blocks have one length and no padding, so the mean
+  of the per-block losses is the mean per-token loss;
+- ``max_blocks=N``: keep the first N blocks of each split (for quick runs).
+
+An example's loss is the mean cross-entropy of tokens 2..N given the ones before them,
+through the backbone's own LM head (frozen, ``lm_head``); perplexity is ``exp(loss)`` and
+"accuracy" the share of next tokens the argmax gets right. Tokens depend on the
+backbone, so the task is bound to one with ``for_backbone`` (``fit``, ``evaluate`` and
+``score_edges`` do it); the fingerprint covers the text and the options.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import TaskError
+from .base import SPLITS, split_index
+from .data_files import read_rows
+from .refs import TaskRef, check_options, int_option, split_fractions
+
+LM_OPTIONS = ("block", "field", "max_blocks")
+DEFAULT_BLOCK = 128
+LM_SPLIT = (0.9, 0.05, 0.05)
+_PARAGRAPHS = re.compile(r"\n\s*\n")
+_TOKENIZE_CHUNK = 64  # paragraphs per tokenizer call
+_MAX_PARAGRAPH_TOKENS = 1 << 20  # a limit for the tokenizer call, not a cut: no paragraph is this long
+
+
+@dataclass(frozen=True, eq=False)
+class LMTask:
+    """Text in three contiguous splits; ``for_backbone`` makes the token blocks of one backbone."""
+
+    name: str
+    splits: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # paragraphs per split
+    block: int = DEFAULT_BLOCK
+    max_blocks: int | None = None
+    modality: str = "text"
+    class_names: tuple[str, ...] = ()
+    num_classes: int = 0  # the vocabulary, known once bound
+    _bound: dict = field(default_factory=dict, repr=False)
+
+    def examples(self, split: str) -> list:
+        raise TaskError(f"task '{self.name}' is a language-model task: its examples are token blocks of one "
+                        f"backbone's tokenizer", hint="call task.for_backbone(backbone).examples(split)")
+
+    def fingerprint(self) -> str:
+        """``NAME|HASH`` over the paragraphs of every split, the block length and the block limit."""
+        digest = hashlib.sha256(f"block={self.block}|max_blocks={self.max_blocks}".encode())
+        for name, paragraphs in zip(SPLITS, self.splits):
+            digest.update(f"|{name}|".encode() + "\x1e".join(paragraphs).encode())
+        return f"{self.name}|{digest.hexdigest()[:16]}"
+
+    def for_backbone(self, backbone) -> "LMBlocks":
+        """The blocks of every split under ``backbone``'s tokenizer (cached per backbone)."""
+        key = (getattr(backbone, "ref", None), id(getattr(backbone, "tokenizer", None)))
+        if key not in self._bound:
+            from .lm_head import lm_head  # the head says how many tokens there are
+
+            head = lm_head(backbone)
+            blocks = tuple(self._blocks(backbone, paragraphs, name) for name, paragraphs in zip(SPLITS, self.splits))
+            self._bound[key] = LMBlocks(self, blocks, head.num_classes, backbone)
+        return self._bound[key]
+
+    def _blocks(self, backbone, paragraphs: tuple[str, ...], split: str) -> tuple[torch.Tensor, ...]:
+        tokenizer = getattr(backbone, "tokenizer", None)
+        if tokenizer is None:
+            raise TaskError(f"backbone '{backbone.ref}' has no tokenizer, so task '{self.name}' cannot be "
+                            f"tokenized", hint="use a backbone folder that holds its tokenizer files")
+        ids = []
+        for start in range(0, len(paragraphs), _TOKENIZE_CHUNK):
+            ids.extend(_token_ids(tokenizer, list(paragraphs[start:start + _TOKENIZE_CHUNK])))
+        stream = torch.tensor(ids, dtype=torch.long)
+        count = len(stream) // self.block
+        if self.max_blocks is not None:
+            count = min(count, self.max_blocks)
+        if count == 0 and paragraphs:
+            raise TaskError(f"split '{split}' of task '{self.name}' has {len(stream)} tokens, fewer than one block "
+                            f"of {self.block}", hint="use a smaller block=N, a longer text or a larger share")
+        return tuple(stream[: count * self.block].view(count, self.block))
+
+
+@dataclass(frozen=True, eq=False)
+class LMBlocks:
+    """An :class:`LMTask` bound to one backbone: examples are ``(token block, 0)`` pairs."""
+
+    task: LMTask
+    blocks: tuple[tuple[torch.Tensor, ...], ...]
+    num_classes: int  # the vocabulary: next-token prediction chooses among its tokens
+    backbone: object
+    modality: str = "text"
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+    def examples(self, split: str) -> list[tuple[torch.Tensor, int]]:
+        return [(block, 0) for block in self.blocks[split_index(split)]]
+
+    def fingerprint(self) -> str:
+        return self.task.fingerprint()
+
+    def for_backbone(self, backbone) -> "LMBlocks":
+        return self if backbone is self.backbone else self.task.for_backbone(backbone)
+
+    def make_head(self, backbone):
+        """The backbone's own LM head (frozen)."""
+        from .lm_head import lm_head
+
+        return lm_head(backbone)
+
+
+def _token_ids(tokenizer, texts: list[str]) -> list[int]:
+    """The ids of ``texts``, one after the other, special tokens included (a Llama BOS per paragraph)."""
+    hf = getattr(tokenizer, "tokenizer", None)
+    if hasattr(hf, "pad_token"):  # a transformers tokenizer: called unpadded (GPT-2's has no pad token)
+        return [i for row in hf(texts, verbose=False)["input_ids"] for i in row]
+    batch = tokenizer(texts, max_length=_MAX_PARAGRAPH_TOKENS)
+    return batch["input_ids"][batch["attention_mask"] > 0].tolist()  # row by row, without the padding
+
+
+def load_lm(ref: TaskRef, seed: int = 0) -> LMTask:
+    """``lm:PATH[?options]`` (see the module docstring); ``seed`` is unused: the split is not shuffled."""
+    check_options(ref, LM_OPTIONS)
+    if not ref.body:
+        raise TaskError(f"task '{ref.text}' names no file", hint="write lm:PATH, e.g. lm:book.txt?block=128")
+    if ref.get("per_class") is not None:
+        raise TaskError(f"option per_class of task '{ref.text}' has no meaning for a language-model task",
+                        hint="use max_blocks=N to keep the first N blocks of each split")
+    path = Path(ref.body)
+    paragraphs = _paragraphs(path, ref.get("field", "text"))
+    fractions = split_fractions(ref) if ref.get("split") is not None else LM_SPLIT
+    return LMTask(name=ref.canonical(), splits=_contiguous_split(paragraphs, fractions),
+                  block=int_option(ref, "block", DEFAULT_BLOCK, minimum=2, maximum=1 << 16),
+                  max_blocks=int_option(ref, "max_blocks", None))
+
+
+def _paragraphs(path: Path, key: str) -> list[str]:
+    if path.suffix == ".jsonl":
+        texts = [row[0] for row in read_rows(path, "jsonl", (("text", key),))]
+    else:
+        try:
+            texts = [path.read_text(encoding="utf-8-sig")]
+        except FileNotFoundError:
+            raise TaskError(f"text file not found: {path}", hint="check the path (relative to the current "
+                                                                  "directory)") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise TaskError(f"cannot read {path} as UTF-8 text ({e})", hint="save it as UTF-8") from None
+    paragraphs = [p.strip() for text in texts for p in _PARAGRAPHS.split(text) if p.strip()]
+    if not paragraphs:
+        raise TaskError(f"{path} holds no text", hint="give a file with some text in it")
+    return paragraphs
+
+
+def _contiguous_split(paragraphs: list[str], fractions) -> tuple[tuple[str, ...], ...]:
+    """Paragraphs in order, cut where the running character count passes each split's share."""
+    total = sum(len(p) for p in paragraphs)
+    bounds = (fractions[0] * total, (fractions[0] + fractions[1]) * total)
+    out: tuple[list[str], list[str], list[str]] = ([], [], [])
+    seen = 0
+    for p in paragraphs:
+        out[(seen >= bounds[0]) + (seen >= bounds[1])].append(p)
+        seen += len(p)
+    return tuple(tuple(part) for part in out)

@@ -1,0 +1,170 @@
+"""lm:PATH: next-token training through the backbone's own LM head, perplexity reproduced by eval, scoring."""
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import torch
+from torch import nn
+
+import adaptgraph
+from adaptgraph.backbones import load_backbone
+from adaptgraph.errors import AdaptGraphError, TaskError
+from adaptgraph.run_folder import evaluate_run, train_spec
+from adaptgraph.score import score_edges
+from adaptgraph.tasks import bind_task, generate, load_task, make_loader
+from adaptgraph.train import TrainConfig, evaluate
+
+CONFIG = TrainConfig(epochs=2, lr=3e-3, batch_size=16, eval_batch_size=32, device="cpu")
+WORDS = "the cat sat on a mat while dogs ran far away and birds sang over green hills".split()
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory):
+    """A small generated text: 200 paragraphs of 40 words drawn from a 17-word vocabulary."""
+    rng = random.Random(0)
+    path = tmp_path_factory.mktemp("lm") / "text.txt"
+    path.write_text("\n\n".join(" ".join(rng.choice(WORDS) for _ in range(40)) for _ in range(200)))
+    return path
+
+
+def test_blocks_split_in_file_order_without_padding(text):
+    task = load_task(f"lm:{text}?block=32&split=80/10/10")
+    paragraphs = text.read_text().split("\n\n")
+    assert sum(task.splits, ()) == tuple(paragraphs)  # in file order, each paragraph once
+    starts = [sum(map(len, paragraphs[:k])) for k in range(len(paragraphs))]  # characters before paragraph k
+    total, n_train = sum(map(len, paragraphs)), len(task.splits[0])
+    assert starts[n_train - 1] < 0.8 * total <= starts[n_train]  # cut where 80% of the characters pass
+    bound = bind_task(task, load_backbone("zoo:gpt-tiny"))
+    train = bound.examples("train")
+    assert all(block.shape == (32,) and label == 0 for block, label in train)
+    assert len(train) == (n_train * 42) // 32  # [CLS] 40 words [SEP] per paragraph, the rest dropped
+    assert bound.num_classes == 1000 and bound.fingerprint() == task.fingerprint()
+    assert len(bind_task(load_task(f"lm:{text}?block=32&max_blocks=5"), load_backbone("zoo:gpt-tiny"))
+               .examples("train")) == 5
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("lm:", "task 'lm:' names no file"),
+    ("lm:missing.txt", "text file not found: missing.txt"),
+    ("lm:{text}?per_class=3", "option per_class of task 'lm:{text}?per_class=3' has no meaning for a "
+                              "language-model task"),
+    ("lm:{text}?block=1", "option block=1 of task 'lm:{text}?block=1' must be an integer >= 2 and <= 65536"),
+    ("lm:{text}?blocks=8", "unknown option 'blocks' for lm tasks (options: block, field, max_blocks, per_class, "
+                           "split)"),
+])
+def test_reference_errors(text, ref, message):
+    with pytest.raises(TaskError) as err:
+        load_task(ref.format(text=text))
+    assert err.value.problems[0].message == message.format(text=text)
+
+
+def test_encoders_are_refused(text):
+    task = load_task(f"lm:{text}")
+    with pytest.raises(AdaptGraphError, match="has no LM head"):
+        bind_task(task, load_backbone("zoo:bert-tiny"))
+
+    class Bidirectional(nn.Module):  # has a wte, but every token sees every other
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(50, 8)
+
+        def forward(self, input_ids, attention_mask):
+            h = self.wte(input_ids)
+            return h + h.mean(dim=1, keepdim=True)
+
+    bb = load_backbone(Bidirectional(), example_inputs=(torch.tensor([[1, 2, 3]]), torch.ones(1, 3, dtype=torch.long)))
+    with pytest.raises(TaskError, match="is not a causal decoder"):
+        bind_task(task, bb)
+
+
+def test_the_loss_is_next_token_cross_entropy_through_the_tied_embedding(text):
+    bb = load_backbone("zoo:gpt-tiny")
+    task = bind_task(load_task(f"lm:{text}?block=16"), bb)
+    head = task.make_head(bb)
+    batch = next(iter(make_loader(task.examples("test"), bb, batch_size=4, max_length=16, shuffle=False)))
+    with torch.no_grad():
+        hidden = bb.module(*batch.inputs)
+        logits = hidden @ bb.module.wte.weight.T
+        want = nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 1000), batch.inputs[0][:, 1:].reshape(-1))
+        got = head.per_example_loss(head(hidden), batch).mean()
+    assert head.weight.data_ptr() == bb.module.wte.weight.data_ptr()  # the backbone's own tensor, no copy
+    assert torch.allclose(got, want, atol=1e-5)  # equal blocks: the mean of block means is the token mean
+
+
+def test_zoo_gpt_trains_and_eval_reproduces_the_perplexity(text, tmp_path):
+    ref = f"lm:{text}?block=32"
+    spec = adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel h.*.mlp { rank = 4 }')
+    result = train_spec(spec, ref, config=CONFIG, out_dir=tmp_path / "run", progress=False)
+    metrics = result.metrics
+    assert metrics["trainable_parameters"]["head"] == 0  # the LM head is the backbone's, frozen
+    assert metrics["test_perplexity"] == metrics["test"]["perplexity"] == math.exp(metrics["test"]["loss"])
+    again = evaluate_run(tmp_path / "run", progress=False)
+    assert again["perplexity"] == metrics["test_perplexity"] and again["accuracy"] == metrics["test"]["accuracy"]
+    bb = load_backbone("zoo:gpt-tiny")
+    untrained = adaptgraph.compile(spec, bb)
+    task = load_task(ref)
+    before = evaluate(untrained, task.for_backbone(bb).make_head(bb), bb, task, "validation", CONFIG)
+    assert metrics["validation"]["loss"] < before["loss"]  # adapters lower the next-token loss
+
+
+def test_scores_under_the_lm_loss(text):
+    scores = score_edges("zoo:gpt-tiny", f"lm:{text}?block=16", batches=2, batch_size=4, progress=False)
+    assert len(scores.points) == 9 and scores.head == "probe"
+    rank = torch.tensor([[v if v is not None else -1.0 for v in row] for row in scores.rank])
+    assert (rank[torch.triu(torch.ones(9, 9, dtype=torch.bool))] > 0).all()  # every forward pair has a gradient
+
+
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def hf_folders(text, tmp_path_factory):
+    """A GPT-2 (tied head) and a Llama (saved lm_head) folder with a word-level tokenizer of the text."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator([text.read_text()], trainers.WordLevelTrainer(special_tokens=["<unk>", "<eos>"]))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>")
+    root, vocab = tmp_path_factory.mktemp("hf-lm"), fast.vocab_size
+    configs = {"gpt2": transformers.GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=4),
+               "llama": transformers.LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
+                                                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                                 max_position_embeddings=64, tie_word_embeddings=False)}
+    for name, config in configs.items():
+        torch.manual_seed(0)
+        transformers.AutoModelForCausalLM.from_config(config).save_pretrained(root / name)
+        fast.save_pretrained(root / name)
+    return root
+
+
+@pytest.mark.hf
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+def test_the_lm_loss_is_the_causal_lm_models_own(hf_folders, text, name):
+    bb = load_backbone(f"hf:{hf_folders / name}")
+    task = bind_task(load_task(f"lm:{text}?block=16"), bb)
+    head = task.make_head(bb)
+    batch = next(iter(make_loader(task.examples("test"), bb, batch_size=4, max_length=16, shuffle=False)))
+    reference = transformers.AutoModelForCausalLM.from_pretrained(hf_folders / name).eval()
+    with torch.no_grad():
+        got = head.per_example_loss(head(bb.module(*batch.inputs)), batch).mean()
+        want = reference(input_ids=batch.inputs[0], labels=batch.inputs[0]).loss
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.hf
+def test_hf_gpt2_trains_eval_reproduces_and_generates_like_transformers(hf_folders, text, tmp_path):
+    ref, folder = f"lm:{text}?block=32&max_blocks=40", hf_folders / "gpt2"
+    spec = adaptgraph.loads(f'backbone "hf:{folder}"\nparallel h.*.mlp {{ rank = 4 }}')
+    metrics = train_spec(spec, ref, config=CONFIG, out_dir=tmp_path / "run", progress=False).metrics
+    assert evaluate_run(tmp_path / "run", progress=False)["perplexity"] == metrics["test_perplexity"]
+    bb = load_backbone(f"hf:{folder}")
+    model = adaptgraph.compile(adaptgraph.loads("parallel h.*.mlp"), bb)  # zero-initialised: the backbone
+    prompt = torch.tensor([[3, 5, 7, 2]])
+    ours = generate(model, bind_task(load_task(ref), bb).make_head(bb), prompt, max_new_tokens=6)
+    reference = transformers.AutoModelForCausalLM.from_pretrained(folder).eval()
+    theirs = reference.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=6, do_sample=False,
+                                pad_token_id=0, eos_token_id=None)
+    assert ours.tolist() == theirs.tolist()
