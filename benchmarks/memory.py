@@ -9,6 +9,8 @@ its peak allocated memory) is its own:
 - ``step``: one spec compiled and one training step (forward, backward, AdamW) on one batch;
 - ``step-ckpt``: the same step with activation checkpointing.
 
+Every compile traces the backbone (the trace cache is off in the measured processes).
+
 Models: a BERT-base-shaped model (110M parameters, float32) and a Llama-shaped model of about
 1.1B parameters (TinyLlama's shape, bfloat16), built once from a config with random weights and
 saved with ``save_pretrained`` under ``$ADAPTGRAPH_BENCH_MODELS`` (default
@@ -166,7 +168,9 @@ def measure(args) -> dict:
         for stage in args.stages.split(","):
             cmd = [sys.executable, __file__, "--child", name, stage, "--device", args.device]
             cmd += ["--plain-ref"] if args.plain_ref else []
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            # every compile traces (no trace cache), so its peak includes tracing
+            env = {**os.environ, "ADAPTGRAPH_TRACE_CACHE": "off"}
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
             if proc.returncode != 0:
                 row = {"model": name, "stage": stage, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
             else:

@@ -170,3 +170,19 @@ def test_the_default_folder_is_in_the_users_cache(monkeypatch, tmp_path):
     monkeypatch.delenv(tc.ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert tc.cache_dir() == tmp_path / "adaptgraph" / "traces"
+
+
+def test_a_second_process_reads_the_graph_instead_of_tracing(cache, monkeypatch):
+    import adaptgraph
+
+    bb = load_backbone("zoo:vit-tiny")
+    first = tc.trace_cached(bb.module, bb.example_inputs, "fx", label="zoo:vit-tiny")
+    monkeypatch.setattr(tc, "trace", lambda *a, **k: pytest.fail("traced again despite a cache entry"))
+    again = load_backbone("zoo:vit-tiny")  # another module object, as in a new process
+    hit = tc.trace_backbone(again)
+    assert hit.gm.code == first.gm.code and hit.notes == first.notes
+    model = adaptgraph.compile(adaptgraph.loads("parallel @0 -> @1\nedge @2 -> @4"), again)
+    with torch.no_grad():
+        assert torch.equal(model(*again.example_inputs), again.module(*again.example_inputs))
+    assert {p.data_ptr() for p in model.parameters() if not p.requires_grad} <= \
+        {p.data_ptr() for p in again.module.parameters()}
