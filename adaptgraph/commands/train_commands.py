@@ -80,8 +80,13 @@ def run_train(args) -> int:
     print(f"task {m['task']} ({m['num_classes']} classes, {m['train_examples']} training examples) on {m['backbone']}")
     print(f"trainable parameters: {m['trainable_parameters']['model']:,} in adapters + "
           f"{m['trainable_parameters']['head']:,} in the head")
-    print(f"best epoch {m['best_epoch']} of {m['epochs']}: validation accuracy {val:.4f}")
-    if m.get("test_accuracy") is not None:
+    if m.get("test_perplexity") is not None:  # an lm: task: perplexity first, accuracy is the next token's
+        val = m["validation"]["perplexity"] if m.get("validation") else float("nan")
+        print(f"best epoch {m['best_epoch']} of {m['epochs']}: validation perplexity {val:.3f}")
+        print(f"test perplexity {m['test_perplexity']:.3f} (next-token accuracy {m['test_accuracy']:.4f})")
+    else:
+        print(f"best epoch {m['best_epoch']} of {m['epochs']}: validation accuracy {val:.4f}")
+    if m.get("test_accuracy") is not None and m.get("test_perplexity") is None:
         print(f"test accuracy {m['test_accuracy']:.4f}")
     if args.out:
         print(f"saved to {args.out}")
@@ -95,6 +100,9 @@ def run_eval(args) -> int:
                      progress=False if args.no_progress else None)
     if args.json:
         print(json.dumps(r, indent=2))
+    elif "perplexity" in r:
+        print(f"{r['split']} perplexity {r['perplexity']:.3f} (loss {r['loss']:.4f} per token, next-token "
+              f"accuracy {r['accuracy']:.4f}, {r['n']} blocks)")
     else:
         print(f"{r['split']} accuracy {r['accuracy']:.4f} (loss {r['loss']:.4f}, {r['n']} examples)")
     return 0
