@@ -198,10 +198,11 @@ def _strategy(strategy, trials) -> Strategy:
 
 
 def _checked_task(task, task_seed: int, bb):
-    from ..tasks import check_fits
+    from ..tasks import bind_task, check_fits
 
     task_obj = load_task_cached(task, task_seed)
     check_fits(task_obj, bb)
+    task_obj = bind_task(task_obj, bb)  # an lm: task's blocks come from the backbone's tokenizer
     for split in ("train", "validation"):
         if not task_obj.examples(split):
             raise SearchError(f"task '{task_obj.name}' has no {split} examples; a search trains on the train split "

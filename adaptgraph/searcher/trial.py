@@ -78,11 +78,12 @@ def _train(task: TrialTask, tic: float) -> TrainedTrial:
     from ..compiler import compile as compile_spec
     from ..backbones import get_backbone
     from ..spec import loads
+    from ..tasks import bind_task
     from ..train import TrainConfig, fit
 
     spec = loads(task.spec_text, f"trial_{task.trial}.adapt")
     backbone = get_backbone(task.backbone, trust_code=task.trust_code)
-    data = load_task_cached(task.task, task.task_seed)
+    data = bind_task(load_task_cached(task.task, task.task_seed), backbone)  # lm: tasks need the tokenizer
     config = TrainConfig(**task.config)
     model = compile_spec(spec, backbone, seed=config.seed)
     result = fit(model, backbone, WithoutTest(data) if task.stage == "search" else data, config, progress=False)
