@@ -17,7 +17,7 @@ from .spec import Spec, dump, load
 from .tasks import bind_task, load_head, load_task
 from .train import TrainConfig, TrainResult, check_run_dir, check_same_task, evaluate, fit
 from .train.distributed import is_main_process
-from .train.files import METRICS_FILE
+from .train.files import METRICS_FILE, read_metrics
 
 __all__ = ["evaluate_run", "train_spec"]
 
@@ -59,8 +59,8 @@ def evaluate_run(run_dir: str | Path, task: str | None = None, split: str = "tes
     if not metrics_path.exists() or not weights.exists():
         raise TaskError(f"{run} is not a finished run (it needs {METRICS_FILE} and {ADAPTERS_FILE})",
                         hint="point at the --out folder of a finished `adaptgraph train`")
-    metrics = json.loads(metrics_path.read_text())
-    saved = read_adapter_file(weights)
+    metrics = read_metrics(metrics_path)
+    saved = read_adapter_file(weights, require=("task", "head"))
     task_ref = task or saved.metadata.get("task")
     loaded = load_task(task_ref, seed=int(saved.metadata.get("task_seed", "0")))
     bb = get_backbone(backbone if backbone is not None else saved.backbone, trust_code=trust_code)
@@ -69,7 +69,7 @@ def evaluate_run(run_dir: str | Path, task: str | None = None, split: str = "tes
     model = load_adapters(weights, bb)
     description = json.loads(saved.metadata["head"])  # an LM head is the backbone's own: rebuilt, not saved
     head = (loaded.make_head(bb) if description.get("kind") == "lm"
-            else load_head(description, saved.extra("head"), loaded))
+            else load_head(description, saved.extra("head"), loaded, f"{weights} (head)"))
     config = TrainConfig(**metrics["config"])
     return {"run": str(run), "task": task_ref, "split": split,
             **evaluate(model, head, bb, loaded, split, config, progress=progress)}

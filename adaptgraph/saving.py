@@ -19,6 +19,7 @@ from .backbones import get_backbone
 from .backbones.identity import fingerprint
 from .compiler import compile, compile_info
 from .errors import AdapterFileError, AdaptGraphError, BackboneError
+from .file_checks import check_metadata, check_state, check_values
 from .fileio import write_bytes_atomic
 from .spec import Spec, dumps, loads
 from .trainable import trainable_state, unwrap
@@ -53,7 +54,10 @@ def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dic
     write_bytes_atomic(path, save_bytes(tensors, metadata=meta))
 
 
-def read_adapter_file(path: str | Path) -> AdapterFile:
+def read_adapter_file(path: str | Path, require: tuple[str, ...] = ()) -> AdapterFile:
+    """The file's spec, backbone, tensors and metadata, checked (``adaptgraph.file_checks``): AdapterFileError
+    when it is not an adaptgraph adapter file, lacks the metadata keys in ``require``, or holds a tensor that
+    cannot be a weight."""
     path = Path(path)
     try:
         path.open("rb").close()  # safetensors' own message for a missing file or a folder is less clear
@@ -68,6 +72,8 @@ def read_adapter_file(path: str | Path) -> AdapterFile:
     if meta.get("format") != FORMAT:
         raise AdapterFileError(f"{path}: not an adaptgraph adapter file (format {meta.get('format')!r})",
                                hint="files written by `adaptgraph compile -o` or `save_adapters` can be loaded")
+    check_metadata(meta, path, require)
+    check_values(tensors, path)
     spec = loads(meta["spec"], f"{path}[spec]")
     return AdapterFile(spec, meta.get("backbone", ""), int(meta.get("seed", "0")), tensors, meta)
 
@@ -95,6 +101,9 @@ def load_adapters(path: str | Path, backbone=None, *, example_inputs=None, trust
         raise AdapterFileError(f"{path} was saved for backbone {f.backbone!r}, not {backbone!r}",
                                hint=f"load it with backbone={f.backbone!r}, or retrain for {backbone!r}")
     bb = _backbone_for(f, path, backbone, example_inputs, trust_code)
+    if backbone is not None and not isinstance(backbone, str) and not saved and f.backbone and bb.ref != f.backbone:
+        raise AdapterFileError(f"{path} was saved for backbone {f.backbone!r}, not {bb.ref!r}",
+                               hint=f"load it on {f.backbone!r}, or retrain for {bb.ref!r}")
     if saved and fingerprint(bb) != saved:
         raise AdapterFileError(f"{path} was saved for another model: backbone {bb.ref!r} has fingerprint "
                                f"{fingerprint(bb)}, the file's backbone {f.backbone!r} had {saved}",
@@ -129,9 +138,5 @@ def load_weights(model: torch.nn.Module, f: AdapterFile, path="<file>") -> None:
                                hint="load it with `load_adapters(path)` to rebuild the model it belongs to")
     expected = trainable_state(model)
     mine = {k: v for k, v in f.tensors.items() if k in expected or k.startswith("adapters.")}
-    missing, unexpected = sorted(set(expected) - set(mine)), sorted(set(mine) - set(expected))
-    bad_shape = [k for k in expected if k in mine and mine[k].shape != expected[k].shape]
-    if missing or unexpected or bad_shape:
-        raise AdapterFileError(f"{path} does not match the model: missing {missing[:5]}, unexpected "
-                               f"{unexpected[:5]}, wrong shapes {bad_shape[:5]}")
+    check_state(expected, mine, path)  # names, shapes and dtypes; the values were checked on reading
     unwrap(model).load_state_dict(mine, strict=False)

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ScoreError, TaskError
+from ..errors import AdapterFileError, ScoreError, TaskError
+from ..file_checks import EDITED_HINT, check_state
 
 POOLINGS = ("auto", "mean", "cls")
 HEADS = ("probe", "random")  # how scoring makes its head: a fitted linear probe or a random one
@@ -101,13 +102,23 @@ def masked_mean(tokens: torch.Tensor, attention_mask: torch.Tensor | None) -> to
     return (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
 
 
-def load_head(description: dict, state: dict[str, torch.Tensor], task) -> TaskHead:
-    """A head rebuilt from ``describe()`` and its state; TaskError when it belongs to another task."""
-    if description["num_classes"] != task.num_classes:
-        raise TaskError(f"the checkpoint's head has {description['num_classes']} classes but task "
-                        f"'{task.name}' has {task.num_classes}",
+def load_head(description: dict, state: dict[str, torch.Tensor], task, where: str = "the saved head") -> TaskHead:
+    """A head rebuilt from ``describe()`` and its state; TaskError when it belongs to another task.
+
+    AdapterFileError when the description or the tensors are not a head's (checked on the meta
+    device first, so a damaged description cannot make it allocate more than the tensors hold).
+    """
+    dims = [description.get(k) if isinstance(description, dict) else None for k in ("feature_dim", "num_classes")]
+    if not all(type(d) is int and d > 0 for d in dims):
+        raise AdapterFileError(f"{where}: the head description {str(description)[:80]} has no positive "
+                               "feature_dim and num_classes", hint=EDITED_HINT)
+    if dims[1] != task.num_classes:
+        raise TaskError(f"the checkpoint's head has {dims[1]} classes but task '{task.name}' has {task.num_classes}",
                         hint="evaluate the checkpoint on the task it was trained on")
-    head = TaskHead(description["feature_dim"], description["num_classes"], description.get("pooling", "auto"))
+    pooling = description.get("pooling", "auto")
+    with torch.device("meta"):
+        check_state(TaskHead(*dims, pooling).state_dict(), state, where, "the head")
+    head = TaskHead(*dims, pooling)
     head.load_state_dict(state)
     return head
 

@@ -28,6 +28,35 @@ def write_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
     write_text_atomic(path, "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in records))
 
 
+METRICS_MAX_BYTES = 16 * 2**20  # a run's metrics.json is a few kilobytes
+METRICS_KEYS = {"task": str, "task_fingerprint": str, "num_classes": int, "config": dict}  # what evaluating reads
+
+
+def read_metrics(path: str | os.PathLike) -> dict:
+    """A finished run's ``metrics.json``, checked for what evaluating the run again reads; TaskError otherwise."""
+    from .config import TrainConfig  # pydantic, only needed here
+
+    hint = "the run folder was changed after training; train the run again (adaptgraph train ... --overwrite)"
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(METRICS_MAX_BYTES + 1)
+        if len(raw) > METRICS_MAX_BYTES:
+            raise ValueError(f"larger than {METRICS_MAX_BYTES // 2**20} MiB")
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise TaskError(f"{path}: not a readable metrics file ({type(e).__name__}: {str(e)[:200]})",
+                        hint=hint) from None
+    bad = [k for k, kind in METRICS_KEYS.items() if not isinstance(data, dict) or type(data.get(k)) is not kind]
+    if bad:
+        raise TaskError(f"{path}: metrics.json lacks a well-formed {', '.join(bad)}", hint=hint)
+    try:
+        TrainConfig(**data["config"])
+    except (TypeError, ValueError) as e:  # pydantic's ValidationError is a ValueError
+        raise TaskError(f"{path}: its training config is not valid ({str(e).splitlines()[0][:200]})",
+                        hint=hint) from None
+    return data
+
+
 def check_run_dir(out_dir: str | os.PathLike, overwrite: bool = False) -> None:
     """Error unless ``out_dir`` may take a training run; changes nothing.
 
