@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import common, placements, runstore
+from .gga_vs_baseline import references_and_axes
 from .analysis import floats, spread, where
 
 EXPERIMENT = "beyond"
@@ -154,17 +155,7 @@ def plot(s: common.Settings, rows: list[dict]):
                         yerr=[[(st.mean - st.lo) * 100 for _, st in stats], [(st.hi - st.mean) * 100 for _, st in stats]],
                         marker="o" if init == "zero" else "s", linestyle="-" if ranks == "equal" else ":", capsize=2,
                         color=colours[method], label=f"{method}, {init}, {ranks}")
-        for method, colour in (("baseline", "tab:orange"), ("probe", "black")):
-            st = spread(floats(where(rows, task=task, method=method), "test_acc"))
-            if st:
-                ax.axhspan(st.lo * 100, st.hi * 100, color=colour, alpha=0.12)
-                ax.axhline(st.mean * 100, color=colour, linestyle="--", label=method)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(list(s.ks), [str(k) for k in s.ks])
-        ax.set_xlabel("adapters k")
-        ax.set_ylabel("test accuracy % (bars: seed range)")
-        ax.set_title(task, fontsize=9)
-        ax.legend(fontsize=6)
+        references_and_axes(ax, rows, task, s.ks, legend=6)
     fig.suptitle(f"Beyond the paper on {s.backbone} ({s.steps} steps, {len(s.seeds)} seeds)", fontsize=10)
     fig.tight_layout()
     return common.save_figure(fig, s.results / f"{EXPERIMENT}.png")

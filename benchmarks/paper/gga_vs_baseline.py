@@ -111,23 +111,28 @@ def plot(s: common.Settings, rows: list[dict], evolved: list[dict]):
             above = [(st.hi - st.mean) * 100 for _, st in stats]
             ax.errorbar([k * (1 + shift) for k, _ in stats], [st.mean * 100 for _, st in stats], yerr=[below, above],
                         marker="o", capsize=3, color=colour, label=method)
-        for method, colour in (("baseline", "tab:orange"), ("probe", "black")):
-            st = spread(floats(where(rows, task=task, method=method), "test_acc"))
-            if st:
-                ax.axhspan(st.lo * 100, st.hi * 100, color=colour, alpha=0.12)
-                ax.axhline(st.mean * 100, color=colour, linestyle="--", label=method)
         best = [e for e in evolved if e["task"] == task and e["best"] and e["test_acc"] is not None]
         if best:
             ax.plot(best[0]["adapters"], best[0]["test_acc"] * 100, "D", color="tab:red", label="evolve best")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(list(s.ks), [str(k) for k in s.ks])
-        ax.set_xlabel("adapters k")
-        ax.set_ylabel("test accuracy % (bars: seed range)")
-        ax.set_title(task, fontsize=9)
-        ax.legend(fontsize=7)
+        references_and_axes(ax, rows, task, s.ks)
     fig.suptitle(f"GGA vs baselines on {s.backbone} ({s.steps} steps, {len(s.seeds)} seeds)", fontsize=10)
     fig.tight_layout()
     return common.save_figure(fig, s.results / f"{EXPERIMENT}.png")
+
+
+def references_and_axes(ax, rows: list[dict], task: str, ks, legend: int = 7) -> None:
+    """The baseline's and the probe's test accuracy (mean, band over seeds), a log2 k axis, labels, legend."""
+    for method, colour in (("baseline", "tab:orange"), ("probe", "black")):
+        st = spread(floats(where(rows, task=task, method=method), "test_acc"))
+        if st:
+            ax.axhspan(st.lo * 100, st.hi * 100, color=colour, alpha=0.12)
+            ax.axhline(st.mean * 100, color=colour, linestyle="--", label=method)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(ks), [str(k) for k in ks])
+    ax.set_xlabel("adapters k")
+    ax.set_ylabel("test accuracy % (bars: seed range)")
+    ax.set_title(task, fontsize=9)
+    ax.legend(fontsize=legend)
 
 
 if __name__ == "__main__":
