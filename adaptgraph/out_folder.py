@@ -84,7 +84,7 @@ def claim_folder(path: str | os.PathLike, kind: str) -> FolderClaim:
         raise RunFolderError(f"{out}: cannot create the run folder or its lock file ({e.strerror or e})",
                              hint="choose a folder you can write to") from None
     try:
-        if not _lock(fd):
+        if not _lock(fd, out):
             raise RunFolderError(f"{out} is in use by {_describe(_read_holder(out / LOCK_FILE))}",
                                  hint="wait for that run to finish (or stop it), or choose another --out folder")
         _check_owner(out, _read_holder(out / LOCK_FILE), kind)  # again, now that no one else can write
@@ -110,7 +110,7 @@ def _check_owner(out: Path, holder: dict, kind: str) -> None:
                              "its files are not written over", hint=NEW_FOLDER_HINT)
 
 
-def _lock(fd: int) -> bool:
+def _lock(fd: int, out: Path) -> bool:
     """Take the exclusive lock without waiting; False when another open file holds it."""
     if fcntl is None:  # pragma: no cover
         return True
@@ -118,6 +118,9 @@ def _lock(fd: int) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError as e:  # a file system without locks: refuse rather than run unprotected
+        raise RunFolderError(f"{out}: cannot lock the run folder ({e.strerror or e})",
+                             hint="choose an --out folder on a file system that supports locks (a local disk)") from None
     return True
 
 
