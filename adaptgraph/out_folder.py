@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - not POSIX
 __all__ = ["LOCK_FILE", "FolderClaim", "check_folder", "claim_folder"]
 
 LOCK_FILE = ".adaptgraph.lock"
-KINDS = ("train", "search")
+KINDS = ("train", "search", "peft-export", "peft-import", "merge")
 NEW_FOLDER_HINT = "choose a new or empty --out folder; adaptgraph writes only into folders it made itself"
 
 

@@ -27,6 +27,7 @@ from ..backbones.hf_features import feature_base
 from ..backbones.hf_source import hf_folder
 from ..compiler import compile
 from ..errors import InteropError
+from ..out_folder import claim_folder
 from ..saving import load_weights, read_adapter_file, save_adapters
 from ..spec import Spec, dump
 from ..spec.models import Edge
@@ -77,11 +78,12 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
         difference = _difference(merged, opened)
         _check(difference, opened)
     merged.__class__ = feature_base(merged)  # save the Hugging Face class itself, not our feature subclass
-    merged.save_pretrained(out)
-    _copy_tokenizer(folder, out)
-    if refused:
-        difference = _write_kept(out, opened, [name for name, _ in refused])
-        _check(difference, opened)
+    with claim_folder(out, "merge"):  # never writes over files adaptgraph did not write
+        merged.save_pretrained(out)
+        _copy_tokenizer(folder, out)
+        if refused:
+            difference = _write_kept(out, opened, [name for name, _ in refused])
+            _check(difference, opened)
     return MergeResult(out, tuple(f.edge.name for f in folds), tuple(n for n, _ in refused), difference)
 
 

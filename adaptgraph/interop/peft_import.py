@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from ..backbones import get_backbone
 from ..compiler import compile, compile_info
 from ..errors import InteropError
+from ..out_folder import claim_folder
 from ..saving import save_adapters
 from ..spec import dump, loads
 from .module_edges import module_path
@@ -55,12 +56,12 @@ def import_peft(peft_dir: str | Path, out_dir: str | Path, *, backbone=None, tru
     spec = loads(spec_text(bb.ref, config, pairs, name=_identifier(folder.resolve().name)), f"{folder}[import]")
     model = compile(spec, bb)
     _copy_weights(model, pairs)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     from ..run_folder import ADAPTERS_FILE, SPEC_FILE
 
-    save_adapters(model, out / ADAPTERS_FILE, metadata={"imported_from": str(folder.resolve())})
-    dump(spec, out / SPEC_FILE)
+    with claim_folder(out_dir, "peft-import") as claim:  # never writes over files adaptgraph did not write
+        out = claim.path
+        save_adapters(model, out / ADAPTERS_FILE, metadata={"imported_from": str(folder.resolve())})
+        dump(spec, out / SPEC_FILE)
     return PeftImport(out / SPEC_FILE, out / ADAPTERS_FILE, tuple(pairs))
 
 

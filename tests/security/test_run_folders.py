@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+import adaptgraph
 from adaptgraph.cli import main
 from adaptgraph.errors import RunFolderError, SearchError
 from adaptgraph.out_folder import LOCK_FILE, claim_folder
+from adaptgraph.saving import save_adapters
 from adaptgraph.searcher.journal import FINISHED, Journal
 from adaptgraph.train import prepare_run_dir
 
@@ -166,3 +168,18 @@ def test_a_held_claim_is_released_by_release_and_with(tmp_path):
         with pytest.raises(RunFolderError, match="is in use"):
             claim_folder(tmp_path, "train")  # a second open file in the same process is refused too
     claim_folder(tmp_path, "train").release()
+
+
+def test_peft_export_never_writes_into_a_folder_of_user_files(tmp_path, capsys):
+    """export, import and merge claim their --out folder as train and search do."""
+    spec = 'backbone "zoo:bert-tiny"\nparallel encoder.layer.0.attention.self.query { bias = false }'
+    model = adaptgraph.compile(adaptgraph.loads(spec))
+    save_adapters(model, tmp_path / "a.safetensors")
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "adapter_config.json").write_text('{"my": "config"}')
+    assert main(["export", str(tmp_path / "a.safetensors"), "--format", "peft", "--out", str(out)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {out} is not empty and was not made by adaptgraph "
+                                              "(it holds adapter_config.json)")
+    assert snapshot(out) == {"adapter_config.json": b'{"my": "config"}'}
+    assert main(["export", str(tmp_path / "a.safetensors"), "--format", "peft", "--out", str(tmp_path / "new")]) == 0
