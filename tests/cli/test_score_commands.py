@@ -44,7 +44,7 @@ def test_score_writes_scores_heatmap_and_json_summary(scored):
     assert summary["points"] == 9 and summary["edges"] == 81 and summary["metric"] == "erank"
     assert summary["tokens"] == max(scores.tokens) and summary["batches"] == 2 and summary["head"] == "random"
     assert summary["scores"] == str(out / "scores.json") and summary["heatmap"] == str(out / "heatmap.png")
-    assert set(summary["seconds"]) == {"trace", "head", "probe", "spectra", "total"}
+    assert set(summary["seconds"]) == {"trace", "head", "probe", "fro", "spectra", "total"}
     erank = scores.matrix("erank")
     best = sorted(erank.ravel(), reverse=True)[:10]
     assert [e["score"] for e in summary["top"]] == best
