@@ -1,17 +1,20 @@
-"""What gradient-rank scoring costs, against a training step and against a naive loop.
+"""What gradient scoring costs, per metric, against a training step and against a naive loop.
 
 For each backbone (``zoo:vit-base-shape``: n = 25 stream points, 625 edges, width 768;
 ``hf:minilm``: n = 13, 169 edges, width 384), on ONE batch, three measurements:
 
 * ``score``: ``score_edges`` with a random head (no probe fitting) on one batch: one
-  forward + backward pass with probes at all n points (``probe`` stage) plus the spectra
-  of all n^2 G_ij (``spectra`` stage). Tracing is done beforehand and not counted.
+  forward + backward pass with probes at all n points (``probe`` stage), the spectra
+  of all n^2 G_ij (``spectra`` stage: rank, erank, nuclear) and their Frobenius norms
+  from token Grams without spectra (``fro`` stage). Tracing is done beforehand and not
+  counted. Scoring by one metric costs the probed pass plus that metric's stage.
 * ``step``: one training step (forward, loss, backward, AdamW step) of the common
   baseline, one parallel adapter per sub-layer (``for k in 0..2L-1 { parallel @{k} -> @{k+1} }``).
 * ``naive``: for each of a seeded random sample of edges, compile a one-edge spec
   ``edge @i -> @j { rank = d }`` and set its down-projection to the identity, so that
   it is a zero-initialised dense W_ij whose gradient is exactly G_ij; run its own forward
-  and backward pass, and take the singular values of the gradient.
+  and backward pass, and take the singular values of the gradient (for the rank) or its
+  norm (for ``fro``), timed apart.
   The compile (which copies the backbone) is timed separately and NOT counted in the
   naive per-edge time, which favours the naive loop. The mean per-edge time of the
   sample times n^2 is the extrapolated naive total.
@@ -116,10 +119,12 @@ def measure_score(ref: str, repeats: int) -> dict:
             s = score_edges(bb, task_ref, batches=1, batch_size=BACKBONES[ref][1], max_length=BACKBONES[ref][2],
                             head="random", progress=False, traced=traced)
         t = dict(s.timings)
-        runs.append({"probe_s": t["probe"], "spectra_s": t["spectra"], "score_s": t["probe"] + t["spectra"]})
+        runs.append({"probe_s": t["probe"], "spectra_s": t["spectra"], "fro_s": t["fro"],
+                     "score_s": t["probe"] + t["spectra"] + t["fro"]})
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     return {**med, "runs": runs, "points": s.n, "edges": s.n * s.n, "tokens": max(s.tokens),
-            "widths": sorted(set(s.widths)), "ranks": [[s.rank[i][j] for j in range(s.n)] for i in range(s.n)]}
+            "widths": sorted(set(s.widths)), "ranks": [[s.rank[i][j] for j in range(s.n)] for i in range(s.n)],
+            "fro": [[s.fro[i][j] for j in range(s.n)] for i in range(s.n)]}
 
 
 def measure_naive(ref: str, edges: list[list[int]]) -> dict:
@@ -148,10 +153,17 @@ def measure_naive(ref: str, edges: list[list[int]]) -> dict:
         up = adapter.up
         tic = time.perf_counter()
         loss(model(*batch.inputs)).backward()
-        sv = torch.linalg.svdvals(up.weight.grad.double())
-        run_s = time.perf_counter() - tic
+        pass_s = time.perf_counter() - tic
+        grad = up.weight.grad.double()
+        tic = time.perf_counter()
+        sv = torch.linalg.svdvals(grad)
+        svd_s = time.perf_counter() - tic
+        tic = time.perf_counter()
+        norm = float(torch.linalg.matrix_norm(grad))
+        norm_s = time.perf_counter() - tic
         rows.append({"edge": [i, j], "kind": model.adaptgraph.plan.edges[0].kind, "compile_s": compile_s,
-                     "forward_backward_svd_s": run_s, "rank": numerical_rank(sv, default_rtol(width, width))})
+                     "forward_backward_s": pass_s, "svd_s": svd_s, "norm_s": norm_s,
+                     "rank": numerical_rank(sv, default_rtol(width, width)), "fro": norm})
         del model, adapter, up
     return {"edges": rows, "rank_of_adapter": width}
 
@@ -218,38 +230,48 @@ def wait_check(ref: str) -> dict:
 
 
 def summarise(ref: str, idle: dict, raw: dict, edges) -> dict:
-    med = statistics.median
+    med, mean = statistics.median, statistics.mean
     step_s = med(r["step_s"] for r in raw["step"])
-    score_s = med(r["score_s"] for r in raw["score"])
+    stage = {k: med(r[k] for r in raw["score"]) for k in ("score_s", "probe_s", "spectra_s", "fro_s")}
     first = raw["score"][0]
     n = first["points"]
-    per_edge = [med(r["edges"][k]["forward_backward_svd_s"] for r in raw["naive"]) for k in range(len(edges))]
-    compile_each = [med(r["edges"][k]["compile_s"] for r in raw["naive"]) for k in range(len(edges))]
-    naive_total = statistics.mean(per_edge) * n * n
+    naive = {k: mean(med(r["edges"][e][k] for r in raw["naive"]) for e in range(len(edges)))
+             for k in ("forward_backward_s", "svd_s", "norm_s", "compile_s")}
     kinds = [row["kind"] for row in raw["naive"][0]["edges"]]
     agree = sum(row["rank"] == first["ranks"][i][j] for row, (i, j) in zip(raw["naive"][0]["edges"], edges))
+    fro_gap = max(abs(row["fro"] - first["fro"][i][j]) / row["fro"] for row, (i, j) in zip(raw["naive"][0]["edges"], edges))
     for r in raw["score"]:
-        r.pop("ranks")  # n x n numbers per run: the scores themselves are not what this file is about
+        r.pop("ranks"), r.pop("fro")  # n x n numbers per run: the scores themselves are not what this file is about
+    per_metric = {}
+    for metric, stage_key, naive_key in (("rank", "spectra_s", "svd_s"), ("fro", "fro_s", "norm_s")):
+        score_s = stage["probe_s"] + stage[stage_key]
+        naive_s = (naive["forward_backward_s"] + naive[naive_key]) * n * n
+        per_metric[metric] = {"score_seconds": score_s, "stage_seconds": stage[stage_key],
+                              "naive_seconds_per_edge": naive["forward_backward_s"] + naive[naive_key],
+                              "naive_seconds_all_edges": naive_s, "naive_vs_score": naive_s / score_s}
     return {
         "backbone": ref, "task": BACKBONES[ref][0], "batch_size": BACKBONES[ref][1], "points": n,
         "edges": n * n, "widths": first["widths"], "tokens": first["tokens"],
-        "score": {"seconds": score_s, "probe_seconds": med(r["probe_s"] for r in raw["score"]),
-                  "spectra_seconds": med(r["spectra_s"] for r in raw["score"]),
+        "score": {"seconds": stage["score_s"], "probe_seconds": stage["probe_s"],
+                  "spectra_seconds": stage["spectra_s"], "fro_seconds": stage["fro_s"],
                   "peak_rss_mib": med(r["maxrss_mib"] for r in raw["score"])},
+        "per_metric": per_metric,
+        "ceiling": {"naive_vs_score": n * n * naive["forward_backward_s"] / stage["probe_s"],
+                    "why": "n^2 x (naive pass per edge) / (probed pass): the ratio if a metric's own stage took no time"},
         "baseline_step": {"adapters": raw["step"][0]["adapters"], "seconds": step_s,
                           "trainable_parameters": raw["step"][0]["trainable_parameters"],
                           "peak_rss_mib": med(r["maxrss_mib"] for r in raw["step"])},
         "naive": {"sampled_edges": len(edges), "sample_kinds": {k: kinds.count(k) for k in sorted(set(kinds))},
-                  "seconds_per_edge": statistics.mean(per_edge),
-                  "compile_seconds_per_edge_not_counted": statistics.mean(compile_each),
-                  "extrapolated_seconds_all_edges": naive_total,
+                  "forward_backward_seconds_per_edge": naive["forward_backward_s"],
+                  "svd_seconds_per_edge": naive["svd_s"], "norm_seconds_per_edge": naive["norm_s"],
+                  "compile_seconds_per_edge_not_counted": naive["compile_s"],
                   "extrapolation": f"mean of {len(edges)} sampled edges x {n * n} edges",
                   "adapter_rank": raw["naive"][0]["rank_of_adapter"],
                   "sampled_ranks_equal_to_score": f"{agree} of {len(edges)}",
+                  "sampled_fro_max_relative_difference": fro_gap,
                   "peak_rss_mib": med(r["maxrss_mib"] for r in raw["naive"])},
         "idle_peak_rss_mib": idle["maxrss_mib"],
-        "score_vs_baseline_step": score_s / step_s,
-        "naive_vs_score": naive_total / score_s,
+        "score_vs_baseline_step": stage["score_s"] / step_s,
         "raw": raw,
     }
 
@@ -264,19 +286,22 @@ def table(result: dict) -> str:
 
     row("stream points n (edges n^2)", lambda r: f"{r['points']} ({r['edges']})")
     row("batch (tokens)", lambda r: f"{r['batch_size']} x `{r['task']}` ({r['tokens']})")
-    row("scoring (of which probed pass, spectra)",
-        lambda r: f"{r['score']['seconds']:.2f} s ({r['score']['probe_seconds']:.2f} s, "
-                  f"{r['score']['spectra_seconds']:.2f} s)")
+    row("probed pass (all edges)", lambda r: f"{r['score']['probe_seconds']:.2f} s")
+    row("spectra of all edges (rank, erank, nuclear)", lambda r: f"{r['score']['spectra_seconds']:.2f} s")
+    row("Frobenius norms of all edges, no spectra", lambda r: f"{r['score']['fro_seconds']:.3f} s")
     row("one training step, baseline", lambda r: f"{r['baseline_step']['seconds']:.2f} s "
                                                  f"({r['baseline_step']['adapters']} parallel adapters)")
-    row("scoring / training step", lambda r: f"{r['score_vs_baseline_step']:.1f}")
-    row("naive loop, per edge", lambda r: f"{r['naive']['seconds_per_edge']:.2f} s (+ "
-                                          f"{r['naive']['compile_seconds_per_edge_not_counted']:.2f} s compile, "
-                                          "not counted)")
-    row("naive loop, all edges (extrapolated)", lambda r: f"{r['naive']['extrapolated_seconds_all_edges']:.0f} s "
-                                                          f"({r['naive']['extrapolation']})")
-    row("naive / scoring", lambda r: f"{r['naive_vs_score']:.0f}x")
+    row("scoring everything / training step", lambda r: f"{r['score_vs_baseline_step']:.1f}")
+    row("naive loop per edge: pass, SVD, norm", lambda r: f"{r['naive']['forward_backward_seconds_per_edge']:.2f} s, "
+        f"{r['naive']['svd_seconds_per_edge'] * 1e3:.1f} ms, {r['naive']['norm_seconds_per_edge'] * 1e3:.2f} ms (+ "
+        f"{r['naive']['compile_seconds_per_edge_not_counted']:.2f} s compile, not counted)")
+    for metric in ("rank", "fro"):
+        row(f"naive / scoring, `{metric}`", lambda r, m=metric: f"{r['per_metric'][m]['naive_seconds_all_edges']:.0f} s"
+            f" / {r['per_metric'][m]['score_seconds']:.2f} s = **{r['per_metric'][m]['naive_vs_score']:.0f}x**")
+    row("ceiling: n^2 x naive pass / probed pass", lambda r: f"{r['ceiling']['naive_vs_score']:.0f}x")
     row("sampled naive ranks = scored ranks", lambda r: r["naive"]["sampled_ranks_equal_to_score"])
+    row("sampled naive norms vs scored, max rel. difference",
+        lambda r: f"{r['naive']['sampled_fro_max_relative_difference']:.1e}")
     row("peak RSS: idle / step / scoring / naive (MiB)",
         lambda r: f"{r['idle_peak_rss_mib']:.0f} / {r['baseline_step']['peak_rss_mib']:.0f} / "
                   f"{r['score']['peak_rss_mib']:.0f} / {r['naive']['peak_rss_mib']:.0f}")
@@ -330,13 +355,12 @@ def main() -> None:
            "default_wait_policy": default_wait}
     write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
     for r in results:
-        print(f"{r['backbone']}: n = {r['points']} ({r['edges']} edges), {r['tokens']} tokens; "
-              f"score {r['score']['seconds']:.2f} s = {r['score_vs_baseline_step']:.2f} baseline steps "
-              f"({r['baseline_step']['seconds']:.2f} s); naive {r['naive']['seconds_per_edge']:.2f} s/edge x "
-              f"{r['edges']} = {r['naive']['extrapolated_seconds_all_edges']:.0f} s (extrapolated from "
-              f"{r['naive']['sampled_edges']} edges): {r['naive_vs_score']:.0f}x slower than scoring; peak RSS "
-              f"score {r['score']['peak_rss_mib']:.0f} MiB, naive {r['naive']['peak_rss_mib']:.0f} MiB, "
-              f"step {r['baseline_step']['peak_rss_mib']:.0f} MiB, idle {r['idle_peak_rss_mib']:.0f} MiB")
+        ratios = ", ".join(f"{m} {v['naive_vs_score']:.0f}x" for m, v in r["per_metric"].items())
+        print(f"{r['backbone']}: n = {r['points']} ({r['edges']} edges), {r['tokens']} tokens; probe "
+              f"{r['score']['probe_seconds']:.2f} s, spectra {r['score']['spectra_seconds']:.2f} s, fro "
+              f"{r['score']['fro_seconds']:.3f} s; naive pass {r['naive']['forward_backward_seconds_per_edge']:.2f} s/edge; "
+              f"naive / scoring: {ratios} (ceiling {r['ceiling']['naive_vs_score']:.0f}x); sampled ranks equal "
+              f"{r['naive']['sampled_ranks_equal_to_score']}")
     for w in default_wait:
         print(f"{w['backbone']} with OpenMP's default wait policy: step {w['step_seconds']:.2f} s, "
               f"score {w['score_seconds']:.2f} s")
