@@ -35,6 +35,7 @@ class LowRankAdapter(nn.Module):
             self.register_buffer("scale", torch.tensor(float(options.scale)), persistent=False)
         self.init = options.init  # ``grad`` is finished by adapters.grad_init when training starts
         init_adapter(self, options.init)
+        self.register_load_state_dict_pre_hook(_loaded)
 
     def forward(self, source: torch.Tensor) -> torch.Tensor:
         x = source if self.feature_dim == -1 else source.movedim(self.feature_dim, -1)
@@ -47,6 +48,13 @@ class LowRankAdapter(nn.Module):
 
     def extra_repr(self) -> str:
         return f"feature_dim={self.feature_dim}"
+
+
+def _loaded(module: LowRankAdapter, state_dict, prefix: str, *args) -> None:
+    """Weights loaded into an ``init = grad`` adapter (a saved run, a checkpoint) are its initialisation now:
+    training them further must not replace them by the gradient's directions."""
+    if module.init == "grad" and prefix + "down.weight" in state_dict:
+        module.init = "grad:loaded"
 
 
 def init_adapter(adapter: LowRankAdapter, how: str) -> None:
