@@ -72,6 +72,7 @@ class LMTask:
             from .lm_head import lm_head  # the head says how many tokens there are
 
             head = lm_head(backbone)
+            _check_positions(backbone, self.block, self.name)
             blocks = tuple(self._blocks(backbone, paragraphs, name) for name, paragraphs in zip(SPLITS, self.splits))
             self._bound[key] = LMBlocks(self, blocks, head.num_classes, backbone)
         return self._bound[key]
@@ -123,6 +124,16 @@ class LMBlocks:
         from .lm_head import lm_head
 
         return lm_head(backbone)
+
+
+def _check_positions(backbone, block: int, name: str) -> None:
+    """TaskError when a block is longer than the backbone has position embeddings for."""
+    config, wpe = getattr(backbone.module, "config", None), getattr(backbone.module, "wpe", None)
+    limit = (getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+             or getattr(wpe, "num_embeddings", None))
+    if limit is not None and block > limit:
+        raise TaskError(f"task '{name}' has blocks of {block} tokens but backbone '{backbone.ref}' has positions "
+                        f"for {limit}", hint=f"use block={limit} or less")
 
 
 def _token_ids(tokenizer, texts: list[str]) -> list[int]:

@@ -60,6 +60,13 @@ def test_reference_errors(text, ref, message):
     assert err.value.problems[0].message == message.format(text=text)
 
 
+def test_blocks_longer_than_the_positions_are_refused(text):
+    with pytest.raises(TaskError) as err:
+        bind_task(load_task(f"lm:{text}?block=200"), load_backbone("zoo:gpt-tiny"))
+    assert str(err.value) == (f"error: task 'lm:{text}?block=200' has blocks of 200 tokens but backbone "
+                              "'zoo:gpt-tiny' has positions for 128\n    hint: use block=128 or less")
+
+
 def test_encoders_are_refused(text):
     task = load_task(f"lm:{text}")
     with pytest.raises(AdaptGraphError, match="has no LM head"):
