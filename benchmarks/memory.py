@@ -9,7 +9,8 @@ its peak allocated memory) is its own:
 - ``step``: one spec compiled and one training step (forward, backward, AdamW) on one batch;
 - ``step-ckpt``: the same step with activation checkpointing.
 
-Every compile traces the backbone (the trace cache is off in the measured processes).
+Every compile traces the backbone (the trace cache is off in the measured processes, unless
+``--trace-cache DIR``).
 
 Models: a BERT-base-shaped model (110M parameters, float32) and a Llama-shaped model of about
 1.1B parameters (TinyLlama's shape, bfloat16), built once from a config with random weights and
@@ -23,6 +24,7 @@ saved with ``save_pretrained`` under ``$ADAPTGRAPH_BENCH_MODELS`` (default
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -109,8 +111,9 @@ def child(name: str, stage: str, device: str, ref_dtype: bool) -> dict:
     out: dict = {"model": name, "stage": stage, "ref": ref, "rss_start_mib": rss_now() / MIB}
     tic = time.perf_counter()
     bb = load_backbone(ref)
-    if device == "cuda":
+    if device == "cuda":  # move before compiling, so that compiled models share the CUDA tensors
         bb.module.to("cuda")
+        bb = dataclasses.replace(bb, example_inputs=tuple(x.to("cuda") for x in bb.example_inputs))
         torch.cuda.reset_peak_memory_stats()
     weights = sum(t.numel() * t.element_size() for t in [*bb.module.parameters(), *bb.module.buffers()])
     out.update(load_s=time.perf_counter() - tic, weights_mib=weights / MIB,
@@ -168,8 +171,8 @@ def measure(args) -> dict:
         for stage in args.stages.split(","):
             cmd = [sys.executable, __file__, "--child", name, stage, "--device", args.device]
             cmd += ["--plain-ref"] if args.plain_ref else []
-            # every compile traces (no trace cache), so its peak includes tracing
-            env = {**os.environ, "ADAPTGRAPH_TRACE_CACHE": "off"}
+            # every compile traces (no trace cache), so its peak includes tracing, unless --trace-cache
+            env = {**os.environ, "ADAPTGRAPH_TRACE_CACHE": args.trace_cache or "off"}
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
             if proc.returncode != 0:
                 row = {"model": name, "stage": stage, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
@@ -235,6 +238,8 @@ def main() -> None:
     p.add_argument("--label", default="after")
     p.add_argument("--plain-ref", action="store_true",
                    help="load hf:FOLDER without ?dtype= (what the code before dtype options could load)")
+    p.add_argument("--trace-cache", metavar="DIR", help="let the measured processes share this trace cache "
+                   "(faster; peaks then exclude tracing after the first compile)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--append", action="store_true", help="add this run to the file's runs instead of replacing them")
     p.add_argument("--table", action="store_true", help="print the table from --out and stop")
