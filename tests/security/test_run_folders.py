@@ -120,15 +120,21 @@ def test_a_second_train_is_refused_naming_the_holder_and_kill_9_frees_the_folder
     assert json.loads((out / LOCK_FILE).read_text())["pid"] == os.getpid()
 
 
-def test_search_and_resume_are_refused_while_a_search_runs(tmp_path):
-    holder = hold(tmp_path, "search")
+def test_search_and_resume_are_refused_while_a_search_runs(tmp_path, capsys):
+    out, data = tmp_path / "run", tmp_path / "data.csv"
+    data.write_text("text,label\n" + "".join(f"{w} {i},{w}\n" for w in ("cat", "bread", "saw") for i in range(20)))
+    holder = hold(out, "search")
     try:
         for resume in (False, True):
             with pytest.raises(RunFolderError, match=rf"is in use by another adaptgraph search \(pid {holder.pid} "):
-                Journal.open(tmp_path, MANIFEST, resume=resume)
+                Journal.open(out, MANIFEST, resume=resume)
+        assert main(["search", "--task", f"csv:{data}", "--backbone", "zoo:bert-tiny", "-k", "1", "--out", str(out),
+                     "--resume"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {out} is in use by another adaptgraph search (pid {holder.pid} ")
     finally:
         kill_9(holder)
-    Journal.open(tmp_path, MANIFEST, resume=True).close()  # the killed search is resumable at once
+    Journal.open(out, MANIFEST, resume=True).close()  # the killed search is resumable at once
 
 
 def test_two_processes_racing_for_one_new_folder_one_wins(tmp_path):
@@ -146,7 +152,8 @@ def test_two_processes_racing_for_one_new_folder_one_wins(tmp_path):
     results = sorted(p.stdout.readline().strip() for p in procs)
     for p in procs:
         p.communicate(timeout=30)
-    assert results[1] == "won" and results[0].startswith(f"lost {out} is in use by another adaptgraph train")
+    # the loser may try before the winner has written its details: "another adaptgraph process (...)"
+    assert results[1] == "won" and results[0].startswith(f"lost {out} is in use by another adaptgraph ")
 
 
 def test_a_different_search_is_refused_and_the_folder_stays_resumable(tmp_path):
