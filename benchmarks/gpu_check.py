@@ -16,7 +16,6 @@ import time
 import torch
 
 import adaptgraph
-from adaptgraph.adapters.disable import disabled_adapters
 from adaptgraph.backbones import load_backbone
 from adaptgraph.graph import trace_backbone
 
@@ -60,7 +59,7 @@ def equivalence(args) -> None:
             graph = trace_backbone(bb).gm.to(args.device)
             expected = _ReplaceOne(graph, edge.dst.node, sem.adapters[edge.name]).run(*inputs)
             semantics = (sem(*inputs) - expected).abs().max().item()
-            with disabled_adapters(sem):
+            with adaptgraph.disabled_adapters(sem):
                 disabled = bool(torch.equal(sem(*inputs), want))
         print(json.dumps({"check": "equivalence", "ref": ref, "device": args.device,
                           "zero_init_max_abs": zero, "semantics_max_abs": semantics,
