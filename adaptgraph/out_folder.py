@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import sys
 import time
 from pathlib import Path
@@ -79,11 +80,16 @@ def claim_folder(path: str | os.PathLike, kind: str) -> FolderClaim:
     check_folder(out, kind)  # before creating the lock file: a refused folder is left as it was
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        # never through a link: a planted .adaptgraph.lock -> ~/.bashrc must not be truncated
+        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as e:
         raise RunFolderError(f"{out}: cannot create the run folder or its lock file ({e.strerror or e})",
                              hint="choose a folder you can write to") from None
     try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            raise RunFolderError(f"{out / LOCK_FILE} is not a plain file of its own (a link or a device)",
+                                 hint=NEW_FOLDER_HINT)
         if not _lock(fd, out):
             raise RunFolderError(f"{out} is in use by {_describe(_read_holder(out / LOCK_FILE))}",
                                  hint="wait for that run to finish (or stop it), or choose another --out folder")
@@ -103,7 +109,10 @@ def _check_owner(out: Path, holder: dict, kind: str) -> None:
             raise RunFolderError(f"{out} holds a {made_for} run, so a {kind} run cannot write there",
                                  hint=f"choose another --out folder for the {kind} run")
         return
-    others = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    try:
+        others = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    except OSError as e:
+        raise RunFolderError(f"{out}: cannot list the folder ({e.strerror or e})", hint=NEW_FOLDER_HINT) from None
     if others:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         raise RunFolderError(f"{out} is not empty and was not made by adaptgraph (it holds {shown}); "

@@ -190,3 +190,15 @@ def test_peft_export_never_writes_into_a_folder_of_user_files(tmp_path, capsys):
                                               "(it holds adapter_config.json)")
     assert snapshot(out) == {"adapter_config.json": b'{"my": "config"}'}
     assert main(["export", str(tmp_path / "a.safetensors"), "--format", "peft", "--out", str(tmp_path / "new")]) == 0
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_a_lock_file_that_is_a_link_is_never_written_through(tmp_path, link):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    (os.symlink if link == "symlink" else os.link)(victim, out / LOCK_FILE)
+    with pytest.raises(RunFolderError):
+        claim_folder(out, "train")
+    assert victim.read_text() == "precious\n"
