@@ -39,6 +39,7 @@ def keep_frozen_in_eval(gm: fx.GraphModule) -> fx.GraphModule:
     class GraphModuleImpl(FrozenInEval):  # fx's per-instance class name: a deepcopy keeps FrozenInEval
         pass
 
+    GraphModuleImpl.__name__ = type(gm).__name__  # the name fx gave it ("GraphModule")
     gm.__class__ = GraphModuleImpl
     gm.recompile()  # installs forward on the new class
     return gm.eval()
