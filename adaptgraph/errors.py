@@ -139,18 +139,18 @@ class UsageError(AdaptGraphError, ValueError):
     exit_code = 2
 
 
-def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
-    """The valid names nearest to ``name``, best first (for "did you mean")."""
+def closest(name: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """The valid names nearest to ``name``, best first (for "did you mean"); ``cutoff``: difflib's ratio."""
     pool = sorted(set(choices))
-    found = difflib.get_close_matches(name, pool, n=n, cutoff=0.6)
+    found = difflib.get_close_matches(name, pool, n=n, cutoff=cutoff)
     if not found:  # fall back to a shared-prefix match for long dotted paths
         found = [c for c in pool if name and c.startswith(name.rsplit(".", 1)[0] + ".")][:n]
     return found
 
 
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
+def did_you_mean(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
     """A hint sentence such as ``did you mean 'gelu'?``, or an empty string."""
-    found = closest(name, choices)
+    found = closest(name, choices, cutoff=cutoff)
     if not found:
         return ""
     return "did you mean " + " or ".join(repr(f) for f in found) + "?"

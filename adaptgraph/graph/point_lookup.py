@@ -1,7 +1,7 @@
 """Bind point texts (``@K``, ``PATH.in``/``PATH.out``, ``%NODE``) and globbed edges to a traced graph."""
 from __future__ import annotations
 
-from ..errors import PlanError, did_you_mean
+from ..errors import PlanError, closest, did_you_mean
 from ..spec.edge_facts import bind_glob, glob_regex, has_glob, natural_key
 from ..spec.points import parse_point
 from .ports import PointInfo, module_ports, point_info
@@ -84,7 +84,17 @@ def _port_point(traced: Traced, ports: dict[str, PointInfo], path: str, port: st
                         f"unused module), so it has no .in/.out",
                         hint=f"use one of the modules inside it that run, {example}")
     raise PlanError(f"unknown module path '{path}' in point '{name}'",
-                    hint=did_you_mean(path, called) or "module paths are what named_modules() prints")
+                    hint=_suffix_hint(path, called) or did_you_mean(path, called)
+                    or "module paths are what named_modules() prints")
+
+
+def _suffix_hint(path: str, called: list[str]) -> str:
+    """For a bare name such as ``query`` (PEFT's way to name targets): the ``**.query`` pattern."""
+    ending = [p for p in called if p.endswith("." + path)]
+    if not ending:
+        return ""
+    return (f"did you mean '**.{path}'? It names every module whose path ends in '.{path}' "
+            f"({len(ending)} here, e.g. '{ending[0]}')")
 
 
 def _glob_values(text: str, ports: dict[str, PointInfo]) -> set[str]:
@@ -95,10 +105,15 @@ def _glob_values(text: str, ports: dict[str, PointInfo]) -> set[str]:
 def _glob_hint(text: str, ports: dict[str, PointInfo]) -> str:
     """Suggest patterns made from real points, with ``*`` where ``text`` has it."""
     segments = text.split(".")
+    if segments[0] == "**" and "**" not in segments[1:] and "*" not in segments:  # `**.TAIL`: a close tail
+        tails = {".".join(name.split(".")[1 - len(segments):]) for name in ports}
+        found = closest(".".join(segments[1:]), tails)
+        return f"did you mean '**.{found[0]}'?" if found else "'**' stands for one or more path segments"
     stars = [i for i, seg in enumerate(segments) if seg == "*"]
     patterns = set()
     for name in ports:
         parts = name.split(".")
         if len(parts) == len(segments):
             patterns.add(".".join("*" if i in stars else part for i, part in enumerate(parts)))
-    return did_you_mean(text, patterns) or "'*' stands for exactly one path segment; module paths are what named_modules() prints"
+    return did_you_mean(text, patterns) or ("'*' stands for exactly one path segment ('**' for one or more); module "
+                                            "paths are what named_modules() prints")

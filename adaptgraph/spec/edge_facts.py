@@ -75,34 +75,40 @@ def fitting_kind(src: "PointRef", dst: "PointRef") -> str | None:
     return None
 
 
-# -- path globs: ``*`` stands for exactly one dotted path segment -----------------------
+# -- path globs: ``*`` stands for exactly one dotted path segment, ``**`` for one or more ---
+# (``parallel **.query``: every module whose path ends in ``.query``, at any depth, as PEFT's
+# ``target_modules=["query"]``).
+GLOB_SEGMENTS = {"*": "[^.]+", "**": r"[^.]+(?:\.[^.]+)*"}
+
+
 def has_glob(text: str) -> bool:
-    return "*" in text.split(".")
+    return any(seg in GLOB_SEGMENTS for seg in text.split("."))
 
 
 def glob_regex(text: str, shared: bool) -> re.Pattern:
-    """A regex for ``text``; with ``shared``, every ``*`` must match the same segment (group ``seg``)."""
+    """A regex for ``text``; with ``shared``, every wildcard must match the same text (group ``seg``)."""
     parts = []
     seen = False
     for segment in text.split("."):
-        if segment != "*":
+        if segment not in GLOB_SEGMENTS:
             parts.append(re.escape(segment))
         elif shared and seen:
             parts.append("(?P=seg)")
         else:
-            parts.append("(?P<seg>[^.]+)" if shared else "[^.]+")
+            body = GLOB_SEGMENTS[segment]
+            parts.append(f"(?P<seg>{body})" if shared else body)
             seen = True
     return re.compile(r"\.".join(parts))
 
 
 def bind_glob(text: str, value: str) -> str:
-    """``text`` with every ``*`` segment replaced by ``value``."""
-    return ".".join(value if seg == "*" else seg for seg in text.split("."))
+    """``text`` with every ``*`` / ``**`` segment replaced by ``value``."""
+    return ".".join(value if seg in GLOB_SEGMENTS else seg for seg in text.split("."))
 
 
 def natural_key(value: str) -> tuple:
-    """Sort ``"10"`` after ``"9"``: numbers by value, then names."""
-    return (0, int(value), "") if value.isdigit() else (1, 0, value)
+    """Sort ``"10"`` after ``"9"``, also inside dotted values (``layer.10.x`` after ``layer.9.x``)."""
+    return tuple((0, int(seg), "") if seg.isdigit() else (1, 0, seg) for seg in value.split("."))
 
 
 # -- cost -------------------------------------------------------------------------------

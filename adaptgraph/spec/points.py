@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 _EXPR = r"\{[^{}]*\}"
-_SEGMENT = rf"(?:(?:[A-Za-z0-9_]|{_EXPR})+|\*)"
+_SEGMENT = rf"(?:(?:[A-Za-z0-9_]|{_EXPR})+|\*\*?)"  # a name, a `{EXPR}` hole, `*` or `**`
 PORT_RE = re.compile(rf"^(?P<path>{_SEGMENT}(?:\.{_SEGMENT})*)\.(?P<port>in|out)$")
 STREAM_RE = re.compile(rf"^@(?P<index>-?[0-9]+|{_EXPR})$")
 NODE_RE = re.compile(r"^%(?P<node>[A-Za-z_][A-Za-z0-9_.]*)$")
 PATH_RE = re.compile(rf"^{_SEGMENT}(?:\.{_SEGMENT})*$")
 # A module path or pattern after loop expansion (`train`, `stream`): no `{EXPR}` holes.
-MODULE_PATTERN_RE = re.compile(r"^(?:[A-Za-z0-9_]+|\*)(?:\.(?:[A-Za-z0-9_]+|\*))*$")
+MODULE_PATTERN_RE = re.compile(r"^(?:[A-Za-z0-9_]+|\*\*?)(?:\.(?:[A-Za-z0-9_]+|\*\*?))*$")
 
 POINT_FORMS = "PATH.in, PATH.out, @K (a stream index) or %NODE (a graph node name)"
 
@@ -22,7 +22,7 @@ class PointRef:
     """A parsed point. ``kind`` says which of the other fields matter."""
 
     kind: Literal["port", "stream", "node"]
-    path: str = ""  # port: module path, may hold ``*``
+    path: str = ""  # port: module path, may hold ``*`` and ``**``
     port: str = ""  # port: "in" or "out"
     index: int = 0  # stream: K (negative counts from the end)
     node: str = ""  # node: graph node name

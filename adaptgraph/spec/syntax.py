@@ -15,6 +15,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from ..errors import Problem, Span, did_you_mean
 from .limits import text_problem
+from .models import OPTION_NAMES
 
 KEYWORDS = ("spec", "backbone", "defaults", "adapter", "edge", "parallel", "sequential",
             "longrange", "recurrent", "for", "train", "stream", "passes")
@@ -214,12 +215,31 @@ def _hint(expected, got: str, found: str, word: str, text: str) -> str:
     if "EQUAL" in expected and found == "':'":
         return "options are written NAME = VALUE (with '='), not NAME: VALUE"
     if expected & _STATEMENT_TERMINALS and word:
-        return did_you_mean(word, KEYWORDS) or "a statement starts with one of: " + ", ".join(KEYWORDS)
+        return keyword_hint(word)
     if "EQUAL" in expected:
         return "options are written NAME = VALUE"
     if got in ("_SEP", "_OPTSEP") and "RBRACE" in expected:
         return "separate options with ',' or new lines, and close the block with '}'"
     return ""
+
+
+# Words from other adapter libraries, answered with what adaptgraph writes instead.
+_FOREIGN_WORDS = {
+    "lora": "a LoRA is `parallel MODULE { act = none, bias = false }` (rank = r, scale = lora_alpha / r); "
+            "see docs/peft.md",
+    "target_modules": "name the modules in the edge: `parallel **.query` adapts every module ending in .query",
+}
+KEYWORD_CUTOFF = 0.75  # close typos only: 'paralel' -> 'parallel', while 'rank' is not taken for 'train'
+
+
+def keyword_hint(word: str) -> str:
+    """The hint for a word where a statement should start: a close keyword, or what a foreign term means here."""
+    if word.lower() in _FOREIGN_WORDS:
+        return _FOREIGN_WORDS[word.lower()]
+    if word in OPTION_NAMES:
+        return f"options go in braces: `defaults {{ {word} = ... }}` for every edge, or after one edge"
+    return (did_you_mean(word, KEYWORDS, cutoff=KEYWORD_CUTOFF)
+            or "a statement starts with one of: " + ", ".join(KEYWORDS))
 
 
 def _unclosed_brace(text: str) -> tuple[int, int] | None:
