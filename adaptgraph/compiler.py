@@ -18,7 +18,7 @@ from .passes import (Pass, eliminate_dead_code, freeze_backbone, insert_forward_
                      strip_backbone_dropout, unroll_recurrent)
 from .plan import Plan, resolve
 from .spec import Spec, load
-from .trainable import unwrap
+from .trainable import ADAPTERS, unwrap
 
 __all__ = ["DEFAULT_SEED", "CompileInfo", "apply_plan", "build_adapters", "compile", "compile_info", "plan_passes",
            "trace_backbone"]
@@ -77,7 +77,7 @@ def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = D
     gm = share_weights(traced.gm)
     own_copy(gm, plan.train)
     backbone_parameters = sum(p.numel() for p in gm.parameters())
-    gm.add_module("adapters", build_adapters(plan, seed))
+    gm.add_module(ADAPTERS, build_adapters(plan, seed))
     gm, results = run_passes(gm, plan_passes(plan))
     keep_frozen_in_eval(gm)  # train() keeps the frozen backbone in eval mode (its statistics are shared)
     gm.adaptgraph = CompileInfo(plan.spec, plan, backbone_ref, traced.frontend, results["freeze_backbone"].count,

@@ -22,7 +22,7 @@ from .errors import AdapterFileError, AdaptGraphError, BackboneError
 from .file_checks import check_metadata, check_state, check_values
 from .fileio import write_bytes_atomic
 from .spec import Spec, dumps, loads
-from .trainable import trainable_state, unwrap
+from .trainable import adapter_path, trainable_state, unwrap
 
 FORMAT = "adaptgraph-adapters/1"
 
@@ -137,6 +137,6 @@ def load_weights(model: torch.nn.Module, f: AdapterFile, path="<file>") -> None:
                                f"{info.spec.name or '(unnamed)'} (hash {info.spec.content_hash()})",
                                hint="load it with `load_adapters(path)` to rebuild the model it belongs to")
     expected = trainable_state(model)
-    mine = {k: v for k, v in f.tensors.items() if k in expected or k.startswith("adapters.")}
+    mine = {k: v for k, v in f.tensors.items() if k in expected or k.startswith(adapter_path())}
     check_state(expected, mine, path)  # names, shapes and dtypes; the values were checked on reading
     unwrap(model).load_state_dict(mine, strict=False)

@@ -16,9 +16,14 @@ from torch import nn
 ADAPTERS = "adapters"  # the submodule of a compiled model that holds its adapters
 
 
+def adapter_path(name: str = "") -> str:
+    """Module path of adapter ``name`` in a compiled model (``adapters.NAME``); no name: the prefix of all."""
+    return f"{ADAPTERS}.{name}"
+
+
 def trains(name: str, train_paths: Sequence[str]) -> bool:
     """Whether parameter ``name`` of a compiled model trains: under ``adapters`` or a ``train`` module."""
-    return name.startswith(tuple(f"{p}." for p in (ADAPTERS, *train_paths)))
+    return name.startswith((adapter_path(), *(f"{p}." for p in train_paths)))
 
 
 def unwrap(model: nn.Module) -> nn.Module:

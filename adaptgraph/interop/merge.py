@@ -29,6 +29,7 @@ from ..compiler import compile
 from ..errors import InteropError
 from ..out_folder import claim_folder
 from ..saving import load_weights, read_adapter_file, save_adapters
+from ..trainable import adapter_path
 from ..spec import Spec, dump
 from ..spec.models import Edge
 from .module_edges import ModuleEdge, mergeable, sorted_problems
@@ -166,7 +167,7 @@ def _write_kept(out: Path, opened: Source, names: list[str]) -> float:
     spec = kept_spec(opened, names, f"hf:{out.resolve()}")
     kept_model = compile(spec, get_backbone(spec.backbone))
     state = {k: v for k, v in opened.model.state_dict().items()
-             if any(k.startswith(f"adapters.{n}.") for n in names)}
+             if any(k.startswith(adapter_path(n) + ".") for n in names)}
     kept_model.load_state_dict(state, strict=False)
     save_adapters(kept_model, out / ADAPTERS_FILE, metadata={"merged_from": str(opened.path.resolve())})
     dump(spec, out / SPEC_FILE)

@@ -19,6 +19,7 @@ from ..compiler import compile, compile_info
 from ..errors import InteropError
 from ..out_folder import claim_folder
 from ..saving import save_adapters
+from ..trainable import adapter_path
 from ..spec import dump, loads
 from .module_edges import module_path
 from .peft_format import CONFIG_FILE, KEY_PREFIX, WEIGHTS_FILE, scaling
@@ -161,6 +162,6 @@ def _copy_weights(model, pairs: dict) -> None:
     by_module = {module_path(e): e.name for e in compile_info(model).plan.edges}
     with torch.no_grad():
         for path, (a, b) in pairs.items():
-            adapter = model.get_submodule(f"adapters.{by_module[path]}")
+            adapter = model.get_submodule(adapter_path(by_module[path]))
             adapter.down.weight.copy_(a)
             adapter.up.weight.copy_(b)

@@ -12,6 +12,7 @@ from ..errors import AdapterFileError
 from ..plan import Plan
 from ..run_folder import ADAPTERS_FILE
 from ..saving import AdapterFile, load_adapters, read_adapter_file
+from ..trainable import adapter_path
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,7 +29,7 @@ class Source:
         return compile_info(self.model).plan
 
     def adapter(self, name: str):
-        return self.model.get_submodule(f"adapters.{name}")
+        return self.model.get_submodule(adapter_path(name))
 
     def scale(self, name: str) -> float:
         """The adapter's scale as a Python float (its learned value for ``scale = learn``)."""

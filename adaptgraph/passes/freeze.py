@@ -5,7 +5,7 @@ from torch import fx, nn
 from torch.nn.modules.dropout import _DropoutNd
 
 from ..graph import PassResult
-from ..trainable import trains
+from ..trainable import adapter_path, trains
 
 
 def freeze_backbone(gm: fx.GraphModule, train_paths: tuple[str, ...]) -> PassResult:
@@ -28,7 +28,7 @@ def strip_backbone_dropout(gm: fx.GraphModule) -> PassResult:
     """
     stripped = set()
     for node in gm.graph.nodes:
-        if node.op == "call_module" and not str(node.target).startswith("adapters."):
+        if node.op == "call_module" and not str(node.target).startswith(adapter_path()):
             if isinstance(gm.get_submodule(node.target), _DropoutNd):
                 stripped.add(str(node.target))
     for target in stripped:

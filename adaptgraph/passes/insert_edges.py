@@ -13,6 +13,7 @@ import torch
 from torch import fx
 
 from ..graph import PassResult
+from ..trainable import adapter_path
 
 # Set on the node that holds D' (D after its forward adapters) to the name of D: how
 # ``unroll_recurrent`` finds, in the graph itself, the value of a point after its adapters.
@@ -31,7 +32,7 @@ def insert_forward_edges(gm: fx.GraphModule, edges) -> PassResult:
         dst = nodes[dst_name]
         sources = [dst if e.src.node == dst_name else adapted.get(e.src.node, nodes[e.src.node])
                    for e in by_dst[dst_name]]
-        adapted[dst_name] = add_adapters(gm.graph, dst, [(f"adapters.{e.name}", s) for e, s in
+        adapted[dst_name] = add_adapters(gm.graph, dst, [(adapter_path(e.name), s) for e, s in
                                                          zip(by_dst[dst_name], sources)])
         adapted[dst_name].meta[ADAPTED_FROM] = dst_name
     return PassResult(gm, bool(edges), len(edges))
@@ -75,8 +76,8 @@ def insert_edge(gm: fx.GraphModule, src: str, dst: str, adapter: torch.nn.Module
     order = list(nodes)
     if order.index(src) > order.index(dst):
         raise PlanError(f"{src!r} comes after {dst!r}: a recurrent edge needs `adaptgraph.compile` (it unrolls passes)")
-    gm.add_submodule(f"adapters.{name}", adapter)
-    out = add_adapters(gm.graph, nodes[dst], [(f"adapters.{name}", nodes[src])])
+    gm.add_submodule(adapter_path(name), adapter)
+    out = add_adapters(gm.graph, nodes[dst], [(adapter_path(name), nodes[src])])
     gm.graph.lint()
     gm.recompile()
     return out

@@ -13,6 +13,7 @@ from collections import defaultdict
 from torch import fx
 
 from ..graph import PassResult
+from ..trainable import adapter_path
 from .insert_edges import ADAPTED_FROM
 
 
@@ -54,7 +55,7 @@ def _one_pass(new, old, dependent, first, prev, into, final, nodes) -> dict:
         value = new.node_copy(n, look)
         for e in into.get(n, ()):
             source = final[e.src.node]
-            call = new.call_module(f"adapters.{e.name}", (prev.get(source, first[source]),))
+            call = new.call_module(adapter_path(e.name), (prev.get(source, first[source]),))
             value = new.call_function(operator.add, (value, call))
         env[n] = value
     return env

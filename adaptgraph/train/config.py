@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..cli_values import SEED_MAX, resolve_device
 from ..errors import Problem, UsageError
+from ..tasks import POOLINGS
 
 DEFAULT_EPOCHS = 3
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -56,7 +57,7 @@ class TrainConfig(BaseModel):
     """Mixed precision on CUDA; ignored (recorded as ``none``) when ``auto`` picks the CPU."""
     max_length: PositiveInt = 128
     """Longest token sequence for text tasks; batches are padded only to their longest text."""
-    pooling: Literal["auto", "mean", "cls"] = "auto"
+    pooling: Literal[POOLINGS] = "auto"
     """How the head pools token features (see ``adaptgraph.tasks.head``)."""
     num_workers: Annotated[int, Field(strict=True, ge=0)] = 0
     """DataLoader worker processes (0: load in the training process)."""
