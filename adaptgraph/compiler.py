@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import fx, nn
 
-from .adapters import DEFAULT_ADAPTER, adapter_kind
+from .adapters import built_kind
 from .backbones import Backbone, get_backbone
 from .errors import BackboneError
 from .frozen_eval import keep_frozen_in_eval
@@ -99,7 +99,7 @@ def plan_passes(plan: Plan) -> list[tuple[str, Pass]]:
 def build_adapters(plan: Plan, seed: int) -> nn.ModuleDict:
     """One adapter per planned edge, initialised from ``seed`` without touching the global RNG."""
     adapters = nn.ModuleDict()
-    kind = adapter_kind(DEFAULT_ADAPTER)
+    kind = built_kind()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for e in plan.edges:

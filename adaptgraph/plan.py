@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .adapters import edge_flops, edge_parameters
 from .errors import AdaptGraphError, PlanError, ProblemList, did_you_mean
 from .graph import PointInfo, Traced, resolve_glob_pair, resolve_point
-from .spec.edge_facts import (INFERRED_KIND, PORT_POINT_RE, adapter_flops, adapter_parameters, edge_kind, glob_regex,
-                              has_glob)
+from .spec.edge_facts import INFERRED_KIND, PORT_POINT_RE, edge_kind, glob_regex, has_glob
 from .spec.expand import walk
 from .spec.models import Options, Spec
 
@@ -40,7 +40,7 @@ class PlannedEdge:
 
     @property
     def parameters(self) -> int:
-        return adapter_parameters(self.in_features, self.out_features, self.options)
+        return edge_parameters(self.in_features, self.out_features, self.options)
 
     def flops_per_example(self) -> int:
         """Extra FLOPs of one call of this adapter, per example (positions = all non-batch, non-feature dims)."""
@@ -48,7 +48,7 @@ class PlannedEdge:
         positions = 1
         for s in dims:
             positions *= s
-        return adapter_flops(self.in_features, self.out_features, self.options, positions)
+        return edge_flops(self.in_features, self.out_features, self.options, positions)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ LAYERS = [
     ("spec", "frozen_eval"),
     ("backbones",),
     ("tasks",),      # below score and train: both learn from tasks, data and heads
-    ("graph",),
-    ("plan", "adapters"),
+    ("graph", "adapters"),
+    ("plan",),       # counts an edge's cost through the adapter kind that is built
     ("passes",),
     ("compiler",),
     ("saving", "score"),

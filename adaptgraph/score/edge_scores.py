@@ -13,9 +13,10 @@ from typing import Optional, Union
 
 import numpy as np
 
+from adaptgraph.adapters import edge_parameters
 from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.fileio import write_text_atomic
-from adaptgraph.spec.edge_facts import adapter_parameters, edge_kind
+from adaptgraph.spec.edge_facts import edge_kind
 from adaptgraph.spec.models import BUILTIN_OPTIONS, Options
 
 from .metrics import METRICS
@@ -103,7 +104,7 @@ class EdgeScores:
 
     def params(self, i: int, j: int, rank: int, bias: bool = True) -> int:
         """Trainable parameters of a rank-``rank`` adapter on edge i -> j: down, up (and biases)."""
-        return adapter_parameters(self.widths[i], self.widths[j], cost_options(rank, bias))
+        return edge_parameters(self.widths[i], self.widths[j], cost_options(rank, bias))
 
     # -- serialisation --------------------------------------------------------
     def to_dict(self) -> dict:

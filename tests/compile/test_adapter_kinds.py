@@ -9,7 +9,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import adaptgraph
 import adaptgraph.adapters.kinds as kinds
-from adaptgraph import compiler
 from adaptgraph.adapters import ADAPTER_KINDS, LowRankAdapter, adapter_kind, register_adapter
 from adaptgraph.errors import PlanError
 from adaptgraph.passes.insert_edges import ADAPTED_FROM
@@ -42,15 +41,46 @@ def test_unknown_kinds_duplicates_and_wrong_options_are_refused():
 
 
 class _Marked(LowRankAdapter):
-    """A second kind for the test: the low-rank module under another class."""
+    """A second kind for the test: the low-rank module plus one gate parameter, so its cost differs."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate = torch.nn.Parameter(torch.zeros(1))
+
+
+def _marked_parameters(in_features, out_features, options):
+    return adapter_kind("lowrank").parameters(in_features, out_features, options) + 1
 
 
 def test_a_second_kind_is_one_registration_and_the_compiler_builds_it(monkeypatch):
     monkeypatch.setattr(kinds, "ADAPTER_KINDS", dict(ADAPTER_KINDS))  # leave the real table as it was
     lowrank = adapter_kind("lowrank")
-    register_adapter("marked", _Marked, options=lowrank.options, parameters=lowrank.parameters, flops=lowrank.flops)
-    monkeypatch.setattr(compiler, "DEFAULT_ADAPTER", "marked")
+    register_adapter("marked", _Marked, options=lowrank.options, parameters=_marked_parameters, flops=lowrank.flops)
+    monkeypatch.setattr(kinds, "DEFAULT_ADAPTER", "marked")
     model = adaptgraph.compile(adaptgraph.loads('backbone "zoo:vit-tiny"\nedge @1 -> @3\nrecurrent @4 -> @2'))
     assert {type(m) for m in model.adapters.values()} == {_Marked}
     # insert_forward_edges marks D' in the graph; unroll_recurrent found it there (no side channel)
     assert any(n.meta.get(ADAPTED_FROM) for n in model.graph.nodes) and model.adaptgraph.recomputed_nodes > 0
+    # what the plan counts is what was built: the registered cost, not lowrank's formula
+    edges = model.adaptgraph.plan.edges
+    assert sum(e.parameters for e in edges) == model.adaptgraph.trainable
+    assert [e.parameters for e in edges] == [lowrank.parameters(e.in_features, e.out_features, e.options) + 1
+                                             for e in edges]
+
+
+def test_budgets_count_the_kind_that_is_built(monkeypatch):
+    import numpy as np
+
+    from adaptgraph.score.select import candidates
+    from adaptgraph.searcher.space import Budget, SearchSpace
+
+    monkeypatch.setattr(kinds, "ADAPTER_KINDS", dict(ADAPTER_KINDS))
+    widths = (16, 8, 24)
+    before = candidates(np.ones((3, 3)), widths=widths, rank=4).params
+    register_adapter("marked", _Marked, options=adapter_kind("lowrank").options, parameters=_marked_parameters,
+                     flops=adapter_kind("lowrank").flops)
+    monkeypatch.setattr(kinds, "DEFAULT_ADAPTER", "marked")
+    after = candidates(np.ones((3, 3)), widths=widths, rank=4).params
+    assert (after == before + 1).all()  # GGA's budget
+    space = SearchSpace(("@0", "@1", "@2"), widths, (0, 1, 2), Budget(adapters=(1,), rank=4), "zoo:bert-tiny")
+    assert space.gene_params(space.gene(0, 2)) == after[0, 2]  # the search's fit check
