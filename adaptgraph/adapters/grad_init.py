@@ -58,14 +58,15 @@ def init_from_gradients(model: nn.Module, loss_of: Callable[[], torch.Tensor]) -
     for name, m in adapters.items():
         handles.append(m.down.register_forward_pre_hook(lambda mod, args, n=name: inputs[n].append(args[0].detach())))
         handles.append(m.up.register_forward_hook(lambda mod, args, out, n=name: outputs[n].append(out)))
-    was_training = model.training
+    modes = {m: m.training for m in model.modules()}  # restored one by one: frozen parts may sit in eval mode
     model.eval()
     try:
         with torch.enable_grad():
             loss = loss_of()
             grads = _output_grads(loss, outputs)
     finally:
-        model.train(was_training)
+        for m, mode in modes.items():
+            m.training = mode
         for h in handles:
             h.remove()
     return {name: _set_down(m, inputs[name], grads[name]) for name, m in adapters.items()}

@@ -57,10 +57,12 @@ class TwoPoints(torch.nn.Module):
 
 def test_hand_made_edge_is_unchanged_and_aligned_with_the_dense_gradient():
     model = TwoPoints(init="grad")
+    model.a.eval()
     loss_of = lambda: F.cross_entropy(model(model.x), model.y)  # noqa: E731
     before = model(model.x).detach()
     spectra = init_from_gradients(model, loss_of)
     assert list(spectra) == ["adapter"] and not pending(model)
+    assert model.training and not model.a.training  # each module's mode as it was (a: set to eval above)
     assert torch.equal(model(model.x), before)  # up = 0: exactly the same output
     d = model.adapter.down.weight.detach()
     torch.testing.assert_close(d @ d.T, ROW_NORM ** 2 * torch.eye(3), rtol=0, atol=1e-6)
