@@ -42,7 +42,7 @@ def register(sub) -> None:
     p = sub.add_parser("search", help="search for where adapters go: propose specs, train them, keep the best",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = p.add_argument_group("what to search")
-    what.add_argument("--task", required=True, metavar="TASK", help="wordnet:..., csv:PATH, jsonl:PATH or digits")
+    what.add_argument("--task", required=True, metavar="TASK", help="wordnet:..., csv:PATH, jsonl:PATH, digits or lm:PATH")
     what.add_argument("--backbone", required=True, metavar="REF", help="zoo:NAME, hf:minilm, hf:PATH, timm:NAME")
     what.add_argument("--strategy", default="gga", choices=sorted(STRATEGIES), help="how specs are proposed "
                       "(default gga)")

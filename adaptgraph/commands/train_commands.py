@@ -9,9 +9,11 @@ EXAMPLES_TRAIN = """examples:
   adaptgraph train empty.adapt --backbone hf:minilm --task wordnet:noun --out runs/probe   # linear probe
   adaptgraph train my.adapt --backbone zoo:vit-tiny --task digits --epochs 5 --lr 3e-3 --out runs/d
   torchrun --nproc-per-node 2 -m adaptgraph train my.adapt --task csv:data.csv --out runs/ddp
+  adaptgraph train my.adapt --backbone zoo:gpt-tiny --task 'lm:book.txt?block=64' --out runs/lm   # perplexity
 
 task references: wordnet:noun | wordnet:all | wordnet:noun.animal,verb.motion (add ?per_class=N),
-  csv:PATH?text=COL&label=COL[&validation=PATH&test=PATH], jsonl:PATH?..., digits[?size=N]
+  csv:PATH?text=COL&label=COL[&validation=PATH&test=PATH], jsonl:PATH?..., digits[?size=N],
+  lm:PATH[?block=128&split=90/5/5&max_blocks=N] (next-token prediction on a text, decoders only)
 """
 EXAMPLES_EVAL = """examples:
   adaptgraph eval runs/gga4                 # the test split, on the task the run was trained on
