@@ -217,7 +217,7 @@ def _select_report(args, scores, chosen, ranks, text: str) -> dict:
 def _print_select(r: dict) -> None:
     how = r["strategy"] + (f" (gamma {r['gamma']:g})" if r["gamma"] is not None else "")
     print(f"chose {len(r['edges'])} edges by {how} on {r['metric']} scores of {r['backbone']}")
-    _table([("source", "destination", "kind", r["metric"], "rank", "params")]
+    _table([("source", "destination", "kind", r["metric"], "r", "params")]
            + [(e["src"], e["dst"], e["kind"], _number(e["score"], r["metric"]), str(e["rank"]), f"{e['params']:,}")
               for e in r["edges"]])
     ranks = f"rank {r['rank']} adapters" if r["ranks"] == "equal" else "ranks allocated from the gradient spectra"
