@@ -88,3 +88,27 @@ def resolve_device(name: str):
         raise UsageError(f"device '{name}' does not exist: this machine has {count} CUDA device"
                          f"{'s' * (count != 1)} (cuda:0 to cuda:{count - 1})", hint=DEVICE_HINT)
     return torch.device(name)
+
+
+class Choices:
+    """An option's allowed values, read from their one home the first time argparse needs them.
+
+    Every command builds the whole parser (``check`` too, which must import no torch), while most
+    value lists live beside torch code (registries, tasks, training). Give such an option
+    ``choices=Choices("adaptgraph.score", "METRICS")`` and a ``metavar`` (without one, argparse
+    formats the choices as soon as the option is added); ``%(choices)s`` in its help lists them.
+    """
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+    def _values(self) -> tuple:
+        import importlib
+
+        return tuple(getattr(importlib.import_module(self.module), self.name))
+
+    def __contains__(self, value) -> bool:
+        return value in self._values()
+
+    def __iter__(self):
+        return iter(self._values())

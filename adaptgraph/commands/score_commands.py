@@ -7,6 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..cli_values import Choices
+from ..spec.models import Init
 from .graph_commands import _table
 
 EXAMPLES_SCORE = """examples:
@@ -69,10 +71,10 @@ def register(sub) -> None:
                                                             "multiplied by 1 - gamma**distance (default 0.6)")
     p.add_argument("--metric", default="rank", metavar="rank|erank|fro|nuclear", help="score to select by")
     p.add_argument("--rank", type=int, default=8, help="bottleneck of each adapter (default 8)")
-    p.add_argument("--ranks", default="equal", choices=("equal", "allocated"),
+    p.add_argument("--ranks", default="equal", choices=Choices("adaptgraph.score.select", "RANK_MODES"), metavar="MODE",
                    help="equal: --rank everywhere (default); allocated: the same parameters (or --max-params) "
                         "shared out by gradient energy per parameter (see docs/scoring.md)")
-    p.add_argument("--init", choices=("zero", "lora", "normal", "grad"),
+    p.add_argument("--init", choices=Init.__args__,
                    help="initialisation written into the spec (grad: from each edge's gradient; default: zero)")
     p.add_argument("--no-recurrent", action="store_true", help="no recurrent edges (no second forward pass)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random strategy (default 0)")

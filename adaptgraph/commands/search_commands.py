@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..cli_values import Choices
 from ..spec.edge_facts import KINDS
 from ..spec.models import Init
 
@@ -28,14 +29,6 @@ best.safetensors, pareto.csv and progress.png. See docs/search.md.
 """
 
 
-# Written out (not imported from adaptgraph.searcher) so that building the parser imports no torch:
-# every command, `check` included, builds it. tests/cli/test_search_command_choices.py keeps them equal.
-STRATEGIES = ("evolve", "gga", "random", "single")
-EXECUTORS = ("local", "process", "ray")
-METRICS = ("rank", "erank", "fro", "nuclear")
-RANK_MODES = ("equal", "allocated")
-
-
 def register(sub) -> None:
     import argparse
 
@@ -44,8 +37,8 @@ def register(sub) -> None:
     what = p.add_argument_group("what to search")
     what.add_argument("--task", required=True, metavar="TASK", help="wordnet:..., csv:PATH, jsonl:PATH, digits or lm:PATH")
     what.add_argument("--backbone", required=True, metavar="REF", help="zoo:NAME, hf:minilm, hf:PATH, timm:NAME")
-    what.add_argument("--strategy", default="gga", choices=sorted(STRATEGIES), help="how specs are proposed "
-                      "(default gga)")
+    what.add_argument("--strategy", default="gga", choices=Choices("adaptgraph.searcher", "STRATEGIES"),
+                      metavar="STRATEGY", help="how specs are proposed: %(choices)s (default gga)")
     what.add_argument("-k", "--adapters", type=int, nargs="+", default=[4], metavar="K",
                       help="adapter counts: gga proposes one spec per K, random draws specs of each K, "
                            "evolve stays at or below the largest (default 4)")
@@ -63,13 +56,15 @@ def register(sub) -> None:
     what.add_argument("--gamma", type=float, default=0.6, help="GGA discount (gga, evolve; default 0.6)")
     what.add_argument("--population", type=int, default=8, help="evolve: children per round (default 8)")
     what.add_argument("--score-batches", type=int, default=4, help="batches of the scoring pass (default 4)")
-    what.add_argument("--score-head", choices=("probe", "random"), default="probe",
+    what.add_argument("--score-head", choices=Choices("adaptgraph.tasks", "HEADS"), default="probe", metavar="HEAD",
                       help="task head of the scoring pass: a briefly trained linear probe (default) or random")
-    what.add_argument("--metric", choices=METRICS, default="rank",
-                      help="edge score that GGA picks by and evolve draws new edges by (default rank, the paper's)")
+    what.add_argument("--metric", choices=Choices("adaptgraph.score", "METRICS"), default="rank", metavar="METRIC",
+                      help="edge score that GGA picks by and evolve draws new edges by: %(choices)s "
+                           "(default rank, the paper's)")
     what.add_argument("--init", choices=Init.__args__,
                       help="initialisation of every proposed adapter (grad: from its edge's gradient; default zero)")
-    what.add_argument("--ranks", choices=RANK_MODES, default="equal",
+    what.add_argument("--ranks", choices=Choices("adaptgraph.score.select", "RANK_MODES"), default="equal",
+                      metavar="MODE",
                       help="allocated: GGA picks get ranks shared out from their gradient spectra within the same "
                            "parameters (default equal: --rank everywhere)")
 
@@ -84,14 +79,16 @@ def register(sub) -> None:
     how.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
     how.add_argument("--checkpointing", action="store_true",
                      help="activation checkpointing per backbone block: less memory, one more forward, same gradients")
-    how.add_argument("--final", choices=("best", "front"), default="front",
+    how.add_argument("--final", choices=Choices("adaptgraph.searcher.run", "FINALS"), default="front",
+                     metavar="WHICH",
                      help="retrain at full budget and test: the best spec (and the baseline, if trained), or "
                           "also the whole Pareto front (default front)")
     how.add_argument("--seed", type=int, default=0, help="seed of proposals and trials (default 0)")
     how.add_argument("--task-seed", type=int, default=0, help="seed of the task's split (default 0)")
 
     run = p.add_argument_group("running")
-    run.add_argument("--executor", choices=EXECUTORS, default="local", help="where trials run (default local)")
+    run.add_argument("--executor", choices=Choices("adaptgraph.searcher", "EXECUTORS"), default="local",
+                     metavar="EXECUTOR", help="where trials run: %(choices)s (default local)")
     run.add_argument("--workers", type=int, help="process executor: worker processes (default 2)")
     run.add_argument("--threads", type=int, default=1,
                      help="CPU threads per trial (default 1); results match across executors for equal values")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..cli_values import Choices
+
 EXAMPLES_TRAIN = """examples:
   adaptgraph train specs/minilm_gga4.adapt --task 'wordnet:noun?per_class=120' --out runs/gga4
   adaptgraph train empty.adapt --backbone hf:minilm --task wordnet:noun --out runs/probe   # linear probe
@@ -40,7 +42,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="seed of adapters, head and shuffling (default 0)")
     p.add_argument("--task-seed", type=int, default=0, help="seed of the task's split (default 0)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default)")
-    p.add_argument("--amp", choices=("none", "bf16", "fp16"), help="mixed precision on CUDA")
+    p.add_argument("--amp", choices=Choices("adaptgraph.train.config", "AMP_MODES"), metavar="MODE",
+                   help="mixed precision on CUDA: %(choices)s")
     p.add_argument("--checkpointing", action="store_true",
                      help="activation checkpointing per backbone block: less memory, one more forward, same gradients")
     p.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY backbones")
@@ -52,7 +55,8 @@ def register(sub) -> None:
                        epilog=EXAMPLES_EVAL, formatter_class=raw)
     p.add_argument("run_dir", metavar="DIR")
     p.add_argument("--task", metavar="TASK", help="default: the task the run was trained on")
-    p.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    p.add_argument("--split", default="test", choices=Choices("adaptgraph.tasks", "SPLITS"), metavar="SPLIT",
+                   help="%(choices)s (default test)")
     p.add_argument("--backbone", metavar="REF", help="default: the run's backbone")
     p.add_argument("--trust-code", action="store_true")
     p.add_argument("--no-progress", action="store_true")

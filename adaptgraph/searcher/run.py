@@ -26,6 +26,8 @@ from .space import Budget, SearchSpace, baseline_genome
 from .strategies import Strategy, make_strategy
 from .trial import TrainedTrial, TrialTask, load_task_cached, threads_set
 
+FINALS = ("best", "front")  # what the final stage retrains: the best spec, or the whole Pareto front
+
 SCORES, WEIGHTS = "scores.json", "best.safetensors"
 
 
@@ -57,7 +59,7 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
     strat = _strategy(strategy, trials)
     budget, fidelity, scoring = budget or Budget(), fidelity or Fidelity(), scoring or Scoring()
     train = train or TrainConfig()
-    if final not in ("best", "front"):
+    if final not in FINALS:
         raise SearchError(f"final must be 'best' or 'front', got {final!r}")
     if threads < 1:
         raise SearchError(f"threads must be at least 1, got {threads}")

@@ -16,12 +16,12 @@ import numpy as np
 from ..adapters import edge_parameters
 from ..errors import SearchError, did_you_mean
 from ..score.edge_scores import EdgeScores
+from ..score.select import RANK_MODES
 from ..spec import BUILTIN_OPTIONS, Edge, Options, Spec
 from ..spec.models import Init
 from ..spec.edge_facts import INFERRED_KIND, KINDS, edge_kind, stream_index, stream_name
 
 
-RANK_MODES = ("equal", "allocated")
 INITS = Init.__args__
 
 

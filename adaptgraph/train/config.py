@@ -22,6 +22,8 @@ from ..tasks import POOLINGS
 DEFAULT_EPOCHS = 3
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
+AMP_MODES = ("none", "bf16", "fp16")
+
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
@@ -53,7 +55,7 @@ class TrainConfig(BaseModel):
     """Seed of the head's initialisation and the shuffling (not of the task split, see ``load_task``)."""
     device: str = "auto"
     """``cpu``, ``cuda``, ``cuda:N``, or ``auto`` (CUDA when present)."""
-    amp: Literal["none", "bf16", "fp16"] = "none"
+    amp: Literal[AMP_MODES] = "none"
     """Mixed precision on CUDA; ignored (recorded as ``none``) when ``auto`` picks the CPU."""
     max_length: PositiveInt = 128
     """Longest token sequence for text tasks; batches are padded only to their longest text."""

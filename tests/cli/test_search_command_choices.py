@@ -1,14 +1,22 @@
-"""The search command's choices, written out to keep torch out of the parser, match the registries."""
-from adaptgraph.commands import search_commands
+"""Command choices are read from their homes (lazily, so building the parser imports no torch:
+tests/spec/test_no_torch.py runs `check`, which builds every command's parser)."""
+import pytest
+
+from adaptgraph.cli import main
 from adaptgraph.score import METRICS
-from adaptgraph.searcher import EXECUTORS, STRATEGIES
-from adaptgraph.searcher.space import RANK_MODES
+from adaptgraph.tasks import SPLITS
 
 
-def test_choices_match_the_registries():
-    assert set(search_commands.STRATEGIES) == set(STRATEGIES)
-    assert set(search_commands.EXECUTORS) == set(EXECUTORS)
-    assert search_commands.METRICS == METRICS and search_commands.RANK_MODES == RANK_MODES
+@pytest.mark.parametrize("argv, home", [
+    (["search", "--task", "digits", "--backbone", "zoo:vit-tiny", "--metric", "frobenius"], METRICS),
+    (["eval", "runs/x", "--split", "dev"], SPLITS),
+])
+def test_a_value_outside_the_home_list_is_a_usage_error_listing_it(argv, home, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    bad = argv[-1]
+    assert f"invalid choice: {bad!r} (choose from {', '.join(map(repr, home))})" in capsys.readouterr().err
 
 
 def test_metric_init_and_ranks_reach_the_search(monkeypatch, tmp_path, capsys):
