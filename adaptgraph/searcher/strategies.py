@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import ScoreError, SearchError, did_you_mean
 from ..score.select import candidates as score_candidates
 from ..score.select import choose
+from ..spec.edge_facts import stream_name
 from .mutations import MUTATIONS, mutate
 from .records import Candidate, TrialRecord, rank_key
 from .space import Genome, SearchSpace, allocated_genome, genome_of
@@ -64,7 +65,7 @@ class Single:
         if self.sample is not None and self.sample < len(edges):
             keep = sorted(rng.choice(len(edges), size=self.sample, replace=False))
             edges = [edges[k] for k in keep]
-        return [Candidate((space.gene(i, j),), f"single @{i}->@{j}", name=f"single_{i}_{j}") for i, j in edges]
+        return [Candidate((space.gene(i, j),), f"single {stream_name(i)}->{stream_name(j)}", name=f"single_{i}_{j}") for i, j in edges]
 
     def settings(self) -> dict:
         return {"sample": self.sample}
