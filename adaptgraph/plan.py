@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .adapters import edge_flops, edge_parameters
 from .errors import AdaptGraphError, PlanError, ProblemList, did_you_mean
 from .graph import PointInfo, Traced, resolve_glob_pair, resolve_point
-from .spec.edge_facts import INFERRED_KIND, PORT_POINT_RE, edge_kind, glob_regex, has_glob
+from .spec.edge_facts import INFERRED_KIND, edge_kind, glob_regex, has_glob, module_of_ports
 from .spec.expand import walk
 from .spec.models import Options, Spec
 
@@ -159,10 +159,8 @@ def infer_kind(src: PointInfo, dst: PointInfo) -> str:
 def default_edge_name(src: PointInfo, dst: PointInfo) -> str:
     """A readable identifier from the two points: ``@3 -> @9`` is ``s3__s9``; the parallel adapter
     of a module (``M.in -> M.out``) is named after the module."""
-    s, d = PORT_POINT_RE.match(src.name), PORT_POINT_RE.match(dst.name)
-    if s and d and s["path"] == d["path"] and (s["port"], d["port"]) == ("in", "out"):
-        return _ident(s["path"])
-    return f"{_ident(src.name)}__{_ident(dst.name)}"
+    path = module_of_ports(src.name, dst.name)
+    return _ident(path) if path is not None else f"{_ident(src.name)}__{_ident(dst.name)}"
 
 
 def _ident(point: str) -> str:

@@ -54,10 +54,17 @@ def edge_kind(src: str, dst: str, src_order: int, dst_order: int) -> str:
     a, b = stream_index(src), stream_index(dst)
     if a is not None and b is not None and b == a + 1:
         return "parallel"
-    s, d = PORT_POINT_RE.match(src), PORT_POINT_RE.match(dst)
-    if s and d and s["path"] == d["path"] and (s["port"], d["port"]) == ("in", "out"):
+    if module_of_ports(src, dst) is not None:
         return "parallel"
     return "longrange" if src_order < dst_order else "recurrent"
+
+
+def module_of_ports(src: str, dst: str) -> str | None:
+    """M when ``src -> dst`` is ``M.in -> M.out`` (a module's input to its own output), else None."""
+    s, d = PORT_POINT_RE.match(src), PORT_POINT_RE.match(dst)
+    if s and d and s["path"] == d["path"] and (s["port"], d["port"]) == ("in", "out"):
+        return s["path"]
+    return None
 
 
 _PORT_ORDER = {"in": 0, "out": 1}  # a module's input comes before its output

@@ -4,7 +4,7 @@ import pytest
 
 from adaptgraph.spec import BUILTIN_OPTIONS, Options, parse_point
 from adaptgraph.spec.edge_facts import (adapter_flops, adapter_parameters, bind_glob, edge_kind, fitting_kind,
-                                        glob_regex, has_glob, stream_index, stream_name)
+                                        glob_regex, has_glob, module_of_ports, stream_index, stream_name)
 
 
 def test_kind_from_names_and_orders():
@@ -59,3 +59,11 @@ def test_parameters_of_a_whole_width_matrix_are_the_same_formula():
     options = _options(rank=2, norm="layernorm")
     matrix = adapter_parameters(widths[:, None], widths[None, :], options)
     assert matrix.tolist() == [[adapter_parameters(int(a), int(b), options) for b in widths] for a in widths]
+
+
+def test_a_module_pair_is_one_modules_input_to_its_output():
+    # the parallel rule of edge_kind and the plan's edge names (``blocks.0.in -> blocks.0.out`` is ``blocks_0``)
+    assert module_of_ports("blocks.0.in", "blocks.0.out") == "blocks.0"
+    assert module_of_ports("blocks.0.out", "blocks.0.in") is None
+    assert module_of_ports("blocks.0.in", "blocks.1.out") is None
+    assert module_of_ports("@1", "@2") is None
