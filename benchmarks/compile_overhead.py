@@ -4,9 +4,12 @@
 (b) median forward+backward step of the compiled model against a hand-written eager
     module with the same adapters (same weights), measured interleaved in one process;
 (c) one recurrent edge into an early, a middle and a late stream point, against two
-    full forward passes of the backbone.
+    full forward passes of the backbone;
+(d) tracing with a cold and a warm trace cache, each in a fresh process, and the wall time of
+    `adaptgraph compile` from the shell with a cold and a warm cache (zoo:vit-base-shape, hf:minilm).
 
     python benchmarks/compile_overhead.py [--repeats 15] [--batch 2] [--threads 1] [--out benchmarks/results/compile_overhead.json]
+    python benchmarks/compile_overhead.py --sections cache     # only (d); the file keeps the other sections
 """
 from __future__ import annotations
 
@@ -15,6 +18,9 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -129,19 +135,68 @@ def recurrent_cost(repeats: int, batch: int) -> dict:
     return rows
 
 
+CACHE_CASES = {"zoo:vit-base-shape": PARALLEL_24, "hf:minilm": "for k in 0..11 { parallel @{k} -> @{k+1} }"}
+_TRACE_CHILD = """
+import sys, time, json
+tic = time.perf_counter()
+from adaptgraph.backbones import load_backbone
+from adaptgraph.graph import trace_backbone
+bb = load_backbone(sys.argv[1])
+loaded = time.perf_counter()
+trace_backbone(bb)
+print(json.dumps({"load_s": loaded - tic, "trace_s": time.perf_counter() - loaded}))
+"""
+
+
+def cache_times(threads: int) -> dict:
+    """Cold and warm trace cache, each in a fresh process; and `adaptgraph compile` wall time from the shell."""
+    out = {"load_average_before": os.getloadavg()}
+    for ref, text in CACHE_CASES.items():
+        with tempfile.TemporaryDirectory() as folder:
+            env = {**os.environ, "ADAPTGRAPH_TRACE_CACHE": str(Path(folder) / "traces"),
+                   "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
+            spec = Path(folder) / "spec.adapt"
+            spec.write_text(text + "\n")
+            row = {}
+            for state in ("cold", "warm"):  # the cold run fills the cache the warm run reads
+                proc = subprocess.run([sys.executable, "-c", _TRACE_CHILD, ref], env=env, capture_output=True,
+                                      text=True, check=True)
+                row[f"trace_{state}"] = json.loads(proc.stdout.strip().splitlines()[-1])
+            traces = Path(folder) / "traces"
+            for state in ("warm", "cold"):  # warm first: the cache is full; then emptied for the cold run
+                if state == "cold":
+                    for f in traces.glob("*.pt"):
+                        f.unlink()
+                cmd = [str(Path(sys.executable).with_name("adaptgraph")), "compile", str(spec), "--backbone", ref]
+                tic = time.perf_counter()
+                subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+                row[f"shell_compile_{state}_s"] = time.perf_counter() - tic
+            out[ref] = row
+    out["load_average_after"] = os.getloadavg()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadiest on a shared machine)")
     ap.add_argument("--out", default="benchmarks/results/compile_overhead.json")
+    ap.add_argument("--sections", default="compile,step,recurrent,cache",
+                    help="which parts to run; the others are kept from --out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    result = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-                         f"torch {torch.__version__}", "load_average_at_start": os.getloadavg(),
-              "compile": compile_times(), "step": step_ratio(args.repeats, args.batch),
-              "recurrent": recurrent_cost(args.repeats, args.batch)}
+    sections = args.sections.split(",")
+    os.environ["ADAPTGRAPH_TRACE_CACHE"] = "off"  # in this process every trace is a cold one
+    result = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
+    result.update({"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+                              f"torch {torch.__version__}", "load_average_at_start": os.getloadavg()})
+    runs = {"compile": compile_times, "step": lambda: step_ratio(args.repeats, args.batch),
+            "recurrent": lambda: recurrent_cost(args.repeats, args.batch), "cache": lambda: cache_times(args.threads)}
+    for name in sections:
+        result[name] = runs[name]()
+    result["sections_run"] = sections
     result["load_average_at_end"] = os.getloadavg()
     write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
