@@ -26,15 +26,15 @@ run() { echo "== $* ($(date -u +%H:%M:%S))" | tee -a "$LOG"; "$@" 2>&1 | tail -n
 
 run $PY benchmarks/gpu_check.py equivalence --device "$DEVICE" --minilm "$MINILM" $TINY_FLAG
 
-$PY benchmarks/gpu_check.py task gpu_task.csv
+TASK="$OUT/gpu_task.csv"; $PY benchmarks/gpu_check.py task "$TASK"
 SPEC="$OUT/baseline12.adapt"; echo 'for k in 0..11 { parallel @{k} -> @{k+1} }' > "$SPEC"
 for AMP in none bf16; do
   [ "$DEVICE" = cpu ] && [ "$AMP" != none ] && continue   # autocast bf16 is a CUDA option here
-  run $PY -m adaptgraph train "$SPEC" --backbone "hf:$MINILM" --task csv:gpu_task.csv --steps "$STEPS" \
+  run $PY -m adaptgraph train "$SPEC" --backbone "hf:$MINILM" --task "csv:$TASK" --steps "$STEPS" \
       --batch-size 16 --device "$DEVICE" --amp "$AMP" --no-progress --out "$OUT/train-$AMP" --overwrite
 done
 
-run $PY benchmarks/gpu_check.py score --device "$DEVICE" --minilm "$MINILM" $TINY_FLAG
+run $PY benchmarks/gpu_check.py score --device "$DEVICE" --minilm "$MINILM" --text-task "csv:$TASK" $TINY_FLAG
 
 run $PY benchmarks/memory.py --device "$DEVICE" --models "$MODELS" --stages loaded,compile1,compile5,step,step-ckpt \
     --label "$DEVICE" --trace-cache "$ADAPTGRAPH_TRACE_CACHE" --out "$OUT/memory.json"
