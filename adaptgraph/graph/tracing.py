@@ -107,8 +107,7 @@ def _trace_with(name: str, module: nn.Module, inputs: tuple, leaf_modules: tuple
     with eval_mode(module):
         gm, notes, dynamic, auto = _run_frontend(name, module, inputs, leaf_modules)
         gm = share_weights(gm).eval()  # fx graphs call the module's own submodules: copy them in eval mode
-    gm, tidy_notes = _tidy(gm, reference, inputs, name)
-    apply_input_defaults(gm, module)  # optional inputs (a tokenizer's token_type_ids) stay optional
+    gm, tidy_notes = _tidy(gm, reference, inputs, name, module)
     check_outputs(gm, module, inputs, _first_tensor(reference), atol, dynamic)
     return Traced(gm=gm, frontend=name, module_paths=_paths(module), module_types=_types(module),
                   containers=_containers(module), example_inputs=inputs, notes=(*notes, *tidy_notes),
@@ -123,8 +122,10 @@ def _run_frontend(name: str, work: nn.Module, inputs: tuple, leaf_modules: tuple
         raise _FrontendFailed(first_line(exc)) from exc
 
 
-def _tidy(gm: fx.GraphModule, reference: object, inputs: tuple, name: str) -> tuple[fx.GraphModule, list[str]]:
-    """One output, shapes on every node, no in-place ops or dead code, no fixed device; returns notes."""
+def _tidy(gm: fx.GraphModule, reference: object, inputs: tuple, name: str,
+          module: nn.Module) -> tuple[fx.GraphModule, list[str]]:
+    """One output, shapes on every node, no in-place ops or dead code, no fixed device, and the module's
+    optional inputs (a tokenizer's token_type_ids) optional again; returns notes."""
     try:
         gm, results = run_passes(gm, [
             ("select_output", lambda g: select_output(g, reference, name)),
@@ -132,6 +133,7 @@ def _tidy(gm: fx.GraphModule, reference: object, inputs: tuple, name: str) -> tu
             ("remove_inplace_ops", remove_inplace_ops),
             ("drop_dead_code", drop_dead_code),
             ("follow_input_device", follow_input_device),
+            ("apply_input_defaults", lambda g: PassResult(g, bool(apply_input_defaults(g, module)))),
         ])
     except (TraceError, PassError) as exc:  # this frontend's graph is unusable; "auto" may try the next
         raise _FrontendFailed(exc.problems[0].message) from exc
