@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from .edge_facts import stream_name
+
 _EXPR = r"\{[^{}]*\}"
 _SEGMENT = rf"(?:(?:[A-Za-z0-9_]|{_EXPR})+|\*\*?)"  # a name, a `{EXPR}` hole, `*` or `**`
 PORT_RE = re.compile(rf"^(?P<path>{_SEGMENT}(?:\.{_SEGMENT})*)\.(?P<port>in|out)$")
@@ -29,7 +31,7 @@ class PointRef:
 
     def __str__(self) -> str:
         if self.kind == "stream":
-            return f"@{self.index}"
+            return stream_name(self.index)
         if self.kind == "node":
             return f"%{self.node}"
         return f"{self.path}.{self.port}"

@@ -14,11 +14,11 @@ from lark import Lark, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..errors import Problem, Span, did_you_mean
+from .edge_facts import SPEC_KINDS
 from .limits import text_problem
 from .models import OPTION_NAMES
 
-KEYWORDS = ("spec", "backbone", "defaults", "adapter", "edge", "parallel", "sequential",
-            "longrange", "recurrent", "for", "train", "stream", "passes")
+KEYWORDS = ("spec", "backbone", "defaults", "adapter", *SPEC_KINDS, "for", "train", "stream", "passes")
 
 _WORDS = {
     "NAME": "a name", "PATH": "a module path", "STREAM_POINT": "a stream point such as @3", "NODE": "a %node",
