@@ -21,6 +21,7 @@ from adaptgraph.backbones import Backbone, get_backbone
 from adaptgraph.cli_values import resolve_device
 from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace_backbone
+from adaptgraph.sharing import share_weights
 from adaptgraph.tasks import HEADS, bind_task, check_fits, check_task, fit_probe, load_task, make_head, make_loader
 
 from .accumulate import PairwiseAccumulator
@@ -58,8 +59,9 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
 
     tic = time.perf_counter()
     traced = traced or trace_backbone(bb)
-    # the backbone may be shared (get_backbone caches it): it goes back to its device afterwards
-    with _moved(traced.gm, dev) as gm:
+    # the backbone may be shared (get_backbone caches it): score a view of it (own modules and flags, the
+    # backbone's tensors), so that moving it to the device and freezing it leaves the traced graph alone
+    with _moved(share_weights(traced.gm), dev) as gm:
         gm.eval().requires_grad_(False)
         infos = _points(traced, points, stream)
         times["trace"] = time.perf_counter() - tic
