@@ -50,8 +50,8 @@ def trace(module: nn.Module, example_inputs: tuple, frontend: str = "auto",
     holds its own module objects over ``module``'s parameters and buffers (shared storage,
     see ``adaptgraph.sharing``): the caller's module, its mode and its flags are never changed, and no
     weight is copied. It returns the model's first output tensor. Its outputs are compared
-    with the eager model's on one small batch (``check_outputs``: one example, so that
-    dynamic dimensions are exercised, or the example inputs for a static graph); a
+    with the eager model's on one example (another batch size than the example inputs, so
+    the dynamic batch dimension is exercised; the example inputs for a static graph); a
     mismatch larger than ``atol`` raises ``TraceError``. "auto" tries fx (with
     automatic leaf modules for untraceable submodules) and export only when fx fails;
     ``frontend="export"`` may see inside fx's automatic leaves (a note says so).
@@ -99,16 +99,12 @@ class _FrontendFailed(Exception):
 def _trace_with(name: str, module: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...], atol: float) -> Traced:
     # No copy of the model: the frontend reads ``module`` (in eval mode meanwhile), and the graph then
     # gets its own module objects over the same tensors, so the passes below never reach the caller's.
-    with eval_mode(module), torch.no_grad():
-        try:
-            reference = module(*inputs)
-        except Exception as exc:  # the inputs do not fit the model: no frontend can help
-            raise TraceError(f"the eager model fails on the example inputs: {first_line(exc)}") from exc
+    reference, on = _reference(module, inputs)
     with eval_mode(module):
         gm, notes, dynamic, auto = _run_frontend(name, module, inputs, leaf_modules)
         gm = share_weights(gm).eval()  # fx graphs call the module's own submodules: copy them in eval mode
     gm, tidy_notes = _tidy(gm, reference, inputs, name, module)
-    check_outputs(gm, module, inputs, _first_tensor(reference), atol, dynamic)
+    check_outputs(gm, module, inputs, on, _first_tensor(reference), atol, dynamic)
     return Traced(gm=gm, frontend=name, module_paths=_paths(module), module_types=_types(module),
                   containers=_containers(module), example_inputs=inputs, notes=(*notes, *tidy_notes),
                   auto_leaves=auto)
@@ -149,30 +145,47 @@ def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> PassResult:
     return PassResult(gm, False)
 
 
-def check_outputs(gm: fx.GraphModule, eager: nn.Module, inputs: tuple, reference: torch.Tensor, atol: float,
-                  dynamic: str) -> None:
-    """Compare the finished ``gm`` with the eager model (``reference``: its output on ``inputs``) on one small batch.
+def _reference(module: nn.Module, inputs: tuple) -> tuple[object, tuple]:
+    """The eager output (in eval mode) on the first example alone, or on all ``inputs`` when it rejects one."""
+    with eval_mode(module), torch.no_grad():
+        try:
+            probe = one_row(inputs, shorter=False)
+            return module(*probe), probe
+        except Exception:  # noqa: BLE001 - some models want the example batch as it is
+            pass
+        try:
+            return module(*inputs), inputs
+        except Exception as exc:  # the inputs do not fit the model: no frontend can help
+            raise TraceError(f"the eager model fails on the example inputs: {first_line(exc)}") from exc
 
-    A static graph runs ``inputs``. Otherwise the batch is one example (so the dynamic batch
-    dimension is exercised), with one position fewer for token inputs when the sequence is
-    dynamic: with a fixed sequence, rows are independent in eval mode and the graph's row
-    is compared with ``reference``'s first row, so the eager model need not run again (it
-    does, on that row, when they differ, since some models mix rows; and with a shorter
-    sequence). When the eager model itself rejects the batch, ``inputs`` are used.
+
+def check_outputs(gm: fx.GraphModule, eager: nn.Module, inputs: tuple, on: tuple, reference: torch.Tensor,
+                  atol: float, dynamic: str) -> None:
+    """Compare the finished ``gm`` with ``reference``, the eager output on ``on``: one example, or ``inputs``.
+
+    One example is another batch size than the example inputs, so the dynamic batch dimension
+    is exercised by the same run that compares the values. A static graph is compared on
+    ``inputs`` (the eager model runs them when ``on`` is one example), and a graph with a
+    dynamic sequence also on one example one position shorter.
     """
-    if dynamic == "static":
-        return _compare(_run_graph(gm, inputs), reference, atol, inputs)
-    batch = one_row(inputs, shorter=dynamic == "batch+seq")
-    got = _run_graph(gm, batch)
-    if dynamic != "batch+seq" and isinstance(got, torch.Tensor) and got.shape == reference[:1].shape \
-            and _max_diff(got, reference[:1]) <= atol:
-        return None
+    if dynamic == "static" and on is not inputs:
+        on, reference = inputs, _eager_tensor(eager, inputs)
+    _compare(_run_graph(gm, on), reference, atol, on)
+    if dynamic == "batch+seq":
+        shorter = one_row(inputs, shorter=True)
+        want = _eager_tensor(eager, shorter, missing_ok=True)
+        if want is not None:
+            _compare(_run_graph(gm, shorter), want, atol, shorter)
+
+
+def _eager_tensor(eager: nn.Module, batch: tuple, missing_ok: bool = False) -> torch.Tensor | None:
     with eval_mode(eager), torch.no_grad():
         try:
-            want = _first_tensor(eager(*batch))
-        except Exception:  # noqa: BLE001 - the eager model itself rejects the resized batch
-            return _compare(_run_graph(gm, inputs), reference, atol, inputs)
-    return _compare(got, want, atol, batch)
+            return _first_tensor(eager(*batch))
+        except Exception:  # noqa: BLE001 - the eager model itself rejects this batch
+            if missing_ok:
+                return None
+            raise
 
 
 def _run_graph(gm: fx.GraphModule, batch: tuple) -> object:
@@ -183,15 +196,11 @@ def _run_graph(gm: fx.GraphModule, batch: tuple) -> object:
             raise _FrontendFailed(f"the traced graph fails on a batch of shape {_shapes(batch)}: {first_line(exc)}") from exc
 
 
-def _max_diff(got: torch.Tensor, want: torch.Tensor) -> float:
-    return (got.float() - want.float()).abs().max().item() if want.numel() else 0.0
-
-
 def _compare(got: object, want: torch.Tensor, atol: float, batch: tuple) -> None:
     if not isinstance(got, torch.Tensor) or got.shape != want.shape:
         shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
         raise _FrontendFailed(f"the traced graph returns {shape} where the eager model returns {tuple(want.shape)}")
-    diff = _max_diff(got, want)
+    diff = (got.float() - want.float()).abs().max().item() if want.numel() else 0.0
     if not diff <= atol:  # also catches NaN
         raise _FrontendFailed(f"the traced graph does not match the eager model: max abs difference "
                               f"{diff:.3g} > atol {atol:g} on inputs of shape {_shapes(batch)}")
