@@ -1,17 +1,21 @@
 """The YAML/JSON form of a spec: the validated model dumped as data.
 
-Both load through the same ``Spec`` model as ``.adapt`` text. YAML is read with
-PyYAML's composer and JSON with the json module; positions come from the composed
-node tree, so that validation errors still point at ``file:line:col``.
+Both load through the same ``Spec`` model as ``.adapt`` text. YAML is read with a YAML 1.2
+core-schema loader and JSON with the json module, each refusing a key given twice
+(``data_syntax``); positions come from YAML's node tree or a scan of the JSON text, so
+that validation errors still point at ``file:line:col``.
 """
 from __future__ import annotations
 
+import bisect
 import json
 
 import yaml
 
 from ..errors import Problem, Span, SpecError, SpecSyntaxError
 from .build import SourceMap, validate_doc
+from .data_syntax import (bounded_int, compose_yaml, construct_yaml, json_duplicates, json_positions,
+                          yaml_duplicates)
 from .limits import data_problem, printed_size_problem, shape_problem
 from .models import Spec
 from .printer import dumps as dumps_adapt
@@ -38,59 +42,67 @@ def from_data_text(text: str, file: str, fmt: str) -> Spec:
     too_big = data_problem(text, file)
     if too_big is not None:
         raise SpecSyntaxError(problems=[too_big])
-    data, node = _read_json(text, file) if fmt == "json" else _read_yaml(text, file)
+    data, smap = _read_json(text, file) if fmt == "json" else _read_yaml(text, file)
     if not isinstance(data, dict):
         raise SpecError(problems=[_not_a_mapping(data, file, lines, fmt)])
     problem = shape_problem(data, file)  # before anything walks the data recursively
     if problem is not None:
         raise SpecSyntaxError(problems=[problem])
-    spec = from_data(data, file, _positions(node, file, lines) if node is not None else SourceMap())
+    spec = from_data(data, file, smap)
     too_big = printed_size_problem(dumps_adapt(spec), file)  # every format reads every spec back
     if too_big is not None:
         raise SpecError(problems=[too_big])
     return spec
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present: much faster
-
-
-def _read_yaml(text: str, file: str):
-    """The data and the composed node tree (for positions)."""
+def _read_yaml(text: str, file: str) -> tuple[object, SourceMap]:
+    """The data (YAML 1.2 core types, see ``data_syntax``) and where each value stands."""
     try:
-        node = yaml.compose(text, Loader=_LOADER)
-        return (yaml.SafeLoader("").construct_document(node) if node is not None else None), node
+        node = compose_yaml(text)
+        duplicates = yaml_duplicates(node, file, text) if node is not None else []
+        data = None if duplicates else construct_yaml(node)
     except yaml.MarkedYAMLError as e:
         span = _span(file, text.split("\n"), e.problem_mark or e.context_mark)
         raise SpecSyntaxError(problems=[_syntax(e.problem or str(e), span, "yaml")]) from None
     except (yaml.YAMLError, RecursionError, TypeError, ValueError) as e:
         what = "a number is too long" if "digits" in str(e) else f"{type(e).__name__}: {e}"
         raise SpecSyntaxError(problems=[_syntax(what, Span(file, 1, 1), "yaml")]) from None
+    if duplicates:
+        raise SpecError(problems=duplicates)
+    return data, _positions(node, file, text.split("\n")) if node is not None else SourceMap()
 
 
-def _bounded_int(text: str) -> int:
-    """Absurdly long integers are clamped (as in .adapt text): bounds checks then reject them."""
-    if len(text.lstrip("-")) <= 1000:
-        return int(text)
-    return int(("-" if text.startswith("-") else "") + "9" * 1000)
-
-
-def _read_json(text: str, file: str):
-    """JSON is read by the json module (YAML 1.1 reads `1e3` as text, and refuses escaped
-    surrogate pairs); positions come from YAML's composer when it can read the file."""
+def _read_json(text: str, file: str) -> tuple[object, SourceMap]:
+    """JSON is read by the json module, positions and repeated keys by ``data_syntax.json_positions``."""
     if not text.strip():
-        return None, None
+        return None, SourceMap()
     try:
-        data = json.loads(text, parse_int=_bounded_int)
+        data = json.loads(text, parse_int=bounded_int)
     except json.JSONDecodeError as e:
         span = Span(file, e.lineno, e.colno, text.split("\n")[e.lineno - 1])
         raise SpecSyntaxError(problems=[_syntax(e.msg, span, "json")]) from None
     except RecursionError:
         raise SpecSyntaxError(problems=[_syntax("values nest too deeply", Span(file, 1, 1), "json")]) from None
-    try:
-        node = yaml.compose(text, Loader=_LOADER)
-    except (yaml.YAMLError, RecursionError, TypeError, ValueError):
-        node = None  # valid JSON that YAML cannot read: no positions, same data
-    return data, node
+    except ValueError as e:  # an integer too long for int(), a lone surrogate, ...
+        raise SpecSyntaxError(problems=[_syntax(str(e), Span(file, 1, 1), "json")]) from None
+    spans, repeated = json_positions(text)
+    if repeated:
+        raise SpecError(problems=json_duplicates(repeated, file, text))
+    return data, _offset_positions(spans, file, text)
+
+
+def _offset_positions(spans: dict[str, tuple[int, int]], file: str, text: str) -> SourceMap:
+    """Field path -> Span from character offsets (line starts found once: a file may hold 10,000 values)."""
+    lines, starts = text.split("\n"), [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    smap = SourceMap()
+    for path, (start, end) in spans.items():
+        if path:
+            row = bisect.bisect_right(starts, start) - 1
+            width = end - start if end <= starts[row] + len(lines[row]) else 1
+            smap[path] = Span(file, row + 1, start - starts[row] + 1, lines[row], width)
+    return smap
 
 
 def _not_a_mapping(data, file: str, lines: list[str], fmt: str) -> Problem:

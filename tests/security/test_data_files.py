@@ -124,3 +124,11 @@ def test_cli_exit_code_for_a_bad_data_file(tmp_path, capsys):
 def test_jsonl_numbers_as_labels_still_work(tmp_path):
     path = _jsonl(tmp_path, [json.dumps({"text": t, "label": i % 3}) for i, (t, _) in enumerate(GOOD_ROWS)])
     assert load_task(f"jsonl:{path}").class_names == ("0", "1", "2")
+
+
+@pytest.mark.parametrize("option", ["per_class=abc", "per_class=²", "per_class=1e3", "per_class=" + "9" * 40])
+def test_numbers_in_task_options_are_ascii_integers(tmp_path, option):
+    path = _csv(tmp_path, "text,label\n" + _good_csv_lines())
+    key, value = option.split("=")
+    assert _error(f"csv:{path}?{option}") == (
+        f"error: option {key}={value} of task 'csv:{path}?{option}' must be an integer >= 1")

@@ -122,3 +122,55 @@ def test_adapter_size_is_checked_against_the_backbone_before_allocating():
         "this backbone (4 times its 213,568, at least 4,194,304); the largest, s1__s2, has rank 1000000 between "
         "64 and 64 features (edges[0].options.rank)")
     assert adaptgraph.compile(S.loads("edge @1 -> @2 { rank = 64 }"), "zoo:vit-tiny") is not None
+
+
+@pytest.mark.parametrize("value,shown", [("1:30", "'1:30'"), ("0x10", "16"), ("010", "10"), ("1_000", "'1_000'")])
+def test_yaml_numbers_are_read_as_yaml_1_2_does(tmp_path, value, shown):
+    """YAML 1.1 read `1:30` as 90 (base 60) and `010` as 8: a spec said another rank than the one written."""
+    path = tmp_path / "r.adapt.yaml"
+    path.write_text(f"defaults: {{rank: {value}, scale: 2}}\n")
+    if shown.isdigit():
+        assert S.load(path).defaults.rank == int(shown)
+        return
+    with pytest.raises(SpecError) as err:
+        S.load(path)
+    assert err.value.format().splitlines()[0] == (
+        f"{path}:1:18: error: rank = {shown} is not allowed; rank is an integer from 1 to 1000000 (defaults.rank)")
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off", "y"])
+def test_yaml_yes_and_on_are_text_not_booleans(tmp_path, word):
+    path = tmp_path / "b.adapt.yaml"
+    path.write_text(f"name: {word}\ndefaults: {{bias: {word}}}\n")
+    with pytest.raises(SpecError) as err:
+        S.load(path)
+    assert err.value.format().splitlines()[0] == (
+        f"{path}:2:18: error: bias = '{word}' is not allowed; use true or false (defaults.bias)")
+    path.write_text(f"name: {word}\n")
+    assert S.load(path).name == word  # a name, as written (1.1 made it a boolean and refused it)
+
+
+def test_a_key_given_twice_is_an_error_in_yaml_and_json(tmp_path):
+    yml = tmp_path / "d.adapt.yaml"
+    yml.write_text("passes: 3\ndefaults:\n  rank: 2\n  rank: 4\npasses: 4\n")
+    with pytest.raises(SpecError) as err:
+        S.load(yml)
+    lines = err.value.format().splitlines()
+    assert lines[0] == f"{yml}:4:3: error: key 'rank' is given twice in one mapping (first at line 3) (defaults.rank)"
+    assert f"{yml}:5:1: error: key 'passes' is given twice in one mapping (first at line 1) (passes)" in lines
+    js = tmp_path / "d.json"
+    js.write_text('{"passes": 3,\n "edges": [{"src": "@1", "dst": "@2", "src": "@3"}]}')
+    with pytest.raises(SpecError) as err:
+        S.load(js)
+    assert err.value.format().splitlines()[0] == (
+        f"{js}:2:39: error: key 'src' is given twice in one mapping (first at line 2) (edges[0].src)")
+
+
+def test_json_errors_have_positions_even_where_yaml_cannot_read_the_file(tmp_path):
+    """Escaped surrogate pairs are valid JSON that YAML refuses: positions no longer come from YAML."""
+    path = tmp_path / "s.json"
+    path.write_text('{"name": "\\ud83d\\ude00", "defaults": {"rank": 0}}')
+    with pytest.raises(SpecError) as err:
+        S.load(path)
+    assert [line.split(": error")[0] for line in err.value.format().splitlines() if ": error" in line] == [
+        f"{path}:1:10", f"{path}:1:47"]
