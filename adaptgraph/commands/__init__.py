@@ -1,0 +1,5 @@
+"""The command groups of the ``adaptgraph`` command line (each registers itself in ``cli.py``)."""
+
+# One wording for every command's --trust-code: what it lets run (see docs/security.md, Trust).
+TRUST_CODE_HELP = ("run code that comes with the backbone: py:MODULE:FACTORY references, and hf: folders whose "
+                   "config names code of their own (auto_map)")

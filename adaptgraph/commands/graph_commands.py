@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
+from . import TRUST_CODE_HELP
+
 EXAMPLES_POINTS = """examples:
   adaptgraph points zoo:vit-tiny
   adaptgraph points hf:minilm --json > points.json
@@ -26,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--ports", action="store_true", help="also list every module's .in and .out")
     p.add_argument("--stream", metavar="PATTERN", help="module pattern of the repeated blocks (default: detected)")
     p.add_argument("--frontend", type=_frontend, help="tracing frontend (default: the backbone's)")
-    p.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY references to run code")
+    p.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run_points)
 
@@ -35,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--backbone", metavar="REF", help="override the spec's backbone")
     p.add_argument("--frontend", type=_frontend, help="tracing frontend (default: the backbone's)")
-    p.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY references to run code")
+    p.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP)
     p.add_argument("--graph", action="store_true", help="print the rewritten graph")
     p.add_argument("-o", "--output", metavar="FILE", help="save the initial adapters (.safetensors)")
     p.add_argument("--seed", type=int, default=0, help="seed of the adapters' initial weights (default 0)")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from . import TRUST_CODE_HELP
+
 EXAMPLES_EXPORT = """examples:
   adaptgraph export runs/lora4 --format peft --out lora4-peft
   adaptgraph export adapters.safetensors --format peft --out peft-dir --json
@@ -59,7 +61,7 @@ def register(sub) -> None:
 def _common(p, out_help: str) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help=out_help)
     p.add_argument("--backbone", metavar="REF", help="override the saved backbone reference")
-    p.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY references to run code")
+    p.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 

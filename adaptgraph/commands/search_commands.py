@@ -7,6 +7,7 @@ import sys
 from ..cli_values import Choices
 from ..spec.edge_facts import KINDS
 from ..spec.models import Init
+from . import TRUST_CODE_HELP
 
 EXAMPLES = """examples:
   # four adapters chosen by gradient rank, two candidate sizes, 100 training steps per trial
@@ -101,8 +102,7 @@ def register(sub) -> None:
     run.add_argument("--out", metavar="DIR", help="run folder (default runs/search_STRATEGY)")
     run.add_argument("--resume", action="store_true", help="continue the search in --out after an interruption")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
-    run.add_argument("--trust-code", action="store_true", help="allow py:MODULE:FACTORY backbones (their code runs "
-                     "in every trial)")
+    run.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP + " (in every trial)")
     p.set_defaults(run=run_search)
 
 
