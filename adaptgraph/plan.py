@@ -13,7 +13,7 @@ from .adapters import edge_flops, edge_parameters
 from .errors import AdaptGraphError, PlanError, ProblemList, did_you_mean
 from .graph import PointInfo, Traced, resolve_glob_pair, resolve_point
 from .spec.edge_facts import INFERRED_KIND, edge_kind, glob_regex, has_glob, module_of_ports
-from .spec.expand import walk
+from .spec.expand import MAX_EDGES, walk
 from .spec.models import Options, Spec
 
 __all__ = ["Plan", "PlannedEdge", "resolve"]
@@ -75,6 +75,10 @@ def resolve(spec: Spec, traced: Traced) -> Plan:
     edges: list[PlannedEdge] = []
     for path, edge in walk(spec.edges):
         edges += _bind_edge(spec, traced, path, edge, problems)
+        if len(edges) > MAX_EDGES:  # globs multiply the spec's edges by the backbone's blocks
+            problems.add(f"the spec makes more than {MAX_EDGES} adapters on this backbone (globs counted)",
+                         spec.span(path), path, "use fewer edges or narrower globs")
+            break
     edges = _unique_names(edges)
     _check_size(spec, traced, edges, problems)
     train = _resolve_train(spec, traced, problems)

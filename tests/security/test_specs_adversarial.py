@@ -174,3 +174,17 @@ def test_json_errors_have_positions_even_where_yaml_cannot_read_the_file(tmp_pat
         S.load(path)
     assert [line.split(": error")[0] for line in err.value.format().splitlines() if ": error" in line] == [
         f"{path}:1:10", f"{path}:1:47"]
+
+
+def test_globs_cannot_multiply_edges_past_the_bound():
+    """3,000 written edges, each a glob over vit-tiny's 4 blocks: 12,000 adapters (21 s to build) are refused."""
+    import adaptgraph
+    from adaptgraph.errors import PlanError
+    from adaptgraph.spec.expand import MAX_EDGES
+
+    spec = S.loads("for i in 0..2999 {\n  parallel blocks.*.mlp as a{i} { rank = 1 }\n}\n", "g.adapt")
+    with pytest.raises(PlanError) as err:
+        adaptgraph.compile(spec, "zoo:vit-tiny")
+    assert err.value.format().splitlines()[0] == (
+        f"g.adapt:2:3: error: the spec makes more than {MAX_EDGES} adapters on this backbone (globs counted) "
+        "(edges[0].body[0])")
