@@ -18,7 +18,10 @@ rebuilt over the caller's module, whose own tensors it uses. The key is a hash o
 Weights are not in the key: the graph does not depend on their values. A corrupt or
 unreadable entry, or one written for another key, is ignored (and replaced by the next
 trace). The folder is ``$ADAPTGRAPH_TRACE_CACHE`` (``off`` disables the cache), by
-default ``$XDG_CACHE_HOME/adaptgraph/traces`` (``~/.cache/adaptgraph/traces``).
+default ``$XDG_CACHE_HOME/adaptgraph/traces`` (``~/.cache/adaptgraph/traces``). Entries are
+pickles, read as trusted as the user's own code: the folder is created private (0700); do not
+point the variable at a folder others can write. Entries are never deleted (about 50 KB
+each); delete the folder to reclaim the space.
 """
 from __future__ import annotations
 
@@ -142,7 +145,7 @@ def save_traced(key: str, traced: Traced, module: nn.Module) -> bool:
                  "traced": {f: getattr(traced, f) for f in _FIELDS}}
         buffer = io.BytesIO()
         _Pickler(buffer).dump(entry)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # entries are pickles: only the user may write them
         tmp = folder / f".{key}.{os.getpid()}.tmp"
         tmp.write_bytes(buffer.getvalue())
         os.replace(tmp, folder / f"{key}.pt")
