@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import io
+import itertools
 import os
 import pickle
 import sys
@@ -59,13 +60,22 @@ def trace_backbone(bb, frontend: str | None = None) -> Traced:
 
     Traced once per backbone object and frontend in a process (later calls return the same
     ``Traced``; compile shares its weights), and read from the disk cache when this
-    backbone's fingerprint was traced before.
+    backbone's fingerprint was traced before. The example inputs go to the device the
+    backbone's weights are on, so a backbone moved to a GPU before compiling traces there.
     """
     chosen = frontend or bb.frontend
     by_frontend = _TRACES.setdefault(bb.module, {})
     if chosen not in by_frontend:
-        by_frontend[chosen] = trace_cached(bb.module, bb.example_inputs, chosen, bb.leaf_modules, bb.ref)
+        inputs = _on_device_of(bb.module, bb.example_inputs)  # a backbone moved to a GPU traces there
+        by_frontend[chosen] = trace_cached(bb.module, inputs, chosen, bb.leaf_modules, bb.ref)
     return by_frontend[chosen]
+
+
+def _on_device_of(module: nn.Module, inputs: tuple) -> tuple:
+    first = next(itertools.chain(module.parameters(), module.buffers()), None)
+    if first is None:
+        return inputs
+    return tuple(x.to(first.device) if isinstance(x, torch.Tensor) else x for x in inputs)
 
 
 def trace_cached(module: nn.Module, inputs: tuple, frontend: str, leaf_modules: tuple[str, ...] = (),
