@@ -1,9 +1,10 @@
 """Output folders that one run at a time writes to, and that never get a user's files written over.
 
-``train --out DIR`` and ``search --out DIR`` claim DIR before they write anything:
+``train``, ``search``, ``score``, ``export``, ``import`` and ``merge`` claim their ``--out DIR``
+before they write anything:
 
 * DIR must be new, empty, or a folder adaptgraph made for the same kind of run
-  (``train`` or ``search``). A folder that holds anything else is refused, so a
+  (one of ``KINDS``). A folder that holds anything else is refused, so a
   user's own ``spec.adapt`` or ``log.jsonl`` is never written over.
 * The claim is an OS lock (``flock``) on ``DIR/.adaptgraph.lock``. The file also
   marks the folder as adaptgraph's and records who holds it (kind, pid, host,
@@ -33,7 +34,7 @@ except ImportError:  # pragma: no cover - not POSIX
 __all__ = ["LOCK_FILE", "FolderClaim", "check_folder", "claim_folder"]
 
 LOCK_FILE = ".adaptgraph.lock"
-KINDS = ("train", "search", "peft-export", "peft-import", "merge")
+KINDS = ("train", "search", "score", "peft-export", "peft-import", "merge")
 NEW_FOLDER_HINT = "choose a new or empty --out folder; adaptgraph writes only into folders it made itself"
 
 

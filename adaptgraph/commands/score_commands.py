@@ -89,21 +89,23 @@ def register(sub) -> None:
 # -- score ------------------------------------------------------------------------
 def run_score(args) -> int:
     from ..backbones import get_backbone
+    from ..out_folder import check_folder, claim_folder
     from ..score import score_edges
     from ..score.edge_scores import check_metric
 
     check_metric(args.metric)  # before minutes of scoring, not after
     out = Path(args.out)
+    check_folder(out, "score")  # a folder of other files is refused before loading anything
     bb = get_backbone(args.backbone, trust_code=args.trust_code)
-    with warnings.catch_warnings(record=True) as caught:
+    with claim_folder(out, "score"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scores = score_edges(bb, args.task, points=args.points, stream=args.stream, batches=args.batches,
                              batch_size=args.batch_size, max_length=args.max_length, head=args.head,
                              rtol=args.rtol, tokens_per_batch=args.tokens_per_batch, seed=args.seed,
                              device=args.device, progress=False if args.no_progress else None)
+        scores_path = scores.save(out / "scores.json")
+        heatmap_path = scores.heatmap(out / "heatmap.png", args.metric)
     notes = _saturation_notes(caught)
-    scores_path = scores.save(out / "scores.json")
-    heatmap_path = scores.heatmap(out / "heatmap.png", args.metric)
     summary = score_summary(scores, args.metric, notes, scores_path, heatmap_path)
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -202,3 +202,22 @@ def test_a_lock_file_that_is_a_link_is_never_written_through(tmp_path, link):
     with pytest.raises(RunFolderError):
         claim_folder(out, "train")
     assert victim.read_text() == "precious\n"
+
+
+def test_score_never_writes_into_a_folder_of_user_files(tmp_path, capsys):
+    """score --out claims its folder too: it wrote scores.json and heatmap.png over anything there."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "scores.json").write_text('{"my": "scores"}')
+    args = ["score", "zoo:bert-tiny", "--task", TASK, "--batches", "1", "--batch-size", "2", "--max-length", "8",
+            "--head", "random", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {out} is not empty and was not made by adaptgraph "
+                                              "(it holds scores.json)")
+    assert snapshot(out) == {"scores.json": b'{"my": "scores"}'}
+    prepare_run_dir(tmp_path / "run").release()
+    assert main([*args, "--out", str(tmp_path / "run")]) == 1
+    assert "holds a train run, so a score run cannot write there" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "new")]) == 0
+    assert main([*args, "--out", str(tmp_path / "new")]) == 0  # its own folder again: scored anew
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [LOCK_FILE, "heatmap.png", "scores.json"]
