@@ -82,6 +82,7 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
     with claim_folder(out, "merge"):  # never writes over files adaptgraph did not write
         merged.save_pretrained(out)
         _copy_tokenizer(folder, out)
+        _remove_kept(out)  # an earlier merge's kept adapters belong to the weights just replaced
         if refused:
             difference = _write_kept(out, opened, [name for name, _ in refused])
             _check(difference, opened)
@@ -158,6 +159,13 @@ def _difference(merged: torch.nn.Module, opened: Source) -> float:
     inputs = opened.backbone.example_inputs
     with torch.no_grad():
         return float((merged(*inputs).double() - opened.model(*inputs).double()).abs().max())
+
+
+def _remove_kept(out: Path) -> None:
+    from ..run_folder import ADAPTERS_FILE, SPEC_FILE
+
+    for name in (ADAPTERS_FILE, SPEC_FILE):
+        (out / name).unlink(missing_ok=True)
 
 
 def _write_kept(out: Path, opened: Source, names: list[str]) -> float:

@@ -84,11 +84,9 @@ def mergeable(edge: PlannedEdge, root: nn.Module) -> tuple[ModuleEdge | None, st
 
 def lora_compatible(edge: PlannedEdge, root: nn.Module) -> tuple[ModuleEdge | None, str]:
     """The edge as a ``ModuleEdge`` when it is exactly a LoRA, else ``(None, why not)``."""
-    if edge.kind != "parallel":
-        found = None
-        why = (f"it is a {edge.kind} edge {edge.src.name} -> {edge.dst.name}; PEFT's LoRA is only "
-               f"`parallel M` on a linear module M")
-        return found, why
+    if edge.kind != "parallel" or module_path(edge) is None:  # a parallel edge between other points too
+        return None, (f"it is a {edge.kind} edge {edge.src.name} -> {edge.dst.name}; PEFT's LoRA is only "
+                      f"`parallel M` on a linear module M")
     found, why = on_linear_module(edge, root)
     if found is None:
         return None, why

@@ -64,6 +64,12 @@ def test_merge_refuses_unmergeable_edges_unless_kept(tmp_path, gpt2_dir):
     inputs = get_backbone(f"hf:{gpt2_dir}").example_inputs
     with torch.no_grad():
         assert (kept(inputs[0], inputs[1]) - model(inputs[0], inputs[1])).abs().max() <= MERGE_ATOL
+    # merged again into the same folder without unmergeable edges: the kept adapters of the first
+    # merge (made for the weights now replaced) are gone, not left beside the new weights
+    _, plain = _saved(tmp_path / "plain", gpt2_dir, "defaults { rank = 2, init = normal }\nparallel h.*.attn.c_attn\n")
+    assert merge(plain, tmp_path / "merged").kept == ()
+    assert not (tmp_path / "merged" / "adapters.safetensors").exists()
+    assert not (tmp_path / "merged" / "spec.adapt").exists()
 
 
 def test_trainer_trains_the_classifier_and_checkpoints_only_what_it_trains(tmp_path, bert_dir):

@@ -61,18 +61,20 @@ def test_export_refuses_every_edge_peft_cannot_express(tmp_path, bert_dir):
             "parallel encoder.layer.0.attention.self.key { act = gelu }\n"
             "parallel encoder.layer.0.attention.self.value { bias = true }\n"
             "parallel encoder.layer.1.attention\n"
+            "edge @1 -> @2\n"  # parallel by kind, but around a block: not one module
             "edge @1 -> @3\n")
     _, path = _saved(tmp_path, bert_dir, body)
     with pytest.raises(InteropError) as caught:
         export_peft(path, tmp_path / "peft")
     lines = str(caught.value).splitlines()
     assert lines[0].endswith("PEFT cannot express these edges, so nothing was exported:")
-    assert lines[1:5] == [
+    assert lines[1:6] == [
         "  encoder_layer_0_attention_self_key: it has the activation act = gelu",
         "  encoder_layer_0_attention_self_value: it has biases (bias = true); LoRA's matrices have none: "
         "train it with `bias = false`",
         "  encoder_layer_1_attention: encoder.layer.1.attention is a BertAttention, not a linear layer "
         "(nn.Linear or Conv1D)",
+        "  s1__s2: it is a parallel edge @1 -> @2; PEFT's LoRA is only `parallel M` on a linear module M",
         "  s1__s3: it is a longrange edge @1 -> @3; PEFT's LoRA is only `parallel M` on a linear module M",
     ]
     assert not (tmp_path / "peft").exists()
