@@ -84,7 +84,7 @@ def test_glob_errors(traced):
         "'proj.*.out' matches no point of this backbone", "did you mean 'blocks.*.out'?")
     assert _problem(lambda: resolve_glob_pair(traced, "@1", "head.*.w.out")) == (
         "'head.*.w.out' matches no point of this backbone",
-        "'*' stands for exactly one path segment; module paths are what named_modules() prints")
+        "'*' stands for exactly one path segment ('**' for one or more); module paths are what named_modules() prints")
 
 
 class Branches(nn.Module):

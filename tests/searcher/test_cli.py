@@ -16,7 +16,8 @@ def test_help_shows_examples(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["search", "--help"])
     out = capsys.readouterr().out
-    assert "examples:" in out and "--resume" in out and "--strategy {evolve,gga,random,single}" in out
+    assert "examples:" in out and "--resume" in out and "--strategy STRATEGY" in out
+    assert "how specs are proposed: single, random, gga, evolve" in " ".join(out.split())
 
 
 def test_text_report_and_json(task_file, tmp_path, capsys):
