@@ -19,8 +19,9 @@ Weights are not in the key: the graph does not depend on their values. A corrupt
 unreadable entry, or one written for another key, is ignored (and replaced by the next
 trace). The folder is ``$ADAPTGRAPH_TRACE_CACHE`` (``off`` disables the cache), by
 default ``$XDG_CACHE_HOME/adaptgraph/traces`` (``~/.cache/adaptgraph/traces``). Entries are
-pickles, read as trusted as the user's own code: the folder is created private (0700); do not
-point the variable at a folder others can write. Entries are never deleted (about 50 KB
+pickles, read as trusted as the user's own code: the folder is created private (0700), and an
+entry is read only when it and its folder belong to this user and no one else may write them
+(a shared or loosened folder is not read, so nobody else can plant a pickle that runs here). Entries are never deleted (about 50 KB
 each); delete the folder to reclaim the space.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ import io
 import itertools
 import os
 import pickle
+import stat
 import sys
 import weakref
 from functools import lru_cache
@@ -132,7 +134,7 @@ def load_traced(key: str, module: nn.Module, inputs: tuple) -> Traced | None:
     """The cached ``Traced`` for ``key`` rebuilt over ``module``'s own tensors, or None (miss, corrupt, stale)."""
     folder = cache_dir()
     path = folder / f"{key}.pt" if folder else None
-    if path is None or not path.is_file():
+    if path is None or not _only_ours(path):
         return None
     try:
         entry = _Unpickler(io.BytesIO(path.read_bytes())).load()
@@ -142,6 +144,19 @@ def load_traced(key: str, module: nn.Module, inputs: tuple) -> Traced | None:
         return Traced(gm=gm, example_inputs=tuple(inputs), **entry["traced"])
     except Exception:  # noqa: BLE001 - a bad entry is a miss; the caller traces and overwrites it
         return None
+
+
+def _only_ours(path: Path) -> bool:
+    """True for a regular file (not a link) that, like its folder, only this user owns and may write."""
+    try:
+        entry, folder = os.lstat(path), os.stat(path.parent)
+    except OSError:
+        return False
+    if not stat.S_ISREG(entry.st_mode):
+        return False
+    if not hasattr(os, "getuid"):  # no POSIX owners (Windows): the user's profile folder is private
+        return True
+    return all(st.st_uid == os.getuid() and not st.st_mode & 0o022 for st in (entry, folder))
 
 
 def save_traced(key: str, traced: Traced, module: nn.Module) -> bool:

@@ -186,3 +186,22 @@ def test_a_second_process_reads_the_graph_instead_of_tracing(cache, monkeypatch)
         assert torch.equal(model(*again.example_inputs), again.module(*again.example_inputs))
     assert {p.data_ptr() for p in model.parameters() if not p.requires_grad} <= \
         {p.data_ptr() for p in again.module.parameters()}
+
+
+@pytest.mark.parametrize("loosen", ["folder", "entry", "link"])
+def test_an_entry_others_could_have_written_is_not_read(cache, bert, tmp_path, loosen):
+    # entries are pickles: one that another user could have planted must never be unpickled
+    bb, traced = bert
+    key = _key(bb)
+    assert tc.save_traced(key, traced, bb.module)
+    entry = cache / f"{key}.pt"
+    assert tc.load_traced(key, bb.module, bb.example_inputs) is not None
+    if loosen == "folder":
+        cache.chmod(0o777)
+    elif loosen == "entry":
+        entry.chmod(0o666)
+    else:
+        outside = tmp_path / "planted.pt"
+        entry.rename(outside)
+        entry.symlink_to(outside)
+    assert tc.load_traced(key, bb.module, bb.example_inputs) is None
