@@ -56,7 +56,7 @@ def import_peft(peft_dir: str | Path, out_dir: str | Path, *, backbone=None, tru
     pairs = _strip_prefix(_lora_pairs(folder, weights), bb.module, folder)
     spec = loads(spec_text(bb.ref, config, pairs, name=_identifier(folder.resolve().name)), f"{folder}[import]")
     model = compile(spec, bb)
-    _copy_weights(model, pairs)
+    _copy_weights(model, pairs, folder / WEIGHTS_FILE)
     from ..run_folder import ADAPTERS_FILE, SPEC_FILE
 
     with claim_folder(out_dir, "peft-import") as claim:  # never writes over files adaptgraph did not write
@@ -101,13 +101,30 @@ def _read_config(folder: Path) -> dict:
                            hint="give the folder PEFT's save_pretrained wrote") from None
     except json.JSONDecodeError as e:
         raise InteropError(f"{path}: not JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise InteropError(f"{path}: not a PEFT config (a JSON object), but a {type(config).__name__}")
     if config.get("peft_type") != "LORA":
         raise InteropError(f"{path}: peft_type is {config.get('peft_type')!r}; only LORA checkpoints can be imported")
     refused = [f"{key} = {config[key]!r}: {why}" for key, (fine, why) in _UNSUPPORTED.items()
                if config.get(key, fine) not in (fine, None, False, [], {})]
     if refused:
         raise InteropError(f"{path}: this LoRA uses what adaptgraph cannot express:\n  " + "\n  ".join(refused))
+    _check_values(path, config)
     return config
+
+
+def _check_values(path: Path, config: dict) -> None:
+    """The fields the spec is written from have PEFT's types (a string alpha failed deep inside as a bug)."""
+    alphas = config.get("alpha_pattern") or {}
+    problems = [] if isinstance(alphas, dict) else [f"alpha_pattern is {alphas!r}, not an object of module -> alpha"]
+    numbers = {"lora_alpha": config.get("lora_alpha", 8), "lora_dropout": config.get("lora_dropout", 0.0)}
+    numbers.update({f"alpha_pattern[{k!r}]": v for k, v in (alphas.items() if isinstance(alphas, dict) else ())})
+    problems += [f"{key} is {value!r}, not a number" for key, value in numbers.items()
+                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value]
+    if not isinstance(config.get("use_rslora", False), bool):
+        problems.append(f"use_rslora is {config['use_rslora']!r}, not true or false")
+    if problems:
+        raise InteropError(f"{path}: " + "; ".join(problems), hint="give the adapter_config.json PEFT wrote")
 
 
 def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -158,10 +175,16 @@ def _backbone_ref(folder: Path, config: dict) -> str:
     return f"hf:{base}"
 
 
-def _copy_weights(model, pairs: dict) -> None:
+def _copy_weights(model, pairs: dict, source: Path) -> None:
     by_module = {module_path(e): e.name for e in compile_info(model).plan.edges}
     with torch.no_grad():
         for path, (a, b) in pairs.items():
             adapter = model.get_submodule(adapter_path(by_module[path]))
+            wanted = (tuple(adapter.down.weight.shape), tuple(adapter.up.weight.shape))
+            if (tuple(a.shape), tuple(b.shape)) != wanted:
+                raise InteropError(f"{source}: the LoRA of {path} has lora_A {tuple(a.shape)} and lora_B "
+                                   f"{tuple(b.shape)}; the module needs {wanted[0]} and {wanted[1]}",
+                                   hint="the file is damaged, or its LoRA was trained on another model: "
+                                        "pass --backbone with that model")
             adapter.down.weight.copy_(a)
             adapter.up.weight.copy_(b)

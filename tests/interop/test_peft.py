@@ -1,5 +1,6 @@
 """PEFT round trips: export -> PeftModel and PEFT -> import -> compile give exactly the same outputs."""
 import json
+import re
 
 import pytest
 import torch
@@ -115,6 +116,38 @@ def test_import_refuses_dora(tmp_path, bert_dir):
     peft.get_peft_model(base, peft.LoraConfig(r=2, target_modules=["query"], use_dora=True)).save_pretrained(
         tmp_path / "peft")
     with pytest.raises(InteropError, match="use_dora = True: DoRA rescales the weight's columns"):
+        import_peft(tmp_path / "peft", tmp_path / "imported")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"lora_alpha": "16"}, "lora_alpha is '16', not a number"),
+    ({"lora_dropout": None}, "lora_dropout is None, not a number"),
+    ({"alpha_pattern": ["query"]}, "alpha_pattern is ['query'], not an object of module -> alpha"),
+    ({"alpha_pattern": {"query": True}}, "alpha_pattern['query'] is True, not a number"),
+    ({"use_rslora": "false"}, "use_rslora is 'false', not true or false"),  # bool('false') is True
+])
+def test_import_refuses_config_values_of_the_wrong_type(tmp_path, bert_dir, change, message):
+    """Each was an internal error (a str alpha divided by r) or, for use_rslora, a silently wrong scale."""
+    base = transformers.AutoModel.from_pretrained(bert_dir).eval()
+    peft.get_peft_model(base, peft.LoraConfig(r=2, target_modules=["query"])).save_pretrained(tmp_path / "peft")
+    config = json.loads((tmp_path / "peft" / "adapter_config.json").read_text())
+    (tmp_path / "peft" / "adapter_config.json").write_text(json.dumps({**config, **change}))
+    with pytest.raises(InteropError, match=re.escape(message)):
+        import_peft(tmp_path / "peft", tmp_path / "imported")
+    assert not (tmp_path / "imported").exists()
+
+
+def test_import_refuses_lora_weights_of_the_wrong_shape(tmp_path, bert_dir):
+    from safetensors.torch import load_file, save_file
+
+    base = transformers.AutoModel.from_pretrained(bert_dir).eval()
+    peft.get_peft_model(base, peft.LoraConfig(r=2, target_modules=["query"])).save_pretrained(tmp_path / "peft")
+    path = tmp_path / "peft" / "adapter_model.safetensors"
+    weights = load_file(path)
+    key = sorted(k for k in weights if "lora_B" in k)[0]
+    weights[key] = torch.zeros(weights[key].shape[0], 3)  # rank 3 against lora_A's 2
+    save_file(weights, path)
+    with pytest.raises(InteropError, match=r"has lora_A \(2, \d+\) and lora_B \(\d+, 3\); the module needs"):
         import_peft(tmp_path / "peft", tmp_path / "imported")
 
 
