@@ -12,7 +12,7 @@ from pathlib import Path
 from .backbones import get_backbone
 from .compiler import compile
 from .errors import TaskError
-from .saving import load_adapters, read_adapter_file, save_adapters
+from .saving import backbone_for, load_adapters, read_adapter_file, save_adapters
 from .spec import Spec, dump, load
 from .tasks import bind_task, load_head, load_task
 from .train import TrainConfig, TrainResult, check_run_dir, check_same_task, evaluate, fit
@@ -63,7 +63,7 @@ def evaluate_run(run_dir: str | Path, task: str | None = None, split: str = "tes
     saved = read_adapter_file(weights, require=("task", "head"))
     task_ref = task or saved.metadata.get("task")
     loaded = load_task(task_ref, seed=int(saved.metadata.get("task_seed", "0")))
-    bb = get_backbone(backbone if backbone is not None else saved.backbone, trust_code=trust_code)
+    bb = backbone_for(saved, weights, backbone, trust_code=trust_code)
     loaded = bind_task(loaded, bb)  # an lm: task's blocks come from the backbone's tokenizer
     check_same_task(metrics, loaded)
     model = load_adapters(weights, bb)

@@ -100,7 +100,7 @@ def load_adapters(path: str | Path, backbone=None, *, example_inputs=None, trust
     if isinstance(backbone, str) and f.backbone and backbone != f.backbone and not saved:
         raise AdapterFileError(f"{path} was saved for backbone {f.backbone!r}, not {backbone!r}",
                                hint=f"load it with backbone={f.backbone!r}, or retrain for {backbone!r}")
-    bb = _backbone_for(f, path, backbone, example_inputs, trust_code)
+    bb = backbone_for(f, path, backbone, example_inputs, trust_code)
     if backbone is not None and not isinstance(backbone, str) and not saved and f.backbone and bb.ref != f.backbone:
         raise AdapterFileError(f"{path} was saved for backbone {f.backbone!r}, not {bb.ref!r}",
                                hint=f"load it on {f.backbone!r}, or retrain for {bb.ref!r}")
@@ -114,7 +114,9 @@ def load_adapters(path: str | Path, backbone=None, *, example_inputs=None, trust
     return model
 
 
-def _backbone_for(f: AdapterFile, path, backbone, example_inputs, trust_code: bool):
+def backbone_for(f: AdapterFile, path, backbone=None, example_inputs=None, trust_code: bool = False):
+    """``backbone`` loaded, or else the file's own; a saved reference that no longer loads (a moved
+    ``hf:`` folder) says how to name the new place when the file can check it by fingerprint."""
     if backbone is not None:
         return get_backbone(backbone, example_inputs, trust_code)
     try:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from torch import fx
 
-from ..backbones import Backbone, get_backbone
+from ..backbones import Backbone
 from ..compiler import compile_info
 from ..errors import AdapterFileError
 from ..plan import Plan
 from ..run_folder import ADAPTERS_FILE
-from ..saving import AdapterFile, load_adapters, read_adapter_file
+from ..saving import AdapterFile, backbone_for, load_adapters, read_adapter_file
 from ..trainable import adapter_path
 
 
@@ -45,5 +45,5 @@ def open_source(source: str | Path, backbone=None, *, trust_code: bool = False) 
             raise AdapterFileError(f"{source} has no {ADAPTERS_FILE}: it is not a finished run folder",
                                    hint="give a run folder of `adaptgraph train` or an adapter .safetensors file")
     saved = read_adapter_file(path)
-    bb = get_backbone(backbone if backbone is not None else saved.backbone, trust_code=trust_code)
+    bb = backbone_for(saved, path, backbone, trust_code=trust_code)
     return Source(path, saved, bb, load_adapters(path, bb))

@@ -38,6 +38,21 @@ def test_a_moved_folder_reloads_under_its_new_name(saved, tmp_path, monkeypatch)
         assert torch.equal(again(ids, mask), model(ids, mask))
 
 
+def test_eval_merge_and_export_say_how_to_name_a_moved_folder(saved, tmp_path, monkeypatch, capsys):
+    """The commands that read a saved file's backbone (eval, merge, export) gave only 'unknown backbone'."""
+    from adaptgraph.backbones import cache
+    from adaptgraph.cli import main
+
+    _, folder, path = saved
+    monkeypatch.setattr(cache, "_BACKBONES", {})
+    shutil.move(str(folder), str(tmp_path / "elsewhere"))
+    for command in (["merge", str(path), "--out", str(tmp_path / "merged")],
+                    ["export", str(path), "--format", "peft", "--out", str(tmp_path / "peft")]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {path}: its backbone 'hf:{folder}' cannot be loaded") and "--backbone hf:NEW/PATH" in err
+
+
 def test_another_model_is_refused_even_at_the_same_place(saved, tmp_path):
     _, folder, path = saved
     other = tmp_path / "other"
