@@ -46,7 +46,7 @@ from ..sharing import share_weights
 from .tracing import trace
 from .traced import Traced
 
-FORMAT = 1
+FORMAT = 2  # 2: no string annotations on nodes (they made compiled models unpicklable)
 ENV = "ADAPTGRAPH_TRACE_CACHE"
 _KEPT_META = ("nn_module_stack", "tensor_meta")
 _FIELDS = ("frontend", "module_paths", "module_types", "containers", "notes", "auto_leaves")

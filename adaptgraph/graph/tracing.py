@@ -130,10 +130,21 @@ def _tidy(gm: fx.GraphModule, reference: object, inputs: tuple, name: str,
             ("drop_dead_code", drop_dead_code),
             ("follow_input_device", follow_input_device),
             ("apply_input_defaults", lambda g: PassResult(g, bool(apply_input_defaults(g, module)))),
+            ("drop_string_annotations", drop_string_annotations),
         ])
     except (TraceError, PassError) as exc:  # this frontend's graph is unusable; "auto" may try the next
         raise _FrontendFailed(exc.problems[0].message) from exc
     return gm, [r.note for r in results.values() if r.note]
+
+
+def drop_string_annotations(gm: fx.GraphModule) -> PassResult:
+    """Forget annotations that fx kept as strings (a model written under ``from __future__ import
+    annotations``): pickling a GraphModule regenerates its code and cannot name a string type.
+    Nothing downstream reads a node's type."""
+    named = [n for n in gm.graph.nodes if isinstance(n.type, str)]
+    for node in named:
+        node.type = None
+    return PassResult(gm, bool(named))
 
 
 def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> PassResult:
