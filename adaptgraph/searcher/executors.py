@@ -182,7 +182,9 @@ def crashed(task: TrialTask, why: str, attempts: int) -> TrialOutcome:
 
 def make_executor(name: str, workers: Optional[int] = None, ray_address: Optional[str] = None,
                   cpus_per_trial: Optional[float] = None, gpus_per_trial: Optional[float] = None) -> Executor:
-    """An executor by name (``local``, ``process`` or ``ray``)."""
+    """An executor by name (``local``, ``process`` or ``ray``); an option of another executor is refused."""
+    _check_options_apply(name, {"workers": (workers, "process"), "ray_address": (ray_address, "ray"),
+                                "cpus_per_trial": (cpus_per_trial, "ray"), "gpus_per_trial": (gpus_per_trial, "ray")})
     if name == "local":
         return LocalExecutor()
     if name == "process":
@@ -193,3 +195,12 @@ def make_executor(name: str, workers: Optional[int] = None, ray_address: Optiona
         return RayExecutor(address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
     raise SearchError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}",
                       hint=did_you_mean(name, EXECUTORS))
+
+
+def _check_options_apply(name: str, options: dict[str, tuple[object, str]]) -> None:
+    """A value given for another executor's option would be silently ignored: say so instead."""
+    stray = [(option, owner) for option, (value, owner) in options.items() if value is not None and owner != name]
+    if stray and name in EXECUTORS:
+        given = ", ".join(f"{option} (--{option.replace('_', '-')}) is for the {owner} executor" for option, owner in stray)
+        raise SearchError(f"{given}, but the executor is {name!r}",
+                          hint=f"add --executor {stray[0][1]}, or leave the option out")

@@ -84,7 +84,7 @@ def evolve(s: common.Settings, task: str) -> list[dict]:
                     budget=Budget(adapters=(EVOLVE_BUDGET,), rank=s.rank), fidelity=Fidelity(steps=s.fidelity_steps),
                     train=train, scoring=Scoring(batches=s.score_batches, max_length=s.max_length, head=s.score_head),
                     baseline=False, final="best", executor="process" if s.workers > 1 else "local",
-                    workers=s.workers, threads=s.threads, run_dir=run_dir,
+                    workers=s.workers if s.workers > 1 else None, threads=s.threads, run_dir=run_dir,
                     resume=(run_dir / "manifest.json").exists(), seed=0, progress=False)
     return [{"task": task, "trial": t.trial, "round": t.round, "mutation": t.mutation, "parent": t.parent,
              "adapters": t.adapters, "params": t.params, "within_budget": t.within_budget, "status": t.status,

@@ -2,7 +2,8 @@
 import pytest
 from search_fixtures import comparable, crash_once, quick_search
 
-from adaptgraph.searcher import Evolve, ProcessExecutor, TrialTask
+from adaptgraph.errors import SearchError
+from adaptgraph.searcher import Evolve, ProcessExecutor, TrialTask, make_executor
 
 EVOLVE = Evolve(trials=6, population=3)
 
@@ -45,3 +46,10 @@ def test_a_crashed_worker_is_replaced_and_its_trial_retried_once(tmp_path):
     assert [(by_trial[k].status, by_trial[k].attempts) for k in (0, 1, 3)] == [("ok", 1), ("ok", 2), ("ok", 1)]
     assert by_trial[2].status == "failed" and by_trial[2].attempts == 2
     assert by_trial[2].error == "WorkerCrashed: the worker process died (exit code 7) on each of 2 attempts"
+
+
+@pytest.mark.parametrize("name, option", [("local", {"ray_address": "auto"}), ("process", {"gpus_per_trial": 1.0}),
+                                          ("local", {"workers": 4}), ("ray", {"workers": 2})])
+def test_an_option_of_another_executor_is_refused_not_ignored(name, option):
+    with pytest.raises(SearchError, match=f"is for the .* executor, but the executor is '{name}'"):
+        make_executor(name, **option)
