@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -99,6 +100,9 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
     if out_dir is not None:
         check_run_dir(out_dir, overwrite)  # on every rank, so that all of them stop together
     device = config.resolved_device()
+    if config.amp != "none" and device.type != "cuda":  # device 'auto' found no GPU: say what runs instead
+        warnings.warn(f"amp '{config.amp}' needs a CUDA device and the device is {device.type}: "
+                      "training runs in full precision (metrics.json records amp 'none')", stacklevel=2)
     group = distributed.start(device.type)
     claim = None
     try:

@@ -143,3 +143,11 @@ def test_wrong_inputs(task):
         fit(TwoOutputs(), TEXT_BACKBONE, task, CONFIG)
     assert str(e.value) == ("error: the feature model returned tuple, not one tensor\n"
                             "    hint: a feature model's forward must return a single feature tensor")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="device 'auto' picks the GPU here")
+def test_amp_asked_for_on_a_cpu_is_said_not_silently_dropped(task):
+    config = TrainConfig(epochs=1, lr=0.05, batch_size=8, device="auto", amp="bf16")
+    with pytest.warns(UserWarning, match="amp 'bf16' needs a CUDA device and the device is cpu"):
+        result = fit(model(), TEXT_BACKBONE, task, config)
+    assert result.metrics["amp"] == "none"
