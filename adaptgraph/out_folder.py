@@ -8,7 +8,9 @@ before they write anything:
   user's own ``spec.adapt`` or ``log.jsonl`` is never written over.
 * The claim is an OS lock (``flock``) on ``DIR/.adaptgraph.lock``. The file also
   marks the folder as adaptgraph's and records who holds it (kind, pid, host,
-  command, start time), for the message a second run gets. The kernel drops the
+  command, start time), for the message a second run gets; a finished run leaves
+  only its kind there, so a merged model's folder carries no host name or
+  command line. The kernel drops the
   lock when its process ends, however it ends (``kill -9`` included): a lock file
   left behind never blocks, only a running holder does.
 
@@ -46,6 +48,10 @@ class FolderClaim:
 
     def release(self) -> None:
         if self._fd is not None:
+            try:  # a finished folder keeps only its kind: no host, pid or command travels with a shared model
+                _write_record(self._fd, {"kind": self.kind})
+            except OSError:
+                pass  # the mark is a courtesy; the folder's files are already complete
             os.close(self._fd)  # closing the last descriptor of the open file drops the flock
             self._fd = None
 
@@ -137,7 +143,11 @@ def _lock(fd: int, out: Path) -> bool:
 def _write_holder(fd: int, kind: str) -> None:
     holder = {"kind": kind, "pid": os.getpid(), "host": socket.gethostname(),
               "command": " ".join(sys.argv)[:300], "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-    data = (json.dumps(holder, sort_keys=True) + "\n").encode("utf-8")
+    _write_record(fd, holder)
+
+
+def _write_record(fd: int, record: dict) -> None:
+    data = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
     os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)
     os.fsync(fd)

@@ -117,7 +117,7 @@ def test_a_second_train_is_refused_naming_the_holder_and_kill_9_frees_the_folder
     assert train(spec, out) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [LOCK_FILE, "adapters.safetensors", "log.jsonl", "metrics.json", "spec.adapt"])
-    assert json.loads((out / LOCK_FILE).read_text())["pid"] == os.getpid()
+    assert json.loads((out / LOCK_FILE).read_text()) == {"kind": "train"}  # finished: only its kind is left
 
 
 def test_search_and_resume_are_refused_while_a_search_runs(tmp_path, capsys):
@@ -221,3 +221,14 @@ def test_score_never_writes_into_a_folder_of_user_files(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "new")]) == 0
     assert main([*args, "--out", str(tmp_path / "new")]) == 0  # its own folder again: scored anew
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [LOCK_FILE, "heatmap.png", "scores.json"]
+
+
+def test_a_finished_folder_keeps_only_its_kind_in_the_lock_file(tmp_path):
+    # the holder's host, pid and command are for a second run's message while it runs; a merged or
+    # exported model folder is shared, and must not carry them afterwards
+    claim = claim_folder(tmp_path / "out", "merge")
+    held = json.loads((tmp_path / "out" / LOCK_FILE).read_text())
+    assert held["pid"] == os.getpid() and held["host"] == socket.gethostname() and "command" in held
+    claim.release()
+    assert json.loads((tmp_path / "out" / LOCK_FILE).read_text()) == {"kind": "merge"}
+    claim_folder(tmp_path / "out", "merge").release()  # still known as a merge folder: it may be reused
