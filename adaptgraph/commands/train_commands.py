@@ -54,14 +54,14 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval", help="evaluate a finished training run again",
                        epilog=EXAMPLES_EVAL, formatter_class=raw)
-    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("run_dir", metavar="DIR", help="a finished `adaptgraph train` run folder (--out of train)")
     p.add_argument("--task", metavar="TASK", help="default: the task the run was trained on")
     p.add_argument("--split", default="test", choices=Choices("adaptgraph.tasks", "SPLITS"), metavar="SPLIT",
                    help="%(choices)s (default test)")
     p.add_argument("--backbone", metavar="REF", help="default: the run's backbone")
     p.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the evaluation as JSON")
     p.set_defaults(run=run_eval)
 
 
