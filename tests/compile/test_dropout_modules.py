@@ -56,6 +56,8 @@ def test_both_frontends_compute_the_same_adapted_network(net):
     module, inputs = net
     fx_model, export_model = (adaptgraph.compile(adaptgraph.loads(SPEC), module, example_inputs=inputs, frontend=f)
                               for f in ("fx", "export"))
+    # both frontends run the same float32 ops (export may decompose them) on outputs of scale ~1:
+    # a few ulps apart at most (~1e-7); a misplaced adapter moves them by 1e-2 or more
     assert torch.allclose(fx_model(*inputs), export_model(*inputs), atol=1e-6)  # same seed, same adapters
     zero = adaptgraph.compile(adaptgraph.loads("parallel blocks.1.mlp"), module, example_inputs=inputs, frontend="fx")
     assert torch.equal(zero(*inputs), module(*inputs))  # zero-initialised: the backbone unchanged
