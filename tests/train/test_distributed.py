@@ -1,7 +1,9 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,23 @@ WORKER = Path(__file__).parent / "ddp_worker.py"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run(args: list[str], tmp_path: Path) -> None:
+def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def succeeded(done: subprocess.CompletedProcess) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def killed_by_signal(done: subprocess.CompletedProcess) -> bool:
+    """Whether torchrun failed because its first failing worker aborted natively (SIGABRT), not by a Python error.
+
+    Under `pytest -n 2` in CI, torch 2.13's gloo once aborted a worker from C++ ("terminate called without
+    an active exception") although the same run passes 40 times in a row here under load. An error of
+    adaptgraph's own code raises a Python exception in the worker instead: torchrun then names exit code 1
+    as the root cause, and the test fails at once."""
+    return done.returncode != 0 and "Signal 6 (SIGABRT)" in done.stderr.rpartition("Root Cause")[2]
 
 
 # Tolerances. One and two processes differ only in the order the per-example gradients are
@@ -32,9 +47,15 @@ WEIGHT_ATOL, LOSS_REL = 1e-10, 1e-9
 @pytest.mark.slow
 def test_two_gloo_processes_match_one(tmp_path):
     data = write_csv(tmp_path / "d.csv", synthetic_rows(40))
-    run([sys.executable, str(WORKER), str(data), str(tmp_path / "one")], tmp_path)
-    run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(WORKER), str(data), str(tmp_path / "two")], tmp_path)
+    succeeded(run([sys.executable, str(WORKER), str(data), str(tmp_path / "one")], tmp_path))
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(WORKER),
+                str(data)]
+    done = run(torchrun + [str(tmp_path / "two")], tmp_path)
+    if killed_by_signal(done):  # one more try, in a new folder, for a native abort only (see killed_by_signal)
+        warnings.warn("a torchrun worker aborted natively; trying once more:\n" + done.stderr[-1500:])
+        shutil.rmtree(tmp_path / "two", ignore_errors=True)
+        done = run(torchrun + [str(tmp_path / "two")], tmp_path)
+    succeeded(done)
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert one["world_size"] == 1 and two["world_size"] == 2
