@@ -75,8 +75,9 @@ def register(sub) -> None:
     p.add_argument("--ranks", default="equal", choices=Choices("adaptgraph.score.select", "RANK_MODES"), metavar="MODE",
                    help="equal: --rank everywhere (default); allocated: the same parameters (or --max-params) "
                         "shared out by gradient energy per parameter (see docs/scoring.md)")
-    p.add_argument("--init", choices=Init.__args__,
-                   help="initialisation written into the spec (grad: from each edge's gradient; default: zero)")
+    p.add_argument("--init", choices=Init.__args__, metavar="INIT",
+                   help="initialisation written into the spec: %(choices)s (grad: from each edge's gradient; "
+                        "default: zero)")
     p.add_argument("--no-recurrent", action="store_true", help="no recurrent edges (no second forward pass)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random strategy (default 0)")
     p.add_argument("--name", help="spec name (default: the output file's stem)")

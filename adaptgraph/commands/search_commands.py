@@ -62,8 +62,9 @@ def register(sub) -> None:
     what.add_argument("--metric", choices=Choices("adaptgraph.score", "METRICS"), default="rank", metavar="METRIC",
                       help="edge score that GGA picks by and evolve draws new edges by: %(choices)s "
                            "(default rank, the paper's)")
-    what.add_argument("--init", choices=Init.__args__,
-                      help="initialisation of every proposed adapter (grad: from its edge's gradient; default zero)")
+    what.add_argument("--init", choices=Init.__args__, metavar="INIT",
+                      help="initialisation of every proposed adapter: %(choices)s (grad: from its edge's gradient; "
+                           "default zero)")
     what.add_argument("--ranks", choices=Choices("adaptgraph.score.select", "RANK_MODES"), default="equal",
                       metavar="MODE",
                       help="allocated: GGA picks get ranks shared out from their gradient spectra within the same "
