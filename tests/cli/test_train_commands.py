@@ -2,10 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -69,14 +65,3 @@ def test_bad_values_are_usage_errors(spec, capsys):
     assert "lr" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_torchrun_two_processes(spec, tmp_path):
-    out1, out2 = tmp_path / "one", tmp_path / "two"
-    assert train(spec, out1) == 0
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "adaptgraph", "train",
-           str(spec), "--task", TASK, "--epochs", "2", "--out", str(out2), "--no-progress"]
-    subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).parent, capture_output=True, timeout=300)
-    a, b = (json.loads((o / "metrics.json").read_text()) for o in (out1, out2))
-    assert b["world_size"] == 2
-    assert abs(a["test"]["loss"] - b["test"]["loss"]) < 1e-4

@@ -34,6 +34,17 @@ def killed_by_signal(done: subprocess.CompletedProcess) -> bool:
     return done.returncode != 0 and "Signal 6 (SIGABRT)" in done.stderr.rpartition("Root Cause")[2]
 
 
+def torchrun(args: list[str], out: Path, cwd: Path) -> None:
+    """``torchrun --nproc-per-node 2 ARGS`` must succeed; tried once more, in a new ``out``, after a native abort."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args]
+    done = run(cmd, cwd)
+    if killed_by_signal(done):
+        warnings.warn("a torchrun worker aborted natively; trying once more:\n" + done.stderr[-1500:])
+        shutil.rmtree(out, ignore_errors=True)
+        done = run(cmd, cwd)
+    succeeded(done)
+
+
 # Tolerances. One and two processes differ only in the order the per-example gradients are
 # summed (all-reduce of two partial sums vs one sum), an O(n * eps) relative error per step that
 # 28 optimiser steps amplify. In float32 that reached 2.8e-5 on weights of scale 0.66 on one CPU
@@ -49,14 +60,7 @@ WEIGHT_ATOL, LOSS_REL = 1e-10, 1e-9
 def test_two_gloo_processes_match_one(tmp_path):
     data = write_csv(tmp_path / "d.csv", synthetic_rows(40))
     succeeded(run([sys.executable, str(WORKER), str(data), str(tmp_path / "one")], tmp_path))
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(WORKER),
-                str(data)]
-    done = run(torchrun + [str(tmp_path / "two")], tmp_path)
-    if killed_by_signal(done):  # one more try, in a new folder, for a native abort only (see killed_by_signal)
-        warnings.warn("a torchrun worker aborted natively; trying once more:\n" + done.stderr[-1500:])
-        shutil.rmtree(tmp_path / "two", ignore_errors=True)
-        done = run(torchrun + [str(tmp_path / "two")], tmp_path)
-    succeeded(done)
+    torchrun([str(WORKER), str(data), str(tmp_path / "two")], tmp_path / "two", tmp_path)
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert one["world_size"] == 1 and two["world_size"] == 2
@@ -70,3 +74,17 @@ def test_two_gloo_processes_match_one(tmp_path):
     a, b = (torch.load(tmp_path / d / "best_state.pt") for d in ("one", "two"))
     assert a.keys() == b.keys() and all(a[k].dtype == torch.float64 and torch.allclose(a[k], b[k], rtol=0, atol=WEIGHT_ATOL) for k in a)
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [".adaptgraph.lock", "best_state.pt", "log.jsonl", "metrics.json"]
+
+
+@pytest.mark.slow
+def test_train_command_under_torchrun_matches_one_process(tmp_path):
+    """`adaptgraph train` as a user starts it under torchrun: the same test loss as one process."""
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone "zoo:bert-tiny"\nedge @1 -> @3\nparallel @2 -> @3 { rank = 4 }\n')
+    train = ["-m", "adaptgraph", "train", str(spec), "--task", "wordnet:noun.animal,noun.food,noun.plant?per_class=40",
+             "--epochs", "2", "--no-progress", "--out"]
+    succeeded(run([sys.executable, *train, str(tmp_path / "one")], tmp_path))
+    torchrun([*train, str(tmp_path / "two")], tmp_path / "two", tmp_path)
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
+    assert a["world_size"] == 1 and b["world_size"] == 2
+    assert abs(a["test"]["loss"] - b["test"]["loss"]) < 1e-4
