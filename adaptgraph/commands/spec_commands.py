@@ -11,6 +11,7 @@ from ..errors import AdaptGraphError, SpecError, UsageError
 from ..fileio import write_text_atomic
 from ..spec import dumps, load
 from ..spec.api import YAML_SUFFIXES
+from ..spec.edge_facts import has_glob
 from ..spec.models import Spec
 
 CHECK_EXAMPLES = """examples:
@@ -65,10 +66,17 @@ def _raw():
 
 def summary(spec: Spec) -> str:
     try:
-        n = len(spec.expanded())
+        edges = spec.expanded()
     except ValueError:
-        n = 0
-    parts = [f"spec {spec.name or '(unnamed)'}", f"{n} edge{'s' * (n != 1)}"]
+        edges = []
+    n = len(edges)
+    # a glob names one edge per matching module, known only once the backbone is traced
+    globs = sum(1 for e in edges if any(has_glob(p) for p in (e.src, e.dst) if p))
+    count = f"{n} edge{'s' * (n != 1)}"
+    if globs:
+        count = (f"{n} edge statement{'s' * (n != 1)}, {globs} with globs (one edge per matching module; "
+                 "`adaptgraph compile` lists them)")
+    parts = [f"spec {spec.name or '(unnamed)'}", count]
     if spec.backbone:
         parts.append(f"backbone {spec.backbone}")
     if spec.train:

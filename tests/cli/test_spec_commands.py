@@ -242,3 +242,11 @@ def test_an_internal_error_is_reported_without_a_traceback(capsys, files, monkey
     code, _, err = _run(capsys, "check", str(files["valid"]))
     assert code == 3
     assert err.startswith("internal error: ZeroDivisionError") and "Traceback" not in err
+
+
+def test_check_says_when_globs_make_the_edge_count_unknown(tmp_path, capsys):
+    spec = tmp_path / "g.adapt"
+    spec.write_text('backbone "zoo:vit-tiny"\nparallel blocks.*.attn\nedge @1 -> @2\n')
+    assert main(["check", str(spec)]) == 0
+    assert capsys.readouterr().out == (f"ok    {spec}: spec g, 2 edge statements, 1 with globs (one edge per matching "
+                                       "module; `adaptgraph compile` lists them), backbone zoo:vit-tiny\n")
