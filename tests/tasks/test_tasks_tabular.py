@@ -14,6 +14,13 @@ def sizes(task):
     return [len(task.examples(s)) for s in SPLITS]
 
 
+def refusal(ref) -> str:
+    """The message of the TaskError that loading ``ref`` raises."""
+    with pytest.raises(TaskError) as e:
+        load_task(ref)
+    return str(e.value)
+
+
 def test_csv_seeded_split_is_disjoint_stratified_and_stable(tmp_path):
     path = write_csv(tmp_path / "d.csv", synthetic_rows(40) + [("cat", "animal"), ("cat", "animal")])
     task = load_task(f"csv:{path}", seed=3)
@@ -50,65 +57,51 @@ def test_jsonl_with_numeric_labels(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(TaskError) as e:
-        load_task(f"csv:{tmp_path}/none.csv")
-    assert str(e.value) == (f"error: data file not found: {tmp_path}/none.csv\n"
-                            "    hint: check the path (relative to the current directory)")
+    assert refusal(f"csv:{tmp_path}/none.csv") == (
+        f"error: data file not found: {tmp_path}/none.csv\n"
+        "    hint: check the path (relative to the current directory)")
 
 
 def test_missing_label_column_lists_the_columns(tmp_path):
     path = write_csv(tmp_path / "d.csv", synthetic_rows(3), ("sentence", "y"))
-    with pytest.raises(TaskError) as e:
-        load_task(f"csv:{path}?text=sentence")
-    assert str(e.value) == (f"error: {path}: no label column 'label'; the columns are sentence, y\n"
-                            "    hint: name the label column with ?label=NAME")
+    assert refusal(f"csv:{path}?text=sentence") == (
+        f"error: {path}: no label column 'label'; the columns are sentence, y\n"
+        "    hint: name the label column with ?label=NAME")
 
 
 def test_missing_jsonl_key_names_the_line(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text('{"text": "a", "label": 1}\n{"text": "b"}\n')
-    with pytest.raises(TaskError) as e:
-        load_task(f"jsonl:{path}")
-    assert str(e.value) == (f"error: {path}:2: no label key 'label'; the keys are text\n"
-                            "    hint: name the label key with ?label=NAME")
+    assert refusal(f"jsonl:{path}") == (f"error: {path}:2: no label key 'label'; the keys are text\n"
+                                        "    hint: name the label key with ?label=NAME")
 
 
 def test_bad_json_line(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text('{"text": "a", "label": 1}\n{oops\n')
-    with pytest.raises(TaskError) as e:
-        load_task(f"jsonl:{path}")
-    assert str(e.value) == f"error: {path}:2: not valid JSON (Expecting property name enclosed in double quotes)"
+    assert refusal(f"jsonl:{path}") == (
+        f"error: {path}:2: not valid JSON (Expecting property name enclosed in double quotes)")
 
 
 def test_label_unknown_to_the_training_file(tmp_path):
     main = write_csv(tmp_path / "train.csv", [("a", "x"), ("b", "y")])
     test = write_csv(tmp_path / "test.csv", [("c", "z")])
-    with pytest.raises(TaskError) as e:
-        load_task(f"csv:{main}?test={test}")
-    assert str(e.value) == (f"error: {test}: label 'z' does not occur in the training file\n"
-                            "    hint: the training labels are x, y")
+    assert refusal(f"csv:{main}?test={test}") == (f"error: {test}: label 'z' does not occur in the training file\n"
+                                                  "    hint: the training labels are x, y")
 
 
 def test_reference_errors():
-    with pytest.raises(TaskError) as e:
-        load_task("wordnett:noun")
-    assert str(e.value) == ("error: unknown task provider 'wordnett' in 'wordnett:noun'\n"
-                            "    hint: did you mean 'wordnet'?")
-    with pytest.raises(TaskError) as e:
-        load_task("csv:x.csv?lable=y")
-    assert str(e.value) == ("error: unknown option 'lable' for csv tasks (options: text, text2, label, validation, "
-                            "test, per_class, split)\n    hint: did you mean 'label'?")
-    with pytest.raises(TaskError) as e:
-        load_task("digits?per_class=0")
-    assert str(e.value) == "error: option per_class=0 of task 'digits?per_class=0' must be an integer >= 1"
-    with pytest.raises(TaskError) as e:
-        load_task("digits?split=80/20")
-    assert str(e.value) == ("error: option split=80/20 of task 'digits?split=80/20' must be three proportions "
-                            "TRAIN/VALIDATION/TEST\n    hint: for example split=80/10/10; train must be > 0")
-    with pytest.raises(TaskError) as e:
-        load_task("digits?size=4&size=5")
-    assert str(e.value) == "error: option 'size' is given twice in task 'digits?size=4&size=5'"
+    assert refusal("wordnett:noun") == ("error: unknown task provider 'wordnett' in 'wordnett:noun'\n"
+                                        "    hint: did you mean 'wordnet'?")
+    assert refusal("csv:x.csv?lable=y") == (
+        "error: unknown option 'lable' for csv tasks (options: text, text2, label, validation, test, per_class, "
+        "split)\n    hint: did you mean 'label'?")
+    assert refusal("digits?per_class=0") == (
+        "error: option per_class=0 of task 'digits?per_class=0' must be an integer >= 1")
+    assert refusal("digits?split=80/20") == (
+        "error: option split=80/20 of task 'digits?split=80/20' must be three proportions TRAIN/VALIDATION/TEST\n"
+        "    hint: for example split=80/10/10; train must be > 0")
+    assert refusal("digits?size=4&size=5") == "error: option 'size' is given twice in task 'digits?size=4&size=5'"
 
 
 def test_digits():
@@ -138,7 +131,5 @@ def test_own_task_passes_through_and_bad_split_is_named():
     with pytest.raises(TaskError) as e:
         task.examples("valid")
     assert str(e.value) == "error: unknown split 'valid'\n    hint: did you mean 'validation'?"
-    with pytest.raises(TaskError) as e:
-        load_task(object())
-    assert str(e.value) == ("error: object is not a task: it lacks name, num_classes, class_names, modality, "
-                            "examples, fingerprint\n    hint: see adaptgraph.tasks.Task for the protocol")
+    assert refusal(object()) == ("error: object is not a task: it lacks name, num_classes, class_names, modality, "
+                                 "examples, fingerprint\n    hint: see adaptgraph.tasks.Task for the protocol")
