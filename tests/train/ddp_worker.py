@@ -20,7 +20,7 @@ CONFIG = TrainConfig(epochs=2, lr=0.05, batch_size=7, eval_batch_size=11, device
 
 
 def main(csv_path: str, out_dir: str) -> None:
-    faulthandler.enable()  # a native abort (see test_distributed.killed_by_signal) prints where Python was
+    faulthandler.enable()  # a native abort (see test_distributed.aborted_natively) prints where Python was
     torch.set_num_threads(1)
     # float64 so that the only difference between one and two processes, the order in which
     # gradients are summed, stays at the level of double rounding (see test_distributed.py)
