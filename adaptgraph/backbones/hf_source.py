@@ -214,6 +214,19 @@ def _quiet(transformers):
             bars.enable_progress_bar()
 
 
+def known_ref(path_or_name: str) -> str:
+    """The ``hf:`` reference a user knows for a model folder: ``hf:minilm`` for the bundled MiniLM's
+    folder (export writes its absolute path for PEFT), else ``hf:`` + the path as given."""
+    try:
+        minilm = hf_folder("hf:minilm")
+    except ImportError:  # the MiniLM package is not installed: the folder cannot be its
+        minilm = None
+    path = Path(path_or_name).expanduser()
+    if minilm is not None and path.is_dir() and path.resolve() == minilm.resolve():
+        return "hf:minilm"
+    return f"hf:{path_or_name}"
+
+
 def hf_folder(ref: str) -> Path | None:
     """The folder an ``hf:`` reference loads from (config, weights, tokenizer files), or None."""
     if not ref.startswith("hf:"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from . import TRUST_CODE_HELP
 
@@ -80,8 +81,13 @@ def run_import(args) -> int:
     from ..interop import import_peft
 
     done = import_peft(args.source, args.out, backbone=args.backbone, trust_code=args.trust_code)
-    _report(args, {"spec": str(done.spec_path), "adapters": str(done.adapters_path), "targets": list(done.targets)},
+    _report(args, {"spec": str(done.spec_path), "adapters": str(done.adapters_path), "targets": list(done.targets),
+                   "never_run": list(done.never_run)},
             f"wrote {done.spec_path} and {done.adapters_path} ({len(done.targets)} LoRA modules)")
+    if done.never_run:
+        print(f"warning: left out {len(done.never_run)} LoRA target{'s' * (len(done.never_run) != 1)} that the "
+              f"traced forward never calls (their LoRA changes no output): {', '.join(done.never_run)}",
+              file=sys.stderr)
     return 0
 
 

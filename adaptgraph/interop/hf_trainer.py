@@ -5,7 +5,9 @@ linear layer) and a cross-entropy loss, and takes the tokenizer's batch as keywo
 arguments, so ``Trainer(model=SequenceClassifier(...), ...)`` needs nothing else.
 Its ``state_dict()`` holds only what training changes (adapters, ``train`` modules,
 the head): Trainer checkpoints stay small, and the frozen backbone comes from the
-backbone reference when ``load`` rebuilds the model.
+backbone reference when ``load`` rebuilds the model. ``load_state_dict`` takes such a
+trained-only state (or the whole one) without counting the frozen backbone as missing,
+so ``resume_from_checkpoint`` and ``load_best_model_at_end`` work as on a PreTrainedModel.
 """
 from __future__ import annotations
 
@@ -26,11 +28,19 @@ HEAD_PREFIX = "head"  # the tensors' prefix in an adapter file, as `adaptgraph t
 class SequenceClassifier(nn.Module):
     """``logits = head(pool(model(**inputs)))``; with ``labels``, also the cross-entropy ``loss``."""
 
+    # Trainer reads these of a PreTrainedModel after loading a checkpoint: nothing is tied or left out on save
+    _keys_to_ignore_on_save = None
+    _tied_weights_keys = None
+
     def __init__(self, model: nn.Module, num_labels: int, pooling: str = "mean"):
         super().__init__()
         self.model = model
         self.head = TaskHead(_feature_width(model), num_labels, pooling)
         self.register_state_dict_post_hook(_trained_only)
+        self.register_load_state_dict_post_hook(_frozen_not_missing)
+
+    def tie_weights(self) -> None:
+        """Nothing to tie (Trainer calls this when only ignored keys were missing)."""
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
@@ -69,6 +79,12 @@ def _trained_only(module: SequenceClassifier, state: dict, prefix: str, local_me
     keep = {f"{prefix}model.{k}" for k in trainable_state(module.model)}
     for key in [k for k in state if k.startswith(f"{prefix}model.") and k not in keep]:
         del state[key]
+
+
+def _frozen_not_missing(module: SequenceClassifier, incompatible) -> None:
+    """Load hook: the frozen backbone's tensors are not missing from a trained-only state (nor from strict loads)."""
+    frozen = {f"model.{k}" for k in module.model.state_dict()} - {f"model.{k}" for k in trainable_state(module.model)}
+    incompatible.missing_keys[:] = [k for k in incompatible.missing_keys if k not in frozen]
 
 
 def _output(loss, logits):

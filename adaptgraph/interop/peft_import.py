@@ -3,6 +3,9 @@
 Each LoRA target ``M`` becomes ``parallel M { rank = r, scale = alpha / r, bias = false,
 act = none, norm = none }`` with ``lora_A`` as the down- and ``lora_B`` as the
 up-projection, so the compiled model computes what ``PeftModel`` computes, op for op.
+A target the traced forward never calls (BERT's ``pooler.dense`` when PEFT's
+``target_modules`` names ``dense``) changes no output: it is left out and named in
+``PeftImport.never_run``.
 """
 from __future__ import annotations
 
@@ -40,13 +43,15 @@ class PeftImport:
     spec_path: Path
     adapters_path: Path
     targets: tuple[str, ...]
+    never_run: tuple[str, ...] = ()  # targets the traced forward never calls: left out
 
 
 def import_peft(peft_dir: str | Path, out_dir: str | Path, *, backbone=None, trust_code: bool = False) -> PeftImport:
     """Turn the LoRA checkpoint in ``peft_dir`` into ``spec.adapt`` + ``adapters.safetensors`` in ``out_dir``.
 
-    ``backbone`` defaults to ``hf:`` + the config's ``base_model_name_or_path``. The written
-    adapter file loads with ``load_adapters`` (or ``adaptgraph`` commands) like a trained one.
+    ``backbone`` defaults to ``hf:`` + the config's ``base_model_name_or_path`` (``hf:minilm`` when
+    that is the bundled MiniLM's folder). The written adapter file loads with ``load_adapters``
+    (or ``adaptgraph`` commands) like a trained one.
     """
     folder = Path(peft_dir)
     config = _read_config(folder)
@@ -54,6 +59,7 @@ def import_peft(peft_dir: str | Path, out_dir: str | Path, *, backbone=None, tru
     ref = backbone if backbone is not None else _backbone_ref(folder, config)
     bb = get_backbone(ref, trust_code=trust_code)
     pairs = _strip_prefix(_lora_pairs(folder, weights), bb.module, folder)
+    pairs, never_run = _called_only(pairs, bb, folder)
     spec = loads(spec_text(bb.ref, config, pairs, name=_identifier(folder.resolve().name)), f"{folder}[import]")
     model = compile(spec, bb)
     _copy_weights(model, pairs, folder / WEIGHTS_FILE)
@@ -63,7 +69,7 @@ def import_peft(peft_dir: str | Path, out_dir: str | Path, *, backbone=None, tru
         out = claim.path
         save_adapters(model, out / ADAPTERS_FILE, metadata={"imported_from": str(folder.resolve())})
         dump(spec, out / SPEC_FILE)
-    return PeftImport(out / SPEC_FILE, out / ADAPTERS_FILE, tuple(pairs))
+    return PeftImport(out / SPEC_FILE, out / ADAPTERS_FILE, tuple(pairs), never_run)
 
 
 def spec_text(backbone: str, config: dict, pairs: dict[str, tuple[torch.Tensor, torch.Tensor]],
@@ -167,12 +173,26 @@ def _strip_prefix(pairs: dict, root: torch.nn.Module, folder: Path) -> dict:
     return fixed
 
 
+def _called_only(pairs: dict, bb, folder: Path) -> tuple[dict, tuple[str, ...]]:
+    """The targets the traced forward calls, and the others (their LoRA changes no output)."""
+    from ..graph import module_ports, trace_backbone
+
+    called = {name.rsplit(".", 1)[0] for name in module_ports(trace_backbone(bb))}
+    kept = {p: v for p, v in pairs.items() if p in called}
+    if not kept:
+        raise InteropError(f"{folder}: the traced forward of {bb.ref} calls none of the LoRA targets "
+                           f"{sorted(pairs)[:5]}", hint="pass --backbone with the model the adapters were trained on")
+    return kept, tuple(sorted(p for p in pairs if p not in called))
+
+
 def _backbone_ref(folder: Path, config: dict) -> str:
+    from ..backbones.hf_source import known_ref
+
     base = config.get("base_model_name_or_path")
     if not base:
         raise InteropError(f"{folder / CONFIG_FILE} names no base model (base_model_name_or_path)",
                            hint="pass --backbone REF, e.g. --backbone hf:PATH_TO_MODEL")
-    return f"hf:{base}"
+    return known_ref(base)
 
 
 def _copy_weights(model, pairs: dict, source: Path) -> None:
