@@ -33,7 +33,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-__all__ = ["LOCK_FILE", "FolderClaim", "check_folder", "claim_folder"]
+__all__ = ["LOCK_FILE", "FolderClaim", "check_folder", "claim_folder", "discard_if_unused", "new_run_folder"]
 
 LOCK_FILE = ".adaptgraph.lock"
 KINDS = ("train", "search", "score", "peft-export", "peft-import", "merge")
@@ -63,6 +63,32 @@ class FolderClaim:
 
     def __del__(self) -> None:
         self.release()
+
+
+def new_run_folder(kind: str, root: str | os.PathLike = "runs") -> Path:
+    """A new folder ``ROOT/KIND-YYYYmmdd-HHMMSS`` (``-1``, ``-2``, ... when that exists), made now.
+
+    ``mkdir`` without ``exist_ok`` reserves the name, so two runs started in the same second
+    get different folders and an existing folder is never reused.
+    """
+    base = Path(root) / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for n in range(10_000):
+        path = base if n == 0 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise RunFolderError(f"{base}: 10,000 run folders of this second exist already", hint="pass --out DIR")
+
+
+def discard_if_unused(path: Path) -> None:
+    """Remove a folder of ``new_run_folder`` that a failed run left empty (or holding only its lock file)."""
+    try:
+        (path / LOCK_FILE).unlink(missing_ok=True) if {p.name for p in path.iterdir()} <= {LOCK_FILE} else None
+        path.rmdir()
+    except OSError:
+        pass  # it holds files of the run (a log): keep them
 
 
 def check_folder(path: str | os.PathLike, kind: str) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..cli_values import Choices
 from . import TRUST_CODE_HELP
@@ -28,12 +29,14 @@ def register(sub) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("train", help="train a spec's adapters (and a task head) on a task",
                        description="Compile SPEC, train its adapters and a task head on TASK, evaluate the test "
-                                   "split once with the best validation checkpoint, and save the run to --out.",
+                                   "split once with the best validation checkpoint, and save the run to --out "
+                                   "(default: a new folder runs/train-YYYYmmdd-HHMMSS, printed at the end).",
                        epilog=EXAMPLES_TRAIN, formatter_class=raw)
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--task", required=True, metavar="TASK")
     p.add_argument("--backbone", metavar="REF", help="override the spec's backbone")
-    p.add_argument("--out", metavar="DIR", help="run folder (adapters, metrics, log, spec)")
+    p.add_argument("--out", metavar="DIR", help="run folder (adapters, metrics, log, spec); default: a new "
+                                                "runs/train-YYYYmmdd-HHMMSS")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--epochs", type=int)
     p.add_argument("--steps", type=int, help="optimiser steps instead of epochs")
@@ -68,23 +71,31 @@ def register(sub) -> None:
 def run_train(args) -> int:
     from ..run_folder import train_spec
     from ..train import train_config
+    from ..train.distributed import is_main_process
 
     config = train_config(epochs=args.epochs, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
                           max_length=args.max_length, seed=args.seed, device=args.device, amp=args.amp,
                           checkpointing=args.checkpointing or None)
-    result = train_spec(args.spec, args.task, backbone=args.backbone, config=config, out_dir=args.out,
-                        overwrite=args.overwrite, task_seed=args.task_seed, trust_code=args.trust_code,
-                        progress=False if args.no_progress else None)
-    from ..train.distributed import is_main_process
+    out = args.out or _new_run_folder()
+    try:
+        result = train_spec(args.spec, args.task, backbone=args.backbone, config=config, out_dir=out,
+                            overwrite=args.overwrite, task_seed=args.task_seed, trust_code=args.trust_code,
+                            progress=False if args.no_progress else None)
+    except BaseException:
+        if args.out is None:
+            from ..out_folder import discard_if_unused
 
+            discard_if_unused(out)
+        raise
     if not is_main_process():
         return 0
     m = result.metrics
     if args.json:
         print(json.dumps(m, indent=2, sort_keys=True))
+        print(f"saved to {out}", file=sys.stderr)
         return 0
     val = m["validation"]["accuracy"] if m.get("validation") else float("nan")
-    print(f"task {m['task']} ({m['num_classes']} classes, {m['train_examples']} training examples) on {m['backbone']}")
+    print(f"task {m['task']} ({_task_size(m)}) on {m['backbone']}")
     print(f"trainable parameters: {m['trainable_parameters']['model']:,} in adapters + "
           f"{m['trainable_parameters']['head']:,} in the head")
     if m.get("test_perplexity") is not None:  # an lm: task: perplexity first, accuracy is the next token's
@@ -95,9 +106,29 @@ def run_train(args) -> int:
         print(f"best epoch {m['best_epoch']} of {m['epochs']}: validation accuracy {val:.4f}")
     if m.get("test_accuracy") is not None and m.get("test_perplexity") is None:
         print(f"test accuracy {m['test_accuracy']:.4f}")
-    if args.out:
-        print(f"saved to {args.out}")
+    print(f"saved to {out}")
     return 0
+
+
+def _task_size(m: dict) -> str:
+    """An lm: task's classes are its vocabulary and its examples blocks of tokens; say so."""
+    if m.get("block_tokens") is not None:
+        return (f"vocabulary of {m['num_classes']:,} tokens, {m['train_examples']:,} training blocks of "
+                f"{m['block_tokens']} tokens")
+    return f"{m['num_classes']} classes, {m['train_examples']:,} training examples"
+
+
+def _new_run_folder():
+    """Where a run without --out goes: a new runs/train-YYYYmmdd-HHMMSS (one process; torchrun needs --out)."""
+    import os
+
+    from ..errors import UsageError
+    from ..out_folder import new_run_folder
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UsageError("under torchrun, train needs --out DIR: every process must name the same run folder",
+                         hint="add --out runs/NAME")
+    return new_run_folder("train")
 
 
 def run_eval(args) -> int:

@@ -303,6 +303,7 @@ def _metrics(run: _Run, log: list[dict], best: _Checkpoint, test: dict | None, s
         "best_epoch": best.epoch, "train_examples": len(run.task.examples("train")),
         "validation": best.validation, "test": test, "test_accuracy": test["accuracy"] if test else None,
         **({"test_perplexity": test["perplexity"]} if test and "perplexity" in test else {}),
+        **({"block_tokens": run.task.task.block} if run.head.describe().get("kind") == "lm" else {}),
         "head": run.head.describe(),
         "trainable_parameters": {"model": model_params, "head": head_params, "total": model_params + head_params},
         "timing": {"total_seconds": round(seconds, 3),

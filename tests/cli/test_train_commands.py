@@ -34,7 +34,8 @@ def test_train_then_eval_reproduces_test_accuracy(spec, tmp_path, capsys):
     assert again["accuracy"] == metrics["test"]["accuracy"] and again["loss"] == metrics["test"]["loss"]
 
 
-def test_empty_spec_is_the_linear_probe(tmp_path, capsys):
+def test_empty_spec_is_the_linear_probe(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # without --out the run goes to runs/ here
     empty = tmp_path / "probe.adapt"
     empty.write_text("")
     assert main(["train", str(empty), "--backbone", "zoo:bert-tiny", "--task", TASK, "--epochs", "1",
@@ -65,3 +66,48 @@ def test_bad_values_are_usage_errors(spec, capsys):
     assert "lr" in capsys.readouterr().err
 
 
+
+
+def test_without_out_every_run_is_kept_in_a_new_folder_under_runs(spec, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("time.strftime", lambda fmt, *a: "20261207-101500")  # both runs start "in one second"
+    args = ["train", str(spec), "--task", TASK, "--epochs", "1", "--no-progress"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "saved to runs/train-20261207-101500"
+    assert main([*args, "--json"]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == "saved to runs/train-20261207-101500-1"  # never reused
+    for name in ("train-20261207-101500", "train-20261207-101500-1"):
+        assert (tmp_path / "runs" / name / "metrics.json").is_file()
+    assert main(["eval", "runs/train-20261207-101500", "--no-progress"]) == 0
+
+
+def test_a_failed_run_without_out_leaves_no_empty_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.adapt"
+    bad.write_text('backbone "zoo:bert-tiny"\nedge @1 -> @99\n')
+    assert main(["train", str(bad), "--task", TASK, "--epochs", "1", "--no-progress"]) == 1
+    assert "@99" in capsys.readouterr().err
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_torchrun_without_out_is_refused(spec, capsys, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", str(spec), "--task", TASK, "--epochs", "1", "--no-progress"]) == 2
+    assert capsys.readouterr().err.startswith("error: under torchrun, train needs --out DIR")
+
+
+def test_an_lm_task_header_names_its_vocabulary_and_blocks(tmp_path, capsys):
+    import random
+
+    rng = random.Random(0)
+    words = "the cat sat on a mat while dogs ran far away".split()
+    text = tmp_path / "text.txt"
+    text.write_text("\n\n".join(" ".join(rng.choice(words) for _ in range(40)) for _ in range(60)))
+    lm = tmp_path / "lm.adapt"
+    lm.write_text('backbone "zoo:gpt-tiny"\nparallel h.0.mlp { rank = 2 }\n')
+    assert main(["train", str(lm), "--task", f"lm:{text}?block=32", "--steps", "2", "--no-progress",
+                 "--out", str(tmp_path / "run")]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (f"task {metrics['task']} (vocabulary of 1,000 tokens, {metrics['train_examples']:,} training "
+                     "blocks of 32 tokens) on zoo:gpt-tiny")
