@@ -152,17 +152,27 @@ def _print(result, out: str) -> None:
     b = result.best
     print(f"best: trial {b.trial} ({b.mutation}), {b.adapters} adapter{'s' * (b.adapters != 1)}, "
           f"{b.params:,} trainable parameters")
-    print(f"  validation accuracy {_pct(b.validation_accuracy)} at the search fidelity; retrained at full "
-          f"budget: validation {_pct(b.final_validation_accuracy)}, test {_pct(b.test_accuracy)}")
+    print(_stages(b))
     base = result.baseline
     if base is not None:
-        print(f"baseline (every sub-layer): {base.adapters} adapters, {base.params:,} trainable parameters, "
-              f"validation {_pct(base.validation_accuracy)}, test {_pct(base.test_accuracy)}")
+        print(f"baseline (every sub-layer): trial {base.trial}, {base.adapters} adapters, {base.params:,} "
+              "trainable parameters")
+        print(_stages(base))
     print()
     print(b.spec_text.rstrip())
     print()
     print(f"written to {out}/: best.adapt, best.safetensors, pareto.csv, progress.png, summary.json, journal.jsonl")
     sys.stdout.flush()
+
+
+def _stages(t) -> str:
+    """A trial's accuracies, each named by its stage: the search's short training, then the full-budget retraining."""
+    line = f"  validation accuracy {_pct(t.validation_accuracy)} at the search fidelity"
+    if t.final_status == "ok":
+        return line + (f"; retrained at full budget: validation {_pct(t.final_validation_accuracy)}, "
+                       f"test {_pct(t.test_accuracy)}")
+    return line + ("; retraining at full budget failed (see the journal)" if t.final_status else
+                   "; not retrained at full budget")
 
 
 def _pct(value) -> str:

@@ -40,3 +40,18 @@ def test_user_errors_are_one_line_messages(task_file, tmp_path, capsys):
     assert "no single edge fits the parameter budget of 10" in capsys.readouterr().err
     assert main(args(task_file, tmp_path / "e")) == 0  # the folder of a search that never ran a trial is reused
 
+
+
+def test_every_number_of_the_summary_names_its_stage(task_file, tmp_path, capsys):
+    assert main(args(task_file, tmp_path / "a", "--baseline")) == 0
+    lines = capsys.readouterr().out.splitlines()
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    base = summary["baseline"]
+    i = next(k for k, line in enumerate(lines) if line.startswith("baseline (every sub-layer): "))
+    assert lines[i] == (f"baseline (every sub-layer): trial {base['trial']}, {base['adapters']} adapters, "
+                        f"{base['params']:,} trainable parameters")
+    pct = lambda x: f"{100 * x:.2f}%"  # noqa: E731
+    assert lines[i + 1] == (f"  validation accuracy {pct(base['validation_accuracy'])} at the search fidelity; retrained "
+                            f"at full budget: validation {pct(base['final_validation_accuracy'])}, "
+                            f"test {pct(base['test_accuracy'])}")
+    assert lines[2].startswith("  validation accuracy ") and " at the search fidelity; retrained at full budget: " in lines[2]
