@@ -8,9 +8,11 @@ tracebacks; without it a user never sees one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
+from . import progress
 from .cli_values import check_values
 from .errors import AdaptGraphError
 
@@ -52,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         check_values(_command_actions(parser, args.command), args)
-        return int(args.run(args) or 0)
+        with progress.for_command(args.no_progress) if hasattr(args, "no_progress") else contextlib.nullcontext():
+            return int(args.run(args) or 0)
     except AdaptGraphError as e:
         if os.environ.get("ADAPTGRAPH_DEBUG"):
             raise

@@ -1,4 +1,4 @@
-"""Progress lines go to stderr only when it is a terminal."""
+"""Progress on stderr: bars on a terminal, plain lines in logs during long commands, nothing with --no-progress."""
 import io
 
 import pytest
@@ -9,6 +9,31 @@ from adaptgraph import progress
 class _Terminal(io.StringIO):
     def isatty(self):
         return True
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture()
+def log(monkeypatch):
+    """A clock the test moves and the lines policy of a long command; ``_log_file`` makes stderr a file
+    (in the test itself: pytest sets sys.stderr again between a fixture and its test)."""
+    clock = _Clock()
+    monkeypatch.setattr(progress.time, "monotonic", clock)
+    monkeypatch.setattr(progress, "_last_line", [float("-inf")])
+    with progress.for_command(no_progress=False):
+        yield clock
+
+
+def _log_file(monkeypatch) -> io.StringIO:
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    return err
 
 
 def test_a_terminal_gets_the_step_and_its_seconds(monkeypatch):
@@ -28,9 +53,66 @@ def test_a_failed_step_says_so(monkeypatch):
     assert err.getvalue() == "loading hf:x ... failed\n"
 
 
-def test_pipes_and_files_get_nothing(monkeypatch):
+def test_outside_a_long_command_pipes_and_files_get_nothing(monkeypatch):
     err = io.StringIO()
     monkeypatch.setattr("sys.stderr", err)
     with progress.step("loading hf:x"):
         pass
+    for _ in progress.bar(range(3), desc="train", unit="epoch"):
+        pass
     assert err.getvalue() == ""
+
+
+def test_no_progress_silences_a_terminal_too(monkeypatch):
+    err = _Terminal()
+    monkeypatch.setattr("sys.stderr", err)
+    with progress.for_command(no_progress=True):
+        with progress.step("loading hf:x"):
+            pass
+        for _ in progress.bar(range(3), desc="train", unit="epoch"):
+            pass
+        assert progress.mode() == "off"
+    assert err.getvalue() == ""
+    assert progress.mode() == "bars"  # the policy ends with the command
+
+
+def test_a_log_gets_a_first_line_at_most_one_per_interval_and_a_last_line(log, monkeypatch):
+    err, clock = _log_file(monkeypatch), log
+    bar = progress.bar(desc="search", total=10, unit="trial")
+    bar.refresh()  # the first line: the stage has started
+    for k in range(10):
+        clock.now += 2.0  # a trial every 2 s: a line every third trial at most
+        bar.set_postfix_str(f"best validation accuracy 0.{k}000")
+        bar.update(1)
+    bar.close()
+    lines = err.getvalue().splitlines()
+    assert lines[0] == "search: 0/10 trials, 0 s elapsed"
+    assert lines[1] == "search: 3/10 trials, 6 s elapsed, about 14 s left, best validation accuracy 0.2000"
+    assert lines[-1] == "search: 10/10 trials, 20 s elapsed, best validation accuracy 0.9000"
+    assert len(lines) == 5  # the first, at 6, 12 and 18 s, the last
+    assert "\r" not in err.getvalue()
+
+
+def test_transient_bars_share_the_interval_and_write_no_first_or_last_line(log, monkeypatch):
+    err, clock = _log_file(monkeypatch), log
+    for epoch in progress.bar(range(2), desc="train", unit="epoch"):
+        for _ in progress.bar(range(4), desc=f"train epoch {epoch + 1}", unit="batch", leave=False):
+            clock.now += 2.0
+    lines = err.getvalue().splitlines()
+    assert lines == ["train: 0/2 epochs, 0 s elapsed",
+                     "train epoch 1: 3/4 batches, 6 s elapsed, about 2 s left",
+                     "train epoch 2: 2/4 batches, 4 s elapsed, about 4 s left",
+                     "train: 2/2 epochs, 16 s elapsed"]
+
+
+def test_a_step_in_a_log_is_two_lines(log, monkeypatch):
+    err = _log_file(monkeypatch)
+    with progress.step("loading hf:x"):
+        pass
+    first, second = err.getvalue().splitlines()
+    assert first == "loading hf:x ..." and second.startswith("loading hf:x: ") and second.endswith(" s")
+
+
+@pytest.mark.parametrize("seconds, text", [(7.4, "7 s"), (185, "3m05s"), (3720, "1h02m")])
+def test_durations_read_short(seconds, text):
+    assert progress.duration(seconds) == text

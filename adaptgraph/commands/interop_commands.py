@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from . import TRUST_CODE_HELP
+from . import NO_PROGRESS_HELP, TRUST_CODE_HELP
 
 EXAMPLES_EXPORT = """examples:
   adaptgraph export runs/lora4 --format peft --out lora4-peft
@@ -55,6 +55,7 @@ def register(sub) -> None:
     p.add_argument("source", metavar="RUN_OR_SAFETENSORS", help="a run folder or an adapter .safetensors file")
     p.add_argument("--keep-unmerged", action="store_true",
                    help="write edges that cannot be merged as adapters beside the merged model")
+    p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     _common(p, "the folder to write (a save_pretrained folder)")
     p.set_defaults(run=run_merge)
 

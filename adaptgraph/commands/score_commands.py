@@ -10,7 +10,7 @@ from pathlib import Path
 from ..cli_values import Choices
 from ..spec.models import Init
 from .graph_commands import _table
-from . import TRUST_CODE_HELP
+from . import NO_PROGRESS_HELP, TRUST_CODE_HELP
 
 EXAMPLES_SCORE = """examples:
   adaptgraph score hf:minilm --task 'wordnet:noun?per_class=50' --out runs/minilm_scores
@@ -55,7 +55,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     p.add_argument("--out", default="runs/scores", metavar="DIR", help="output folder (default runs/scores)")
     p.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.set_defaults(run=run_score)
 

@@ -7,7 +7,7 @@ import sys
 from ..cli_values import Choices
 from ..spec.edge_facts import KINDS
 from ..spec.models import Init
-from . import TRUST_CODE_HELP
+from . import NO_PROGRESS_HELP, TRUST_CODE_HELP
 
 EXAMPLES = """examples:
   # four adapters chosen by gradient rank, two candidate sizes, 100 training steps per trial
@@ -102,6 +102,7 @@ def register(sub) -> None:
                      "cluster has GPUs, else 0)")
     run.add_argument("--out", metavar="DIR", help="run folder (default runs/search_STRATEGY)")
     run.add_argument("--resume", action="store_true", help="continue the search in --out after an interruption")
+    run.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP + " (in every trial)")
     p.set_defaults(run=run_search)
@@ -126,7 +127,7 @@ def run_search(args) -> int:
             fidelity=Fidelity(args.fidelity_steps, args.fidelity_epochs), train=train, seed=args.seed,
             task_seed=args.task_seed, run_dir=out, resume=args.resume, scoring=Scoring(batches=args.score_batches, head=args.score_head, metric=args.metric),
             baseline=args.baseline, specs=[load(path) for path in args.spec], final=args.final,
-            threads=args.threads, progress=None if not args.json else False, trust_code=args.trust_code)
+            threads=args.threads, progress=False if args.no_progress else None, trust_code=args.trust_code)
     except KeyboardInterrupt:
         print(f"search interrupted; every finished trial is in {out}/journal.jsonl. "
               "Run the same command with --resume to continue.", file=sys.stderr)

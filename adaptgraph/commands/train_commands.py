@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..cli_values import Choices
-from . import TRUST_CODE_HELP
+from . import NO_PROGRESS_HELP, TRUST_CODE_HELP
 
 EXAMPLES_TRAIN = """examples:
   adaptgraph train specs/minilm_gga4.adapt --task 'wordnet:noun?per_class=120' --out runs/gga4
@@ -51,7 +51,7 @@ def register(sub) -> None:
     p.add_argument("--checkpointing", action="store_true",
                      help="activation checkpointing per backbone block: less memory, one more forward, same gradients")
     p.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     p.add_argument("--json", action="store_true", help="print metrics.json")
     p.set_defaults(run=run_train)
 
@@ -63,7 +63,7 @@ def register(sub) -> None:
                    help="%(choices)s (default test)")
     p.add_argument("--backbone", metavar="REF", help="default: the run's backbone")
     p.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     p.add_argument("--json", action="store_true", help="print the evaluation as JSON")
     p.set_defaults(run=run_eval)
 

@@ -28,6 +28,7 @@ from ..backbones.hf_source import hf_folder
 from ..compiler import compile
 from ..errors import InteropError
 from ..out_folder import claim_folder
+from ..progress import step
 from ..saving import load_weights, read_adapter_file, save_adapters
 from ..trainable import adapter_path
 from ..spec import Spec, dump
@@ -69,17 +70,19 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
         raise InteropError(f"{opened.path}: these edges cannot be merged into the weights:\n"
                            + sorted_problems(refused),
                            hint="pass --keep-unmerged (keep_unmerged=True) to write them as adapters on the merged model")
-    merged = copy.deepcopy(opened.backbone.module)
-    for fold in folds:
-        fold_edge(merged, fold, opened)
-    _copy_train_modules(merged, opened)
+    with step(f"merge: folding {len(folds)} edge{'s' * (len(folds) != 1)} into a copy of the weights"):
+        merged = copy.deepcopy(opened.backbone.module)
+        for fold in folds:
+            fold_edge(merged, fold, opened)
+        _copy_train_modules(merged, opened)
     out = Path(out_dir)
     difference = 0.0
     if not refused:  # checked before anything is written
-        difference = _difference(merged, opened)
+        with step("merge: comparing the merged model with the compiled one"):
+            difference = _difference(merged, opened)
         _check(difference, opened)
     merged.__class__ = feature_base(merged)  # save the Hugging Face class itself, not our feature subclass
-    with claim_folder(out, "merge"):  # never writes over files adaptgraph did not write
+    with claim_folder(out, "merge"), step(f"merge: saving to {out}"):  # never writes over files adaptgraph did not write
         merged.save_pretrained(out)
         _copy_tokenizer(folder, out)
         _remove_kept(out)  # an earlier merge's kept adapters belong to the weights just replaced

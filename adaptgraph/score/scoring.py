@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import sys
 import time
 from typing import Iterator, Optional, Sequence, Union
 
 import torch
-from tqdm.auto import tqdm
 
 from adaptgraph.backbones import Backbone, get_backbone
 from adaptgraph.cli_values import resolve_device
 from adaptgraph.errors import ScoreError, did_you_mean
+from adaptgraph.progress import bar as progress_bar
 from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace_backbone
 from adaptgraph.sharing import share_weights
 from adaptgraph.tasks import HEADS, bind_task, check_fits, check_task, fit_probe, load_task, make_head, make_loader
@@ -79,15 +78,14 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
 
         acc = PairwiseAccumulator([_width(p) for p in infos], groups=[_token_shape(p) for p in infos],
                                   store=store, tokens_per_batch=tokens_per_batch, seed=seed)
-        show = _show(progress)
         tic = time.perf_counter()
-        for batch in tqdm(scored, desc="probing batches", disable=not show):
+        for batch in progress_bar(scored, desc="score: probing", unit="batch", progress=progress):
             probed = _probe_batch(gm, task_head, batch.to(dev), infos)
             acc.add(*_real_tokens(probed, batch.attention_mask, infos))
         times["probe"] = time.perf_counter() - tic
 
         tic = time.perf_counter()
-        with tqdm(total=len(infos), desc="edge spectra", disable=not show) as bar:
+        with progress_bar(desc="score: edge spectra", total=len(infos), unit="point", progress=progress) as bar:
             spectra = acc.spectra(precise=rtol is not None and rtol < 1e-6, tick=lambda: bar.update(1))
         matrices = score_matrices(spectra, rtol)
         times["spectra"] = time.perf_counter() - tic
@@ -177,6 +175,3 @@ def _real_tokens(probed: Probed, mask: Optional[torch.Tensor], infos: Sequence[P
             hs[k], ds[k] = hs[k][keep], ds[k][keep]
     return hs, ds
 
-
-def _show(progress: Optional[bool]) -> bool:
-    return sys.stderr.isatty() if progress is None else bool(progress)

@@ -8,7 +8,6 @@ result an uninterrupted one would.
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -103,6 +102,7 @@ class _Job:
         self.backbone, self.task, self.task_seed = backbone, task, task_seed
         self.train, self.fidelity, self.threads = train, fidelity, threads
         self.run_dir, self.settings, self.trust_code = run_dir, settings, trust_code
+        self.progress = progress
         self.bar = _bar(progress)
         self.best_so_far: Optional[float] = None
         self.finals: dict[int, TrialOutcome] = {}
@@ -162,10 +162,12 @@ class _Job:
             if record.eligible and (self.best_so_far is None or record.accuracy > self.best_so_far):
                 self.best_so_far = record.accuracy
             shown = f"{self.best_so_far:.4f}" if self.best_so_far is not None else "-"
-            self.bar.set_postfix_str(f"best val acc {shown}", refresh=False)
+            self.bar.set_postfix_str(f"best validation accuracy {shown}", refresh=False)
             self.bar.update(1)
-        elif outcome.test_accuracy is not None:
-            self.bar.set_postfix_str(f"trial {p.trial} test acc {outcome.test_accuracy:.4f}")
+        else:
+            if outcome.test_accuracy is not None:
+                self.bar.set_postfix_str(f"trial {p.trial} test accuracy {outcome.test_accuracy:.4f}", refresh=False)
+            self.bar.update(1)
 
     # -- the final retraining -----------------------------------------------------
     def final_rounds(self, final: str) -> dict[int, TrialOutcome]:
@@ -177,8 +179,9 @@ class _Job:
         if final == "front":
             chosen |= set(pareto_front(history))
         proposals = [r.proposal for r in history if r.trial in chosen]
-        if proposals:
-            self.bar.set_description("final retraining")
+        self.bar.close()  # the search's last line; the retraining counts its own trials
+        self.bar = _bar(self.progress, "final retraining", len(proposals))
+        self.bar.refresh()
         self.finals = self._run(proposals, FINAL, keep=best.trial if best else None)
         self.bar.close()
         return self.finals
@@ -265,9 +268,8 @@ def _normalised(outcome: TrialOutcome) -> TrialOutcome:
     return TrialOutcome.from_dict(outcome.trial, outcome.stage, finite(outcome.to_dict()))
 
 
-def _bar(progress: Optional[bool]):
-    from tqdm.auto import tqdm
+def _bar(progress: Optional[bool], desc: str = "search", total: int = 0):
+    from ..progress import bar
 
-    show = sys.stderr.isatty() if progress is None else progress
-    return tqdm(total=0, desc="search", unit="trial", disable=not show, dynamic_ncols=True)
+    return bar(desc=desc, total=total, unit="trial", progress=progress)
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..errors import TaskError
+from ..progress import bar as progress_bar
 from ..tasks import Batch, TaskHead, bind_task, check_fits, check_labels, check_task, make_loader
 from . import distributed
 from .config import TrainConfig
@@ -43,10 +42,9 @@ def logits_of(model: nn.Module, head: TaskHead, batch: Batch) -> torch.Tensor:
     return head(features_of(model, batch.inputs), batch.attention_mask).float()
 
 
-def show_progress(progress: bool | None, group: distributed.Dist) -> bool:
-    """Progress bars on rank 0 only, and by default only when stderr is a terminal."""
-    wanted = sys.stderr.isatty() if progress is None else progress
-    return bool(wanted) and group.is_main
+def rank_progress(progress: bool | None, group: distributed.Dist) -> bool | None:
+    """Progress (``adaptgraph.progress``) on rank 0 only: the other ranks show none."""
+    return progress if group.is_main else False
 
 
 def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "test",
@@ -75,7 +73,8 @@ def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "tes
                          shuffle=False, rank=group.rank, world_size=group.world_size,
                          num_workers=config.num_workers)
     correct = loss_sum = count = 0.0
-    bar = tqdm(loader, desc=f"eval {split}", leave=False, disable=not show_progress(progress, group))
+    bar = progress_bar(loader, desc=f"eval {split}", unit="batch", leave=False,
+                       progress=rank_progress(progress, group))
     with torch.no_grad(), autocast(config, device):
         for batch in bar:
             batch = batch.to(device)

@@ -16,16 +16,16 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..adapters.grad_init import init_from_gradients, pending
 from ..errors import TaskError, TrainingError
+from ..progress import bar as progress_bar
 from ..tasks import Batch, TaskHead, bind_task, check_fits, check_labels, check_task, feature_dim_of, make_loader
 from ..trainable import trainable_parameters, trainable_state, trained_buffers
 from . import distributed
 from .checkpointing import checkpointed
 from .config import TrainConfig
-from .evaluate import amp_dtype, autocast, evaluate, features_of, logits_of, show_progress
+from .evaluate import amp_dtype, autocast, evaluate, features_of, logits_of, rank_progress
 from .files import LOG_FILE, METRICS_FILE, check_run_dir, prepare_run_dir, write_json, write_jsonl
 from .state import load_trainable_state, set_train_mode
 
@@ -141,15 +141,16 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total))
     scaler = torch.amp.GradScaler("cuda") if amp_dtype(config, run.device) == torch.float16 else None
     has_val = bool(run.task.examples("validation"))
-    show = show_progress(run.progress, group)
+    shown = rank_progress(run.progress, group)
     step, log, best = 0, [], None
     started = time.perf_counter()
-    for epoch in tqdm(range(math.ceil(total / len(loader))), desc="epochs", disable=not show):
+    epochs = progress_bar(range(math.ceil(total / len(loader))), desc="train", unit="epoch", progress=shown)
+    for epoch in epochs:
         tic = time.perf_counter()
         loader.batch_sampler.set_epoch(epoch)
         set_train_mode(trainer)
         losses = [0.0, 0.0]  # sum of per-example losses, number of examples (this rank)
-        for batch in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=not show):
+        for batch in progress_bar(loader, desc=f"train epoch {epoch + 1}", unit="batch", leave=False, progress=shown):
             if step >= total:
                 break
             _train_step(wrapped, run.head, optimizer, scheduler, scaler, batch.to(run.device), config, run.device,
@@ -168,9 +169,20 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
         if best is None or val is None or _better(val, best.validation, run.head):
             best = _Checkpoint(epoch + 1, val, trainable_state(run.model),
                                {k: v.detach().clone() for k, v in run.head.state_dict().items()})
+        epochs.set_postfix_str(_so_far(loss_sum / n, best.validation, run.head), refresh=False)
         if run.out is not None:
             write_jsonl(run.out / LOG_FILE, log)
     return log, best, time.perf_counter() - started
+
+
+def _so_far(train_loss: float, best_validation: dict | None, head) -> str:
+    """The progress line's tail: this epoch's training loss and the best validation so far."""
+    text = f"train loss {train_loss:.4f}"
+    if best_validation is None:
+        return text
+    if getattr(head, "reports_perplexity", False):
+        return text + f", best validation perplexity {best_validation['perplexity']:.3f}"
+    return text + f", best validation accuracy {best_validation['accuracy']:.4f}"
 
 
 def _check_finite(split: str, loss: float, epoch: int, step: int, config: TrainConfig) -> None:

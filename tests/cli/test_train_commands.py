@@ -111,3 +111,17 @@ def test_an_lm_task_header_names_its_vocabulary_and_blocks(tmp_path, capsys):
     first = capsys.readouterr().out.splitlines()[0]
     assert first == (f"task {metrics['task']} (vocabulary of 1,000 tokens, {metrics['train_examples']:,} training "
                      "blocks of 32 tokens) on zoo:gpt-tiny")
+
+
+def test_a_log_gets_progress_lines_and_no_progress_silences_them(spec, tmp_path, capsys):
+    args = ["train", str(spec), "--task", TASK, "--epochs", "2"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err.splitlines()  # captured stderr is not a terminal: a log
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert "train: 0/2 epochs, 0 s elapsed" in err
+    last = next(line for line in reversed(err) if line.startswith("train: "))
+    assert last.startswith("train: 2/2 epochs, ") and ", train loss " in last
+    assert last.endswith(f", best validation accuracy {metrics['validation']['accuracy']:.4f}")
+    assert all("\r" not in line for line in err)
+    assert main([*args, "--out", str(tmp_path / "b"), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""

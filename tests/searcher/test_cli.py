@@ -44,7 +44,8 @@ def test_user_errors_are_one_line_messages(task_file, tmp_path, capsys):
 
 def test_every_number_of_the_summary_names_its_stage(task_file, tmp_path, capsys):
     assert main(args(task_file, tmp_path / "a", "--baseline")) == 0
-    lines = capsys.readouterr().out.splitlines()
+    printed = capsys.readouterr()
+    lines, log = printed.out.splitlines(), printed.err.splitlines()
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     base = summary["baseline"]
     i = next(k for k, line in enumerate(lines) if line.startswith("baseline (every sub-layer): "))
@@ -55,3 +56,7 @@ def test_every_number_of_the_summary_names_its_stage(task_file, tmp_path, capsys
                             f"at full budget: validation {pct(base['final_validation_accuracy'])}, "
                             f"test {pct(base['test_accuracy'])}")
     assert lines[2].startswith("  validation accuracy ") and " at the search fidelity; retrained at full budget: " in lines[2]
+    # stderr is not a terminal here: progress comes as plain lines, one stage after another
+    assert log.index("search: 0/3 trials, 0 s elapsed") < log.index("final retraining: 0/2 trials, 0 s elapsed")
+    assert any(line.startswith("search: 3/3 trials, ") and ", best validation accuracy 0." in line for line in log)
+    assert any(line.startswith("final retraining: 2/2 trials, ") and " test accuracy 0." in line for line in log)
