@@ -20,6 +20,26 @@ __all__ = ["build_parser", "main"]
 
 COMMAND_MODULES = ("spec_commands", "graph_commands", "train_commands", "score_commands", "search_commands",
                    "interop_commands")
+# Where each command is documented; every `--help` ends by naming its page (README.md lists them all).
+DOCS = {"check": "docs/language.md", "fmt": "docs/language.md", "convert": "docs/language.md",
+        "schema": "docs/language.md", "points": "docs/backbones.md", "compile": "docs/language.md",
+        "train": "docs/training.md", "eval": "docs/training.md", "score": "docs/scoring.md",
+        "select": "docs/scoring.md", "search": "docs/search.md", "export": "docs/peft.md", "import": "docs/peft.md",
+        "merge": "docs/peft.md"}
+DOCS_HOME = "README.md"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Prose paragraphs wrapped to the terminal; indented lines (examples) and line-broken ones kept as written."""
+
+    def _fill_text(self, text, width, indent):
+        import textwrap
+
+        paragraphs = text.split("\n\n")
+        return "\n\n".join(p if "\n" in p.strip("\n") or p.startswith(" ")
+                            else textwrap.fill(" ".join(p.split()), width, initial_indent=indent,
+                                               subsequent_indent=indent)
+                            for p in paragraphs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="adaptgraph",
         description="Decide where adapters go in a pretrained network, and put them there.",
         epilog="Run `adaptgraph COMMAND --help` for a command's options and examples. "
-               "Set ADAPTGRAPH_DEBUG=1 to see tracebacks.",
+               "Set ADAPTGRAPH_DEBUG=1 to see tracebacks.\n\n"
+               f"documentation: {DOCS_HOME} (its Documentation section lists every page under docs/)",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"adaptgraph {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -35,7 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
         module = _command_module(name)
         if module is not None:
             module.register(sub)
+    for name, command in sub.choices.items():
+        _point_to_docs(command, DOCS.get(name, DOCS_HOME))
     return parser
+
+
+def _point_to_docs(command: argparse.ArgumentParser, page: str) -> None:
+    """End the command's --help with the page that documents it."""
+    command.formatter_class = HelpFormatter
+    pointer = f"documentation: {page}"
+    command.epilog = f"{command.epilog.rstrip()}\n\n{pointer}" if command.epilog else pointer
 
 
 def _command_module(name: str):

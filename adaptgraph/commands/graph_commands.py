@@ -23,6 +23,9 @@ def register(sub) -> None:
 
     raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("points", help="list a backbone's stream points and module ports with shapes",
+                       description="Trace BACKBONE and list the points a spec can name: the stream points @0..@N "
+                                   "between its repeated blocks and (with --ports) every called module's .in and "
+                                   ".out, each with its shape and graph node.",
                        epilog=EXAMPLES_POINTS, formatter_class=raw)
     p.add_argument("backbone", metavar="BACKBONE", help="zoo:NAME, hf:minilm, hf:PATH, timm:NAME, py:MODULE:FACTORY")
     p.add_argument("--ports", action="store_true", help="also list every module's .in and .out")
@@ -33,6 +36,9 @@ def register(sub) -> None:
     p.set_defaults(run=run_points)
 
     p = sub.add_parser("compile", help="compile a spec against a backbone and show what it adds",
+                       description="Trace the spec's backbone, place every adapter edge in the graph, and print "
+                                   "each edge's kind, points, shapes, parameters and extra FLOPs, and the "
+                                   "trainable share of the backbone. Nothing is trained.",
                        epilog=EXAMPLES_COMPILE, formatter_class=raw)
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--backbone", metavar="REF", help="override the spec's backbone")

@@ -38,6 +38,9 @@ def register(sub) -> None:
 
     raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("export", help="write adapters in another library's format (PEFT LoRA)",
+                       description="Write a run's (or adapter file's) adapters as a PEFT LoRA folder that "
+                                   "PeftModel.from_pretrained loads with the same outputs. Edges LoRA cannot "
+                                   "express are refused, each by name with the reason.",
                        epilog=EXAMPLES_EXPORT, formatter_class=raw)
     p.add_argument("source", metavar="RUN_OR_SAFETENSORS", help="a run folder or an adapter .safetensors file")
     p.add_argument("--format", required=True, choices=("peft",), help="the format to write (peft)")
@@ -45,12 +48,19 @@ def register(sub) -> None:
     p.set_defaults(run=run_export)
 
     p = sub.add_parser("import", help="turn a PEFT LoRA checkpoint into a spec plus adapter weights",
+                       description="Read a PEFT LoRA folder and write one `parallel M` edge per target module "
+                                   "(spec.adapt) with its weights (adapters.safetensors): the compiled model "
+                                   "computes what PeftModel computes. Targets the traced forward never calls "
+                                   "are left out with a warning.",
                        epilog=EXAMPLES_IMPORT, formatter_class=raw)
     p.add_argument("source", metavar="PEFT_DIR", help="a folder holding adapter_config.json + adapter_model.safetensors")
     _common(p, "the folder to write (spec.adapt + adapters.safetensors)")
     p.set_defaults(run=run_import)
 
     p = sub.add_parser("merge", help="fold adapters into the backbone's weights and write a Hugging Face folder",
+                       description="Fold every linear adapter on a linear module into that module's weights and "
+                                   "write a plain save_pretrained folder that AutoModel loads; the merged model "
+                                   "is compared with the compiled one before anything is written.",
                        epilog=EXAMPLES_MERGE, formatter_class=raw)
     p.add_argument("source", metavar="RUN_OR_SAFETENSORS", help="a run folder or an adapter .safetensors file")
     p.add_argument("--keep-unmerged", action="store_true",

@@ -26,7 +26,7 @@ EXAMPLES = """examples:
       --executor ray --ray-address auto
 
 The run folder (--out) gets journal.jsonl, manifest.json, summary.json, best.adapt,
-best.safetensors, pareto.csv and progress.png. See docs/search.md.
+best.safetensors, pareto.csv and progress.png.
 """
 
 
@@ -34,6 +34,12 @@ def register(sub) -> None:
     import argparse
 
     p = sub.add_parser("search", help="search for where adapters go: propose specs, train them, keep the best",
+                       description="Propose placements with a strategy (gga: by gradient scores; random; single: "
+                                   "every single edge; evolve: mutate the best), train each briefly (the search "
+                                   "fidelity), rank them by validation loss, then retrain the best (and the "
+                                   "baseline, or the whole Pareto front) at full budget and test it. Every "
+                                   "finished trial is journaled in --out, so --resume continues after an "
+                                   "interruption.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = p.add_argument_group("what to search")
     what.add_argument("--task", required=True, metavar="TASK", help="wordnet:..., csv:PATH, jsonl:PATH, digits or lm:PATH")

@@ -46,6 +46,9 @@ def register(sub) -> None:
     p.set_defaults(run=run_fmt)
 
     p = sub.add_parser("convert", help="convert a spec between .adapt, YAML and JSON",
+                       description="Write FILE's spec in another of its three forms: the .adapt language, YAML "
+                                   "or JSON (the same fields; `adaptgraph schema` prints their JSON Schema). "
+                                   "The output is the target form's canonical text.",
                        epilog="example:\n  adaptgraph convert my.adapt --to yaml -o my.adapt.yaml",
                        formatter_class=_raw())
     p.add_argument("file", metavar="FILE")
@@ -54,7 +57,11 @@ def register(sub) -> None:
     p.add_argument("--expand", action="store_true", help="unroll for loops")
     p.set_defaults(run=run_convert)
 
-    p = sub.add_parser("schema", help="print the JSON Schema of the spec's YAML/JSON form")
+    p = sub.add_parser("schema", help="print the JSON Schema of the spec's YAML/JSON form",
+                       description="Print the JSON Schema of a spec's YAML and JSON form: every "
+                                   "field, its type and default. Editors use it to complete and check .adapt.yaml "
+                                   "and .json specs.",
+                       epilog="example:\n  adaptgraph schema > adapt.schema.json")
     p.set_defaults(run=run_schema)
 
 

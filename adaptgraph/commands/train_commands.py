@@ -56,6 +56,9 @@ def register(sub) -> None:
     p.set_defaults(run=run_train)
 
     p = sub.add_parser("eval", help="evaluate a finished training run again",
+                       description="Reload a finished run folder (its adapters, head, backbone and task) and "
+                                   "evaluate one split: on the test split it reproduces the test accuracy (and "
+                                   "an lm: task's perplexity) that train reported, exactly.",
                        epilog=EXAMPLES_EVAL, formatter_class=raw)
     p.add_argument("run_dir", metavar="DIR", help="a finished `adaptgraph train` run folder (--out of train)")
     p.add_argument("--task", metavar="TASK", help="default: the task the run was trained on")
