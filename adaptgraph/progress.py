@@ -17,6 +17,7 @@ output and ``--json`` stay clean.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from typing import Iterable, Iterator, Optional
@@ -44,8 +45,8 @@ def for_command(no_progress: bool) -> Iterator[None]:
 
 def mode(progress: Optional[bool] = None) -> str:
     """``"bars"``, ``"lines"`` or ``"off"`` for a caller's ``progress`` setting (None: the default)."""
-    if progress is False or (progress is None and _policy["off"]):
-        return "off"
+    if progress is False or (progress is None and (_policy["off"] or os.environ.get("RANK", "0") != "0")):
+        return "off"  # silenced, or a torchrun worker other than rank 0 (which reports for all)
     if progress is True or on_terminal():
         return "bars"
     return "lines" if _policy["lines"] else "off"

@@ -116,3 +116,14 @@ def test_a_step_in_a_log_is_two_lines(log, monkeypatch):
 @pytest.mark.parametrize("seconds, text", [(7.4, "7 s"), (185, "3m05s"), (3720, "1h02m")])
 def test_durations_read_short(seconds, text):
     assert progress.duration(seconds) == text
+
+
+def test_only_rank_0_of_torchrun_reports(monkeypatch):
+    err = _Terminal()
+    monkeypatch.setattr("sys.stderr", err)
+    monkeypatch.setenv("RANK", "1")
+    with progress.step("loading hf:x"):
+        pass
+    assert err.getvalue() == "" and progress.mode() == "off"
+    monkeypatch.setenv("RANK", "0")
+    assert progress.mode() == "bars"
