@@ -50,7 +50,8 @@ def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dic
         tensors.update({f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in group.items()})
     meta = {**(metadata or {}), "format": FORMAT, "spec": dumps(info.spec), "spec_hash": info.spec.content_hash(),
             "backbone": info.backbone_ref, "seed": str(info.seed)}
-    meta.update(_fingerprint_of(info.backbone_ref))
+    if FINGERPRINT_KEY not in meta:  # given by a caller that has it without loading the backbone again
+        meta.update(_fingerprint_of(info.backbone_ref))
     write_bytes_atomic(path, save_bytes(tensors, metadata=meta))
 
 

@@ -28,6 +28,12 @@ def fingerprint(backbone: Backbone) -> str:
     return _FINGERPRINTS[module]
 
 
+def remember_fingerprint(module: torch.nn.Module, value: str) -> None:
+    """Record ``value`` as ``module``'s fingerprint: one computed earlier from the same config and weights
+    (a backbone rebuilt from its snapshot, whose tensors are the same but whose module is not the HF one)."""
+    _FINGERPRINTS[module] = value
+
+
 def _digest(module: torch.nn.Module) -> str:
     h = hashlib.sha256()
     h.update(getattr(type(module), "_feature_base", type(module)).__qualname__.encode())  # the HF class itself

@@ -92,15 +92,23 @@ def _point_row(p) -> dict:
 
 
 def run_compile(args) -> int:
+    from ..backbone_snapshot import load_snapshot, store_snapshot
     from ..compiler import compile as compile_spec
-    from ..saving import save_adapters
+    from ..backbones.identity import fingerprint
+    from ..saving import FINGERPRINT_KEY, save_adapters
     from ..spec import load
 
     spec = load(args.spec)
-    model = compile_spec(spec, args.backbone, frontend=args.frontend, trust_code=args.trust_code, seed=args.seed)
+    ref = args.backbone or spec.backbone
+    # a warm cache holds the traced backbone and where its weights are: no transformers import
+    snapshot = load_snapshot(ref, args.frontend, args.trust_code)
+    model = compile_spec(spec, snapshot or args.backbone, frontend=args.frontend, trust_code=args.trust_code,
+                         seed=args.seed)
+    if snapshot is None:
+        store_snapshot(ref, args.frontend, args.trust_code)
     report = compile_report(model)
-    if args.output:
-        save_adapters(model, args.output)
+    if args.output:  # a snapshot knows the backbone's fingerprint: saving need not load the backbone
+        save_adapters(model, args.output, metadata={FINGERPRINT_KEY: fingerprint(snapshot)} if snapshot else None)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

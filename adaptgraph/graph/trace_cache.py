@@ -73,6 +73,11 @@ def trace_backbone(bb, frontend: str | None = None) -> Traced:
     return by_frontend[chosen]
 
 
+def register_traced(bb, frontend: str | None, traced: Traced) -> None:
+    """Make ``trace_backbone(bb, frontend)`` return ``traced`` (a backbone rebuilt from its trace)."""
+    _TRACES.setdefault(bb.module, {})[frontend or bb.frontend] = traced
+
+
 def _on_device_of(module: nn.Module, inputs: tuple) -> tuple:
     first = next(itertools.chain(module.parameters(), module.buffers()), None)
     if first is None:
@@ -132,18 +137,45 @@ def fingerprint(module: nn.Module) -> str:
 
 def load_traced(key: str, module: nn.Module, inputs: tuple) -> Traced | None:
     """The cached ``Traced`` for ``key`` rebuilt over ``module``'s own tensors, or None (miss, corrupt, stale)."""
+    entry = read_entry(f"{key}.pt")
+    if entry is None or entry.get("format") != FORMAT or entry.get("key") != key:
+        return None
+    try:
+        gm = share_weights(rebuild_graph(entry, lambda target: _lookup(module, target)))  # the caller's tensors
+        return Traced(gm=gm, example_inputs=tuple(inputs), **entry["traced"])
+    except Exception:  # noqa: BLE001 - a bad entry is a miss; the caller traces and overwrites it
+        return None
+
+
+def read_entry(name: str) -> dict | None:
+    """The pickled dict stored as ``name`` in the cache folder, or None: no cache, no such entry, an entry
+    this user does not own alone (see ``_only_ours``), or one that does not unpickle."""
     folder = cache_dir()
-    path = folder / f"{key}.pt" if folder else None
+    path = folder / name if folder else None
     if path is None or not _only_ours(path):
         return None
     try:
         entry = _Unpickler(io.BytesIO(path.read_bytes())).load()
-        if entry.get("format") != FORMAT or entry.get("key") != key:
-            return None
-        gm = share_weights(_rebuild(entry, module))  # own module objects, the caller's tensors
-        return Traced(gm=gm, example_inputs=tuple(inputs), **entry["traced"])
-    except Exception:  # noqa: BLE001 - a bad entry is a miss; the caller traces and overwrites it
+    except Exception:  # noqa: BLE001 - a corrupt entry is a miss, rewritten by the next store
         return None
+    return entry if isinstance(entry, dict) else None
+
+
+def write_entry(name: str, entry: dict) -> bool:
+    """Store ``entry`` as ``name`` in the cache folder (private, atomically); False when it cannot be."""
+    folder = cache_dir()
+    if folder is None:
+        return False
+    try:
+        buffer = io.BytesIO()
+        _Pickler(buffer).dump(entry)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # entries are pickles: only the user may write them
+        tmp = folder / f".{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(buffer.getvalue())
+        os.replace(tmp, folder / name)
+        return True
+    except Exception:  # noqa: BLE001 - an unpicklable target or a read-only folder: just do not cache
+        return False
 
 
 def _only_ours(path: Path) -> bool:
@@ -161,25 +193,20 @@ def _only_ours(path: Path) -> bool:
 
 def save_traced(key: str, traced: Traced, module: nn.Module) -> bool:
     """Write ``traced`` under ``key`` (atomically); False when it cannot be stored (then nothing is written)."""
-    folder = cache_dir()
-    if folder is None or type(traced.gm.graph._codegen) is not fx.graph.CodeGen:
+    if cache_dir() is None or type(traced.gm.graph._codegen) is not fx.graph.CodeGen:
         return False
-    try:
-        entry = {"format": FORMAT, "key": key, "nodes": _nodes(traced.gm.graph),
-                 "constants": _constants(traced.gm, module),
-                 "traced": {f: getattr(traced, f) for f in _FIELDS}}
-        buffer = io.BytesIO()
-        _Pickler(buffer).dump(entry)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # entries are pickles: only the user may write them
-        tmp = folder / f".{key}.{os.getpid()}.tmp"
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, folder / f"{key}.pt")
-        return True
-    except Exception:  # noqa: BLE001 - an unpicklable target or a read-only folder: just do not cache
-        return False
+    entry = {"format": FORMAT, "key": key, "nodes": graph_nodes(traced.gm.graph),
+             "constants": _constants(traced.gm, module), "traced": traced_fields(traced)}
+    return write_entry(f"{key}.pt", entry)
 
 
-def _nodes(graph: fx.Graph) -> list[tuple]:
+def traced_fields(traced: Traced) -> dict:
+    """The ``Traced`` fields an entry keeps (all but the graph module and the example inputs)."""
+    return {f: getattr(traced, f) for f in _FIELDS}
+
+
+def graph_nodes(graph: fx.Graph) -> list[tuple]:
+    """The nodes of ``graph`` as plain tuples that ``rebuild_graph`` turns back into a graph."""
     return [(n.name, n.op, n.target, n.args, n.kwargs, n.type, {k: n.meta[k] for k in _KEPT_META if k in n.meta})
             for n in graph.nodes]
 
@@ -190,7 +217,9 @@ def _constants(gm: fx.GraphModule, module: nn.Module) -> dict[str, torch.Tensor]
             if node.op in ("get_attr", "call_module") and _lookup(module, node.target) is None}
 
 
-def _rebuild(entry: dict, module: nn.Module) -> fx.GraphModule:
+def rebuild_graph(entry: dict, lookup) -> fx.GraphModule:
+    """The graph of ``entry["nodes"]`` over the tensors and modules ``lookup(target)`` returns (None: missing);
+    ``entry["constants"]`` supplies targets the backbone does not have."""
     graph, env, root = fx.Graph(), {}, {}
     for name, op, target, args, kwargs, type_expr, meta in entry["nodes"]:
         args, kwargs = fx.node.map_aggregate((args, kwargs), lambda x: env[x.name] if isinstance(x, _NodeRef) else x)
@@ -200,7 +229,7 @@ def _rebuild(entry: dict, module: nn.Module) -> fx.GraphModule:
         node.meta.update(meta)
         env[name] = node
         if op in ("get_attr", "call_module"):
-            found = entry["constants"][target] if target in entry["constants"] else _lookup(module, target)
+            found = entry["constants"][target] if target in entry["constants"] else lookup(target)
             if found is None:
                 raise LookupError(f"{target} is not part of the backbone")
             root[target] = found
