@@ -167,3 +167,17 @@ def test_sigkill_mid_trial_then_resume(task_file, tmp_path):
     steps = [json.loads((d / "summary.json").read_text())["steps"] for d in (whole, killed)]
     assert steps[0] == steps[1] and steps[0]["search"] == 6 * 10 + 30 * sum(
         r["fidelity_steps"] == 30 for r in finished if r["stage"] == "search")
+
+
+@pytest.mark.slow
+def test_on_worker_processes_promotions_run_as_trials_finish(task_file, tmp_path):
+    hb = Hyperband(candidates=5, min_steps=2, max_steps=6, eta=3, gga=False)
+    local = quick_search(task_file, tmp_path / "local", strategy=hb, fidelity=None, final="best")
+    spread = quick_search(task_file, tmp_path / "process", strategy=hb, fidelity=None, final="best",
+                          executor="process", workers=2)
+
+    def first_trials(result):  # which later trials exist depends on the order trials finish in (ASHA)
+        return [(t.hash, t.steps, t.validation_accuracy) for t in result.trials if t.trial < hb.candidates]
+
+    assert first_trials(spread) == first_trials(local)
+    assert spread.steps["search"] == sum(t.steps for t in spread.trials) and spread.best.steps == 6
