@@ -5,6 +5,7 @@ import json
 import sys
 
 from ..cli_values import Choices
+from ..errors import UsageError
 from ..spec.edge_facts import KINDS
 from ..spec.models import Init
 from . import NO_PROGRESS_HELP, TRUST_CODE_HELP
@@ -18,6 +19,9 @@ EXAMPLES = """examples:
   # evolve 40 trials from the GGA picks and the every-sub-layer baseline, at most 20,000 parameters
   adaptgraph search --task csv:data.csv --backbone zoo:bert-tiny --strategy evolve --trials 40 \\
       --budget-params 20000 -k 6 --kinds sequential parallel longrange --out runs/evo
+  # multi-fidelity: 27 candidates from 10 steps, the best by training loss promoted to 30, then 90 steps
+  adaptgraph search --task "wordnet:noun?per_class=100" --backbone hf:minilm --strategy hyperband -k 2 4 \
+      --trials 27 --min-steps 10 --max-steps 90 --eta 3 --executor process --workers 2 --out runs/hb
   # after an interruption (Ctrl-C, kill -9, a reboot): the same command plus --resume
   adaptgraph search --task csv:data.csv --backbone zoo:bert-tiny --strategy evolve --trials 40 \\
       --budget-params 20000 -k 6 --kinds sequential parallel longrange --out runs/evo --resume
@@ -54,7 +58,8 @@ def register(sub) -> None:
                       help=f"allowed edge kinds (default all: {' '.join(KINDS)})")
     what.add_argument("--rank", type=int, default=8, help="rank of the proposed adapters (default 8)")
     what.add_argument("--trials", type=int, metavar="N",
-                      help="single: sample N edges; random: N draws per K; evolve: N trials in all (default 24)")
+                      help="single: sample N edges; random: N draws per K; evolve: N trials in all (default 24); "
+                           "hyperband: N candidate specs (default 27)")
     what.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=None,
                       help="also train the every-sub-layer baseline (parallel @k -> @k+1 for all k); "
                            "default: only with evolve, where it is a seed")
@@ -75,6 +80,21 @@ def register(sub) -> None:
                       metavar="MODE",
                       help="allocated: GGA picks get ranks shared out from their gradient spectra within the same "
                            "parameters (default equal: --rank everywhere)")
+
+    hb = p.add_argument_group("hyperband (multi-fidelity: see docs/search.md)")
+    hb.add_argument("--min-steps", type=int, metavar="N", help="training steps of the lowest rung (default 10)")
+    hb.add_argument("--max-steps", type=int, metavar="N",
+                    help="training steps of the highest rung, --min-steps times a power of --eta (default 90)")
+    hb.add_argument("--eta", type=int, metavar="N",
+                    help="each rung trains N times more steps and keeps about 1 in N specs (default 3)")
+    hb.add_argument("--brackets", type=int, metavar="N",
+                    help="Hyperband brackets, most aggressive first (default all; 1: successive halving)")
+    hb.add_argument("--signal", choices=Choices("adaptgraph.searcher.hyperband", "SIGNALS"), metavar="SIGNAL",
+                    help="what promotes a spec: %(choices)s (default train_loss: measured during training, "
+                         "as reproducible across seeds as val_loss)")
+    hb.add_argument("--pool", choices=("gga", "random"), metavar="POOL",
+                    help="candidates: gga (default: GGA picks, mutations drawn by score, random placements) or "
+                         "random (random placements and their mutations, no scoring pass)")
 
     how = p.add_argument_group("training")
     fid = how.add_mutually_exclusive_group()
@@ -148,14 +168,24 @@ def run_search(args) -> int:
 def _strategy(args):
     from ..searcher import make_strategy
 
-    settings = {"gga": {"gamma": args.gamma}, "evolve": {"gamma": args.gamma, "population": args.population}}
+    hyperband = {"min_steps": args.min_steps, "max_steps": args.max_steps, "eta": args.eta,
+                 "brackets": args.brackets, "signal": args.signal,
+                 "gga": None if args.pool is None else args.pool == "gga"}
+    given = {k: v for k, v in hyperband.items() if v is not None}
+    if given and args.strategy != "hyperband":
+        flag = "--pool" if "gga" in given else f"--{next(iter(given)).replace('_', '-')}"
+        raise UsageError(f"{flag} is an option of the hyperband strategy, but the strategy is {args.strategy!r}",
+                         hint="add --strategy hyperband, or leave the option out")
+    settings = {"gga": {"gamma": args.gamma}, "evolve": {"gamma": args.gamma, "population": args.population},
+                "hyperband": {"gamma": args.gamma, **given}}
     return make_strategy(args.strategy, args.trials, **settings.get(args.strategy, {}))
 
 
 def _print(result, out: str) -> None:
     failed, n = len(result.failed), len(result.trials)
     print(f"{result.strategy} search: {n} trials ({failed} failed, {result.duplicates} duplicate proposals "
-          f"skipped) in {result.seconds:.1f} s")
+          f"skipped) in {result.seconds:.1f} s; {result.steps['search']:,} training steps in the search, "
+          f"{result.steps['final']:,} in the final retraining")
     b = result.best
     print(f"best: trial {b.trial} ({b.mutation}), {b.adapters} adapter{'s' * (b.adapters != 1)}, "
           f"{b.params:,} trainable parameters")

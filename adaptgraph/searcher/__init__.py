@@ -8,13 +8,15 @@ Typical use::
     print(result.best.spec_text, result.best.test_accuracy)
 
 Pieces: ``space`` (stream-point edges, budget, genomes <-> specs), ``mutations``,
-``strategies`` (single, random, gga, evolve), ``searcher`` (ask/tell),
+``strategies`` (single, random, gga, evolve), ``hyperband`` (multi-fidelity, Optuna),
+``searcher`` (ask/tell),
 ``trial`` (one trial as a pure function), ``executors`` / ``ray_executor``,
 ``journal`` (manifest and append-only journal), ``run`` (the ``search`` driver),
 ``result`` / ``outputs`` / ``plot`` (what a search reports).
 """
 
 from .executors import EXECUTORS, LocalExecutor, ProcessExecutor, make_executor
+from .hyperband import Hyperband, Ladder
 from .mutations import MUTATIONS, draw_edge, mutate
 from .records import Candidate, Proposal, TrialOutcome, TrialRecord
 from .result import SearchResult, TrialSummary, pareto_front
@@ -27,7 +29,7 @@ from .trial import TrialTask, run_trial
 
 __all__ = [
     "EXECUTORS", "GGA", "MUTATIONS", "STRATEGIES", "Budget", "Candidate", "Evolve", "Fidelity", "Gene",
-    "LocalExecutor", "ProcessExecutor", "Proposal", "RandomPlacement", "Scoring", "SearchResult", "SearchSpace",
+    "Hyperband", "Ladder", "LocalExecutor", "ProcessExecutor", "Proposal", "RandomPlacement", "Scoring", "SearchResult", "SearchSpace",
     "Searcher", "Single", "TrialOutcome", "TrialRecord", "TrialSummary", "TrialTask", "baseline_genome", "draw_edge",
     "make_executor", "make_strategy", "mutate", "pareto_front", "run_trial", "search",
 ]

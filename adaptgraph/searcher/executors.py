@@ -8,6 +8,8 @@
 * ``ray``: Ray tasks on a cluster (``adaptgraph.searcher.ray_executor``).
 
 All of them call the same pure trial function, so they give the same results.
+``on_done`` may return more tasks (a multi-fidelity search promotes a spec as soon as
+its trial finishes): they join the queue at once, so workers never wait for a round.
 """
 from __future__ import annotations
 
@@ -25,11 +27,12 @@ from .trial import TrainedTrial, TrialTask, run_trial
 EXECUTORS = ("local", "process", "ray")
 MAX_ATTEMPTS = 2  # a crashed worker's trial is retried once
 
-Done = Callable[[TrainedTrial], None]
+Done = Callable[[TrainedTrial], Optional[Sequence[TrialTask]]]
 
 
 class Executor(Protocol):
-    """Runs trials; ``on_done`` is called in this process once per trial, in the order they finish."""
+    """Runs trials; ``on_done`` is called in this process once per trial, in the order they finish, and the
+    tasks it returns (if any) are run too."""
 
     name: str
 
@@ -47,8 +50,9 @@ class LocalExecutor:
         self.fn = fn
 
     def run(self, tasks: Sequence[TrialTask], on_done: Done) -> None:
-        for task in tasks:
-            on_done(self.fn(task))
+        queue = collections.deque(tasks)
+        while queue:
+            queue.extend(on_done(self.fn(queue.popleft())) or ())
 
     def close(self) -> None:
         pass
@@ -108,7 +112,8 @@ class ProcessExecutor:
                 result = None
             if result is not None:
                 worker.job = None
-                on_done(TrainedTrial(replace(result.outcome, attempts=attempt), result.weights))
+                more = on_done(TrainedTrial(replace(result.outcome, attempts=attempt), result.weights))
+                queue.extend((t, 1) for t in more or ())
                 return
         if worker.process.is_alive():
             return
@@ -118,8 +123,9 @@ class ProcessExecutor:
         if attempt < MAX_ATTEMPTS:
             queue.appendleft((task, attempt + 1))
         else:
-            on_done(TrainedTrial(crashed(task, f"the worker process died (exit code {code}) on each of "
-                                               f"{attempt} attempts", attempt)))
+            more = on_done(TrainedTrial(crashed(task, f"the worker process died (exit code {code}) on each of "
+                                                      f"{attempt} attempts", attempt)))
+            queue.extend((t, 1) for t in more or ())
 
     def _start(self) -> _Worker:
         parent, child = self._context.Pipe()

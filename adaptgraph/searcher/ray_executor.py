@@ -41,10 +41,11 @@ class RayExecutor:
             for ref in ready:
                 task = running.pop(ref)
                 try:
-                    on_done(ray.get(ref))
+                    trained = ray.get(ref)
                 except ray.exceptions.RayError as e:  # the worker died on both attempts, or Ray failed
-                    on_done(TrainedTrial(crashed(task, f"the Ray task failed: {type(e).__name__}: "
-                                                       f"{str(e).splitlines()[0] if str(e) else ''}", MAX_ATTEMPTS)))
+                    trained = TrainedTrial(crashed(task, f"the Ray task failed: {type(e).__name__}: "
+                                                         f"{str(e).splitlines()[0] if str(e) else ''}", MAX_ATTEMPTS))
+                running.update({remote.remote(t): t for t in on_done(trained) or ()})
 
     def _remote_fn(self, ray):
         if self._remote is None:

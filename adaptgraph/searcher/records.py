@@ -37,6 +37,7 @@ class Proposal:
     within_budget: bool
     seed: int
     genome: Optional[Genome] = None
+    steps: Optional[int] = None  # a multi-fidelity rung's optimiser steps; None: the search's fidelity
 
     @property
     def spec_text(self) -> str:
@@ -130,9 +131,18 @@ def rank_key(record: TrialRecord) -> tuple:
 
 
 def best_of(records) -> Optional[TrialRecord]:
-    """The best eligible record, or None."""
-    eligible = [r for r in records if r.eligible]
+    """The best eligible record at the highest fidelity any eligible record reached, or None."""
+    eligible = at_top_fidelity([r for r in records if r.eligible])
     return min(eligible, key=rank_key) if eligible else None
+
+
+def at_top_fidelity(records) -> list[TrialRecord]:
+    """The records trained at the most steps among ``records``: a multi-fidelity search compares specs only
+    at one fidelity (a short trial's loss is not a long one's). Records without rung steps all count."""
+    records = list(records)
+    rungs = [r.proposal.steps for r in records if r.proposal.steps is not None]
+    top = max(rungs, default=None)
+    return [r for r in records if r.proposal.steps is None or r.proposal.steps == top]
 
 
 def trial_seed(seed: int, spec_hash: str) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..spec import Spec, loads
-from .records import TrialOutcome, TrialRecord, best_of
+from .records import TrialOutcome, TrialRecord, at_top_fidelity, best_of
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class TrialSummary:
     final_status: Optional[str] = None  # set when the trial was retrained at full budget
     final_validation_accuracy: Optional[float] = None
     test_accuracy: Optional[float] = None
+    steps: Optional[int] = None  # optimiser steps the trial trained (its rung, in a multi-fidelity search)
 
     @property
     def spec(self) -> Spec:
@@ -51,6 +52,7 @@ class SearchResult:
     duplicates: int  # proposals skipped because the same spec was already proposed
     run_dir: Optional[Path]
     seconds: float
+    steps: Optional[dict] = None  # optimiser steps spent: {"search": all trials, all fidelities, "final": ...}
 
     @property
     def best_spec(self) -> Optional[Spec]:
@@ -65,12 +67,13 @@ class SearchResult:
         return {"strategy": self.strategy, "best": _plain(self.best), "baseline": _plain(self.baseline),
                 "front": list(self.front), "duplicates": self.duplicates, "failed": len(self.failed),
                 "trials": [_plain(t) for t in self.trials], "run_dir": str(self.run_dir) if self.run_dir else None,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "steps": self.steps}
 
 
 def pareto_front(records: Sequence[TrialRecord]) -> tuple[int, ...]:
-    """Trial ids of successful trials no other beats on both accuracy and parameters, by parameters."""
-    ok = sorted((r for r in records if r.accuracy is not None), key=lambda r: (r.params, -r.accuracy, r.trial))
+    """Trial ids of successful trials no other beats on both accuracy and parameters, by parameters
+    (in a multi-fidelity search, among the trials at the highest fidelity reached)."""
+    ok = sorted((r for r in at_top_fidelity(r for r in records if r.accuracy is not None)), key=lambda r: (r.params, -r.accuracy, r.trial))
     front, best = [], -1.0
     for r in ok:
         if r.accuracy > best:
@@ -89,7 +92,14 @@ def summarise(strategy: str, history: Sequence[TrialRecord], finals: dict[int, T
     best = best_of(history)
     return SearchResult(strategy, rows, by_id[best.trial] if best else None,
                         by_id.get(baseline_trial) if baseline_trial is not None else None,
-                        front, duplicates, run_dir, seconds)
+                        front, duplicates, run_dir, seconds, steps_spent(history, finals))
+
+
+def steps_spent(history: Sequence[TrialRecord], finals: dict[int, TrialOutcome]) -> dict:
+    """Optimiser steps of every search trial (all fidelities) and of the final retraining. A failed trial
+    counts the steps it planned (its rung, or the fidelity's), as its training may have run until it failed."""
+    search = sum(r.outcome.steps if r.outcome.steps is not None else (r.proposal.steps or 0) for r in history)
+    return {"search": search, "final": sum(o.steps or 0 for o in finals.values())}
 
 
 def _row(record: TrialRecord, on_front: bool, final: Optional[TrialOutcome]) -> TrialSummary:
@@ -100,7 +110,7 @@ def _row(record: TrialRecord, on_front: bool, final: Optional[TrialOutcome]) -> 
         within_budget=p.within_budget, status=o.status, error=o.error, validation_accuracy=o.accuracy,
         seconds=o.seconds, on_front=on_front, final_status=final.status if final else None,
         final_validation_accuracy=final.accuracy if final else None,
-        test_accuracy=final.test_accuracy if final else None)
+        test_accuracy=final.test_accuracy if final else None, steps=o.steps)
 
 
 def _plain(row: Optional[TrialSummary]) -> Optional[dict]:

@@ -15,6 +15,7 @@ from typing import Optional, Sequence, Union
 from ..errors import SearchError
 from ..spec import Spec
 from .executors import Executor, make_executor
+from .hyperband import Hyperband, Ladder
 from .journal import FINISHED, STARTED, Journal, finite
 from .outputs import write_outputs, write_summary
 from .records import FINAL, SEARCH, Candidate, Proposal, TrialOutcome, TrialRecord, best_of
@@ -40,8 +41,9 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
            plot: bool = True, trust_code: bool = False) -> SearchResult:
     """Search for a placement of adapters on ``backbone`` for ``task``; see ``docs/search.md``.
 
-    ``strategy``: ``single``, ``random``, ``gga``, ``evolve`` or a strategy object; ``trials`` is
-    single's sample size, random's draws per k, or evolve's number of trials. ``budget``: adapter
+    ``strategy``: ``single``, ``random``, ``gga``, ``evolve``, ``hyperband`` or a strategy object; ``trials`` is
+    single's sample size, random's draws per k, evolve's number of trials, or hyperband's candidates (whose
+    settings, a ``Hyperband`` object, also set each trial's steps instead of ``fidelity``). ``budget``: adapter
     counts k, a parameter cap, allowed kinds, the rank of new adapters. Each trial trains at
     ``fidelity`` with ``train`` (a ``TrainConfig``: learning rate, batch size, ... and the full
     budget of the final retraining) and the trial's own seed, on ``threads`` CPU threads. ``baseline``
@@ -56,6 +58,10 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
 
     started = time.perf_counter()
     strat = _strategy(strategy, trials)
+    if isinstance(strat, Hyperband) and fidelity not in (None, Fidelity()):
+        raise SearchError("hyperband sets the steps of each trial itself (its rungs, min_steps to max_steps), "
+                          f"so a fidelity ({fidelity.to_dict()}) does not apply",
+                          hint="leave out --fidelity-steps/--fidelity-epochs; use --min-steps and --max-steps")
     budget, fidelity, scoring = budget or Budget(), fidelity or Fidelity(), scoring or Scoring()
     train = train or TrainConfig()
     if final not in FINALS:
@@ -73,13 +79,13 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
         with threads_set(threads):  # scores, like trials, must not depend on the machine's thread count
             space = _space(strat, bb, task_obj, budget, scoring, seed, run_dir, resume, progress)
         refs = _references(space, use_baseline, specs)
-        searcher = Searcher(strat, space, seed, refs)
+        searcher = (Ladder if isinstance(strat, Hyperband) else Searcher)(strat, space, seed, refs)
         ex = executor if not isinstance(executor, str) else make_executor(
             executor, workers, ray_address, cpus_per_trial, gpus_per_trial)
         job = _Job(searcher, journal, ex, backbone if isinstance(backbone, str) else bb, task, task_seed,
                    train.model_dump(), fidelity, threads, run_dir, settings, progress, trust_code)
         with contextlib.closing(ex):
-            job.search_rounds()
+            job.search_ladder() if isinstance(strat, Hyperband) else job.search_rounds()
             finals = job.final_rounds(final)
         result = job.result(finals, time.perf_counter() - started)
         write_summary(run_dir, result, "finished", settings)
@@ -117,6 +123,41 @@ class _Job:
                 self.searcher.tell(p.trial, outcomes[p.trial])
             write_summary(self.run_dir, self.result({}, 0.0), "running", self.settings)
 
+    def search_ladder(self) -> None:
+        """A multi-fidelity search: replay the journal's trials in the order they finished (so Optuna makes the
+        same promotions), then train the rest, each promotion queued as soon as its trial finishes."""
+        ladder: Ladder = self.searcher
+        for record in self.journal.records:
+            if record.get("event") != FINISHED or record.get("stage") != SEARCH:
+                continue
+            p = ladder.pending(record["trial"])
+            if p is None or record.get("hash") != p.hash or record.get("fidelity_steps") != p.steps:
+                raise SearchError(f"the journal's trial {record['trial']} (search) is not one this search schedules "
+                                  "at that point", hint="the run folder was made by another version of adaptgraph "
+                                  "or other settings; start a new search in another folder")
+            outcome = TrialOutcome.from_dict(p.trial, SEARCH, record)
+            self._advance(SEARCH, p, outcome)
+            ladder.tell(TrialRecord(p, outcome))
+        by_id = {p.trial: p for p in ladder.waiting}
+        self.bar.total = len(ladder.history) + len(by_id)
+        for p in by_id.values():
+            self.journal.append(STARTED, _fields(p, SEARCH))
+
+        def done(trained: TrainedTrial) -> list[TrialTask]:
+            outcome = _normalised(trained.outcome)
+            p = by_id.pop(outcome.trial)
+            self.journal.append(FINISHED, {**_fields(p, SEARCH), **outcome.to_dict()})
+            self._advance(SEARCH, p, outcome)
+            promoted = ladder.tell(TrialRecord(p, outcome))
+            for q in promoted:
+                by_id[q.trial] = q
+                self.journal.append(STARTED, _fields(q, SEARCH))
+            self.bar.total += len(promoted)
+            write_summary(self.run_dir, self.result({}, 0.0), "running", self.settings)
+            return [self._task(q, SEARCH) for q in promoted]
+
+        self.executor.run([self._task(p, SEARCH) for p in ladder.waiting], done)
+
     def _run(self, proposals: Sequence[Proposal], stage: str, keep: Optional[int] = None) -> dict:
         """Outcomes of ``proposals`` at ``stage``: from the journal where finished, else trained now."""
         outcomes: dict[int, TrialOutcome] = {}
@@ -151,7 +192,12 @@ class _Job:
         return outcomes
 
     def _task(self, p: Proposal, stage: str, keep_weights: bool = False) -> TrialTask:
-        config = self.fidelity.config(self.train, p.seed) if stage == SEARCH else {**self.train, "seed": p.seed}
+        if stage == FINAL:
+            config = {**self.train, "seed": p.seed}
+        elif p.steps is not None:  # a multi-fidelity rung
+            config = {**self.train, "steps": p.steps, "epochs": None, "seed": p.seed}
+        else:
+            config = self.fidelity.config(self.train, p.seed)
         return TrialTask(p.trial, stage, p.spec_text, self.task, self.task_seed, self.backbone, config,
                          self.threads, keep_weights, self.trust_code)
 
@@ -251,7 +297,8 @@ def _manifest(task, task_obj, task_seed, backbone_ref, strat, budget, fidelity, 
               baseline, specs, final) -> dict:
     return {"task": task if isinstance(task, str) else task_obj.name, "task_fingerprint": task_obj.fingerprint(),
             "task_seed": task_seed, "backbone": backbone_ref, "strategy": strat.name,
-            "strategy_settings": strat.settings(), "budget": budget.to_dict(), "fidelity": fidelity.to_dict(),
+            "strategy_settings": strat.settings(), "budget": budget.to_dict(),
+            "fidelity": None if isinstance(strat, Hyperband) else fidelity.to_dict(),
             "scoring": scoring.to_dict() if strat.needs_scores else None, "train": train.model_dump(),
             "seed": seed, "threads": threads, "baseline": baseline,
             "specs": [s.content_hash() for s in specs], "final": final}
@@ -260,7 +307,7 @@ def _manifest(task, task_obj, task_seed, backbone_ref, strat, budget, fidelity, 
 def _fields(p: Proposal, stage: str) -> dict:
     return {"trial": p.trial, "stage": stage, "round": p.round, "parent": p.parent, "mutation": p.mutation,
             "name": p.spec.name, "hash": p.hash, "spec": p.spec_text, "seed": p.seed, "planned_params": p.params,
-            "within_budget": p.within_budget}
+            "within_budget": p.within_budget, **({"fidelity_steps": p.steps} if p.steps is not None else {})}
 
 
 def _normalised(outcome: TrialOutcome) -> TrialOutcome:

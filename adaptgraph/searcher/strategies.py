@@ -15,6 +15,8 @@ the same on every executor.
 * ``evolve``: round 0 proposes the GGA picks; later rounds mutate the best trials
   (tournament selection by ``records.rank_key``: validation loss), with new
   edges drawn in proportion to their scores, until ``trials`` trials have run.
+* ``hyperband``: multi-fidelity; its candidate pool is round 0, and ``hyperband.Ladder``
+  promotes candidates to more training steps (``adaptgraph.searcher.hyperband``).
 """
 from __future__ import annotations
 
@@ -22,11 +24,13 @@ from dataclasses import asdict, dataclass
 from typing import ClassVar, Optional, Protocol, Sequence
 
 import numpy as np
+from pydantic import ValidationError
 
-from ..errors import ScoreError, SearchError, did_you_mean
+from ..errors import Problem, ScoreError, SearchError, did_you_mean
 from ..score.select import candidates as score_candidates
 from ..score.select import choose
 from ..spec.edge_facts import stream_name
+from .hyperband import Hyperband
 from .mutations import MUTATIONS, mutate
 from .records import Candidate, TrialRecord, rank_key
 from .space import Genome, SearchSpace, allocated_genome, genome_of
@@ -86,7 +90,7 @@ class RandomPlacement:
         out = []
         for k in space.budget.adapters:
             for d in range(self.draws):
-                genome = _uniform_genome(space, edges, k, rng)
+                genome = uniform_genome(space, edges, k, rng)
                 if genome:
                     out.append(Candidate(genome, f"random k={k} draw {d + 1}", name=f"random_k{k}_{d + 1}"))
         return out
@@ -178,11 +182,13 @@ class Evolve:
         return d
 
 
-STRATEGIES = {cls.name: cls for cls in (Single, RandomPlacement, GGA, Evolve)}
+STRATEGIES = {cls.name: cls for cls in (Single, RandomPlacement, GGA, Evolve, Hyperband)}
+TRIALS = {"single": "sample", "random": "draws", "evolve": "trials", "hyperband": "candidates"}
 
 
 def make_strategy(name: str, trials: Optional[int] = None, **settings) -> Strategy:
-    """A strategy by name; ``trials`` is single's sample, random's draws per k or evolve's trial count."""
+    """A strategy by name; ``trials`` is single's sample, random's draws per k, evolve's trial count or
+    hyperband's number of candidates."""
     if name not in STRATEGIES:
         raise SearchError(f"unknown search strategy {name!r}; choose one of {', '.join(STRATEGIES)}",
                           hint=did_you_mean(name, STRATEGIES))
@@ -192,8 +198,13 @@ def make_strategy(name: str, trials: Optional[int] = None, **settings) -> Strate
         if name == "gga":
             raise SearchError("gga trains one spec per k, so a number of trials does not apply",
                               hint="give the adapter counts with -k, e.g. -k 2 4 8")
-        settings[{"single": "sample", "random": "draws", "evolve": "trials"}[name]] = trials
-    return STRATEGIES[name](**settings)
+        settings[TRIALS[name]] = trials
+    try:
+        return STRATEGIES[name](**settings)
+    except ValidationError as e:  # hyperband's settings are a pydantic model
+        raise SearchError(problems=[Problem(f"{name} {'.'.join(map(str, err['loc'])) or 'settings'}: "
+                                            f"{err['msg'].removeprefix('Value error, ')}",
+                                            hint="see `adaptgraph search --help`") for err in e.errors()]) from None
 
 
 def gga_genome(space: SearchSpace, k: int, gamma: float) -> Genome:
@@ -213,7 +224,7 @@ def gga_genome(space: SearchSpace, k: int, gamma: float) -> Genome:
     return allocated_genome(space, genome) if space.budget.ranks == "allocated" else genome
 
 
-def _uniform_genome(space: SearchSpace, edges, k: int, rng: np.random.Generator) -> Genome:
+def uniform_genome(space: SearchSpace, edges, k: int, rng: np.random.Generator) -> Genome:
     genes: tuple = ()
     for index in rng.permutation(len(edges)):
         if len(genes) == k:

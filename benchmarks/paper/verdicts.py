@@ -215,3 +215,106 @@ def gga_beats(rows: list[dict], task: str, other: str, ks: Sequence[int]) -> tup
             compared += 1
             wins += g.mean - o.mean > max(g.range, o.range)
     return wins, compared
+
+
+# -- planted placements (issue 22, item 3; written before any planted run) -------------
+PLANTED_RULE = (
+    "A method **sees placement** when the planted edges it picks, summed over the draws, are more than k uniform "
+    "picks of the candidate edges would give with one-sided p < 0.01 (exact: the sum over draws of independent "
+    "hypergeometric counts); it **recovers placement** when, in addition, its mean recovered fraction is at least "
+    "one half. Otherwise it is **blind** to placement here. The scores can see placement at all when at least one "
+    "of rank, erank, Frobenius and nuclear top-k sees it.")
+SEES, RECOVERS, BLIND = "sees placement", "recovers placement", "blind"
+
+
+def hits_p_value(hits: Sequence[int], k: int, candidates: int) -> float:
+    """P(sum of one hypergeometric count per draw >= sum(hits)): k picks among ``candidates`` edges, k planted."""
+    from math import comb
+
+    pmf = np.array([comb(k, h) * comb(candidates - k, k - h) / comb(candidates, k) for h in range(k + 1)])
+    total = np.array([1.0])
+    for _ in hits:
+        total = np.convolve(total, pmf)
+    return float(min(1.0, total[int(sum(hits)):].sum()))
+
+
+def planted(rows: Sequence[dict], method: str, k: int) -> Optional[Verdict]:
+    """The planted rule for one method and k, or None without rows."""
+    mine = where(rows, method=method, k=k)
+    if not mine:
+        return None
+    hits = [int(r["hits"]) for r in mine]
+    p = hits_p_value(hits, k, int(mine[0]["candidates"]))
+    mean = float(np.mean([float(r["recovered"]) for r in mine]))
+    chance = float(mine[0]["chance"])
+    word = (RECOVERS if mean >= 0.5 else SEES) if p < 0.01 else BLIND
+    return Verdict(word, f"{100 * mean:.1f}% of planted edges recovered against {100 * chance:.1f}% by chance "
+                         f"over {len(mine)} draws, p = {p:.2g}")
+
+
+# -- equal compute (issue 22, item 2; written before any equal-compute run) -----------------
+REFERENCES = ("random_search", "random_k", "gga_rank", "baseline")
+EQUAL_COMPUTE_RULES = {
+    "cell": "A *cell* is (task, k, budget): k the most adapters a spec may have (4 or 8), the budget the search's "
+            "training steps as a multiple of one baseline run (2x or 5x). Every method ends with one full-budget "
+            "run of the spec it chose, which gives its test result; the search and random search spend the "
+            "budget before it, random-k, rank-GGA and the baseline spend nothing before it (GGA one scoring pass).",
+    "beats": "The search **beats** a reference in a cell when its mean test result over seeds (accuracy; "
+             "perplexity, lower is better, on the language-model task) is better than the reference's by more "
+             "than the larger seed spread (max - min over seeds) of the two; it **loses** when worse by more "
+             "than that; otherwise it **ties**.",
+    "verdict": "Against each reference: holds when the search beats it in at least half of the cells of every "
+               "task; partly when it beats it in some cell; does not hold otherwise. The answer to \"does the "
+               "multi-fidelity search beat random picks at equal compute?\" holds when it holds against both "
+               "random search and random-k, partly when it is at least partly against either, and does not hold "
+               "otherwise. Only when it holds does the search become the README main job's method.",
+}
+
+
+def result_of(row: dict) -> Optional[float]:
+    """A run's test result, larger is better: accuracy, or minus perplexity on a language-model task."""
+    if row.get("test_ppl") not in (None, ""):
+        return -float(row["test_ppl"])
+    return float(row["test_acc"]) if row.get("test_acc") not in (None, "") else None
+
+
+def cell_outcome(rows: Sequence[dict], task: str, k: int, budget: int, reference: str) -> Optional[str]:
+    """``beats``, ``ties`` or ``loses`` for the search against ``reference`` in one cell; None when unmeasured.
+    References that spend no search budget (random-k, GGA, baseline) are matched on task and k only (the
+    baseline on task only)."""
+    def values(method, **match):
+        return [v for v in (result_of(r) for r in where(rows, task=task, method=method, **match)) if v is not None]
+
+    search = spread(values("hyperband", k=k, budget=budget))
+    ref_match = {"random_search": {"k": k, "budget": budget}, "baseline": {}}.get(reference, {"k": k})
+    other = spread(values(reference, **ref_match))
+    if not _seeded(search) or not _seeded(other):
+        return None
+    margin = max(search.range, other.range)
+    if search.mean - other.mean > margin:
+        return "beats"
+    return "loses" if other.mean - search.mean > margin else "ties"
+
+
+def equal_compute(rows: Sequence[dict], tasks: Sequence[str], ks: Sequence[int], budgets: Sequence[int],
+                  reference: str) -> Verdict:
+    """The rule against one reference over every cell."""
+    per_task = {t: [cell_outcome(rows, t, k, b, reference) for k in ks for b in budgets] for t in tasks}
+    measured = {t: [o for o in outs if o is not None] for t, outs in per_task.items()}
+    if not any(measured.values()):
+        return Verdict(UNMEASURED, "not run")
+    why = "; ".join(f"{t}: beats in {o.count('beats')}, ties in {o.count('ties')}, loses in {o.count('loses')} of "
+                    f"{len(o)} cells" for t, o in measured.items())
+    if all(o and o.count("beats") * 2 >= len(o) for o in measured.values()):
+        return Verdict(HOLDS, why)
+    return Verdict(PARTLY if any("beats" in o for o in measured.values()) else NOT, why)
+
+
+def search_beats_random(verdicts: dict[str, Verdict]) -> str:
+    """The headline answer from the verdicts against random search and random-k."""
+    pair = [verdicts["random_search"].word, verdicts["random_k"].word]
+    if UNMEASURED in pair:
+        return UNMEASURED
+    if all(w == HOLDS for w in pair):
+        return HOLDS
+    return PARTLY if any(w in (HOLDS, PARTLY) for w in pair) else NOT

@@ -3,7 +3,7 @@ import pytest
 from search_fixtures import comparable, crash_once, quick_search
 
 from adaptgraph.errors import SearchError
-from adaptgraph.searcher import Evolve, ProcessExecutor, TrialTask, make_executor
+from adaptgraph.searcher import Evolve, LocalExecutor, ProcessExecutor, TrialTask, make_executor
 
 EVOLVE = Evolve(trials=6, population=3)
 
@@ -53,3 +53,34 @@ def test_a_crashed_worker_is_replaced_and_its_trial_retried_once(tmp_path):
 def test_an_option_of_another_executor_is_refused_not_ignored(name, option):
     with pytest.raises(SearchError, match=f"is for the .* executor, but the executor is '{name}'"):
         make_executor(name, **option)
+
+
+
+@pytest.mark.parametrize("name", ["local", "process", "ray"])
+def test_tasks_returned_by_on_done_are_run_too(name, tmp_path):
+    """A multi-fidelity search promotes a spec when its trial finishes: the executor runs the new trial."""
+    config = {"marker_dir": str(tmp_path), "crash_once": [], "always_crash": -1}
+    tasks = [TrialTask(k, "search", "", "task", 0, "zoo:bert-tiny", config) for k in range(3)]
+    done = []
+
+    def on_done(trained):
+        done.append(trained.outcome.trial)
+        t = trained.outcome.trial
+        return [TrialTask(t + 10, "search", "", "task", 0, "zoo:bert-tiny", config)] if t < 2 else None
+
+    if name == "ray":
+        ray = pytest.importorskip("ray")
+        from adaptgraph.searcher.ray_executor import RayExecutor
+
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+        executor = RayExecutor(fn=crash_once)
+    else:
+        executor = LocalExecutor(fn=crash_once) if name == "local" else ProcessExecutor(workers=2, fn=crash_once)
+    try:
+        executor.run(tasks, on_done)
+    finally:
+        executor.close()
+        if name == "ray":
+            ray.shutdown()
+    assert sorted(done) == [0, 1, 2, 10, 11]
+    assert done.index(10) > done.index(0) and done.index(11) > done.index(1)
