@@ -48,6 +48,7 @@ def load_hf(name: str, options: LoadOptions) -> Backbone:
     source = path if path.is_dir() else name  # a folder, or a name in the local cache
     refuse_untrusted_code(source, ref, options.trust_code)
     model = _from_pretrained(transformers, source, name, hf_options, options.trust_code)
+    _restore_decoder_start(transformers, model, source, ref)
     tokenizer = _auto_tokenizer(transformers, source, options.trust_code)
     return _describe(ref, model, tokenizer, check=True)
 
@@ -112,6 +113,30 @@ def _model_class(transformers, source: Path | str):
     if names and names[0].endswith("EncoderModel") and isinstance(getattr(transformers, names[0], None), type):
         return getattr(transformers, names[0])
     return transformers.AutoModel
+
+
+def _restore_decoder_start(transformers, model: torch.nn.Module, source: Path | str, ref: str) -> None:
+    """Give an encoder-decoder that derives its decoder inputs (T5's ``_shift_right``) its
+    ``decoder_start_token_id``: transformers 5 saves it in generation_config.json, not config.json,
+    and a base ``T5Model`` does not read that file. T5's own default is its pad token."""
+    if getattr(model, "decoder", None) is None or not hasattr(model, "_shift_right"):
+        return
+    if getattr(model.config, "decoder_start_token_id", None) is not None:
+        return
+    start = None
+    if isinstance(source, Path) and (source / "generation_config.json").is_file():
+        try:
+            start = transformers.GenerationConfig.from_pretrained(source).decoder_start_token_id
+        except (OSError, ValueError) as exc:
+            raise BackboneError(f"backbone '{ref}': cannot read generation_config.json ({exc})",
+                                hint="fix or remove the file (T5 then starts its decoder from the pad token)") \
+                from None
+    start = start if start is not None else getattr(model.config, "pad_token_id", None)
+    if start is None:
+        raise BackboneError(f"backbone '{ref}' derives its decoder inputs from the input but has no "
+                            f"decoder_start_token_id (config.json, generation_config.json) nor pad_token_id",
+                            hint="add \"decoder_start_token_id\" to the folder's config.json")
+    model.config.decoder_start_token_id = start
 
 
 def _auto_tokenizer(transformers, source: Path | str, trust: bool):
