@@ -56,7 +56,8 @@ def check_fits(task, backbone) -> None:
     modality = getattr(backbone, "modality", None)
     if task.modality != modality:
         ref = getattr(backbone, "ref", type(backbone).__name__)
-        fix = "an image task such as digits" if modality == "image" else "a text task (wordnet:, csv:, jsonl:)"
+        fix = {"image": "an image task such as digits", "audio": "your own task of log-mel features "
+               "(modality 'audio')"}.get(modality, "a text task (wordnet:, csv:, jsonl:)")
         raise TaskError(f"{task.modality} task '{task.name}' on {_a(modality)} backbone '{ref}'",
                         hint=f"choose {fix} or {_a(task.modality)} backbone")
     if modality == "text" and getattr(backbone, "tokenizer", None) is None:
