@@ -20,6 +20,12 @@ projection shortcut (``bn(conv(x)) + downsample(x)``) has no such addition; ther
 any addition of two values that both depend on the block input, with the block
 output's shape, counts. If the last merge is not the block's output, the block
 output is one more point, so the last point of a block is always its output.
+A block with no merge at all, in a stream whose other blocks have merges (MobileNet's
+and EfficientNet's downsampling blocks), has one point: its output. When no block
+merges anything there is no residual stream (a PlanError).
+Shared blocks: when no chain of distinct modules is found, the calls of one module
+called several times in a chain (ALBERT's shared layer) are the blocks, named
+``PATH``, ``PATH@1``, ``PATH@2`` ... (``scopes.later_calls``).
 """
 from __future__ import annotations
 
