@@ -80,12 +80,13 @@ class InstructTask:
     def _example(self, encode, record: Record) -> Scored:
         where, values = record
         ids, scored = encode(where, values)
-        ids, scored = ids[: self.block], scored[: self.block]
         scored[0] = False  # the first token has nothing before it to be predicted from
-        if not any(scored):
-            raise TaskError(f"{where}: no response token is left in the first {self.block} tokens of the example "
-                            f"({len(ids)} of them before the cut are the prompt's or the template's)",
+        if not any(scored[: self.block]):
+            before = scored.index(True) if any(scored) else len(ids)
+            raise TaskError(f"{where}: the example's first response token is token {before + 1}, so none of the "
+                            f"response fits in block={self.block}",
                             hint="use a larger block=N (up to the backbone's positions) or a shorter prompt")
+        ids, scored = ids[: self.block], scored[: self.block]
         return Scored(torch.tensor(ids, dtype=torch.long), torch.tensor(scored, dtype=torch.bool))
 
 

@@ -56,6 +56,12 @@ def test_only_the_response_tokens_are_scored(pairs):
     assert task.scored_tokens("train") == sum(len(r.split()) + 1 for _, r in PAIRS[:6])
 
 
+def test_a_long_example_is_cut_to_the_block(pairs):
+    task = bind_task(load_task(f"lm:{pairs}?prompt=q&response=a&split=6/1/1&block=9"), load_backbone("zoo:gpt-tiny"))
+    example = task.examples("train")[0][0]  # [CLS] what sat on the mat [SEP] | the cat sat [SEP], cut after "cat"
+    assert len(example.ids) == 9 and example.scored.tolist() == [False] * 7 + [True] * 2
+
+
 def by_hand(bb, task, split: str) -> tuple[float, int]:
     """The mean cross-entropy over the response tokens of ``split``, one example at a time, and their count."""
     total, count = 0.0, 0
@@ -128,8 +134,8 @@ def test_refusals_at_tokenization(tmp_path, pairs):
     bb = load_backbone("zoo:gpt-tiny")
     with pytest.raises(TaskError) as err:
         bind_task(load_task(f"lm:{pairs}?prompt=q&response=a&block=4"), bb)
-    assert err.value.problems[0].message == (f"{pairs}:1: no response token is left in the first 4 tokens of the "
-                                             "example (4 of them before the cut are the prompt's or the template's)")
+    assert err.value.problems[0].message == (f"{pairs}:1: the example's first response token is token 7, so none "
+                                             "of the response fits in block=4")  # [CLS] 5 words [SEP], then "the"
     chat = write_jsonl(tmp_path / "c.jsonl", [{"m": [{"role": "user", "content": "x"},
                                                      {"role": "assistant", "content": "y"}]}] * 3)
     with pytest.raises(TaskError, match="has a tokenizer without one"):
