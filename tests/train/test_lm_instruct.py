@@ -134,7 +134,7 @@ def test_refusals_at_tokenization(tmp_path, pairs):
     bb = load_backbone("zoo:gpt-tiny")
     with pytest.raises(TaskError) as err:
         bind_task(load_task(f"lm:{pairs}?prompt=q&response=a&block=4"), bb)
-    assert err.value.problems[0].message == (f"{pairs}:1: the example's first response token is token 7, so none "
+    assert err.value.problems[0].message == (f"{pairs}:1: the example's first response token is token 8, so none "
                                              "of the response fits in block=4")  # [CLS] 5 words [SEP], then "the"
     chat = write_jsonl(tmp_path / "c.jsonl", [{"m": [{"role": "user", "content": "x"},
                                                      {"role": "assistant", "content": "y"}]}] * 3)
