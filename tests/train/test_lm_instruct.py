@@ -103,7 +103,8 @@ def test_the_cli_header_says_how_many_tokens_are_scored(pairs, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("rows, ref, message", [
-    ([{"q": "a", "a": "b"}, "{not json"], "prompt=q&response=a", "{f}:2: not valid JSON (Expecting property name enclosed in double quotes)"),
+    ([{"q": "a", "a": "b"}, "{not json"], "prompt=q&response=a",
+     "{f}:2: not valid JSON (Expecting property name enclosed in double quotes)"),
     ([{"q": "a", "a": "b"}, {"q": "a"}], "prompt=q&response=a", "{f}:2: no response key 'a'; the keys are q"),
     ([{"q": "a", "a": 3}], "prompt=q&response=a", "{f}:1: the response 'a' is a number; it must be text"),
     ([{"q": "a", "a": "b"}, "", {"q": "a", "a": "  "}], "prompt=q&response=a", "{f}:3: the response 'a' is empty"),
