@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-MODALITIES = ("text", "image")
+MODALITIES = ("text", "image", "audio")
 
 
 @dataclass(frozen=True, eq=False)
@@ -20,7 +20,7 @@ class Backbone:
     ref: str  # normalised reference, e.g. "zoo:vit-tiny", "hf:minilm"
     module: torch.nn.Module  # eval mode
     example_inputs: tuple  # positional inputs, batch of 2
-    modality: str  # "text" or "image"
+    modality: str  # "text", "image" or "audio" (log-mel features, Whisper's encoder)
     tokenizer: object | None  # text only: tokenizer(texts, max_length) -> {"input_ids", "attention_mask"}
     input_names: tuple[str, ...]  # forward argument names, e.g. ("input_ids", "attention_mask")
     image_shape: tuple[int, int, int] | None  # (C, H, W) for image backbones

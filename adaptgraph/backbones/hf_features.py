@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-_SUFFIX = {"text": "TextFeatures", "image": "ImageFeatures"}
+_SUFFIX = {"text": "TextFeatures", "image": "ImageFeatures", "audio": "AudioFeatures"}
 _SEPARATOR = "__"  # class name = <Base><Suffix>__<optional input>__<optional input>
 
 
@@ -107,6 +107,11 @@ def feature_class(base: type, modality: str, optional: tuple[str, ...] = ()) -> 
             return base.forward(self, **given, **decoder_inputs(self, given)).last_hidden_state
 
         forward.__signature__ = _signature(names, {n: OPTIONAL_TEXT_INPUTS[n] for n in optional})
+    elif modality == "audio":
+        def forward(self, features):
+            if getattr(self, "decoder", None) is not None:  # an encoder-decoder (WhisperModel): its encoder's states
+                return self.get_encoder()(input_features=features).last_hidden_state
+            return base.forward(self, input_features=features).last_hidden_state
     else:
         def forward(self, pixels):
             return base.forward(self, pixel_values=pixels).last_hidden_state

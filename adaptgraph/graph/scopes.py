@@ -28,6 +28,18 @@ class Scope:
 
 def module_scopes(traced: Traced) -> dict[str, Scope]:
     """The first call of every module of ``traced.module_paths`` that has nodes in the graph, by path."""
+    return {path: calls[0] for path, calls in module_calls(traced).items()}
+
+
+def later_calls(traced: Traced) -> dict[str, Scope]:
+    """``"PATH@k"`` -> the k-th call (k >= 1, in graph order) of each module called more than once
+    (ALBERT's one shared layer, called once per layer); the scope's ``path`` is that name too."""
+    return {f"{path}@{k}": Scope(f"{path}@{k}", scope.type_name, scope.nodes)
+            for path, calls in module_calls(traced).items() for k, scope in enumerate(calls) if k}
+
+
+def module_calls(traced: Traced) -> dict[str, list[Scope]]:
+    """Every call of every module of ``traced.module_paths`` that has nodes in the graph, by path, in graph order."""
     known = set(traced.module_paths)
     members: dict[str, list[fx.Node]] = {}
     info: dict[str, tuple[str, str]] = {}
@@ -38,11 +50,11 @@ def module_scopes(traced: Traced) -> dict[str, Scope]:
                 continue
             info.setdefault(key, (path, class_name(cls)))
             members.setdefault(key, []).append(node)
-    scopes: dict[str, Scope] = {}
-    for key, nodes in members.items():  # dict order = order of first node, so the first call wins
+    calls: dict[str, list[Scope]] = {}
+    for key, nodes in members.items():  # dict order = order of first node: calls in the order they run
         path, cls = info[key]
-        scopes.setdefault(path, Scope(path, cls, tuple(nodes)))
-    return scopes
+        calls.setdefault(path, []).append(Scope(path, cls, tuple(nodes)))
+    return calls
 
 
 def clean_path(raw: object, known: set[str]) -> str | None:

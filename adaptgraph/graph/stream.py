@@ -20,6 +20,12 @@ projection shortcut (``bn(conv(x)) + downsample(x)``) has no such addition; ther
 any addition of two values that both depend on the block input, with the block
 output's shape, counts. If the last merge is not the block's output, the block
 output is one more point, so the last point of a block is always its output.
+A block with no merge at all, in a stream whose other blocks have merges (MobileNet's
+and EfficientNet's downsampling blocks), has one point: its output. When no block
+merges anything there is no residual stream (a PlanError).
+Shared blocks: when no chain of distinct modules is found, the calls of one module
+called several times in a chain (ALBERT's shared layer) are the blocks, named
+``PATH``, ``PATH@1``, ``PATH@2`` ... (``scopes.later_calls``).
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from ..errors import PlanError, did_you_mean
 from ..spec.edge_facts import glob_regex, has_glob, stream_name
 from .memo import memoized
 from .ports import PointInfo, node_order, point_info, scope_input, scope_output
-from .scopes import Scope, innermost_path, module_scopes
+from .scopes import Scope, innermost_path, later_calls, module_scopes
 from .traced import Traced, class_name, is_tensor_node, node_shape, op_name
 
 _ADD_OPS = frozenset({"add", "add_", "iadd", "__add__"})
@@ -49,19 +55,20 @@ def stream_points(traced: Traced, pattern: str | None = None) -> list[PointInfo]
 
 
 def _stream_points(traced: Traced, pattern: str | None) -> list[PointInfo]:
-    scopes = module_scopes(traced)
-    ends = {path: (scope_input(s), scope_output(s)) for path, s in scopes.items()}
+    scopes, calls = module_scopes(traced), later_calls(traced)
+    ends = {path: (scope_input(s), scope_output(s)) for path, s in {**scopes, **calls}.items()}
     blocks = pattern_blocks(traced, scopes, ends, pattern) if pattern else detect_blocks(traced, scopes, ends)
+    scopes = {**scopes, **calls}
     nodes: list[fx.Node] = []
     silent = []
     for block in blocks:
         if ends[block][0] not in nodes[-1:]:  # a stage's first block: its input is a point
             nodes.append(ends[block][0])
         merges = block_merges(traced, scopes[block], ends)
-        nodes.extend(merges)
+        nodes.extend(merges or [ends[block][1]])  # no residual (MobileNet's downsampling blocks): its output
         if not merges:
             silent.append(block)
-    if silent:
+    if len(silent) == len(blocks):  # no block merges anything: a plain chain, not a residual stream
         raise PlanError(
             f"no residual merges found in block{'s' if len(silent) > 1 else ''} {', '.join(silent)} "
             f"({scopes[silent[0]].type_name}), so there are no stream points",
@@ -83,6 +90,9 @@ def detect_blocks(traced: Traced, scopes: dict[str, Scope], ends: Ends) -> list[
     chains = {kind: _chains(paths, ends) for kind, paths in groups.items()}
     longest = {kind: max(map(len, found)) for kind, found in chains.items()}
     if max(longest.values(), default=0) < 2:
+        shared = _shared_calls(traced, ends)
+        if shared:
+            return shared
         raise PlanError(
             "found no repeated blocks (a ModuleList or Sequential of modules of one class whose outputs "
             "chain), so there are no stream points",
@@ -93,6 +103,23 @@ def detect_blocks(traced: Traced, scopes: dict[str, Scope], ends: Ends) -> list[
     finer = [_stages(found) for found in chains.values()]
     finer = [f for f in finer if len(f) > len(best) and _nested(f, best) and block_merges(traced, scopes[f[0]], ends)]
     return max(finer, key=len, default=best)
+
+
+def _shared_calls(traced: Traced, ends: Ends) -> list[str]:
+    """The calls ``PATH``, ``PATH@1``, ... of one module of a container that is called several times in a
+    chain (ALBERT's shared layer): the longest such chain, and of equally long ones the innermost module."""
+    containers = set(traced.containers)
+    chains = []
+    for path in ends:
+        if "@" in path or f"{path}@1" not in ends or path.rpartition(".")[0] not in containers:
+            continue
+        chain, k = [path], 1
+        while f"{path}@{k}" in ends and ends[f"{path}@{k}"][0] is ends[chain[-1]][1] is not None:
+            chain.append(f"{path}@{k}")
+            k += 1
+        chains.append(chain)
+    best = max(chains, key=lambda c: (len(c), c[0].count(".")), default=[])
+    return best if len(best) > 1 else []
 
 
 def _chains(paths: list[str], ends: Ends) -> list[list[str]]:

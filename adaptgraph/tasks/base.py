@@ -8,14 +8,15 @@ bring their own task without registering anything::
         name = "my-task"
         class_names = ("neg", "pos")
         num_classes = 2
-        modality = "text"                 # or "image"
+        modality = "text"                 # or "image", or "audio"
         def examples(self, split):        # "train" | "validation" | "test"
             return [("great film", 1), ("dull", 0)]
         def fingerprint(self):
             return "my-task|v1"
 
-Inputs are ``str`` for text tasks and float tensors ``(C, H, W)`` for image
-tasks; labels are ints in ``range(num_classes)``. The loss is cross-entropy.
+Inputs are ``str`` for text tasks, float tensors ``(C, H, W)`` for image
+tasks and ``(mel bins, frames)`` log-mel features for audio tasks (Whisper's
+encoder); labels are ints in ``range(num_classes)``. The loss is cross-entropy.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from typing import Callable, Hashable, Protocol, Sequence, runtime_checkable
 from ..errors import TaskError, did_you_mean
 
 SPLITS = ("train", "validation", "test")
-MODALITIES = ("text", "image")
+MODALITIES = ("text", "image", "audio")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 Example = tuple[object, int]

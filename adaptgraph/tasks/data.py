@@ -20,6 +20,19 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..errors import TaskError
 
 Item = tuple[int, float]  # (example index, loss weight; 0 marks a padding item)
+IGNORE_INDEX = -100  # a target that no loss counts (prompt tokens and padding of instruction examples)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A token sequence of which only some positions are targets (``lm:`` instruction examples).
+
+    ``scored[t]`` says whether token ``t`` is predicted with a loss (from the tokens before it);
+    it is never true at ``t = 0``, which nothing comes before.
+    """
+
+    ids: torch.Tensor  # (T,) long
+    scored: torch.Tensor  # (T,) bool
 
 
 @dataclass(frozen=True)
@@ -30,11 +43,12 @@ class Batch:
     labels: torch.Tensor
     weights: torch.Tensor
     attention_mask: torch.Tensor | None
+    targets: torch.Tensor | None = None  # (B, T) token targets, IGNORE_INDEX where unscored (instruction data)
 
     def to(self, device: torch.device) -> "Batch":
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
         return Batch(tuple(move(t) for t in self.inputs), move(self.labels), move(self.weights),
-                     move(self.attention_mask))
+                     move(self.attention_mask), move(self.targets))
 
 
 def check_fits(task, backbone) -> None:
@@ -42,7 +56,8 @@ def check_fits(task, backbone) -> None:
     modality = getattr(backbone, "modality", None)
     if task.modality != modality:
         ref = getattr(backbone, "ref", type(backbone).__name__)
-        fix = "an image task such as digits" if modality == "image" else "a text task (wordnet:, csv:, jsonl:)"
+        fix = {"image": "an image task such as digits", "audio": "your own task of log-mel features "
+               "(modality 'audio')"}.get(modality, "a text task (wordnet:, csv:, jsonl:)")
         raise TaskError(f"{task.modality} task '{task.name}' on {_a(modality)} backbone '{ref}'",
                         hint=f"choose {fix} or {_a(task.modality)} backbone")
     if modality == "text" and getattr(backbone, "tokenizer", None) is None:
@@ -119,26 +134,48 @@ class Collator:
         xs = [x for x, _, _ in items]
         labels = torch.tensor([y for _, y, _ in items], dtype=torch.long)
         weights = torch.tensor([w for _, _, w in items], dtype=torch.float32)
+        targets = None
         if self.modality == "text":
-            inputs, mask = self._text(xs)
+            inputs, mask, targets = self._text(xs)
         else:
             inputs, mask = (fit_images(torch.stack(xs), self.image_shape),), None
-        return Batch(inputs, labels, weights, mask)
+        return Batch(inputs, labels, weights, mask, targets)
 
-    def _text(self, texts: list) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
-        encoded = self.tokenizer(texts, self.max_length) if not isinstance(texts[0], torch.Tensor) else _tokens(texts)
+    def _text(self, texts: list) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None, torch.Tensor | None]:
+        targets = None
+        if isinstance(texts[0], Scored):
+            encoded, targets = _scored(texts)
+        elif isinstance(texts[0], torch.Tensor):
+            encoded = _tokens(texts)
+        else:
+            encoded = self.tokenizer(texts, self.max_length)
         names = self.input_names or ("input_ids", "attention_mask")
         missing = [n for n in names if n not in encoded]
         if missing:
             raise TaskError(f"the tokenizer gives {', '.join(encoded)} but the backbone also takes {missing[0]}",
                             hint="use the tokenizer that belongs to the backbone")
-        return tuple(encoded[n] for n in names), encoded.get("attention_mask")
+        return tuple(encoded[n] for n in names), encoded.get("attention_mask"), targets
 
 
 def _tokens(blocks: list[torch.Tensor]) -> dict[str, torch.Tensor]:
     """Examples that are token blocks already (``lm:`` tasks): stacked, all of them real tokens."""
     ids = torch.stack(blocks)
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+
+
+def _scored(examples: list[Scored]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Instruction examples, right-padded to the longest of the batch; targets are the scored tokens.
+
+    Right padding leaves every real token's causal context unchanged, so a padded
+    example's losses are those it has alone.
+    """
+    ids = torch.zeros(len(examples), max(len(e.ids) for e in examples), dtype=torch.long)
+    mask, targets = torch.zeros_like(ids), torch.full_like(ids, IGNORE_INDEX)
+    for row, example in enumerate(examples):
+        n = len(example.ids)
+        ids[row, :n], mask[row, :n] = example.ids, 1
+        targets[row, :n] = torch.where(example.scored, example.ids, IGNORE_INDEX)
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}, targets
 
 
 def fit_images(images: torch.Tensor, image_shape: tuple[int, int, int] | None) -> torch.Tensor:

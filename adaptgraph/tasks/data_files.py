@@ -36,6 +36,17 @@ def read_rows(path: Path, fmt: str, fields: Sequence[Field]) -> list[tuple[str, 
                   for (role, column), value in zip(fields, values)) for line, values in rows]
 
 
+def read_jsonl_values(path: Path, fields: Sequence[Field]) -> list[tuple[int, list]]:
+    """``(line number, values)`` of ``fields`` on every JSON line, in file order. Keys are checked
+    (a missing one names its line), values are not: check them with :func:`text_value`."""
+    return list(_jsonl_rows(path, _read_text(path), fields))
+
+
+def text_value(where: str, role: str, key: str, value) -> str:
+    """``value`` when it is a JSON string; TaskError naming ``where`` and ``key`` otherwise."""
+    return _checked(where, role, key, value, "null")
+
+
 def _read_text(path: Path) -> str:
     try:
         with open(path, "rb") as f:

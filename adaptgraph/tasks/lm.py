@@ -13,6 +13,9 @@ Options (all optional): ``lm:PATH?block=128&split=90/5/5&field=text&max_blocks=N
   of the per-block losses is the mean per-token loss;
 - ``max_blocks=N``: keep the first N blocks of each split (for quick runs).
 
+``prompt=KEY&response=KEY`` or ``messages=KEY`` make it instruction data, the loss on the
+responses only (``lm_instruct``).
+
 An example's loss is the mean cross-entropy of tokens 2..N given the ones before them,
 through the backbone's own LM head (frozen, ``lm_head``); perplexity is ``exp(loss)`` and
 "accuracy" the share of next tokens the argmax gets right. Tokens depend on the
@@ -31,9 +34,10 @@ import torch
 from ..errors import TaskError
 from .base import SPLITS, split_index
 from .data_files import read_rows
+from .lm_instruct import INSTRUCT_OPTIONS, load_instruct
 from .refs import TaskRef, check_options, int_option, split_fractions
 
-LM_OPTIONS = ("block", "field", "max_blocks")
+LM_OPTIONS = ("block", "field", "max_blocks") + INSTRUCT_OPTIONS
 DEFAULT_BLOCK = 128
 LM_SPLIT = (0.9, 0.05, 0.05)
 _PARAGRAPHS = re.compile(r"\n\s*\n")
@@ -72,7 +76,7 @@ class LMTask:
             from .lm_head import lm_head  # the head says how many tokens there are
 
             head = lm_head(backbone)
-            _check_positions(backbone, self.block, self.name)
+            check_positions(backbone, self.block, self.name)
             blocks = tuple(self._blocks(backbone, paragraphs, name) for name, paragraphs in zip(SPLITS, self.splits))
             self._bound[key] = LMBlocks(self, blocks, head.num_classes, backbone)
         return self._bound[key]
@@ -125,8 +129,12 @@ class LMBlocks:
 
         return lm_head(backbone)
 
+    def scored_tokens(self, split: str) -> int:
+        """How many tokens of ``split`` the loss counts: all but the first of every block."""
+        return len(self.blocks[split_index(split)]) * (self.task.block - 1)
 
-def _check_positions(backbone, block: int, name: str) -> None:
+
+def check_positions(backbone, block: int, name: str) -> None:
     """TaskError when a block is longer than the backbone has position embeddings for."""
     config, wpe = getattr(backbone.module, "config", None), getattr(backbone.module, "wpe", None)
     limit = (getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
@@ -154,10 +162,12 @@ def load_lm(ref: TaskRef, seed: int = 0) -> LMTask:
         raise TaskError(f"option per_class of task '{ref.text}' has no meaning for a language-model task",
                         hint="use max_blocks=N to keep the first N blocks of each split")
     path = Path(ref.body)
+    block = int_option(ref, "block", DEFAULT_BLOCK, minimum=2, maximum=1 << 16)
+    if any(ref.get(key) is not None for key in INSTRUCT_OPTIONS):
+        return load_instruct(ref, path, block)
     paragraphs = _paragraphs(path, ref.get("field", "text"))
     fractions = split_fractions(ref) if ref.get("split") is not None else LM_SPLIT
-    return LMTask(name=ref.canonical(), splits=_contiguous_split(paragraphs, fractions),
-                  block=int_option(ref, "block", DEFAULT_BLOCK, minimum=2, maximum=1 << 16),
+    return LMTask(name=ref.canonical(), splits=_contiguous_split(paragraphs, fractions), block=block,
                   max_blocks=int_option(ref, "max_blocks", None))
 
 

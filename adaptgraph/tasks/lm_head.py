@@ -4,8 +4,10 @@
 logits ``(B, T, V)`` with the backbone's own matrix (``backbones.lm_head``), which is
 held as a buffer: it is never trained and never saved with a run (it is the backbone's).
 It has the two methods every head has for the training loop: ``per_example_loss`` (mean
-cross-entropy of each token given the ones before it) and ``per_example_correct``
-(the share of next tokens the argmax gets right).
+cross-entropy of each scored token given the ones before it) and ``per_example_correct``
+(the share of scored next tokens the argmax gets right), and ``per_example_tokens`` (how
+many tokens of each example are scored: every one of a block; the response tokens of
+instruction data, whose batches carry ``targets``).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from torch import nn
 
 from ..backbones.lm_head import output_embedding
 from ..errors import TaskError
+from .data import IGNORE_INDEX
 
 
 class LMHead(nn.Module):
@@ -37,24 +40,39 @@ class LMHead(nn.Module):
         return F.linear(features, self.weight.to(features.dtype), bias)
 
     def per_example_loss(self, logits: torch.Tensor, batch) -> torch.Tensor:
-        """``(B,)`` mean cross-entropy of tokens 2..T given the ones before (padding left out)."""
-        ce = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), batch.inputs[0][:, 1:], reduction="none")
-        return _masked_mean(ce, batch.attention_mask)
+        """``(B,)`` mean cross-entropy of each example's scored next tokens (padding and prompts left out)."""
+        targets = next_token_targets(batch)
+        ce = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets.clamp_min(0), reduction="none")
+        return _masked_mean(ce, targets != IGNORE_INDEX)
 
     def per_example_correct(self, logits: torch.Tensor, batch) -> torch.Tensor:
-        """``(B,)`` share of next tokens that the argmax predicts."""
-        hits = (logits[:, :-1].argmax(-1) == batch.inputs[0][:, 1:]).float()
-        return _masked_mean(hits, batch.attention_mask)
+        """``(B,)`` share of each example's scored next tokens that the argmax predicts."""
+        targets = next_token_targets(batch)
+        return _masked_mean((logits[:, :-1].argmax(-1) == targets).float(), targets != IGNORE_INDEX)
+
+    def per_example_tokens(self, batch) -> torch.Tensor:
+        """``(B,)`` how many next tokens of each example are scored: evaluation weighs examples by it,
+        so that its loss is the mean over all scored tokens of the split."""
+        return (next_token_targets(batch) != IGNORE_INDEX).sum(dim=1)
 
     def describe(self) -> dict:
         """What a run records: the head is rebuilt from the backbone, not from saved weights."""
         return {"kind": "lm", "num_classes": self.num_classes, "feature_dim": self.feature_dim}
 
 
-def _masked_mean(values: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-    if attention_mask is None:
-        return values.mean(dim=1)
-    keep = attention_mask[:, 1:].to(values.dtype)
+def next_token_targets(batch) -> torch.Tensor:
+    """``(B, T - 1)``: the token each position predicts, IGNORE_INDEX where it is not scored
+    (padding; the prompt of instruction data, whose batches carry their own ``targets``)."""
+    if batch.targets is not None:
+        return batch.targets[:, 1:]
+    targets = batch.inputs[0][:, 1:]
+    if batch.attention_mask is None:
+        return targets
+    return targets.masked_fill(batch.attention_mask[:, 1:] == 0, IGNORE_INDEX)
+
+
+def _masked_mean(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    keep = keep.to(values.dtype)
     return (values * keep).sum(dim=1) / keep.sum(dim=1).clamp_min(1.0)
 
 

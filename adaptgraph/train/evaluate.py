@@ -50,7 +50,7 @@ def rank_progress(progress: bool | None, group: distributed.Dist) -> bool | None
 def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "test",
              config: TrainConfig | None = None, *, progress: bool | None = None) -> dict:
     """``{"accuracy", "loss", "n"}`` of ``model`` + ``head`` on ``split`` of ``task`` (and ``"perplexity"``
-    for an LM head, whose accuracy is that of the next token and whose loss is per token).
+    and ``"tokens"`` for an LM head, whose accuracy and loss are means over the scored next tokens).
 
     Batches are taken in order (``eval_batch_size``), so the same model gives
     the same accuracy every time. Under a process group each rank evaluates its
@@ -72,7 +72,8 @@ def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "tes
     loader = make_loader(examples, backbone, batch_size=config.eval_batch_size, max_length=config.max_length,
                          shuffle=False, rank=group.rank, world_size=group.world_size,
                          num_workers=config.num_workers)
-    correct = loss_sum = count = 0.0
+    correct = loss_sum = count = examples_seen = 0.0
+    tokens_of = getattr(head, "per_example_tokens", None)  # an LM head: weigh each example by its scored tokens
     bar = progress_bar(loader, desc=f"eval {split}", unit="batch", leave=False,
                        progress=rank_progress(progress, group))
     with torch.no_grad(), autocast(config, device):
@@ -80,14 +81,18 @@ def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "tes
             batch = batch.to(device)
             logits = logits_of(model, head, batch)
             real = batch.weights > 0
+            weight = (tokens_of(batch) if tokens_of else torch.ones_like(batch.weights))[real].double()
             ce = head.per_example_loss(logits, batch)
-            correct += float(head.per_example_correct(logits, batch)[real].sum())
-            loss_sum += float(ce[real].double().sum())
-            count += float(real.sum())
-    correct, loss_sum, count = distributed.sum_across([correct, loss_sum, count], group, device)
-    metrics = {"accuracy": correct / count, "loss": loss_sum / count, "n": int(count)}
-    if getattr(head, "reports_perplexity", False):  # a language model: exp(mean token loss)
+            correct += float((head.per_example_correct(logits, batch)[real].double() * weight).sum())
+            loss_sum += float((ce[real].double() * weight).sum())
+            count += float(weight.sum())
+            examples_seen += float(real.sum())
+    correct, loss_sum, count, examples_seen = distributed.sum_across([correct, loss_sum, count, examples_seen],
+                                                                     group, device)
+    metrics = {"accuracy": correct / count, "loss": loss_sum / count, "n": int(examples_seen)}
+    if getattr(head, "reports_perplexity", False):  # a language model: exp(mean loss over the scored tokens)
         metrics["perplexity"] = math.exp(metrics["loss"])
+        metrics["tokens"] = int(count)
     return metrics
 
 

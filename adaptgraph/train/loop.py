@@ -313,6 +313,8 @@ def _metrics(run: _Run, log: list[dict], best: _Checkpoint, test: dict | None, s
         "device": device.type, "amp": config.amp if amp_dtype(config, device) else "none",
         "world_size": run.group.world_size, "epochs": len(log), "steps": log[-1]["step"],
         "best_epoch": best.epoch, "train_examples": len(run.task.examples("train")),
+        **({"scored_tokens": {s: run.task.scored_tokens(s) for s in ("train", "validation", "test")}}
+           if hasattr(run.task, "scored_tokens") else {}),  # an lm: task: the tokens its loss counts
         "validation": best.validation, "test": test, "test_accuracy": test["accuracy"] if test else None,
         **({"test_perplexity": test["perplexity"]} if test and "perplexity" in test else {}),
         **({"block_tokens": run.task.task.block} if run.head.describe().get("kind") == "lm" else {}),

@@ -189,10 +189,10 @@ def test_missing_minilm_package(monkeypatch):
 
 def test_hf_model_with_other_inputs_is_refused(tmp_path, monkeypatch):
     _tiny_bert(tmp_path)
-    monkeypatch.setattr(transformers.BertModel, "main_input_name", "input_features")  # as audio models have
+    monkeypatch.setattr(transformers.BertModel, "main_input_name", "input_values")  # as wav2vec2 has
     with pytest.raises(BackboneError) as err:
         load_backbone(f"hf:{tmp_path}")
     assert str(err.value) == (
-        f"error: backbone hf:{tmp_path} takes 'input_features'; only text models (input_ids) and "
-        f"image models (pixel_values) are supported\n"
+        f"error: backbone hf:{tmp_path} takes 'input_values'; only text models (input_ids), "
+        f"image models (pixel_values) and Whisper-like audio encoders (input_features) are supported\n"
         f"    hint: wrap the model in a module whose forward returns one feature tensor and use py:MODULE:FACTORY")

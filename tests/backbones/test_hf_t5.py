@@ -75,3 +75,36 @@ def test_an_encoder_only_folder_loads_its_own_class(folders):
     traced = trace_backbone(bb, None)
     assert len(stream_points(traced)) == 1 + 2 * 2
     assert not any(p.startswith("decoder") for p in module_ports(traced))
+
+
+@pytest.mark.parametrize("generation_start", [5, None])
+def test_a_folder_without_decoder_start_in_its_config_reads_the_generation_config(tmp_path, capsys,
+                                                                                  generation_start):
+    """transformers 5 keeps decoder_start_token_id in generation_config.json; without that file T5
+    starts from its pad token."""
+    import json
+
+    from adaptgraph.cli import main
+
+    folder = tmp_path / "t5"
+    torch.manual_seed(0)
+    transformers.T5Model(transformers.T5Config(**CONFIG)).save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("decoder_start_token_id")
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "generation_config.json").unlink(missing_ok=True)
+    if generation_start is not None:
+        (folder / "generation_config.json").write_text(json.dumps({"decoder_start_token_id": generation_start}))
+    bb = load_backbone(f"hf:{folder}")
+    ids, mask = bb.example_inputs
+    start = generation_start if generation_start is not None else CONFIG["pad_token_id"]
+    decoder_ids = torch.cat([torch.full_like(ids[:, :1], start), ids[:, :-1]], dim=1)
+    reference = transformers.T5Model.from_pretrained(folder).eval()
+    with torch.no_grad():
+        want = reference(input_ids=ids, attention_mask=mask, decoder_input_ids=decoder_ids).last_hidden_state
+        assert torch.equal(bb.module(ids, mask), want)
+    assert main(["points", f"hf:{folder}"]) == 0
+    assert sum(line.startswith("@") for line in capsys.readouterr().out.splitlines()) == (1 + 2 * 2) + (1 + 3 * 3)
+    model = adaptgraph.compile(adaptgraph.loads("parallel decoder.block.*.layer.2\nedge @0 -> @-1"), bb)
+    with torch.no_grad():  # zero-initialised adapters change nothing
+        assert torch.equal(model(ids, mask), bb.module(ids, mask))

@@ -63,8 +63,8 @@ def test_blocks_split_in_file_order_without_padding(text):
     ("lm:{text}?per_class=3", "option per_class of task 'lm:{text}?per_class=3' has no meaning for a "
                               "language-model task"),
     ("lm:{text}?block=1", "option block=1 of task 'lm:{text}?block=1' must be an integer >= 2 and <= 65536"),
-    ("lm:{text}?blocks=8", "unknown option 'blocks' for lm tasks (options: block, field, max_blocks, per_class, "
-                           "split)"),
+    ("lm:{text}?blocks=8", "unknown option 'blocks' for lm tasks (options: block, field, max_blocks, prompt, "
+                           "response, messages, per_class, split)"),
 ])
 def test_reference_errors(text, ref, message):
     with pytest.raises(TaskError) as err:
