@@ -48,7 +48,7 @@ def rank_progress(progress: bool | None, group: distributed.Dist) -> bool | None
 
 
 def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "test",
-             config: TrainConfig | None = None, *, progress: bool | None = None) -> dict:
+             config: TrainConfig | None = None, *, progress: bool | None = None, own_stage: bool = False) -> dict:
     """``{"accuracy", "loss", "n"}`` of ``model`` + ``head`` on ``split`` of ``task`` (and ``"perplexity"``
     for an LM head, whose accuracy is that of the next token and whose loss is per token).
 
@@ -73,7 +73,8 @@ def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "tes
                          shuffle=False, rank=group.rank, world_size=group.world_size,
                          num_workers=config.num_workers)
     correct = loss_sum = count = 0.0
-    bar = progress_bar(loader, desc=f"eval {split}", unit="batch", leave=False,
+    # inside training an evaluation is a passing bar; as the eval command's work, a stage with first and last lines
+    bar = progress_bar(loader, desc=f"eval {split}", unit="batch", leave=own_stage,
                        progress=rank_progress(progress, group))
     with torch.no_grad(), autocast(config, device):
         for batch in bar:
