@@ -72,4 +72,4 @@ def evaluate_run(run_dir: str | Path, task: str | None = None, split: str = "tes
             else load_head(description, saved.extra("head"), loaded, f"{weights} (head)"))
     config = TrainConfig(**metrics["config"])
     return {"run": str(run), "task": task_ref, "split": split,
-            **evaluate(model, head, bb, loaded, split, config, progress=progress)}
+            **evaluate(model, head, bb, loaded, split, config, progress=progress, own_stage=True)}

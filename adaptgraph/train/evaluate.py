@@ -48,7 +48,7 @@ def rank_progress(progress: bool | None, group: distributed.Dist) -> bool | None
 
 
 def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "test",
-             config: TrainConfig | None = None, *, progress: bool | None = None) -> dict:
+             config: TrainConfig | None = None, *, progress: bool | None = None, own_stage: bool = False) -> dict:
     """``{"accuracy", "loss", "n"}`` of ``model`` + ``head`` on ``split`` of ``task`` (and ``"perplexity"``
     and ``"tokens"`` for an LM head, whose accuracy and loss are means over the scored next tokens).
 
@@ -74,7 +74,8 @@ def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "tes
                          num_workers=config.num_workers)
     correct = loss_sum = count = examples_seen = 0.0
     tokens_of = getattr(head, "per_example_tokens", None)  # an LM head: weigh each example by its scored tokens
-    bar = progress_bar(loader, desc=f"eval {split}", unit="batch", leave=False,
+    # inside training an evaluation is a passing bar; as the eval command's work, a stage with first and last lines
+    bar = progress_bar(loader, desc=f"eval {split}", unit="batch", leave=own_stage,
                        progress=rank_progress(progress, group))
     with torch.no_grad(), autocast(config, device):
         for batch in bar:

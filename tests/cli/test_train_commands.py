@@ -125,3 +125,6 @@ def test_a_log_gets_progress_lines_and_no_progress_silences_them(spec, tmp_path,
     assert all("\r" not in line for line in err)
     assert main([*args, "--out", str(tmp_path / "b"), "--no-progress"]) == 0
     assert capsys.readouterr().err == ""
+    assert main(["eval", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "eval test: 0/1 batches, 0 s elapsed" and err[-1].startswith("eval test: 1/1 batches, ")

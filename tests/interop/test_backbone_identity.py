@@ -46,7 +46,7 @@ def test_eval_merge_and_export_say_how_to_name_a_moved_folder(saved, tmp_path, m
     _, folder, path = saved
     monkeypatch.setattr(cache, "_BACKBONES", {})
     shutil.move(str(folder), str(tmp_path / "elsewhere"))
-    for command in (["merge", str(path), "--out", str(tmp_path / "merged")],
+    for command in (["merge", str(path), "--out", str(tmp_path / "merged"), "--no-progress"],  # no log lines
                     ["export", str(path), "--format", "peft", "--out", str(tmp_path / "peft")]):
         assert main(command) == 1
         err = capsys.readouterr().err
