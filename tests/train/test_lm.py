@@ -199,3 +199,32 @@ def test_search_places_adapters_for_the_lm_loss(text):
                     scoring=Scoring(batches=1, batch_size=4), progress=False, plot=False)
     assert [t.status for t in result.trials] == ["ok"] * len(result.trials)
     assert result.best.test_accuracy is not None  # the next-token accuracy of the retrained best spec
+
+
+def test_a_split_without_a_block_is_refused_before_training(tmp_path):
+    """A long text without blank lines is one paragraph: it all lands in 'train', and a run of it would be
+    saved with validation and test null. The count of every split is in the message."""
+    one = tmp_path / "one.txt"
+    one.write_text(" ".join(["the cat sat on the mat"] * 400))
+    with pytest.raises(TaskError) as err:
+        bind_task(load_task(f"lm:{one}?block=32"), load_backbone("zoo:gpt-tiny"))
+    message = err.value.problems[0]
+    assert message.message.startswith(f"task 'lm:{one}?block=32' has no block of 32 tokens in split 'validation' "
+                                      "and 'test': train 75 blocks (2402 tokens, 1 paragraph), validation 0 blocks "
+                                      "(0 tokens, 0 paragraphs), test 0 blocks (0 tokens, 0 paragraphs)")
+    assert "more paragraphs" in message.hint
+    few = tmp_path / "few.txt"
+    few.write_text("\n\n".join(["the cat sat on the mat " * 12] * 20))
+    with pytest.raises(TaskError) as err:
+        bind_task(load_task(f"lm:{few}?block=128"), load_backbone("zoo:gpt-tiny"))
+    assert "block=74 fits every split" in err.value.problems[0].hint
+    assert bind_task(load_task(f"lm:{few}?block=74"), load_backbone("zoo:gpt-tiny")).examples("test")
+
+
+def test_train_refuses_before_writing_a_run(tmp_path):
+    one = tmp_path / "one.txt"
+    one.write_text(" ".join(["the cat sat on the mat"] * 400))
+    spec = adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel h.*.mlp { rank = 2 }')
+    with pytest.raises(TaskError, match="has no block of 32 tokens in split 'validation' and 'test'"):
+        train_spec(spec, f"lm:{one}?block=32", config=TrainConfig(steps=1), out_dir=tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.json").exists()
