@@ -87,12 +87,14 @@ def run_train(args) -> int:
     print(f"task {m['task']} ({m['num_classes']} classes, {m['train_examples']} training examples) on {m['backbone']}")
     print(f"trainable parameters: {m['trainable_parameters']['model']:,} in adapters + "
           f"{m['trainable_parameters']['head']:,} in the head")
+    best = (f"best epoch {m['best_epoch']} of {m['epochs']}" if m["steps"] else
+            "nothing trains (no adapters, no `train` modules): the frozen model's numbers")
     if m.get("test_perplexity") is not None:  # an lm: task: perplexity first, accuracy is the next token's
         val = m["validation"]["perplexity"] if m.get("validation") else float("nan")
-        print(f"best epoch {m['best_epoch']} of {m['epochs']}: validation perplexity {val:.3f}")
+        print(f"{best}: validation perplexity {val:.3f}")
         print(f"test perplexity {m['test_perplexity']:.3f} (next-token accuracy {m['test_accuracy']:.4f})")
     else:
-        print(f"best epoch {m['best_epoch']} of {m['epochs']}: validation accuracy {val:.4f}")
+        print(f"{best}: validation accuracy {val:.4f}")
     if m.get("test_accuracy") is not None and m.get("test_perplexity") is None:
         print(f"test accuracy {m['test_accuracy']:.4f}")
     if args.out:

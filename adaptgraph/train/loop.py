@@ -89,7 +89,9 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
     which is left loaded in ``model`` and ``head``. With ``out_dir``, writes
     ``log.jsonl`` after each epoch and ``metrics.json`` last (rank 0 only,
     atomically); ``before_finish(result, out_dir)`` runs just before
-    ``metrics.json`` so that weights can be saved first. The head is new
+    ``metrics.json`` so that weights can be saved first. When nothing requires grad (a spec
+    without adapters or ``train`` on an ``lm:`` task, whose head is the backbone's frozen one),
+    no step is taken: the run holds the frozen model's numbers as epoch 0. The head is new
     (initialised from ``config.seed``) unless one is given. Under ``torchrun``
     the processes train one model with DistributedDataParallel.
     """
@@ -135,6 +137,8 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
                          shuffle=True, seed=config.seed, rank=group.rank, world_size=group.world_size,
                          num_workers=config.num_workers)
     trainer = _Trainable(checkpointed(run.model) if config.checkpointing else run.model, run.head)
+    if not trainable_parameters(trainer):  # no adapters, no `train`, a frozen head (an lm: task): the base
+        return _frozen(run)
     wrapped = _wrap(trainer, group, run.device)
     total = config.steps or config.num_epochs * len(loader)
     optimizer = _optimizer(trainer, config)
@@ -171,6 +175,21 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
         if run.out is not None:
             write_jsonl(run.out / LOG_FILE, log)
     return log, best, time.perf_counter() - started
+
+
+def _frozen(run: _Run) -> tuple[list[dict], _Checkpoint, float]:
+    """Nothing trains: no step, the frozen model's validation numbers as epoch 0 (the base model's numbers)."""
+    started = time.perf_counter()
+    val = evaluate(run.model, run.head, run.backbone, run.task, "validation", run.config,
+                   progress=run.progress) if run.task.examples("validation") else None
+    seconds = round(time.perf_counter() - started, 3)
+    log = [{"epoch": 0, "step": 0, "lr": 0.0, "train_loss": None, "validation": val, "seconds": 0.0,
+            "eval_seconds": seconds}]
+    if run.out is not None:
+        write_jsonl(run.out / LOG_FILE, log)
+    head_state = {k: v.detach().clone() for k, v in run.head.state_dict().items()}
+    best = _Checkpoint(0, val, trainable_state(run.model), head_state)
+    return log, best, seconds
 
 
 def _check_finite(split: str, loss: float, epoch: int, step: int, config: TrainConfig) -> None:
@@ -299,7 +318,7 @@ def _metrics(run: _Run, log: list[dict], best: _Checkpoint, test: dict | None, s
         "task": run.task.name, "task_fingerprint": run.task.fingerprint(), "num_classes": run.task.num_classes,
         "backbone": getattr(run.backbone, "ref", None), "config": config.model_dump(),
         "device": device.type, "amp": config.amp if amp_dtype(config, device) else "none",
-        "world_size": run.group.world_size, "epochs": len(log), "steps": log[-1]["step"],
+        "world_size": run.group.world_size, "epochs": log[-1]["epoch"], "steps": log[-1]["step"],
         "best_epoch": best.epoch, "train_examples": len(run.task.examples("train")),
         "validation": best.validation, "test": test, "test_accuracy": test["accuracy"] if test else None,
         **({"test_perplexity": test["perplexity"]} if test and "perplexity" in test else {}),

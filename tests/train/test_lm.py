@@ -1,6 +1,7 @@
 """lm:PATH: next-token training through the backbone's own LM head, perplexity reproduced by eval, scoring."""
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -228,3 +229,27 @@ def test_train_refuses_before_writing_a_run(tmp_path):
     with pytest.raises(TaskError, match="has no block of 32 tokens in split 'validation' and 'test'"):
         train_spec(spec, f"lm:{one}?block=32", config=TrainConfig(steps=1), out_dir=tmp_path / "run")
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_spec_without_adapters_gives_the_frozen_base_models_numbers(text, tmp_path, capsys):
+    """No adapters and no `train`: nothing requires grad, so no step is taken; train and eval both report
+    the frozen backbone's perplexity, exactly what evaluate gives on the backbone itself."""
+    from adaptgraph.cli import main
+
+    spec = tmp_path / "base.adapt"
+    spec.write_text('backbone "zoo:gpt-tiny"\n')
+    ref = f"lm:{text}?block=32"
+    assert main(["train", str(spec), "--task", ref, "--epochs", "2", "--out", str(tmp_path / "run"),
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "nothing trains (no adapters, no `train` modules): the frozen model's numbers" in printed
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["steps"] == 0 and metrics["epochs"] == 0 and metrics["trainable_parameters"]["total"] == 0
+    bb = load_backbone("zoo:gpt-tiny")
+    task = load_task(ref)
+    base = adaptgraph.compile(adaptgraph.loads('backbone "zoo:gpt-tiny"'), bb)
+    for split in ("validation", "test"):
+        want = evaluate(base, task.for_backbone(bb).make_head(bb), bb, task, split, TrainConfig())
+        assert metrics[split]["perplexity"] == want["perplexity"]
+    assert main(["eval", str(tmp_path / "run"), "--json", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["perplexity"] == metrics["test_perplexity"]
