@@ -75,6 +75,9 @@ def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = D
     spec trains (``train``) get their own copies, so training never writes into the backbone.
     """
     gm = share_weights(traced.gm)
+    for path, module in traced.beside.items():  # a trained causal-LM head: not called by the graph
+        if path in plan.train:
+            gm.add_module(path, share_weights(module))
     own_copy(gm, plan.train)
     backbone_parameters = sum(p.numel() for p in gm.parameters())
     gm.add_module(ADAPTERS, build_adapters(plan, seed))

@@ -229,7 +229,7 @@ def _better(val: dict, best: dict, head) -> bool:
 def _new_head(model, backbone, train, task, config, device) -> TaskHead:
     """A head sized by one forward pass of the model on two training examples (an LM task's: the backbone's)."""
     if hasattr(task, "make_head"):
-        return task.make_head(backbone)
+        return task.make_head(backbone, model)
     probe = make_loader(train[:2], backbone, batch_size=2, max_length=config.max_length, shuffle=False)
     batch = next(iter(probe)).to(device)
     was_training = model.training
