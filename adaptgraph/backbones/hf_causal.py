@@ -55,15 +55,21 @@ def causal_class_name(module: nn.Module) -> str | None:
     return names[0] if causal_head(module) is not None and names and names[0].endswith(CAUSAL_SUFFIXES) else None
 
 
+def is_tied(module: nn.Module) -> bool:
+    """Whether the attached head's weight is the input embedding's tensor (the same memory)."""
+    head = causal_head(module)
+    return head is not None and head.weight.data_ptr() == module.get_input_embeddings().weight.data_ptr()
+
+
 def causal_model(base: nn.Module) -> nn.Module:
     """The ``*ForCausalLM`` model around ``base`` (a plain Hugging Face class, no feature subclass) and its
     attached head, sharing their modules. Built on the meta device, so no second copy of the weights is drawn.
-    The head is detached from ``base``; a head whose weight is no longer the input embedding's unties the config.
+    The head is detached from ``base``; the config ties them exactly when they are one tensor.
     """
     import transformers
 
+    tied = is_tied(base)
     head = base._modules.pop(HEAD)
-    tied = head.weight is base.get_input_embeddings().weight
     base.config.tie_word_embeddings = tied
     if getattr(base.config, "get_text_config", None) is not None:
         base.config.get_text_config().tie_word_embeddings = tied

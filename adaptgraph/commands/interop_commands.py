@@ -69,10 +69,12 @@ def run_export(args) -> int:
     from ..interop import export_peft
 
     done = export_peft(args.source, args.out, backbone=args.backbone, trust_code=args.trust_code)
+    auto = "AutoModelForCausalLM" if done.config["task_type"] == "CAUSAL_LM" else "AutoModel"
     _report(args, {"out": str(done.out_dir), "targets": list(done.targets), "r": done.config["r"],
-                   "lora_alpha": done.config["lora_alpha"]},
+                   "lora_alpha": done.config["lora_alpha"], "model_class": done.model_class},
             f"wrote a PEFT LoRA for {len(done.targets)} modules to {done.out_dir} "
-            f"(r = {done.config['r']}, lora_alpha = {done.config['lora_alpha']})")
+            f"(r = {done.config['r']}, lora_alpha = {done.config['lora_alpha']}); it fits {done.model_class}: "
+            f"PeftModel.from_pretrained({auto}.from_pretrained(base), out)")
     return 0
 
 
@@ -92,9 +94,9 @@ def run_merge(args) -> int:
                  trust_code=args.trust_code)
     kept = f"; kept as adapters: {', '.join(done.kept)}" if done.kept else ""
     _report(args, {"out": str(done.out_dir), "merged": list(done.merged), "kept": list(done.kept),
-                   "max_difference": done.max_difference},
-            f"merged {len(done.merged)} edges into {done.out_dir} (max difference from the compiled model "
-            f"{done.max_difference:.3g}){kept}")
+                   "max_difference": done.max_difference, "model_class": done.model_class},
+            f"merged {len(done.merged)} edges into {done.out_dir}, saved as {done.model_class} (max difference "
+            f"from the compiled model {done.max_difference:.3g}){kept}")
     return 0
 
 

@@ -27,7 +27,7 @@ class LMHead(nn.Module):
     select_by = "loss"  # the best epoch is the one with the lowest validation loss (perplexity)
     reports_perplexity = True  # evaluate adds exp(loss)
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, trained: nn.Linear | None = None):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, trained: nn.Module | None = None):
         super().__init__()
         self.register_buffer("weight", weight.detach(), persistent=False)
         self.register_buffer("bias", None if bias is None else bias.detach(), persistent=False)
@@ -40,7 +40,8 @@ class LMHead(nn.Module):
         if features.dim() != 3 or features.shape[-1] != self.feature_dim:
             raise TaskError(f"the LM head takes hidden states (B, T, {self.feature_dim}), got "
                             f"{tuple(features.shape)}", hint="use a decoder backbone's own features")
-        weight, bias = (self.weight, self.bias) if self.trained is None else (self.trained.weight, self.trained.bias)
+        source = self if self.trained is None else self.trained
+        weight, bias = source.weight, getattr(source, "bias", None)
         bias = None if bias is None else bias.to(features.dtype)
         return F.linear(features, weight.to(features.dtype), bias)
 
@@ -76,11 +77,12 @@ def lm_head(backbone, model: nn.Module | None = None) -> LMHead:
     return LMHead(weight, bias, _trained_head(model))
 
 
-def _trained_head(model: nn.Module | None) -> nn.Linear | None:
+def _trained_head(model: nn.Module | None) -> nn.Module | None:
+    """The compiled model's ``lm_head`` when it trains. Not always an ``nn.Linear``: torch.export names a
+    tied weight after its last user, so the graph may hold ``lm_head`` as a plain module with a ``weight``."""
     head = None if model is None else unwrap(model)._modules.get(HEAD)
-    if isinstance(head, nn.Linear) and any(p.requires_grad for p in head.parameters()):
-        return head
-    return None
+    weight = getattr(head, "weight", None)
+    return head if isinstance(weight, nn.Parameter) and weight.requires_grad else None
 
 
 def _check_causal(backbone, vocab: int) -> None:
