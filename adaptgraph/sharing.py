@@ -50,18 +50,18 @@ def own_copy(module: nn.Module, prefixes: tuple[str, ...]) -> int:
             continue
         for name, p in list(m._parameters.items()):
             if p is not None:
-                if id(p) not in fresh:
-                    fresh[id(p)] = nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad)
+                if id(p) not in fresh:  # the old parameter is kept in the value, so its id is not reused
+                    fresh[id(p)] = (p, nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad))
                     copied += 1
-                m._parameters[name] = fresh[id(p)]
+                m._parameters[name] = fresh[id(p)][1]
         for name, b in list(m._buffers.items()):
             if b is not None:
                 m._buffers[name] = b.detach().clone()
                 copied += 1
     for m in module.modules():  # a tied parameter outside ``prefixes`` (an embedding and its head) stays tied
         for name, p in list(m._parameters.items()):
-            if p is not None and id(p) in fresh:
-                m._parameters[name] = fresh[id(p)]
+            if p is not None and id(p) in fresh and fresh[id(p)][0] is p:
+                m._parameters[name] = fresh[id(p)][1]
     return copied
 
 
