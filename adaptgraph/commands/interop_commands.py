@@ -10,8 +10,12 @@ EXAMPLES_EXPORT = """examples:
   adaptgraph export adapters.safetensors --format peft --out peft-dir --json
 
 Then, in Python:
-  base = AutoModel.from_pretrained(BASE_FOLDER)
+  base = AutoModel.from_pretrained(BASE_FOLDER)              # AutoModelForCausalLM for a causal LM
   model = PeftModel.from_pretrained(base, "lora4-peft")
+
+A run on a *ForCausalLM / *LMHeadModel folder is written for that class (task_type CAUSAL_LM;
+load the base with AutoModelForCausalLM), any other for the bare model's class; the output
+and adapter_config.json's auto_mapping name the class.
 
 Only `parallel M { act = none, norm = none, bias = false }` edges on nn.Linear or Conv1D
 modules map onto LoRA (scale * r becomes lora_alpha); any other edge is refused by name.
@@ -25,6 +29,9 @@ The backbone defaults to hf:<base_model_name_or_path> from adapter_config.json.
 EXAMPLES_MERGE = """examples:
   adaptgraph merge runs/lora4 --out merged          # a plain Hugging Face folder (save_pretrained)
   adaptgraph merge runs/mixed --out merged --keep-unmerged
+
+A causal-LM folder (*ForCausalLM, *LMHeadModel) is saved as that class with its LM head (trained
+by `train lm_head` or the folder's own), for AutoModelForCausalLM.from_pretrained(OUT).
 
 Parallel and sequential adapters without activation or norm on nn.Linear / Conv1D modules
 are folded into the weights; long-range, recurrent and nonlinear edges are refused unless
