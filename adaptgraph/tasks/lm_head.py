@@ -77,6 +77,14 @@ def lm_head(backbone, model: nn.Module | None = None) -> LMHead:
     return LMHead(weight, bias, _trained_head(model))
 
 
+def check_head_is_used(model: nn.Module, head: nn.Module, task_name: str) -> None:
+    """TaskError when the spec trains ``lm_head`` but the task's head is not the LM head: it would get no
+    gradient and stay as it is, silently."""
+    if _trained_head(model) is not None and not isinstance(head, LMHead):
+        raise TaskError(f"the spec trains lm_head, but task '{task_name}' does not use the LM head (it trains "
+                        f"its own classification head)", hint="remove `train lm_head`, or train on an lm: task")
+
+
 def _trained_head(model: nn.Module | None) -> nn.Module | None:
     """The compiled model's ``lm_head`` when it trains. Not always an ``nn.Linear``: torch.export names a
     tied weight after its last user, so the graph may hold ``lm_head`` as a plain module with a ``weight``."""

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from ..adapters.grad_init import init_from_gradients, pending
 from ..errors import TaskError, TrainingError
-from ..tasks import Batch, TaskHead, bind_task, check_fits, check_labels, check_task, feature_dim_of, make_loader
+from ..tasks import (Batch, TaskHead, bind_task, check_fits, check_head_is_used, check_labels, check_task,
+                     feature_dim_of, make_loader)
 from ..trainable import trainable_parameters, trainable_state, trained_buffers
 from . import distributed
 from .checkpointing import checkpointed
@@ -118,6 +119,7 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
         check_labels(train, task, "train")
         model.to(device)
         head = (head or _new_head(model, backbone, train, task, config, device)).to(device)
+        check_head_is_used(model, head, task.name)
         if head.num_classes != task.num_classes:
             raise TaskError(f"the head has {head.num_classes} classes but task '{task.name}' "
                             f"has {task.num_classes}")

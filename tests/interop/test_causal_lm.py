@@ -181,3 +181,13 @@ def test_a_causal_lm_peft_folder_imports_with_the_same_logits(folders, name, tmp
     with torch.no_grad():
         got = head(model(ids, torch.ones_like(ids)))
     assert (got - want).abs().max() <= SAME
+
+
+def test_training_lm_head_on_a_classification_task_is_refused(folders, tmp_path):
+    """There the LM head gets no gradient: it would be saved unchanged as if trained."""
+    from adaptgraph.errors import TaskError
+
+    (tmp_path / "t.csv").write_text("text,label\n" + "".join(f"{w} cat,{i % 2}\n" for i, w in enumerate(WORDS * 4)))
+    spec = adaptgraph.loads(f'backbone "hf:{folders / "llama"}"\ntrain lm_head')
+    with pytest.raises(TaskError, match="the spec trains lm_head, but task 'csv:.*' does not use the LM head"):
+        train_spec(spec, f"csv:{tmp_path / 't.csv'}?text=text&label=label", config=CONFIG, progress=False)
