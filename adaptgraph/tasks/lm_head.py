@@ -18,7 +18,6 @@ from torch import nn
 from ..backbones.hf_causal import HEAD
 from ..backbones.lm_head import output_embedding
 from ..errors import TaskError
-from ..trainable import unwrap
 
 
 class LMHead(nn.Module):
@@ -88,7 +87,7 @@ def check_head_is_used(model: nn.Module, head: nn.Module, task_name: str) -> Non
 def _trained_head(model: nn.Module | None) -> nn.Module | None:
     """The compiled model's ``lm_head`` when it trains. Not always an ``nn.Linear``: torch.export names a
     tied weight after its last user, so the graph may hold ``lm_head`` as a plain module with a ``weight``."""
-    head = None if model is None else unwrap(model)._modules.get(HEAD)
+    head = None if model is None else model._modules.get(HEAD)  # the compiled model itself, before any wrapper
     weight = getattr(head, "weight", None)
     return head if isinstance(weight, nn.Parameter) and weight.requires_grad else None
 
