@@ -13,6 +13,10 @@ EXAMPLES_TRAIN = """examples:
   adaptgraph train my.adapt --backbone zoo:vit-tiny --task digits --epochs 5 --lr 3e-3 --out runs/d
   torchrun --nproc-per-node 2 -m adaptgraph train my.adapt --task csv:data.csv --out runs/ddp
   adaptgraph train my.adapt --backbone zoo:gpt-tiny --task 'lm:book.txt?block=64' --out runs/lm   # perplexity
+  adaptgraph train empty.adapt --backbone hf:my-llama --task lm:book.txt --out runs/base   # the frozen base's
+
+A spec with nothing to train (no adapters, no `train`) on an lm: task takes no step: the run holds
+the frozen model's validation and test perplexity. `train lm_head` trains a causal LM's own head.
 
 task references: wordnet:noun | wordnet:all | wordnet:noun.animal,verb.motion (add ?per_class=N),
   csv:PATH?text=COL&label=COL[&validation=PATH&test=PATH], jsonl:PATH?..., digits[?size=N],
