@@ -75,6 +75,7 @@ def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = D
     spec trains (``train``) get their own copies, so training never writes into the backbone.
     """
     gm = share_weights(traced.gm)
+    add_beside(gm, traced, plan.train)
     own_copy(gm, plan.train)
     backbone_parameters = sum(p.numel() for p in gm.parameters())
     gm.add_module(ADAPTERS, build_adapters(plan, seed))
@@ -83,6 +84,25 @@ def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = D
     gm.adaptgraph = CompileInfo(plan.spec, plan, backbone_ref, traced.frontend, results["freeze_backbone"].count,
                                 backbone_parameters, results["unroll_recurrent"].count, seed)
     return gm
+
+
+def add_beside(gm: fx.GraphModule, traced: Traced, train: tuple[str, ...]) -> None:
+    """Give ``gm`` the modules beside the forward that the spec trains (a causal LM's ``lm_head``).
+
+    A head tied to the input embedding is the embedding's own parameter: torch.export may already
+    have named it ``lm_head.weight`` (then the graph holds it), else the new module gets the graph's
+    parameter itself. Either way ``own_copy`` keeps them one tensor, so the pair trains together as in
+    transformers; an untied head gets its own module over the backbone's weights.
+    """
+    by_memory = {p.data_ptr(): p for p in gm.parameters()}
+    for path, module in traced.beside.items():
+        if path not in train or path in dict(gm.named_modules()):
+            continue
+        head = share_weights(module)
+        for name, p in list(head.named_parameters(recurse=False)):
+            if p.data_ptr() in by_memory:
+                setattr(head, name, by_memory[p.data_ptr()])
+        gm.add_module(path, head)
 
 
 def plan_passes(plan: Plan) -> list[tuple[str, Pass]]:

@@ -206,11 +206,19 @@ def _check_size(spec: Spec, traced: Traced, edges: list[PlannedEdge], problems) 
                  "rank or fewer edges")
 
 
+def _train_matches(pattern: str, paths: tuple[str, ...]) -> list[str]:
+    """Module paths ``train PATTERN`` names. A leading ``**.`` also names a module at the root (as PEFT's
+    suffix rule does): ``train **.lm_head`` trains a causal LM's ``lm_head``, which has no prefix."""
+    regexes = [glob_regex(pattern, shared=False)]
+    if pattern.startswith("**."):
+        regexes.append(glob_regex(pattern[3:], shared=False))
+    return [p for p in paths if any(r.fullmatch(p) for r in regexes)]
+
+
 def _resolve_train(spec: Spec, traced: Traced, problems) -> tuple[str, ...]:
     out: list[str] = []
     for i, pattern in enumerate(spec.train):
-        regex = glob_regex(pattern, shared=False)
-        found = [p for p in traced.module_paths if regex.fullmatch(p)]
+        found = _train_matches(pattern, traced.module_paths)
         if not found:
             hint = did_you_mean(pattern, traced.module_paths) or "run `adaptgraph points BACKBONE` to list module paths"
             problems.add(f"`train {pattern}`: no module has this path", spec.span(f"train[{i}]"), f"train[{i}]", hint)

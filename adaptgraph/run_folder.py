@@ -68,7 +68,7 @@ def evaluate_run(run_dir: str | Path, task: str | None = None, split: str = "tes
     check_same_task(metrics, loaded)
     model = load_adapters(weights, bb)
     description = json.loads(saved.metadata["head"])  # an LM head is the backbone's own: rebuilt, not saved
-    head = (loaded.make_head(bb) if description.get("kind") == "lm"
+    head = (loaded.make_head(bb, model) if description.get("kind") == "lm"
             else load_head(description, saved.extra("head"), loaded, f"{weights} (head)"))
     config = TrainConfig(**metrics["config"])
     return {"run": str(run), "task": task_ref, "split": split,

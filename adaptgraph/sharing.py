@@ -41,20 +41,27 @@ def own_copy(module: nn.Module, prefixes: tuple[str, ...]) -> int:
     """Give the parameters and buffers of submodules at ``prefixes`` their own memory; return how many.
 
     For backbone modules a spec trains (``train`` statements): training them must not
-    change the shared backbone.
+    change the shared backbone. A parameter tied to one outside ``prefixes`` (the same object) is
+    replaced there too, so tied weights stay one tensor.
     """
-    copied = 0
+    copied, fresh = 0, {}
     for path, m in module.named_modules():
         if not any(path == p or path.startswith(p + ".") for p in prefixes):
             continue
         for name, p in list(m._parameters.items()):
             if p is not None:
-                m._parameters[name] = nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad)
-                copied += 1
+                if id(p) not in fresh:  # the old parameter is kept in the value, so its id is not reused
+                    fresh[id(p)] = (p, nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad))
+                    copied += 1
+                m._parameters[name] = fresh[id(p)][1]
         for name, b in list(m._buffers.items()):
             if b is not None:
                 m._buffers[name] = b.detach().clone()
                 copied += 1
+    for m in module.modules():  # a tied parameter outside ``prefixes`` (an embedding and its head) stays tied
+        for name, p in list(m._parameters.items()):
+            if p is not None and id(p) in fresh and fresh[id(p)][0] is p:
+                m._parameters[name] = fresh[id(p)][1]
     return copied
 
 

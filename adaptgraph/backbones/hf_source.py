@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from adaptgraph.backbones.backbone import Backbone
+from adaptgraph.backbones.hf_causal import causal_architecture, split_causal
 from adaptgraph.backbones.hf_features import OPTIONAL_TEXT_INPUTS, as_features, decoder_inputs, feature_base
 from adaptgraph.backbones.hf_options import HfOptions, split_hf_options
 from adaptgraph.backbones.hf_tokenizers import AutoTokenizerCall, TokenizerFile
@@ -90,8 +91,9 @@ def _from_pretrained(transformers, source: Path | str, name: str, hf_options: Hf
     try:
         with _quiet(transformers):
             # trust_remote_code always given: left unset, transformers asks on stdin (issue 12)
-            return _model_class(transformers, source).from_pretrained(
+            model = _model_class(transformers, source).from_pretrained(
                 source, local_files_only=True, trust_remote_code=trust, **hf_options.from_pretrained_kwargs())
+            return split_causal(model) if isinstance(source, Path) and causal_architecture(source) else model
     except (OSError, ValueError) as exc:
         refused = untrusted_error(exc, f"hf:{name}")
         if refused is not None:
@@ -109,7 +111,10 @@ def _from_pretrained(transformers, source: Path | str, name: str, hf_options: Hf
 
 def _model_class(transformers, source: Path | str):
     """AutoModel, except for a folder saved from an encoder-only class (``T5EncoderModel``), which
-    AutoModel would load as the whole encoder-decoder with a freshly drawn decoder."""
+    AutoModel would load as the whole encoder-decoder with a freshly drawn decoder, and for a causal LM
+    (``*ForCausalLM``, ``*LMHeadModel``), loaded with its LM head (``hf_causal``)."""
+    if isinstance(source, Path) and causal_architecture(source):
+        return transformers.AutoModelForCausalLM
     config = Path(source) / "config.json"
     saved = json.loads(config.read_text()) if config.is_file() else {}
     names = saved.get("architectures") or []

@@ -4,7 +4,9 @@ Feature modules return hidden states; the matrix that turns them into next-token
 logits lives elsewhere:
 
 - ``zoo:gpt-tiny``: tied to the input embedding ``wte`` (as in GPT-2);
-- ``hf:PATH``: the folder's saved ``lm_head.weight`` (Llama, Qwen2 and any
+- ``hf:PATH`` of a ``*ForCausalLM`` / ``*LMHeadModel`` folder: the head loaded with it
+  (``backbones.hf_causal``), tied or not;
+- other ``hf:PATH`` folders: the saved ``lm_head.weight`` (Llama, Qwen2 and any
   ``...ForCausalLM`` whose head is not tied), else the input embedding when the
   config ties them (GPT-2, small Qwen2). A folder saved from a base model without a
   tied head (``LlamaModel``) has none: save the ``...ForCausalLM`` model instead;
@@ -22,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from adaptgraph.backbones.hf_causal import causal_head
 from adaptgraph.backbones.hf_source import hf_folder
 from adaptgraph.errors import BackboneError
 
@@ -31,6 +34,9 @@ _HEAD_KEY = "lm_head"
 def output_embedding(backbone) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(weight (vocab, width), bias or None)`` of ``backbone``'s LM head; BackboneError when it has none."""
     module = backbone.module
+    attached = causal_head(module)  # a *ForCausalLM folder's own head, loaded with it
+    if attached is not None:
+        return attached.weight, attached.bias
     folder = hf_folder(backbone.ref)
     if folder is not None:
         saved = _saved_head(folder)

@@ -11,8 +11,12 @@ EXAMPLES_EXPORT = """examples:
   adaptgraph export adapters.safetensors --format peft --out peft-dir --json
 
 Then, in Python:
-  base = AutoModel.from_pretrained(BASE_FOLDER)
+  base = AutoModel.from_pretrained(BASE_FOLDER)              # AutoModelForCausalLM for a causal LM
   model = PeftModel.from_pretrained(base, "lora4-peft")
+
+A run on a *ForCausalLM / *LMHeadModel folder is written for that class (task_type CAUSAL_LM;
+load the base with AutoModelForCausalLM), any other for the bare model's class; the output
+and adapter_config.json's auto_mapping name the class.
 
 Only `parallel M { act = none, norm = none, bias = false }` edges on nn.Linear or Conv1D
 modules map onto LoRA (scale * r becomes lora_alpha); any other edge is refused by name.
@@ -26,6 +30,9 @@ The backbone defaults to hf:<base_model_name_or_path> from adapter_config.json.
 EXAMPLES_MERGE = """examples:
   adaptgraph merge runs/lora4 --out merged          # a plain Hugging Face folder (save_pretrained)
   adaptgraph merge runs/mixed --out merged --keep-unmerged
+
+A causal-LM folder (*ForCausalLM, *LMHeadModel) is saved as that class with its LM head (trained
+by `train lm_head` or the folder's own), for AutoModelForCausalLM.from_pretrained(OUT).
 
 Parallel and sequential adapters without activation or norm on nn.Linear / Conv1D modules
 are folded into the weights; long-range, recurrent and nonlinear edges are refused unless
@@ -81,10 +88,12 @@ def run_export(args) -> int:
     from ..interop import export_peft
 
     done = export_peft(args.source, args.out, backbone=args.backbone, trust_code=args.trust_code)
+    auto = "AutoModelForCausalLM" if done.config["task_type"] == "CAUSAL_LM" else "AutoModel"
     _report(args, {"out": str(done.out_dir), "targets": list(done.targets), "r": done.config["r"],
-                   "lora_alpha": done.config["lora_alpha"]},
+                   "lora_alpha": done.config["lora_alpha"], "model_class": done.model_class},
             f"wrote a PEFT LoRA for {len(done.targets)} modules to {done.out_dir} "
-            f"(r = {done.config['r']}, lora_alpha = {done.config['lora_alpha']})")
+            f"(r = {done.config['r']}, lora_alpha = {done.config['lora_alpha']}); it fits {done.model_class}: "
+            f"PeftModel.from_pretrained({auto}.from_pretrained(base), out)")
     return 0
 
 
@@ -109,9 +118,9 @@ def run_merge(args) -> int:
                  trust_code=args.trust_code)
     kept = f"; kept as adapters: {', '.join(done.kept)}" if done.kept else ""
     _report(args, {"out": str(done.out_dir), "merged": list(done.merged), "kept": list(done.kept),
-                   "max_difference": done.max_difference},
-            f"merged {len(done.merged)} edges into {done.out_dir} (max difference from the compiled model "
-            f"{done.max_difference:.3g}){kept}")
+                   "max_difference": done.max_difference, "model_class": done.model_class},
+            f"merged {len(done.merged)} edges into {done.out_dir}, saved as {done.model_class} (max difference "
+            f"from the compiled model {done.max_difference:.3g}){kept}")
     return 0
 
 

@@ -14,6 +14,10 @@ EXAMPLES_TRAIN = """examples:
   adaptgraph train my.adapt --backbone zoo:vit-tiny --task digits --epochs 5 --lr 3e-3 --out runs/d
   torchrun --nproc-per-node 2 -m adaptgraph train my.adapt --task csv:data.csv --out runs/ddp
   adaptgraph train my.adapt --backbone zoo:gpt-tiny --task 'lm:book.txt?block=64' --out runs/lm   # perplexity
+  adaptgraph train empty.adapt --backbone hf:my-llama --task lm:book.txt --out runs/base   # the frozen base's
+
+A spec with nothing to train (no adapters, no `train`) on an lm: task takes no step: the run holds
+the frozen model's validation and test perplexity. `train lm_head` trains a causal LM's own head.
 
 task references: wordnet:noun | wordnet:all | wordnet:noun.animal,verb.motion (add ?per_class=N),
   csv:PATH?text=COL&label=COL[&validation=PATH&test=PATH], jsonl:PATH?..., digits[?size=N],
@@ -105,12 +109,14 @@ def run_train(args) -> int:
         print(f"scored tokens: {t['train']:,} train, {t['validation']:,} validation, {t['test']:,} test")
     print(f"trainable parameters: {m['trainable_parameters']['model']:,} in adapters + "
           f"{m['trainable_parameters']['head']:,} in the head")
+    best = (f"best epoch {m['best_epoch']} of {m['epochs']}" if m["steps"] else
+            "nothing trains (no adapters, no `train` modules): the frozen model's numbers")
     if m.get("test_perplexity") is not None:  # an lm: task: perplexity first, accuracy is the next token's
         val = m["validation"]["perplexity"] if m.get("validation") else float("nan")
-        print(f"best epoch {m['best_epoch']} of {m['epochs']}: validation perplexity {val:.3f}")
+        print(f"{best}: validation perplexity {val:.3f}")
         print(f"test perplexity {m['test_perplexity']:.3f} (next-token accuracy {m['test_accuracy']:.4f})")
     else:
-        print(f"best epoch {m['best_epoch']} of {m['epochs']}: validation accuracy {val:.4f}")
+        print(f"{best}: validation accuracy {val:.4f}")
     if m.get("test_accuracy") is not None and m.get("test_perplexity") is None:
         print(f"test accuracy {m['test_accuracy']:.4f}")
     print(f"saved to {out}")

@@ -35,6 +35,7 @@ import pickle
 import stat
 import sys
 import weakref
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from torch import fx, nn
 from ..progress import step
 from ..sharing import share_weights
 from .tracing import trace
-from .traced import Traced
+from .traced import Traced, beside_modules
 
 FORMAT = 2  # 2: no string annotations on nodes (they made compiled models unpicklable)
 ENV = "ADAPTGRAPH_TRACE_CACHE"
@@ -69,7 +70,8 @@ def trace_backbone(bb, frontend: str | None = None) -> Traced:
     by_frontend = _TRACES.setdefault(bb.module, {})
     if chosen not in by_frontend:
         inputs = _on_device_of(bb.module, bb.example_inputs)  # a backbone moved to a GPU traces there
-        by_frontend[chosen] = trace_cached(bb.module, inputs, chosen, bb.leaf_modules, bb.ref)
+        traced = trace_cached(bb.module, inputs, chosen, bb.leaf_modules, bb.ref)
+        by_frontend[chosen] = replace(traced, beside=beside_modules(bb.module))
     return by_frontend[chosen]
 
 

@@ -8,6 +8,14 @@ import torch
 from torch.fx.passes.shape_prop import TensorMetadata
 
 
+BESIDE = ("lm_head",)  # top-level module names kept beside the graph (``backbones.hf_causal``)
+
+
+def beside_modules(module: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    """The modules of ``BESIDE`` that ``module`` holds, by path."""
+    return {name: module._modules[name] for name in BESIDE if isinstance(module._modules.get(name), torch.nn.Module)}
+
+
 @dataclass(frozen=True)
 class Traced:
     """A backbone traced into one ``torch.fx.GraphModule``.
@@ -27,6 +35,9 @@ class Traced:
     example_inputs: tuple = field(default=(), compare=False, hash=False)
     notes: tuple[str, ...] = ()  # what tracing had to do: automatic leaves, static shapes, ...
     auto_leaves: tuple[str, ...] = ()  # fx only: module paths made leaves because their code is untraceable
+    # Modules of the backbone its forward does not call but a spec may train (a causal LM's ``lm_head``,
+    # see ``BESIDE``), by path; compile adds them to a model whose spec trains them.
+    beside: Mapping[str, torch.nn.Module] = field(default_factory=dict, compare=False, hash=False)
 
     def node(self, name: str) -> torch.fx.Node | None:
         """The graph node called ``name``, or None."""

@@ -11,6 +11,11 @@ the up-projection and ``s`` the scale:
 once to the weight's dtype. ``train`` modules are copied as they are. Long-range,
 recurrent and nonlinear edges cannot be folded: they are refused, or kept as adapters
 on the merged folder with ``keep_unmerged``.
+
+A causal-LM backbone (an ``hf:`` folder of ``*ForCausalLM``) is saved as that class, with its
+LM head (trained by ``train lm_head`` or the folder's own), so ``AutoModelForCausalLM`` loads it
+whole; a tied head trained with ``train lm_head`` trained the input embedding with it (one tensor, as
+in transformers), and both are saved so.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from pathlib import Path
 import torch
 
 from ..backbones import get_backbone
+from ..backbones.hf_causal import causal_head, causal_model
 from ..backbones.hf_features import feature_base
 from ..backbones.hf_source import hf_folder
 from ..compiler import compile
@@ -53,6 +59,7 @@ class MergeResult:
     merged: tuple[str, ...]  # edges folded into the weights
     kept: tuple[str, ...]  # edges written as adapters beside the merged model (keep_unmerged)
     max_difference: float  # merged vs compiled model on the backbone's example inputs
+    model_class: str = ""  # the class saved: LlamaForCausalLM (with its LM head) for a causal-LM folder
 
 
 def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = False, backbone=None,
@@ -82,14 +89,16 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
             difference = _difference(merged, opened)
         _check(difference, opened)
     merged.__class__ = feature_base(merged)  # save the Hugging Face class itself, not our feature subclass
+    saved = causal_model(merged) if causal_head(merged) is not None else merged  # a causal LM keeps its head
     with claim_folder(out, "merge"), step(f"merge: saving to {out}"):  # never writes over files adaptgraph did not write
-        merged.save_pretrained(out)
+        saved.save_pretrained(out)
         _copy_tokenizer(folder, out)
         _remove_kept(out)  # an earlier merge's kept adapters belong to the weights just replaced
         if refused:
             difference = _write_kept(out, opened, [name for name, _ in refused])
             _check(difference, opened)
-    return MergeResult(out, tuple(f.edge.name for f in folds), tuple(n for n, _ in refused), difference)
+    return MergeResult(out, tuple(f.edge.name for f in folds), tuple(n for n, _ in refused), difference,
+                       type(saved).__name__)
 
 
 def split_edges(opened: Source) -> tuple[list[ModuleEdge], list[tuple[str, str]]]:

@@ -3,6 +3,12 @@
 Only edges PEFT can express are written; any other edge makes the whole export fail
 with one line per refused edge saying why, since a partial export would compute
 something else than the trained model.
+
+The tensor keys depend on the class PEFT wraps: ``base_model.model.layers.0...`` on a bare
+``LlamaModel``, ``base_model.model.model.layers.0...`` on ``LlamaForCausalLM``. A run on a causal-LM
+folder (loaded with its head) is written for the ``*ForCausalLM`` class (``task_type`` ``CAUSAL_LM``),
+any other for the bare model's class; ``auto_mapping.base_model_class`` in ``adapter_config.json`` and
+the command's output name it.
 """
 from __future__ import annotations
 
@@ -17,7 +23,9 @@ from ..errors import InteropError
 from ..fileio import write_bytes_atomic
 from ..out_folder import claim_folder
 from .module_edges import ModuleEdge, lora_compatible, sorted_problems
-from .peft_format import CONFIG_FILE, WEIGHTS_FILE, alpha_for, lora_keys
+from ..backbones.hf_causal import CAUSAL_SUFFIXES, causal_class_name
+from ..backbones.hf_features import feature_base
+from .peft_format import CONFIG_FILE, KEY_PREFIX, WEIGHTS_FILE, alpha_for, lora_keys
 from .source import Source, open_source
 
 
@@ -28,6 +36,7 @@ class PeftExport:
     out_dir: Path
     targets: tuple[str, ...]  # module paths that carry a LoRA
     config: dict
+    model_class: str = ""  # the transformers class the checkpoint fits (LlamaForCausalLM, BertModel)
 
 
 def export_peft(source: str | Path, out_dir: str | Path, *, backbone=None, trust_code: bool = False) -> PeftExport:
@@ -39,17 +48,18 @@ def export_peft(source: str | Path, out_dir: str | Path, *, backbone=None, trust
     opened = open_source(source, backbone, trust_code=trust_code)
     targets = lora_targets(opened)
     config = lora_config(opened, targets)
+    prefix = key_prefix(opened.backbone.module)
     tensors = {}
     for target in targets:
         adapter = opened.adapter(target.edge.name)
-        key_a, key_b = lora_keys(target.path)
+        key_a, key_b = lora_keys(target.path, prefix)
         tensors[key_a] = adapter.down.weight.detach().cpu().contiguous()
         tensors[key_b] = adapter.up.weight.detach().cpu().contiguous()
     with claim_folder(out_dir, "peft-export") as claim:  # never writes over files adaptgraph did not write
         out = claim.path
         write_bytes_atomic(out / WEIGHTS_FILE, save_bytes(tensors, metadata={"format": "pt"}))
         write_bytes_atomic(out / CONFIG_FILE, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
-    return PeftExport(out, tuple(t.path for t in targets), config)
+    return PeftExport(out, tuple(t.path for t in targets), config, config["auto_mapping"]["base_model_class"])
 
 
 def lora_targets(opened: Source) -> list[ModuleEdge]:
@@ -85,8 +95,11 @@ def lora_config(opened: Source, targets: list[ModuleEdge]) -> dict:
         raise InteropError(f"{opened.path}: the adapters use different dropouts {sorted(dropouts)}; "
                            f"PEFT has one lora_dropout", hint="dropout only matters in training: use one value")
     r, alpha = _most_common(ranks), _most_common(alphas)
+    fits = base_class(opened.backbone.module)
     return {
-        "peft_type": "LORA", "task_type": None, "base_model_name_or_path": _base_name(opened),
+        "peft_type": "LORA", "task_type": "CAUSAL_LM" if fits.__name__.endswith(CAUSAL_SUFFIXES) else None,
+        "base_model_name_or_path": _base_name(opened),
+        "auto_mapping": {"base_model_class": fits.__name__, "parent_library": fits.__module__},
         "r": r, "lora_alpha": alpha, "lora_dropout": dropouts.pop(), "bias": "none",
         "target_modules": sorted(ranks), "fan_in_fan_out": targets[0].layout == "conv1d",
         "rank_pattern": {p: v for p, v in ranks.items() if v != r},
@@ -94,6 +107,21 @@ def lora_config(opened: Source, targets: list[ModuleEdge]) -> dict:
         "use_rslora": False, "use_dora": False, "init_lora_weights": True, "modules_to_save": None,
         "inference_mode": True,
     }
+
+
+def base_class(module) -> type:
+    """The transformers class the checkpoint's keys fit: the ``*ForCausalLM`` class of a causal-LM
+    folder (loaded with its head), else the bare model's own class (``BertModel``, ``LlamaModel``)."""
+    import transformers
+
+    name = causal_class_name(module)
+    return getattr(transformers, name) if name else feature_base(module)
+
+
+def key_prefix(module) -> str:
+    """What PEFT puts before a module path: ``base_model.model.`` plus, on a ``*ForCausalLM`` model,
+    the bare decoder's attribute (``model.`` for Llama, ``transformer.`` for GPT-2)."""
+    return KEY_PREFIX + (f"{module.base_model_prefix}." if causal_class_name(module) else "")
 
 
 def _most_common(values: dict) -> object:

@@ -17,9 +17,9 @@ WEIGHTS_FILE = "adapter_model.safetensors"
 KEY_PREFIX = "base_model.model."
 
 
-def lora_keys(path: str) -> tuple[str, str]:
-    """The saved keys of module ``path``'s ``lora_A`` and ``lora_B`` weights."""
-    return f"{KEY_PREFIX}{path}.lora_A.weight", f"{KEY_PREFIX}{path}.lora_B.weight"
+def lora_keys(path: str, prefix: str = KEY_PREFIX) -> tuple[str, str]:
+    """The saved keys of module ``path``'s ``lora_A`` and ``lora_B`` weights (``prefix``: see ``peft_export``)."""
+    return f"{prefix}{path}.lora_A.weight", f"{prefix}{path}.lora_B.weight"
 
 
 def scaling(alpha: float, r: int, rslora: bool = False) -> float:

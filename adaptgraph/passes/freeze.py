@@ -10,9 +10,11 @@ from ..trainable import adapter_path, trains
 
 def freeze_backbone(gm: fx.GraphModule, train_paths: tuple[str, ...]) -> PassResult:
     """Set ``requires_grad`` on every parameter; the result counts the trainable parameters."""
+    named = list(gm.named_parameters(remove_duplicate=False))  # a tied weight trains under any of its names
+    training = {id(p) for name, p in named if trains(name, train_paths)}
     trainable = 0
-    for name, param in gm.named_parameters():
-        param.requires_grad_(trains(name, train_paths))
+    for param in gm.parameters():
+        param.requires_grad_(id(param) in training)
         trainable += param.numel() if param.requires_grad else 0
     return PassResult(gm, True, trainable)
 

@@ -77,11 +77,14 @@ class LMTask:
 
             head = lm_head(backbone)
             check_positions(backbone, self.block, self.name)
-            blocks = tuple(self._blocks(backbone, paragraphs, name) for name, paragraphs in zip(SPLITS, self.splits))
+            streams = [self._stream(backbone, paragraphs) for paragraphs in self.splits]
+            blocks = tuple(self._cut(stream) for stream in streams)
+            _check_every_split_has_blocks(self, streams, blocks)
             self._bound[key] = LMBlocks(self, blocks, head.num_classes, backbone)
         return self._bound[key]
 
-    def _blocks(self, backbone, paragraphs: tuple[str, ...], split: str) -> tuple[torch.Tensor, ...]:
+    def _stream(self, backbone, paragraphs: tuple[str, ...]) -> torch.Tensor:
+        """The split's token ids, paragraph after paragraph."""
         tokenizer = getattr(backbone, "tokenizer", None)
         if tokenizer is None:
             raise TaskError(f"backbone '{backbone.ref}' has no tokenizer, so task '{self.name}' cannot be "
@@ -89,14 +92,31 @@ class LMTask:
         ids = []
         for start in range(0, len(paragraphs), _TOKENIZE_CHUNK):
             ids.extend(_token_ids(tokenizer, list(paragraphs[start:start + _TOKENIZE_CHUNK])))
-        stream = torch.tensor(ids, dtype=torch.long)
+        return torch.tensor(ids, dtype=torch.long)
+
+    def _cut(self, stream: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Blocks of ``self.block`` tokens (the rest dropped), at most ``max_blocks``."""
         count = len(stream) // self.block
         if self.max_blocks is not None:
             count = min(count, self.max_blocks)
-        if count == 0 and paragraphs:
-            raise TaskError(f"split '{split}' of task '{self.name}' has {len(stream)} tokens, fewer than one block "
-                            f"of {self.block}", hint="use a smaller block=N, a longer text or a larger share")
         return tuple(stream[: count * self.block].view(count, self.block))
+
+
+def _check_every_split_has_blocks(task: LMTask, streams: list[torch.Tensor], blocks: tuple) -> None:
+    """The one place the splits' sizes are known: a split without a block would train a run whose
+    validation or test number is missing (``validation: null``), so refuse before training."""
+    if all(blocks):
+        return
+    counts = ", ".join(f"{name} {len(b)} block{'s' * (len(b) != 1)} ({len(s)} tokens, "
+                       f"{len(p)} paragraph{'s' * (len(p) != 1)})"
+                       for name, b, s, p in zip(SPLITS, blocks, streams, task.splits))
+    empty = [name for name, b in zip(SPLITS, blocks) if not b]
+    shortest = min(len(s) for s in streams)
+    fix = (f"a smaller block (block={shortest} fits every split)" if shortest >= 2 else
+           "more paragraphs (splits are cut between paragraphs, at blank lines)")
+    raise TaskError(f"task '{task.name}' has no block of {task.block} tokens in split "
+                    f"{' and '.join(repr(n) for n in empty)}: {counts}; a run needs validation and test numbers",
+                    hint=f"give {fix}, a larger share for the small splits (split=80/10/10) or a longer text")
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,11 +143,11 @@ class LMBlocks:
     def for_backbone(self, backbone) -> "LMBlocks":
         return self if backbone is self.backbone else self.task.for_backbone(backbone)
 
-    def make_head(self, backbone):
-        """The backbone's own LM head (frozen)."""
+    def make_head(self, backbone, model=None):
+        """The backbone's own LM head (frozen), or ``model``'s trained ``lm_head`` when its spec trains it."""
         from .lm_head import lm_head
 
-        return lm_head(backbone)
+        return lm_head(backbone, model)
 
     def scored_tokens(self, split: str) -> int:
         """How many tokens of ``split`` the loss counts: all but the first of every block."""

@@ -3,6 +3,8 @@
 :class:`LMHead` maps the feature model's hidden states ``(B, T, D)`` to next-token
 logits ``(B, T, V)`` with the backbone's own matrix (``backbones.lm_head``), which is
 held as a buffer: it is never trained and never saved with a run (it is the backbone's).
+When the spec trains ``lm_head`` (a causal-LM folder's head, ``backbones.hf_causal``), the head
+computes with the compiled model's trained copy instead, which is saved with the adapters.
 It has the two methods every head has for the training loop: ``per_example_loss`` (mean
 cross-entropy of each scored token given the ones before it) and ``per_example_correct``
 (the share of scored next tokens the argmax gets right), and ``per_example_tokens`` (how
@@ -15,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..backbones.hf_causal import HEAD
 from ..backbones.lm_head import output_embedding
 from ..errors import TaskError
 from .data import IGNORE_INDEX
@@ -26,18 +29,23 @@ class LMHead(nn.Module):
     select_by = "loss"  # the best epoch is the one with the lowest validation loss (perplexity)
     reports_perplexity = True  # evaluate adds exp(loss)
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, trained: nn.Module | None = None):
         super().__init__()
         self.register_buffer("weight", weight.detach(), persistent=False)
         self.register_buffer("bias", None if bias is None else bias.detach(), persistent=False)
         self.num_classes, self.feature_dim = int(weight.shape[0]), int(weight.shape[1])
+        # The compiled model's own `lm_head` when its spec trains it (`train lm_head`): held without
+        # registering it, so its weights stay the model's (saved with the adapters), not this head's.
+        self.__dict__["trained"] = trained
 
     def forward(self, features: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         if features.dim() != 3 or features.shape[-1] != self.feature_dim:
             raise TaskError(f"the LM head takes hidden states (B, T, {self.feature_dim}), got "
                             f"{tuple(features.shape)}", hint="use a decoder backbone's own features")
-        bias = None if self.bias is None else self.bias.to(features.dtype)
-        return F.linear(features, self.weight.to(features.dtype), bias)
+        source = self if self.trained is None else self.trained
+        weight, bias = source.weight, getattr(source, "bias", None)
+        bias = None if bias is None else bias.to(features.dtype)
+        return F.linear(features, weight.to(features.dtype), bias)
 
     def per_example_loss(self, logits: torch.Tensor, batch) -> torch.Tensor:
         """``(B,)`` mean cross-entropy of each example's scored next tokens (padding and prompts left out)."""
@@ -76,11 +84,30 @@ def _masked_mean(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return (values * keep).sum(dim=1) / keep.sum(dim=1).clamp_min(1.0)
 
 
-def lm_head(backbone) -> LMHead:
-    """``backbone``'s own LM head; TaskError when the backbone is not a causal decoder."""
+def lm_head(backbone, model: nn.Module | None = None) -> LMHead:
+    """``backbone``'s own LM head; TaskError when the backbone is not a causal decoder.
+
+    With ``model`` (a compiled model) whose spec trains ``lm_head``, the head computes with that
+    trained copy instead of the backbone's frozen one."""
     weight, bias = output_embedding(backbone)
     _check_causal(backbone, int(weight.shape[0]))
-    return LMHead(weight, bias)
+    return LMHead(weight, bias, _trained_head(model))
+
+
+def check_head_is_used(model: nn.Module, head: nn.Module, task_name: str) -> None:
+    """TaskError when the spec trains ``lm_head`` but the task's head is not the LM head: it would get no
+    gradient and stay as it is, silently."""
+    if _trained_head(model) is not None and not isinstance(head, LMHead):
+        raise TaskError(f"the spec trains lm_head, but task '{task_name}' does not use the LM head (it trains "
+                        f"its own classification head)", hint="remove `train lm_head`, or train on an lm: task")
+
+
+def _trained_head(model: nn.Module | None) -> nn.Module | None:
+    """The compiled model's ``lm_head`` when it trains. Not always an ``nn.Linear``: torch.export names a
+    tied weight after its last user, so the graph may hold ``lm_head`` as a plain module with a ``weight``."""
+    head = None if model is None else model._modules.get(HEAD)  # the compiled model itself, before any wrapper
+    weight = getattr(head, "weight", None)
+    return head if isinstance(weight, nn.Parameter) and weight.requires_grad else None
 
 
 def _check_causal(backbone, vocab: int) -> None:

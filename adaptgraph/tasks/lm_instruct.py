@@ -118,11 +118,11 @@ class InstructExamples:
     def for_backbone(self, backbone) -> "InstructExamples":
         return self if backbone is self.backbone else self.task.for_backbone(backbone)
 
-    def make_head(self, backbone):
-        """The backbone's own LM head (frozen)."""
+    def make_head(self, backbone, model=None):
+        """The backbone's own LM head (frozen), or ``model``'s trained ``lm_head`` when its spec trains it."""
         from .lm_head import lm_head
 
-        return lm_head(backbone)
+        return lm_head(backbone, model)
 
 
 def load_instruct(ref: TaskRef, path: Path, block: int) -> InstructTask:

@@ -20,7 +20,8 @@ from torch import nn
 from ..adapters.grad_init import init_from_gradients, pending
 from ..errors import TaskError, TrainingError
 from ..progress import bar as progress_bar
-from ..tasks import Batch, TaskHead, bind_task, check_fits, check_labels, check_task, feature_dim_of, make_loader
+from ..tasks import (Batch, TaskHead, bind_task, check_fits, check_head_is_used, check_labels, check_task,
+                     feature_dim_of, make_loader)
 from ..trainable import trainable_parameters, trainable_state, trained_buffers
 from . import distributed
 from .checkpointing import checkpointed
@@ -89,7 +90,9 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
     which is left loaded in ``model`` and ``head``. With ``out_dir``, writes
     ``log.jsonl`` after each epoch and ``metrics.json`` last (rank 0 only,
     atomically); ``before_finish(result, out_dir)`` runs just before
-    ``metrics.json`` so that weights can be saved first. The head is new
+    ``metrics.json`` so that weights can be saved first. When nothing requires grad (a spec
+    without adapters or ``train`` on an ``lm:`` task, whose head is the backbone's frozen one),
+    no step is taken: the run holds the frozen model's numbers as epoch 0. The head is new
     (initialised from ``config.seed``) unless one is given. Under ``torchrun``
     the processes train one model with DistributedDataParallel.
     """
@@ -116,6 +119,7 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
         check_labels(train, task, "train")
         model.to(device)
         head = (head or _new_head(model, backbone, train, task, config, device)).to(device)
+        check_head_is_used(model, head, task.name)
         if head.num_classes != task.num_classes:
             raise TaskError(f"the head has {head.num_classes} classes but task '{task.name}' "
                             f"has {task.num_classes}")
@@ -135,6 +139,8 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
                          shuffle=True, seed=config.seed, rank=group.rank, world_size=group.world_size,
                          num_workers=config.num_workers)
     trainer = _Trainable(checkpointed(run.model) if config.checkpointing else run.model, run.head)
+    if not trainable_parameters(trainer):  # no adapters, no `train`, a frozen head (an lm: task): the base
+        return _frozen(run)
     wrapped = _wrap(trainer, group, run.device)
     total = config.steps or config.num_epochs * len(loader)
     optimizer = _optimizer(trainer, config)
@@ -185,6 +191,21 @@ def _so_far(train_loss: float, best_validation: dict | None, head) -> str:
     return text + f", best validation accuracy {best_validation['accuracy']:.4f}"
 
 
+def _frozen(run: _Run) -> tuple[list[dict], _Checkpoint, float]:
+    """Nothing trains: no step, the frozen model's validation numbers as epoch 0 (the base model's numbers)."""
+    started = time.perf_counter()
+    val = evaluate(run.model, run.head, run.backbone, run.task, "validation", run.config,
+                   progress=run.progress) if run.task.examples("validation") else None
+    seconds = round(time.perf_counter() - started, 3)
+    log = [{"epoch": 0, "step": 0, "lr": 0.0, "train_loss": None, "validation": val, "seconds": 0.0,
+            "eval_seconds": seconds}]
+    if run.out is not None:
+        write_jsonl(run.out / LOG_FILE, log)
+    head_state = {k: v.detach().clone() for k, v in run.head.state_dict().items()}
+    best = _Checkpoint(0, val, trainable_state(run.model), head_state)
+    return log, best, seconds
+
+
 def _check_finite(split: str, loss: float, epoch: int, step: int, config: TrainConfig) -> None:
     """A loss that is not a finite number ends training: weights past it are garbage, never a finished run."""
     if math.isfinite(loss):
@@ -222,7 +243,7 @@ def _better(val: dict, best: dict, head) -> bool:
 def _new_head(model, backbone, train, task, config, device) -> TaskHead:
     """A head sized by one forward pass of the model on two training examples (an LM task's: the backbone's)."""
     if hasattr(task, "make_head"):
-        return task.make_head(backbone)
+        return task.make_head(backbone, model)
     probe = make_loader(train[:2], backbone, batch_size=2, max_length=config.max_length, shuffle=False)
     batch = next(iter(probe)).to(device)
     was_training = model.training
@@ -311,7 +332,7 @@ def _metrics(run: _Run, log: list[dict], best: _Checkpoint, test: dict | None, s
         "task": run.task.name, "task_fingerprint": run.task.fingerprint(), "num_classes": run.task.num_classes,
         "backbone": getattr(run.backbone, "ref", None), "config": config.model_dump(),
         "device": device.type, "amp": config.amp if amp_dtype(config, device) else "none",
-        "world_size": run.group.world_size, "epochs": len(log), "steps": log[-1]["step"],
+        "world_size": run.group.world_size, "epochs": log[-1]["epoch"], "steps": log[-1]["step"],
         "best_epoch": best.epoch, "train_examples": len(run.task.examples("train")),
         **({"scored_tokens": {s: run.task.scored_tokens(s) for s in ("train", "validation", "test")}}
            if hasattr(run.task, "scored_tokens") else {}),  # an lm: task: the tokens its loss counts

@@ -172,3 +172,25 @@ def test_gpt_is_causal():
     with torch.no_grad():
         a, b = gpt.module(ids, mask), gpt.module(changed, mask)
     assert torch.equal(a[:, :-1], b[:, :-1]) and not torch.equal(a[:, -1], b[:, -1])
+
+
+def test_gpt_starts_as_gpt2_does_with_a_loss_near_log_vocab():
+    """GPT-2's init (N(0, 0.02), zero biases, scaled residual projections) and the tied head give small
+    logits at step 0: the next-token loss on random tokens is log(vocab) plus at most a few hundredths
+    (the logits' spread is about 0.02 * |h| ~ 0.16 for width 64, adding about half its square)."""
+    import math
+
+    import torch.nn.functional as F
+
+    from adaptgraph.backbones.zoo.gpt import INIT_STD
+
+    gpt = load_backbone("zoo:gpt-tiny").module
+    vocab, depth = gpt.wte.num_embeddings, len(gpt.h)
+    ids = torch.randint(0, vocab, (4, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = gpt(ids, torch.ones_like(ids)) @ gpt.wte.weight.T
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, vocab), ids[:, 1:].reshape(-1))
+    assert abs(float(loss) - math.log(vocab)) < 0.05
+    assert float(gpt.h[0].attn.c_attn.bias.detach().abs().max()) == 0.0 and float(gpt.ln_f.weight.detach().min()) == 1.0
+    assert abs(float(gpt.h[0].mlp.c_proj.weight.detach().std()) - INIT_STD / math.sqrt(2 * depth)) < 1e-3
+    assert abs(float(gpt.h[0].mlp.c_fc.weight.detach().std()) - INIT_STD) < 1e-3

@@ -31,3 +31,33 @@ def perturb(model, std=0.1, seed=0):
             if p.requires_grad:
                 p.add_(torch.randn(p.shape, generator=generator) * std)
     return model
+
+
+def word_tokenizer():
+    """A word-level fast tokenizer over WORDS with <unk>, <s> and </s> (no download)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {w: i for i, w in enumerate(["<unk>", "<s>", "</s>", *WORDS])}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>",
+                                                eos_token="</s>")
+
+
+def save_causal_llama(folder):
+    """A LlamaForCausalLM folder with an untied head (its own lm_head.weight) and a tokenizer."""
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+                                      tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
+    transformers.AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    word_tokenizer().save_pretrained(folder)
+
+
+def save_causal_gpt2(folder):
+    """A GPT2LMHeadModel folder whose head is tied to wte, and a tokenizer."""
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=2, n_positions=64,
+                                     bos_token_id=1, eos_token_id=2)
+    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    word_tokenizer().save_pretrained(folder)

@@ -1,6 +1,7 @@
 """lm:PATH: next-token training through the backbone's own LM head, perplexity reproduced by eval, scoring."""
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -199,3 +200,56 @@ def test_search_places_adapters_for_the_lm_loss(text):
                     scoring=Scoring(batches=1, batch_size=4), progress=False, plot=False)
     assert [t.status for t in result.trials] == ["ok"] * len(result.trials)
     assert result.best.test_accuracy is not None  # the next-token accuracy of the retrained best spec
+
+
+def test_a_split_without_a_block_is_refused_before_training(tmp_path):
+    """A long text without blank lines is one paragraph: it all lands in 'train', and a run of it would be
+    saved with validation and test null. The count of every split is in the message."""
+    one = tmp_path / "one.txt"
+    one.write_text(" ".join(["the cat sat on the mat"] * 400))
+    with pytest.raises(TaskError) as err:
+        bind_task(load_task(f"lm:{one}?block=32"), load_backbone("zoo:gpt-tiny"))
+    message = err.value.problems[0]
+    assert message.message.startswith(f"task 'lm:{one}?block=32' has no block of 32 tokens in split 'validation' "
+                                      "and 'test': train 75 blocks (2402 tokens, 1 paragraph), validation 0 blocks "
+                                      "(0 tokens, 0 paragraphs), test 0 blocks (0 tokens, 0 paragraphs)")
+    assert "more paragraphs" in message.hint
+    few = tmp_path / "few.txt"
+    few.write_text("\n\n".join(["the cat sat on the mat " * 12] * 20))
+    with pytest.raises(TaskError) as err:
+        bind_task(load_task(f"lm:{few}?block=128"), load_backbone("zoo:gpt-tiny"))
+    assert "block=74 fits every split" in err.value.problems[0].hint
+    assert bind_task(load_task(f"lm:{few}?block=74"), load_backbone("zoo:gpt-tiny")).examples("test")
+
+
+def test_train_refuses_before_writing_a_run(tmp_path):
+    one = tmp_path / "one.txt"
+    one.write_text(" ".join(["the cat sat on the mat"] * 400))
+    spec = adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel h.*.mlp { rank = 2 }')
+    with pytest.raises(TaskError, match="has no block of 32 tokens in split 'validation' and 'test'"):
+        train_spec(spec, f"lm:{one}?block=32", config=TrainConfig(steps=1), out_dir=tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_spec_without_adapters_gives_the_frozen_base_models_numbers(text, tmp_path, capsys):
+    """No adapters and no `train`: nothing requires grad, so no step is taken; train and eval both report
+    the frozen backbone's perplexity, exactly what evaluate gives on the backbone itself."""
+    from adaptgraph.cli import main
+
+    spec = tmp_path / "base.adapt"
+    spec.write_text('backbone "zoo:gpt-tiny"\n')
+    ref = f"lm:{text}?block=32"
+    assert main(["train", str(spec), "--task", ref, "--epochs", "2", "--out", str(tmp_path / "run"),
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "nothing trains (no adapters, no `train` modules): the frozen model's numbers" in printed
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["steps"] == 0 and metrics["epochs"] == 0 and metrics["trainable_parameters"]["total"] == 0
+    bb = load_backbone("zoo:gpt-tiny")
+    task = load_task(ref)
+    base = adaptgraph.compile(adaptgraph.loads('backbone "zoo:gpt-tiny"'), bb)
+    for split in ("validation", "test"):
+        want = evaluate(base, task.for_backbone(bb).make_head(bb), bb, task, split, TrainConfig())
+        assert metrics[split]["perplexity"] == want["perplexity"]
+    assert main(["eval", str(tmp_path / "run"), "--json", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["perplexity"] == metrics["test_perplexity"]

@@ -3,14 +3,24 @@
 ``wte``, ``wpe``, ``h.N.{ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc,
 mlp.act, mlp.c_proj}``, ``ln_f``. Masks are built with tensor operations only,
 so ``torch.fx.symbolic_trace`` sees no data-dependent Python control flow.
+
+Initialised as GPT-2 is (``GPT2PreTrainedModel._init_weights``): linear and embedding
+weights from N(0, 0.02), biases zero, LayerNorm ones and zeros, and the two projections
+that write into the residual stream (``attn.c_proj``, ``mlp.c_proj``) from
+N(0, 0.02 / sqrt(2 * depth)), so the stream's variance does not grow with depth. The LM
+head is tied to ``wte``, so step-0 logits are small and the loss starts near log(vocab).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+INIT_STD = 0.02  # GPT-2's initializer_range
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,10 @@ class GPT(nn.Module):
         self.wpe = nn.Embedding(cfg.max_positions, cfg.width)
         self.h = nn.ModuleList([GPTBlock(cfg) for _ in range(cfg.depth)])
         self.ln_f = nn.LayerNorm(cfg.width)
+        self.apply(_init_weights)
+        for name, param in self.named_parameters():
+            if name.endswith("c_proj.weight"):  # residual projections, scaled by depth as in GPT-2
+                nn.init.normal_(param, mean=0.0, std=INIT_STD / math.sqrt(2 * cfg.depth))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         positions = torch.ones_like(input_ids).cumsum(-1) - 1  # (B, T): 0, 1, 2, ...
@@ -87,6 +101,16 @@ class GPT(nn.Module):
         for block in self.h:
             x = block(x, mask)
         return self.ln_f(x)
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    if isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
 
 
 def causal_padding_mask(positions: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
