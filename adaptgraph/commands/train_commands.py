@@ -125,6 +125,9 @@ def run_train(args) -> int:
 
 def _task_size(m: dict) -> str:
     """An lm: task's classes are its vocabulary and its examples blocks of tokens; say so."""
+    if m.get("instruction"):  # instruction data: one example a sequence, cut to the block
+        return (f"vocabulary of {m['num_classes']:,} tokens, {m['train_examples']:,} training examples of at most "
+                f"{m['block_tokens']} tokens")
     if m.get("block_tokens") is not None:
         return (f"vocabulary of {m['num_classes']:,} tokens, {m['train_examples']:,} training blocks of "
                 f"{m['block_tokens']} tokens")

@@ -338,7 +338,8 @@ def _metrics(run: _Run, log: list[dict], best: _Checkpoint, test: dict | None, s
            if hasattr(run.task, "scored_tokens") else {}),  # an lm: task: the tokens its loss counts
         "validation": best.validation, "test": test, "test_accuracy": test["accuracy"] if test else None,
         **({"test_perplexity": test["perplexity"]} if test and "perplexity" in test else {}),
-        **({"block_tokens": run.task.task.block} if run.head.describe().get("kind") == "lm" else {}),
+        **({"block_tokens": run.task.task.block, "instruction": hasattr(run.task.task, "form")}
+           if run.head.describe().get("kind") == "lm" else {}),
         "head": run.head.describe(),
         "trainable_parameters": {"model": model_params, "head": head_params, "total": model_params + head_params},
         "timing": {"total_seconds": round(seconds, 3),

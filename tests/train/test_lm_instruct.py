@@ -98,6 +98,7 @@ def test_the_cli_header_says_how_many_tokens_are_scored(pairs, tmp_path, capsys)
     counts = [sum(len(r.split()) + 1 for _, r in part) for part in (PAIRS[:6], PAIRS[6:7], PAIRS[7:])]
     out = capsys.readouterr().out
     assert f"scored tokens: {counts[0]} train, {counts[1]} validation, {counts[2]} test" in out
+    assert "(vocabulary of 1,000 tokens, 6 training examples of at most 128 tokens)" in out  # not "blocks"
     assert main(["eval", str(tmp_path / "run")]) == 0
     assert f"1 examples, {counts[2]} scored tokens" in capsys.readouterr().out
 
