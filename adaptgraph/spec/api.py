@@ -40,19 +40,24 @@ def _capped(fn):
     return wrapper
 
 
+@_capped
 def loads(text: str, path: str | None = None) -> Spec:
     """Parse ``.adapt`` text; ``path`` names the file in errors and gives the default spec name."""
-    return loads_with_comments(text, path)[0]
+    return _loads(text, path, with_comments=False)[0]
 
 
 @_capped
 def loads_with_comments(text: str, path: str | None = None) -> tuple[Spec, Comments]:
     """``loads``, and the text's comments attached to the elements they annotate (for ``dumps``)."""
+    return _loads(text, path, with_comments=True)
+
+
+def _loads(text: str, path, with_comments: bool) -> tuple[Spec, Comments]:
     file = str(path) if path is not None else "<string>"
     if not isinstance(text, str):
         raise SpecError(f"{file}: expected text (str), got {type(text).__name__}")
     text = normalise_text(text, file)
-    tree, syntax_problems, comment_tokens = parse_tree_with_comments(text, file)
+    tree, syntax_problems, comment_tokens = parse_tree_with_comments(text, file, with_comments)
     if tree is None:
         raise SpecSyntaxError(problems=syntax_problems)
     records = ToRecords(text, file).transform(tree)
@@ -60,12 +65,17 @@ def loads_with_comments(text: str, path: str | None = None) -> tuple[Spec, Comme
     too_big = printed_size_problem(_dumps(spec), file)  # `train` in loops prints a path per value
     if too_big is not None:
         raise SpecError(problems=[too_big])
-    return spec, attach(comment_tokens, tree, text)
+    return spec, attach(comment_tokens, tree, text) if with_comments and comment_tokens else Comments()
 
 
+@_capped
 def load(path: str | Path) -> Spec:
     """Load a spec from ``.adapt``, ``.adapt.yaml``/``.yml`` or ``.json``."""
-    return load_with_comments(path)[0]
+    path = Path(path)
+    text = read_source(path)
+    if path.suffix in YAML_SUFFIXES or path.suffix == ".json":
+        return from_data_text(text, str(path), "json" if path.suffix == ".json" else "yaml")
+    return loads(text, path)
 
 
 @_capped

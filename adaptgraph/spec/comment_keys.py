@@ -1,6 +1,8 @@
 """Comments moved with their elements when a spec is printed another way (loops unrolled)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .comments import END, Comments, Notes
 from .expand import statement_sizes
 from .models import Loop, Spec
@@ -14,7 +16,7 @@ def expanded_comments(spec: Spec, comments: Comments) -> Comments:
     for i, (st, size) in enumerate(zip(spec.edges, statement_sizes(spec.edges))):
         key = f"edges[{i}]"
         if isinstance(st, Loop):
-            pending += comments.under(key)
+            pending += [replace(c, blank_after=False) for c in comments.under(key)]  # one block above
         else:
             for k, notes in comments.items():
                 if k == key or k.startswith(key + "."):

@@ -8,12 +8,13 @@ carry them; the spec, its equality and its content hash never see them.
 Attachment, as gofmt and black do it: a comment on its own line(s) goes with the next
 statement (or option) of the same block, or with the block's end if none follows; a
 comment after code goes with the element that ends on that line, or with the block that
-opens there (``for i in 0..3 {  # ...``). Comments before the first statement that are
-followed by a blank line are the file's head; comments after the last one, its end.
+opens there (``for i in 0..3 {  # ...``). Comments before the first statement are the file's
+head (printed first, whatever the canonical order puts first); comments after the last one, its end.
 """
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from lark import Token, Tree
@@ -79,76 +80,83 @@ class Anchor:
 
 def attach(tokens: list[Token], tree: Tree, text: str) -> Comments:
     """The comment tokens of a parsed ``.adapt`` text attached to the elements of its tree."""
-    return attach_to_anchors([_comment(t, text) for t in tokens], _anchors(tree), text)
+    lines = text.split("\n")
+    found = [(Comment(str(t).rstrip(), t.line, _blank_after(lines, t.line)), t.column) for t in tokens]
+    return attach_to_anchors(found, _anchors(tree), lines)
 
 
 _BLANK = re.compile(r"^[ \t\r\f]*$")
 
 
-def _comment(tok: Token, text: str) -> tuple[Comment, int]:
-    lines = text.split("\n")
-    blank_after = tok.line < len(lines) - 1 and bool(_BLANK.match(lines[tok.line]))
-    return Comment(str(tok).rstrip(), tok.line, blank_after), tok.column
+def _blank_after(lines: list[str], line: int) -> bool:
+    return line < len(lines) - 1 and bool(_BLANK.match(lines[line]))  # the last "line" follows the last '\n'
 
 
-def attach_to_anchors(found: list[tuple[Comment, int]], top: list[Anchor], text: str) -> Comments:
-    """Comments (with their columns) attached to anchors by line; shared with the YAML form."""
-    lines, out = text.split("\n"), Comments()
-    flat = list(_walk(top, None))
-    first = min((a.start[0] for a in top), default=None)
-    head_until = _head_end(lines, first)
+def attach_to_anchors(found: list[tuple[Comment, int]], top: list[Anchor], lines: list[str],
+                      first_code: int | None = None) -> Comments:
+    """Comments (with their 1-based columns) attached to anchors by line; shared with the YAML form,
+    where the first line of code (``first_code``) may hold no anchor (``templates:``).
+
+    Indexed by line, so that a file of many statements and many comments attaches in n log n."""
+    out, by_end, by_start = Comments(), defaultdict(list), defaultdict(list)
+    for a in _walk(top):
+        by_end[a.end[0]].append(a)
+        by_start[a.start[0]].append(a)
+    first = first_code or (top[0].start[0] if top else None)
     for comment, col in sorted(found, key=lambda f: (f[0].line, f[1])):
         line = comment.line
         if lines[line - 1][: col - 1].strip():  # code before it on its line
-            key, where = _trailing(flat, line)
+            key, where = _trailing(by_end[line], by_start[line], line)
             if key is not None:
                 out.add(key, where, comment)
                 continue
         if first is None or line < first:
-            out.add(HEAD if line < head_until else _first_key(top, END), "before", comment)
+            out.add(HEAD, "before", comment)
             continue
-        container = _container(flat, line)
-        siblings = container.children if container else top
-        nxt = next((a for a in siblings if a.start[0] > line), None)
-        if nxt is not None:
-            out.add(nxt.key, "before", comment)
+        container, siblings = _container(top, line)
+        nxt = _next_index(siblings, line)
+        if nxt < len(siblings):
+            out.add(siblings[nxt].key, "before", comment)
         else:
             out.add(container.key if container else END, "end" if container else "before", comment)
     return out
 
 
-def _walk(anchors: list[Anchor], parent):
+def _walk(anchors: list[Anchor]):
     for a in anchors:
-        yield a, parent
-        yield from _walk(a.children, a)
+        yield a
+        yield from _walk(a.children)
 
 
-def _head_end(lines: list[str], first: int | None) -> int:
-    """The line of the last blank line before the first statement: comments above it are the head."""
-    stop = first if first is not None else len(lines)  # the text's last "line" is what follows its last '\n'
-    blanks = [i + 1 for i in range(stop - 1) if _BLANK.match(lines[i])]
-    return blanks[-1] if blanks else 0
-
-
-def _first_key(top: list[Anchor], default: str) -> str:
-    return min(top, key=lambda a: a.start).key if top else default
-
-
-def _trailing(flat, line: int) -> tuple[str | None, str]:
-    ending = [(a, p) for a, p in flat if a.end[0] == line]
+def _trailing(ending: list[Anchor], starting: list[Anchor], line: int) -> tuple[str | None, str]:
     if ending:  # the element whose code ends last on this line; the outermost of equals
-        best = max(ending, key=lambda ap: (ap[0].end[1], -ap[0].depth))
-        return best[0].key, "after"
-    opening = [a for a, _ in flat if a.start[0] == line and a.end[0] > line]
+        return max(ending, key=lambda a: (a.end[1], -a.depth)).key, "after"
+    opening = [a for a in starting if a.end[0] > line]
     if opening:  # a block opens here: the innermost one
         return max(opening, key=lambda a: a.depth).key, "open"
     return None, ""
 
 
-def _container(flat, line: int) -> Anchor | None:
-    """The innermost element whose block holds ``line``."""
-    holding = [a for a, _ in flat if a.start[0] < line < a.end[0]]
-    return max(holding, key=lambda a: a.depth) if holding else None
+def _next_index(siblings: list[Anchor], line: int) -> int:
+    """Index of the first sibling starting after ``line`` (siblings are in source order)."""
+    lo, hi = 0, len(siblings)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if siblings[mid].start[0] <= line:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _container(top: list[Anchor], line: int) -> tuple[Anchor | None, list[Anchor]]:
+    """The innermost element whose block holds ``line``, and the elements inside it (or the top level)."""
+    container, siblings = None, top
+    while True:
+        i = _next_index(siblings, line - 1) - 1  # the last one starting before the line
+        if i < 0 or not siblings[i].start[0] < line < siblings[i].end[0]:
+            return container, siblings
+        container, siblings = siblings[i], siblings[i].children
 
 
 # -- anchors of a parsed .adapt tree ---------------------------------------------------

@@ -20,10 +20,13 @@ def dumps(spec: Spec, expand: bool = False, comments: Comments | None = None) ->
 
         c = expanded_comments(spec, c)
     sections = [_header(spec, c), _templates(spec, c), _edges(spec, expand, c), _train(spec, c)]
-    head = _own_lines(c.notes(HEAD).before, "")
     end = _own_lines(c.notes(END).before, "")
-    parts = [s for s in [head, *sections, end] if s]
-    return "\n\n".join(parts) + "\n" if parts else "\n"
+    text = "\n\n".join(s for s in [*sections, end] if s)
+    head = c.notes(HEAD).before  # above everything, as far from it as it was from the first statement
+    if head:
+        gap = "\n\n" if head[-1].blank_after else "\n"
+        text = _own_lines(head, "") + (gap + text if text else "")
+    return text + "\n"
 
 
 def _header(spec: Spec, c: Comments) -> str:

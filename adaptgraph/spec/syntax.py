@@ -56,8 +56,10 @@ def parser() -> Lark:
                 maybe_placeholders=False, lexer_callbacks={"COMMENT": _on_comment})
 
 
-def parse_tree_with_comments(text: str, file: str) -> tuple[Tree | None, list[Problem], list]:
-    """``parse_tree``, plus the COMMENT tokens of the text (with their lines and columns)."""
+def parse_tree_with_comments(text: str, file: str, collect: bool = True) -> tuple[Tree | None, list[Problem], list]:
+    """``parse_tree``, plus the COMMENT tokens of the text (with their lines and columns) if ``collect``."""
+    if not collect:
+        return (*parse_tree(text, file), [])
     sink: list = []
     reset = _COMMENT_SINK.set(sink)
     try:

@@ -7,6 +7,7 @@ field it annotates, or below it for the comments that closed a block. JSON has n
 """
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 
 import yaml
@@ -22,8 +23,36 @@ def from_data_text_with_comments(text: str, file: str) -> tuple[Spec, Comments]:
     spec = from_data_text(text, file, "yaml")  # validates first: the text below is valid YAML
     if "#" not in text:
         return spec, Comments()
-    node = compose_yaml(text)
-    return spec, attach_to_anchors(_yaml_comments(text), yaml_anchors(node), text)
+    anchors, lines = yaml_anchors(compose_yaml(text)), text.split("\n")
+    by_end = defaultdict(list)  # anchors by their last line: looked up once per comment
+    for a in _flatten(anchors).values():
+        by_end[a.end[0]].append(a)
+    code = [i for i in range(1, len(lines) + 1) if lines[i - 1].strip() and not lines[i - 1].lstrip().startswith("#")]
+    ends, rest = [], []
+    for comment, col in _yaml_comments(text):
+        block = _closed_block(comment.line, col, lines, code, by_end)
+        (ends if block else rest).append((block, comment, col))
+    comments = attach_to_anchors([(c, col) for _, c, col in rest], anchors, lines, code[0] if code else None)
+    for block, comment, _ in ends:
+        comments.add(block, "end", comment)
+    return spec, comments
+
+
+def _closed_block(line: int, col: int, lines: list[str], code: list[int], by_end: dict) -> str | None:
+    """YAML has no '}': a comment on its own line, right after an element's last line, indented
+    deeper than the element and than the code that follows, closes that element's block."""
+    if lines[line - 1][: col - 1].strip():
+        return None
+    at = bisect.bisect_left(code, line)  # code lines around it
+    previous, following = (code[at - 1] if at else None), (code[at] if at < len(code) else None)
+    if previous is None or (following is not None and _indent(lines[following - 1]) + 1 >= col):
+        return None
+    inside = [a for a in by_end.get(previous, []) if a.start[1] < col]
+    return max(inside, key=lambda a: a.depth).key if inside else None
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
 
 def _yaml_comments(text: str) -> list[tuple[Comment, int]]:
@@ -119,16 +148,16 @@ def with_yaml_comments(text: str, comments: Comments) -> str:
         if key == HEAD:
             above[1] += notes.all()
         elif anchor is None:
-            below[len(lines)] += notes.all()
+            below[len(lines)] += [("", c) for c in notes.all()]
         else:
             above[anchor.start[0]] += notes.before + notes.after + notes.open
-            below[anchor.end[0]] += notes.end
+            below[anchor.end[0]] += [(" " * (anchor.start[1] + 1), c) for c in notes.end]  # inside its block
     out = []
     for number, line in enumerate(lines, 1):
-        indent = line[: len(line) - len(line.lstrip())]
+        indent = line[: _indent(line)]
         out += [indent + c.text for c in sorted(above[number], key=lambda c: c.line)]
         out.append(line)
-        out += [indent + c.text for c in sorted(below[number], key=lambda c: c.line)]
+        out += [pad + c.text for pad, c in sorted(below[number], key=lambda pc: pc[1].line)]
     return "\n".join(out) + "\n"
 
 
