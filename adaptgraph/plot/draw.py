@@ -1,0 +1,149 @@
+"""A ``Layout`` drawn with matplotlib (Agg, no display): the arcs over the stream line, and
+optionally below them the score heat map with the placement's edges marked on it."""
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
+
+from ..errors import PlotError
+from ..fileio import write_bytes_atomic
+from .layout import KIND_STYLES, Arc, Layout, position, rank_width
+
+if TYPE_CHECKING:
+    from ..score.edge_scores import EdgeScores
+
+FORMATS = (".png", ".svg")
+MARKERS = {"parallel": "o", "sequential": "s", "longrange": "^", "recurrent": "v"}
+LABEL_DROP = 0.16  # long point labels (module paths) hang this far below the line
+NODE_RADIUS = 10.5  # points: a stream point is a circle with its @k inside
+LOOP_RADIUS = 0.26
+
+
+def check_output(path: Path) -> None:
+    if path.suffix.lower() not in FORMATS:
+        raise PlotError(f"cannot write a picture to {str(path)!r}: the file must end in .png or .svg",
+                        hint="for example --out placement.png")
+
+
+def draw_layout(layout: Layout, path: Path, scores: Optional["EdgeScores"] = None, metric: str = "rank") -> Path:
+    """Draw ``layout`` (and the heat map of ``scores``) and write it atomically to ``path`` (.png or .svg)."""
+    check_output(path)
+    Figure, FigureCanvasAgg = _matplotlib()
+    n = max(1, len(layout.points) - 1)
+    width = min(22.0, max(8.0, 0.62 * n + 3.0))
+    top, bottom = _extent(layout.arcs)
+    unit = (width - 1.0) / (n + 1.0)  # inches per step along the line: arcs keep their shape
+    arcs_height = (top - bottom) * unit + 1.2
+    heat_height = min(width, 10.0) * 0.85 if scores is not None else 0.0
+    fig = Figure(figsize=(width, arcs_height + heat_height))
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2 if scores is not None else 1, 1, height_ratios=[arcs_height, heat_height]
+                            if scores is not None else None)
+    ax = fig.add_subplot(grid[0])
+    _draw_arcs(ax, layout, top, bottom, unit)
+    if scores is not None:
+        _draw_scores(fig, fig.add_subplot(grid[1]), layout, scores, metric)
+    fig.suptitle(layout.title, fontsize=11)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lower()[1:], dpi=130)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, buffer.getvalue())
+    return path
+
+
+def _matplotlib():
+    from ..score.heatmap import _matplotlib as load  # one place says how to install matplotlib
+    from ..errors import ScoreError
+
+    try:
+        return load()
+    except ScoreError as e:
+        raise PlotError(problems=e.problems) from None
+
+
+def _extent(arcs) -> tuple[float, float]:
+    top = max([a.height for a in arcs if a.side == "above"] + [3 * LOOP_RADIUS * any(a.side == "loop" for a in arcs)]
+              + [0.5])
+    bottom = -max([a.height for a in arcs if a.side == "below"] + [0.0]) - 0.45
+    return top + 0.3, bottom
+
+
+def _draw_arcs(ax, layout: Layout, top: float, bottom: float, unit: float) -> None:
+    n = len(layout.points) - 1
+    ax.plot([0, max(n, 0)], [0, 0], color="0.25", lw=1.6, zorder=2, solid_capstyle="round")
+    inside = all(len(p) <= 4 for p in layout.points)  # @k fits in its node; module paths go below it
+    ax.scatter(range(n + 1), [0] * (n + 1), s=(2 * NODE_RADIUS) ** 2 if inside else 36, facecolor="white",
+               edgecolor="0.25", linewidth=1.3, zorder=6)
+    for x, name in enumerate(layout.points):
+        if inside:
+            ax.text(x, 0, name, ha="center", va="center", fontsize=7, zorder=7, color="0.1")
+        else:
+            ax.text(x, -LABEL_DROP, name, ha="center", va="top", fontsize=7, zorder=7, rotation=90, color="0.15")
+    shrink = NODE_RADIUS + 1 if inside else 4
+    lift = 0.75 * NODE_RADIUS / 72 / unit if inside else 0.0  # a loop sits on its point's circle
+    for arc in sorted(layout.arcs, key=lambda a: -a.width):  # thick ones first: thin ones stay visible on top
+        _draw_arc(ax, arc, shrink, lift)
+    ax.set_xlim(-0.6, n + 0.6)
+    ax.set_ylim(bottom if inside else bottom - 0.08 * max(len(p) for p in layout.points), top)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    handles = _legend_handles(layout.arcs)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(8, len(handles)),
+              fontsize=8, frameon=False, handlelength=3)
+
+
+def arc_curve(arc: Arc, steps: int = 90, lift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The points of the drawn curve, from where the edge reads to where it writes; a loop stands
+    ``lift`` above the line (on top of the point's circle)."""
+    t = np.linspace(0.0, 1.0, steps)
+    if arc.side == "loop":  # open at the bottom, so that the head shows where it comes back to the point
+        t, r = np.linspace(0.06, 0.9, steps), LOOP_RADIUS
+        return arc.x0 + r * np.sin(2 * math.pi * t), lift + r * (1 - np.cos(2 * math.pi * t))
+    sign = -1.0 if arc.side == "below" else 1.0
+    return arc.x0 + (arc.x1 - arc.x0) * t, sign * arc.height * np.sin(math.pi * t)
+
+
+def _draw_arc(ax, arc: Arc, shrink: float, lift: float) -> None:
+    x, y = arc_curve(arc, lift=lift)
+    ax.plot(x, y, color=arc.colour, linestyle=arc.linestyle, lw=arc.width, alpha=0.9, zorder=4,
+            solid_capstyle="round", dash_capstyle="round")
+    k = max(2, len(x) // 12)  # the head points along the curve's last stretch
+    ax.annotate("", xy=(x[-1], y[-1]), xytext=(x[-k], y[-k]), zorder=5,
+                arrowprops=dict(arrowstyle="-|>", color=arc.colour, lw=0, shrinkA=0,
+                                shrinkB=0 if arc.side == "loop" else shrink,
+                                mutation_scale=9 + 2.2 * arc.width))
+
+
+def _legend_handles(arcs) -> list:
+    from matplotlib.lines import Line2D
+
+    handles = []
+    names = {"parallel": "parallel", "sequential": "sequential (loop)", "longrange": "long-range",
+             "recurrent": "recurrent (next pass, below)"}
+    for kind, (colour, style) in KIND_STYLES.items():
+        if any(a.kind == kind for a in arcs):
+            handles.append(Line2D([], [], color=colour, linestyle=style, lw=2.4, marker=MARKERS[kind],
+                                  markerfacecolor="none", markersize=7, label=names[kind]))
+    for rank in sorted({a.rank for a in arcs}):
+        handles.append(Line2D([], [], color="0.35", lw=rank_width(rank), label=f"rank {rank}"))
+    return handles
+
+
+def _draw_scores(fig, ax, layout: Layout, scores: "EdgeScores", metric: str) -> None:
+    """The heat map, each of the placement's edges circled at its (source, destination) cell."""
+    from ..score.heatmap import LABELS, heatmap_axes
+
+    heatmap_axes(fig, ax, scores, metric, legend=False)
+    reference = list(scores.orders)
+    for arc in layout.arcs:
+        row, col = position(arc.src_order, reference), position(arc.dst_order, reference)
+        ax.scatter([col], [row], marker=MARKERS.get(arc.kind, "o"), s=30 + 22 * arc.width, facecolors="none",
+                   edgecolors="white", linewidths=3.2, zorder=5)
+        ax.scatter([col], [row], marker=MARKERS.get(arc.kind, "o"), s=30 + 22 * arc.width, facecolors="none",
+                   edgecolors=arc.colour, linewidths=1.8, zorder=6)
+    ax.set_title(f"{LABELS[metric]} of every candidate edge; this placement's edges marked", fontsize=9)
