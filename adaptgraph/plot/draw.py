@@ -139,11 +139,21 @@ def _draw_scores(fig, ax, layout: Layout, scores: "EdgeScores", metric: str) -> 
     from ..score.heatmap import LABELS, heatmap_axes
 
     heatmap_axes(fig, ax, scores, metric, legend=False)
-    reference = list(scores.orders)
     for arc in layout.arcs:
-        row, col = position(arc.src_order, reference), position(arc.dst_order, reference)
-        ax.scatter([col], [row], marker=MARKERS.get(arc.kind, "o"), s=30 + 22 * arc.width, facecolors="none",
+        row, col = heat_cell(arc, layout, scores)
+        ax.scatter([col], [row], marker=MARKERS.get(arc.kind, "o"), s=60 + 40 * arc.width, facecolors="none",
                    edgecolors="white", linewidths=3.2, zorder=5)
-        ax.scatter([col], [row], marker=MARKERS.get(arc.kind, "o"), s=30 + 22 * arc.width, facecolors="none",
+        ax.scatter([col], [row], marker=MARKERS.get(arc.kind, "o"), s=60 + 40 * arc.width, facecolors="none",
                    edgecolors=arc.colour, linewidths=1.8, zorder=6)
     ax.set_title(f"{LABELS[metric]} of every candidate edge; this placement's edges marked", fontsize=9)
+
+
+def heat_cell(arc: Arc, layout: Layout, scores: "EdgeScores") -> tuple[float, float]:
+    """(row, column) of ``arc`` on the heat map: its line positions when the scores are over the same
+    points; else each end by name, or by topological order between the scored points."""
+    if tuple(layout.points) == tuple(scores.points):
+        return arc.x0, arc.x1
+    index = {name: i for i, name in enumerate(scores.points)}
+    ends = ((arc.src, arc.src_order), (arc.dst, arc.dst_order))
+    row, col = (index[name] if name in index else position(order, list(scores.orders)) for name, order in ends)
+    return row, col
