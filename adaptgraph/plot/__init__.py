@@ -64,7 +64,7 @@ def _layout(spec, backbone, frontend, trust_code) -> tuple[Layout, str]:
     except PlanError:  # a backbone without stream points: the edges' own points make the line
         points = []
     params, n = sum(e.parameters for e in plan.edges), len(plan.edges)
-    title = f"{spec.name or 'spec'} on {bb.ref}: {n} adapter{'s' * (n != 1)}, {params:,} adapter parameters"
+    title = f"{spec.name or 'placement'} on {bb.ref}: {n} adapter{'s' * (n != 1)}, {params:,} adapter parameters"
     return placement_layout(plan.edges, points, title), bb.ref
 
 

@@ -37,7 +37,7 @@ def draw_layout(layout: Layout, path: Path, scores: Optional["EdgeScores"] = Non
     width = min(22.0, max(8.0, 0.62 * n + 3.0))
     top, bottom = _extent(layout.arcs)
     unit = (width - 1.0) / (n + 1.0)  # inches per step along the line: arcs keep their shape
-    arcs_height = (top - bottom) * unit + 1.2
+    arcs_height = (top - bottom) * unit + 1.5  # + the title and the legend
     heat_height = min(width, 10.0) * 0.85 if scores is not None else 0.0
     fig = Figure(figsize=(width, arcs_height + heat_height))
     FigureCanvasAgg(fig)
@@ -84,20 +84,19 @@ def _draw_arcs(ax, layout: Layout, top: float, bottom: float, unit: float) -> No
             ax.text(x, 0, name, ha="center", va="center", fontsize=7, zorder=7, color="0.1")
         else:
             ax.text(x, -LABEL_DROP, name, ha="center", va="top", fontsize=7, zorder=7, rotation=90, color="0.15")
-    shrink = NODE_RADIUS + 1 if inside else 4
+    node = (NODE_RADIUS + 1 if inside else 4) / 72 / unit  # points -> data units along the line
     lift = 0.75 * NODE_RADIUS / 72 / unit if inside else 0.0  # a loop sits on its point's circle
     for arc in sorted(layout.arcs, key=lambda a: -a.width):  # thick ones first: thin ones stay visible on top
-        _draw_arc(ax, arc, shrink, lift)
+        _draw_arc(ax, arc, node, lift)
     ax.set_xlim(-0.6, n + 0.6)
     ax.set_ylim(bottom if inside else bottom - 0.08 * max(len(p) for p in layout.points), top)
-    ax.set_aspect("equal")
-    ax.axis("off")
+    ax.axis("off")  # the figure's size keeps one unit along the line as tall as it is wide
     handles = _legend_handles(layout.arcs)
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(8, len(handles)),
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=max(1, len(handles) // 2),
               fontsize=8, frameon=False, handlelength=3)
 
 
-def arc_curve(arc: Arc, steps: int = 90, lift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def arc_curve(arc: Arc, steps: int = 200, lift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The points of the drawn curve, from where the edge reads to where it writes; a loop stands
     ``lift`` above the line (on top of the point's circle)."""
     t = np.linspace(0.0, 1.0, steps)
@@ -108,30 +107,33 @@ def arc_curve(arc: Arc, steps: int = 90, lift: float = 0.0) -> tuple[np.ndarray,
     return arc.x0 + (arc.x1 - arc.x0) * t, sign * arc.height * np.sin(math.pi * t)
 
 
-def _draw_arc(ax, arc: Arc, shrink: float, lift: float) -> None:
+def _draw_arc(ax, arc: Arc, node: float, lift: float) -> None:
+    """The curve, and its arrow head where it meets the destination's circle (``node``: its radius in data units)."""
     x, y = arc_curve(arc, lift=lift)
     ax.plot(x, y, color=arc.colour, linestyle=arc.linestyle, lw=arc.width, alpha=0.9, zorder=4,
             solid_capstyle="round", dash_capstyle="round")
-    k = max(2, len(x) // 12)  # the head points along the curve's last stretch
-    ax.annotate("", xy=(x[-1], y[-1]), xytext=(x[-k], y[-k]), zorder=5,
-                arrowprops=dict(arrowstyle="-|>", color=arc.colour, lw=0, shrinkA=0,
-                                shrinkB=0 if arc.side == "loop" else shrink,
+    outside = np.nonzero(np.hypot(x - x[-1], y - y[-1]) >= (0 if arc.side == "loop" else node))[0]
+    tip = outside[-1] if outside.size else len(x) - 1
+    ax.annotate("", xy=(x[tip], y[tip]), xytext=(x[max(0, tip - 4)], y[max(0, tip - 4)]), zorder=7,
+                arrowprops=dict(arrowstyle="-|>", color=arc.colour, lw=0, shrinkA=0, shrinkB=0,
                                 mutation_scale=9 + 2.2 * arc.width))
 
 
 def _legend_handles(arcs) -> list:
+    """Kinds on the first row, rank widths on the second (matplotlib fills a legend column by column)."""
     from matplotlib.lines import Line2D
 
-    handles = []
     names = {"parallel": "parallel", "sequential": "sequential (loop)", "longrange": "long-range",
              "recurrent": "recurrent (next pass, below)"}
-    for kind, (colour, style) in KIND_STYLES.items():
-        if any(a.kind == kind for a in arcs):
-            handles.append(Line2D([], [], color=colour, linestyle=style, lw=2.4, marker=MARKERS[kind],
-                                  markerfacecolor="none", markersize=7, label=names[kind]))
-    for rank in sorted({a.rank for a in arcs}):
-        handles.append(Line2D([], [], color="0.35", lw=rank_width(rank), label=f"rank {rank}"))
-    return handles
+    kinds = [Line2D([], [], color=colour, linestyle=style, lw=2.4, marker=MARKERS[kind], markerfacecolor="none",
+                    markersize=7, label=names[kind])
+             for kind, (colour, style) in KIND_STYLES.items() if any(a.kind == kind for a in arcs)]
+    ranks = [Line2D([], [], color="0.35", lw=rank_width(r), label=f"rank {r}") for r in sorted({a.rank for a in arcs})]
+    columns = max(len(kinds), len(ranks))
+    blank = Line2D([], [], alpha=0.0, label=" ")
+    kinds += [blank] * (columns - len(kinds))
+    ranks += [blank] * (columns - len(ranks))
+    return [h for pair in zip(kinds, ranks) for h in pair]
 
 
 def _draw_scores(fig, ax, layout: Layout, scores: "EdgeScores", metric: str) -> None:
