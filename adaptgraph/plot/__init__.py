@@ -74,4 +74,5 @@ def _scores(scores, metric: str):
     check_metric(metric)
     if scores is None or isinstance(scores, EdgeScores):
         return scores
-    return EdgeScores.load(scores)
+    path = Path(scores)
+    return EdgeScores.load(path / "scores.json" if path.is_dir() else path)  # a `score --out` folder too

@@ -57,11 +57,12 @@ def _indent(line: str) -> int:
 
 def _yaml_comments(text: str) -> list[tuple[Comment, int]]:
     """``#`` that starts a line or follows a space, outside every scalar: a comment."""
-    inside = [(t.start_mark.index, t.end_mark.index) for t in yaml.scan(text, Loader=yaml.SafeLoader)
-              if isinstance(t, yaml.ScalarToken)]
+    scalars = [(t.start_mark.index, t.end_mark.index) for t in yaml.scan(text, Loader=yaml.SafeLoader)
+               if isinstance(t, yaml.ScalarToken)]  # in text order, never overlapping
+    starts = [a for a, _ in scalars]
     lines, found, offset = text.split("\n"), [], 0
     for number, line in enumerate(lines, 1):
-        col = _comment_column(line, offset, inside)
+        col = _comment_column(line, offset, scalars, starts)
         if col is not None:
             blank_after = number < len(lines) - 1 and not lines[number].strip()
             found.append((Comment(line[col:].rstrip(), number, blank_after), col + 1))
@@ -69,11 +70,11 @@ def _yaml_comments(text: str) -> list[tuple[Comment, int]]:
     return found
 
 
-def _comment_column(line: str, offset: int, inside: list[tuple[int, int]]) -> int | None:
+def _comment_column(line: str, offset: int, scalars: list[tuple[int, int]], starts: list[int]) -> int | None:
     col = line.find("#")
     while col >= 0:
-        at = offset + col
-        if (col == 0 or line[col - 1] in " \t") and not any(a <= at < b for a, b in inside):
+        at, i = offset + col, bisect.bisect_right(starts, offset + col) - 1
+        if (col == 0 or line[col - 1] in " \t") and not (i >= 0 and at < scalars[i][1]):
             return col
         col = line.find("#", col + 1)
     return None

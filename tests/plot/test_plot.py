@@ -137,6 +137,8 @@ def test_over_a_score_heat_map(tmp_path, tiny_layout):
     scores.save(tmp_path / "scores.json")
     out = plot_spec(adaptgraph.loads(SPEC), out=tmp_path / "p.png", scores=tmp_path / "scores.json")
     assert out.read_bytes().startswith(PNG)
+    again = plot_spec(adaptgraph.loads(SPEC), out=tmp_path / "q.png", scores=tmp_path)  # the `score --out` folder
+    assert again.read_bytes().startswith(PNG)
     arcs = {a.name: a for a in tiny_layout.arcs}
     assert heat_cell(arcs["s7__s2"], tiny_layout, scores) == (7.0, 2.0)  # row: reads, column: writes
 
