@@ -254,3 +254,18 @@ def test_check_says_when_globs_make_the_edge_count_unknown(tmp_path, capsys):
     assert main(["check", str(spec)]) == 0
     assert capsys.readouterr().out == (f"ok    {spec}: spec g, 2 edge statements, 1 with globs (one edge per matching "
                                        "module; `adaptgraph compile` lists them), backbone zoo:vit-tiny\n")
+
+
+def test_fmt_write_keeps_the_comments_of_adapt_and_yaml_files(capsys, tmp_path):
+    adapt = tmp_path / "c.adapt"
+    adapt.write_text("# head\nparallel m   # why\ndefaults {rank=2,  # narrow\n}\n", encoding="utf-8")
+    assert _run(capsys, "fmt", "--write", str(adapt)) == (0, f"reformatted {adapt}\n", "")
+    assert adapt.read_text(encoding="utf-8") == (
+        "# head\nspec c\n\ndefaults {\n  rank = 2  # narrow\n}\n\nparallel m  # why\n")
+    assert _run(capsys, "fmt", "--check", str(adapt))[0] == 0  # the output is canonical
+    yaml_path = tmp_path / "c.adapt.yaml"
+    yaml_path.write_text("# head\nedges:\n  # the one edge\n  - {src: '@1', dst: '@2'}  # why\n", encoding="utf-8")
+    assert _run(capsys, "fmt", "--write", str(yaml_path))[0] == 0
+    text = yaml_path.read_text(encoding="utf-8")
+    assert text == "# head\nedges:\n# the one edge\n# why\n- src: '@1'\n  dst: '@2'\n"
+    assert _run(capsys, "fmt", "--check", str(yaml_path))[0] == 0
