@@ -34,10 +34,11 @@ def plot_spec(spec: Union["Spec", str, Path], backbone=None, out: Union[str, Pat
     below the line, pointing back). With ``scores`` (an ``EdgeScores`` or the ``scores.json``
     that ``adaptgraph score`` writes) the score heat map is drawn below, the edges marked on it.
     """
-    from .draw import check_output, draw_layout
+    from .draw import check_output, draw_layout, load_matplotlib
 
     out = Path(out)
-    check_output(out)  # before any tracing: a wrong name fails at once
+    check_output(out)  # before any tracing: a wrong name or a missing matplotlib fails at once
+    load_matplotlib()
     scores = _scores(scores, metric)
     layout, ref = _layout(spec, backbone, frontend, trust_code)
     if scores is not None and scores.backbone and scores.backbone != ref:

@@ -32,7 +32,7 @@ def check_output(path: Path) -> None:
 def draw_layout(layout: Layout, path: Path, scores: Optional["EdgeScores"] = None, metric: str = "rank") -> Path:
     """Draw ``layout`` (and the heat map of ``scores``) and write it atomically to ``path`` (.png or .svg)."""
     check_output(path)
-    Figure, FigureCanvasAgg = _matplotlib()
+    Figure, FigureCanvasAgg = load_matplotlib()
     n = max(1, len(layout.points) - 1)
     width = min(22.0, max(8.0, 0.62 * n + 3.0))
     top, bottom = _extent(layout.arcs)
@@ -56,9 +56,10 @@ def draw_layout(layout: Layout, path: Path, scores: Optional["EdgeScores"] = Non
     return path
 
 
-def _matplotlib():
-    from ..score.heatmap import _matplotlib as load  # one place says how to install matplotlib
+def load_matplotlib():
+    """``score.heatmap``'s loader (one place says how to install matplotlib), failing as a ``PlotError``."""
     from ..errors import ScoreError
+    from ..score.heatmap import load_matplotlib as load
 
     try:
         return load()

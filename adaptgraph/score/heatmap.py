@@ -26,7 +26,7 @@ LABELS = {"rank": "numerical rank", "erank": "effective rank", "fro": "Frobenius
 def draw_heatmap(scores: "EdgeScores", path: Path, metric: str = "rank", title: Optional[str] = None) -> Path:
     """Draw and save the PNG; returns its path. Needs matplotlib (the ``plot`` extra)."""
     check_metric(metric)
-    Figure, FigureCanvasAgg = _matplotlib()
+    Figure, FigureCanvasAgg = load_matplotlib()
     n = scores.n
     side = min(24.0, max(5.0, 0.32 * n + 3.0))
     fig = Figure(figsize=(side + 1.2, side))
@@ -56,7 +56,8 @@ def heatmap_axes(fig, ax, scores: "EdgeScores", metric: str = "rank", cell_value
     return image
 
 
-def _matplotlib():
+def load_matplotlib():
+    """matplotlib's ``Figure`` and Agg canvas (no display, no pyplot state), or how to install it."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
