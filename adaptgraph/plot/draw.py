@@ -35,8 +35,12 @@ def draw_layout(layout: Layout, path: Path, scores: Optional["EdgeScores"] = Non
     Figure, FigureCanvasAgg = load_matplotlib()
     n = max(1, len(layout.points) - 1)
     width = min(22.0, max(8.0, 0.62 * n + 3.0))
-    top, bottom = _extent(layout.arcs)
     unit = (width - 1.0) / (n + 1.0)  # inches per step along the line: arcs keep their shape
+    # @k fits in a circle while the points are far enough apart; module paths, or a crowded line, hang below it
+    inside = all(len(p) <= 4 for p in layout.points) and unit * 72 >= 2.6 * NODE_RADIUS
+    top, bottom = _extent(layout.arcs)
+    if not inside:
+        bottom -= LABEL_DROP + 0.06 * max(len(p) for p in layout.points) / unit  # 7-point text: ~0.06 in a letter
     arcs_height = (top - bottom) * unit + 1.5  # + the title and the legend
     heat_height = min(width, 10.0) * 0.85 if scores is not None else 0.0
     fig = Figure(figsize=(width, arcs_height + heat_height))
@@ -44,7 +48,7 @@ def draw_layout(layout: Layout, path: Path, scores: Optional["EdgeScores"] = Non
     grid = fig.add_gridspec(2 if scores is not None else 1, 1, height_ratios=[arcs_height, heat_height]
                             if scores is not None else None)
     ax = fig.add_subplot(grid[0])
-    _draw_arcs(ax, layout, top, bottom, unit)
+    _draw_arcs(ax, layout, top, bottom, unit, inside)
     if scores is not None:
         _draw_scores(fig, fig.add_subplot(grid[1]), layout, scores, metric)
     fig.suptitle(layout.title, fontsize=11)
@@ -74,23 +78,25 @@ def _extent(arcs) -> tuple[float, float]:
     return top + 0.3, bottom
 
 
-def _draw_arcs(ax, layout: Layout, top: float, bottom: float, unit: float) -> None:
+def _draw_arcs(ax, layout: Layout, top: float, bottom: float, unit: float, inside: bool) -> None:
     n = len(layout.points) - 1
     ax.plot([0, max(n, 0)], [0, 0], color="0.25", lw=1.6, zorder=2, solid_capstyle="round")
-    inside = all(len(p) <= 4 for p in layout.points)  # @k fits in its node; module paths go below it
     ax.scatter(range(n + 1), [0] * (n + 1), s=(2 * NODE_RADIUS) ** 2 if inside else 36, facecolor="white",
                edgecolor="0.25", linewidth=1.3, zorder=6)
+    below = max([a.height for a in layout.arcs if a.side == "below"] + [0.0])  # hanging labels clear these
     for x, name in enumerate(layout.points):
         if inside:
             ax.text(x, 0, name, ha="center", va="center", fontsize=7, zorder=7, color="0.1")
         else:
-            ax.text(x, -LABEL_DROP, name, ha="center", va="top", fontsize=7, zorder=7, rotation=90, color="0.15")
+            ax.plot([x, x], [0, -below - LABEL_DROP / 2], color="0.75", lw=0.6, linestyle="dotted", zorder=1)
+            ax.text(x, -below - LABEL_DROP, name, ha="center", va="top", fontsize=7, zorder=7, rotation=90,
+                    color="0.15")
     node = (NODE_RADIUS + 1 if inside else 4) / 72 / unit  # points -> data units along the line
     lift = 0.75 * NODE_RADIUS / 72 / unit if inside else 0.0  # a loop sits on its point's circle
     for arc in sorted(layout.arcs, key=lambda a: -a.width):  # thick ones first: thin ones stay visible on top
         _draw_arc(ax, arc, node, lift)
     ax.set_xlim(-0.6, n + 0.6)
-    ax.set_ylim(bottom if inside else bottom - 0.08 * max(len(p) for p in layout.points), top)
+    ax.set_ylim(bottom, top)
     ax.axis("off")  # the figure's size keeps one unit along the line as tall as it is wide
     handles = _legend_handles(layout.arcs)
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=max(1, len(handles) // 2),
