@@ -14,19 +14,33 @@ INDENT = "  "
 
 def dumps(spec: Spec, expand: bool = False, comments: Comments | None = None) -> str:
     """The canonical text of ``spec``; ``expand=True`` unrolls loops."""
-    c = comments or Comments()
+    c = _Used(comments or {})
     if expand and c:
         from .comment_keys import expanded_comments
 
-        c = expanded_comments(spec, c)
+        c = _Used(expanded_comments(spec, c))
     sections = [_header(spec, c), _templates(spec, c), _edges(spec, expand, c), _train(spec, c)]
-    end = _own_lines(c.notes(END).before, "")
+    # comments of elements this spec does not have (it was changed after loading) are not lost: at the end
+    orphans = [x for k, notes in c.items() if k not in c.used and k not in (HEAD, END) for x in notes.all()]
+    end = _own_lines(sorted(orphans, key=lambda x: x.line) + c.notes(END).before, "")
     text = "\n\n".join(s for s in [*sections, end] if s)
     head = c.notes(HEAD).before  # above everything, as far from it as it was from the first statement
     if head:
         gap = "\n\n" if head[-1].blank_after else "\n"
         text = _own_lines(head, "") + (gap + text if text else "")
     return text + "\n"
+
+
+class _Used(Comments):
+    """Comments that remember which elements' notes the printer asked for."""
+
+    def __init__(self, comments):
+        super().__init__(comments)
+        self.used: set[str] = set()
+
+    def notes(self, key: str):
+        self.used.add(key)
+        return super().notes(key)
 
 
 def _header(spec: Spec, c: Comments) -> str:

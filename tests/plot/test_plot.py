@@ -188,3 +188,14 @@ def test_the_docs_picture_comes_from_the_docs_command(tmp_path, capsys):
     assert (tmp_path / "p.png").read_bytes().startswith(PNG)
     layout = spec_layout(root / command[1])
     assert len(layout.points) == 13 and len(layout.arcs) == 10  # @0..@12; ten adapters, as the doc says
+
+
+@pytest.mark.parametrize("points", [[_point(f"@{k}", k) for k in range(61)], []], ids=["crowded", "no-stream"])
+def test_a_crowded_line_or_one_of_module_paths_is_drawn_with_labels_below(tmp_path, points):
+    from adaptgraph.plot.draw import draw_layout
+
+    ends = points or [_point(f"encoder.layer.{k}.attention.out", k) for k in range(3)]
+    layout = placement_layout([_edge("f", "longrange", ends[0], ends[-1]), _edge("b", "recurrent", ends[-1], ends[1])],
+                              points)
+    svg = draw_layout(layout, tmp_path / "p.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<?xml") and svg.count("<path") >= len(layout.arcs) + len(layout.points)

@@ -144,3 +144,9 @@ def test_yaml_comments_inside_scalars_are_text():
     assert spec.backbone == "x:a #b"
     assert S.dumps(spec, comments=comments) == 'spec x  # its name\nbackbone "x:a #b"\n\n# one edge\nedge @1 -> @2\n'
     assert S.dumps(spec, format="json", comments=comments) == S.dumps(spec, format="json")  # JSON has none
+
+
+def test_comments_of_elements_a_changed_spec_no_longer_has_go_to_the_end():
+    spec, comments = S.loads_with_comments("edge @1 -> @2  # first\nedge @2 -> @3  # second\n")
+    shorter = spec.model_copy(update={"edges": spec.edges[:1]})
+    assert S.dumps(shorter, comments=comments) == "edge @1 -> @2  # first\n\n# second\n"
