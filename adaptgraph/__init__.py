@@ -16,6 +16,7 @@ _LAZY = {
     "load_adapters": "adaptgraph.saving",
     "score_edges": "adaptgraph.score",
     "search": "adaptgraph.searcher",
+    "plot_spec": "adaptgraph.plot",
 }
 
 __all__ = ["AdaptGraphError", "Edge", "Loop", "Options", "Spec", "dump", "dumps", "load", "loads", *_LAZY]

@@ -133,6 +133,10 @@ class InteropError(AdaptGraphError, ValueError):
     """A PEFT export or import, or a merge, meets something the other side cannot express."""
 
 
+class PlotError(AdaptGraphError, ValueError):
+    """A picture cannot be drawn: no matplotlib, an output format it cannot write, scores of another backbone."""
+
+
 class UsageError(AdaptGraphError, ValueError):
     """The command line was used wrongly."""
 

@@ -90,7 +90,8 @@ def test_the_cheap_tour_commands_run_as_printed(tmp_path, monkeypatch, capsys):
         argv = [match for word in argv for match in (sorted(glob.glob(word)) or [word])]
         assert main(argv) == 0, line
         ran.append(argv[0])
-    assert ran == ["check", "fmt", "points", "compile", "score", "select"]
+    assert ran == ["check", "fmt", "points", "compile", "plot", "score", "select"]
+    assert (tmp_path / "placement.png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "chose 4 edges by gga" in printed
     assert main(["check", "best.adapt"]) == 0  # what select wrote is what train is given next

@@ -30,7 +30,7 @@ EXAMPLES = """examples:
       --executor ray --ray-address auto
 
 The run folder (--out) gets journal.jsonl, manifest.json, summary.json, best.adapt,
-best.safetensors, pareto.csv and progress.png.
+best.safetensors, pareto.csv, progress.png and best.png (the best placement).
 """
 
 
@@ -198,7 +198,8 @@ def _print(result, out: str) -> None:
     print()
     print(b.spec_text.rstrip())
     print()
-    print(f"written to {out}/: best.adapt, best.safetensors, pareto.csv, progress.png, summary.json, journal.jsonl")
+    print(f"written to {out}/: best.adapt, best.png, best.safetensors, pareto.csv, progress.png, summary.json, "
+          "journal.jsonl")
     sys.stdout.flush()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import AdaptGraphError, SpecError, UsageError
 from ..fileio import write_text_atomic
 from ..spec import dumps, load
-from ..spec.api import YAML_SUFFIXES
+from ..spec.api import YAML_SUFFIXES, load_with_comments
 from ..spec.edge_facts import has_glob
 from ..spec.models import Spec
 
@@ -36,7 +36,9 @@ def register(sub) -> None:
     p.set_defaults(run=run_check)
 
     p = sub.add_parser("fmt", help="print specs in canonical form",
-                       description="Print each spec in its one canonical form (same format as the input).",
+                       description="Print each spec in its one canonical form (same format as the input). "
+                                   "Comments stay with the statements they annotate: own-line comments above, "
+                                   "trailing comments after (docs/language.md, 'Canonical form').",
                        epilog=FMT_EXAMPLES, formatter_class=_raw())
     p.add_argument("files", nargs="+", metavar="FILE")
     mode = p.add_mutually_exclusive_group()
@@ -48,7 +50,9 @@ def register(sub) -> None:
     p = sub.add_parser("convert", help="convert a spec between .adapt, YAML and JSON",
                        description="Write FILE's spec in another of its three forms: the .adapt language, YAML "
                                    "or JSON (the same fields; `adaptgraph schema` prints their JSON Schema). "
-                                   "The output is the target form's canonical text.",
+                                   "The output is the target form's canonical text. Comments are kept in .adapt "
+                                   "and YAML (each on its own line there); JSON has no comments, so they are left "
+                                   "out, with a note on stderr.",
                        epilog="example:\n  adaptgraph convert my.adapt --to yaml -o my.adapt.yaml",
                        formatter_class=_raw())
     p.add_argument("file", metavar="FILE")
@@ -122,11 +126,11 @@ def run_fmt(args) -> int:
     status, errors = 0, []
     for file in args.files:
         try:
-            spec = load(file)
+            spec, comments = load_with_comments(file)
         except AdaptGraphError as e:
             errors.append(e)
             continue
-        text = dumps(spec, expand=args.expand, format=_format_of(file))
+        text = dumps(spec, expand=args.expand, format=_format_of(file), comments=comments)
         # byte for byte: a BOM or CRLF line ends are not the canonical form either
         canonical = Path(file).read_bytes() == text.encode("utf-8")
         if args.check:
@@ -150,7 +154,13 @@ def run_convert(args) -> int:
         if implied != args.to:
             raise UsageError(f"--to {args.to} does not match the output file {args.output!r}, which names "
                              f"{implied}", hint=f"use --to {implied}, or an output file ending in the right suffix")
-    text = dumps(load(args.file), expand=args.expand, format=args.to)
+    spec, comments = load_with_comments(args.file)
+    if args.to == "json" and comments:
+        n = comments.count()
+        print(f"note: JSON has no comments: the {n} comment{'s' * (n != 1)} of {args.file} "
+              f"{'are' if n != 1 else 'is'} not in the output "
+              "(convert to .adapt.yaml to keep them)", file=sys.stderr)
+    text = dumps(spec, expand=args.expand, format=args.to, comments=comments)
     if args.output:
         write_text_atomic(args.output, text)
     else:

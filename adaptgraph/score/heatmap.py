@@ -26,21 +26,13 @@ LABELS = {"rank": "numerical rank", "erank": "effective rank", "fro": "Frobenius
 def draw_heatmap(scores: "EdgeScores", path: Path, metric: str = "rank", title: Optional[str] = None) -> Path:
     """Draw and save the PNG; returns its path. Needs matplotlib (the ``plot`` extra)."""
     check_metric(metric)
-    Figure, FigureCanvasAgg = _matplotlib()
+    Figure, FigureCanvasAgg = load_matplotlib()
     n = scores.n
     side = min(24.0, max(5.0, 0.32 * n + 3.0))
     fig = Figure(figsize=(side + 1.2, side))
     FigureCanvasAgg(fig)  # Agg canvas: no display and no global pyplot state
     ax = fig.add_subplot(1, 1, 1)
-    values = np.ma.masked_invalid(scores.matrix(metric))
-    image = ax.imshow(values, cmap=_cmap(), interpolation="nearest")
-    _ticks(ax, scores.points)
-    _outline_kinds(ax, scores)
-    if n <= 16:
-        _cell_values(ax, values, metric)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label(LABELS[metric])
-    ax.set_xlabel("destination point (adapter writes here)")
-    ax.set_ylabel("source point (adapter reads here)")
+    heatmap_axes(fig, ax, scores, metric, cell_values=n <= 16)
     ax.set_title(title or _default_title(scores, metric))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +40,24 @@ def draw_heatmap(scores: "EdgeScores", path: Path, metric: str = "rank", title: 
     return path
 
 
-def _matplotlib():
+def heatmap_axes(fig, ax, scores: "EdgeScores", metric: str = "rank", cell_values: bool = False,
+                 legend: bool = True):
+    """Draw the heat map of ``metric`` into ``ax`` (with its colour bar on ``fig``); returns the image.
+    Shared with ``adaptgraph plot``, which draws a placement over it."""
+    values = np.ma.masked_invalid(scores.matrix(metric))
+    image = ax.imshow(values, cmap=_cmap(), interpolation="nearest")
+    _ticks(ax, scores.points)
+    _outline_kinds(ax, scores, legend)
+    if cell_values:
+        _cell_values(ax, values, metric)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label(LABELS[metric])
+    ax.set_xlabel("destination point (adapter writes here)")
+    ax.set_ylabel("source point (adapter reads here)")
+    return image
+
+
+def load_matplotlib():
+    """matplotlib's ``Figure`` and Agg canvas (no display, no pyplot state), or how to install it."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -70,7 +79,7 @@ def _ticks(ax, names) -> None:
     ax.set_yticks(range(len(names)), labels=names, fontsize=small)
 
 
-def _outline_kinds(ax, scores) -> None:
+def _outline_kinds(ax, scores, legend: bool = True) -> None:
     from matplotlib.patches import Patch, Rectangle
 
     styles = {"sequential": dict(edgecolor="white", linestyle="-", linewidth=1.6),
@@ -83,6 +92,8 @@ def _outline_kinds(ax, scores) -> None:
                 label = None if kind in seen else f"{kind} edges"
                 seen.add(kind)
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, label=label, **styles[kind]))
+    if not legend:
+        return
     handles, _ = ax.get_legend_handles_labels()
     for text in ("above the diagonal: long-range (forward) edges", "below the diagonal: recurrent edges (2nd pass)"):
         handles.append(Patch(fill=False, edgecolor="none", label=text))

@@ -5,7 +5,9 @@
   retrained at full budget, final validation and test accuracy) against its
   trainable parameters, with its place on the Pareto front;
 * ``summary.json``: the ``SearchResult`` as data (rewritten after every round);
-* ``progress.png``: best accuracy against trials, and the Pareto front.
+* ``progress.png``: best accuracy against trials, and the Pareto front;
+* ``best.png``: the best spec's placement (``adaptgraph plot``), over the score heat map when the
+  search scored the edges.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from .journal import finite
 from .result import SearchResult
 
 BEST, PARETO, SUMMARY, PLOT = "best.adapt", "pareto.csv", "summary.json", "progress.png"
+BEST_PLOT, SCORES = "best.png", "scores.json"
 PARETO_COLUMNS = ("trial", "name", "trainable_params", "adapters", "validation_accuracy",
                   "final_validation_accuracy", "test_accuracy", "on_front", "best", "within_budget", "mutation", "hash")
 
@@ -32,8 +35,9 @@ def write_summary(run_dir: Optional[Path], result: SearchResult, status: str, se
     write_text_atomic(Path(run_dir) / SUMMARY, json.dumps(finite(doc), indent=1) + "\n")
 
 
-def write_outputs(run_dir: Optional[Path], result: SearchResult, plot: bool = True) -> list[Path]:
-    """``best.adapt``, ``pareto.csv`` and (with matplotlib) ``progress.png``; returns the paths written."""
+def write_outputs(run_dir: Optional[Path], result: SearchResult, plot: bool = True, backbone=None) -> list[Path]:
+    """``best.adapt``, ``pareto.csv`` and (with matplotlib) ``progress.png`` and, given the searched
+    ``backbone``, ``best.png``; returns the paths written."""
     if run_dir is None:
         return []
     run_dir = Path(run_dir)
@@ -47,7 +51,22 @@ def write_outputs(run_dir: Optional[Path], result: SearchResult, plot: bool = Tr
         from .plot import draw_progress
 
         written += [p for p in [draw_progress(result, run_dir / PLOT)] if p is not None]
+        if backbone is not None:
+            written += [p for p in [draw_best(run_dir, result, backbone)] if p is not None]
     return written
+
+
+def draw_best(run_dir: Path, result: SearchResult, backbone) -> Optional[Path]:
+    """``best.png``: the best spec's placement, over the search's scores if it has them; None (nothing
+    written) without a best spec or without matplotlib, as for ``progress.png``."""
+    import importlib.util
+
+    if result.best is None or importlib.util.find_spec("matplotlib") is None:
+        return None
+    from ..plot import plot_spec
+
+    scores = run_dir / SCORES
+    return plot_spec(result.best.spec, backbone, run_dir / BEST_PLOT, scores=scores if scores.exists() else None)
 
 
 def best_text(result: SearchResult) -> str:

@@ -17,7 +17,7 @@ from ..spec import Spec
 from .executors import Executor, make_executor
 from .hyperband import Hyperband, Ladder
 from .journal import FINISHED, STARTED, Journal, finite
-from .outputs import write_outputs, write_summary
+from .outputs import SCORES, write_outputs, write_summary
 from .records import FINAL, SEARCH, Candidate, Proposal, TrialOutcome, TrialRecord, best_of
 from .result import SearchResult, pareto_front, summarise
 from .searcher import Searcher
@@ -28,7 +28,7 @@ from .trial import TrainedTrial, TrialTask, load_task_cached, threads_set
 
 FINALS = ("best", "front")  # what the final stage retrains: the best spec, or the whole Pareto front
 
-SCORES, WEIGHTS = "scores.json", "best.safetensors"
+WEIGHTS = "best.safetensors"
 
 
 def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Optional[Budget] = None,
@@ -89,7 +89,7 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
             finals = job.final_rounds(final)
         result = job.result(finals, time.perf_counter() - started)
         write_summary(run_dir, result, "finished", settings)
-        write_outputs(run_dir, result, plot)
+        write_outputs(run_dir, result, plot, bb)
     finally:
         journal.close()
     if result.best is None:

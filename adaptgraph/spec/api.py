@@ -8,12 +8,15 @@ from pathlib import Path
 from ..errors import Problem, SpecError, SpecSyntaxError
 from ..fileio import write_text_atomic
 from .build import build_spec
+from .comments import Comments, attach
 from .files import normalise_text, read_source
 from .formats import from_data_text, to_data_text
+from .yaml_comments import from_data_text_with_comments, with_yaml_comments
+from .comment_keys import expanded_comments
 from .limits import printed_size_problem
 from .models import Spec
 from .printer import dumps as _dumps
-from .syntax import parse_tree
+from .syntax import parse_tree_with_comments
 from .transform import ToRecords
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -40,11 +43,21 @@ def _capped(fn):
 @_capped
 def loads(text: str, path: str | None = None) -> Spec:
     """Parse ``.adapt`` text; ``path`` names the file in errors and gives the default spec name."""
+    return _loads(text, path, with_comments=False)[0]
+
+
+@_capped
+def loads_with_comments(text: str, path: str | None = None) -> tuple[Spec, Comments]:
+    """``loads``, and the text's comments attached to the elements they annotate (for ``dumps``)."""
+    return _loads(text, path, with_comments=True)
+
+
+def _loads(text: str, path, with_comments: bool) -> tuple[Spec, Comments]:
     file = str(path) if path is not None else "<string>"
     if not isinstance(text, str):
         raise SpecError(f"{file}: expected text (str), got {type(text).__name__}")
     text = normalise_text(text, file)
-    tree, syntax_problems = parse_tree(text, file)
+    tree, syntax_problems, comment_tokens = parse_tree_with_comments(text, file, with_comments)
     if tree is None:
         raise SpecSyntaxError(problems=syntax_problems)
     records = ToRecords(text, file).transform(tree)
@@ -52,7 +65,7 @@ def loads(text: str, path: str | None = None) -> Spec:
     too_big = printed_size_problem(_dumps(spec), file)  # `train` in loops prints a path per value
     if too_big is not None:
         raise SpecError(problems=[too_big])
-    return spec
+    return spec, attach(comment_tokens, tree, text) if with_comments and comment_tokens else Comments()
 
 
 @_capped
@@ -65,11 +78,27 @@ def load(path: str | Path) -> Spec:
     return loads(text, path)
 
 
-def dumps(spec: Spec, expand: bool = False, format: str = "adapt") -> str:
-    """Canonical text of ``spec`` as ``adapt``, ``yaml`` or ``json``."""
+@_capped
+def load_with_comments(path: str | Path) -> tuple[Spec, Comments]:
+    """``load``, and the file's comments (none for JSON, which has no comments)."""
+    path = Path(path)
+    text = read_source(path)
+    if path.suffix == ".json":
+        return from_data_text(text, str(path), "json"), Comments()
+    if path.suffix in YAML_SUFFIXES:
+        return from_data_text_with_comments(text, str(path))
+    return loads_with_comments(text, path)
+
+
+def dumps(spec: Spec, expand: bool = False, format: str = "adapt", comments: Comments | None = None) -> str:
+    """Canonical text of ``spec`` as ``adapt``, ``yaml`` or ``json``; ``comments`` (from
+    ``load_with_comments``) are written with their elements in ``adapt`` and ``yaml`` (JSON has none)."""
     if format == "adapt":
-        return _dumps(spec, expand=expand)
-    return to_data_text(spec, format, expand=expand)
+        return _dumps(spec, expand=expand, comments=comments)
+    text = to_data_text(spec, format, expand=expand)
+    if format == "yaml" and comments:
+        text = with_yaml_comments(text, expanded_comments(spec, comments) if expand else comments)
+    return text
 
 
 def dump(spec: Spec, path: str | Path, expand: bool = False) -> None:

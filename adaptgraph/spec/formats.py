@@ -14,8 +14,8 @@ import yaml
 
 from ..errors import Problem, Span, SpecError, SpecSyntaxError
 from .build import SourceMap, validate_doc
-from .data_syntax import (bounded_int, compose_yaml, construct_yaml, json_duplicates, json_positions,
-                          yaml_duplicates)
+from .data_syntax import (CoreResolver, bounded_int, compose_yaml, construct_yaml, json_duplicates,
+                          json_positions, yaml_duplicates)
 from .limits import data_problem, printed_size_problem, shape_problem
 from .models import Spec
 from .printer import dumps as dumps_adapt
@@ -27,12 +27,25 @@ def to_data(spec: Spec, expand: bool = False) -> dict:
     return spec.model_dump(mode="json", exclude_defaults=True)
 
 
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's dumper quotes text that YAML 1.1 would read as another type; the loader reads the
+    1.2 core schema (``09`` is an integer there): quote text that either would misread."""
+
+    _core = CoreResolver()
+
+    def resolve(self, kind, value, implicit):
+        tag = super().resolve(kind, value, implicit)
+        if kind is yaml.ScalarNode and implicit[0] and tag == "tag:yaml.org,2002:str":
+            return self._core.resolve(kind, value, implicit)
+        return tag
+
+
 def to_data_text(spec: Spec, fmt: str, expand: bool = False) -> str:
     data = to_data(spec, expand)
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if fmt == "yaml":
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
     raise SpecError(f"unknown format {fmt!r}; formats: adapt, yaml, json")
 
 

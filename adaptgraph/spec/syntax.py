@@ -7,6 +7,7 @@ say in words what was expected, and add a hint for the common slips.
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from functools import lru_cache
 from importlib import resources
 
@@ -38,10 +39,34 @@ def grammar_text() -> str:
     return resources.files("adaptgraph").joinpath("grammar/adapt.lark").read_text(encoding="utf-8")
 
 
+# Comments are ignored by the grammar; while a caller collects them (the formatter), the lexer
+# hands each one to this list. Per context, since the parser is shared.
+_COMMENT_SINK: ContextVar[list | None] = ContextVar("adapt_comment_sink", default=None)
+
+
+def _on_comment(token) -> None:
+    sink = _COMMENT_SINK.get()
+    if sink is not None:
+        sink.append(token)
+
+
 @lru_cache(maxsize=1)
 def parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=False)
+                maybe_placeholders=False, lexer_callbacks={"COMMENT": _on_comment})
+
+
+def parse_tree_with_comments(text: str, file: str, collect: bool = True) -> tuple[Tree | None, list[Problem], list]:
+    """``parse_tree``, plus the COMMENT tokens of the text (with their lines and columns) if ``collect``."""
+    if not collect:
+        return (*parse_tree(text, file), [])
+    sink: list = []
+    reset = _COMMENT_SINK.set(sink)
+    try:
+        tree, problems = parse_tree(text, file)
+    finally:
+        _COMMENT_SINK.reset(reset)
+    return tree, problems, sink
 
 
 MAX_SYNTAX_ERRORS = 20
@@ -63,6 +88,9 @@ def parse_tree(text: str, file: str) -> tuple[Tree | None, list[Problem]]:
     budget = 20_000  # characters re-parsed before recovery gives up: no input is slow to reject
     while True:
         current = "\n".join(lines)  # blanked lines keep every line number, so spans stay right
+        sink = _COMMENT_SINK.get()
+        if sink is not None:
+            sink.clear()  # only the last attempt's comments are the text's
         try:
             return parser().parse(current), problems
         except UnexpectedInput as e:

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VALID = "spec tiny\nbackbone \"zoo:vit-tiny\"\n\nfor i in 0..1 {\n  parallel blocks.{i}.attn\n}\n"
 MESSY = "spec   tiny ; backbone \"zoo:vit-tiny\"\nfor i in 0..1 { parallel blocks.{ i }.attn }  # two adapters\n"
 INVALID = "edge @1 -> @2 { rank = 0 }\n"
+MESSY_FMT = VALID.replace("}\n", "}  # two adapters\n")  # fmt keeps the comment with its statement
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ def test_convert_refuses_an_output_suffix_that_names_another_format(capsys, file
 
 def test_fmt_prints_the_canonical_form(capsys, files):
     code, out, _ = _run(capsys, "fmt", str(files["messy"]))
-    assert code == 0 and out == VALID
+    assert code == 0 and out == MESSY_FMT
 
 
 def test_fmt_check_exits_1_for_non_canonical_files_only(capsys, files, tmp_path):
@@ -141,7 +142,7 @@ def test_fmt_write_is_atomic_and_leaves_canonical_files_alone(capsys, files):
     mtime = files["valid"].stat().st_mtime_ns
     code, out, _ = _run(capsys, "fmt", "--write", str(files["messy"]), str(files["valid"]))
     assert code == 0 and out == f"reformatted {files['messy']}\n"
-    assert files["messy"].read_text(encoding="utf-8") == VALID
+    assert files["messy"].read_text(encoding="utf-8") == MESSY_FMT
     assert files["valid"].stat().st_mtime_ns == mtime
     assert {p.name for p in folder.iterdir()} == before  # no temporary file left behind
     assert _run(capsys, "fmt", "--write", str(files["messy"])) == (0, "", "")
@@ -174,7 +175,10 @@ def test_convert_round_trips_through_yaml_and_json(capsys, files, tmp_path):
     spec = S.load(files["messy"])
     yaml_path, json_path, back = tmp_path / "t.adapt.yaml", tmp_path / "t.json", tmp_path / "back.adapt"
     assert _run(capsys, "convert", str(files["messy"]), "--to", "yaml", "-o", str(yaml_path)) == (0, "", "")
-    assert _run(capsys, "convert", str(yaml_path), "--to", "json", "-o", str(json_path)) == (0, "", "")
+    assert "# two adapters\n" in yaml_path.read_text(encoding="utf-8")
+    assert _run(capsys, "convert", str(yaml_path), "--to", "json", "-o", str(json_path)) == (
+        0, "", f"note: JSON has no comments: the 1 comment of {yaml_path} is not in the output "
+               "(convert to .adapt.yaml to keep them)\n")
     code, out, _ = _run(capsys, "convert", str(json_path), "--to", "adapt")
     assert code == 0 and out == VALID
     assert S.load(yaml_path) == S.load(json_path) == spec
@@ -250,3 +254,18 @@ def test_check_says_when_globs_make_the_edge_count_unknown(tmp_path, capsys):
     assert main(["check", str(spec)]) == 0
     assert capsys.readouterr().out == (f"ok    {spec}: spec g, 2 edge statements, 1 with globs (one edge per matching "
                                        "module; `adaptgraph compile` lists them), backbone zoo:vit-tiny\n")
+
+
+def test_fmt_write_keeps_the_comments_of_adapt_and_yaml_files(capsys, tmp_path):
+    adapt = tmp_path / "c.adapt"
+    adapt.write_text("# head\nparallel m   # why\ndefaults {rank=2,  # narrow\n}\n", encoding="utf-8")
+    assert _run(capsys, "fmt", "--write", str(adapt)) == (0, f"reformatted {adapt}\n", "")
+    assert adapt.read_text(encoding="utf-8") == (
+        "# head\nspec c\n\ndefaults {\n  rank = 2  # narrow\n}\n\nparallel m  # why\n")
+    assert _run(capsys, "fmt", "--check", str(adapt))[0] == 0  # the output is canonical
+    yaml_path = tmp_path / "c.adapt.yaml"
+    yaml_path.write_text("# head\nedges:\n  # the one edge\n  - {src: '@1', dst: '@2'}  # why\n", encoding="utf-8")
+    assert _run(capsys, "fmt", "--write", str(yaml_path))[0] == 0
+    text = yaml_path.read_text(encoding="utf-8")
+    assert text == "# head\nedges:\n# the one edge\n# why\n- src: '@1'\n  dst: '@2'\n"
+    assert _run(capsys, "fmt", "--check", str(yaml_path))[0] == 0

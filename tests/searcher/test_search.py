@@ -27,6 +27,7 @@ def test_gga_search_writes_every_output(task_file, tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["best"]["trial"] == result.best.trial
     assert (run / "progress.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run / "best.png").read_bytes()[:4] == b"\x89PNG"  # the best placement, over the search's scores
     assert (run / "best.safetensors").stat().st_size > 0
     records = read_journal(run / "journal.jsonl")
     finished = [r for r in records if r["event"] == FINISHED and r["stage"] == "search"]

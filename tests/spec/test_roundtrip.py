@@ -6,6 +6,7 @@ evaluate to non-negative path segments), so that each generated spec is valid.
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 import adaptgraph.spec as S
 from adaptgraph.spec.formats import from_data_text
+from adaptgraph.spec.yaml_comments import from_data_text_with_comments
 from adaptgraph.spec.models import Edge, Loop, Options, Spec
 from adaptgraph.spec.points import parse_point
 from adaptgraph.spec.edge_facts import ACTIVATIONS, SPEC_KINDS, fitting_kind
@@ -174,3 +176,64 @@ def test_every_form_of_a_valid_spec_reads_back_as_the_same_spec(spec: Spec):
     assert not any(isinstance(statement, Loop) for statement in expanded.edges)
     assert expanded.expanded() == spec.expanded()
     assert expanded.content_hash() == spec.content_hash()
+
+
+# -- comments ---------------------------------------------------------------------------------
+
+COMMENT_WORDS = st.text("abz09 #{}\"'->@.,;:", max_size=12).map(str.strip)
+
+
+def _option_blocks_opened(text: str) -> str:
+    """`{ a = 1, b = 2 }` written one option per line, so that comments can sit between options."""
+    return re.sub(r"\{ ([^{}\n]*=[^{}\n]*) \}", lambda m: "{\n" + m.group(1).replace(", ", "\n") + "\n}", text)
+
+
+@st.composite
+def commented_specs(draw) -> tuple[Spec, str, list[str]]:
+    """A spec, its text with a comment drawn on (or after) each line, and the comments' texts."""
+    spec = draw(specs())
+    text = S.dumps(spec)
+    if draw(st.booleans()):
+        text = _option_blocks_opened(text)
+    out, texts = [], []
+    for line in text.split("\n")[:-1]:
+        here = draw(st.sampled_from(["none", "above", "after", "both"]))
+        if here in ("above", "both"):
+            texts.append(f"#c{len(texts)}~ {draw(COMMENT_WORDS)}".rstrip())
+            out.append(draw(st.sampled_from(["", "  ", "\t"])) + texts[-1])
+        if here in ("after", "both"):
+            texts.append(f"#c{len(texts)}~ {draw(COMMENT_WORDS)}".rstrip())
+            line += draw(st.sampled_from([" ", "  ", "\t"])) + texts[-1]
+        out.append(line)
+    if draw(st.booleans()):
+        texts.append(f"#c{len(texts)}~ the end")
+        out += ["", texts[-1]]
+    return spec, "\n".join(out) + "\n", texts
+
+
+def _each_once(text: str, texts: list[str]) -> None:
+    for comment in texts:
+        marker = comment.split("~")[0] + "~"
+        assert text.count(marker) == 1, (marker, text)
+        assert comment in text, (comment, text)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commented_specs())
+def test_comments_survive_fmt_and_yaml_and_change_no_meaning(case):
+    spec, text, texts = case
+    read, comments = S.loads_with_comments(text)
+    assert read == spec and read.content_hash() == spec.content_hash()  # comments mean nothing
+    assert sorted(comments.texts()) == sorted(texts)
+    out = S.dumps(read, comments=comments)
+    _each_once(out, texts)
+    again, kept = S.loads_with_comments(out)
+    assert again == spec and S.dumps(again, comments=kept) == out  # fmt is idempotent with comments
+    yaml_text = S.dumps(read, format="yaml", comments=comments)
+    _each_once(yaml_text, texts)
+    from_yaml, yaml_comments = from_data_text_with_comments(yaml_text, "spec.adapt.yaml")
+    assert from_yaml == spec and S.dumps(from_yaml, format="yaml", comments=yaml_comments) == yaml_text
+    _each_once(S.dumps(from_yaml, comments=yaml_comments), texts)
+    expanded = S.dumps(read, expand=True, comments=comments)
+    _each_once(expanded, texts)
+    assert S.loads(expanded).content_hash() == spec.content_hash()
