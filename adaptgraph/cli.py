@@ -17,7 +17,7 @@ from .errors import AdaptGraphError
 __all__ = ["build_parser", "main"]
 
 COMMAND_MODULES = ("spec_commands", "graph_commands", "train_commands", "score_commands", "search_commands",
-                   "interop_commands")
+                   "interop_commands", "generate_commands")
 
 
 def build_parser() -> argparse.ArgumentParser:
