@@ -76,24 +76,53 @@ def generate(model: nn.Module, prompts, max_new_tokens: int = 20, *, temperature
                         hint="e.g. max_new_tokens=32")
     bb = get_backbone(backbone if backbone is not None else compile_info(model).backbone_ref)
     head = lm_head(bb)
-    rows = [_encode(bb, p) for p in _prompt_list(prompts)]
+    given = _prompt_list(prompts)
+    rows = [_encode(bb, p, head.num_classes) for p in given]
     _check_length(bb, rows, max_new_tokens)
-    eos = _eos(bb) if eos_token_id == "auto" else eos_token_id
+    decoding = _Decoding(sampler, max_new_tokens, _eos(bb) if eos_token_id == "auto" else eos_token_id, _pad_id(bb),
+                         _device(model))
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            stepper, notice = _stepper(model, bb, head, rows, cache)
-            if notice:
-                warnings.warn(notice, FullRecomputationWarning, stacklevel=2)
+        with torch.inference_mode():
             tic = time.perf_counter()
-            with stepper.active():
-                new = _run_groups(stepper, rows, max_new_tokens, sampler, eos, _pad_id(bb), _device(model))
+            new, why = _generate(model, bb, head, rows, decoding, cache)
             seconds = time.perf_counter() - tic
     finally:
         model.train(was_training)
-    outputs = [GeneratedText(p, _decode(bb, ids), ids) for p, ids in zip(_prompt_list(prompts), new)]
-    return Generation(outputs, isinstance(stepper, Cached), notice, sum(map(len, new)), seconds)
+    notice = f"generating without a key-value cache (each token recomputes the whole sequence): {why}" if why else ""
+    if notice:
+        warnings.warn(notice, FullRecomputationWarning, stacklevel=2)
+    outputs = [GeneratedText(p, _decode(bb, ids), ids) for p, ids in zip(given, new)]
+    return Generation(outputs, cache and not why, notice, sum(map(len, new)), seconds)
+
+
+@dataclass(frozen=True)
+class _Decoding:
+    sampler: Sampler
+    max_new_tokens: int
+    eos: int | None
+    pad: int
+    device: torch.device
+
+
+def _generate(model, bb, head, rows, decoding: _Decoding, cache: bool) -> tuple[list[list[int]], str]:
+    """New tokens per row, with the cache where it serves (checked on the prompts), and why not."""
+    full = FullRecompute(model, head)
+    if not cache:
+        return _run_groups(full, rows, decoding), ""
+    cached, why = _cached(model, bb, head)
+    if cached is not None:
+        ids, mask = _left_padded(rows, decoding.pad, decoding.device)
+        with cached.active():
+            try:
+                logits = cached.start(ids, mask)
+                why = _disagreement(logits, full.start(ids, mask))
+            except Unmapped as e:
+                why = str(e)
+            if not why:
+                return _continue(cached, logits, decoding), ""
+    return _run_groups(full, rows, decoding), why
 
 
 def _prompt_list(prompts) -> list:
@@ -103,7 +132,7 @@ def _prompt_list(prompts) -> list:
     return prompts
 
 
-def _encode(bb, prompt) -> list[int]:
+def _encode(bb, prompt, vocab: int) -> list[int]:
     if isinstance(prompt, str):
         if bb.tokenizer is None:
             raise TaskError(f"backbone '{bb.ref}' has no tokenizer, so a text prompt cannot be tokenized",
@@ -116,7 +145,6 @@ def _encode(bb, prompt) -> list[int]:
                         hint='e.g. generate(model, ["In the beginning"], max_new_tokens=20)')
     if not ids:
         raise TaskError(f"prompt {prompt!r} has no tokens", hint="give a prompt with some text in it")
-    vocab = lm_head(bb).num_classes
     if not all(0 <= i < vocab for i in ids):
         raise TaskError(f"prompt {prompt!r} holds token ids outside the vocabulary 0..{vocab - 1}",
                         hint="use ids of the backbone's tokenizer")
@@ -151,50 +179,33 @@ def _decode(bb, ids: list[int]) -> str:
     return decode(ids, skip_special_tokens=True)
 
 
-def _stepper(model, bb, head, rows, cache: bool):
-    """The cached stepper where it serves this model, else full recomputation and the reason."""
-    full = FullRecompute(model, head)
-    if not cache:
-        return full, ""
-    why = _no_cache_reason(model, bb)
-    if not why:
-        info = compile_info(model)
-        try:
-            hooks = plan_hooks(trace_backbone(bb, info.frontend), info.plan, bb.module)
-            trained = {k: v for k, v in model.state_dict().items() if k.startswith(tuple(f"{p}." for p in info.plan.train))}
-            cached = Cached(bb.module, head, trained, partial(attached, hooks, backbone=bb.module, model=model))
-            why = _disagreement(cached, full, *_left_padded(rows, _pad_id(bb), _device(model)))
-        except Unmapped as e:
-            why = str(e)
-        if not why:
-            return cached, ""
-    return full, f"generating without a key-value cache (each token recomputes the whole sequence): {why}"
+def _cached(model, bb, head) -> tuple[Cached | None, str]:
+    """The cached stepper with the spec's adapters hooked on, or None and why it cannot serve this model."""
+    if not cache_argument(bb.module):
+        return None, f"backbone '{bb.ref}' has no key-value cache of its own"
+    if len({p.device for p in model.parameters()} | {p.device for p in bb.module.parameters()}) > 1:
+        return None, "the compiled model and its backbone are on different devices"
+    info = compile_info(model)
+    try:
+        hooks = plan_hooks(trace_backbone(bb, info.frontend), info.plan, bb.module)
+    except Unmapped as e:
+        return None, str(e)
+    prefixes = tuple(f"{p}." for p in info.plan.train)
+    trained = {k: v for k, v in model.state_dict().items() if prefixes and k.startswith(prefixes)}
+    return Cached(bb.module, head, trained, partial(attached, hooks, backbone=bb.module, model=model)), ""
 
 
 def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def _no_cache_reason(model, bb) -> str:
-    if not cache_argument(bb.module):
-        return f"backbone '{bb.ref}' has no key-value cache of its own"
-    devices = {p.device for p in model.parameters()} | {p.device for p in bb.module.parameters()}
-    return "" if len(devices) == 1 else "the compiled model and its backbone are on different devices"
-
-
-def _disagreement(cached: Cached, full: FullRecompute, ids, mask) -> str:
-    """Why the cached model cannot be trusted on these prompts (prefill and one step), or ""."""
-    with cached.active():
-        got = [cached.start(ids, mask)]
-        token = got[0].argmax(-1)
-        got.append(cached.step(token))
-    want = [full.start(ids, mask), full.step(token)]
-    for g, w in zip(got, want):
-        difference, size = float((g - w).abs().max()), float(w.abs().max())
-        if not difference <= CHECK_RTOL * max(1.0, size):
-            return (f"the hooked model's logits differ from the compiled model's by {difference:.3g} "
-                    f"(allowed {CHECK_RTOL:g} x {max(1.0, size):.3g})")
-    return ""
+def _disagreement(got: torch.Tensor, want: torch.Tensor) -> str:
+    """Why the cached model's next-token logits on the prompts cannot be trusted, or ""."""
+    difference, size = float((got - want).abs().max()), float(want.abs().max())
+    if difference <= CHECK_RTOL * max(1.0, size):
+        return ""
+    return (f"the hooked model's logits differ from the compiled model's by {difference:.3g} "
+            f"(allowed {CHECK_RTOL:g} x {max(1.0, size):.3g})")
 
 
 def _left_padded(rows: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,10 +218,10 @@ def _left_padded(rows: list[list[int]], pad: int, device) -> tuple[torch.Tensor,
     return ids.to(device), mask.to(device)
 
 
-def _run_groups(stepper, rows, max_new_tokens, sampler, eos, pad, device) -> list[list[int]]:
+def _run_groups(full: FullRecompute, rows, decoding: _Decoding) -> list[list[int]]:
     """New tokens per row. Without position ids, left padding would shift positions: such a model
     gets one batch per prompt length instead, so no row is padded."""
-    if isinstance(stepper, Cached) or stepper.positions:
+    if full.positions:
         groups = [list(range(len(rows)))]
     else:
         by_length: dict[int, list[int]] = {}
@@ -219,24 +230,24 @@ def _run_groups(stepper, rows, max_new_tokens, sampler, eos, pad, device) -> lis
         groups = list(by_length.values())
     new: list[list[int]] = [[] for _ in rows]
     for group in groups:
-        ids, mask = _left_padded([rows[r] for r in group], pad, device)
-        for r, tokens in zip(group, _continue(stepper, ids, mask, max_new_tokens, sampler, eos, pad)):
+        ids, mask = _left_padded([rows[r] for r in group], decoding.pad, decoding.device)
+        for r, tokens in zip(group, _continue(full, full.start(ids, mask), decoding)):
             new[r] = tokens
     return new
 
 
-def _continue(stepper, ids, mask, max_new_tokens, sampler, eos, pad) -> list[list[int]]:
-    """Up to ``max_new_tokens`` tokens per row; a row that produced ``eos`` stops (it is fed ``pad`` after)."""
-    logits = stepper.start(ids, mask)
-    new: list[list[int]] = [[] for _ in range(ids.shape[0])]
-    done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-    for step in range(max_new_tokens):
-        tokens = sampler(logits)
+def _continue(stepper, logits: torch.Tensor, decoding: _Decoding) -> list[list[int]]:
+    """Up to ``max_new_tokens`` tokens per row from the prompts' ``logits``; a row that produced ``eos``
+    stops (it is fed ``pad`` after)."""
+    new: list[list[int]] = [[] for _ in range(logits.shape[0])]
+    done = torch.zeros(logits.shape[0], dtype=torch.bool, device=logits.device)
+    for step in range(decoding.max_new_tokens):
+        tokens = decoding.sampler(logits)
         for r in (~done).nonzero().flatten().tolist():
             new[r].append(int(tokens[r]))
-        if eos is not None:
-            done |= tokens == eos
-        if step == max_new_tokens - 1 or bool(done.all()):
+        if decoding.eos is not None:
+            done |= tokens == decoding.eos
+        if step == decoding.max_new_tokens - 1 or bool(done.all()):
             break
-        logits = stepper.step(torch.where(done, torch.full_like(tokens, pad), tokens))
+        logits = stepper.step(torch.where(done, torch.full_like(tokens, decoding.pad), tokens))
     return new

@@ -150,8 +150,12 @@ def attached(hooks: HookPlan, root: nn.Module, backbone: nn.Module, model: nn.Mo
     handles = [root.register_forward_pre_hook(reset)]
     for path, site in hooks.sites.items():
         sub = backbone.get_submodule(path)
-        handles.append(sub.register_forward_pre_hook(_pre_hook(path, site, captured, calls), with_kwargs=True))
-        handles.append(sub.register_forward_hook(_post_hook(path, site, captured, calls, model)))
+        # the adapters' own forward, called without the module-call machinery (they have no hooks of their own)
+        adapters = {w.adapter: model.get_submodule(w.adapter).forward for w in site.own_writes + site.merge_writes}
+        if site.reads_in:
+            handles.append(sub.register_forward_pre_hook(_pre_hook(path, site, captured, calls), with_kwargs=True))
+        if adapters or site.reads_out:
+            handles.append(sub.register_forward_hook(_post_hook(path, site, captured, calls, adapters)))
     try:
         yield
     finally:
@@ -159,29 +163,38 @@ def attached(hooks: HookPlan, root: nn.Module, backbone: nn.Module, model: nn.Mo
             handle.remove()
 
 
+def _first_call(path: str, calls: dict, counted: bool) -> bool:
+    """Whether this is the module's first call in the forward (``counted``: the pre-hook counted it)."""
+    if not counted:
+        calls[path] = calls.get(path, 0) + 1
+    return calls[path] == 1
+
+
 def _pre_hook(path: str, site: Site, captured: dict, calls: dict):
     def hook(module, args, kwargs):
-        calls[path] = calls.get(path, 0) + 1
-        if calls[path] == 1 and site.reads_in:
-            value = _first_tensor(args) if _first_tensor(args) is not None else _first_tensor(kwargs.values())
+        if _first_call(path, calls, counted=False):
+            value = _first_tensor(args)
+            value = value if value is not None else _first_tensor(kwargs.values())
             for node in site.reads_in:
                 captured[node] = value
         return None
     return hook
 
 
-def _post_hook(path: str, site: Site, captured: dict, calls: dict, model: nn.Module):
+def _post_hook(path: str, site: Site, captured: dict, calls: dict, adapters: dict):
+    counted = bool(site.reads_in)  # the pre-hook has counted this call
+
     def hook(module, args, output):
-        if calls.get(path) != 1:
+        if not _first_call(path, calls, counted):
             return None
         value = _first_tensor(output if isinstance(output, (tuple, list)) else (output,))
         before = value
         for w in site.own_writes:
-            value = value + model.get_submodule(w.adapter)(before if w.source is None else _read(captured, w))
+            value = value + adapters[w.adapter](before if w.source is None else _read(captured, w))
         for node in site.reads_out:
             captured[node] = value
         for w in site.merge_writes:
-            value = value + model.get_submodule(w.adapter)(_read(captured, w))
+            value = value + adapters[w.adapter](_read(captured, w))
         return _replace_first(output, value) if value is not before else None
     return hook
 
@@ -201,4 +214,4 @@ def _replace_first(output, value: torch.Tensor):
         return value
     items = list(output)
     items[next(i for i, v in enumerate(items) if isinstance(v, torch.Tensor))] = value
-    return type(output)(items) if isinstance(output, tuple) and type(output) is tuple else items
+    return tuple(items) if type(output) is tuple else items

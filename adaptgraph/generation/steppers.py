@@ -8,7 +8,6 @@ left-padded row is computed as the same prompt alone.
 """
 from __future__ import annotations
 
-import contextlib
 import inspect
 
 import torch
@@ -33,10 +32,6 @@ class FullRecompute:
     def __init__(self, model: nn.Module, head: nn.Module):
         self.model, self.head = model, head
         self.positions = takes_positions(model)
-
-    def active(self):
-        """Nothing to attach: the compiled model holds its adapters."""
-        return contextlib.nullcontext()
 
     def start(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         self.ids, self.mask = ids, mask
