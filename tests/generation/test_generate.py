@@ -234,3 +234,20 @@ def test_a_classification_run_is_refused(tmp_path, capsys):
         f"error: {tmp_path / 'run'} was trained on task 'wordnet:noun.animal,noun.food?per_class=20' (a classification "
         "head of 2 classes), not on a language-model task\n    hint: generate continues text with a run of an lm: "
         "task (or a spec on a decoder)\n")
+
+
+def test_the_training_doc_example_runs_on_zoo_gpt(text, tmp_path, monkeypatch, capsys):
+    """docs/training.md's Python example, on a run of zoo:gpt-tiny at the path it names."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "adaptgraph.generate" in b)
+    monkeypatch.chdir(tmp_path)
+    train_spec(adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel h.*.mlp { rank = 4 }'), f"lm:{text}?block=32",
+               config=TrainConfig(steps=2, batch_size=8, device="cpu"), out_dir="runs/book", progress=False)
+    with pytest.warns(FullRecomputationWarning):
+        exec(compile(code, "docs/training.md", "exec"), {"__name__": "docs_example"})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" -> ")[0] for line in lines] == ["In the beginning", "And he said"]
+    assert all(len(re.findall(r"<\d+>", line.split(" -> ")[1])) == 30 for line in lines)
