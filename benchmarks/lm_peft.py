@@ -49,8 +49,7 @@ from adaptgraph.fileio import write_text_atomic
 from adaptgraph.run_folder import train_spec
 from adaptgraph.score import score_edges, select
 from adaptgraph.tasks import bind_task, load_task, make_loader
-from adaptgraph.train import TrainConfig
-from adaptgraph.train.loop import lr_lambda
+from adaptgraph.train import TrainConfig, lr_lambda
 from benchmarks.lm_gga import _pretrained, _texts
 from benchmarks.paper import common
 
