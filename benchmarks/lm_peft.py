@@ -21,7 +21,7 @@ split; PEFT's is computed from the model's own ``loss`` over the same blocks). S
 CPU time, so that the shared machine's load does not count; interleaved, median of ``--repeats``):
 
 - one training step (forward, loss, backward, clipping, AdamW) on the same batch, ours vs PEFT;
-- generation: batch 1, a 16-token prompt, 64 new tokens, greedy: ``adaptgraph.generate`` (its
+- generation: batch 1, an 8-token prompt, 56 new tokens (the decoder has 64 positions), greedy: ``adaptgraph.generate`` (its
   key-value cache, adapters by hooks) vs ``PeftModel.generate`` (Hugging Face's, with its cache).
 
     python -m benchmarks.lm_peft [--work runs/lm_gga] [--text kjv.txt] [--layers 2] [--width 64]
@@ -126,7 +126,8 @@ def _ours(args, folder: Path, task: str, method: str, spec: str, config: TrainCo
 
 def _row(method, seed, params, val_ppl, test_ppl, spec) -> dict:
     row = {"method": method, "seed": seed, "params": params, "val_ppl": round(val_ppl, 4),
-           "test_ppl": round(test_ppl, 4), "spec": " ; ".join(spec.strip().splitlines())}
+           "test_ppl": round(test_ppl, 4), "spec": " ; ".join(line.strip() for line in spec.splitlines()
+                                                              if line.strip() and not line.startswith("backbone "))}
     print(json.dumps(row), flush=True)
     return row
 
@@ -218,8 +219,8 @@ def _speed(args, folder: Path, task: str, config: TrainConfig) -> dict:
         ours_sched.step()
         ours_opt.zero_grad(set_to_none=True)
 
-    prompt = ids[:1, :16]
-    new = 64
+    prompt = ids[:1, :8]
+    new = args.block - prompt.shape[1]  # the decoder has positions for one block
 
     def ours_generate():
         out = adaptgraph.generate(ours, prompt.tolist(), max_new_tokens=new, eos_token_id=None, backbone=bb)
@@ -246,7 +247,7 @@ def _speed(args, folder: Path, task: str, config: TrainConfig) -> dict:
             "generate_tokens_per_second": {"ours": new / median["ours_generate"], "peft": new / median["peft_generate"]},
             "generate_ratio": median["peft_generate"] / median["ours_generate"],
             "cpu_seconds": {name: times[1:] for name, times in cpu.items()},
-            "batch": [config.batch_size, args.block], "prompt_tokens": 16, "new_tokens": new}
+            "batch": [config.batch_size, args.block], "prompt_tokens": prompt.shape[1], "new_tokens": new}
 
 
 if __name__ == "__main__":
