@@ -23,8 +23,10 @@ transformers = pytest.importorskip("transformers")
 WORDS = "the cat sat on a mat while dogs ran far away and birds sang over green hills".split()
 PROMPTS = ["the cat sat on", "dogs", "birds sang over green hills and"]  # three lengths: left padding
 # Edges whose points the hooks reach in three ways: a block's output (@2), a merge that no module
-# returns (@1, @3: written through the attention's output), module ports (the MLPs), and a self-edge.
-SPECS = {"gpt2": "edge @0 -> @1\nedge @1 -> @3 { rank = 4 }\nsequential @2 -> @2\nparallel h.*.mlp { rank = 4 }",
+# returns (@1, @3: written through the attention's output), module ports (the MLPs), a self-edge, and
+# (GPT-2) a trained LayerNorm, which the cached model takes from the compiled one.
+SPECS = {"gpt2": "edge @0 -> @1\nedge @1 -> @3 { rank = 4 }\nsequential @2 -> @2\nparallel h.*.mlp { rank = 4 }\n"
+                 "train h.0.ln_2",
          "llama": "edge @0 -> @1\nedge @1 -> @3 { rank = 4 }\nsequential @2 -> @2\nparallel layers.*.mlp { rank = 4 }"}
 
 
