@@ -57,7 +57,7 @@ EXPERIMENT = "lm_peft"
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 RANK, ALPHA = 8, 16
 LORA_SPEC = f"parallel h.*.attn.c_attn {{ rank = {RANK}, act = none, bias = false, scale = {ALPHA // RANK}, init = lora }}"
-COLUMNS = ("method", "seed", "params", "val_ppl", "test_ppl", "spec")
+COLUMNS = ("method", "seed", "params", "val_ppl", "test_ppl", "device", "spec")
 
 
 def main(argv=None) -> None:
@@ -76,6 +76,8 @@ def main(argv=None) -> None:
         rows.append(_peft(args, folder, task, config.model_copy(update={"seed": seed})))
         rows.append(_ours(args, folder, task, "gga", gga, config.model_copy(update={"seed": seed})))
     speed = _speed(args, folder, task, config)
+    for row in rows:
+        row["device"] = config.device
     common.write_csv(RESULTS / f"{EXPERIMENT}.csv", rows, COLUMNS)
     argv_text = " ".join(sys.argv[1:] if argv is None else argv)
     meta = {"experiment": EXPERIMENT, "command": f"python -m benchmarks.lm_peft {argv_text}".strip(),

@@ -104,4 +104,6 @@ def _speed(meta: dict) -> str:
 
 def _gga_spec(rows: list[dict]) -> str:
     spec = where(rows, method="gga")[0]["spec"] if where(rows, method="gga") else ""
-    return f"GGA's edges (from gradient-rank scores under the LM loss, 4 batches of 16 blocks): `{spec}`."
+    return (f"GGA's edges (from gradient-rank scores under the LM loss, 4 batches of 16 blocks): `{spec}`. An edge "
+            "`@j -> @i` with j > i is recurrent: it trains and evaluates like the others, but generation with it "
+            "recomputes the whole sequence for every token (no key-value cache).")
