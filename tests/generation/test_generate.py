@@ -253,3 +253,29 @@ def test_the_training_doc_example_runs_on_zoo_gpt(text, tmp_path, monkeypatch, c
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" -> ")[0] for line in lines] == ["In the beginning", "And he said"]
     assert all(len(re.findall(r"<\d+>", line.split(" -> ")[1])) == 30 for line in lines)
+
+
+@pytest.mark.hf
+def test_hooks_that_disagree_with_the_compiled_model_are_not_trusted(folders, monkeypatch):
+    """Each block's MLP adapter called in the other block's hook: the check on the prompts catches it."""
+    import dataclasses
+
+    from adaptgraph.generation import api, edge_hooks
+
+    model = adaptgraph.compile(adaptgraph.loads("parallel h.*.mlp"), f"hf:{folders / 'gpt2'}")
+    with torch.no_grad():
+        for p in model.adapters.parameters():
+            p.normal_(0, 0.5)
+
+    def swapped(*args):
+        sites = edge_hooks.plan_hooks(*args).sites
+        other = {"adapters.h_0_mlp": "adapters.h_1_mlp", "adapters.h_1_mlp": "adapters.h_0_mlp"}
+        for site in sites.values():
+            site.own_writes[:] = [dataclasses.replace(w, adapter=other[w.adapter]) for w in site.own_writes]
+        return edge_hooks.HookPlan(sites)
+
+    monkeypatch.setattr(api, "plan_hooks", swapped)
+    with pytest.warns(FullRecomputationWarning, match="the hooked model's logits differ from the compiled model's by"):
+        out = generate(model, PROMPTS, max_new_tokens=6, eos_token_id=None)
+    assert not out.cache
+    assert token_ids(out) == token_ids(generate(model, PROMPTS, max_new_tokens=6, eos_token_id=None, cache=False))
