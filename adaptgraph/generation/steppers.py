@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..backbones.hf_features import feature_base
+from .edge_hooks import Unmapped
 
 
 def positions(mask: torch.Tensor) -> torch.Tensor:
@@ -111,5 +112,7 @@ class Cached:
             out = torch.func.functional_call(self.root, self.trained, (), kwargs, strict=False)
         else:
             out = self.root(**kwargs)
-        self.cache = getattr(out, self.argument)
-        return self.head(out.last_hidden_state[:, -1:])[:, 0]
+        hidden, self.cache = getattr(out, "last_hidden_state", None), getattr(out, self.argument, None)
+        if hidden is None or self.cache is None:
+            raise Unmapped(f"the backbone's own forward ({type(out).__name__}) returns no hidden states and cache")
+        return self.head(hidden[:, -1:])[:, 0]
