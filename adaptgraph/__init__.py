@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "compile": "adaptgraph.compiler",
     "disabled_adapters": "adaptgraph.adapters.disable",
+    "generate": "adaptgraph.generation",
     "save_adapters": "adaptgraph.saving",
     "load_adapters": "adaptgraph.saving",
     "score_edges": "adaptgraph.score",

@@ -19,13 +19,15 @@ from .errors import AdaptGraphError
 __all__ = ["build_parser", "main"]
 
 COMMAND_MODULES = ("spec_commands", "graph_commands", "train_commands", "score_commands", "search_commands",
-                   "interop_commands", "plot_commands")
+                   "interop_commands", "plot_commands",
+                   "generate_commands")
 # Where each command is documented; every `--help` ends by naming its page (README.md lists them all).
 DOCS = {"check": "docs/language.md", "fmt": "docs/language.md", "convert": "docs/language.md",
         "schema": "docs/language.md", "points": "docs/backbones.md", "compile": "docs/language.md",
         "train": "docs/training.md", "eval": "docs/training.md", "score": "docs/scoring.md",
         "select": "docs/scoring.md", "search": "docs/search.md", "export": "docs/peft.md", "import": "docs/peft.md",
-        "merge": "docs/peft.md", "plot": "docs/language.md"}
+        "merge": "docs/peft.md", "plot": "docs/language.md",
+        "generate": "docs/training.md"}
 DOCS_HOME = "README.md"
 
 

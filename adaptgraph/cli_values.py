@@ -19,8 +19,8 @@ COUNT_MAX = 10**9  # epochs, steps, batch sizes, ranks, workers...: far beyond a
 # Integer options that may be 0 (every other integer option counts something and starts at 1).
 ZERO_OK = {"seed", "task_seed"}
 # Float options that must be > 0 or >= 0 (every float must at least be finite).
-POSITIVE = {"lr", "cpus_per_trial"}
-NON_NEGATIVE = {"gpus_per_trial", "rtol"}
+POSITIVE = {"lr", "cpus_per_trial", "top_p"}
+NON_NEGATIVE = {"gpus_per_trial", "rtol", "temperature"}
 DEVICE_HINT = "use cpu, cuda, cuda:N or auto (CUDA when present, else the CPU)"
 
 

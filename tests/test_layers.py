@@ -25,6 +25,7 @@ LAYERS = [
     ("train",),
     ("run_folder", "searcher"),
     ("interop",),
+    ("generation",),  # runs what train and interop open, with the LM head of tasks
     ("commands",),
     ("cli", "__init__"),
     ("__main__",),

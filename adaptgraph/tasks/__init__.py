@@ -20,7 +20,7 @@ from .base import SPLITS, SplitTask, Task, check_task, dedupe, split_sizes, stra
 from .data import Batch, GlobalBatchSampler, check_fits, check_labels, fit_images, make_loader
 from .digits import load_digits_task
 from .lm import LMBlocks, LMTask, load_lm
-from .lm_head import LMHead, check_head_is_used, generate, lm_head
+from .lm_head import LMHead, check_head_is_used, lm_head
 from .head import HEADS, POOLINGS, TaskHead, feature_dim_of, fit_probe, load_head, make_head, masked_mean
 from .refs import TaskRef, parse_task_ref
 from .tabular import load_tabular
@@ -56,7 +56,7 @@ def task_refs() -> list[str]:
 
 
 __all__ = ["HEADS", "LEXNAMES", "POOLINGS", "SPLITS", "WORDNET_DIR_ENV", "Batch", "GlobalBatchSampler", "LMBlocks",
-           "LMHead", "LMTask", "SplitTask", "Task", "TaskHead", "TaskRef", "bind_task", "generate", "lm_head",
+           "LMHead", "LMTask", "SplitTask", "Task", "TaskHead", "TaskRef", "bind_task", "lm_head",
            "load_lm", "check_fits", "check_head_is_used", "check_labels", "check_task", "clean_gloss", "dedupe",
            "feature_dim_of", "fit_images", "fit_probe", "load_head", "load_task", "make_head", "make_loader",
            "masked_mean", "parse_task_ref", "select_classes", "split_sizes", "stratified_split", "task_refs"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from typing import Optional, Sequence
 
-from . import beyond, beyond_report, common, gga_by_norm as by_norm, map_repeat as repeat, verdicts as v
+from . import beyond, beyond_report, common, gga_by_norm as by_norm, lm_peft_report, map_repeat as repeat
+from . import verdicts as v
 from .analysis import edge_values, floats, maps_correlation, spread, where
 
 CLAIMS = {
@@ -49,7 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 def render(s: common.Settings, argv: Optional[Sequence[str]]) -> str:
     r = _Reader(s, argv)
     claims = [_claim1(r), _claim2(r), _claim3(r), _claim4(r)]  # first: they record the verdicts the header sums up
-    parts = [_header(r), *claims, _cost(r), _beyond(r), _commands(r)]
+    parts = [_header(r), *claims, _cost(r), _beyond(r), _lm_peft(r), _commands(r)]
     return "\n\n".join(p.strip("\n") for p in parts) + "\n"
 
 
@@ -379,12 +380,19 @@ def _beyond(r: _Reader) -> str:
                                  r.command(beyond.EXPERIMENT))
 
 
+def _lm_peft(r: _Reader) -> str:
+    """adaptgraph beside PEFT on a decoder, from lm_peft.csv and its meta (``lm_peft_report``)."""
+    name, meta = lm_peft_report.EXPERIMENT, r.meta(lm_peft_report.EXPERIMENT)
+    return lm_peft_report.section(r.rows(name), meta, r.provenance(name), lm_peft_report.command(meta))
+
+
 def _commands(r: _Reader) -> str:
     lines = [r.command(e) for _, e in CLAIMS.values()]
     lines.insert(1, r.command(repeat.EXPERIMENT, "map_repeat"))
     lines.append(r.command(by_norm.EXPERIMENT))
     lines.append(r.command(beyond.EXPERIMENT))
-    lines += [r.command("cost"), common.command("report", r.argv)]
+    lines += [r.command("cost"), lm_peft_report.command(r.meta(lm_peft_report.EXPERIMENT)),
+              common.command("report", r.argv)]
     return "## Regenerating everything\n\nIn this order (each resumes; see `benchmarks/paper/README.md`):\n\n" \
            "```bash\n" + "\n".join(lines) + "\n```"
 

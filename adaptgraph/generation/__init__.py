@@ -1,0 +1,6 @@
+"""Text generation with a compiled decoder: batched, greedy or sampled, with a key-value cache where the
+spec's edges allow it (see ``api`` and ``edge_hooks``)."""
+from .api import FullRecomputationWarning, GeneratedText, Generation, generate
+from .sources import open_generator
+
+__all__ = ["FullRecomputationWarning", "GeneratedText", "Generation", "generate", "open_generator"]
