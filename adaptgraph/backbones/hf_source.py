@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import os
 from pathlib import Path
 
 import torch
 
 from adaptgraph.backbones.backbone import Backbone
+from adaptgraph.backbones.hf_config import check_model_folder
 from adaptgraph.backbones.hf_features import OPTIONAL_TEXT_INPUTS, as_features, decoder_inputs, feature_base
 from adaptgraph.backbones.hf_options import HfOptions, split_hf_options
 from adaptgraph.backbones.hf_tokenizers import AutoTokenizerCall, TokenizerFile
@@ -84,10 +84,11 @@ def _from_pretrained(transformers, source: Path | str, name: str, hf_options: Hf
         raise BackboneError(f"backbone 'hf:{name}': the folder has no config.json, "
                             f"so it is not a Hugging Face model",
                             hint="write the folder with model.save_pretrained(folder)")
+    architectures = check_model_folder(source, f"hf:{name}").architectures if isinstance(source, Path) else None
     try:
         with _quiet(transformers):
             # trust_remote_code always given: left unset, transformers asks on stdin (issue 12)
-            return _model_class(transformers, source).from_pretrained(
+            return _model_class(transformers, architectures).from_pretrained(
                 source, local_files_only=True, trust_remote_code=trust, **hf_options.from_pretrained_kwargs())
     except (OSError, ValueError) as exc:
         refused = untrusted_error(exc, f"hf:{name}")
@@ -104,11 +105,10 @@ def _from_pretrained(transformers, source: Path | str, name: str, hf_options: Hf
                             f"local Hugging Face cache", hint=hint) from None
 
 
-def _model_class(transformers, source: Path | str):
+def _model_class(transformers, architectures: list[str] | None):
     """AutoModel, except for a folder saved from an encoder-only class (``T5EncoderModel``), which
     AutoModel would load as the whole encoder-decoder with a freshly drawn decoder."""
-    config = Path(source) / "config.json"
-    names = json.loads(config.read_text()).get("architectures") or [] if config.is_file() else []
+    names = architectures or []
     if names and names[0].endswith("EncoderModel") and isinstance(getattr(transformers, names[0], None), type):
         return getattr(transformers, names[0])
     return transformers.AutoModel

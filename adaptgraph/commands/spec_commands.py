@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import AdaptGraphError, SpecError, UsageError
-from ..fileio import write_text_atomic
+from ..fileio import read_bytes, write_text_atomic
 from ..spec import dumps, load
 from ..spec.api import YAML_SUFFIXES
 from ..spec.edge_facts import has_glob
@@ -121,14 +121,14 @@ def run_fmt(args) -> int:
             continue
         text = dumps(spec, expand=args.expand, format=_format_of(file))
         # byte for byte: a BOM or CRLF line ends are not the canonical form either
-        canonical = Path(file).read_bytes() == text.encode("utf-8")
+        canonical = read_bytes(file, "spec", error=SpecError) == text.encode("utf-8")
         if args.check:
             if not canonical:
                 print(f"would reformat {file}")
                 status = 1
         elif args.write:
             if not canonical:
-                write_text_atomic(file, text)
+                write_text_atomic(file, text, follow_link=True)  # as editors do: the link stays
                 print(f"reformatted {file}")
         else:
             sys.stdout.write(text)
@@ -145,7 +145,7 @@ def run_convert(args) -> int:
                              f"{implied}", hint=f"use --to {implied}, or an output file ending in the right suffix")
     text = dumps(load(args.file), expand=args.expand, format=args.to)
     if args.output:
-        write_text_atomic(args.output, text)
+        write_text_atomic(args.output, text, follow_link=True)
     else:
         sys.stdout.write(text)
     return 0

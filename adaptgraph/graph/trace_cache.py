@@ -41,6 +41,8 @@ from pathlib import Path
 import torch
 from torch import fx, nn
 
+from ..errors import AdaptGraphError
+from ..fileio import read_bytes, write_bytes_atomic
 from ..progress import step
 from ..sharing import share_weights
 from .tracing import trace
@@ -137,7 +139,7 @@ def load_traced(key: str, module: nn.Module, inputs: tuple) -> Traced | None:
     if path is None or not _only_ours(path):
         return None
     try:
-        entry = _Unpickler(io.BytesIO(path.read_bytes())).load()
+        entry = _Unpickler(io.BytesIO(read_bytes(path, "cache"))).load()
         if entry.get("format") != FORMAT or entry.get("key") != key:
             return None
         gm = share_weights(_rebuild(entry, module))  # own module objects, the caller's tensors
@@ -171,9 +173,7 @@ def save_traced(key: str, traced: Traced, module: nn.Module) -> bool:
         buffer = io.BytesIO()
         _Pickler(buffer).dump(entry)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # entries are pickles: only the user may write them
-        tmp = folder / f".{key}.{os.getpid()}.tmp"
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, folder / f"{key}.pt")
+        write_bytes_atomic(folder / f"{key}.pt", buffer.getvalue())  # a new 0600 file, never through a link
         return True
     except Exception:  # noqa: BLE001 - an unpicklable target or a read-only folder: just do not cache
         return False
@@ -259,6 +259,6 @@ def _version(package: str) -> str:
 @lru_cache(maxsize=None)
 def _source_hash(cls: type) -> str:
     try:
-        return hashlib.sha256(Path(inspect.getsourcefile(cls)).read_bytes()).hexdigest()[:16]
-    except (TypeError, OSError):  # a builtin or a class without a source file: its name stands for it
+        return hashlib.sha256(read_bytes(inspect.getsourcefile(cls), "source")).hexdigest()[:16]
+    except (TypeError, OSError, AdaptGraphError):  # a builtin or a class without a source file: its name stands for it
         return f"{cls.__module__}.{cls.__qualname__}"

@@ -15,7 +15,7 @@ on the merged folder with ``keep_unmerged``.
 from __future__ import annotations
 
 import copy
-import shutil
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +27,11 @@ from ..backbones.hf_features import feature_base
 from ..backbones.hf_source import hf_folder
 from ..compiler import compile
 from ..errors import InteropError
+from ..fileio import copy_file, is_regular_file, os_failure, staged_folder
+from ..inputs import input_paths
 from ..out_folder import claim_folder
-from ..saving import load_weights, read_adapter_file, save_adapters
+from ..backbones.identity import fingerprint
+from ..saving import FINGERPRINT_KEY, load_weights, read_adapter_file, save_adapters
 from ..trainable import adapter_path
 from ..spec import Spec, dump
 from ..spec.models import Edge
@@ -79,13 +82,20 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
         difference = _difference(merged, opened)
         _check(difference, opened)
     merged.__class__ = feature_base(merged)  # save the Hugging Face class itself, not our feature subclass
-    with claim_folder(out, "merge"):  # never writes over files adaptgraph did not write
-        merged.save_pretrained(out)
-        _copy_tokenizer(folder, out)
-        _remove_kept(out)  # an earlier merge's kept adapters belong to the weights just replaced
-        if refused:
-            difference = _write_kept(out, opened, [name for name, _ in refused])
-            _check(difference, opened)
+    inputs = input_paths(opened.backbone, **{"the adapter file": opened.path, "the model folder": folder})
+    # never writes over files adaptgraph did not write, nor over what it reads; the new folder is
+    # written beside the old one and swapped in only when complete (an earlier merge's kept
+    # adapters, which belong to the weights replaced, go with it)
+    with claim_folder(out, "merge", inputs), staged_folder(out, InteropError) as stage:
+        stage_claim = claim_folder(stage, "merge")  # the new folder is locked and marked like the old
+        try:
+            _save_pretrained(merged, stage)
+            _copy_tokenizer(folder, stage)
+            if refused:
+                difference = _write_kept(stage, opened, [name for name, _ in refused], final=out)
+                _check(difference, opened)
+        finally:
+            stage_claim.release()
     return MergeResult(out, tuple(f.edge.name for f in folds), tuple(n for n, _ in refused), difference)
 
 
@@ -149,10 +159,17 @@ def _hf_source_folder(opened: Source) -> Path | None:
     return hf_folder(ref)
 
 
+def _save_pretrained(merged: torch.nn.Module, stage: Path) -> None:
+    try:
+        merged.save_pretrained(stage)
+    except OSError as e:  # a full disk or a read-only folder: the old folder is left as it was
+        raise os_failure(e, stage, "cannot write the merged model", InteropError) from None
+
+
 def _copy_tokenizer(folder: Path | None, out: Path) -> None:
     for name in TOKENIZER_FILES if folder is not None else ():
-        if (folder / name).is_file():
-            shutil.copyfile(folder / name, out / name)
+        if is_regular_file(folder / name):
+            copy_file(folder / name, out / name, InteropError)
 
 
 def _difference(merged: torch.nn.Module, opened: Source) -> float:
@@ -161,23 +178,20 @@ def _difference(merged: torch.nn.Module, opened: Source) -> float:
         return float((merged(*inputs).double() - opened.model(*inputs).double()).abs().max())
 
 
-def _remove_kept(out: Path) -> None:
+def _write_kept(out: Path, opened: Source, names: list[str], final: Path) -> float:
+    """Write the unmerged edges as adapters on the merged folder ``out`` (to be moved to ``final``); return
+    the rebuilt model's difference."""
     from ..run_folder import ADAPTERS_FILE, SPEC_FILE
 
-    for name in (ADAPTERS_FILE, SPEC_FILE):
-        (out / name).unlink(missing_ok=True)
-
-
-def _write_kept(out: Path, opened: Source, names: list[str]) -> float:
-    """Write the unmerged edges as adapters on the merged folder; return the rebuilt model's difference."""
-    from ..run_folder import ADAPTERS_FILE, SPEC_FILE
-
-    spec = kept_spec(opened, names, f"hf:{out.resolve()}")
-    kept_model = compile(spec, get_backbone(spec.backbone))
+    spec = kept_spec(opened, names, f"hf:{final.resolve()}")
+    # the merged model is read from the new folder and named by the place it is about to take
+    staged = get_backbone(f"hf:{out.resolve()}")
+    kept_model = compile(spec, dataclasses.replace(staged, ref=spec.backbone))
     state = {k: v for k, v in opened.model.state_dict().items()
              if any(k.startswith(adapter_path(n) + ".") for n in names)}
     kept_model.load_state_dict(state, strict=False)
-    save_adapters(kept_model, out / ADAPTERS_FILE, metadata={"merged_from": str(opened.path.resolve())})
+    save_adapters(kept_model, out / ADAPTERS_FILE, metadata={"merged_from": str(opened.path.resolve()),
+                                                             FINGERPRINT_KEY: fingerprint(staged)})
     dump(spec, out / SPEC_FILE)
     load_weights(kept_model, read_adapter_file(out / ADAPTERS_FILE), out / ADAPTERS_FILE)
     inputs = opened.backbone.example_inputs

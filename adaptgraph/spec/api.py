@@ -5,10 +5,11 @@ import functools
 import re
 from pathlib import Path
 
-from ..errors import Problem, SpecError, SpecSyntaxError
+from ..arguments import check_instance, check_path
+from ..errors import ArgumentError, Problem, SpecError, SpecSyntaxError
 from ..fileio import write_text_atomic
 from .build import build_spec
-from .files import normalise_text, read_source
+from .files import normalise_text, read_source, warn_bidi
 from .formats import from_data_text, to_data_text
 from .limits import printed_size_problem
 from .models import Spec
@@ -58,25 +59,31 @@ def loads(text: str, path: str | None = None) -> Spec:
 @_capped
 def load(path: str | Path) -> Spec:
     """Load a spec from ``.adapt``, ``.adapt.yaml``/``.yml`` or ``.json``."""
-    path = Path(path)
+    path = Path(check_path(path, "path"))
     text = read_source(path)
     if path.suffix in YAML_SUFFIXES or path.suffix == ".json":
+        warn_bidi(text, str(path))
         return from_data_text(text, str(path), "json" if path.suffix == ".json" else "yaml")
     return loads(text, path)
 
 
 def dumps(spec: Spec, expand: bool = False, format: str = "adapt") -> str:
     """Canonical text of ``spec`` as ``adapt``, ``yaml`` or ``json``."""
+    check_instance(spec, (Spec,), "spec", "a Spec (from load, loads or Spec(...))")
+    if format not in ("adapt", "yaml", "json"):
+        raise ArgumentError(f"format must be 'adapt', 'yaml' or 'json', not {format!r:.40}")
     if format == "adapt":
         return _dumps(spec, expand=expand)
     return to_data_text(spec, format, expand=expand)
 
 
-def dump(spec: Spec, path: str | Path, expand: bool = False) -> None:
-    """Write ``spec`` atomically, in the format its suffix names."""
-    path = Path(path)
+def dump(spec: Spec, path: str | Path, expand: bool = False, *, follow_link: bool = False) -> None:
+    """Write ``spec`` atomically, in the format its suffix names; never through a link, unless
+    ``follow_link`` (a file the user names): then the file the link names is replaced."""
+    check_instance(spec, (Spec,), "spec", "a Spec (from load, loads or Spec(...))")
+    path = Path(check_path(path, "path"))
     fmt = "json" if path.suffix == ".json" else "yaml" if path.suffix in YAML_SUFFIXES else "adapt"
-    write_text_atomic(path, dumps(spec, expand=expand, format=fmt))
+    write_text_atomic(path, dumps(spec, expand=expand, format=fmt), follow_link=follow_link)
 
 
 def default_name(path) -> str | None:
