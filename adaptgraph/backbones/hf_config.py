@@ -9,7 +9,7 @@ transformers maps them. Fields adaptgraph does not know pass through untouched.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -22,8 +22,9 @@ MAX_VOCAB = 1 << 22  # 4 million tokens; released vocabularies are below 300,000
 MAX_POSITIONS = 1 << 20
 HINT = "the model folder is damaged or edited; write it again with model.save_pretrained(folder)"
 
-Width = Optional[Annotated[StrictInt, Field(ge=1, le=MAX_WIDTH)]]
-Count = Optional[Annotated[StrictInt, Field(ge=0, le=MAX_WIDTH)]]
+# Not Optional: a field left out is None (the default, not validated), one given as null is refused
+Width = Annotated[StrictInt, Field(ge=1, le=MAX_WIDTH)]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_WIDTH)]
 
 
 class HfConfig(BaseModel):
@@ -31,28 +32,28 @@ class HfConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model_type: Optional[StrictStr] = None
-    architectures: Optional[list[StrictStr]] = None
-    vocab_size: Optional[Annotated[StrictInt, Field(ge=1, le=MAX_VOCAB)]] = None
+    model_type: StrictStr = None
+    architectures: list[StrictStr] = None
+    vocab_size: Annotated[StrictInt, Field(ge=1, le=MAX_VOCAB)] = None
     hidden_size: Width = None
     intermediate_size: Width = None
     num_hidden_layers: Count = None
     num_attention_heads: Width = None
     num_key_value_heads: Width = None
     head_dim: Width = None
-    max_position_embeddings: Optional[Annotated[StrictInt, Field(ge=1, le=MAX_POSITIONS)]] = None
-    type_vocab_size: Optional[Annotated[StrictInt, Field(ge=0, le=MAX_VOCAB)]] = None
+    max_position_embeddings: Annotated[StrictInt, Field(ge=1, le=MAX_POSITIONS)] = None
+    type_vocab_size: Annotated[StrictInt, Field(ge=0, le=MAX_VOCAB)] = None
     n_embd: Width = None
     n_layer: Count = None
     n_head: Width = None
     n_inner: Width = None
-    n_positions: Optional[Annotated[StrictInt, Field(ge=1, le=MAX_POSITIONS)]] = None
+    n_positions: Annotated[StrictInt, Field(ge=1, le=MAX_POSITIONS)] = None
     d_model: Width = None
     num_layers: Count = None
     num_heads: Width = None
     d_ff: Width = None
     num_channels: Width = None
-    image_size: Optional[Annotated[StrictInt, Field(ge=1, le=MAX_WIDTH)]] = None
+    image_size: Annotated[StrictInt, Field(ge=1, le=MAX_WIDTH)] = None
     patch_size: Width = None
 
 

@@ -90,7 +90,7 @@ def _from_pretrained(transformers, source: Path | str, name: str, hf_options: Hf
             # trust_remote_code always given: left unset, transformers asks on stdin (issue 12)
             return _model_class(transformers, architectures).from_pretrained(
                 source, local_files_only=True, trust_remote_code=trust, **hf_options.from_pretrained_kwargs())
-    except (OSError, ValueError) as exc:
+    except _folder_errors() as exc:  # transformers' own checks of the folder's config
         refused = untrusted_error(exc, f"hf:{name}")
         if refused is not None:
             raise refused from None
@@ -103,6 +103,16 @@ def _from_pretrained(transformers, source: Path | str, name: str, hf_options: Hf
                                                "or a model in the local Hugging Face cache")
         raise BackboneError(f"unknown backbone 'hf:{name}': no such model folder, and not in the "
                             f"local Hugging Face cache", hint=hint) from None
+
+
+def _folder_errors() -> tuple[type[BaseException], ...]:
+    """What transformers raises for a folder whose files it cannot use (its config's types included)."""
+    errors: tuple[type[BaseException], ...] = (OSError, ValueError, TypeError, KeyError)
+    try:
+        from huggingface_hub.errors import StrictDataclassError  # the typed configs of recent transformers
+    except ImportError:  # pragma: no cover - older huggingface_hub
+        return errors
+    return (*errors, StrictDataclassError)
 
 
 def _model_class(transformers, architectures: list[str] | None):

@@ -99,6 +99,6 @@ def split_fractions(ref: TaskRef) -> tuple[float, float, float]:
     # each at most MAX_PROPORTION: 1e308/1e308/1 sums to infinity, and every fraction would be 0 or nan
     if len(values) != 3 or not all(0 <= v <= MAX_PROPORTION for v in values) or values[0] <= 0:
         raise TaskError(f"option split={raw} of task '{ref.text}' must be three proportions TRAIN/VALIDATION/TEST",
-                        hint=f"for example split=80/10/10; train must be > 0, each at most {MAX_PROPORTION:g}")
+                        hint="for example split=80/10/10; train must be > 0")
     total = sum(values)
     return tuple(v / total for v in values)  # type: ignore[return-value]
