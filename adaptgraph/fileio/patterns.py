@@ -21,24 +21,17 @@ def pattern_key(patterns, name: str, where: str, field: str,
     """PEFT's ``get_pattern_key``: the first key of ``patterns`` that matches ``(.*\\.)?(key)$`` at the
     start of ``name``, or None."""
     for key in patterns:
+        _check_lengths(key, name, where, f"{field}[{key[:60]!r}]", error)
         if search_bounded(rf"(.*\.)?({key})$", name, where, f"{field}[{key[:60]!r}]", error, match=True):
             return key
     return None
 
 
-def target_matches(target_modules, name: str, where: str, error: type[AdaptGraphError] = FileAccessError) -> bool:
-    """PEFT's ``check_target_module_exists``: a string is a full-match regex; a list matches a name equal
-    to an item or ending in ``.item``."""
-    if isinstance(target_modules, str):
-        return search_bounded(target_modules, name, where, "target_modules", error, full=True)
-    return any(name == t or name.endswith("." + t) for t in target_modules)
-
-
 def search_bounded(pattern: str, name: str, where: str, field: str, error, *, match: bool = False,
                    full: bool = False) -> bool:
-    if len(pattern) > MAX_PATTERN + 20 or len(name) > MAX_NAME:
-        raise error(f"{where}: {field} is a pattern of {len(pattern)} characters (at most {MAX_PATTERN}) "
-                    f"or meets a name of {len(name)} (at most {MAX_NAME})", hint="PEFT's patterns are module names")
+    """Whether ``pattern`` matches ``name`` (``re.search``, or ``re.match`` / ``re.fullmatch``), bounded in
+    pattern and name length and in time; ``error`` naming ``where`` and ``field`` otherwise."""
+    _check_lengths(pattern, name, where, field, error, slack=20)  # slack: pattern_key's wrapping
     try:
         compiled = regex.compile(pattern, flags=regex.VERSION0)
     except (regex.error, RecursionError, OverflowError) as e:
@@ -52,3 +45,12 @@ def search_bounded(pattern: str, name: str, where: str, field: str, error, *, ma
         raise error(f"{where}: {field} takes longer than {TIMEOUT_S} s to match {name[:80]!r} "
                     "(a pattern that backtracks catastrophically, such as (.*)*Z)",
                     hint="write the pattern without nested repetition") from None
+
+
+def _check_lengths(pattern: str, name: str, where: str, field: str, error, slack: int = 0) -> None:
+    if len(pattern) > MAX_PATTERN + slack:
+        raise error(f"{where}: {field} is a pattern of {len(pattern)} characters (at most {MAX_PATTERN})",
+                    hint="PEFT's patterns are module names or short regular expressions")
+    if len(name) > MAX_NAME:
+        raise error(f"{where}: {field} would be matched against a module name of {len(name)} characters "
+                    f"(at most {MAX_NAME})", hint="is the model's module tree what it should be?")

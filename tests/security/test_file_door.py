@@ -270,3 +270,40 @@ def test_no_direct_file_calls_outside_the_door():
             if DIRECT.search(code):
                 found.append(f"{rel}:{number}: {line.strip()}")
     assert not found, "read and write files through adaptgraph.fileio:\n" + "\n".join(found)
+
+
+# -- 5. regular expressions from files ----------------------------------------------------------
+def test_pattern_matching_is_bounded_in_time_and_invalid_patterns_are_user_errors(monkeypatch):
+    from adaptgraph.fileio import patterns
+
+    start = time.perf_counter()
+    assert patterns.pattern_key(["(.*)*Z", "(.*\\..*)*Z"], "a." * 499, "cfg.json", "alpha_pattern") is None
+    assert time.perf_counter() - start < 5  # exponential in re: (.*)*Z backtracks 2^n ways
+    monkeypatch.setattr(patterns, "TIMEOUT_S", 1e-4)  # a costly backreference pattern runs into the limit
+    with pytest.raises(FileAccessError, match=r"cfg.json: alpha_pattern\['\(\(a\+\)\+\)\\\\4Z'\] takes longer than"):
+        patterns.pattern_key([r"((a+)+)\4Z"], "a" * 900, "cfg.json", "alpha_pattern")
+    with pytest.raises(FileAccessError, match=r"is not a valid regular expression"):
+        patterns.pattern_key(["[z-a]"], "query", "cfg.json", "alpha_pattern")
+    with pytest.raises(FileAccessError, match="a pattern of 5000 characters"):
+        patterns.pattern_key(["q" * 5000], "query", "cfg.json", "alpha_pattern")
+
+
+# -- 6. (continued) a failed run releases its folder and leaves nothing that looks finished ------
+def test_a_train_that_cannot_write_releases_its_folder_and_leaves_no_finished_run(tmp_path, monkeypatch, capsys):
+    import adaptgraph.saving as saving
+    from adaptgraph.out_folder import claim_folder
+
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone "zoo:vit-tiny"\nparallel @2 -> @3 { rank = 2 }\n')
+
+    def full_disk(path, data, **kw):
+        raise FileAccessError(f"{path}: cannot write (the disk is full)")
+
+    monkeypatch.setattr(saving, "write_bytes_atomic", full_disk)
+    out = tmp_path / "run"
+    assert main(["train", str(spec), "--task", "digits?size=8", "--steps", "1", "--out", str(out),
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out / 'adapters.safetensors'}: cannot write (the disk is full)"), err
+    assert not (out / "metrics.json").exists()
+    claim_folder(out, "train").release()  # the lock was released: the folder can be claimed at once
