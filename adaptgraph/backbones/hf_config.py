@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from adaptgraph.errors import BackboneError
-from adaptgraph.fileio import read_model
+from adaptgraph.fileio import bound_of, is_regular_file, read_model
 from adaptgraph.fileio.safetensors_files import check_safetensors
 
 MAX_WIDTH = 1 << 16  # hidden sizes, heads, layers: the largest released models stay far below
@@ -59,8 +59,24 @@ class HfConfig(BaseModel):
 
 def check_model_folder(folder: Path, ref: str) -> HfConfig:
     """``config.json`` read through ``HfConfig`` and every ``*.safetensors`` header checked; BackboneError."""
+    _check_entries(folder, ref)
     config = read_model(folder / "config.json", HfConfig, error=BackboneError, what="the model's config.json",
                         hint=HINT)
     for weights in sorted(folder.glob("*.safetensors"))[:1000]:
         check_safetensors(weights, error=BackboneError, what=f"the weights of backbone {ref}")
     return config
+
+
+def _check_entries(folder: Path, ref: str) -> None:
+    """Every entry of the folder transformers may open is a regular file or a folder (a FIFO named
+    tokenizer.json would block it forever), and its JSON files are within the JSON bound."""
+    limit = bound_of("json")
+    for entry in sorted(folder.iterdir())[:10_000]:
+        if entry.is_dir():
+            continue
+        if not is_regular_file(entry):
+            raise BackboneError(f"backbone {ref}: {entry} is not a regular file (a FIFO, a device or a broken link)",
+                                hint=HINT)
+        if entry.suffix == ".json" and entry.stat().st_size > limit:
+            raise BackboneError(f"backbone {ref}: {entry} is larger than {limit} bytes, the bound for a JSON file",
+                                hint="is it the right file? raise the bound with ADAPTGRAPH_MAX_JSON_BYTES=BYTES")

@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 from torch import fx, nn
 
+from ..arguments import check_name
 from ..errors import AdaptGraphError
 from ..fileio import read_bytes, write_bytes_atomic
 from ..progress import step
@@ -67,7 +68,7 @@ def trace_backbone(bb, frontend: str | None = None) -> Traced:
     backbone's fingerprint was traced before. The example inputs go to the device the
     backbone's weights are on, so a backbone moved to a GPU before compiling traces there.
     """
-    chosen = frontend or bb.frontend
+    chosen = check_name(frontend, "frontend") or bb.frontend  # every compile and scoring passes here
     by_frontend = _TRACES.setdefault(bb.module, {})
     if chosen not in by_frontend:
         inputs = _on_device_of(bb.module, bb.example_inputs)  # a backbone moved to a GPU traces there

@@ -252,7 +252,8 @@ def test_an_os_error_from_a_library_is_a_one_line_user_error(monkeypatch, capsys
 # -- the door is the only way in or out ---------------------------------------------------------
 DIRECT = re.compile(r"(?<![\w.])(?<!def )open\(|\bos\.open\(|\.read_text\(|\.read_bytes\(|\.write_text\(|\.write_bytes\("
                     r"|\bjson\.load\(|\bsafe_open\(|\bload_file\(|\bos\.replace\(|\bshutil\.|\btorch\.load\((?!io\.BytesIO)"
-                    r"|\.unlink\(|\.savefig\((?!buffer)")
+                    r"|\.unlink\(|\.savefig\((?!buffer)|(?<!Journal)\.open\(|\bos\.fdopen\(|\bos\.rename\("
+                    r"|\bos\.remove\(|rmtree\(|\bio\.open\(")
 ALLOWED = {  # file -> why it may touch files itself
     "out_folder.py": "the lock file: opened without following links, locked, checked to be a plain file",
     "spec/syntax.py": "the grammar shipped inside the package (importlib.resources)",
@@ -307,3 +308,15 @@ def test_a_train_that_cannot_write_releases_its_folder_and_leaves_no_finished_ru
     assert err.startswith(f"error: {out / 'adapters.safetensors'}: cannot write (the disk is full)"), err
     assert not (out / "metrics.json").exists()
     claim_folder(out, "train").release()  # the lock was released: the folder can be claimed at once
+
+
+@needs_fifo
+def test_a_fifo_in_a_model_folder_is_refused_before_transformers_opens_it(tmp_path):
+    pytest.importorskip("transformers")
+    from adaptgraph.backbones.hf_config import check_model_folder
+    from adaptgraph.errors import BackboneError
+
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "hidden_size": 32}')
+    os.mkfifo(tmp_path / "tokenizer.json")
+    e = _within(10, lambda: check_model_folder(tmp_path, f"hf:{tmp_path}"))
+    assert isinstance(e, BackboneError) and "tokenizer.json is not a regular file" in str(e), e
