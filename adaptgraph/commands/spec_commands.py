@@ -41,7 +41,8 @@ def register(sub) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 if a file is not in canonical form")
-    mode.add_argument("--write", action="store_true", help="rewrite the files in place")
+    mode.add_argument("--write", action="store_true",
+                      help="rewrite the files in place, atomically (a link stays; the file it names is rewritten)")
     p.add_argument("--expand", action="store_true", help="unroll for loops")
     p.set_defaults(run=run_fmt)
 
