@@ -151,7 +151,7 @@ def test_a_fifo_is_refused_at_once_as_a_spec_a_data_file_or_an_adapter_file(tmp_
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
-def test_dev_zero_is_refused_at_once_wherever_it_is_named(capsys):
+def test_dev_zero_is_refused_at_once_wherever_it_is_named(tmp_path, capsys):
     from adaptgraph.score.edge_scores import EdgeScores
     from adaptgraph.tasks import load_task
 
@@ -159,8 +159,11 @@ def test_dev_zero_is_refused_at_once_wherever_it_is_named(capsys):
                lambda: load_task("csv:/dev/zero")):
         e = _within(10, fn)
         assert isinstance(e, AdaptGraphError) and "it is a device, not a regular file" in str(e), e
-    assert _within(10, lambda: main(["import", "/dev", "--out", "/tmp/never-made-by-this-test"])) == 1
-    assert not os.path.exists("/tmp/never-made-by-this-test")
+    (tmp_path / "peft").mkdir()
+    (tmp_path / "peft" / "adapter_config.json").symlink_to("/dev/zero")  # a PEFT folder's config
+    assert _within(10, lambda: main(["import", str(tmp_path / "peft"), "--out", str(tmp_path / "out")])) == 1
+    assert "adapter_config.json: cannot read adapter_config.json: it is a device" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_bound_names_itself_and_how_to_raise_it(tmp_path, monkeypatch):
