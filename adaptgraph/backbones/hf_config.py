@@ -9,7 +9,7 @@ transformers maps them. Fields adaptgraph does not know pass through untouched.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -22,9 +22,11 @@ MAX_VOCAB = 1 << 22  # 4 million tokens; released vocabularies are below 300,000
 MAX_POSITIONS = 1 << 20
 HINT = "the model folder is damaged or edited; write it again with model.save_pretrained(folder)"
 
-# Not Optional: a field left out is None (the default, not validated), one given as null is refused
-Width = Annotated[StrictInt, Field(ge=1, le=MAX_WIDTH)]
-Count = Annotated[StrictInt, Field(ge=0, le=MAX_WIDTH)]
+# null is allowed (GPT-2 writes "n_inner": null for "4 x n_embd"); transformers' own checks refuse a null
+# where it needs a number, and that is a BackboneError too (hf_source._folder_errors)
+Width = Optional[Annotated[StrictInt, Field(ge=1, le=MAX_WIDTH)]]
+Count = Optional[Annotated[StrictInt, Field(ge=0, le=MAX_WIDTH)]]
+Side = Annotated[StrictInt, Field(ge=1, le=MAX_WIDTH)]
 
 
 class HfConfig(BaseModel):
@@ -32,29 +34,29 @@ class HfConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model_type: StrictStr = None
-    architectures: list[StrictStr] = None
-    vocab_size: Annotated[StrictInt, Field(ge=1, le=MAX_VOCAB)] = None
+    model_type: Optional[StrictStr] = None
+    architectures: Optional[list[StrictStr]] = None
+    vocab_size: Optional[Annotated[StrictInt, Field(ge=1, le=MAX_VOCAB)]] = None
     hidden_size: Width = None
     intermediate_size: Width = None
     num_hidden_layers: Count = None
     num_attention_heads: Width = None
     num_key_value_heads: Width = None
     head_dim: Width = None
-    max_position_embeddings: Annotated[StrictInt, Field(ge=1, le=MAX_POSITIONS)] = None
-    type_vocab_size: Annotated[StrictInt, Field(ge=0, le=MAX_VOCAB)] = None
+    max_position_embeddings: Optional[Annotated[StrictInt, Field(ge=1, le=MAX_POSITIONS)]] = None
+    type_vocab_size: Optional[Annotated[StrictInt, Field(ge=0, le=MAX_VOCAB)]] = None
     n_embd: Width = None
     n_layer: Count = None
     n_head: Width = None
     n_inner: Width = None
-    n_positions: Annotated[StrictInt, Field(ge=1, le=MAX_POSITIONS)] = None
+    n_positions: Optional[Annotated[StrictInt, Field(ge=1, le=MAX_POSITIONS)]] = None
     d_model: Width = None
     num_layers: Count = None
     num_heads: Width = None
     d_ff: Width = None
     num_channels: Width = None
-    image_size: Annotated[StrictInt, Field(ge=1, le=MAX_WIDTH)] = None
-    patch_size: Width = None
+    image_size: Optional[Union[Side, Annotated[list[Side], Field(max_length=3)]]] = None  # 224 or [224, 224]
+    patch_size: Optional[Union[Side, Annotated[list[Side], Field(max_length=3)]]] = None
 
 
 def check_model_folder(folder: Path, ref: str) -> HfConfig:
