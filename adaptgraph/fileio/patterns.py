@@ -7,8 +7,6 @@ of hanging; a pattern that does not compile is an error naming it.
 """
 from __future__ import annotations
 
-import regex
-
 from ..errors import AdaptGraphError, FileAccessError
 
 MAX_PATTERN = 1000  # characters of a pattern
@@ -32,6 +30,11 @@ def search_bounded(pattern: str, name: str, where: str, field: str, error, *, ma
     """Whether ``pattern`` matches ``name`` (``re.search``, or ``re.match`` / ``re.fullmatch``), bounded in
     pattern and name length and in time; ``error`` naming ``where`` and ``field`` otherwise."""
     _check_lengths(pattern, name, where, field, error, slack=20)  # slack: pattern_key's wrapping
+    try:
+        import regex  # transformers' own dependency (the hf extra): matching with a time limit
+    except ImportError:  # pragma: no cover - installed with transformers
+        raise error(f"{where}: matching {field} needs the regex package, which is not installed",
+                    hint="pip install 'adaptgraph[hf]'") from None
     try:
         compiled = regex.compile(pattern, flags=regex.VERSION0)
     except (regex.error, RecursionError, OverflowError) as e:
