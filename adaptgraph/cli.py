@@ -2,7 +2,8 @@
 
 Each command lives in ``adaptgraph/commands/`` and registers itself here. Errors
 are mapped to messages and exit codes in one place: 1 for problems with the
-user's input, 2 for usage errors, 130 for Ctrl-C. ``ADAPTGRAPH_DEBUG=1`` shows
+user's input (and for what the operating system refuses: a full disk, a read-only
+folder, one line naming the path), 2 for usage errors, 130 for Ctrl-C. ``ADAPTGRAPH_DEBUG=1`` shows
 tracebacks; without it a user never sees one.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import contextlib
 import os
 import sys
+import warnings
 
 from . import progress
 from .cli_values import check_values
@@ -83,6 +85,11 @@ def _command_module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    with _spec_warnings_shown_plainly():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -99,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # what the OS refused outside adaptgraph's own reads and writes (transformers saving)
+        if os.environ.get("ADAPTGRAPH_DEBUG"):
+            raise
+        from .fileio import os_failure
+
+        error = os_failure(e, e.filename, "the operating system refused")
+        print(error.format(), file=sys.stderr)
+        return error.exit_code
     except Exception as e:  # a bug in adaptgraph: say so plainly, keep the traceback for the debug variable
         if os.environ.get("ADAPTGRAPH_DEBUG"):
             raise
@@ -106,6 +121,26 @@ def main(argv: list[str] | None = None) -> int:
               "This is a bug in adaptgraph; rerun with ADAPTGRAPH_DEBUG=1 for the traceback and report it.",
               file=sys.stderr)
         return 3
+
+
+@contextlib.contextmanager
+def _spec_warnings_shown_plainly():
+    """Every ``SpecWarning`` is printed as it reads (``file:line:col: warning: ...``), like a compiler's;
+    other warnings go where they went."""
+    from .errors import SpecWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SpecWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, SpecWarning):
+                print(message, file=sys.stderr)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def _command_actions(parser: argparse.ArgumentParser, command: str) -> list[argparse.Action]:

@@ -1,6 +1,7 @@
 """The one orchestrator: load -> trace -> resolve -> passes -> trainable GraphModule."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -9,6 +10,7 @@ import torch
 from torch import fx, nn
 
 from .adapters import built_kind
+from .arguments import check_flag, check_instance, check_name, check_seed
 from .backbones import Backbone, get_backbone
 from .errors import BackboneError
 from .frozen_eval import keep_frozen_in_eval
@@ -55,6 +57,10 @@ def compile(spec: Spec | str | Path, backbone: str | nn.Module | Backbone | None
     train/eval mode stay as they were); do not train or edit it in place while compiled models
     use it (see docs/api.md, "What compiled models share").
     """
+    check_instance(spec, (Spec, str, os.PathLike), "spec", "a Spec or the path of a spec file")
+    check_name(frontend, "frontend")
+    check_flag(trust_code, "trust_code")
+    check_seed(seed)  # what compile accepts, save_adapters writes and load_adapters reads back
     spec = spec if isinstance(spec, Spec) else load(spec)
     try:
         bb = get_backbone(backbone if backbone is not None else spec.backbone, example_inputs, trust_code)

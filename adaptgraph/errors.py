@@ -137,6 +137,19 @@ class PlotError(AdaptGraphError, ValueError):
     """A picture cannot be drawn: no matplotlib, an output format it cannot write, scores of another backbone."""
 
 
+class FileAccessError(AdaptGraphError, RuntimeError):
+    """A file or folder cannot be read or written: the OS refused, it is not a regular file, it is
+    larger than its bound, or an output would go over an input (``adaptgraph.fileio``)."""
+
+
+class ArgumentError(AdaptGraphError, TypeError):
+    """A Python API function was given an argument of the wrong type or out of its range (names the parameter)."""
+
+
+class SpecWarning(UserWarning):
+    """Something in a spec that is valid but likely not what it seems (bidirectional control characters)."""
+
+
 class UsageError(AdaptGraphError, ValueError):
     """The command line was used wrongly."""
 

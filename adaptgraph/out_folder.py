@@ -25,8 +25,10 @@ import stat
 import sys
 import time
 from pathlib import Path
+from typing import Mapping
 
 from .errors import RunFolderError
+from .fileio import check_outputs, os_failure
 
 try:
     import fcntl
@@ -91,9 +93,12 @@ def discard_if_unused(path: Path) -> None:
         pass  # it holds files of the run (a log): keep them
 
 
-def check_folder(path: str | os.PathLike, kind: str) -> None:
-    """RunFolderError unless ``path`` is missing, empty, or adaptgraph's folder of a ``kind`` run; changes nothing."""
+def check_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {}) -> None:
+    """RunFolderError unless ``path`` is missing, empty, or adaptgraph's folder of a ``kind`` run, and is
+    not, does not hold and does not sit inside any of ``inputs`` (what -> path, see ``adaptgraph.inputs``);
+    changes nothing."""
     out = Path(path)
+    check_outputs(out, inputs, RunFolderError)
     if not out.exists():
         return
     if not out.is_dir():
@@ -102,7 +107,7 @@ def check_folder(path: str | os.PathLike, kind: str) -> None:
     _check_owner(out, _read_holder(lock) if lock.is_file() else {}, kind)
 
 
-def claim_folder(path: str | os.PathLike, kind: str) -> FolderClaim:
+def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {}) -> FolderClaim:
     """Create ``path`` if needed, check that it may be written (see the module docstring) and lock it.
 
     RunFolderError naming the holder when another process has the folder.
@@ -110,14 +115,14 @@ def claim_folder(path: str | os.PathLike, kind: str) -> FolderClaim:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     out = Path(path)
-    check_folder(out, kind)  # before creating the lock file: a refused folder is left as it was
+    check_folder(out, kind, inputs)  # before creating the lock file: a refused folder is left as it was
     try:
         out.mkdir(parents=True, exist_ok=True)
         # never through a link: a planted .adaptgraph.lock -> ~/.bashrc must not be truncated
         fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as e:
-        raise RunFolderError(f"{out}: cannot create the run folder or its lock file ({e.strerror or e})",
-                             hint="choose a folder you can write to") from None
+        raise os_failure(e, out, "cannot create the run folder or its lock file", RunFolderError,
+                         hint="choose a folder you can write to") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:

@@ -12,6 +12,7 @@ from pathlib import Path
 from .backbones import get_backbone
 from .compiler import compile
 from .errors import TaskError
+from .inputs import input_paths
 from .saving import backbone_for, load_adapters, read_adapter_file, save_adapters
 from .spec import Spec, dump, load
 from .tasks import bind_task, load_head, load_task
@@ -33,10 +34,12 @@ def train_spec(spec: Spec | str | Path, task: str, *, backbone=None, config: Tra
     An empty spec (no edges) trains the head alone: the linear-probe baseline.
     """
     if out_dir is not None:
-        check_run_dir(out_dir, overwrite)  # before any loading: a folder that cannot take the run fails at once
+        check_run_dir(out_dir, overwrite, input_paths(None, task))  # before any loading: fails at once
     spec = spec if isinstance(spec, Spec) else load(spec)
     config = config or TrainConfig()
     bb = get_backbone(backbone if backbone is not None else spec.backbone, trust_code=trust_code)
+    if out_dir is not None:
+        check_run_dir(out_dir, overwrite, input_paths(bb, task))  # the run never goes over the backbone folder
     model = compile(spec, bb, seed=config.seed)
     loaded = load_task(task, seed=task_seed)
 

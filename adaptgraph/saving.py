@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_bytes
 
 from .backbones import get_backbone
 from .backbones.identity import fingerprint
 from .compiler import compile, compile_info
-from .errors import AdapterFileError, AdaptGraphError, BackboneError
+from .arguments import check_flag, check_path
+from .errors import AdapterFileError, AdaptGraphError, ArgumentError, BackboneError
 from .file_checks import check_metadata, check_state, check_values
 from .fileio import write_bytes_atomic
+from .fileio.safetensors_files import load_safetensors
 from .spec import Spec, dumps, loads
 from .trainable import adapter_path, trainable_state, unwrap
 
@@ -44,6 +45,10 @@ class AdapterFile:
 def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dict[str, torch.Tensor]] | None = None,
                   metadata: dict[str, str] | None = None) -> None:
     """Write the model's trainable weights, spec and backbone reference to ``path`` atomically."""
+    check_path(path, "path")
+    if metadata is not None and not (isinstance(metadata, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
+        raise ArgumentError("metadata must be a dict of str to str (safetensors metadata is text)")
     info = compile_info(model)
     tensors = trainable_state(model)
     for prefix, group in (extra or {}).items():
@@ -60,16 +65,8 @@ def read_adapter_file(path: str | Path, require: tuple[str, ...] = ()) -> Adapte
     when it is not an adaptgraph adapter file, lacks the metadata keys in ``require``, or holds a tensor that
     cannot be a weight."""
     path = Path(path)
-    try:
-        path.open("rb").close()  # safetensors' own message for a missing file or a folder is less clear
-    except OSError as e:
-        raise AdapterFileError(f"{path}: cannot read the adapter file ({e.strerror or e})") from None
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {name: f.get_tensor(name) for name in f.keys()}
-    except (SafetensorError, ValueError, OSError) as e:
-        raise AdapterFileError(f"{path}: not a safetensors file ({e})") from None
+    # a regular file whose header is bounded and declares no byte it lacks, before anything is mapped
+    meta, tensors = load_safetensors(path, error=AdapterFileError, what="the adapter file")
     if meta.get("format") != FORMAT:
         raise AdapterFileError(f"{path}: not an adaptgraph adapter file (format {meta.get('format')!r})",
                                hint="files written by `adaptgraph compile -o` or `save_adapters` can be loaded")
@@ -96,6 +93,8 @@ def load_adapters(path: str | Path, backbone=None, *, example_inputs=None, trust
     ``backbone`` may name the same model elsewhere (a moved ``hf:`` folder): files that hold a
     backbone fingerprint accept any backbone with the same config and weights and refuse any other.
     """
+    check_path(path, "path")
+    check_flag(trust_code, "trust_code")
     f = read_adapter_file(path)
     saved = f.metadata.get(FINGERPRINT_KEY)
     if isinstance(backbone, str) and f.backbone and backbone != f.backbone and not saved:

@@ -11,9 +11,6 @@ their head, and ``train lm_head`` trains it (``graph.traced.BESIDE``).
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import torch
 from torch import nn
 
@@ -21,13 +18,10 @@ CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 HEAD = "lm_head"
 
 
-def causal_architecture(source: Path | str) -> str | None:
-    """The ``*ForCausalLM`` / ``*LMHeadModel`` class a folder's config names, or None."""
-    config = Path(source) / "config.json"
-    if not config.is_file():
-        return None
-    names = json.loads(config.read_text()).get("architectures") or []
-    return names[0] if names and str(names[0]).endswith(CAUSAL_SUFFIXES) else None
+def causal_architecture(config) -> str | None:
+    """The ``*ForCausalLM`` / ``*LMHeadModel`` class a folder's checked config (``HfConfig``) names, or None."""
+    names = (config.architectures if config is not None else None) or []
+    return names[0] if names and names[0].endswith(CAUSAL_SUFFIXES) else None
 
 
 def split_causal(model: nn.Module) -> nn.Module:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-import json
 import os
 import re
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 
 from adaptgraph.backbones.backbone import Backbone
 from adaptgraph.backbones.hf_causal import causal_architecture, split_causal
+from adaptgraph.backbones.hf_config import HfConfig, check_model_folder
 from adaptgraph.backbones.hf_features import OPTIONAL_TEXT_INPUTS, as_features, decoder_inputs, feature_base
 from adaptgraph.backbones.hf_options import HfOptions, split_hf_options
 from adaptgraph.backbones.hf_tokenizers import AutoTokenizerCall, TokenizerFile
@@ -88,13 +88,14 @@ def _from_pretrained(transformers, source: Path | str, name: str, hf_options: Hf
         raise BackboneError(f"backbone 'hf:{name}': the folder has no config.json, "
                             f"so it is not a Hugging Face model",
                             hint="write the folder with model.save_pretrained(folder)")
+    config = check_model_folder(source, f"hf:{name}") if isinstance(source, Path) else None
     try:
         with _quiet(transformers):
             # trust_remote_code always given: left unset, transformers asks on stdin (issue 12)
-            model = _model_class(transformers, source).from_pretrained(
+            model = _model_class(transformers, config).from_pretrained(
                 source, local_files_only=True, trust_remote_code=trust, **hf_options.from_pretrained_kwargs())
-            return split_causal(model) if isinstance(source, Path) and causal_architecture(source) else model
-    except (OSError, ValueError) as exc:
+            return split_causal(model) if causal_architecture(config) else model
+    except _folder_errors() as exc:  # transformers' own checks of the folder's config
         refused = untrusted_error(exc, f"hf:{name}")
         if refused is not None:
             raise refused from None
@@ -109,17 +110,25 @@ def _from_pretrained(transformers, source: Path | str, name: str, hf_options: Hf
                             f"local Hugging Face cache", hint=hint) from None
 
 
-def _model_class(transformers, source: Path | str):
+def _folder_errors() -> tuple[type[BaseException], ...]:
+    """What transformers raises for a folder whose files it cannot use (its config's types included)."""
+    errors: tuple[type[BaseException], ...] = (OSError, ValueError, TypeError, KeyError)
+    try:
+        from huggingface_hub.errors import StrictDataclassError  # the typed configs of recent transformers
+    except ImportError:  # pragma: no cover - older huggingface_hub
+        return errors
+    return (*errors, StrictDataclassError)
+
+
+def _model_class(transformers, config: HfConfig | None):
     """AutoModel, except for a folder saved from an encoder-only class (``T5EncoderModel``), which
     AutoModel would load as the whole encoder-decoder with a freshly drawn decoder, and for a causal LM
     (``*ForCausalLM``, ``*LMHeadModel``), loaded with its LM head (``hf_causal``)."""
-    if isinstance(source, Path) and causal_architecture(source):
+    if causal_architecture(config):
         return transformers.AutoModelForCausalLM
-    config = Path(source) / "config.json"
-    saved = json.loads(config.read_text()) if config.is_file() else {}
-    names = saved.get("architectures") or []
+    names = (config.architectures if config else None) or []
     if names and names[0].endswith(("EncoderModel", "Encoder")):  # T5EncoderModel, WhisperEncoder
-        return _transformers_class(transformers, names[0], saved.get("model_type")) or transformers.AutoModel
+        return _transformers_class(transformers, names[0], config.model_type) or transformers.AutoModel
     return transformers.AutoModel
 
 

@@ -9,16 +9,15 @@ transformers opens it, with a message that says which file asks and how to allow
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from adaptgraph.errors import BackboneError
+from adaptgraph.fileio import read_json
 
 TRUST_HINT = ("the folder's own Python files would run; if you trust them, pass --trust-code on the command line "
               "or trust_code=True in Python")
 # The files whose `auto_map` makes transformers import code from the folder.
 CODE_CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json")
-_MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a config is a few KB; do not read a hostile 10 GB one
 
 
 def code_configs(folder: Path) -> list[str]:
@@ -27,12 +26,13 @@ def code_configs(folder: Path) -> list[str]:
 
 
 def _asks_for_code(path: Path) -> bool:
+    if not path.exists():
+        return False
     try:
-        if not path.is_file() or path.stat().st_size > _MAX_CONFIG_BYTES:
-            return path.is_file()  # too large to read: treat it as asking (transformers refuses it anyway)
-        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError, RecursionError):
-        return False  # unreadable: transformers reports it when it tries
+        data = read_json(path, error=BackboneError, what="the model's config")
+    except BackboneError as e:  # not a regular file, too large, not JSON: treat it as asking, and say why
+        raise BackboneError(f"backbone folder {path.parent}: {e.problems[0].message}",
+                            hint="the model folder is damaged; save it again with save_pretrained()") from None
     return isinstance(data, dict) and bool(data.get("auto_map"))
 
 

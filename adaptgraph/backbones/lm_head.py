@@ -18,7 +18,7 @@ backbone's dtype.
 """
 from __future__ import annotations
 
-import json
+import io
 from pathlib import Path
 
 import torch
@@ -27,6 +27,8 @@ from torch import nn
 from adaptgraph.backbones.hf_causal import causal_head
 from adaptgraph.backbones.hf_source import hf_folder
 from adaptgraph.errors import BackboneError
+from adaptgraph.fileio import read_bytes, read_json
+from adaptgraph.fileio.safetensors_files import load_safetensors
 
 _HEAD_KEY = "lm_head"
 
@@ -69,12 +71,16 @@ def _saved_head(folder: Path) -> tuple[torch.Tensor, torch.Tensor | None] | None
     keys = (f"{_HEAD_KEY}.weight", f"{_HEAD_KEY}.bias")
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        files = json.loads(index.read_text())["weight_map"]
+        data = read_json(index, error=BackboneError)
+        files = data.get("weight_map") if isinstance(data, dict) else None
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise BackboneError(f"{index}: its 'weight_map' is not a mapping of tensor names to files")
         found = {k: _read_safetensors(folder / files[k], k) for k in keys if k in files}
     elif (folder / "model.safetensors").is_file():
         found = {k: _read_safetensors(folder / "model.safetensors", k) for k in keys}
     elif (folder / "pytorch_model.bin").is_file():
-        state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(read_bytes(folder / "pytorch_model.bin", "copy", error=BackboneError)),
+                           map_location="cpu", weights_only=True)
         found = {k: state.get(k) for k in keys}
     else:
         return None
@@ -83,7 +89,4 @@ def _saved_head(folder: Path) -> tuple[torch.Tensor, torch.Tensor | None] | None
 
 
 def _read_safetensors(path: Path, key: str) -> torch.Tensor | None:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        return f.get_tensor(key) if key in f.keys() else None
+    return load_safetensors(path, error=BackboneError, keys=(key,))[1].get(key)

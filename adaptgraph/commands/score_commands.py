@@ -90,15 +90,17 @@ def register(sub) -> None:
 # -- score ------------------------------------------------------------------------
 def run_score(args) -> int:
     from ..backbones import get_backbone
+    from ..inputs import input_paths
     from ..out_folder import check_folder, claim_folder
     from ..score import score_edges
     from ..score.edge_scores import check_metric
 
     check_metric(args.metric)  # before minutes of scoring, not after
     out = Path(args.out)
-    check_folder(out, "score")  # a folder of other files is refused before loading anything
+    inputs = input_paths(args.backbone, args.task)
+    check_folder(out, "score", inputs)  # a folder of other files is refused before loading anything
     bb = get_backbone(args.backbone, trust_code=args.trust_code)
-    with claim_folder(out, "score"), warnings.catch_warnings(record=True) as caught:
+    with claim_folder(out, "score", inputs), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scores = score_edges(bb, args.task, points=args.points, stream=args.stream, batches=args.batches,
                              batch_size=args.batch_size, max_length=args.max_length, head=args.head,
@@ -189,7 +191,7 @@ def run_select(args) -> int:
     spec = to_spec(chosen, rank=args.rank, name=name, backbone=scores.backbone, stream=scores.stream,
                    init=args.init, ranks=ranks)
     if args.output:
-        dump(spec, args.output)
+        dump(spec, args.output, follow_link=True)
     report = _select_report(args, scores, chosen, ranks, dumps(spec))
     if args.json:
         print(json.dumps(report, indent=2))

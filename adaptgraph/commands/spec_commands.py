@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import AdaptGraphError, SpecError, UsageError
-from ..fileio import write_text_atomic
+from ..fileio import read_bytes, write_text_atomic
 from ..spec import dumps, load
 from ..spec.api import YAML_SUFFIXES, load_with_comments
 from ..spec.edge_facts import has_glob
@@ -43,7 +43,8 @@ def register(sub) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 if a file is not in canonical form")
-    mode.add_argument("--write", action="store_true", help="rewrite the files in place")
+    mode.add_argument("--write", action="store_true",
+                      help="rewrite the files in place, atomically (a link stays; the file it names is rewritten)")
     p.add_argument("--expand", action="store_true", help="unroll for loops")
     p.set_defaults(run=run_fmt)
 
@@ -132,14 +133,14 @@ def run_fmt(args) -> int:
             continue
         text = dumps(spec, expand=args.expand, format=_format_of(file), comments=comments)
         # byte for byte: a BOM or CRLF line ends are not the canonical form either
-        canonical = Path(file).read_bytes() == text.encode("utf-8")
+        canonical = read_bytes(file, "spec", error=SpecError) == text.encode("utf-8")
         if args.check:
             if not canonical:
                 print(f"would reformat {file}")
                 status = 1
         elif args.write:
             if not canonical:
-                write_text_atomic(file, text)
+                write_text_atomic(file, text, follow_link=True)  # as editors do: the link stays
                 print(f"reformatted {file}")
         else:
             sys.stdout.write(text)
@@ -162,7 +163,7 @@ def run_convert(args) -> int:
               "(convert to .adapt.yaml to keep them)", file=sys.stderr)
     text = dumps(spec, expand=args.expand, format=args.to, comments=comments)
     if args.output:
-        write_text_atomic(args.output, text)
+        write_text_atomic(args.output, text, follow_link=True)
     else:
         sys.stdout.write(text)
     return 0

@@ -42,6 +42,9 @@ from pathlib import Path
 import torch
 from torch import fx, nn
 
+from ..arguments import check_name
+from ..errors import AdaptGraphError
+from ..fileio import read_bytes, write_bytes_atomic
 from ..progress import step
 from ..sharing import share_weights
 from .tracing import trace
@@ -66,7 +69,7 @@ def trace_backbone(bb, frontend: str | None = None) -> Traced:
     backbone's fingerprint was traced before. The example inputs go to the device the
     backbone's weights are on, so a backbone moved to a GPU before compiling traces there.
     """
-    chosen = frontend or bb.frontend
+    chosen = check_name(frontend, "frontend") or bb.frontend  # every compile and scoring passes here
     by_frontend = _TRACES.setdefault(bb.module, {})
     if chosen not in by_frontend:
         inputs = _on_device_of(bb.module, bb.example_inputs)  # a backbone moved to a GPU traces there
@@ -157,7 +160,7 @@ def read_entry(name: str) -> dict | None:
     if path is None or not _only_ours(path):
         return None
     try:
-        entry = _Unpickler(io.BytesIO(path.read_bytes())).load()
+        entry = _Unpickler(io.BytesIO(read_bytes(path, "cache"))).load()
     except Exception:  # noqa: BLE001 - a corrupt entry is a miss, rewritten by the next store
         return None
     return entry if isinstance(entry, dict) else None
@@ -172,9 +175,7 @@ def write_entry(name: str, entry: dict) -> bool:
         buffer = io.BytesIO()
         _Pickler(buffer).dump(entry)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # entries are pickles: only the user may write them
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, folder / name)
+        write_bytes_atomic(folder / name, buffer.getvalue())  # a new 0600 file, never through a link
         return True
     except Exception:  # noqa: BLE001 - an unpicklable target or a read-only folder: just do not cache
         return False
@@ -290,6 +291,6 @@ def _version(package: str) -> str:
 @lru_cache(maxsize=None)
 def _source_hash(cls: type) -> str:
     try:
-        return hashlib.sha256(Path(inspect.getsourcefile(cls)).read_bytes()).hexdigest()[:16]
-    except (TypeError, OSError):  # a builtin or a class without a source file: its name stands for it
+        return hashlib.sha256(read_bytes(inspect.getsourcefile(cls), "source")).hexdigest()[:16]
+    except (TypeError, OSError, AdaptGraphError):  # a builtin or a class without a source file: its name stands for it
         return f"{cls.__module__}.{cls.__qualname__}"

@@ -20,7 +20,7 @@ in transformers), and both are saved so.
 from __future__ import annotations
 
 import copy
-import shutil
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +33,12 @@ from ..backbones.hf_features import feature_base
 from ..backbones.hf_source import hf_folder
 from ..compiler import compile
 from ..errors import InteropError
+from ..fileio import copy_file, is_regular_file, os_failure, staged_folder
+from ..inputs import input_paths
 from ..out_folder import claim_folder
+from ..backbones.identity import fingerprint
 from ..progress import step
-from ..saving import load_weights, read_adapter_file, save_adapters
+from ..saving import FINGERPRINT_KEY, load_weights, read_adapter_file, save_adapters
 from ..trainable import adapter_path
 from ..spec import Spec, dump
 from ..spec.models import Edge
@@ -90,13 +93,21 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
         _check(difference, opened)
     merged.__class__ = feature_base(merged)  # save the Hugging Face class itself, not our feature subclass
     saved = causal_model(merged) if causal_head(merged) is not None else merged  # a causal LM keeps its head
-    with claim_folder(out, "merge"), step(f"merge: saving to {out}"):  # never writes over files adaptgraph did not write
-        saved.save_pretrained(out)
-        _copy_tokenizer(folder, out)
-        _remove_kept(out)  # an earlier merge's kept adapters belong to the weights just replaced
-        if refused:
-            difference = _write_kept(out, opened, [name for name, _ in refused])
-            _check(difference, opened)
+    inputs = input_paths(opened.backbone, **{"the adapter file": opened.path, "the model folder": folder})
+    # never writes over files adaptgraph did not write, nor over what it reads; the new folder is
+    # written beside the old one and swapped in only when complete (an earlier merge's kept
+    # adapters, which belong to the weights replaced, go with it)
+    with claim_folder(out, "merge", inputs), staged_folder(out, InteropError) as stage, \
+            step(f"merge: saving to {out}"):
+        stage_claim = claim_folder(stage, "merge")  # the new folder is locked and marked like the old
+        try:
+            _save_pretrained(saved, stage)
+            _copy_tokenizer(folder, stage)
+            if refused:
+                difference = _write_kept(stage, opened, [name for name, _ in refused], final=out)
+                _check(difference, opened)
+        finally:
+            stage_claim.release()
     return MergeResult(out, tuple(f.edge.name for f in folds), tuple(n for n, _ in refused), difference,
                        type(saved).__name__)
 
@@ -161,10 +172,17 @@ def _hf_source_folder(opened: Source) -> Path | None:
     return hf_folder(ref)
 
 
+def _save_pretrained(merged: torch.nn.Module, stage: Path) -> None:
+    try:
+        merged.save_pretrained(stage)
+    except OSError as e:  # a full disk or a read-only folder: the old folder is left as it was
+        raise os_failure(e, stage, "cannot write the merged model", InteropError) from None
+
+
 def _copy_tokenizer(folder: Path | None, out: Path) -> None:
     for name in TOKENIZER_FILES if folder is not None else ():
-        if (folder / name).is_file():
-            shutil.copyfile(folder / name, out / name)
+        if is_regular_file(folder / name):
+            copy_file(folder / name, out / name, InteropError)
 
 
 def _difference(merged: torch.nn.Module, opened: Source) -> float:
@@ -173,23 +191,20 @@ def _difference(merged: torch.nn.Module, opened: Source) -> float:
         return float((merged(*inputs).double() - opened.model(*inputs).double()).abs().max())
 
 
-def _remove_kept(out: Path) -> None:
+def _write_kept(out: Path, opened: Source, names: list[str], final: Path) -> float:
+    """Write the unmerged edges as adapters on the merged folder ``out`` (to be moved to ``final``); return
+    the rebuilt model's difference."""
     from ..run_folder import ADAPTERS_FILE, SPEC_FILE
 
-    for name in (ADAPTERS_FILE, SPEC_FILE):
-        (out / name).unlink(missing_ok=True)
-
-
-def _write_kept(out: Path, opened: Source, names: list[str]) -> float:
-    """Write the unmerged edges as adapters on the merged folder; return the rebuilt model's difference."""
-    from ..run_folder import ADAPTERS_FILE, SPEC_FILE
-
-    spec = kept_spec(opened, names, f"hf:{out.resolve()}")
-    kept_model = compile(spec, get_backbone(spec.backbone))
+    spec = kept_spec(opened, names, f"hf:{final.resolve()}")
+    # the merged model is read from the new folder and named by the place it is about to take
+    staged = get_backbone(f"hf:{out.resolve()}")
+    kept_model = compile(spec, dataclasses.replace(staged, ref=spec.backbone))
     state = {k: v for k, v in opened.model.state_dict().items()
              if any(k.startswith(adapter_path(n) + ".") for n in names)}
     kept_model.load_state_dict(state, strict=False)
-    save_adapters(kept_model, out / ADAPTERS_FILE, metadata={"merged_from": str(opened.path.resolve())})
+    save_adapters(kept_model, out / ADAPTERS_FILE, metadata={"merged_from": str(opened.path.resolve()),
+                                                             FINGERPRINT_KEY: fingerprint(staged)})
     dump(spec, out / SPEC_FILE)
     load_weights(kept_model, read_adapter_file(out / ADAPTERS_FILE), out / ADAPTERS_FILE)
     inputs = opened.backbone.example_inputs

@@ -9,24 +9,30 @@ A target the traced forward never calls (BERT's ``pooler.dense`` when PEFT's
 """
 from __future__ import annotations
 
-import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from ..backbones import get_backbone
 from ..compiler import compile, compile_info
 from ..errors import InteropError
+from ..fileio import read_json, validate_model
+from ..fileio.patterns import pattern_key
+from ..fileio.safetensors_files import load_safetensors
+from ..inputs import input_paths
 from ..out_folder import claim_folder
 from ..saving import save_adapters
 from ..trainable import adapter_path
 from ..spec import dump, loads
+from ..spec.printer import quote
 from .module_edges import module_path
+from .peft_config import PeftConfig
 from .peft_format import CONFIG_FILE, KEY_PREFIX, WEIGHTS_FILE, scaling
 
+CONFIG_HINT = "give the adapter_config.json PEFT wrote"
 _UNSUPPORTED = {  # config field -> (value that is fine, why another value cannot be expressed)
     "use_dora": (False, "DoRA rescales the weight's columns; adaptgraph adapters only add"),
     "lora_bias": (False, "LoRA biases are not supported"),
@@ -60,12 +66,13 @@ def import_peft(peft_dir: str | Path, out_dir: str | Path, *, backbone=None, tru
     bb = get_backbone(ref, trust_code=trust_code)
     pairs = _strip_prefix(_lora_pairs(folder, weights), bb.module, folder)
     pairs, never_run = _called_only(pairs, bb, folder)
-    spec = loads(spec_text(bb.ref, config, pairs, name=_identifier(folder.resolve().name)), f"{folder}[import]")
+    spec = loads(spec_text(bb.ref, config, pairs, name=_identifier(folder.resolve().name),
+                           where=str(folder / CONFIG_FILE)), f"{folder}[import]")
     model = compile(spec, bb)
     _copy_weights(model, pairs, folder / WEIGHTS_FILE)
     from ..run_folder import ADAPTERS_FILE, SPEC_FILE
 
-    with claim_folder(out_dir, "peft-import") as claim:  # never writes over files adaptgraph did not write
+    with claim_folder(out_dir, "peft-import", input_paths(bb, **{"the PEFT folder": folder})) as claim:  # never writes over files adaptgraph did not write
         out = claim.path
         save_adapters(model, out / ADAPTERS_FILE, metadata={"imported_from": str(folder.resolve())})
         dump(spec, out / SPEC_FILE)
@@ -73,40 +80,39 @@ def import_peft(peft_dir: str | Path, out_dir: str | Path, *, backbone=None, tru
 
 
 def spec_text(backbone: str, config: dict, pairs: dict[str, tuple[torch.Tensor, torch.Tensor]],
-              name: str = "peft_lora") -> str:
+              name: str = "peft_lora", where: str = CONFIG_FILE) -> str:
     """The ``.adapt`` text of the checkpoint: one ``parallel M`` per target with its rank and scale."""
-    lines = [f"spec {name}", f'backbone "{backbone}"']
+    lines = [f"spec {name}", f"backbone {quote(backbone)}"]  # a folder name may hold quotes
     lines.append(f"defaults {{ act = none, norm = none, bias = false, dropout = {float(config.get('lora_dropout', 0.0))!r} }}")
     for path, (a, _) in pairs.items():
         r = a.shape[0]
-        alpha = _pattern_value(config.get("alpha_pattern") or {}, path, config.get("lora_alpha", 8))
+        alpha = _pattern_value(config.get("alpha_pattern") or {}, path, config.get("lora_alpha", 8), where)
         scale = float(scaling(alpha, r, bool(config.get("use_rslora"))))
+        if not math.isfinite(scale):  # a huge alpha over a small rank: name the field, not the generated spec
+            raise InteropError(f"{where}: lora_alpha {alpha!r} over rank {r} gives the scale {scale} for {path}",
+                               hint="give the adapter_config.json PEFT wrote")
         lines.append(f"parallel {path} {{ rank = {r}, scale = {scale!r} }}")
     return "\n".join(lines) + "\n"
 
 
 def _identifier(text: str) -> str:
-    name = re.sub(r"\W", "_", text) or "peft_lora"
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text)[:200] or "peft_lora"  # ASCII: what the spec language takes
     return name if not name[0].isdigit() else f"lora_{name}"
 
 
-def _pattern_value(pattern: dict, path: str, default):
-    """PEFT's rule: a pattern key applies to the module whose path ends with it (as a regex)."""
-    for key, value in pattern.items():
-        if re.match(rf"(.*\.)?({key})$", path):
-            return value
-    return default
+def _pattern_value(pattern: dict, path: str, default, where: str = CONFIG_FILE):
+    """PEFT's rule (``get_pattern_key``): a pattern key applies to the module whose path ends with it (as a
+    regex), matched at a bounded cost (``adaptgraph.fileio.patterns``)."""
+    key = pattern_key(pattern, path, where, "alpha_pattern", InteropError)
+    return pattern[key] if key is not None else default
 
 
 def _read_config(folder: Path) -> dict:
     path = folder / CONFIG_FILE
-    try:
-        config = json.loads(path.read_text())
-    except OSError as e:
-        raise InteropError(f"{folder}: cannot read {CONFIG_FILE} ({e.strerror or e})",
-                           hint="give the folder PEFT's save_pretrained wrote") from None
-    except json.JSONDecodeError as e:
-        raise InteropError(f"{path}: not JSON ({e})") from None
+    if not path.exists():
+        raise InteropError(f"{folder}: cannot read {CONFIG_FILE} (no such file or folder)",
+                           hint="give the folder PEFT's save_pretrained wrote")
+    config = read_json(path, error=InteropError, what=CONFIG_FILE, hint=CONFIG_HINT)  # bounded, regular
     if not isinstance(config, dict):
         raise InteropError(f"{path}: not a PEFT config (a JSON object), but a {type(config).__name__}")
     if config.get("peft_type") != "LORA":
@@ -116,6 +122,7 @@ def _read_config(folder: Path) -> dict:
     if refused:
         raise InteropError(f"{path}: this LoRA uses what adaptgraph cannot express:\n  " + "\n  ".join(refused))
     _check_values(path, config)
+    validate_model(PeftConfig, config, path, error=InteropError, hint=CONFIG_HINT)  # types and bounds
     return config
 
 
@@ -135,13 +142,10 @@ def _check_values(path: Path, config: dict) -> None:
 
 def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
     path = folder / WEIGHTS_FILE
-    if not path.is_file():
+    if not path.exists():
         raise InteropError(f"{folder}: no {WEIGHTS_FILE}",
                            hint="PEFT writes it with save_pretrained(..., safe_serialization=True), the default")
-    try:
-        return load_file(path)
-    except Exception as e:  # noqa: BLE001 - safetensors raises several types for a damaged file
-        raise InteropError(f"{path}: not a safetensors file ({e})") from None
+    return load_safetensors(path, error=InteropError, what=WEIGHTS_FILE)[1]  # bounded, regular, checked first
 
 
 def _lora_pairs(folder: Path, weights: dict) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

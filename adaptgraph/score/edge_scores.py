@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Optional, Union
 
@@ -15,15 +15,17 @@ import numpy as np
 
 from adaptgraph.adapters import edge_parameters
 from adaptgraph.errors import ScoreError, did_you_mean
-from adaptgraph.fileio import write_text_atomic
+from adaptgraph.fileio import parse_json, read_bytes, validate_model, write_text_atomic
 from adaptgraph.spec.edge_facts import edge_kind
 from adaptgraph.spec.models import BUILTIN_OPTIONS, Options
 
 from .metrics import METRICS
+from .scores_file import ScoresDocument
 
 Matrix = tuple[tuple[Optional[float], ...], ...]
 FORMAT = "adaptgraph.edge_scores"
 VERSION = 1
+SCORES_HINT = "pass the scores.json written by `adaptgraph score`"
 
 
 def cost_options(rank: int, bias: bool = True) -> Options:
@@ -116,8 +118,9 @@ class EdgeScores:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "EdgeScores":
-        """Inverse of ``to_dict``; ScoreError for another format or missing fields."""
+    def from_dict(cls, data: dict, source: str = "scores") -> "EdgeScores":
+        """Inverse of ``to_dict``; ScoreError for another format, missing fields or a field of the wrong type
+        or out of its bounds (``scores_file.ScoresDocument``), naming ``source`` and the field."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ScoreError("not an EdgeScores document (missing 'format': 'adaptgraph.edge_scores')",
                              hint="pass the scores.json written by `adaptgraph score`")
@@ -127,18 +130,17 @@ class EdgeScores:
         unknown = sorted(set(data) - names - {"format", "version"})
         if unknown:
             raise ScoreError(f"unknown EdgeScores field {unknown[0]!r}", hint=did_you_mean(unknown[0], names))
-        try:
-            return cls(**{k: _frozen(v) for k, v in data.items() if k in names})
-        except TypeError as e:
-            raise ScoreError(f"EdgeScores document is incomplete: {e}") from None
+        missing = sorted(f.name for f in fields(cls) if f.name not in data and f.default is MISSING)
+        if missing:
+            raise ScoreError(f"EdgeScores document is incomplete: it lacks {', '.join(map(repr, missing))}",
+                             hint="pass the scores.json written by `adaptgraph score`")
+        checked = validate_model(ScoresDocument, data, source, error=ScoreError, hint=SCORES_HINT)
+        return cls(**{k: _frozen(v) for k, v in checked.model_dump().items() if k in names})
 
     @classmethod
-    def from_json(cls, text: str) -> "EdgeScores":
+    def from_json(cls, text: str | bytes, source: str = "scores file") -> "EdgeScores":
         """Parse JSON written by ``to_json``."""
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as e:
-            raise ScoreError(f"scores file is not valid JSON: {e}") from None
+        return cls.from_dict(parse_json(text, source, error=ScoreError, hint=SCORES_HINT), source)
 
     def save(self, path: Union[str, Path]) -> Path:
         """Write JSON atomically (a temporary file in the same folder, then a rename)."""
@@ -148,11 +150,9 @@ class EdgeScores:
     @classmethod
     def load(cls, path: Union[str, Path]) -> "EdgeScores":
         """Read a file written by ``save``."""
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as e:
-            raise ScoreError(f"cannot read scores file {str(path)!r}: {e.strerror}") from None
-        return cls.from_json(text)
+        if not Path(path).exists():
+            raise ScoreError(f"cannot read scores file {str(path)!r}: No such file or directory")
+        return cls.from_json(read_bytes(path, "json", error=ScoreError, what="the scores file"), str(path))
 
     def heatmap(self, path: Union[str, Path], metric: str = "rank", title: Optional[str] = None) -> Path:
         """Save a PNG heat map of one metric: sources down, destinations across, kinds outlined."""

@@ -8,12 +8,14 @@ ones, which need a second pass. Grey cells are pairs that cannot be edges.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from adaptgraph.errors import ScoreError
+from adaptgraph.fileio import write_bytes_atomic
 
 from .edge_scores import check_metric
 
@@ -35,8 +37,9 @@ def draw_heatmap(scores: "EdgeScores", path: Path, metric: str = "rank", title: 
     heatmap_axes(fig, ax, scores, metric, cell_values=n <= 16)
     ax.set_title(title or _default_title(scores, metric))
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, format="png")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
+    write_bytes_atomic(path, buffer.getvalue())
     return path
 
 

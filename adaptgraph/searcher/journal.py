@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Optional
 
 from ..errors import SearchError
-from ..fileio import write_text_atomic
+from ..fileio import (append_line, open_appender, parse_json, read_bytes, read_json, remove_file,
+                      truncate_file, write_text_atomic)
 from ..out_folder import FolderClaim, claim_folder
 
 FORMAT = "adaptgraph-search/1"
@@ -41,8 +41,9 @@ class Journal:
         self._claim: Optional[FolderClaim] = None
 
     @classmethod
-    def open(cls, run_dir, manifest: dict, resume: bool = False) -> "Journal":
-        """Start a new run folder, or (``resume``) reopen one made with the same ``manifest``."""
+    def open(cls, run_dir, manifest: dict, resume: bool = False, inputs: dict = {}) -> "Journal":
+        """Start a new run folder, or (``resume``) reopen one made with the same ``manifest``; the folder
+        must be apart from ``inputs`` (see ``adaptgraph.inputs``)."""
         if run_dir is None:
             if resume:
                 raise SearchError("nothing to resume: no run folder was given", hint="pass --out DIR")
@@ -51,7 +52,7 @@ class Journal:
         manifest = {"format": FORMAT, **manifest}
         if resume and not (run_dir / MANIFEST).exists():
             check_same_search(run_dir, manifest)  # says there is nothing to resume, before creating anything
-        claim = claim_folder(run_dir, "search")  # held until close(): one search at a time per folder
+        claim = claim_folder(run_dir, "search", inputs)  # held until close(): one search at a time per folder
         try:
             return cls._start(run_dir, manifest, resume, claim)
         except BaseException:
@@ -66,7 +67,7 @@ class Journal:
         elif read_journal(run_dir / JOURNAL):  # a folder whose search never got to a trial is reused
             _refuse_second_search(run_dir, manifest)
         else:
-            (run_dir / JOURNAL).unlink(missing_ok=True)
+            remove_file(run_dir / JOURNAL, SearchError)
             write_text_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
             journal = cls(run_dir)
         journal._claim = claim
@@ -84,11 +85,10 @@ class Journal:
             self._finished[(record["stage"], record["trial"])] = record
         if self.run_dir is None:
             return
-        if self._file is None:
-            self._file = open(self.run_dir / JOURNAL, "a", encoding="utf-8")
-        self._file.write(json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        if self._file is None:  # never through a link planted as the journal
+            self._file = open_appender(self.run_dir / JOURNAL, SearchError)
+        append_line(self._file, json.dumps(record, sort_keys=True, allow_nan=False) + "\n", self.run_dir / JOURNAL,
+                    SearchError)
 
     def close(self) -> None:
         """Close the journal file and unlock the run folder."""
@@ -102,9 +102,9 @@ class Journal:
 
 def read_journal(path: Path) -> list[dict]:
     """Every complete record of a journal; a cut-off last line is dropped (and cut from the file)."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return []
-    raw = path.read_bytes()
+    raw = read_bytes(path, "journal", error=SearchError, what="the search journal")
     lines = raw.split(b"\n")
     records, good_bytes = [], 0
     for number, line in enumerate(lines, 1):
@@ -113,10 +113,10 @@ def read_journal(path: Path) -> list[dict]:
             good_bytes += len(line) + (0 if last else 1)
             continue
         try:
-            record = json.loads(line)
+            record = parse_json(line, path, error=SearchError)
             if not isinstance(record, dict) or "event" not in record or last:
                 raise ValueError("incomplete")
-        except ValueError:
+        except (ValueError, SearchError):
             if number >= len(lines) - 1 and (last or not lines[-1].strip()):
                 break  # the line being written when the search was killed
             raise SearchError(f"{path}:{number}: the journal is damaged (not a JSON record)",
@@ -124,8 +124,7 @@ def read_journal(path: Path) -> list[dict]:
         records.append(record)
         good_bytes += len(line) + 1
     if good_bytes < len(raw):
-        with open(path, "r+b") as f:  # so that the next record starts on a line of its own
-            f.truncate(good_bytes)
+        truncate_file(path, good_bytes, SearchError)  # so that the next record starts on a line of its own
     return records
 
 
@@ -135,10 +134,9 @@ def check_same_search(run_dir: Path, manifest: dict) -> None:
     if not path.exists():
         raise SearchError(f"nothing to resume: {run_dir} has no {MANIFEST}",
                           hint="start the search without --resume, or give the folder of an earlier search")
-    try:
-        before = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SearchError(f"{path}: cannot read the manifest ({e})") from None
+    before = read_json(path, error=SearchError, what="the manifest")
+    if not isinstance(before, dict):
+        raise SearchError(f"{path}: the manifest is not a JSON object", hint="start a new search in another folder")
     diffs = differences(before, manifest)
     if diffs:
         raise SearchError(f"{run_dir} holds a different search, so it cannot be resumed:\n  " + "\n  ".join(diffs),
@@ -148,8 +146,8 @@ def check_same_search(run_dir: Path, manifest: dict) -> None:
 def _refuse_second_search(run_dir: Path, manifest: dict) -> None:
     """SearchError for a new search in a folder whose search has trials: that one must stay resumable."""
     try:
-        diffs = differences(json.loads((run_dir / MANIFEST).read_text(encoding="utf-8")), manifest)
-    except (OSError, ValueError):
+        diffs = differences(read_json(run_dir / MANIFEST, error=SearchError), manifest)
+    except (SearchError, AttributeError):
         diffs = []
     if not diffs:
         raise SearchError(f"{run_dir} already holds a search",

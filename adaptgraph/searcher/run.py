@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from ..errors import SearchError
+from ..inputs import input_paths
 from ..spec import Spec
 from .executors import Executor, make_executor
 from .hyperband import Hyperband, Ladder
@@ -74,7 +75,7 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
     settings = _manifest(task, task_obj, task_seed, bb.ref, strat, budget, fidelity, scoring, train, seed, threads,
                          use_baseline, specs, final)
     run_dir = Path(run_dir) if run_dir is not None else None
-    journal = Journal.open(run_dir, settings, resume)
+    journal = Journal.open(run_dir, settings, resume, inputs=input_paths(bb, task))
     try:
         with threads_set(threads):  # scores, like trials, must not depend on the machine's thread count
             space = _space(strat, bb, task_obj, budget, scoring, seed, run_dir, resume, progress)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..fileio import read_bytes
 from .records import TrialOutcome
 
 _TASKS: dict = {}  # (reference, seed) -> loaded task, per process: workers run many trials of one task
@@ -122,7 +123,7 @@ def _weights(model, head, metrics: dict) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights.safetensors"
         save_adapters(model, path, extra={"head": head.state_dict()}, metadata=meta)
-        return path.read_bytes()
+        return read_bytes(path, "copy")
 
 
 @contextlib.contextmanager

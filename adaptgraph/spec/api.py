@@ -5,11 +5,12 @@ import functools
 import re
 from pathlib import Path
 
-from ..errors import Problem, SpecError, SpecSyntaxError
+from ..arguments import check_instance, check_path
+from ..errors import ArgumentError, Problem, SpecError, SpecSyntaxError
 from ..fileio import write_text_atomic
 from .build import build_spec
 from .comments import Comments, attach
-from .files import normalise_text, read_source
+from .files import normalise_text, read_source, warn_bidi
 from .formats import from_data_text, to_data_text
 from .yaml_comments import from_data_text_with_comments, with_yaml_comments
 from .comment_keys import expanded_comments
@@ -71,9 +72,10 @@ def _loads(text: str, path, with_comments: bool) -> tuple[Spec, Comments]:
 @_capped
 def load(path: str | Path) -> Spec:
     """Load a spec from ``.adapt``, ``.adapt.yaml``/``.yml`` or ``.json``."""
-    path = Path(path)
+    path = Path(check_path(path, "path"))
     text = read_source(path)
     if path.suffix in YAML_SUFFIXES or path.suffix == ".json":
+        warn_bidi(text, str(path))
         return from_data_text(text, str(path), "json" if path.suffix == ".json" else "yaml")
     return loads(text, path)
 
@@ -81,8 +83,10 @@ def load(path: str | Path) -> Spec:
 @_capped
 def load_with_comments(path: str | Path) -> tuple[Spec, Comments]:
     """``load``, and the file's comments (none for JSON, which has no comments)."""
-    path = Path(path)
+    path = Path(check_path(path, "path"))
     text = read_source(path)
+    if path.suffix in YAML_SUFFIXES or path.suffix == ".json":
+        warn_bidi(text, str(path))
     if path.suffix == ".json":
         return from_data_text(text, str(path), "json"), Comments()
     if path.suffix in YAML_SUFFIXES:
@@ -93,6 +97,9 @@ def load_with_comments(path: str | Path) -> tuple[Spec, Comments]:
 def dumps(spec: Spec, expand: bool = False, format: str = "adapt", comments: Comments | None = None) -> str:
     """Canonical text of ``spec`` as ``adapt``, ``yaml`` or ``json``; ``comments`` (from
     ``load_with_comments``) are written with their elements in ``adapt`` and ``yaml`` (JSON has none)."""
+    check_instance(spec, (Spec,), "spec", "a Spec (from load, loads or Spec(...))")
+    if format not in ("adapt", "yaml", "json"):
+        raise ArgumentError(f"format must be 'adapt', 'yaml' or 'json', not {format!r:.40}")
     if format == "adapt":
         return _dumps(spec, expand=expand, comments=comments)
     text = to_data_text(spec, format, expand=expand)
@@ -101,11 +108,13 @@ def dumps(spec: Spec, expand: bool = False, format: str = "adapt", comments: Com
     return text
 
 
-def dump(spec: Spec, path: str | Path, expand: bool = False) -> None:
-    """Write ``spec`` atomically, in the format its suffix names."""
-    path = Path(path)
+def dump(spec: Spec, path: str | Path, expand: bool = False, *, follow_link: bool = False) -> None:
+    """Write ``spec`` atomically, in the format its suffix names; never through a link, unless
+    ``follow_link`` (a file the user names): then the file the link names is replaced."""
+    check_instance(spec, (Spec,), "spec", "a Spec (from load, loads or Spec(...))")
+    path = Path(check_path(path, "path"))
     fmt = "json" if path.suffix == ".json" else "yaml" if path.suffix in YAML_SUFFIXES else "adapt"
-    write_text_atomic(path, dumps(spec, expand=expand, format=fmt))
+    write_text_atomic(path, dumps(spec, expand=expand, format=fmt), follow_link=follow_link)
 
 
 def default_name(path) -> str | None:

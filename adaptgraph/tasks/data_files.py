@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import TaskError
+from ..fileio import bound_of, read_bytes
 
-MAX_FILE_BYTES = 1 << 30  # the whole file is held in memory (as every example is): 1 GiB at most
 CSV_FIELD_LIMIT = csv.field_size_limit()  # 128 KiB: far beyond max_length tokens of text
 LABEL = "label"
 
@@ -48,17 +48,14 @@ def text_value(where: str, role: str, key: str, value) -> str:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise TaskError(f"data file not found: {path}", hint="check the path (relative to the current directory)") \
-            from None
-    except OSError as e:
-        raise TaskError(f"cannot read the data file {path} ({e.strerror or e})", hint="check the path") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise TaskError(f"{path}: the data file is larger than {MAX_FILE_BYTES >> 20} MiB",
-                        hint="use a sample of it (per_class=N keeps that many examples of each class)")
+    if not path.exists() and not path.is_symlink():
+        raise TaskError(f"data file not found: {path}", hint="check the path (relative to the current directory)")
+    # the whole file is held in memory (as every example is): ADAPTGRAPH_MAX_DATA_BYTES, 1 GiB by default
+    raw = read_bytes(path, "data", error=TaskError, what="the data file", keep_excess=True)
+    if len(raw) > bound_of("data"):
+        raise TaskError(f"{path}: the data file is larger than {bound_of('data') >> 20} MiB",
+                        hint="use a sample of it (per_class=N keeps that many examples of each class), "
+                             "or raise the bound with ADAPTGRAPH_MAX_DATA_BYTES=BYTES")
     try:
         return raw.decode("utf-8-sig")  # Excel writes a BOM before the header
     except UnicodeDecodeError as e:

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from ..errors import TaskError
+from ..fileio import read_text
 from .base import SPLITS, split_index
 from .data_files import read_rows
 from .lm_instruct import INSTRUCT_OPTIONS, load_instruct
@@ -195,13 +196,9 @@ def _paragraphs(path: Path, key: str) -> list[str]:
     if path.suffix == ".jsonl":
         texts = [row[0] for row in read_rows(path, "jsonl", (("text", key),))]
     else:
-        try:
-            texts = [path.read_text(encoding="utf-8-sig")]
-        except FileNotFoundError:
-            raise TaskError(f"text file not found: {path}", hint="check the path (relative to the current "
-                                                                  "directory)") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise TaskError(f"cannot read {path} as UTF-8 text ({e})", hint="save it as UTF-8") from None
+        if not path.exists() and not path.is_symlink():
+            raise TaskError(f"text file not found: {path}", hint="check the path (relative to the current directory)")
+        texts = [read_text(path, "text", error=TaskError, what="the text file")]  # bounded, regular files only
     paragraphs = [p.strip() for text in texts for p in _PARAGRAPHS.split(text) if p.strip()]
     if not paragraphs:
         raise TaskError(f"{path} holds no text", hint="give a file with some text in it")

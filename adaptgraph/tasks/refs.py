@@ -10,7 +10,6 @@ Examples: ``wordnet:noun?per_class=100``, ``csv:data.csv?text=sentence&label=y``
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -84,6 +83,9 @@ def int_option(ref: TaskRef, key: str, default: int | None, minimum: int = 1,
 _DECIMAL = re.compile(r"[0-9]{1,12}")  # ASCII digits only ('²'.isdigit() is true), and not 10,000 of them
 
 
+MAX_PROPORTION = 1e6  # proportions are percentages or counts, never astronomical
+
+
 def split_fractions(ref: TaskRef) -> tuple[float, float, float]:
     """The ``split=A/B/C`` option as fractions summing to 1 (default 80/10/10)."""
     raw = ref.get("split")
@@ -94,7 +96,8 @@ def split_fractions(ref: TaskRef) -> tuple[float, float, float]:
         values = [float(p) for p in parts]
     except ValueError:
         values = []
-    if len(values) != 3 or not all(map(math.isfinite, values)) or min(values) < 0 or values[0] <= 0:
+    # each at most MAX_PROPORTION: 1e308/1e308/1 sums to infinity, and every fraction would be 0 or nan
+    if len(values) != 3 or not all(0 <= v <= MAX_PROPORTION for v in values) or values[0] <= 0:
         raise TaskError(f"option split={raw} of task '{ref.text}' must be three proportions TRAIN/VALIDATION/TEST",
                         hint="for example split=80/10/10; train must be > 0")
     total = sum(values)

@@ -19,11 +19,13 @@ selection is written in. Options: ``per_class=N`` and ``split=A/B/C`` (see
 """
 from __future__ import annotations
 
+import io
 import os
 from functools import lru_cache
 from pathlib import Path
 
 from ..errors import TaskError, did_you_mean
+from ..fileio import read_bytes
 from .base import SplitTask, dedupe, stratified_split
 from .refs import TaskRef, check_options, int_option, split_fractions
 
@@ -84,16 +86,16 @@ def clean_gloss(gloss: str) -> str:
 def parse_data_file(path: Path) -> list[tuple[str, int]]:
     """``(gloss, lexicographer file number)`` for every synset line of one ``data.*`` file."""
     out = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for number, line in enumerate(f, 1):
-            if line.startswith("  ") or not line.strip():  # licence header
-                continue
-            fields, sep, gloss = line.partition(" | ")
-            parts = fields.split()
-            if not sep or len(parts) < 2 or not parts[1].isdigit() or int(parts[1]) >= len(LEXNAMES):
-                raise TaskError(f"{path}:{number}: not a WordNet synset line",
-                                hint="point ADAPTGRAPH_WORDNET_DIR at an unmodified WordNet 3.0 database")
-            out.append((clean_gloss(gloss), int(parts[1])))
+    text = read_bytes(path, "data", error=TaskError, what="the WordNet file").decode("utf-8", errors="replace")
+    for number, line in enumerate(io.StringIO(text, newline=None), 1):  # universal newlines, as open()
+        if line.startswith("  ") or not line.strip():  # licence header
+            continue
+        fields, sep, gloss = line.partition(" | ")
+        parts = fields.split()
+        if not sep or len(parts) < 2 or not parts[1].isdigit() or int(parts[1]) >= len(LEXNAMES):
+            raise TaskError(f"{path}:{number}: not a WordNet synset line",
+                            hint="point ADAPTGRAPH_WORDNET_DIR at an unmodified WordNet 3.0 database")
+        out.append((clean_gloss(gloss), int(parts[1])))
     return out
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from ..errors import TaskError
-from ..fileio import write_text_atomic
+from ..fileio import read_bytes, remove_file, validate_model, write_text_atomic
 from ..out_folder import FolderClaim, check_folder, claim_folder
 
 METRICS_FILE = "metrics.json"
@@ -28,8 +31,18 @@ def write_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
     write_text_atomic(path, "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in records))
 
 
-METRICS_MAX_BYTES = 16 * 2**20  # a run's metrics.json is a few kilobytes
 METRICS_KEYS = {"task": str, "task_fingerprint": str, "num_classes": int, "config": dict}  # what evaluating reads
+
+
+class MetricsFile(BaseModel):
+    """What evaluating a run reads of its ``metrics.json``, with bounds; the rest passes through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    task: Annotated[StrictStr, Field(max_length=10_000)]
+    task_fingerprint: Annotated[StrictStr, Field(max_length=1000)]
+    num_classes: Annotated[StrictInt, Field(ge=0, le=1 << 24)]
+    config: dict
 
 
 def read_metrics(path: str | os.PathLike) -> dict:
@@ -37,18 +50,16 @@ def read_metrics(path: str | os.PathLike) -> dict:
     from .config import TrainConfig  # pydantic, only needed here
 
     hint = "the run folder was changed after training; train the run again (adaptgraph train ... --overwrite)"
+    raw = read_bytes(path, "json", error=TaskError, what="the metrics file")  # bounded, regular files only
     try:
-        with open(path, "rb") as f:
-            raw = f.read(METRICS_MAX_BYTES + 1)
-        if len(raw) > METRICS_MAX_BYTES:
-            raise ValueError(f"larger than {METRICS_MAX_BYTES // 2**20} MiB")
         data = json.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise TaskError(f"{path}: not a readable metrics file ({type(e).__name__}: {str(e)[:200]})",
                         hint=hint) from None
     bad = [k for k, kind in METRICS_KEYS.items() if not isinstance(data, dict) or type(data.get(k)) is not kind]
     if bad:
         raise TaskError(f"{path}: metrics.json lacks a well-formed {', '.join(bad)}", hint=hint)
+    validate_model(MetricsFile, data, path, error=TaskError, hint=hint)
     try:
         TrainConfig(**data["config"])
     except (TypeError, ValueError) as e:  # pydantic's ValidationError is a ValueError
@@ -57,13 +68,13 @@ def read_metrics(path: str | os.PathLike) -> dict:
     return data
 
 
-def check_run_dir(out_dir: str | os.PathLike, overwrite: bool = False) -> None:
+def check_run_dir(out_dir: str | os.PathLike, overwrite: bool = False, inputs: dict = {}) -> None:
     """Error unless ``out_dir`` may take a training run; changes nothing.
 
     RunFolderError when it holds files adaptgraph did not write or another kind of run
     (``adaptgraph.out_folder``); TaskError when it holds a finished run and ``overwrite`` is not set.
     """
-    check_folder(out_dir, "train")
+    check_folder(out_dir, "train", inputs)
     out = Path(out_dir)
     if (out / METRICS_FILE).exists() and not overwrite:
         raise TaskError(f"{out} already holds a finished run ({METRICS_FILE} exists)",
@@ -81,8 +92,8 @@ def prepare_run_dir(out_dir: str | os.PathLike, overwrite: bool = False) -> Fold
         check_run_dir(out_dir, overwrite)  # again under the lock: a run may have finished meanwhile
         out = claim.path
         if (out / METRICS_FILE).exists():
-            (out / METRICS_FILE).unlink()
-            (out / LOG_FILE).unlink(missing_ok=True)
+            remove_file(out / METRICS_FILE)
+            remove_file(out / LOG_FILE)
     except BaseException:
         claim.release()
         raise

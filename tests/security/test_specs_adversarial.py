@@ -90,7 +90,8 @@ def test_file_size_is_capped_before_reading_it_all(tmp_path):
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_check_dev_zero_ends_with_exit_1(capsys):
     assert main(["check", "/dev/zero"]) == 1
-    assert "/dev/zero:1:1: error: the file is too large" in capsys.readouterr().err
+    # refused at once, before reading a byte: a device is not a regular file (issue 21)
+    assert "error: /dev/zero: cannot read the spec file: it is a device, not a regular file" in capsys.readouterr().err
 
 
 def test_a_million_newlines_parse_in_little_memory():

@@ -1,0 +1,77 @@
+"""Output folders against input folders, and folders replaced only once their new content is complete."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from ..errors import AdaptGraphError, FileAccessError
+from .oserrors import os_failure
+
+
+def check_outputs(out, inputs: Mapping[str, object], error: type[AdaptGraphError] = FileAccessError) -> None:
+    """``error`` when the output folder ``out`` is, holds or sits inside any of ``inputs`` (what -> path).
+
+    Paths are compared resolved (links followed, ``..`` removed): writing into ``a/../a`` or through a
+    link to an input folder is the same as writing into it.
+    """
+    target = _resolved(out)
+    for what, path in inputs.items():
+        if path is None:
+            continue
+        source = _resolved(path)
+        if target == source:
+            relation = "is"
+        elif source.is_relative_to(target):
+            relation = "holds"
+        elif target.is_relative_to(source) and Path(os.fspath(path)).is_dir():
+            relation = "sits inside"
+        else:
+            continue
+        raise error(f"{os.fspath(out)}: the output folder {relation} {what} {os.fspath(path)} "
+                    f"(resolved: {source}), which this command reads",
+                    hint="choose an --out folder apart from every input: writing there would replace "
+                         "what is being read")
+
+
+def _resolved(path) -> Path:
+    return Path(os.path.realpath(os.path.abspath(os.fspath(path))))
+
+
+@contextlib.contextmanager
+def staged_folder(out: Path, error: type[AdaptGraphError] = FileAccessError) -> Iterator[Path]:
+    """A new empty folder beside ``out`` to write into; on success it replaces ``out`` (swap, then the
+    old content is removed), on failure it is removed and ``out`` is left as it was."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name[:100]}.new-", dir=out.parent))
+    except OSError as e:
+        raise os_failure(e, out, "cannot create a folder beside", error) from None
+    try:
+        yield stage
+        _swap(stage, out, error)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _swap(stage: Path, out: Path, error) -> None:
+    old = None
+    try:
+        if out.is_symlink() or (out.exists() and not out.is_dir()):
+            raise error(f"{out}: refusing to replace something that is not a folder", hint="choose another --out")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name[:100]}.old-", dir=out.parent))
+            os.rename(out, old / "content")
+        os.rename(stage, out)
+    except OSError as e:
+        if old is not None and not out.exists():
+            os.rename(old / "content", out)  # put the old folder back
+        raise os_failure(e, out, "cannot replace the folder", error) from None
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

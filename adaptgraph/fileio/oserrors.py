@@ -1,0 +1,40 @@
+"""What the operating system refused, as one line that names the path and the reason."""
+from __future__ import annotations
+
+import errno
+import os
+
+from ..errors import AdaptGraphError, FileAccessError
+
+_REASONS = {  # errno -> (reason, what to do)
+    errno.ENOSPC: ("the disk is full", "free some space or choose a folder on another disk"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space or choose a folder on another disk"),
+    errno.EROFS: ("the file system is read-only", "choose a folder you can write to"),
+    errno.EACCES: ("permission denied", "check the permissions, or choose a folder you can write to"),
+    errno.EPERM: ("the operation is not permitted", "check the permissions, or choose another path"),
+    errno.ENAMETOOLONG: ("the name is too long for the file system", "choose a shorter name"),
+    errno.EISDIR: ("it is a folder, not a file", "name a file, not a folder"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path"),
+    errno.ENOENT: ("no such file or folder", "check the path"),
+    errno.EEXIST: ("it already exists", "choose another path"),
+    errno.ELOOP: ("it is a symbolic link (or a loop of them), which adaptgraph does not write through",
+                  "remove the link, or name the file it points to"),
+    errno.EXDEV: ("it is on another file system than its folder", "choose a path on one disk"),
+    errno.EIO: ("an input/output error (a failing disk?)", "check the disk"),
+    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n)"),
+    errno.ENXIO: ("no such device, or a FIFO with no writer", "name a regular file"),
+}
+
+
+def describe_os_error(e: OSError) -> tuple[str, str]:
+    """``(reason, hint)`` for an OSError, in words."""
+    reason, hint = _REASONS.get(e.errno, (e.strerror or str(e) or type(e).__name__, ""))
+    return reason, hint
+
+
+def os_failure(e: OSError, path, doing: str = "cannot use", error: type[AdaptGraphError] = FileAccessError,
+               hint: str = "") -> AdaptGraphError:
+    """The project's error for ``e``: ``{path}: {doing} ({reason})``, one line, with a hint."""
+    reason, default_hint = describe_os_error(e)
+    shown = path if path is not None else (e.filename or "?")
+    return error(f"{os.fspath(shown)}: {doing} ({reason})", hint=hint or default_hint)

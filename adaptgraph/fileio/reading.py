@@ -1,0 +1,71 @@
+"""Bounded reads of regular files: a FIFO, a device or a folder is refused before anything blocks."""
+from __future__ import annotations
+
+import os
+import stat
+
+from ..errors import AdaptGraphError, FileAccessError
+from .bounds import bound_of, too_large
+from .oserrors import os_failure
+
+NOT_REGULAR_HINT = "name a regular file (not a folder, a FIFO, a device or a socket)"
+
+
+def read_bytes(path, kind: str, *, error: type[AdaptGraphError] = FileAccessError, what: str = "the file",
+               keep_excess: bool = False) -> bytes:
+    """At most the bound of ``kind`` bytes of the regular file ``path``; ``error`` when it holds more.
+
+    ``keep_excess``: return bound + 1 bytes instead of refusing (for callers with their own message).
+    """
+    limit = bound_of(kind)
+    with _open_regular(path, error, what) as f:
+        try:
+            raw = f.read(limit + 1)
+        except OSError as e:
+            raise os_failure(e, path, f"cannot read {what}", error) from None
+    if len(raw) > limit and not keep_excess:
+        raise too_large(path, kind, error)
+    return raw
+
+
+def read_text(path, kind: str, *, error: type[AdaptGraphError] = FileAccessError, what: str = "the file",
+              encoding: str = "utf-8-sig") -> str:
+    """``read_bytes`` decoded; bytes that are not UTF-8 are ``error`` naming the line and the byte."""
+    raw = read_bytes(path, kind, error=error, what=what)
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise error(f"{os.fspath(path)}:{line}: {what} is not UTF-8 text (byte 0x{raw[e.start]:02x})",
+                    hint="save it as UTF-8") from None
+
+
+def is_regular_file(path) -> bool:
+    """True for a regular file (or a link to one); never blocks, never raises."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _open_regular(path, error, what):
+    """The file open for reading in binary mode, checked to be regular (O_NONBLOCK: a FIFO does not block)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise os_failure(e, path, f"cannot read {what}", error) from None
+    except ValueError as e:  # a NUL character in the path
+        raise error(f"{os.fspath(path)!r}: cannot read {what} ({e})", hint="check the path") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+            raise error(f"{os.fspath(path)}: cannot read {what}: it is {kind}, not a regular file",
+                        hint=NOT_REGULAR_HINT)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

@@ -1,0 +1,137 @@
+"""Writes that never follow a link, never leave a half-written file, and say plainly what the OS refused.
+
+Every file is written to a temporary name beside its target (created exclusively, so nothing
+planted there is opened), fsynced, then renamed over the target. Renaming replaces a name, never
+writes through it; even so, an existing target that is a link, a folder, a FIFO or a device is
+refused, so that a link planted in an output folder is reported rather than quietly replaced.
+A file the user names (``fmt --write``, ``-o``) may be a link: with ``follow_link`` the file the
+link names is replaced, as editors do, and the link stays.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from ..errors import AdaptGraphError, FileAccessError
+from .bounds import bound_of, too_large
+from .oserrors import os_failure
+
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+LINK_HINT = "adaptgraph writes only plain files it made; remove it, or choose another folder"
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = False,
+                       error: type[AdaptGraphError] = FileAccessError) -> None:
+    """Write ``data`` to ``path`` atomically (see the module docstring); ``error`` for whatever is refused."""
+    path = Path(path)
+    if follow_link:
+        path = Path(os.path.realpath(path))  # the file the link names (or the path itself, when no link)
+    check_target(path, error)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise os_failure(e, path, "cannot write", error) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        check_target(path, error)  # again: a link planted while we wrote is refused, not replaced
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise os_failure(e, path, "cannot write", error) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str, **kw) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"), **kw)
+
+
+def check_target(path: Path, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """``error`` when ``path`` exists and is not a regular file (a link, a folder, a FIFO, a device)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise os_failure(e, path, "cannot write", error) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise error(f"{path}: refusing to write over a symbolic link", hint=LINK_HINT)
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{path}: cannot write the file (it is a folder, not a file)",
+                    hint="name a file, not a folder")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{path}: refusing to write over something that is not a regular file", hint=LINK_HINT)
+
+
+def open_appender(path: str | Path, error: type[AdaptGraphError] = FileAccessError):
+    """``path`` opened for appending text, never through a link, checked to be a regular file of its own."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as e:
+        raise os_failure(e, path, "cannot append to", error) from None
+    try:
+        _check_own_regular(fd, path, error)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def append_line(f, line: str, path, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """Append ``line`` to an ``open_appender`` file, flushed and fsynced."""
+    try:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+    except OSError as e:
+        raise os_failure(e, path, "cannot append to", error) from None
+
+
+def truncate_file(path: str | Path, size: int, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """Cut ``path`` to ``size`` bytes, never through a link."""
+    try:
+        fd = os.open(path, os.O_WRONLY | NOFOLLOW)
+    except OSError as e:
+        raise os_failure(e, path, "cannot repair", error) from None
+    try:
+        _check_own_regular(fd, Path(path), error)
+        os.ftruncate(fd, size)
+    except OSError as e:
+        raise os_failure(e, path, "cannot repair", error) from None
+    finally:
+        os.close(fd)
+
+
+def remove_file(path: str | Path, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """Remove ``path`` if it is there (a link is removed itself, never what it names)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise os_failure(e, path, "cannot remove", error) from None
+
+
+def copy_file(src: str | Path, dst: str | Path, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """Copy the regular file ``src`` to ``dst`` atomically (bounded by ``ADAPTGRAPH_MAX_COPY_BYTES``)."""
+    from .reading import read_bytes
+
+    data = read_bytes(src, "copy", error=error)
+    if len(data) > bound_of("copy"):  # pragma: no cover - read_bytes refuses first
+        raise too_large(src, "copy", error)
+    write_bytes_atomic(dst, data, error=error)
+
+
+def _check_own_regular(fd: int, path: Path, error) -> None:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        raise error(f"{path}: refusing to write to something that is not a plain file of its own "
+                    f"(a hard link, a FIFO or a device)", hint=LINK_HINT)
