@@ -7,6 +7,7 @@ tensor (usually the compiled GraphModule with adapters) plus a ``Backbone``
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
@@ -28,6 +29,8 @@ from .config import TrainConfig
 from .evaluate import amp_dtype, autocast, evaluate, features_of, logits_of, show_progress
 from .files import LOG_FILE, METRICS_FILE, check_run_dir, prepare_run_dir, write_json, write_jsonl
 from .state import load_trainable_state, set_train_mode
+
+_LOG = logging.getLogger("adaptgraph.train")
 
 
 @dataclass(frozen=True)
@@ -136,13 +139,15 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
                          num_workers=config.num_workers)
     trainer = _Trainable(checkpointed(run.model) if config.checkpointing else run.model, run.head)
     wrapped = _wrap(trainer, group, run.device)
+    if config.torch_compile:
+        wrapped = torch.compile(wrapped, backend=config.torch_compile_backend)
     total = config.steps or config.num_epochs * len(loader)
     optimizer = _optimizer(trainer, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total))
     scaler = torch.amp.GradScaler("cuda") if amp_dtype(config, run.device) == torch.float16 else None
     has_val = bool(run.task.examples("validation"))
     show = show_progress(run.progress, group)
-    step, log, best = 0, [], None
+    step, log, best, step_seconds = 0, [], None, []
     started = time.perf_counter()
     for epoch in tqdm(range(math.ceil(total / len(loader))), desc="epochs", disable=not show):
         tic = time.perf_counter()
@@ -152,8 +157,10 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
         for batch in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=not show):
             if step >= total:
                 break
+            tic_step = time.perf_counter()
             _train_step(wrapped, run.head, optimizer, scheduler, scaler, batch.to(run.device), config, run.device,
                         losses)
+            step_seconds.append(time.perf_counter() - tic_step)
             step += 1
         loss_sum, n = distributed.sum_across(losses, group, run.device)
         _check_finite("training", loss_sum / n, epoch + 1, step, config)  # one sum on every rank: all stop
@@ -170,7 +177,22 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
                                {k: v.detach().clone() for k, v in run.head.state_dict().items()})
         if run.out is not None:
             write_jsonl(run.out / LOG_FILE, log)
+    if config.torch_compile:
+        log[0]["torch_compile"] = compile_timing(step_seconds)
+        _LOG.info("torch.compile: first step %.2f s (about %.2f s of compiling), later steps %.3f s (median)",
+                  *(log[0]["torch_compile"][k] for k in ("first_step_seconds", "compile_seconds",
+                                                         "median_step_seconds")))
     return log, best, time.perf_counter() - started
+
+
+def compile_timing(step_seconds: list[float]) -> dict:
+    """The first step's time under ``torch.compile`` (it compiles the forward and backward graphs), the median of
+    the later ones, and their difference: about what compiling cost (later recompiles for new shapes excluded)."""
+    later = sorted(step_seconds[1:])
+    median = later[len(later) // 2] if later else 0.0
+    first = step_seconds[0] if step_seconds else 0.0
+    return {"first_step_seconds": round(first, 3), "median_step_seconds": round(median, 4),
+            "compile_seconds": round(max(0.0, first - median), 3), "steps": len(step_seconds)}
 
 
 def _check_finite(split: str, loss: float, epoch: int, step: int, config: TrainConfig) -> None:
@@ -306,5 +328,6 @@ def _metrics(run: _Run, log: list[dict], best: _Checkpoint, test: dict | None, s
         "head": run.head.describe(),
         "trainable_parameters": {"model": model_params, "head": head_params, "total": model_params + head_params},
         "timing": {"total_seconds": round(seconds, 3),
-                   "seconds_per_epoch": round(sum(r["seconds"] for r in log) / len(log), 3)},
+                   "seconds_per_epoch": round(sum(r["seconds"] for r in log) / len(log), 3),
+                   **({"torch_compile": log[0]["torch_compile"]} if "torch_compile" in log[0] else {})},
     }
