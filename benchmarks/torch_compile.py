@@ -14,9 +14,11 @@ order rotating every round, and the medians of all timed steps are reported.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -26,6 +28,7 @@ from pathlib import Path
 ROOT_ENV = "TORCHINDUCTOR_CACHE_DIR"
 if "--warm-inductor-cache" not in sys.argv:  # before torch loads: time compiling, not reading inductor's cache
     os.environ[ROOT_ENV] = tempfile.mkdtemp(prefix="adaptgraph-inductor-")
+    atexit.register(shutil.rmtree, os.environ[ROOT_ENV], ignore_errors=True)
 
 import torch  # noqa: E402
 
