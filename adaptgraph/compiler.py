@@ -85,7 +85,7 @@ def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = D
     own_copy(gm, plan.train)
     backbone_parameters = sum(p.numel() for p in gm.parameters())
     gm.add_module(ADAPTERS, build_adapters(plan, seed))
-    gm, results = run_passes(gm, plan_passes(plan))
+    gm, results = run_passes(gm, plan_passes(plan), recompile_each=False)  # none of them runs the graph
     keep_frozen_in_eval(gm)  # train() keeps the frozen backbone in eval mode (its statistics are shared)
     gm.adaptgraph = CompileInfo(plan.spec, plan, backbone_ref, traced.frontend, results["freeze_backbone"].count,
                                 backbone_parameters, results["unroll_recurrent"].count, seed)

@@ -20,7 +20,7 @@ LAYERS = [
     ("graph", "adapters"),
     ("plan",),       # counts an edge's cost through the adapter kind that is built
     ("passes",),
-    ("compiler",),
+    ("compiler", "backbone_snapshot"),  # the snapshot: a traced hf: backbone rebuilt without transformers
     ("saving", "score"),
     ("train",),
     ("run_folder", "searcher"),

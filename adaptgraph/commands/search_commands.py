@@ -107,6 +107,9 @@ def register(sub) -> None:
     how.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
     how.add_argument("--checkpointing", action="store_true",
                      help="activation checkpointing per backbone block: less memory, one more forward, same gradients")
+    how.add_argument("--torch-compile", action="store_true",
+                     help="run training steps under torch.compile: a one-off compile (reported), then faster "
+                          "steps; the same results within float rounding")
     how.add_argument("--final", choices=Choices("adaptgraph.searcher.run", "FINALS"), default="front",
                      metavar="WHICH",
                      help="retrain at full budget and test: the best spec (and the baseline, if trained), or "
@@ -142,7 +145,8 @@ def run_search(args) -> int:
     out = args.out or f"runs/search_{args.strategy}"
     strategy = _strategy(args)
     train = train_config(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
-                         device=args.device, checkpointing=args.checkpointing or None)
+                         device=args.device, checkpointing=args.checkpointing or None,
+                         torch_compile=args.torch_compile or None)
     try:
         result = search(
             args.task, args.backbone, strategy=strategy,

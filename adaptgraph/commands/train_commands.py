@@ -55,6 +55,9 @@ def register(sub) -> None:
                    help="mixed precision on CUDA: %(choices)s")
     p.add_argument("--checkpointing", action="store_true",
                      help="activation checkpointing per backbone block: less memory, one more forward, same gradients")
+    p.add_argument("--torch-compile", action="store_true",
+                     help="run training steps under torch.compile: a one-off compile (reported), then faster "
+                          "steps; the same results within float rounding")
     p.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP)
     p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     p.add_argument("--json", action="store_true", help="print metrics.json")
@@ -83,7 +86,8 @@ def run_train(args) -> int:
 
     config = train_config(epochs=args.epochs, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
                           max_length=args.max_length, seed=args.seed, device=args.device, amp=args.amp,
-                          checkpointing=args.checkpointing or None)
+                          checkpointing=args.checkpointing or None,
+                          torch_compile=args.torch_compile or None)
     out = args.out or _new_run_folder()
     try:
         result = train_spec(args.spec, args.task, backbone=args.backbone, config=config, out_dir=out,
@@ -119,6 +123,10 @@ def run_train(args) -> int:
         print(f"{best}: validation accuracy {val:.4f}")
     if m.get("test_accuracy") is not None and m.get("test_perplexity") is None:
         print(f"test accuracy {m['test_accuracy']:.4f}")
+    compiled = m["timing"].get("torch_compile")
+    if compiled:
+        print(f"torch.compile: first step {compiled['first_step_seconds']:.2f} s (about "
+              f"{compiled['compile_seconds']:.2f} s compiling), later steps {compiled['median_step_seconds']:.3f} s")
     print(f"saved to {out}")
     return 0
 

@@ -1,5 +1,5 @@
-"""Runs graph passes in order; lints after each and recompiles after each that changed the graph;
-names the failing pass.
+"""Runs graph passes in order; lints after each, recompiles after each that changed the graph (or once at
+the end, for passes that never run it); names the failing pass.
 
 A pass is a function ``GraphModule -> PassResult`` (the shape of torch.fx's ``PassResult``): only the
 graph module flows from one pass to the next. Both pipelines run here: the passes that tidy a fresh
@@ -29,11 +29,16 @@ class PassResult:
 Pass = Callable[[fx.GraphModule], PassResult]
 
 
-def run_passes(gm: fx.GraphModule, passes: Sequence[tuple[str, Pass]]
+def run_passes(gm: fx.GraphModule, passes: Sequence[tuple[str, Pass]], *, recompile_each: bool = True
                ) -> tuple[fx.GraphModule, dict[str, PassResult]]:
-    """Apply each ``(name, fn)`` in turn; return the last graph module and each pass's result by name."""
+    """Apply each ``(name, fn)`` in turn; return the last graph module and each pass's result by name.
+
+    ``recompile_each=False``: the passes only edit the graph (none runs it), so its Python code is
+    regenerated once at the end instead of after each pass that changed it.
+    """
     results: dict[str, PassResult] = {}
     done: list[str] = []
+    stale = False
     for name, fn in passes:
         try:
             result = fn(gm)
@@ -41,8 +46,10 @@ def run_passes(gm: fx.GraphModule, passes: Sequence[tuple[str, Pass]]
                 raise TypeError(f"the pass returned {type(result).__name__}, not a PassResult")
             gm = result.graph_module
             gm.graph.lint()
-            if result.modified:  # regenerating the Python code costs ~15 ms per pass on a BERT-sized graph
+            stale = stale or result.modified
+            if stale and recompile_each:  # regenerating the code costs ~15 ms per pass on a BERT-sized graph
                 gm.recompile()
+                stale = False
         except AdaptGraphError:
             raise
         except Exception as e:
@@ -52,4 +59,6 @@ def run_passes(gm: fx.GraphModule, passes: Sequence[tuple[str, Pass]]
                                  "and report the spec and backbone") from e
         results[name] = result
         done.append(name)
+    if stale:
+        gm.recompile()
     return gm, results

@@ -23,6 +23,7 @@ DEFAULT_EPOCHS = 3
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 AMP_MODES = ("none", "bf16", "fp16")
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
@@ -66,6 +67,12 @@ class TrainConfig(BaseModel):
     checkpointing: bool = False
     """Activation checkpointing, one segment per backbone block (``adaptgraph.train.checkpointing``):
     far less activation memory for about one more forward pass; the same gradients."""
+    torch_compile: bool = False
+    """Run the training steps under ``torch.compile`` (inductor): a one-off compile on the first step
+    (reported in ``metrics.json``, ``timing.torch_compile``), the same results within float rounding."""
+    torch_compile_backend: Literal[COMPILE_BACKENDS] = "inductor"
+    """The ``torch.compile`` backend: ``inductor`` (generated kernels: the fast one), or ``aot_eager`` / ``eager``
+    (the same graph capture without code generation, for checking and debugging; no C compiler needed)."""
 
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":
@@ -87,8 +94,9 @@ class TrainConfig(BaseModel):
         return resolve_device(self.device)  # UsageError when this machine has no such device
 
     def fingerprint(self) -> str:
-        """A short stable hash of every setting that can change the result (checkpointing cannot)."""
-        text = json.dumps(self.model_dump(exclude={"checkpointing"}), sort_keys=True)
+        """A short stable hash of every setting that can change the result (checkpointing cannot; torch.compile
+        changes it only by float rounding, as another thread count would)."""
+        text = json.dumps(self.model_dump(exclude={"checkpointing", "torch_compile", "torch_compile_backend"}), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -7,6 +7,7 @@ tensor (usually the compiled GraphModule with adapters) plus a ``Backbone``
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
@@ -29,6 +30,8 @@ from .config import TrainConfig
 from .evaluate import amp_dtype, autocast, evaluate, features_of, logits_of, rank_progress
 from .files import LOG_FILE, METRICS_FILE, check_run_dir, prepare_run_dir, write_json, write_jsonl
 from .state import load_trainable_state, set_train_mode
+
+_LOG = logging.getLogger("adaptgraph.train")
 
 
 @dataclass(frozen=True)
@@ -142,13 +145,15 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
     if not trainable_parameters(trainer):  # no adapters, no `train`, a frozen head (an lm: task): the base
         return _frozen(run)
     wrapped = _wrap(trainer, group, run.device)
+    if config.torch_compile:
+        wrapped = torch.compile(wrapped, backend=config.torch_compile_backend)
     total = config.steps or config.num_epochs * len(loader)
     optimizer = _optimizer(trainer, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total))
     scaler = torch.amp.GradScaler("cuda") if amp_dtype(config, run.device) == torch.float16 else None
     has_val = bool(run.task.examples("validation"))
     shown = rank_progress(run.progress, group)
-    step, log, best = 0, [], None
+    step, log, best, step_seconds = 0, [], None, []
     started = time.perf_counter()
     epochs = progress_bar(range(math.ceil(total / len(loader))), desc="train", unit="epoch", progress=shown)
     for epoch in epochs:
@@ -159,8 +164,10 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
         for batch in progress_bar(loader, desc=f"train epoch {epoch + 1}", unit="batch", leave=False, progress=shown):
             if step >= total:
                 break
+            tic_step = time.perf_counter()
             _train_step(wrapped, run.head, optimizer, scheduler, scaler, batch.to(run.device), config, run.device,
                         losses)
+            step_seconds.append(time.perf_counter() - tic_step)
             step += 1
         loss_sum, n = distributed.sum_across(losses, group, run.device)
         _check_finite("training", loss_sum / n, epoch + 1, step, config)  # one sum on every rank: all stop
@@ -178,32 +185,16 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
         epochs.set_postfix_str(_so_far(loss_sum / n, best.validation, run.head), refresh=False)
         if run.out is not None:
             write_jsonl(run.out / LOG_FILE, log)
+    if config.torch_compile:
+        log[0]["torch_compile"] = compile_timing(step_seconds)
+        _LOG.info("torch.compile: first step %.2f s (about %.2f s of compiling), later steps %.3f s (median)",
+                  *(log[0]["torch_compile"][k] for k in ("first_step_seconds", "compile_seconds",
+                                                         "median_step_seconds")))
     return log, best, time.perf_counter() - started
 
 
-def _so_far(train_loss: float, best_validation: dict | None, head) -> str:
-    """The progress line's tail: this epoch's training loss and the best validation so far."""
-    text = f"train loss {train_loss:.4f}"
-    if best_validation is None:
-        return text
-    if getattr(head, "reports_perplexity", False):
-        return text + f", best validation perplexity {best_validation['perplexity']:.3f}"
-    return text + f", best validation accuracy {best_validation['accuracy']:.4f}"
-
-
-def _frozen(run: _Run) -> tuple[list[dict], _Checkpoint, float]:
-    """Nothing trains: no step, the frozen model's validation numbers as epoch 0 (the base model's numbers)."""
-    started = time.perf_counter()
-    val = evaluate(run.model, run.head, run.backbone, run.task, "validation", run.config,
-                   progress=run.progress) if run.task.examples("validation") else None
-    seconds = round(time.perf_counter() - started, 3)
-    log = [{"epoch": 0, "step": 0, "lr": 0.0, "train_loss": None, "validation": val, "seconds": 0.0,
-            "eval_seconds": seconds}]
-    if run.out is not None:
-        write_jsonl(run.out / LOG_FILE, log)
-    head_state = {k: v.detach().clone() for k, v in run.head.state_dict().items()}
-    best = _Checkpoint(0, val, trainable_state(run.model), head_state)
-    return log, best, seconds
+    shown = rank_progress(run.progress, group)
+    step, log, best, step_seconds = 0, [], None, []
 
 
 def _check_finite(split: str, loss: float, epoch: int, step: int, config: TrainConfig) -> None:
@@ -343,5 +334,6 @@ def _metrics(run: _Run, log: list[dict], best: _Checkpoint, test: dict | None, s
         "head": run.head.describe(),
         "trainable_parameters": {"model": model_params, "head": head_params, "total": model_params + head_params},
         "timing": {"total_seconds": round(seconds, 3),
-                   "seconds_per_epoch": round(sum(r["seconds"] for r in log) / len(log), 3)},
+                   "seconds_per_epoch": round(sum(r["seconds"] for r in log) / len(log), 3),
+                   **({"torch_compile": log[0]["torch_compile"]} if "torch_compile" in log[0] else {})},
     }
