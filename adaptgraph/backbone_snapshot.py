@@ -34,6 +34,8 @@ from torch import nn
 from .backbones import Backbone, get_backbone
 from .backbones.hf_source import hf_folder
 from .backbones.identity import fingerprint, remember_fingerprint
+from .fileio import read_bytes
+from .fileio.safetensors_files import open_safetensors
 from .graph.trace_cache import (FORMAT as TRACE_FORMAT, _constants, _lookup, cache_dir, graph_nodes, read_entry,
                                 rebuild_graph, register_traced, trace_backbone, traced_fields,
                                 write_entry)
@@ -114,11 +116,9 @@ def snapshot_key(ref: object, frontend: str | None, trust_code: bool) -> str | N
 def _locate(folder: Path, wanted: dict[str, torch.Tensor | None]) -> dict | None:
     """Per target, ``("file", name, key, shape, dtype, parameter, requires_grad)``, ``("same", target)`` for a
     tensor another target already reads, or ``("inline", tensor, ...)``; None when a target is no tensor."""
-    from safetensors import safe_open
-
     out, seen, inline = {}, {}, 0
     files = sorted(p for p in folder.glob("*.safetensors") if p.is_file())
-    handles = [(p.name, safe_open(str(p), framework="pt")) for p in files]
+    handles = [(p.name, open_safetensors(p)) for p in files]
     for target, t in wanted.items():
         if not isinstance(t, torch.Tensor):
             return None
@@ -151,8 +151,6 @@ def _find_in_files(handles, target: str, t: torch.Tensor) -> tuple[str, str] | N
 
 
 def _read_weights(folder: Path, weights: dict) -> dict[str, torch.Tensor]:
-    from safetensors import safe_open
-
     handles, out = {}, {}
     for target, (kind, *rest) in weights.items():
         if kind == "same":
@@ -162,7 +160,7 @@ def _read_weights(folder: Path, weights: dict) -> dict[str, torch.Tensor]:
         else:
             name, key, shape, dtype, is_param, grad = rest
             if name not in handles:
-                handles[name] = safe_open(str(folder / name), framework="pt")
+                handles[name] = open_safetensors(folder / name)
             tensor = handles[name].get_tensor(key).to(getattr(torch, dtype))
             if tuple(tensor.shape) != shape:
                 raise ValueError(f"{name}: {key} has shape {tuple(tensor.shape)}, the snapshot {shape}")
@@ -210,6 +208,6 @@ def _own_code_hash() -> str:
     root = Path(__file__).parent
     for sub in _OWN_CODE:
         for p in sorted((root / sub).rglob("*.py")):
-            h.update(p.read_bytes())
-    h.update(Path(__file__).read_bytes())
+            h.update(read_bytes(p, "source"))
+    h.update(read_bytes(Path(__file__), "source"))
     return h.hexdigest()

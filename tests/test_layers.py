@@ -13,8 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "adaptgraph"
 # Lowest first. A unit may import units of earlier layers only, not of its own layer or a later one.
 LAYERS = [
     ("errors",),
-    ("fileio", "progress", "sharing", "trainable", "file_checks", "out_folder", "cli_values"),
-    ("spec", "frozen_eval"),
+    ("fileio", "arguments", "inputs", "progress", "sharing", "trainable", "file_checks", "cli_values"),
+    ("spec", "frozen_eval", "out_folder"),  # run folders' lock and claims, written through fileio
     ("backbones",),
     ("tasks",),      # below score and train: both learn from tasks, data and heads
     ("graph", "adapters"),
@@ -22,6 +22,7 @@ LAYERS = [
     ("passes",),
     ("compiler", "backbone_snapshot"),  # the snapshot: a traced hf: backbone rebuilt without transformers
     ("saving", "score"),
+    ("plot",),       # draws a spec over its resolved plan and a score heat map; search draws its best
     ("train",),
     ("run_folder", "searcher"),
     ("interop",),

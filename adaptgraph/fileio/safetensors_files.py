@@ -84,3 +84,17 @@ def load_safetensors(path, *, error: type[AdaptGraphError] = FileAccessError, wh
                     hint="the file is damaged or is not what it is named") from None
     except OSError as e:
         raise os_failure(e, path, f"cannot read {what}", error) from None
+
+
+def open_safetensors(path, *, error: type[AdaptGraphError] = FileAccessError, what: str = "the safetensors file"):
+    """A ``safe_open`` handle of a checked file, for reading some of its tensors; ``error`` otherwise."""
+    from safetensors import SafetensorError, safe_open
+
+    check_safetensors(path, error=error, what=what)
+    try:
+        return safe_open(os.fspath(path), framework="pt")
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        raise error(f"{os.fspath(path)}: not a safetensors file ({str(e)[:200]})",
+                    hint="the file is damaged or is not what it is named") from None
+    except OSError as e:
+        raise os_failure(e, path, f"cannot read {what}", error) from None

@@ -193,8 +193,39 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
     return log, best, time.perf_counter() - started
 
 
-    shown = rank_progress(run.progress, group)
-    step, log, best, step_seconds = 0, [], None, []
+def _so_far(train_loss: float, best_validation: dict | None, head) -> str:
+    """The progress line's tail: this epoch's training loss and the best validation so far."""
+    text = f"train loss {train_loss:.4f}"
+    if best_validation is None:
+        return text
+    if getattr(head, "reports_perplexity", False):
+        return text + f", best validation perplexity {best_validation['perplexity']:.3f}"
+    return text + f", best validation accuracy {best_validation['accuracy']:.4f}"
+
+
+def _frozen(run: _Run) -> tuple[list[dict], _Checkpoint, float]:
+    """Nothing trains: no step, the frozen model's validation numbers as epoch 0 (the base model's numbers)."""
+    started = time.perf_counter()
+    val = evaluate(run.model, run.head, run.backbone, run.task, "validation", run.config,
+                   progress=run.progress) if run.task.examples("validation") else None
+    seconds = round(time.perf_counter() - started, 3)
+    log = [{"epoch": 0, "step": 0, "lr": 0.0, "train_loss": None, "validation": val, "seconds": 0.0,
+            "eval_seconds": seconds}]
+    if run.out is not None:
+        write_jsonl(run.out / LOG_FILE, log)
+    head_state = {k: v.detach().clone() for k, v in run.head.state_dict().items()}
+    best = _Checkpoint(0, val, trainable_state(run.model), head_state)
+    return log, best, seconds
+
+
+def compile_timing(step_seconds: list[float]) -> dict:
+    """The first step's time under ``torch.compile`` (it compiles the forward and backward graphs), the median of
+    the later ones, and their difference: about what compiling cost (later recompiles for new shapes excluded)."""
+    later = sorted(step_seconds[1:])
+    median = later[len(later) // 2] if later else 0.0
+    first = step_seconds[0] if step_seconds else 0.0
+    return {"first_step_seconds": round(first, 3), "median_step_seconds": round(median, 4),
+            "compile_seconds": round(max(0.0, first - median), 3), "steps": len(step_seconds)}
 
 
 def _check_finite(split: str, loss: float, epoch: int, step: int, config: TrainConfig) -> None:
