@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from typing import Optional, Sequence
 
-from . import beyond, beyond_report, common, gga_by_norm as by_norm, map_repeat as repeat, verdicts as v
+from . import beyond, beyond_report, common, equal_compute_report, gga_by_norm as by_norm, map_repeat as repeat
+from . import planted_report, verdicts as v
 from .analysis import edge_values, floats, maps_correlation, spread, where
 
 CLAIMS = {
@@ -49,7 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 def render(s: common.Settings, argv: Optional[Sequence[str]]) -> str:
     r = _Reader(s, argv)
     claims = [_claim1(r), _claim2(r), _claim3(r), _claim4(r)]  # first: they record the verdicts the header sums up
-    parts = [_header(r), *claims, _cost(r), _beyond(r), _commands(r)]
+    parts = [_header(r), *claims, _cost(r), _beyond(r), _planted(r), _equal_compute(r), _commands(r)]
     return "\n\n".join(p.strip("\n") for p in parts) + "\n"
 
 
@@ -379,11 +380,26 @@ def _beyond(r: _Reader) -> str:
                                  r.command(beyond.EXPERIMENT))
 
 
+def _planted(r: _Reader) -> str:
+    return _issue22(r, planted_report, "planted edges recovered by each method, and chance")
+
+
+def _equal_compute(r: _Reader) -> str:
+    return _issue22(r, equal_compute_report, "test result of each method against the search budget")
+
+
+def _issue22(r: _Reader, module, alt: str) -> str:
+    """A section of issue 22 from its CSV only (``planted_report``, ``equal_compute_report``)."""
+    name = module.EXPERIMENT
+    return module.section(r.rows(name), r.provenance(name), r.figure(name, alt), r.command(name))
+
+
 def _commands(r: _Reader) -> str:
     lines = [r.command(e) for _, e in CLAIMS.values()]
     lines.insert(1, r.command(repeat.EXPERIMENT, "map_repeat"))
     lines.append(r.command(by_norm.EXPERIMENT))
     lines.append(r.command(beyond.EXPERIMENT))
+    lines += [r.command(planted_report.EXPERIMENT), r.command(equal_compute_report.EXPERIMENT)]
     lines += [r.command("cost"), common.command("report", r.argv)]
     return "## Regenerating everything\n\nIn this order (each resumes; see `benchmarks/paper/README.md`):\n\n" \
            "```bash\n" + "\n".join(lines) + "\n```"
