@@ -16,7 +16,7 @@ each method's chosen spec trained once more for R steps and tested (the searches
 Testament with a GPT-2 pretrained on the Old Testament (``benchmarks/lm_gga.py``'s model; tested by
 perplexity). Rules: ``verdicts.EQUAL_COMPUTE_RULES``, written before any run.
 
-    python -m benchmarks.paper.equal_compute --estimate     # measures two runs per task, prints the plan's time
+    python -m benchmarks.paper.equal_compute --estimate     # two measured runs per task -> the plan's time
     python -m benchmarks.paper.equal_compute                # the 2-hour CPU size (resumable)
     benchmarks/paper/equal_compute_gpu.sh                   # larger, on a machine with a GPU
 
@@ -37,8 +37,9 @@ import numpy as np
 from . import common, placements, runstore
 
 EXPERIMENT = "equal_compute"
+ESTIMATE = "equal_compute.estimate.json"  # what --estimate measured and projected
 TASKS = ("wordnet:noun?per_class=40", "wordnet:all?per_class=20")
-KS, BUDGETS, SEEDS, STEPS = (4, 8), (2, 5), (0, 1, 2, 3, 4), 45
+KS, BUDGETS, SEEDS, STEPS = (4, 8), (2, 5), (0, 1, 2, 3, 4), 90
 COLUMNS = ("task", "backbone", "method", "k", "budget", "seed", "search_steps", "final_steps", "trials",
            "adapters", "edges", "params", "val_loss", "test_acc", "test_loss", "test_ppl", "seconds", "device",
            "spec_hash")
@@ -50,7 +51,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     s = _settings(args, common.arguments(argv))
     tasks = [(t, s.backbone) for t in s.tasks] + ([lm_task(args, s)] if args.lm else [])
     if args.estimate:
-        return estimate(s, args, tasks)
+        return estimate(s, args, tasks, argv)
     path = s.results / f"{EXPERIMENT}.csv"
     rows = common.read_csv(path) if path.exists() else []
     for task, backbone in tasks:
@@ -70,7 +71,8 @@ def flags() -> argparse.ArgumentParser:
                        help="what promotes a spec in the search (default %(default)s)")
     group.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS),
                        help="search budgets in baseline runs of --steps (default 2 5)")
-    group.add_argument("--lm", action="store_true", help="also the causal-LM task (KJV, benchmarks/lm_gga.py)")
+    group.add_argument("--lm", action=argparse.BooleanOptionalAction, default=True,
+                       help="also the causal-LM task (KJV, benchmarks/lm_gga.py; default on)")
     group.add_argument("--lm-work", type=Path, default=Path("runs/lm_gga"), help="its texts and pretrained model")
     group.add_argument("--lm-layers", type=int, default=4)
     group.add_argument("--lm-width", type=int, default=128)
@@ -260,29 +262,42 @@ def plot(s: common.Settings, rows: list[dict], tasks: Sequence[str]):
 
 
 # -- sizing ---------------------------------------------------------------------------------
-def estimate(s: common.Settings, args, tasks) -> None:
+def estimate(s: common.Settings, args, tasks, argv) -> None:
     """Time a run of R/9 and one of R steps per task (the baseline spec), fit seconds = a + b * steps, and
-    print the plan's runs, steps and projected wall time at --workers runs at a time."""
+    print the plan's runs, steps and projected wall time at --workers runs at a time.
+
+    The times are this process's CPU seconds (``time.process_time``), not wall seconds: on a shared machine
+    the wall clock also counts other people's work, and a run uses one core (``--threads 1``), so on an
+    otherwise idle machine a run's wall time is its CPU time."""
     from adaptgraph.searcher import LocalExecutor
 
-    total = 0.0
+    total, measured = 0.0, []
     for task, backbone in tasks:
         ts = dataclasses.replace(s, backbone=backbone)
         spec = placements.baseline(ts).spec
         times = []
         for steps in (s.steps // 9, s.steps):
             run = runstore.make_run(ts, task, spec, 0, steps=steps, test=True)
-            tic = time.perf_counter()
+            tic = time.process_time()
             LocalExecutor().run([run.trial(0, s.threads)], lambda trained: None)
-            times.append(time.perf_counter() - tic)
+            times.append(time.process_time() - tic)
         per_step = (times[1] - times[0]) / (s.steps - s.steps // 9)
         overhead = max(times[0] - per_step * (s.steps // 9), 0.0)
         trials, steps = plan(ts, args)
         seconds = (trials * overhead + steps * per_step) / s.workers
         total += seconds
-        common.say(f"{task}: {overhead:.1f} s per run + {per_step:.3f} s per step (one run at a time, measured); "
+        measured.append({"task": task, "backbone": backbone, "overhead_s": round(overhead, 2),
+                         "per_step_s": round(per_step, 4), "runs": trials, "steps": steps,
+                         "hours": round(seconds / 3600, 3)})
+        common.say(f"{task}: {overhead:.1f} s per run + {per_step:.3f} s per step (CPU seconds, measured); "
                    f"plan: {trials} runs, {steps:,} steps -> {seconds / 3600:.2f} h at {s.workers} at a time")
     common.say(f"all tasks: {total / 3600:.2f} h, plus one scoring pass per search and per task")
+    from adaptgraph.fileio import write_text_atomic
+
+    doc = {"command": common.command(EXPERIMENT, argv), "workers": s.workers, "tasks": measured,
+           "hours": round(total / 3600, 3), "machine": common.machine(), "finished_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    s.results.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(s.results / ESTIMATE, json.dumps(doc, indent=2) + "\n")
 
 
 def plan(s: common.Settings, args) -> tuple[int, int]:

@@ -24,13 +24,15 @@ SIZING = ("Sized for about 2 hours on 2 CPU cores: `python -m benchmarks.paper.e
           "`benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a machine with a GPU.")
 
 
-def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str) -> str:
+def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str,
+            estimate: Optional[dict] = None) -> str:
     head = [TITLE, QUESTION]
+    sizing = SIZING + (" " + _estimate(estimate) if estimate else "")
     rules = "*Rules (fixed before the runs):*\n\n" + "\n".join(f"- {t}" for t in v.EQUAL_COMPUTE_RULES.values())
     if not rows:
         return "\n\n".join([*head, f"**Not run yet.** No `{EXPERIMENT}.csv` is committed, so there are no numbers "
                                    f"and no verdicts here. Run `{command}` (resumable), then the report.",
-                            SIZING, rules])
+                            sizing, rules])
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     ks = sorted({int(r["k"]) for r in rows if r["k"]})
     budgets = sorted({int(r["budget"]) for r in rows if r["budget"]})
@@ -38,8 +40,19 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
     answer = v.search_beats_random(per)
     body = [f"**Does the multi-fidelity search beat random picks at equal compute? {answer}.**",
             "\n".join(f"- against {ref.replace('_', ' ')}: {verdict.word} ({verdict.why})" for ref, verdict in per.items()),
-            rules, *[_table(rows, task, ks, budgets) for task in tasks], SIZING]
+            rules, *[_table(rows, task, ks, budgets) for task in tasks], sizing]
     return "\n\n".join([*head, *body, figure, provenance])
+
+
+def _estimate(e: dict) -> str:
+    """What ``--estimate`` measured, as a sentence with its command."""
+    m = e["machine"]
+    parts = [f"{t['task']}: {t['overhead_s']:.1f} s per run + {t['per_step_s']:.3f} s per step, {t['runs']} runs and "
+             f"{t['steps']:,} steps, {t['hours']:.2f} h" for t in e["tasks"]]
+    return (f"Measured by `{e['command']}` ({m['cpus']} CPU cores, load average "
+            f"{', '.join(f'{x:.1f}' for x in m['load_average'])}; CPU seconds of one run at a time, so other "
+            f"people's load does not count; {e['finished_at']}): " + "; ".join(parts) +
+            f"; **{e['hours']:.2f} h in all at {e['workers']} runs at a time**, plus one scoring pass per search.")
 
 
 def _table(rows: list[dict], task: str, ks, budgets) -> str:

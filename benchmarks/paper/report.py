@@ -9,6 +9,7 @@ Takes the same flags as the experiment scripts; only --results and --doc matter 
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional, Sequence
 
@@ -385,13 +386,15 @@ def _planted(r: _Reader) -> str:
 
 
 def _equal_compute(r: _Reader) -> str:
-    return _issue22(r, equal_compute_report, "test result of each method against the search budget")
+    path = r.s.results / "equal_compute.estimate.json"
+    estimate = json.loads(path.read_text()) if path.exists() else None
+    return _issue22(r, equal_compute_report, "test result of each method against the search budget", estimate=estimate)
 
 
-def _issue22(r: _Reader, module, alt: str) -> str:
-    """A section of issue 22 from its CSV only (``planted_report``, ``equal_compute_report``)."""
+def _issue22(r: _Reader, module, alt: str, **extra) -> str:
+    """A section of issue 22 from its files only (``planted_report``, ``equal_compute_report``)."""
     name = module.EXPERIMENT
-    return module.section(r.rows(name), r.provenance(name), r.figure(name, alt), r.command(name))
+    return module.section(r.rows(name), r.provenance(name), r.figure(name, alt), r.command(name), **extra)
 
 
 def _commands(r: _Reader) -> str:

@@ -25,7 +25,7 @@ def ran(tmp_path_factory, paper):
     where = ["--results", str(out / "results"), "--runs", str(out / "runs"), "--doc", str(out / "results.md")]
     planted = COMMON + ["--draws", "2", "--methods", "scores", "hyperband", "--candidates", "4", "--min-steps", "2",
                         "--max-steps", "6", "--steps", "3", *where]
-    equal = COMMON + ["--steps", "9", "--ks", "2", "--budgets", "2", "--seeds", "0", "1", *where]
+    equal = COMMON + ["--steps", "9", "--ks", "2", "--budgets", "2", "--seeds", "0", "1", "--no-lm", *where]
     paper["planted"].main(planted)
     paper["equal_compute"].main(equal)
     paper["report"].main(where)
@@ -120,3 +120,21 @@ def test_search_budget_sizes_the_candidates(paper):
         hb = ec.hyperband(s, args, budget)
         assert hb.max_steps == 45 and hb.min_steps == 5
         assert ec.expected_steps(hb) <= budget * 45 < ec.expected_steps(hb.model_copy(update={"candidates": hb.candidates + 1}))
+
+
+@wordnet
+@pytest.mark.slow
+def test_estimate_measures_runs_and_records_the_plan(tmp_path, paper):
+    import json
+
+    argv = COMMON + ["--steps", "9", "--ks", "2", "--budgets", "2", "--seeds", "0", "--no-lm", "--estimate",
+                     "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")]
+    paper["equal_compute"].main(argv)
+    e = json.loads((tmp_path / "results" / "equal_compute.estimate.json").read_text())
+    (task,) = e["tasks"]
+    assert task["task"] == TASK and task["per_step_s"] > 0 and task["overhead_s"] >= 0
+    args = paper["equal_compute"].flags().parse_args(argv)
+    s = paper["equal_compute"]._settings(args, argv)
+    assert (task["runs"], task["steps"]) == paper["equal_compute"].plan(s, args)
+    assert e["command"] == paper["common"].command("equal_compute", argv)
+    assert not (tmp_path / "results" / "equal_compute.csv").exists()  # nothing of the comparison itself ran
