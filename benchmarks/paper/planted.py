@@ -71,11 +71,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     rows = common.read_csv(path) if path.exists() else []
     done = {(r["task"], r["k"], r["draw"], r["method"]) for r in rows}
     for task in s.tasks:
-        world = _World(s, task)
-        for k in s.ks:
-            for draw in range(s.draws):
-                rows += planted_draw(s, world, k, draw, args, done)
-                common.write_csv(path, rows, COLUMNS)
+        todo = [(k, d) for k in s.ks for d in range(s.draws)
+                if any((task, str(k), str(d), m) not in done for m in methods(args.methods))]
+        world = _World(s, task) if todo else None  # a finished task's rows are read back without the model
+        for k, draw in todo:
+            rows += planted_draw(s, world, k, draw, args, done)
+            common.write_csv(path, rows, COLUMNS)
     plot(s, rows)
     common.write_meta(s, EXPERIMENT, EXPERIMENT, argv, started, methods=list(args.methods),
                       plant_scale=args.plant_scale, classes=CLASSES)
