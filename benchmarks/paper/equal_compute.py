@@ -102,7 +102,7 @@ def lm_task(args, s: common.Settings) -> tuple[str, str]:
     args.lm_work.mkdir(parents=True, exist_ok=True)
     ot, nt = lm_gga._texts(ns)
     folder = lm_gga._pretrained(ns, ot)
-    return f"lm:{nt.resolve()}?block=64&split=80/10/10", f"hf:{folder.resolve()}"
+    return f"lm:{nt}?block=64&split=80/10/10", f"hf:{folder}"  # relative to the repository root, as --lm-work
 
 
 # -- the plan -------------------------------------------------------------------------------

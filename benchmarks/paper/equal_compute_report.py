@@ -16,8 +16,9 @@ QUESTION = ("Does `search --strategy hyperband` (many candidates trained briefly
             "promoted to more steps) find better placements than random picks when both spend the same training "
             "steps? Compared, at budgets of 2x and 5x one baseline run and at most k = 4 and 8 adapters: random "
             "search (whole random specs trained in full until the search's steps are spent, best by validation), "
-            "a single random-k draw, the paper's rank-GGA and the 12-adapter baseline, over 5 seeds, on WordNet "
-            "nouns, all WordNet supersenses and causal language modelling (perplexity).")
+            "a single random-k draw, the paper's rank-GGA and the every-sub-layer baseline (12 adapters on "
+            "MiniLM), over 5 seeds, on WordNet nouns, all WordNet supersenses and causal language modelling "
+            "(perplexity).")
 SIZING = ("Sized for about 2 hours on 2 CPU cores: `python -m benchmarks.paper.equal_compute --estimate` times "
           "one run of R/9 and one of R steps per task, fits seconds = overhead + per-step time x steps, and "
           "multiplies by the plan's runs and steps (searches at the expected cost of successive halving). "
