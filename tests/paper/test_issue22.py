@@ -3,6 +3,7 @@ and the equal-compute comparison, their CSVs, resuming, the report's sections an
 from __future__ import annotations
 
 import importlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,9 @@ def ran(tmp_path_factory, paper):
     where = ["--results", str(out / "results"), "--runs", str(out / "runs"), "--doc", str(out / "results.md")]
     planted = COMMON + ["--draws", "2", "--methods", "scores", "hyperband", "--candidates", "4", "--min-steps", "2",
                         "--max-steps", "6", "--steps", "3", *where]
-    equal = COMMON + ["--steps", "9", "--ks", "2", "--budgets", "2", "--seeds", "0", "1", "--no-lm", *where]
+    lm = (["--lm-layers", "2", "--lm-width", "32", "--lm-pretrain-steps", "2", "--lm-work", str(out / "lm")]
+          if shutil.which("bible") else ["--no-lm"])  # the causal-LM task's text comes from Debian's bible-kjv
+    equal = COMMON + ["--steps", "9", "--ks", "2", "--budgets", "2", "--seeds", "0", "1", *lm, *where]
     paper["planted"].main(planted)
     paper["equal_compute"].main(equal)
     paper["report"].main(where)
@@ -57,13 +60,17 @@ def test_equal_compute_spends_what_it_says(ran, paper):
     out, *_ = ran
     rows = paper["common"].read_csv(out / "results" / "equal_compute.csv")
     assert tuple(rows[0]) == paper["equal_compute"].COLUMNS
-    assert sorted((r["method"], r["seed"]) for r in rows) == sorted(
-        (m, s) for m in ("random_k", "gga_rank", "baseline", "hyperband", "random_search") for s in "01")
-    for seed in "01":
-        mine = {r["method"]: r for r in rows if r["seed"] == seed}
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    assert tasks[0] == TASK and len(tasks) == (2 if shutil.which("bible") else 1)
+    assert sorted((r["task"], r["method"], r["seed"]) for r in rows) == sorted(
+        (t, m, s) for t in tasks for m in ("random_k", "gga_rank", "baseline", "hyperband", "random_search")
+        for s in "01")
+    assert all(float(r["test_ppl"]) > 1 for r in rows if r["task"].startswith("lm:"))  # judged by perplexity
+    for task, seed in [(t, s) for t in tasks for s in "01"]:
+        mine = {r["method"]: r for r in rows if r["seed"] == seed and r["task"] == task}
         search = int(mine["hyperband"]["search_steps"])
         assert 0 < search and int(mine["random_search"]["search_steps"]) == 9 * max(1, round(search / 9))
-        assert all(r["test_acc"] != "" and r["final_steps"] == "9" for r in mine.values())
+        assert all(r["test_loss"] != "" and r["final_steps"] == "9" for r in mine.values())
 
 
 @wordnet
