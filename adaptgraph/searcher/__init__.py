@@ -15,6 +15,7 @@ Pieces: ``space`` (stream-point edges, budget, genomes <-> specs), ``mutations``
 ``result`` / ``outputs`` / ``plot`` (what a search reports).
 """
 
+from .journal import read_journal
 from .executors import EXECUTORS, LocalExecutor, ProcessExecutor, make_executor
 from .hyperband import Hyperband, Ladder
 from .mutations import MUTATIONS, draw_edge, mutate
@@ -31,5 +32,5 @@ __all__ = [
     "EXECUTORS", "GGA", "MUTATIONS", "STRATEGIES", "Budget", "Candidate", "Evolve", "Fidelity", "Gene",
     "Hyperband", "Ladder", "LocalExecutor", "ProcessExecutor", "Proposal", "RandomPlacement", "Scoring", "SearchResult", "SearchSpace",
     "Searcher", "Single", "TrialOutcome", "TrialRecord", "TrialSummary", "TrialTask", "baseline_genome", "draw_edge",
-    "make_executor", "make_strategy", "mutate", "pareto_front", "run_trial", "search",
+    "make_executor", "make_strategy", "mutate", "pareto_front", "read_journal", "run_trial", "search",
 ]

@@ -17,11 +17,11 @@ def add_hyperband_flags(ap: argparse.ArgumentParser) -> None:
 
 def hyperband_of(args: argparse.Namespace, pool_gga: bool = True):
     """The ``Hyperband`` settings the flags give (SystemExit with the reason when they are impossible)."""
-    from adaptgraph.errors import SearchError
+    from adaptgraph import AdaptGraphError
     from adaptgraph.searcher import make_strategy
 
     try:
         return make_strategy("hyperband", args.candidates, min_steps=args.min_steps, max_steps=args.max_steps,
                              eta=args.eta, signal=args.signal, gga=pool_gga)
-    except SearchError as e:
+    except AdaptGraphError as e:
         raise SystemExit(e.format()) from None

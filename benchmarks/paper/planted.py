@@ -71,11 +71,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     rows = common.read_csv(path) if path.exists() else []
     done = {(r["task"], r["k"], r["draw"], r["method"]) for r in rows}
     for task in s.tasks:
-        world = _World(s, task)
-        for k in s.ks:
-            for draw in range(s.draws):
-                rows += planted_draw(s, world, k, draw, args, done)
-                common.write_csv(path, rows, COLUMNS)
+        todo = [(k, d) for k in s.ks for d in range(s.draws)
+                if any((task, str(k), str(d), m) not in done for m in methods(args.methods))]
+        world = _World(s, task) if todo else None  # a finished task's rows are read back without the model
+        for k, draw in todo:
+            rows += planted_draw(s, world, k, draw, args, done)
+            common.write_csv(path, rows, COLUMNS)
+    plot(s, rows)
     common.write_meta(s, EXPERIMENT, EXPERIMENT, argv, started, methods=list(args.methods),
                       plant_scale=args.plant_scale, classes=CLASSES)
 
@@ -212,7 +214,7 @@ def student_scores(s: common.Settings, world: _World, task, cache: Path):
     if cache.exists():
         return EdgeScores.load(cache)
     scores = score_edges(world.bb, task, batches=s.score_batches, max_length=s.max_length, head=s.score_head,
-                         seed=0, progress=False, traced=world.traced)
+                         seed=0, progress=False, traced=world.traced, device=s.device)
     cache.parent.mkdir(parents=True, exist_ok=True)
     scores.save(cache)
     return scores
@@ -253,6 +255,30 @@ def search_pick(s: common.Settings, world: _World, task, k: int, args, run_dir: 
                     threads=s.threads, progress=False, plot=False)
     genome = world.space.from_spec(result.best_spec) or ()
     return tuple(sorted(g.edge for g in genome)), result.steps["search"]
+
+
+def plot(s: common.Settings, rows: list[dict]):
+    """Per k: the mean fraction of planted edges each method recovered (bars: standard error over draws) and
+    chance."""
+    from .analysis import floats, spread, where
+
+    plt = common.pyplot()
+    ks = sorted({int(r["k"]) for r in rows})
+    fig, axes = plt.subplots(1, len(ks), figsize=(6 * len(ks), 3.8), squeeze=False)
+    for ax, k in zip(axes[0], ks):
+        found = list(dict.fromkeys(r["method"] for r in rows if int(r["k"]) == k))
+        stats = [spread(floats(where(rows, k=k, method=m), "recovered")) for m in found]
+        ax.bar(range(len(found)), [100 * st.mean for st in stats],
+               yerr=[100 * st.sd / max(st.n, 1) ** 0.5 for st in stats], color="tab:blue", capsize=3)
+        chance = 100 * float(where(rows, k=k)[0]["chance"])
+        ax.axhline(chance, color="tab:red", linestyle="--", label=f"chance ({chance:.1f}%)")
+        ax.set_xticks(range(len(found)), found, rotation=20)
+        ax.set_ylabel("planted edges recovered (%)")
+        ax.set_title(f"k = {k}, {stats[0].n if stats else 0} planted draws", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Planted placements on {s.backbone}", fontsize=10)
+    fig.tight_layout()
+    return common.save_figure(fig, s.results / f"{EXPERIMENT}.png")
 
 
 def _cache(s: common.Settings, world: _World, k: int, draw: int, scale: float) -> Path:

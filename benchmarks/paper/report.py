@@ -9,11 +9,12 @@ Takes the same flags as the experiment scripts; only --results and --doc matter 
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional, Sequence
 
-from . import beyond, beyond_report, common, gga_by_norm as by_norm, lm_peft_report, map_repeat as repeat
-from . import verdicts as v
+from . import beyond, beyond_report, common, equal_compute_report, gga_by_norm as by_norm, lm_peft_report
+from . import map_repeat as repeat, planted_report, verdicts as v
 from .analysis import edge_values, floats, maps_correlation, spread, where
 
 CLAIMS = {
@@ -50,7 +51,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 def render(s: common.Settings, argv: Optional[Sequence[str]]) -> str:
     r = _Reader(s, argv)
     claims = [_claim1(r), _claim2(r), _claim3(r), _claim4(r)]  # first: they record the verdicts the header sums up
-    parts = [_header(r), *claims, _cost(r), _beyond(r), _lm_peft(r), _commands(r)]
+    parts = [_header(r), *claims, _cost(r), _beyond(r), _lm_peft(r), _planted(r), _equal_compute(r), _commands(r)]
     return "\n\n".join(p.strip("\n") for p in parts) + "\n"
 
 
@@ -386,11 +387,28 @@ def _lm_peft(r: _Reader) -> str:
     return lm_peft_report.section(r.rows(name), meta, r.provenance(name), lm_peft_report.command(meta))
 
 
+def _planted(r: _Reader) -> str:
+    return _issue22(r, planted_report, "planted edges recovered by each method, and chance")
+
+
+def _equal_compute(r: _Reader) -> str:
+    path = r.s.results / "equal_compute.estimate.json"
+    estimate = json.loads(path.read_text()) if path.exists() else None
+    return _issue22(r, equal_compute_report, "test result of each method against the search budget", estimate=estimate)
+
+
+def _issue22(r: _Reader, module, alt: str, **extra) -> str:
+    """A section of issue 22 from its files only (``planted_report``, ``equal_compute_report``)."""
+    name = module.EXPERIMENT
+    return module.section(r.rows(name), r.provenance(name), r.figure(name, alt), r.command(name), **extra)
+
+
 def _commands(r: _Reader) -> str:
     lines = [r.command(e) for _, e in CLAIMS.values()]
     lines.insert(1, r.command(repeat.EXPERIMENT, "map_repeat"))
     lines.append(r.command(by_norm.EXPERIMENT))
     lines.append(r.command(beyond.EXPERIMENT))
+    lines += [r.command(planted_report.EXPERIMENT), r.command(equal_compute_report.EXPERIMENT)]
     lines += [r.command("cost"), lm_peft_report.command(r.meta(lm_peft_report.EXPERIMENT)),
               common.command("report", r.argv)]
     return "## Regenerating everything\n\nIn this order (each resumes; see `benchmarks/paper/README.md`):\n\n" \

@@ -181,3 +181,10 @@ def test_on_worker_processes_promotions_run_as_trials_finish(task_file, tmp_path
 
     assert first_trials(spread) == first_trials(local)
     assert spread.steps["search"] == sum(t.steps for t in spread.trials) and spread.best.steps == 6
+
+
+def test_without_optuna_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # what `import optuna` meets where it is not installed
+    with pytest.raises(SearchError, match=r"needs Optuna, which is not installed") as e:
+        Ladder(Hyperband(candidates=2, min_steps=1, max_steps=3, gga=False), synthetic_space(), seed=0)
+    assert "pip install 'adaptgraph[search]'" in e.value.format()

@@ -1,0 +1,82 @@
+"""The equal-compute section of docs/results.md, from ``equal_compute.csv`` only (issue 22, items 2 and 4).
+
+Called by ``report.py``. Without the CSV it says the comparison has not been run, how to run it and how long
+it takes; it never shows a number that is not in the CSV.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from . import verdicts as v
+from .analysis import floats, spread, where
+
+EXPERIMENT = "equal_compute"
+TITLE = "## The multi-fidelity search against random picks at equal compute"
+QUESTION = ("Does `search --strategy hyperband` (many candidates trained briefly, the best by training loss "
+            "promoted to more steps) find better placements than random picks when both spend the same training "
+            "steps? Compared, at budgets of 2x and 5x one baseline run and at most k = 4 and 8 adapters: random "
+            "search (whole random specs trained in full until the search's steps are spent, best by validation), "
+            "a single random-k draw, the paper's rank-GGA and the every-sub-layer baseline (12 adapters on "
+            "MiniLM), over 5 seeds, on WordNet nouns, all WordNet supersenses and causal language modelling "
+            "(perplexity).")
+SIZING = ("Sized for about 2 hours on 2 CPU cores: `python -m benchmarks.paper.equal_compute --estimate` times "
+          "one run of R/9 and one of R steps per task, fits seconds = overhead + per-step time x steps, and "
+          "multiplies by the plan's runs and steps (searches at the expected cost of successive halving). "
+          "`benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a machine with a GPU.")
+
+
+def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str,
+            estimate: Optional[dict] = None) -> str:
+    head = [TITLE, QUESTION]
+    sizing = SIZING + (" " + _estimate(estimate) if estimate else "")
+    rules = "*Rules (fixed before the runs):*\n\n" + "\n".join(f"- {t}" for t in v.EQUAL_COMPUTE_RULES.values())
+    if not rows:
+        return "\n\n".join([*head, f"**Not run yet.** No `{EXPERIMENT}.csv` is committed, so there are no numbers "
+                                   f"and no verdicts here. Run `{command}` (resumable), then the report.",
+                            sizing, rules])
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    ks = sorted({int(r["k"]) for r in rows if r["k"]})
+    budgets = sorted({int(r["budget"]) for r in rows if r["budget"]})
+    per = {ref: v.equal_compute(rows, tasks, ks, budgets, ref) for ref in v.REFERENCES}
+    answer = v.search_beats_random(per)
+    body = [f"**Does the multi-fidelity search beat random picks at equal compute? {answer}.**",
+            "\n".join(f"- against {ref.replace('_', ' ')}: {verdict.word} ({verdict.why})" for ref, verdict in per.items()),
+            rules, *[_table(rows, task, ks, budgets) for task in tasks], sizing]
+    return "\n\n".join([*head, *body, figure, provenance])
+
+
+def _estimate(e: dict) -> str:
+    """What ``--estimate`` measured, as a sentence with its command."""
+    m = e["machine"]
+    parts = [f"{t['task']}: {t['overhead_s']:.1f} s per run + {t['per_step_s']:.3f} s per step, {t['runs']} runs and "
+             f"{t['steps']:,} steps, {t['hours']:.2f} h" for t in e["tasks"]]
+    return (f"Measured by `{e['command']}` ({m['cpus']} CPU cores, load average "
+            f"{', '.join(f'{x:.1f}' for x in m['load_average'])}; CPU seconds of one run at a time, so other "
+            f"people's load does not count; {e['finished_at']}): " + "; ".join(parts) +
+            f"; **{e['hours']:.2f} h in all at {e['workers']} runs at a time**, plus one scoring pass per search.")
+
+
+def _table(rows: list[dict], task: str, ks, budgets) -> str:
+    mine = where(rows, task=task)
+    lm = any(r.get("test_ppl") for r in mine)
+    key, what = ("test_ppl", "test perplexity") if lm else ("test_acc", "test accuracy")
+    scale = 1.0 if lm else 100.0
+    lines = [f"**{task}** ({what}, mean ± sd over seeds; search steps in brackets):", "",
+             "| method | budget | " + " | ".join(f"k = {k}" for k in ks) + " |", "|---|---|" + "---|" * len(ks)]
+    for method in ("hyperband", "random_search"):
+        for b in budgets:
+            cells = []
+            for k in ks:
+                runs = where(mine, method=method, k=k, budget=b)
+                st, steps = spread(floats(runs, key)), spread(floats(runs, "search_steps"))
+                cells.append(f"{scale * st.mean:.2f} ± {scale * st.sd:.2f} ({steps.mean:.0f})" if st else "")
+            lines.append(f"| {method} | {b}x | " + " | ".join(cells) + " |")
+    for method in ("random_k", "gga_rank"):
+        cells = [spread(floats(where(mine, method=method, k=k), key)) for k in ks]
+        lines.append(f"| {method} | one run | " + " | ".join(
+            f"{scale * c.mean:.2f} ± {scale * c.sd:.2f}" if c else "" for c in cells) + " |")
+    base = spread(floats(where(mine, method="baseline"), key))
+    if base:
+        lines += ["", f"Baseline (one parallel adapter per sub-layer, one run): {scale * base.mean:.2f} ± "
+                      f"{scale * base.sd:.2f}."]
+    return "\n".join(lines)

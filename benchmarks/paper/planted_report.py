@@ -1,0 +1,59 @@
+"""The "Planted placements" section of docs/results.md, from ``planted.csv`` only (issue 22, item 3).
+
+Called by ``report.py``. Without the CSV it says the experiment has not been run and how to run it.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from . import verdicts as v
+from .analysis import floats, spread, where
+
+EXPERIMENT = "planted"
+TITLE = "## Planted placements: can the scores, GGA and the search find adapters whose places are known?"
+QUESTION = ("On the real MiniLM, k adapters with non-zero weights are planted on edges drawn at random over all "
+            "four kinds (long-range and recurrent included); the target is the class a seeded random head gives "
+            "what they add to the pooled features of real WordNet glosses, and the student is the same backbone "
+            "with zero-initialised adapters. Which fraction of the planted edges does each score's top-k, the GGA "
+            "pick and the multi-fidelity search find? Where a method is blind here, \"no method beats random "
+            "picks\" on the WordNet tasks says nothing about whether placement matters there; where it sees the "
+            "planted edges, the scores can see placement at all.")
+
+
+def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str) -> str:
+    head = [TITLE, QUESTION]
+    rule = f"*Rule (fixed before the runs):* {v.PLANTED_RULE}"
+    if not rows:
+        return "\n\n".join([*head, f"**Not run yet.** No `{EXPERIMENT}.csv` is committed. Run `{command}` "
+                                   "(resumable), then the report.", rule])
+    body = []
+    for k in sorted({int(r["k"]) for r in rows}):
+        mine = where(rows, k=k)
+        methods = list(dict.fromkeys(r["method"] for r in mine))
+        verdicts = {m: v.planted(rows, m, k) for m in methods}
+        scores = [m for m in methods if m.startswith("top_")]
+        sees = [m for m in scores if verdicts[m].word != v.BLIND]
+        answer = (f"yes: {', '.join(sees)}" if sees else "no") if scores else "not measured"
+        body += [f"**k = {k}, {len(where(mine, method=methods[0]))} planted draws: can the scores see placement "
+                 f"at all? {answer}.**", _table(mine, methods, verdicts), _kinds(mine)]
+    return "\n\n".join([*head, *body, rule, figure, provenance])
+
+
+def _table(rows: list[dict], methods: list[str], verdicts: dict) -> str:
+    lines = ["| method | planted edges recovered | chance | planted edges' score percentile | verdict |",
+             "|---|---|---|---|---|"]
+    for m in methods:
+        mine = where(rows, method=m)
+        rec, pct = spread(floats(mine, "recovered")), spread(floats(mine, "percentile"))
+        lines.append(f"| {m} | {100 * rec.mean:.1f}% ± {100 * rec.sd:.1f} | {100 * float(mine[0]['chance']):.1f}% | "
+                     f"{f'{pct.mean:.2f} ± {pct.sd:.2f}' if pct else ''} | {verdicts[m].word} ({verdicts[m].why}) |")
+    return "\n".join(lines) + ("\n\nRecovered: mean ± sd over draws. Percentile: the fraction of the other candidate "
+                               "edges a planted edge outscores (0.5 for a score blind to placement).")
+
+
+def _kinds(rows: list[dict]) -> str:
+    drawn = [kind for r in where(rows, method=rows[0]["method"]) for kind in r["planted_kinds"].split()]
+    counts = {kind: drawn.count(kind) for kind in dict.fromkeys(sorted(drawn))}
+    effect = spread(floats(where(rows, method=rows[0]["method"]), "effect"))
+    return (f"Planted edges by kind: {', '.join(f'{n} {kind}' for kind, n in counts.items())}; the planted adapters "
+            f"change the pooled features by {100 * effect.mean:.0f}% of their norm on average.")

@@ -1,0 +1,147 @@
+"""Issue 22's benchmarks end to end at tiny scale: planted placements (scores, GGA, the multi-fidelity search)
+and the equal-compute comparison, their CSVs, resuming, the report's sections and the rules."""
+from __future__ import annotations
+
+import importlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+TASK = "wordnet:noun.animal,noun.food,noun.plant?per_class=30"
+COMMON = ["--backbone", "zoo:bert-tiny", "--task", TASK, "--workers", "1", "--score-batches", "1"]
+
+wordnet = pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").exists(), reason="WordNet is not installed")
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return {n: importlib.import_module(f"benchmarks.paper.{n}")
+            for n in ("common", "planted", "equal_compute", "report", "verdicts")}
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory, paper):
+    out = tmp_path_factory.mktemp("issue22")
+    where = ["--results", str(out / "results"), "--runs", str(out / "runs"), "--doc", str(out / "results.md")]
+    planted = COMMON + ["--draws", "2", "--methods", "scores", "hyperband", "--candidates", "4", "--min-steps", "2",
+                        "--max-steps", "6", "--steps", "3", *where]
+    lm = (["--lm-layers", "2", "--lm-width", "32", "--lm-pretrain-steps", "2", "--lm-work", str(out / "lm")]
+          if shutil.which("bible") else ["--no-lm"])  # the causal-LM task's text comes from Debian's bible-kjv
+    equal = COMMON + ["--steps", "9", "--ks", "2", "--budgets", "2", "--seeds", "0", "1", *lm, *where]
+    paper["planted"].main(planted)
+    paper["equal_compute"].main(equal)
+    paper["report"].main(where)
+    return out, planted, equal
+
+
+@wordnet
+@pytest.mark.slow
+def test_planted_rows_recover_what_was_planted(ran, paper):
+    out, *_ = ran
+    rows = paper["common"].read_csv(out / "results" / "planted.csv")
+    assert tuple(rows[0]) == paper["planted"].COLUMNS
+    methods = ["top_rank", "top_erank", "top_fro", "top_nuclear", "gga", "hyperband"]
+    assert [(r["draw"], r["method"]) for r in rows] == [(d, m) for d in "01" for m in methods]
+    for r in rows:
+        planted, picked = set(r["planted"].split()), set(r["picked"].split())
+        assert len(planted) == 4 and int(r["hits"]) == len(planted & picked)
+        assert float(r["recovered"]) == int(r["hits"]) / 4 and float(r["chance"]) == pytest.approx(4 / 81)
+        assert len(picked) == 4 or r["method"] == "hyperband"  # the search may keep fewer adapters
+        assert (r["percentile"] != "") == r["method"].startswith("top_")
+        assert (r["search_steps"] != "") == (r["method"] == "hyperband")
+    kinds = {kind for r in rows for kind in r["planted_kinds"].split()}
+    assert kinds <= {"sequential", "parallel", "longrange", "recurrent"} and len(kinds) >= 2
+
+
+@wordnet
+@pytest.mark.slow
+def test_equal_compute_spends_what_it_says(ran, paper):
+    out, *_ = ran
+    rows = paper["common"].read_csv(out / "results" / "equal_compute.csv")
+    assert tuple(rows[0]) == paper["equal_compute"].COLUMNS
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    assert tasks[0] == TASK and len(tasks) == (2 if shutil.which("bible") else 1)
+    assert sorted((r["task"], r["method"], r["seed"]) for r in rows) == sorted(
+        (t, m, s) for t in tasks for m in ("random_k", "gga_rank", "baseline", "hyperband", "random_search")
+        for s in "01")
+    assert all(float(r["test_ppl"]) > 1 for r in rows if r["task"].startswith("lm:"))  # judged by perplexity
+    for task, seed in [(t, s) for t in tasks for s in "01"]:
+        mine = {r["method"]: r for r in rows if r["seed"] == seed and r["task"] == task}
+        search = int(mine["hyperband"]["search_steps"])
+        assert 0 < search and int(mine["random_search"]["search_steps"]) == 9 * max(1, round(search / 9))
+        assert all(r["test_loss"] != "" and r["final_steps"] == "9" for r in mine.values())
+
+
+@wordnet
+@pytest.mark.slow
+def test_rerun_trains_nothing_and_the_report_has_both_sections(ran, paper, capsys):
+    out, planted, equal = ran
+    before = {n: (out / "results" / f"{n}.csv").read_text() for n in ("planted", "equal_compute")}
+    capsys.readouterr()
+    paper["planted"].main(planted)
+    paper["equal_compute"].main(equal)
+    printed = capsys.readouterr().out
+    assert "planted k=" not in printed and "hyperband k=" not in printed  # every row read back
+    assert {n: (out / "results" / f"{n}.csv").read_text() for n in before} == before
+    text = (out / "results.md").read_text()
+    assert "## Planted placements: can the scores" in text and "can the scores see placement at all?" in text
+    assert "## The multi-fidelity search against random picks at equal compute" in text
+    assert "Does the multi-fidelity search beat random picks at equal compute?" in text
+    for script, argv in (("planted", planted), ("equal_compute", equal)):
+        assert paper["common"].command(script, argv) in text
+
+
+def test_planted_p_value_is_exact(paper):
+    v = paper["verdicts"]
+    assert v.hits_p_value([0, 0], 2, 10) == 1.0
+    # one draw, k = 2 of 10: P(2 hits) = 1 / C(10, 2)
+    assert v.hits_p_value([2], 2, 10) == pytest.approx(1 / 45)
+    assert v.hits_p_value([1], 2, 10) == pytest.approx(1 - 28 / 45)  # P(>= 1) = 1 - C(8,2)/C(10,2)
+
+
+def test_equal_compute_rules(paper):
+    v = paper["verdicts"]
+
+    def rows(method, values, **extra):
+        return [{"task": "t", "method": method, "k": "4", "budget": "2", "seed": str(s), "test_acc": str(x),
+                 "test_ppl": "", **extra} for s, x in enumerate(values)]
+
+    search = rows("hyperband", [0.70, 0.71, 0.72])
+    assert v.cell_outcome(search + rows("random_search", [0.60, 0.61, 0.62]), "t", 4, 2, "random_search") == "beats"
+    assert v.cell_outcome(search + rows("random_k", [0.69, 0.71, 0.73], budget=""), "t", 4, 2, "random_k") == "ties"
+    assert v.cell_outcome(search + rows("baseline", [0.8, 0.81], k="", budget=""), "t", 4, 2, "baseline") == "loses"
+    lm = [dict(r, test_acc="", test_ppl=str(p)) for r, p in zip(rows("hyperband", [0, 0, 0]), (10, 10.5, 11))]
+    other = [dict(r, test_acc="", test_ppl=str(p)) for r, p in zip(rows("random_search", [0, 0, 0]), (20, 21, 22))]
+    assert v.cell_outcome(lm + other, "t", 4, 2, "random_search") == "beats"  # lower perplexity is better
+    verdict = v.equal_compute(search + rows("random_search", [0.60, 0.61, 0.62]), ["t"], [4], [2], "random_search")
+    assert verdict.word == v.HOLDS and "beats in 1, ties in 0, loses in 0 of 1 cells" in verdict.why
+    assert v.search_beats_random({"random_search": verdict, "random_k": v.Verdict(v.NOT, "")}) == v.PARTLY
+
+
+def test_search_budget_sizes_the_candidates(paper):
+    ec = paper["equal_compute"]
+    s = paper["common"].parse("", ["--steps", "45"])
+    args = ec.flags().parse_args([])
+    for budget in (2, 5):
+        hb = ec.hyperband(s, args, budget)
+        assert hb.max_steps == 45 and hb.min_steps == 5
+        assert ec.expected_steps(hb) <= budget * 45 < ec.expected_steps(hb.model_copy(update={"candidates": hb.candidates + 1}))
+
+
+@wordnet
+@pytest.mark.slow
+def test_estimate_measures_runs_and_records_the_plan(tmp_path, paper):
+    import json
+
+    argv = COMMON + ["--steps", "9", "--ks", "2", "--budgets", "2", "--seeds", "0", "--no-lm", "--estimate",
+                     "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")]
+    paper["equal_compute"].main(argv)
+    e = json.loads((tmp_path / "results" / "equal_compute.estimate.json").read_text())
+    (task,) = e["tasks"]
+    assert task["task"] == TASK and task["per_step_s"] > 0 and task["overhead_s"] >= 0
+    args = paper["equal_compute"].flags().parse_args(argv)
+    s = paper["equal_compute"]._settings(args, argv)
+    assert (task["runs"], task["steps"]) == paper["equal_compute"].plan(s, args)
+    assert e["command"] == paper["common"].command("equal_compute", argv)
+    assert not (tmp_path / "results" / "equal_compute.csv").exists()  # nothing of the comparison itself ran
