@@ -1,7 +1,7 @@
 """Condition numbers of the token rows that rank scoring factorises (why counting ranks by inertia fails).
 
-Scores zoo:vit-base-shape on one batch (as benchmarks/score_speed.py does), records the token rows
-H_i (activations) and Delta_i (gradients) of every stream point as they reach the spectra, and prints
+Probes zoo:vit-base-shape on one batch under a random head (as score_edges --head random does), records
+the token rows H_i (activations) and Delta_i (gradients) of every stream point, and prints
 each one's numerical rank and condition number sigma_max / sigma_min. A rank can be counted without a
 spectrum (Sylvester's law of inertia: #eig(K_i^1/2 L_j K_i^1/2) > t = #positive eig(L_j - t K_i^-1),
 K_i = H_i H_i^T, L_j = Delta_j Delta_j^T), but only when a token Gram can be inverted to a precision
@@ -14,31 +14,38 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 from pathlib import Path
 
 import torch
+
+
+def probed_rows(ref: str = "zoo:vit-base-shape", task_ref: str = "digits?size=224", batch_size: int = 2):
+    """H and Delta of every stream point from one probed pass under a random head, as score_edges takes them."""
+    from adaptgraph.backbones import get_backbone
+    from adaptgraph.compiler import trace_backbone
+    from adaptgraph.graph import stream_points
+    from adaptgraph.score import probe
+    from adaptgraph.tasks import bind_task, load_task, make_head, make_loader
+
+    bb = get_backbone(ref)
+    traced = trace_backbone(bb)
+    points = sorted(stream_points(traced), key=lambda p: p.order)
+    task = bind_task(load_task(task_ref), bb)
+    batch = next(iter(make_loader(task.examples("train")[:batch_size], bb, batch_size=batch_size,
+                                  max_length=64, shuffle=False)))
+    with torch.no_grad():
+        head = make_head(traced.gm(*batch.inputs), task.num_classes, "auto", 0).requires_grad_(False)
+    loss = lambda out: head.per_example_loss(head(out, batch.attention_mask).float(), batch).mean()  # noqa: E731
+    probed = probe(traced.gm, [p.node for p in points], batch.inputs, loss, [p.feature_dim for p in points])
+    return {"h": probed.activations, "d": probed.gradients}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="benchmarks/results/score_conditioning.json")
     args = ap.parse_args()
-    import adaptgraph.score.accumulate as accumulate
-    from adaptgraph.score import RankSaturationWarning, score_edges
-
-    seen = {}
-    real = accumulate.pair_spectra
-
-    def recording(h, d, **kwargs):
-        seen["h"], seen["d"] = h, d
-        return real(h, d, **kwargs)
-
-    accumulate.pair_spectra = recording
     torch.set_num_threads(2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RankSaturationWarning)
-        score_edges("zoo:vit-base-shape", "digits?size=224", batches=1, batch_size=2, head="random", progress=False)
+    seen = probed_rows()
     rows = {}
     for name in ("h", "d"):
         rows[name] = []
