@@ -26,6 +26,7 @@ INTERVAL = 5.0  # seconds between two plain lines (first and last lines of a bar
 
 _policy = {"off": False, "lines": False}  # set for the duration of a long command by for_command
 _last_line = [float("-inf")]  # when the last plain line was written, for every bar together
+_open: list = []  # the LogLines not closed yet, outermost first: a stage's bar, then its steps' bars
 
 
 def on_terminal() -> bool:
@@ -71,6 +72,8 @@ class LogLines:
         self.iterable, self.desc, self.unit, self.leave = iterable, desc, unit, leave
         self.total = total if total is not None else _length(iterable)
         self.n, self.postfix, self.started, self.written, self.closed = 0, "", time.monotonic(), False, False
+        self.stage = _stage_of(desc)  # the open bar this one is a part of ("train epoch 2/3" of "train")
+        _open.append(self)
 
     def __iter__(self):
         self.refresh()
@@ -110,15 +113,23 @@ class LogLines:
         if not self.closed and self.leave:
             self._write()
         self.closed = True
+        if self in _open:
+            _open.remove(self)
 
     def line(self) -> str:
-        elapsed = time.monotonic() - self.started
+        """A part of a stage (an epoch of ``train``) gives the stage's elapsed time, what is left of the
+        whole stage (not of this part) and the stage's best so far: a log reader sees one clock."""
+        outer = self.stage if self.stage is not None and self.stage.total and self.total else None
+        clock = outer or self
+        elapsed = time.monotonic() - clock.started
+        done = (outer.n + self.n / self.total) if outer else self.n
         parts = [f"{self.desc}: {self.n}/{self.total if self.total else '?'} {_plural(self.unit)}",
                  f"{duration(elapsed)} elapsed"]
-        if self.total and 0 < self.n < self.total:
-            parts.append(f"about {duration(elapsed * (self.total - self.n) / self.n)} left")
-        if self.postfix:
-            parts.append(self.postfix)
+        if clock.total and 0 < done < clock.total:
+            parts.append(f"about {duration(elapsed * (clock.total - done) / done)} left")
+        for postfix in (self.postfix, outer.postfix if outer else ""):
+            if postfix:
+                parts.append(postfix)
         return ", ".join(parts)
 
     def _write(self) -> None:
@@ -126,6 +137,14 @@ class LogLines:
         sys.stderr.flush()
         self.written = True
         _last_line[0] = time.monotonic()
+
+
+def _stage_of(desc: str) -> Optional["LogLines"]:
+    """The innermost open bar whose description starts this one's (``train`` for ``train epoch 2/3``)."""
+    for bar in reversed(_open):
+        if not bar.closed and desc.startswith(bar.desc + " "):
+            return bar
+    return None
 
 
 def _length(iterable) -> Optional[int]:

@@ -26,6 +26,7 @@ def log(monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(progress.time, "monotonic", clock)
     monkeypatch.setattr(progress, "_last_line", [float("-inf")])
+    monkeypatch.setattr(progress, "_open", [])
     with progress.for_command(no_progress=False):
         yield clock
 
@@ -96,13 +97,29 @@ def test_a_log_gets_a_first_line_at_most_one_per_interval_and_a_last_line(log, m
 def test_transient_bars_share_the_interval_and_write_no_first_or_last_line(log, monkeypatch):
     err, clock = _log_file(monkeypatch), log
     for epoch in progress.bar(range(2), desc="train", unit="epoch"):
-        for _ in progress.bar(range(4), desc=f"train epoch {epoch + 1}", unit="batch", leave=False):
+        for _ in progress.bar(range(4), desc=f"eval {epoch + 1}", unit="batch", leave=False):
             clock.now += 2.0
     lines = err.getvalue().splitlines()
     assert lines == ["train: 0/2 epochs, 0 s elapsed",
-                     "train epoch 1: 3/4 batches, 6 s elapsed, about 2 s left",
-                     "train epoch 2: 2/4 batches, 4 s elapsed, about 4 s left",
+                     "eval 1: 3/4 batches, 6 s elapsed, about 2 s left",
+                     "eval 2: 2/4 batches, 4 s elapsed, about 4 s left",
                      "train: 2/2 epochs, 16 s elapsed"]
+
+
+def test_an_epoch_line_gives_the_whole_stage_clock_estimate_and_best_so_far(log, monkeypatch):
+    """Regression: near an epoch's end the line said 'about 13 s left' with a whole epoch still to come."""
+    err, clock = _log_file(monkeypatch), log
+    epochs = progress.bar(range(2), desc="train", unit="epoch")
+    for epoch in epochs:
+        for _ in progress.bar(range(4), desc=f"train epoch {epoch + 1}/2", unit="batch", leave=False):
+            clock.now += 2.0
+        epochs.set_postfix_str("best validation accuracy 0.5000")
+    lines = err.getvalue().splitlines()
+    assert lines == ["train: 0/2 epochs, 0 s elapsed",
+                     "train epoch 1/2: 3/4 batches, 6 s elapsed, about 10 s left",
+                     "train epoch 2/2: 2/4 batches, 12 s elapsed, about 4 s left, best validation accuracy 0.5000",
+                     "train: 2/2 epochs, 16 s elapsed, best validation accuracy 0.5000"]
+    assert progress._open == []  # closed bars are no stage of later ones
 
 
 def test_a_step_in_a_log_is_two_lines(log, monkeypatch):
