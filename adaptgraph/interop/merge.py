@@ -30,7 +30,7 @@ import torch
 from ..backbones import get_backbone
 from ..backbones.hf_causal import causal_head, causal_model
 from ..backbones.hf_features import feature_base
-from ..backbones.hf_source import hf_folder
+from ..backbones.hf_source import hf_folder, quiet_bars
 from ..compiler import compile
 from ..errors import InteropError
 from ..out_folder import claim_folder
@@ -91,7 +91,10 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
     merged.__class__ = feature_base(merged)  # save the Hugging Face class itself, not our feature subclass
     saved = causal_model(merged) if causal_head(merged) is not None else merged  # a causal LM keeps its head
     with claim_folder(out, "merge"), step(f"merge: saving to {out}"):  # never writes over files adaptgraph did not write
-        saved.save_pretrained(out)
+        import transformers
+
+        with quiet_bars(transformers):  # its shard bar would put carriage returns in a log, even with --no-progress
+            saved.save_pretrained(out)
         _copy_tokenizer(folder, out)
         _remove_kept(out)  # an earlier merge's kept adapters belong to the weights just replaced
         if refused:
