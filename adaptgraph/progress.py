@@ -19,10 +19,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from typing import Iterable, Iterator, Optional
 
 INTERVAL = 5.0  # seconds between two plain lines (first and last lines of a bar are always written)
+HEARTBEAT = 30.0  # a stage whose steps are slow (a search trial) still writes its line this often
 
 _policy = {"off": False, "lines": False}  # set for the duration of a long command by for_command
 _last_line = [float("-inf")]  # when the last plain line was written, for every bar together
@@ -36,12 +38,13 @@ def on_terminal() -> bool:
 @contextlib.contextmanager
 def for_command(no_progress: bool) -> Iterator[None]:
     """While a long command runs: plain lines in logs, or (``--no-progress``) nothing anywhere."""
-    saved = dict(_policy)
+    saved, depth = dict(_policy), len(_open)
     _policy.update(off=no_progress, lines=not no_progress)
     try:
         yield
     finally:
         _policy.update(saved)
+        del _open[depth:]  # a bar an error left open is no stage of a later command
 
 
 def mode(progress: Optional[bool] = None) -> str:
@@ -74,6 +77,7 @@ class LogLines:
         self.n, self.postfix, self.started, self.written, self.closed = 0, "", time.monotonic(), False, False
         self.stage = _stage_of(desc)  # the open bar this one is a part of ("train epoch 2/3" of "train")
         _open.append(self)
+        _start_heartbeat()
 
     def __iter__(self):
         self.refresh()
@@ -133,10 +137,39 @@ class LogLines:
         return ", ".join(parts)
 
     def _write(self) -> None:
-        sys.stderr.write(self.line() + "\n")
-        sys.stderr.flush()
-        self.written = True
-        _last_line[0] = time.monotonic()
+        with _writing:
+            sys.stderr.write(self.line() + "\n")
+            sys.stderr.flush()
+            self.written = True
+            _last_line[0] = time.monotonic()
+
+
+_writing = threading.Lock()  # the heartbeat's line and a bar's never interleave
+_heartbeat: list = []  # the heartbeat thread, once started
+
+
+def beat() -> None:
+    """One heartbeat: the innermost open bar's line, if no line was written for ``HEARTBEAT`` seconds
+    (a search trial or a final retraining takes minutes; a log silent that long looks hung)."""
+    bars = [b for b in _open if not b.closed]
+    if bars and _policy["lines"] and time.monotonic() - max(_last_line[0], bars[-1].started) >= HEARTBEAT:
+        bars[-1]._write()
+
+
+def _start_heartbeat() -> None:
+    if _heartbeat:
+        return
+
+    def run() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                beat()
+            except Exception:  # a closed stderr at exit: the heartbeat only stops
+                return
+
+    _heartbeat.append(threading.Thread(target=run, name="adaptgraph-progress-heartbeat", daemon=True))
+    _heartbeat[0].start()
 
 
 def _stage_of(desc: str) -> Optional["LogLines"]:

@@ -144,3 +144,25 @@ def test_only_rank_0_of_torchrun_reports(monkeypatch):
     assert err.getvalue() == "" and progress.mode() == "off"
     monkeypatch.setenv("RANK", "0")
     assert progress.mode() == "bars"
+
+
+def test_a_slow_stage_writes_its_line_every_heartbeat(log, monkeypatch):
+    """Regression: a search wrote nothing for the minutes a trial took; the heartbeat writes the stage's line."""
+    err, clock = _log_file(monkeypatch), log
+    bar = progress.bar(desc="search", total=3, unit="trial")
+    bar.refresh()
+    clock.now += 60.0
+    bar.set_postfix_str("best validation accuracy 0.3399")
+    bar.update(1)  # the first trial took a minute
+    clock.now += progress.HEARTBEAT - 1
+    progress.beat()  # too soon: nothing
+    clock.now += 1
+    progress.beat()
+    progress.beat()  # once per heartbeat, not once per call
+    bar.close()
+    progress.beat()  # a closed bar has no heartbeat
+    assert err.getvalue().splitlines() == [
+        "search: 0/3 trials, 0 s elapsed",
+        "search: 1/3 trials, 1m00s elapsed, about 2m00s left, best validation accuracy 0.3399",
+        "search: 1/3 trials, 1m30s elapsed, about 3m00s left, best validation accuracy 0.3399",  # the heartbeat
+        "search: 1/3 trials, 1m30s elapsed, about 3m00s left, best validation accuracy 0.3399"]  # the last line
