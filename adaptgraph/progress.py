@@ -75,6 +75,7 @@ class LogLines:
         self.iterable, self.desc, self.unit, self.leave = iterable, desc, unit, leave
         self.total = total if total is not None else _length(iterable)
         self.n, self.postfix, self.started, self.written, self.closed = 0, "", time.monotonic(), False, False
+        self.last = ""  # the last line this bar wrote
         self.stage = _stage_of(desc)  # the open bar this one is a part of ("train epoch 2/3" of "train")
         _open.append(self)
         _start_heartbeat()
@@ -114,7 +115,7 @@ class LogLines:
         self.desc = desc
 
     def close(self) -> None:
-        if not self.closed and self.leave:
+        if not self.closed and self.leave and self.line() != self.last:  # not the line just written again
             self._write()
         self.closed = True
         if self in _open:
@@ -138,7 +139,8 @@ class LogLines:
 
     def _write(self) -> None:
         with _writing:
-            sys.stderr.write(self.line() + "\n")
+            self.last = self.line()
+            sys.stderr.write(self.last + "\n")
             sys.stderr.flush()
             self.written = True
             _last_line[0] = time.monotonic()

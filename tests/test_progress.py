@@ -164,5 +164,18 @@ def test_a_slow_stage_writes_its_line_every_heartbeat(log, monkeypatch):
     assert err.getvalue().splitlines() == [
         "search: 0/3 trials, 0 s elapsed",
         "search: 1/3 trials, 1m00s elapsed, about 2m00s left, best validation accuracy 0.3399",
-        "search: 1/3 trials, 1m30s elapsed, about 3m00s left, best validation accuracy 0.3399",  # the heartbeat
-        "search: 1/3 trials, 1m30s elapsed, about 3m00s left, best validation accuracy 0.3399"]  # the last line
+        "search: 1/3 trials, 1m30s elapsed, about 3m00s left, best validation accuracy 0.3399"]  # the heartbeat
+    # (the close's line is the heartbeat's, so it is not written twice)
+
+
+def test_the_last_line_is_not_written_twice(log, monkeypatch):
+    """Regression: the last trial's update and the bar's close both wrote 'search: 3/3 trials, ...'."""
+    err, clock = _log_file(monkeypatch), log
+    bar = progress.bar(desc="search", total=2, unit="trial")
+    bar.refresh()
+    for _ in range(2):
+        clock.now += 60.0
+        bar.update(1)
+    bar.close()
+    assert err.getvalue().splitlines() == ["search: 0/2 trials, 0 s elapsed", "search: 1/2 trials, 1m00s elapsed, "
+                                           "about 1m00s left", "search: 2/2 trials, 2m00s elapsed"]
