@@ -137,6 +137,10 @@ class PlotError(AdaptGraphError, ValueError):
     """A picture cannot be drawn: no matplotlib, an output format it cannot write, scores of another backbone."""
 
 
+class WriteError(AdaptGraphError, OSError):
+    """An output file cannot be written: no such folder, no permission, no space left."""
+
+
 class UsageError(AdaptGraphError, ValueError):
     """The command line was used wrongly."""
 

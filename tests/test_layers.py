@@ -20,9 +20,9 @@ LAYERS = [
     ("graph", "adapters"),
     ("plan",),       # counts an edge's cost through the adapter kind that is built
     ("passes",),
-    ("compiler",),
+    ("compiler", "backbone_snapshot"),  # the snapshot rebuilds a traced backbone (graph) for a warm compile
     ("saving", "score"),
-    ("train",),
+    ("train", "plot"),  # plot draws a compiled placement over scores; the search summary draws best.png
     ("run_folder", "searcher"),
     ("interop",),
     ("commands",),

@@ -55,8 +55,7 @@ def draw_layout(layout: Layout, path: Path, scores: Optional["EdgeScores"] = Non
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lower()[1:], dpi=130)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, buffer.getvalue())
+    write_bytes_atomic(path, buffer.getvalue())  # makes the folder; a path that cannot be written: WriteError
     return path
 
 
