@@ -66,8 +66,11 @@ def test_each_kind_is_drawn_its_own_way():
 
 
 def test_rank_widths_grow_with_rank_and_stay_bounded():
-    widths = [rank_width(r) for r in (1, 2, 4, 8, 16, 1_000_000)]
-    assert widths == sorted(widths) and widths[0] == 1.0 and widths[-1] == 7.0
+    """Regression: ranks 32 and 64 were drawn (and shown in the legend) with one width."""
+    usual = [rank_width(2 ** k) for k in range(8)]  # ranks 1 to 128
+    assert usual == sorted(usual) and len(set(usual)) == 8 and usual[0] == 1.0
+    assert min(b - a for a, b in zip(usual, usual[1:])) >= 1.2 - 1e-12  # one doubling: a visible step
+    assert rank_width(1_000_000) == rank_width(128) == pytest.approx(9.4)
 
 
 def test_the_drawn_curves_start_and_end_where_the_edge_reads_and_writes():
