@@ -202,3 +202,31 @@ def test_a_crowded_line_or_one_of_module_paths_is_drawn_with_labels_below(tmp_pa
                               points)
     svg = draw_layout(layout, tmp_path / "p.svg").read_text(encoding="utf-8")
     assert svg.startswith("<?xml") and svg.count("<path") >= len(layout.arcs) + len(layout.points)
+
+
+def test_many_ranks_and_long_kind_names_keep_the_legend_inside_the_picture(tmp_path, monkeypatch):
+    """Regression: with six ranks the one legend's columns took the kinds' long names and ran off both sides."""
+    from matplotlib.figure import Figure
+
+    from adaptgraph.plot.draw import draw_layout
+
+    kinds = ["sequential", "longrange", "recurrent", "parallel", "longrange", "longrange"]
+    ends = [(1, 1), (0, 2), (4, 1), (2, 3), (1, 4), (0, 3)]
+    layout = placement_layout([_edge(f"e{r}", kind, STREAM[a], STREAM[b], rank=2 ** r)
+                               for r, (kind, (a, b)) in enumerate(zip(kinds, ends), start=1)], STREAM)
+    figures = []
+    original = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **kw: (figures.append(fig), original(fig, *a, **kw))[1])
+    draw_layout(layout, tmp_path / "p.png")
+    fig = figures[0]
+    renderer = fig.canvas.get_renderer()
+    legends = [a for ax in fig.axes for a in ax.get_children() if type(a).__name__ == "Legend"]
+    texts = sorted(t.get_text() for legend in legends for t in legend.get_texts())
+    assert texts == sorted(["sequential (loop)", "long-range", "recurrent (next pass, below)", "parallel"]
+                           + [f"rank {2 ** r}" for r in range(1, 7)])
+    page = fig.bbox
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    boxes = [legend.get_window_extent(renderer) for legend in legends]
+    assert not boxes[0].overlaps(boxes[1])  # the kinds' row and the ranks' row
