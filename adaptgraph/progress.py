@@ -19,13 +19,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from typing import Iterable, Iterator, Optional
 
 INTERVAL = 5.0  # seconds between two plain lines (first and last lines of a bar are always written)
+HEARTBEAT = 30.0  # a stage whose steps are slow (a search trial) still writes its line this often
 
 _policy = {"off": False, "lines": False}  # set for the duration of a long command by for_command
 _last_line = [float("-inf")]  # when the last plain line was written, for every bar together
+_open: list = []  # the LogLines not closed yet, outermost first: a stage's bar, then its steps' bars
 
 
 def on_terminal() -> bool:
@@ -35,12 +38,13 @@ def on_terminal() -> bool:
 @contextlib.contextmanager
 def for_command(no_progress: bool) -> Iterator[None]:
     """While a long command runs: plain lines in logs, or (``--no-progress``) nothing anywhere."""
-    saved = dict(_policy)
+    saved, depth = dict(_policy), len(_open)
     _policy.update(off=no_progress, lines=not no_progress)
     try:
         yield
     finally:
         _policy.update(saved)
+        del _open[depth:]  # a bar an error left open is no stage of a later command
 
 
 def mode(progress: Optional[bool] = None) -> str:
@@ -71,6 +75,10 @@ class LogLines:
         self.iterable, self.desc, self.unit, self.leave = iterable, desc, unit, leave
         self.total = total if total is not None else _length(iterable)
         self.n, self.postfix, self.started, self.written, self.closed = 0, "", time.monotonic(), False, False
+        self.last = ""  # the last line this bar wrote
+        self.stage = _stage_of(desc)  # the open bar this one is a part of ("train epoch 2/3" of "train")
+        _open.append(self)
+        _start_heartbeat()
 
     def __iter__(self):
         self.refresh()
@@ -107,25 +115,71 @@ class LogLines:
         self.desc = desc
 
     def close(self) -> None:
-        if not self.closed and self.leave:
+        if not self.closed and self.leave and self.line() != self.last:  # not the line just written again
             self._write()
         self.closed = True
+        if self in _open:
+            _open.remove(self)
 
     def line(self) -> str:
-        elapsed = time.monotonic() - self.started
+        """A part of a stage (an epoch of ``train``) gives the stage's elapsed time, what is left of the
+        whole stage (not of this part) and the stage's best so far: a log reader sees one clock."""
+        outer = self.stage if self.stage is not None and self.stage.total and self.total else None
+        clock = outer or self
+        elapsed = time.monotonic() - clock.started
+        done = (outer.n + self.n / self.total) if outer else self.n
         parts = [f"{self.desc}: {self.n}/{self.total if self.total else '?'} {_plural(self.unit)}",
                  f"{duration(elapsed)} elapsed"]
-        if self.total and 0 < self.n < self.total:
-            parts.append(f"about {duration(elapsed * (self.total - self.n) / self.n)} left")
-        if self.postfix:
-            parts.append(self.postfix)
+        if clock.total and 0 < done < clock.total:
+            parts.append(f"about {duration(elapsed * (clock.total - done) / done)} left")
+        for postfix in (self.postfix, outer.postfix if outer else ""):
+            if postfix:
+                parts.append(postfix)
         return ", ".join(parts)
 
     def _write(self) -> None:
-        sys.stderr.write(self.line() + "\n")
-        sys.stderr.flush()
-        self.written = True
-        _last_line[0] = time.monotonic()
+        with _writing:
+            self.last = self.line()
+            sys.stderr.write(self.last + "\n")
+            sys.stderr.flush()
+            self.written = True
+            _last_line[0] = time.monotonic()
+
+
+_writing = threading.Lock()  # the heartbeat's line and a bar's never interleave
+_heartbeat: list = []  # the heartbeat thread, once started
+
+
+def beat() -> None:
+    """One heartbeat: the innermost open bar's line, if no line was written for ``HEARTBEAT`` seconds
+    (a search trial or a final retraining takes minutes; a log silent that long looks hung)."""
+    bars = [b for b in _open if not b.closed]
+    if bars and _policy["lines"] and time.monotonic() - max(_last_line[0], bars[-1].started) >= HEARTBEAT:
+        bars[-1]._write()
+
+
+def _start_heartbeat() -> None:
+    if _heartbeat:
+        return
+
+    def run() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                beat()
+            except Exception:  # a closed stderr at exit: the heartbeat only stops
+                return
+
+    _heartbeat.append(threading.Thread(target=run, name="adaptgraph-progress-heartbeat", daemon=True))
+    _heartbeat[0].start()
+
+
+def _stage_of(desc: str) -> Optional["LogLines"]:
+    """The innermost open bar whose description starts this one's (``train`` for ``train epoch 2/3``)."""
+    for bar in reversed(_open):
+        if not bar.closed and desc.startswith(bar.desc + " "):
+            return bar
+    return None
 
 
 def _length(iterable) -> Optional[int]:

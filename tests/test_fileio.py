@@ -31,3 +31,29 @@ def test_writes_replace_and_create_folders(tmp_path):
     write_bytes_atomic(tmp_path / "deep" / "x.bin", b"\x00\x01")
     assert target.read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
     assert (tmp_path / "deep" / "x.bin").read_bytes() == b"\x00\x01"
+
+
+@pytest.mark.parametrize("where", ["a_file/out.json", "a_folder"])
+def test_a_path_that_cannot_be_written_is_a_user_error(tmp_path, where):
+    """Regression: `plot --out /proc/x.png` (or a file where a folder should be) was an internal error, exit 3."""
+    from adaptgraph.errors import FileAccessError
+
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_folder").mkdir()
+    with pytest.raises(FileAccessError) as raised:
+        write_text_atomic(tmp_path / where, "{}")
+    text = raised.value.format()  # the path, why (in words, not an errno), and what to do
+    assert f"{tmp_path / where}: cannot write" in text and ("not a folder" in text or "it is a folder" in text)
+    assert "hint: " in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder"]  # nothing left behind
+    assert list((tmp_path / "a_folder").iterdir()) == []
+
+
+def test_the_cli_says_so_with_exit_1(tmp_path, capsys):
+    from adaptgraph.cli import main
+
+    (tmp_path / "a_file").write_text("x")
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone "zoo:vit-tiny"\nedge @1 -> @2\n')
+    assert main(["convert", str(spec), "--to", "yaml", "-o", str(tmp_path / "a_file" / "s.adapt.yaml")]) == 1
+    assert "cannot write" in capsys.readouterr().err

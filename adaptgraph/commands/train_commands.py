@@ -60,7 +60,7 @@ def register(sub) -> None:
                           "steps; the same results within float rounding")
     p.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP)
     p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
-    p.add_argument("--json", action="store_true", help="print metrics.json")
+    p.add_argument("--json", action="store_true", help="print metrics.json, with run_dir: the run's folder")
     p.set_defaults(run=run_train)
 
     p = sub.add_parser("eval", help="evaluate a finished training run again",
@@ -103,7 +103,7 @@ def run_train(args) -> int:
         return 0
     m = result.metrics
     if args.json:
-        print(json.dumps(m, indent=2, sort_keys=True))
+        print(json.dumps({**m, "run_dir": str(out)}, indent=2, sort_keys=True))  # where a script finds the run
         print(f"saved to {out}", file=sys.stderr)
         return 0
     val = m["validation"]["accuracy"] if m.get("validation") else float("nan")

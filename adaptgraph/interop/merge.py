@@ -30,7 +30,7 @@ import torch
 from ..backbones import get_backbone
 from ..backbones.hf_causal import causal_head, causal_model
 from ..backbones.hf_features import feature_base
-from ..backbones.hf_source import hf_folder
+from ..backbones.hf_source import hf_folder, quiet_bars
 from ..compiler import compile
 from ..errors import InteropError
 from ..fileio import copy_file, is_regular_file, os_failure, staged_folder
@@ -173,8 +173,11 @@ def _hf_source_folder(opened: Source) -> Path | None:
 
 
 def _save_pretrained(merged: torch.nn.Module, stage: Path) -> None:
+    import transformers
+
     try:
-        merged.save_pretrained(stage)
+        with quiet_bars(transformers):  # its shard bar would put carriage returns in a log, even with --no-progress
+            merged.save_pretrained(stage)
     except OSError as e:  # a full disk or a read-only folder: the old folder is left as it was
         raise os_failure(e, stage, "cannot write the merged model", InteropError) from None
 

@@ -55,8 +55,7 @@ def draw_layout(layout: Layout, path: Path, scores: Optional["EdgeScores"] = Non
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lower()[1:], dpi=130)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, buffer.getvalue())
+    write_bytes_atomic(path, buffer.getvalue())  # makes the folder; a path that cannot be written: FileAccessError
     return path
 
 
@@ -98,9 +97,13 @@ def _draw_arcs(ax, layout: Layout, top: float, bottom: float, unit: float, insid
     ax.set_xlim(-0.6, n + 0.6)
     ax.set_ylim(bottom, top)
     ax.axis("off")  # the figure's size keeps one unit along the line as tall as it is wide
-    handles = _legend_handles(layout.arcs)
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=max(1, len(handles) // 2),
-              fontsize=8, frameon=False, handlelength=3)
+    kinds, ranks = _legend_handles(layout.arcs)
+    row = 0.24 / ((top - bottom) * unit)  # one legend row (8-point text), in axes fractions
+    style = dict(loc="upper center", fontsize=8, frameon=False, handlelength=3, columnspacing=1.6)
+    # a row each, so that the long kind names never widen the ranks' columns; the lower row is the
+    # axes' own legend, which tight_layout makes room for (and so for the row above it too)
+    ax.add_artist(ax.legend(handles=kinds, bbox_to_anchor=(0.5, 0.0), ncol=max(1, len(kinds)), **style))
+    ax.legend(handles=ranks, bbox_to_anchor=(0.5, -row), ncol=max(1, len(ranks)), **style)
 
 
 def arc_curve(arc: Arc, steps: int = 200, lift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -126,8 +129,8 @@ def _draw_arc(ax, arc: Arc, node: float, lift: float) -> None:
                                 mutation_scale=9 + 2.2 * arc.width))
 
 
-def _legend_handles(arcs) -> list:
-    """Kinds on the first row, rank widths on the second (matplotlib fills a legend column by column)."""
+def _legend_handles(arcs) -> tuple[list, list]:
+    """The kinds drawn (first row) and the ranks drawn, each by its line width (second row)."""
     from matplotlib.lines import Line2D
 
     names = {"parallel": "parallel", "sequential": "sequential (loop)", "longrange": "long-range",
@@ -136,11 +139,7 @@ def _legend_handles(arcs) -> list:
                     markersize=7, label=names[kind])
              for kind, (colour, style) in KIND_STYLES.items() if any(a.kind == kind for a in arcs)]
     ranks = [Line2D([], [], color="0.35", lw=rank_width(r), label=f"rank {r}") for r in sorted({a.rank for a in arcs})]
-    columns = max(len(kinds), len(ranks))
-    blank = Line2D([], [], alpha=0.0, label=" ")
-    kinds += [blank] * (columns - len(kinds))
-    ranks += [blank] * (columns - len(ranks))
-    return [h for pair in zip(kinds, ranks) for h in pair]
+    return kinds, ranks
 
 
 def _draw_scores(fig, ax, layout: Layout, scores: "EdgeScores", metric: str) -> None:

@@ -23,11 +23,12 @@ KIND_STYLES = {
     "longrange": ("#ff7f0e", "dashed"),
     "recurrent": ("#d62728", "dashdot"),
 }
-MIN_WIDTH, MAX_WIDTH = 1.0, 7.0
+MIN_WIDTH, MAX_WIDTH = 1.0, 9.4  # rank 1 to rank 128: every usual rank has a width of its own
 
 
 def rank_width(rank: int) -> float:
-    """Line width for an adapter of rank ``rank``: one point wider per doubling, from 1 at rank 1."""
+    """Line width for an adapter of rank ``rank``: 1.2 points wider per doubling, from 1 at rank 1 up to
+    rank 128 (ranks above it are drawn as wide as 128)."""
     return min(MAX_WIDTH, MIN_WIDTH + 1.2 * math.log2(max(1, rank)))
 
 

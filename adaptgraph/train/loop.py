@@ -155,13 +155,15 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
     shown = rank_progress(run.progress, group)
     step, log, best, step_seconds = 0, [], None, []
     started = time.perf_counter()
-    epochs = progress_bar(range(math.ceil(total / len(loader))), desc="train", unit="epoch", progress=shown)
+    n_epochs = math.ceil(total / len(loader))
+    epochs = progress_bar(range(n_epochs), desc="train", unit="epoch", progress=shown)
     for epoch in epochs:
         tic = time.perf_counter()
         loader.batch_sampler.set_epoch(epoch)
         set_train_mode(trainer)
         losses = [0.0, 0.0]  # sum of per-example losses, number of examples (this rank)
-        for batch in progress_bar(loader, desc=f"train epoch {epoch + 1}", unit="batch", leave=False, progress=shown):
+        for batch in progress_bar(loader, desc=f"train epoch {epoch + 1}/{n_epochs}", unit="batch", leave=False,
+                                  progress=shown):
             if step >= total:
                 break
             tic_step = time.perf_counter()

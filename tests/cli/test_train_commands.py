@@ -75,7 +75,9 @@ def test_without_out_every_run_is_kept_in_a_new_folder_under_runs(spec, tmp_path
     assert main(args) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "saved to runs/train-20261207-101500"
     assert main([*args, "--json"]) == 0
-    assert capsys.readouterr().err.splitlines()[-1] == "saved to runs/train-20261207-101500-1"  # never reused
+    printed = capsys.readouterr()
+    assert printed.err.splitlines()[-1] == "saved to runs/train-20261207-101500-1"  # never reused
+    assert json.loads(printed.out)["run_dir"] == "runs/train-20261207-101500-1"  # a script finds its run too
     for name in ("train-20261207-101500", "train-20261207-101500-1"):
         assert (tmp_path / "runs" / name / "metrics.json").is_file()
     assert main(["eval", "runs/train-20261207-101500", "--no-progress"]) == 0

@@ -32,6 +32,17 @@ def test_export_import_merge_round_trip(tmp_path, saved, capsys):
     assert capsys.readouterr().out.startswith(f"merged 2 edges into {tmp_path / 'merged'}")
 
 
+def test_merge_in_a_log_writes_plain_lines_and_nothing_with_no_progress(tmp_path, saved, capsys):
+    """Regression: transformers' "Writing model shards" bar put carriage returns in the log, even with --no-progress."""
+    source = saved("defaults { bias = false, rank = 2 }\nparallel encoder.layer.*.attention.self.value\n")
+    assert main(["merge", source, "--out", str(tmp_path / "merged")]) == 0
+    err = capsys.readouterr().err  # captured stderr is not a terminal: a log
+    assert "\r" not in err and "Writing model shards" not in err
+    assert err.splitlines()[-1].startswith(f"merge: saving to {tmp_path / 'merged'}: ")
+    assert main(["merge", source, "--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_refusals_are_messages_with_exit_1(tmp_path, saved, capsys):
     source = saved("edge @1 -> @3\n")
     assert main(["export", source, "--format", "peft", "--out", str(tmp_path / "peft")]) == 1

@@ -66,8 +66,11 @@ def test_each_kind_is_drawn_its_own_way():
 
 
 def test_rank_widths_grow_with_rank_and_stay_bounded():
-    widths = [rank_width(r) for r in (1, 2, 4, 8, 16, 1_000_000)]
-    assert widths == sorted(widths) and widths[0] == 1.0 and widths[-1] == 7.0
+    """Regression: ranks 32 and 64 were drawn (and shown in the legend) with one width."""
+    usual = [rank_width(2 ** k) for k in range(8)]  # ranks 1 to 128
+    assert usual == sorted(usual) and len(set(usual)) == 8 and usual[0] == 1.0
+    assert min(b - a for a, b in zip(usual, usual[1:])) >= 1.2 - 1e-12  # one doubling: a visible step
+    assert rank_width(1_000_000) == rank_width(128) == pytest.approx(9.4)
 
 
 def test_the_drawn_curves_start_and_end_where_the_edge_reads_and_writes():
@@ -199,3 +202,31 @@ def test_a_crowded_line_or_one_of_module_paths_is_drawn_with_labels_below(tmp_pa
                               points)
     svg = draw_layout(layout, tmp_path / "p.svg").read_text(encoding="utf-8")
     assert svg.startswith("<?xml") and svg.count("<path") >= len(layout.arcs) + len(layout.points)
+
+
+def test_many_ranks_and_long_kind_names_keep_the_legend_inside_the_picture(tmp_path, monkeypatch):
+    """Regression: with six ranks the one legend's columns took the kinds' long names and ran off both sides."""
+    from matplotlib.figure import Figure
+
+    from adaptgraph.plot.draw import draw_layout
+
+    kinds = ["sequential", "longrange", "recurrent", "parallel", "longrange", "longrange"]
+    ends = [(1, 1), (0, 2), (4, 1), (2, 3), (1, 4), (0, 3)]
+    layout = placement_layout([_edge(f"e{r}", kind, STREAM[a], STREAM[b], rank=2 ** r)
+                               for r, (kind, (a, b)) in enumerate(zip(kinds, ends), start=1)], STREAM)
+    figures = []
+    original = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **kw: (figures.append(fig), original(fig, *a, **kw))[1])
+    draw_layout(layout, tmp_path / "p.png")
+    fig = figures[0]
+    renderer = fig.canvas.get_renderer()
+    legends = [a for ax in fig.axes for a in ax.get_children() if type(a).__name__ == "Legend"]
+    texts = sorted(t.get_text() for legend in legends for t in legend.get_texts())
+    assert texts == sorted(["sequential (loop)", "long-range", "recurrent (next pass, below)", "parallel"]
+                           + [f"rank {2 ** r}" for r in range(1, 7)])
+    page = fig.bbox
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    boxes = [legend.get_window_extent(renderer) for legend in legends]
+    assert not boxes[0].overlaps(boxes[1])  # the kinds' row and the ranks' row
