@@ -194,7 +194,10 @@ def _file_order_split(records: list[Record], fractions, ref: str) -> tuple[tuple
     n_train, n_val, _ = split_sizes(len(records), fractions)
     splits = (records[:n_train], records[n_train:n_train + n_val], records[n_train + n_val:])
     for name, part, share in zip(SPLITS, splits, fractions):
-        if share > 0 and not part:
+        if not part and share == 0:  # a run needs validation and test numbers: never save one without
+            raise TaskError(f"task '{ref}' gives the {name} split no share; a run needs validation and test "
+                            f"numbers", hint="give every split a share, e.g. split=90/5/5")
+        if not part:
             raise TaskError(f"task '{ref}' has {len(records)} examples, too few to give the {name} split any",
                             hint="give more examples (3 reach every split) or change split=A/B/C")
     return tuple(tuple(part) for part in splits)

@@ -78,7 +78,7 @@ def by_hand(bb, task, split: str) -> tuple[float, int]:
 
 def test_perplexity_is_exp_of_the_mean_loss_over_response_tokens(pairs):
     bb = load_backbone("zoo:gpt-tiny")
-    task = bind_task(load_task(f"lm:{pairs}?prompt=q&response=a&split=4/0/4"), bb)
+    task = bind_task(load_task(f"lm:{pairs}?prompt=q&response=a&split=3/1/4"), bb)
     model = adaptgraph.compile(adaptgraph.loads("parallel h.*.mlp"), bb)  # zero-initialised: the backbone
     config = TrainConfig(eval_batch_size=3, device="cpu")  # batches of unequal lengths and padding
     got = evaluate(model, task.make_head(bb), bb, task, "test", config, progress=False)
@@ -123,6 +123,11 @@ def test_the_cli_header_says_how_many_tokens_are_scored(pairs, tmp_path, capsys)
                                          "response=KEY together, or messages=KEY alone (and field= is for plain text)"),
     ([{"q": "a", "a": "b"}], "prompt=q&response=a&split=1/1/1", "task '{ref}' has 1 examples, too few to give the "
                                                                 "validation split any"),
+    # a run needs validation and test numbers: a split without a share is refused before training
+    ([{"q": "a", "a": "b"}] * 20, "prompt=q&response=a&split=100/0/0", "task '{ref}' gives the validation split "
+                                                                      "no share; a run needs validation and test numbers"),
+    ([{"q": "a", "a": "b"}] * 20, "prompt=q&response=a&split=90/10/0", "task '{ref}' gives the test split no "
+                                                                      "share; a run needs validation and test numbers"),
 ])
 def test_bad_files_name_the_line_and_the_field(tmp_path, rows, ref, message):
     f = write_jsonl(tmp_path / "bad.jsonl", rows)
