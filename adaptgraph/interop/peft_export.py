@@ -76,7 +76,10 @@ def lora_targets(opened: Source) -> list[ModuleEdge]:
         raise InteropError(f"{opened.path}: PEFT cannot express these edges, so nothing was exported:\n"
                            + sorted_problems(refused),
                            hint="only `parallel M { act = none, norm = none, bias = false }` on an nn.Linear or "
-                                "Conv1D module maps onto LoRA; `adaptgraph merge` folds more edges into the weights")
+                                "Conv1D module maps onto LoRA. To hand the run over anyway: `adaptgraph merge RUN "
+                                "--out DIR` folds adapters on one linear module and `train` modules into the "
+                                "weights; with --keep-unmerged it keeps the rest (stream, recurrent, nonlinear "
+                                "edges) as adaptgraph adapters on the merged folder")
     if not found:
         raise InteropError(f"{opened.path}: the model has no adapters to export")
     layouts = {t.layout for t in found}
