@@ -213,3 +213,21 @@ def test_prompt_and_response_with_a_transformers_tokenizer_end_with_its_eos(gpt2
     head, tail = hf(PAIRS[0][0])["input_ids"], hf(PAIRS[0][1])["input_ids"] + [hf.eos_token_id]
     assert example.ids.tolist() == head + tail
     assert example.scored.tolist() == [False] * len(head) + [True] * len(tail)
+
+
+@pytest.mark.hf
+def test_a_tokenizer_that_appends_its_eos_keeps_it_at_the_end_of_the_response_only(gpt2_folder, pairs, tmp_path):
+    from tokenizers import processors
+
+    hf = transformers.AutoTokenizer.from_pretrained(gpt2_folder)
+    eos = hf.eos_token_id
+    hf._tokenizer.post_processor = processors.TemplateProcessing(single="$A <eos>", special_tokens=[("<eos>", eos)])
+    folder = tmp_path / "gpt2-eos"
+    transformers.AutoModelForCausalLM.from_pretrained(gpt2_folder).save_pretrained(folder)
+    hf.save_pretrained(folder)
+    bb = load_backbone(f"hf:{folder}")
+    assert bb.tokenizer.tokenizer(PAIRS[0][0])["input_ids"][-1] == eos  # the tokenizer appends <eos>
+    example = bind_task(load_task(f"lm:{pairs}?prompt=q&response=a&split=6/1/1&block=64"), bb).examples("train")[0][0]
+    plain = [bb.tokenizer.tokenizer(t, add_special_tokens=False)["input_ids"] for t in PAIRS[0]]
+    assert example.ids.tolist() == plain[0] + plain[1] + [eos]  # prompt, response, one <eos>: none in between
+    assert example.scored.tolist() == [False] * len(plain[0]) + [True] * (len(plain[1]) + 1)
