@@ -77,6 +77,10 @@ def _port_point(traced: Traced, ports: dict[str, PointInfo], path: str, port: st
     called = sorted({p.rsplit(".", 1)[0] for p in ports})
     if path in called:  # the module runs but one side has no tensor (e.g. it reads only parameters)
         raise PlanError(f"module '{path}' has no tensor {port}put in the traced graph, so '{name}' is not a point")
+    if path in traced.beside and path not in called:  # the LM head of a causal-LM folder: applied after the features
+        raise PlanError(f"module '{path}' is the backbone's LM head: it maps the features to next-token logits "
+                        f"after the traced forward, so an adapter cannot sit on it ('{name}')",
+                        hint=f"train it whole with `train {path}`, or put the adapter on the last layers")
     if path in traced.module_paths:
         children = [p for p in called if p.startswith(path + ".")]
         example = f"e.g. '{children[0]}'" if children else "check the module's forward"

@@ -191,3 +191,16 @@ def test_training_lm_head_on_a_classification_task_is_refused(folders, tmp_path)
     spec = adaptgraph.loads(f'backbone "hf:{folders / "llama"}"\ntrain lm_head')
     with pytest.raises(TaskError, match="the spec trains lm_head, but task 'csv:.*' does not use the LM head"):
         train_spec(spec, f"csv:{tmp_path / 't.csv'}?text=text&label=label", config=CONFIG, progress=False)
+
+
+@pytest.mark.parametrize("edge", ["parallel lm_head", "edge layers.1.out -> lm_head.in"])
+def test_an_adapter_on_the_lm_head_says_it_is_the_head_and_how_to_train_it(folders, edge):
+    """The head is applied after the traced forward: not 'a container or an unused module'."""
+    from adaptgraph.errors import PlanError
+
+    with pytest.raises(PlanError) as err:
+        adaptgraph.compile(adaptgraph.loads(f'backbone "hf:{folders / "llama"}"\n{edge}'))
+    problem = err.value.problems[0]
+    assert problem.message.startswith("module 'lm_head' is the backbone's LM head: it maps the features to "
+                                      "next-token logits after the traced forward, so an adapter cannot sit on it")
+    assert "`train lm_head`" in problem.hint
