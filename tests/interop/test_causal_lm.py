@@ -204,3 +204,18 @@ def test_an_adapter_on_the_lm_head_says_it_is_the_head_and_how_to_train_it(folde
     assert problem.message.startswith("module 'lm_head' is the backbone's LM head: it maps the features to "
                                       "next-token logits after the traced forward, so an adapter cannot sit on it")
     assert "`train lm_head`" in problem.hint
+
+
+@pytest.mark.parametrize("name, body, hint", [
+    ("gpt2", "parallel transformer.h.*.attn.c_attn", "write 'h.*.attn.c_attn.in': module paths are the feature "
+                                                     "model's, without 'transformer.'"),
+    ("llama", "parallel model.layers.*.self_attn.q_proj", "write 'layers.*.self_attn.q_proj.in'"),
+    ("llama", "train model.norm", "write 'norm': module paths are the feature model's, without 'model.'"),
+])
+def test_a_path_written_from_the_causal_lm_class_hints_the_bare_decoders(folders, name, body, hint):
+    """`GPT2LMHeadModel` names its layers `transformer.h.0...`; the feature model is its bare decoder."""
+    from adaptgraph.errors import AdaptGraphError
+
+    with pytest.raises(AdaptGraphError) as err:
+        adaptgraph.compile(adaptgraph.loads(f'backbone "hf:{folders / name}"\n{body}'))
+    assert err.value.problems[0].hint.startswith(hint)
