@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .adapters import edge_flops, edge_parameters
 from .errors import AdaptGraphError, PlanError, ProblemList, did_you_mean
 from .graph import PointInfo, Traced, resolve_glob_pair, resolve_point
+from .graph.point_lookup import prefix_hint
 from .spec.edge_facts import INFERRED_KIND, edge_kind, glob_regex, has_glob, module_of_ports
 from .spec.expand import MAX_EDGES, walk
 from .spec.models import Options, Spec
@@ -220,7 +221,9 @@ def _resolve_train(spec: Spec, traced: Traced, problems) -> tuple[str, ...]:
     for i, pattern in enumerate(spec.train):
         found = _train_matches(pattern, traced.module_paths)
         if not found:
-            hint = did_you_mean(pattern, traced.module_paths) or "run `adaptgraph points BACKBONE` to list module paths"
+            hint = (prefix_hint(pattern, lambda rest: bool(_train_matches(rest, traced.module_paths)))
+                    or did_you_mean(pattern, traced.module_paths) or "run `adaptgraph points BACKBONE` to list "
+                                                                     "module paths")
             problems.add(f"`train {pattern}`: no module has this path", spec.span(f"train[{i}]"), f"train[{i}]", hint)
         out += [p for p in found if p not in out]
     return tuple(out)

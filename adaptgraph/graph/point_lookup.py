@@ -77,6 +77,10 @@ def _port_point(traced: Traced, ports: dict[str, PointInfo], path: str, port: st
     called = sorted({p.rsplit(".", 1)[0] for p in ports})
     if path in called:  # the module runs but one side has no tensor (e.g. it reads only parameters)
         raise PlanError(f"module '{path}' has no tensor {port}put in the traced graph, so '{name}' is not a point")
+    if path in traced.beside and path not in called:  # the LM head of a causal-LM folder: applied after the features
+        raise PlanError(f"module '{path}' is the backbone's LM head: it maps the features to next-token logits "
+                        f"after the traced forward, so an adapter cannot sit on it ('{name}')",
+                        hint=f"train it whole with `train {path}`, or put the adapter on the last layers")
     if path in traced.module_paths:
         children = [p for p in called if p.startswith(path + ".")]
         example = f"e.g. '{children[0]}'" if children else "check the module's forward"
@@ -102,6 +106,16 @@ def _glob_values(text: str, ports: dict[str, PointInfo]) -> set[str]:
     return {m["seg"] for name in ports if (m := regex.fullmatch(name))}
 
 
+def prefix_hint(text: str, matches) -> str:
+    """For a path written from the task model (``transformer.h.*``, ``model.layers.0``): the same path without
+    its first segment, when ``matches(rest)`` says that one exists; else an empty string."""
+    first, _, rest = text.partition(".")
+    if not rest or has_glob(first) or has_glob(rest.split(".")[0]) or not matches(rest):
+        return ""
+    return (f"write '{rest}': module paths are the feature model's, without '{first}.' (a causal-LM folder's "
+            f"are its bare decoder's, as in LlamaModel or GPT2Model)")
+
+
 def _glob_hint(text: str, ports: dict[str, PointInfo]) -> str:
     """Suggest patterns made from real points, with ``*`` where ``text`` has it."""
     segments = text.split(".")
@@ -115,5 +129,6 @@ def _glob_hint(text: str, ports: dict[str, PointInfo]) -> str:
         parts = name.split(".")
         if len(parts) == len(segments):
             patterns.add(".".join("*" if i in stars else part for i, part in enumerate(parts)))
-    return did_you_mean(text, patterns) or ("'*' stands for exactly one path segment ('**' for one or more); module "
-                                            "paths are what named_modules() prints")
+    return (did_you_mean(text, patterns) or prefix_hint(text, lambda rest: bool(_glob_values(rest, ports)))
+            or "'*' stands for exactly one path segment ('**' for one or more); module paths are what "
+               "named_modules() prints")

@@ -42,7 +42,7 @@ from ..saving import FINGERPRINT_KEY, load_weights, read_adapter_file, save_adap
 from ..trainable import adapter_path
 from ..spec import Spec, dump
 from ..spec.models import Edge
-from .module_edges import ModuleEdge, mergeable, sorted_problems
+from .module_edges import ModuleEdge, call_counts, mergeable, shared_call_reason, sorted_problems
 from .source import Source, open_source
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
@@ -118,6 +118,10 @@ def split_edges(opened: Source) -> tuple[list[ModuleEdge], list[tuple[str, str]]
     for edge in opened.plan.edges:
         found, why = mergeable(edge, opened.backbone.module)
         (folds.append(found) if found else refused.append((edge.name, why)))
+    calls = call_counts(opened.backbone.module, [f.path for f in folds], opened.backbone.example_inputs)
+    for f in [f for f in folds if calls[f.path] > 1]:
+        folds.remove(f)
+        refused.append((f.edge.name, shared_call_reason(f.path, calls[f.path], "a fold into its weight")))
     per_module = Counter(f.path for f in folds)
     tangled = {f.path for f in folds if per_module[f.path] > 1 and f.edge.kind == "sequential"}
     for f in [f for f in folds if f.path in tangled]:

@@ -8,8 +8,10 @@ M's weight; a parallel one without biases is exactly a LoRA.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from ..plan import PlannedEdge
@@ -98,3 +100,24 @@ def lora_compatible(edge: PlannedEdge, root: nn.Module) -> tuple[ModuleEdge | No
 def sorted_problems(problems: list[tuple[str, str]]) -> str:
     """``name: reason`` lines, one per refused edge."""
     return "\n".join(f"  {name}: {why}" for name, why in problems)
+
+
+def call_counts(root: nn.Module, paths, inputs) -> Counter:
+    """How many times each module of ``paths`` runs in one forward of ``root`` on ``inputs``. An edge on
+    a module called several times (ALBERT's one shared layer) sits on its first call only, while a fold
+    into its weight, or PEFT's LoRA, would change every call."""
+    counts: Counter = Counter()
+    hooks = [root.get_submodule(p).register_forward_hook(lambda *_, p=p: counts.update([p])) for p in set(paths)]
+    try:
+        with torch.no_grad():
+            root(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return counts
+
+
+def shared_call_reason(path: str, calls: int, other: str) -> str:
+    """Why an edge on a module called ``calls`` > 1 times cannot become ``other`` (a fold, a LoRA)."""
+    return (f"{path} runs {calls} times in the forward (a shared module) and the adapter changes its first "
+            f"call only; {other} would change all {calls}")

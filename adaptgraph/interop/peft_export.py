@@ -23,7 +23,7 @@ from ..errors import InteropError
 from ..fileio import write_bytes_atomic
 from ..inputs import input_paths
 from ..out_folder import claim_folder
-from .module_edges import ModuleEdge, lora_compatible, sorted_problems
+from .module_edges import ModuleEdge, call_counts, lora_compatible, shared_call_reason, sorted_problems
 from ..backbones.hf_causal import CAUSAL_SUFFIXES, causal_class_name
 from ..backbones.hf_features import feature_base
 from .peft_format import CONFIG_FILE, KEY_PREFIX, WEIGHTS_FILE, alpha_for, lora_keys
@@ -72,6 +72,10 @@ def lora_targets(opened: Source) -> list[ModuleEdge]:
     for edge in plan.edges:
         target, why = lora_compatible(edge, root)
         (found.append(target) if target else refused.append((edge.name, why)))
+    calls = call_counts(root, [t.path for t in found], opened.backbone.example_inputs)
+    shared = [t for t in found if calls[t.path] > 1]
+    found = [t for t in found if t not in shared]
+    refused += [(t.edge.name, shared_call_reason(t.path, calls[t.path], "PEFT's LoRA on it")) for t in shared]
     if plan.train:
         refused += [(path, "a `train` module (its full weights are trained); this export writes LoRA "
                            "weights only") for path in plan.train]
@@ -79,7 +83,10 @@ def lora_targets(opened: Source) -> list[ModuleEdge]:
         raise InteropError(f"{opened.path}: PEFT cannot express these edges, so nothing was exported:\n"
                            + sorted_problems(refused),
                            hint="only `parallel M { act = none, norm = none, bias = false }` on an nn.Linear or "
-                                "Conv1D module maps onto LoRA; `adaptgraph merge` folds more edges into the weights")
+                                "Conv1D module maps onto LoRA. To hand the run over anyway: `adaptgraph merge RUN "
+                                "--out DIR` folds adapters on one linear module and `train` modules into the "
+                                "weights; with --keep-unmerged it keeps the rest (stream, recurrent, nonlinear "
+                                "edges, edges on a shared module) as adaptgraph adapters on the merged folder")
     if not found:
         raise InteropError(f"{opened.path}: the model has no adapters to export")
     layouts = {t.layout for t in found}

@@ -186,6 +186,9 @@ def load_lm(ref: TaskRef, seed: int = 0) -> LMTask:
     block = int_option(ref, "block", DEFAULT_BLOCK, minimum=2, maximum=1 << 16)
     if any(ref.get(key) is not None for key in INSTRUCT_OPTIONS):
         return load_instruct(ref, path, block)
+    if ref.get("field") is not None and path.suffix != ".jsonl":
+        raise TaskError(f"option field of task '{ref.text}' names a key of a .jsonl file, but {path} is plain text",
+                        hint="drop field= (the whole file is the text), or give a .jsonl file")
     paragraphs = _paragraphs(path, ref.get("field", "text"))
     fractions = split_fractions(ref) if ref.get("split") is not None else LM_SPLIT
     return LMTask(name=ref.canonical(), splits=_contiguous_split(paragraphs, fractions), block=block,
@@ -194,7 +197,7 @@ def load_lm(ref: TaskRef, seed: int = 0) -> LMTask:
 
 def _paragraphs(path: Path, key: str) -> list[str]:
     if path.suffix == ".jsonl":
-        texts = [row[0] for row in read_rows(path, "jsonl", (("text", key),))]
+        texts = [row[0] for row in read_rows(path, "jsonl", (("field", key),))]  # role = the option's name
     else:
         if not path.exists() and not path.is_symlink():
             raise TaskError(f"text file not found: {path}", hint="check the path (relative to the current directory)")

@@ -194,7 +194,10 @@ def _file_order_split(records: list[Record], fractions, ref: str) -> tuple[tuple
     n_train, n_val, _ = split_sizes(len(records), fractions)
     splits = (records[:n_train], records[n_train:n_train + n_val], records[n_train + n_val:])
     for name, part, share in zip(SPLITS, splits, fractions):
-        if share > 0 and not part:
+        if not part and share == 0:  # a run needs validation and test numbers: never save one without
+            raise TaskError(f"task '{ref}' gives the {name} split no share; a run needs validation and test "
+                            f"numbers", hint="give every split a share, e.g. split=90/5/5")
+        if not part:
             raise TaskError(f"task '{ref}' has {len(records)} examples, too few to give the {name} split any",
                             hint="give more examples (3 reach every split) or change split=A/B/C")
     return tuple(tuple(part) for part in splits)
@@ -220,13 +223,25 @@ def _encoder(backbone, form: str, name: str):
 
 def _prompt_response(tokenizer, hf, prompt: str, response: str) -> tuple[list[int], list[bool]]:
     if hf is not None:
-        head = hf(prompt, verbose=False)["input_ids"]  # with the tokenizer's leading specials (Llama's BOS)
+        head = _with_leading_specials(hf, prompt)
         tail = hf(response, add_special_tokens=False, verbose=False)["input_ids"]
         tail += [hf.eos_token_id] if hf.eos_token_id is not None else []
     else:  # the zoo's tokenizer: [CLS] prompt [SEP] response [SEP]; the response's part follows the prompt's
         head = tokenizer([prompt], _NO_LIMIT)["input_ids"][0].tolist()
         tail = tokenizer([(prompt, response)], _NO_LIMIT)["input_ids"][0].tolist()[len(head):]
     return head + tail, [False] * len(head) + [True] * len(tail)
+
+
+def _with_leading_specials(hf, text: str) -> list[int]:
+    """``text``'s ids with the specials the tokenizer puts before it (Llama's BOS) but none after it:
+    a tokenizer that also appends its EOS (``add_eos_token``) would end the prompt with an EOS
+    and train the response to follow an end of sequence."""
+    full = hf(text, verbose=False)["input_ids"]
+    plain = hf(text, add_special_tokens=False, verbose=False)["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start:start + len(plain)] == plain:
+            return full[:start + len(plain)]
+    return full  # the specials are not around the plain ids: keep what the tokenizer gives
 
 
 def _conversation(hf, where: str, messages: list[dict]) -> tuple[list[int], list[bool]]:

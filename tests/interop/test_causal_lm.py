@@ -191,3 +191,59 @@ def test_training_lm_head_on_a_classification_task_is_refused(folders, tmp_path)
     spec = adaptgraph.loads(f'backbone "hf:{folders / "llama"}"\ntrain lm_head')
     with pytest.raises(TaskError, match="the spec trains lm_head, but task 'csv:.*' does not use the LM head"):
         train_spec(spec, f"csv:{tmp_path / 't.csv'}?text=text&label=label", config=CONFIG, progress=False)
+
+
+@pytest.mark.parametrize("edge", ["parallel lm_head", "edge layers.1.out -> lm_head.in"])
+def test_an_adapter_on_the_lm_head_says_it_is_the_head_and_how_to_train_it(folders, edge):
+    """The head is applied after the traced forward: not 'a container or an unused module'."""
+    from adaptgraph.errors import PlanError
+
+    with pytest.raises(PlanError) as err:
+        adaptgraph.compile(adaptgraph.loads(f'backbone "hf:{folders / "llama"}"\n{edge}'))
+    problem = err.value.problems[0]
+    assert problem.message.startswith("module 'lm_head' is the backbone's LM head: it maps the features to "
+                                      "next-token logits after the traced forward, so an adapter cannot sit on it")
+    assert "`train lm_head`" in problem.hint
+
+
+@pytest.mark.parametrize("name, body, hint", [
+    ("gpt2", "parallel transformer.h.*.attn.c_attn", "write 'h.*.attn.c_attn.in': module paths are the feature "
+                                                     "model's, without 'transformer.'"),
+    ("llama", "parallel model.layers.*.self_attn.q_proj", "write 'layers.*.self_attn.q_proj.in'"),
+    ("llama", "train model.norm", "write 'norm': module paths are the feature model's, without 'model.'"),
+])
+def test_a_path_written_from_the_causal_lm_class_hints_the_bare_decoders(folders, name, body, hint):
+    """`GPT2LMHeadModel` names its layers `transformer.h.0...`; the feature model is its bare decoder."""
+    from adaptgraph.errors import AdaptGraphError
+
+    with pytest.raises(AdaptGraphError) as err:
+        adaptgraph.compile(adaptgraph.loads(f'backbone "hf:{folders / name}"\n{body}'))
+    assert err.value.problems[0].hint.startswith(hint)
+
+
+def test_stream_and_recurrent_edges_are_refused_by_name_and_kept_exactly(folders, tmp_path):
+    """Neither PEFT nor a fold can express them: both hand-offs name each one and write nothing;
+    merge --keep-unmerged writes the causal LM with its head and the edges as adapters beside it."""
+    run = _train(folders, "llama", tmp_path, extra="edge @1 -> @2\nrecurrent @3 -> @1\n")
+    with pytest.raises(InteropError) as caught:
+        export_peft(run, tmp_path / "peft")
+    assert str(caught.value).splitlines()[1:3] == [
+        "  s1__s2: it is a parallel edge @1 -> @2; PEFT's LoRA is only `parallel M` on a linear module M",
+        "  s3__s1: it is a recurrent edge @3 -> @1; PEFT's LoRA is only `parallel M` on a linear module M"]
+    with pytest.raises(InteropError, match="(?s)s1__s2: it is a parallel edge @1 -> @2, not an adapter on one module"
+                                           ".*s3__s1: it is a recurrent edge @3 -> @1"):
+        merge(run, tmp_path / "merged")
+    assert not (tmp_path / "peft").exists() and not (tmp_path / "merged").exists()
+    done = merge(run, tmp_path / "kept", keep_unmerged=True)
+    assert done.model_class == "LlamaForCausalLM" and set(done.kept) == {"s1__s2", "s3__s1"}
+    kept = tmp_path / "kept"
+    bb = load_backbone(f"hf:{kept}")
+    model = load_adapters(kept / "adapters.safetensors", bb)
+    head = load_task(_task(folders)).for_backbone(bb).make_head(bb, model)
+    ids = _ids()
+    with torch.no_grad():
+        logits = head(model(ids, torch.ones_like(ids)))
+        folded_only = head(bb.module(ids, torch.ones_like(ids)))
+    trained = _trained_logits(run, folders / "llama")
+    assert (folded_only - trained).abs().max() > 100 * SAME  # the kept edges matter: the check below can fail
+    assert (logits - trained).abs().max() <= SAME

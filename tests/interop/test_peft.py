@@ -78,6 +78,8 @@ def test_export_refuses_every_edge_peft_cannot_express(tmp_path, bert_dir):
         "  s1__s2: it is a parallel edge @1 -> @2; PEFT's LoRA is only `parallel M` on a linear module M",
         "  s1__s3: it is a longrange edge @1 -> @3; PEFT's LoRA is only `parallel M` on a linear module M",
     ]
+    # what to do instead, which is true of these edges: merge cannot fold a stream edge, --keep-unmerged keeps it
+    assert "--keep-unmerged" in caught.value.problems[0].hint
     assert not (tmp_path / "peft").exists()
 
 

@@ -64,6 +64,8 @@ def test_blocks_split_in_file_order_without_padding(text):
     ("lm:{text}?per_class=3", "option per_class of task 'lm:{text}?per_class=3' has no meaning for a "
                               "language-model task"),
     ("lm:{text}?block=1", "option block=1 of task 'lm:{text}?block=1' must be an integer >= 2 and <= 65536"),
+    ("lm:{text}?field=body", "option field of task 'lm:{text}?field=body' names a key of a .jsonl file, but "
+                             "{text} is plain text"),  # not silently ignored
     ("lm:{text}?blocks=8", "unknown option 'blocks' for lm tasks (options: block, field, max_blocks, prompt, "
                            "response, messages, per_class, split)"),
 ])
@@ -71,6 +73,17 @@ def test_reference_errors(text, ref, message):
     with pytest.raises(TaskError) as err:
         load_task(ref.format(text=text))
     assert err.value.problems[0].message == message.format(text=text)
+
+
+def test_a_jsonl_without_the_text_key_names_the_field_option(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"body": "the cat sat"}\n')
+    with pytest.raises(TaskError) as err:
+        load_task(f"lm:{path}")
+    problem = err.value.problems[0]
+    assert problem.message == f"{path}:1: no field key 'text'; the keys are body"
+    assert problem.hint == "name the field key with ?field=NAME"  # the lm option (there is no ?text=)
+    assert load_task(f"lm:{path}?field=body").splits[0] == ("the cat sat",)
 
 
 def test_blocks_longer_than_the_positions_are_refused(text):

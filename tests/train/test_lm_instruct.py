@@ -78,7 +78,7 @@ def by_hand(bb, task, split: str) -> tuple[float, int]:
 
 def test_perplexity_is_exp_of_the_mean_loss_over_response_tokens(pairs):
     bb = load_backbone("zoo:gpt-tiny")
-    task = bind_task(load_task(f"lm:{pairs}?prompt=q&response=a&split=4/0/4"), bb)
+    task = bind_task(load_task(f"lm:{pairs}?prompt=q&response=a&split=3/1/4"), bb)
     model = adaptgraph.compile(adaptgraph.loads("parallel h.*.mlp"), bb)  # zero-initialised: the backbone
     config = TrainConfig(eval_batch_size=3, device="cpu")  # batches of unequal lengths and padding
     got = evaluate(model, task.make_head(bb), bb, task, "test", config, progress=False)
@@ -123,6 +123,11 @@ def test_the_cli_header_says_how_many_tokens_are_scored(pairs, tmp_path, capsys)
                                          "response=KEY together, or messages=KEY alone (and field= is for plain text)"),
     ([{"q": "a", "a": "b"}], "prompt=q&response=a&split=1/1/1", "task '{ref}' has 1 examples, too few to give the "
                                                                 "validation split any"),
+    # a run needs validation and test numbers: a split without a share is refused before training
+    ([{"q": "a", "a": "b"}] * 20, "prompt=q&response=a&split=100/0/0", "task '{ref}' gives the validation split "
+                                                                      "no share; a run needs validation and test numbers"),
+    ([{"q": "a", "a": "b"}] * 20, "prompt=q&response=a&split=90/10/0", "task '{ref}' gives the test split no "
+                                                                      "share; a run needs validation and test numbers"),
 ])
 def test_bad_files_name_the_line_and_the_field(tmp_path, rows, ref, message):
     f = write_jsonl(tmp_path / "bad.jsonl", rows)
@@ -208,3 +213,21 @@ def test_prompt_and_response_with_a_transformers_tokenizer_end_with_its_eos(gpt2
     head, tail = hf(PAIRS[0][0])["input_ids"], hf(PAIRS[0][1])["input_ids"] + [hf.eos_token_id]
     assert example.ids.tolist() == head + tail
     assert example.scored.tolist() == [False] * len(head) + [True] * len(tail)
+
+
+@pytest.mark.hf
+def test_a_tokenizer_that_appends_its_eos_keeps_it_at_the_end_of_the_response_only(gpt2_folder, pairs, tmp_path):
+    from tokenizers import processors
+
+    hf = transformers.AutoTokenizer.from_pretrained(gpt2_folder)
+    eos = hf.eos_token_id
+    hf._tokenizer.post_processor = processors.TemplateProcessing(single="$A <eos>", special_tokens=[("<eos>", eos)])
+    folder = tmp_path / "gpt2-eos"
+    transformers.AutoModelForCausalLM.from_pretrained(gpt2_folder).save_pretrained(folder)
+    hf.save_pretrained(folder)
+    bb = load_backbone(f"hf:{folder}")
+    assert bb.tokenizer.tokenizer(PAIRS[0][0])["input_ids"][-1] == eos  # the tokenizer appends <eos>
+    example = bind_task(load_task(f"lm:{pairs}?prompt=q&response=a&split=6/1/1&block=64"), bb).examples("train")[0][0]
+    plain = [bb.tokenizer.tokenizer(t, add_special_tokens=False)["input_ids"] for t in PAIRS[0]]
+    assert example.ids.tolist() == plain[0] + plain[1] + [eos]  # prompt, response, one <eos>: none in between
+    assert example.scored.tolist() == [False] * len(plain[0]) + [True] * (len(plain[1]) + 1)
