@@ -67,8 +67,9 @@ def validate_doc(doc: dict, smap: SourceMap) -> Spec:
     problems, seen = ProblemList(), set()
     for p in found:
         span = smap.find(p.path)
-        if (p.message, span) not in seen:  # `parallel M` puts src and dst at one place: say it once
-            seen.add((p.message, span))
+        key = (p.message, span or p.path)  # `parallel M` puts src and dst at one place: say it once
+        if key not in seen:
+            seen.add(key)
             problems.add(p.message, span, p.path, p.hint)
     problems.raise_if_any()
     return spec
