@@ -48,7 +48,8 @@ class CheckedFields:
         m = _STATEMENT_PATH.match(path)
         return self.origins.get(m.group(0), m.group(0)) + path[m.end():] if m else path
 
-    def _valid(self, adapter: TypeAdapter, value, loc: tuple) -> tuple[bool, object]:
+    def check(self, adapter: TypeAdapter, value, loc: tuple) -> tuple[bool, object]:
+        """Whether ``value`` passes ``adapter``, and its validated form; its problems are kept, at ``loc``."""
         try:
             return True, adapter.validate_python(value)
         except ValidationError as e:
@@ -69,7 +70,7 @@ def check_fields(doc: dict) -> CheckedFields:
         elif name == "templates" and isinstance(value, dict):
             out.values[name] = _templates(out, value)
         else:
-            ok, valid = out._valid(_field_adapter(name), value, (name,))
+            ok, valid = out.check(_field_adapter(name), value, (name,))
             if ok:
                 out.values[name] = valid
     for key in doc:
@@ -82,7 +83,7 @@ def _templates(out: CheckedFields, templates: dict) -> dict:
     kept = {}
     out.templates = [str(k) for k in templates]
     for name, options in templates.items():
-        ok, valid = out._valid(_field_adapter("templates"), {name: options}, ("templates",))
+        ok, valid = out.check(_field_adapter("templates"), {name: options}, ("templates",))
         if ok:
             kept.update(valid)
     return kept
@@ -112,7 +113,7 @@ def _statement(out: CheckedFields, st, loc: tuple, here: str, written: str):
         body, inner = _statements(out, st["body"], (*loc, "body"), f"{here}.body", f"{written}.body")
         st = {**st, "body": body}
     elif tag == "edge" and isinstance(st, dict) and "options" in st:
-        ok, options = out._valid(_adapter(Options), st["options"], (*loc, "options"))
+        ok, options = out.check(_adapter(Options), st["options"], (*loc, "options"))
         st = {**st, "options": options} if ok else {k: v for k, v in st.items() if k != "options"}
-    ok, valid = out._valid(_adapter(kind), st, loc)
+    ok, valid = out.check(_adapter(kind), st, loc)
     return (valid, inner) if ok else (None, {})
