@@ -2,22 +2,21 @@
 
 Three layers of checks, all collected before anything is raised:
 1. statement rules (at most one ``spec``, what may stand inside a loop, ...), here;
-2. field rules (types, bounds, allowed values, unknown options), pydantic's;
+2. field rules (types, bounds, allowed values, unknown options), pydantic's, part by part
+   (``field_checks``);
 3. whole-spec rules (templates, duplicates, kinds), ``validate.semantic_problems``.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..errors import ProblemList, Span, SpecError, SpecSyntaxError
 from .expand import ExprError, interpolate
+from .field_checks import check_fields
 from .models import Spec
-from .pydantic_errors import describe
-from .salvage import salvage
 from .transform import Stmt
 from .validate import semantic_problems
 
@@ -57,34 +56,23 @@ def build_spec(records: list[Stmt], file: str, default_name: str | None, syntax_
 
 
 def validate_doc(doc: dict, smap: SourceMap) -> Spec:
-    """Field checks (pydantic), then whole-spec checks; all problems raised together, with positions.
-
-    When fields are invalid, the whole-spec checks still run on a salvaged copy of the
-    document (bad fields neutralised), so that one run reports every problem.
-    """
-    found, salvaged = [], None
-    try:
-        spec = _validate_fields(doc)
-    except ValidationError as e:
-        found += describe(e)
-        salvaged = salvage(doc, _validate_fields)
-        spec = salvaged.spec if salvaged else None
-    if spec is not None:
-        for p in semantic_problems(spec, _where(smap)):
-            if not (salvaged and salvaged.templates_touched and p.path.endswith(".template")):
-                found.append(p)  # (a use of an invalid template is reported with the template)
+    """Field checks part by part, then whole-spec checks on the parts that passed; all problems
+    raised together, with positions. The spec is built from fields already validated."""
+    checked = check_fields(doc)
+    spec = Spec.model_construct(**checked.values)
+    where = _where(smap)
+    found = list(checked.problems)
+    for p in semantic_problems(spec, lambda path: where(checked.original_path(path)), checked.templates):
+        found.append(dataclasses.replace(p, path=checked.original_path(p.path)))
     problems, seen = ProblemList(), set()
     for p in found:
         span = smap.find(p.path)
-        if (p.message, span) not in seen:  # `parallel M` puts src and dst at one place: say it once
-            seen.add((p.message, span))
+        key = (p.message, span or p.path)  # `parallel M` puts src and dst at one place: say it once
+        if key not in seen:
+            seen.add(key)
             problems.add(p.message, span, p.path, p.hint)
     problems.raise_if_any()
     return spec
-
-
-def _validate_fields(doc) -> Spec:
-    return Spec.model_validate(doc, context={"skip_semantics": True})
 
 
 def _where(smap: SourceMap):

@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, ValidationInfo,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationInfo,
                       field_validator, model_validator)
 
 from .edge_facts import ACTIVATIONS, SPEC_KINDS
@@ -153,11 +153,16 @@ def _check_count(n: int) -> None:
         raise ValueError(f"a loop over {n} values is too long (at most {MAX_LOOP_VALUES})")
 
 
-def _statement_tag(v) -> str:
+def statement_tag(v) -> str:
+    """Which kind of statement ``v`` is: a mapping with a loop variable is a loop."""
     return "loop" if isinstance(v, Loop) or (isinstance(v, dict) and "var" in v) else "edge"
 
 
-Statement = Annotated[Union[Annotated[Edge, Tag("edge")], Annotated[Loop, Tag("loop")]], Discriminator(_statement_tag)]
+Statement = Annotated[Union[Annotated[Edge, Tag("edge")], Annotated[Loop, Tag("loop")]], Discriminator(statement_tag)]
+
+
+def _once(paths: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(paths))  # training a module twice means training it: keep the first
 
 
 class Spec(Frozen):
@@ -173,7 +178,8 @@ class Spec(Frozen):
     """Named option sets, used by edges with ``: NAME``."""
     edges: tuple[Statement, ...] = ()
     """Edges and loops, in the order written."""
-    train: tuple[Annotated[str, Field(pattern=PATH_PATTERN, max_length=1000)], ...] = ()
+    train: Annotated[tuple[Annotated[str, Field(pattern=PATH_PATTERN, max_length=1000)], ...],
+                     AfterValidator(_once)] = ()
     """Backbone submodules (paths, ``*`` allowed) that are also trained."""
     stream: Optional[Annotated[str, Field(pattern=PATH_PATTERN, max_length=1000)]] = None
     """Module pattern of the repeated blocks that define stream points; detected when absent."""
@@ -187,17 +193,10 @@ class Spec(Frozen):
     def __init__(self, /, **data) -> None:
         """A spec built from Python fails like one read from a file: ``SpecError`` (a ``ValueError``)
         listing every problem with its field path, e.g. ``edges[0].options.rank``."""
-        try:
-            super().__init__(**data)
-        except ValidationError:
-            from .build import SourceMap, validate_doc  # late import: build needs the models
+        from .build import SourceMap, validate_doc  # late import: build needs the models
 
-            validate_doc(data, SourceMap())  # raises the SpecError
-            raise  # only if the two validations disagreed: keep pydantic's error rather than none
-
-    # Marked as pydantic marks its own ``__init__``, so that ``model_validate`` (the loader's path,
-    # which collects positions itself) validates directly instead of calling this.
-    __init__.__pydantic_base_init__ = True
+        checked = validate_doc(data, SourceMap())  # raises the SpecError
+        super().__init__(**{name: getattr(checked, name) for name in checked.model_fields_set})
 
     def __eq__(self, other: object) -> bool:  # the source positions do not make two specs differ
         return type(other) is type(self) and self.__dict__ == other.__dict__
@@ -210,22 +209,6 @@ class Spec(Frozen):
 
     def with_source(self, source) -> "Spec":
         self._source = source
-        return self
-
-    @field_validator("train")
-    @classmethod
-    def _train_once(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(paths))  # training a module twice means training it: keep the first
-
-    @model_validator(mode="after")
-    def _semantics(self, info: ValidationInfo) -> "Spec":
-        if info.context and info.context.get("skip_semantics"):
-            return self  # the loader runs these checks itself, to attach source positions
-        from .validate import semantic_problems  # late import: validate needs the models
-
-        problems = semantic_problems(self)
-        if problems:
-            raise ValueError("; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in problems))
         return self
 
     # -- derived views -------------------------------------------------------

@@ -7,13 +7,11 @@ import typing
 from pydantic import ValidationError
 
 from ..errors import Problem, did_you_mean
-from .models import MAX_LOOP_VALUE, OPTION_NAMES, Act, Init, Kind, Norm
+from .models import MAX_LOOP_VALUE, OPTION_NAMES, Act, Edge, Init, Kind, Loop, Norm, Spec
 from .points import PATH_RE
 
 _ALLOWED = {"act": typing.get_args(Act), "norm": typing.get_args(Norm), "init": typing.get_args(Init)}
-_TOP_FIELDS = ("name", "backbone", "defaults", "templates", "edges", "train", "stream", "passes")
-_FIELDS = {"edge": ("kind", "src", "dst", "name", "template", "options"),
-           "loop": ("var", "start", "stop", "values", "body")}
+_FIELDS = {"edge": tuple(Edge.model_fields), "loop": tuple(Loop.model_fields)}
 _OPTIONS_PARENT = re.compile(r"^(?:defaults|templates\.[^.]+|.*\.options)\.[^.\[\]]+$")
 _MEMBER_NAMES = ("float", "int", "bool", "str")  # union member names pydantic puts at the end of a location
 _TYPE_WORDS = {
@@ -24,11 +22,12 @@ _TYPE_WORDS = {
 }
 
 
-def describe(err: ValidationError) -> list[Problem]:
-    """One problem per distinct error (unions report one error per member; the first is kept)."""
+def describe(err: ValidationError, loc: tuple = ()) -> list[Problem]:
+    """One problem per distinct error (unions report one error per member; the first is kept);
+    ``loc`` is where the validated part stands in the spec (``("edges", 2, "edge")``)."""
     out, seen = [], set()
     for e in err.errors(include_url=False):
-        path, tag = _path(e["loc"])
+        path, tag = _path((*loc, *e["loc"]))
         problem = _problem(e, path, tag)
         key = (problem.path, problem.message)
         if key not in seen:
@@ -60,7 +59,7 @@ def _field(path: str) -> str:
 def _problem(e: dict, path: str, tag: str) -> Problem:
     kind, field, value = e["type"], _field(path), e.get("input")
     if kind == "extra_forbidden":
-        return _unknown_field(path, field, tag)
+        return unknown_field(path, field, tag)
     if kind == "missing":
         return _missing(path, field, tag)
     if e["loc"] and e["loc"][-1] == "[key]":
@@ -111,11 +110,12 @@ def _choice(field: str, value, allowed, path: str) -> Problem:
     return Problem(f"{field} = {_show(value)} is not allowed; allowed: {', '.join(allowed)}", path=path, hint=hint)
 
 
-def _unknown_field(path: str, field: str, tag: str) -> Problem:
+def unknown_field(path: str, field: str, tag: str) -> Problem:
+    """A field that ``tag``'s statement (``""``: the spec itself) does not have, with the fields it has."""
     if _OPTIONS_PARENT.match(path):
         hint = did_you_mean(field, OPTION_NAMES) or "options: " + ", ".join(OPTION_NAMES)
         return Problem(f"unknown option {field!r}", path=path, hint=hint)
-    fields = _FIELDS.get(tag, _TOP_FIELDS)
+    fields = _FIELDS.get(tag, tuple(Spec.model_fields))
     what = {"edge": "an edge", "loop": "a loop"}.get(tag, "a spec")
     return Problem(f"unknown field {field!r} in {what}", path=path,
                    hint=did_you_mean(field, fields) or "fields: " + ", ".join(fields))

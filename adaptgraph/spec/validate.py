@@ -7,7 +7,7 @@ bounds, allowed values) are pydantic's, in ``models.py``.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..errors import Problem, did_you_mean
 from .edge_facts import INFERRED_KIND, fitting_kind
@@ -15,12 +15,13 @@ from .expand import MAX_EDGES, MAX_STEPS, statement_sizes, statement_steps, walk
 from .points import parse_point
 
 
-def semantic_problems(spec, where: Callable[[str], str] = str) -> list[Problem]:
+def semantic_problems(spec, where: Callable[[str], str] = str, templates: Iterable[str] | None = None) -> list[Problem]:
     """Problems of the whole spec; ``where`` turns a field path into words for messages
-    that refer to another place (the loader passes one that gives the line)."""
+    that refer to another place (the loader passes one that gives the line); ``templates``
+    are the template names written, when some were left out of ``spec`` for their own problems."""
     problems: list[Problem] = []
     problems += _backbone_problems(spec.backbone)
-    problems += _template_problems(spec)
+    problems += _template_problems(spec, list(spec.templates) if templates is None else list(templates))
     size_problems = _size_problems(spec.edges)
     if size_problems:
         return problems + size_problems
@@ -71,11 +72,10 @@ def _backbone_problems(ref) -> list[Problem]:
     return []
 
 
-def _template_problems(spec) -> list[Problem]:
+def _template_problems(spec, known: list[str]) -> list[Problem]:
     out = []
     for path, edge in _all_edges(spec.edges, "edges"):
-        if edge.template is not None and edge.template not in spec.templates:
-            known = list(spec.templates)
+        if edge.template is not None and edge.template not in known:
             hint = did_you_mean(edge.template, known) or (
                 "templates defined: " + ", ".join(known) if known else
                 f"define it with `adapter {edge.template} {{ ... }}` (in YAML/JSON: under `templates`)")
