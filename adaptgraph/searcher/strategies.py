@@ -20,13 +20,14 @@ the same on every executor.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import ClassVar, Optional, Protocol, Sequence
 
 import numpy as np
 from pydantic import ValidationError
 
-from ..errors import Problem, ScoreError, SearchError, did_you_mean
+from ..errors import Problem, ScoreError, SearchError
+from ..registry import Registry
 from ..score.select import candidates as score_candidates
 from ..score.select import choose
 from ..spec.edge_facts import stream_name
@@ -132,7 +133,7 @@ class Evolve:
     population: int = 8
     tournament: int = 2
     gamma: float = 0.6
-    mutations: tuple[str, ...] = MUTATIONS
+    mutations: tuple[str, ...] = field(default_factory=MUTATIONS.names)
     attempts: int = 50
     name: ClassVar[str] = "evolve"
     needs_scores: ClassVar[bool] = True
@@ -142,9 +143,7 @@ class Evolve:
             raise SearchError("evolve needs trials, population, tournament and attempts of at least 1, got "
                               f"{self.trials}, {self.population}, {self.tournament}, {self.attempts}")
         for m in self.mutations:
-            if m not in MUTATIONS:
-                raise SearchError(f"unknown mutation {m!r}; choose from {', '.join(MUTATIONS)}",
-                                  hint=did_you_mean(m, MUTATIONS))
+            MUTATIONS.lookup(m)
 
     def propose(self, round, history, space, rng) -> Proposed:
         if round == 0:
@@ -182,16 +181,20 @@ class Evolve:
         return d
 
 
-STRATEGIES = {cls.name: cls for cls in (Single, RandomPlacement, GGA, Evolve, Hyperband)}
+# strategy name -> its settings class (called with the settings); a new strategy is one registration
+STRATEGIES: Registry[type] = Registry("search strategy", SearchError)
+STRATEGIES.register(Single.name, Single)
+STRATEGIES.register(RandomPlacement.name, RandomPlacement)
+STRATEGIES.register(GGA.name, GGA)
+STRATEGIES.register(Evolve.name, Evolve)
+STRATEGIES.register(Hyperband.name, Hyperband)
 TRIALS = {"single": "sample", "random": "draws", "evolve": "trials", "hyperband": "candidates"}
 
 
 def make_strategy(name: str, trials: Optional[int] = None, **settings) -> Strategy:
     """A strategy by name; ``trials`` is single's sample, random's draws per k, evolve's trial count or
     hyperband's number of candidates."""
-    if name not in STRATEGIES:
-        raise SearchError(f"unknown search strategy {name!r}; choose one of {', '.join(STRATEGIES)}",
-                          hint=did_you_mean(name, STRATEGIES))
+    strategy = STRATEGIES.lookup(name)
     if trials is not None:
         if trials < 1:
             raise SearchError(f"the number of trials must be at least 1, got {trials}")
@@ -200,7 +203,7 @@ def make_strategy(name: str, trials: Optional[int] = None, **settings) -> Strate
                               hint="give the adapter counts with -k, e.g. -k 2 4 8")
         settings[TRIALS[name]] = trials
     try:
-        return STRATEGIES[name](**settings)
+        return strategy(**settings)
     except ValidationError as e:  # hyperband's settings are a pydantic model
         raise SearchError(problems=[Problem(f"{name} {'.'.join(map(str, err['loc'])) or 'settings'}: "
                                             f"{err['msg'].removeprefix('Value error, ')}",
