@@ -44,6 +44,7 @@ class Strategy(Protocol):
 
     name: ClassVar[str]
     needs_scores: ClassVar[bool]
+    trials_setting: ClassVar[Optional[str]]  # the setting ``--trials`` gives; None: one spec per k, no trials
 
     def propose(self, round: int, history: Sequence[TrialRecord], space: SearchSpace,
                 rng: np.random.Generator) -> Proposed:
@@ -62,6 +63,7 @@ class Single:
     sample: Optional[int] = None
     name: ClassVar[str] = "single"
     needs_scores: ClassVar[bool] = False
+    trials_setting: ClassVar[str] = "sample"
 
     def propose(self, round, history, space, rng) -> Proposed:
         if round > 0:
@@ -83,6 +85,7 @@ class RandomPlacement:
     draws: int = 10
     name: ClassVar[str] = "random"
     needs_scores: ClassVar[bool] = False
+    trials_setting: ClassVar[str] = "draws"
 
     def propose(self, round, history, space, rng) -> Proposed:
         if round > 0:
@@ -107,6 +110,7 @@ class GGA:
     gamma: float = 0.6
     name: ClassVar[str] = "gga"
     needs_scores: ClassVar[bool] = True
+    trials_setting: ClassVar[Optional[str]] = None
 
     def propose(self, round, history, space, rng) -> Proposed:
         if round > 0:
@@ -137,6 +141,7 @@ class Evolve:
     attempts: int = 50
     name: ClassVar[str] = "evolve"
     needs_scores: ClassVar[bool] = True
+    trials_setting: ClassVar[str] = "trials"
 
     def __post_init__(self) -> None:
         if self.trials < 1 or self.population < 1 or self.tournament < 1 or self.attempts < 1:
@@ -188,7 +193,6 @@ STRATEGIES.register(RandomPlacement.name, RandomPlacement)
 STRATEGIES.register(GGA.name, GGA)
 STRATEGIES.register(Evolve.name, Evolve)
 STRATEGIES.register(Hyperband.name, Hyperband)
-TRIALS = {"single": "sample", "random": "draws", "evolve": "trials", "hyperband": "candidates"}
 
 
 def make_strategy(name: str, trials: Optional[int] = None, **settings) -> Strategy:
@@ -198,10 +202,11 @@ def make_strategy(name: str, trials: Optional[int] = None, **settings) -> Strate
     if trials is not None:
         if trials < 1:
             raise SearchError(f"the number of trials must be at least 1, got {trials}")
-        if name == "gga":
-            raise SearchError("gga trains one spec per k, so a number of trials does not apply",
+        setting = getattr(strategy, "trials_setting", None)
+        if setting is None:
+            raise SearchError(f"{name} trains one spec per k, so a number of trials does not apply",
                               hint="give the adapter counts with -k, e.g. -k 2 4 8")
-        settings[TRIALS[name]] = trials
+        settings[setting] = trials
     try:
         return strategy(**settings)
     except ValidationError as e:  # hyperband's settings are a pydantic model
