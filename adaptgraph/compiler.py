@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import fx, nn
 
-from .adapters import built_kind
+from .adapters import LowRankAdapter
 from .arguments import check_flag, check_instance, check_name, check_seed
 from .backbones import Backbone, get_backbone
 from .errors import BackboneError
@@ -125,11 +125,10 @@ def plan_passes(plan: Plan) -> list[tuple[str, Pass]]:
 def build_adapters(plan: Plan, seed: int) -> nn.ModuleDict:
     """One adapter per planned edge, initialised from ``seed`` without touching the global RNG."""
     adapters = nn.ModuleDict()
-    kind = built_kind()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for e in plan.edges:
-            adapters[e.name] = kind.build(e.in_features, e.out_features, e.options, feature_dim=e.src.feature_dim)
+            adapters[e.name] = LowRankAdapter(e.in_features, e.out_features, e.options, feature_dim=e.src.feature_dim)
     return adapters
 
 

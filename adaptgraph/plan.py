@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .adapters import edge_flops, edge_parameters
 from .errors import AdaptGraphError, PlanError, ProblemList, did_you_mean
 from .graph import PointInfo, Traced, resolve_glob_pair, resolve_point
 from .graph.point_lookup import prefix_hint
-from .spec.edge_facts import INFERRED_KIND, edge_kind, glob_regex, has_glob, module_of_ports
+from .spec.edge_facts import (INFERRED_KIND, adapter_flops, adapter_parameters, edge_kind, glob_regex, has_glob,
+                              module_of_ports)
 from .spec.expand import MAX_EDGES, walk
 from .spec.models import Options, Spec
 
@@ -41,7 +41,7 @@ class PlannedEdge:
 
     @property
     def parameters(self) -> int:
-        return edge_parameters(self.in_features, self.out_features, self.options)
+        return adapter_parameters(self.in_features, self.out_features, self.options)
 
     def flops_per_example(self) -> int:
         """Extra FLOPs of one call of this adapter, per example (positions = all non-batch, non-feature dims)."""
@@ -49,7 +49,7 @@ class PlannedEdge:
         positions = 1
         for s in dims:
             positions *= s
-        return edge_flops(self.in_features, self.out_features, self.options, positions)
+        return adapter_flops(self.in_features, self.out_features, self.options, positions)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,8 @@
-"""Adapter modules, each kind bound once to its options model and cost by ``register_adapter``."""
-from ..spec.edge_facts import adapter_flops, adapter_parameters
-from ..spec.models import Options
-from .kinds import (ADAPTER_KINDS, DEFAULT_ADAPTER, AdapterKind, adapter_kind, built_kind, edge_flops, edge_parameters,
-                    register_adapter)
+"""Adapter modules: ``LowRankAdapter`` is the one kind a spec builds (the language names no other).
+
+What an edge costs is the low-rank formula, ``adaptgraph.spec.edge_facts.adapter_parameters`` /
+``adapter_flops`` (torch-free, so the plan, the budgets and the search count without a module);
+tests/compile/test_adapter_cost.py checks it against the module's parameters and FLOPs."""
 from .lowrank import LowRankAdapter
 
-register_adapter("lowrank", LowRankAdapter, options=Options, parameters=adapter_parameters, flops=adapter_flops)
-
-__all__ = ["ADAPTER_KINDS", "DEFAULT_ADAPTER", "AdapterKind", "LowRankAdapter", "adapter_kind", "built_kind", "edge_flops",
-           "edge_parameters", "register_adapter"]
+__all__ = ["LowRankAdapter"]

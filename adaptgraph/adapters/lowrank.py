@@ -19,7 +19,7 @@ class LowRankAdapter(nn.Module):
     """A low-rank bottleneck from a source point's features to a destination point's features.
 
     Its size and cost are ``adaptgraph.spec.edge_facts.adapter_parameters`` / ``adapter_flops``
-    (no module, no torch), registered with the kind in ``adapters/__init__.py``."""
+    (no module, no torch), which everything that counts an edge's cost reads."""
 
     def __init__(self, in_features: int, out_features: int, options: Options, feature_dim: int = -1):
         super().__init__()

@@ -16,6 +16,7 @@ import torch
 from adaptgraph.backbones.backbone import Backbone
 from adaptgraph.backbones.module_source import as_input_tuple, wrap_module
 from adaptgraph.errors import BackboneError, did_you_mean
+from adaptgraph.registry import Registry, describe
 
 
 @dataclass(frozen=True)
@@ -34,24 +35,28 @@ class Scheme:
     load: Callable[[str, LoadOptions], Backbone]
     refs: Callable[[], list[str]]  # known full references, for "did you mean"
 
+    def __repr__(self) -> str:  # names the loader in the registry's refusal of a second ``NAME``
+        return describe(self.load)
 
-_SCHEMES: dict[str, Scheme] = {}
+
+SCHEMES: Registry[Scheme] = Registry("backbone scheme", BackboneError)
 
 
 def register_scheme(name: str, load: Callable[[str, LoadOptions], Backbone],
                     refs: Callable[[], list[str]] = list) -> None:
-    """Make ``NAME:REST`` references load with ``load(REST, options)``."""
-    _SCHEMES[name] = Scheme(name, load, refs)
+    """Make ``NAME:REST`` references load with ``load(REST, options)``; a scheme already registered is
+    refused (BackboneError naming both loaders)."""
+    SCHEMES.register(name, Scheme(name, load, refs))
 
 
 def schemes() -> list[str]:
     """The registered scheme names, sorted."""
-    return sorted(_SCHEMES)
+    return sorted(SCHEMES)
 
 
 def backbone_refs() -> list[str]:
     """Every reference known without looking at the disk (zoo names, ``hf:minilm``)."""
-    return sorted(ref for scheme in _SCHEMES.values() for ref in scheme.refs())
+    return sorted(ref for scheme in SCHEMES.values() for ref in scheme.refs())
 
 
 def load_backbone(ref: str | torch.nn.Module, *, trust_code: bool = False,
@@ -70,7 +75,7 @@ def load_backbone(ref: str | torch.nn.Module, *, trust_code: bool = False,
                             f"not {type(ref).__name__}",
                             hint=f"write one of {', '.join(backbone_refs())}")
     scheme, rest = _split(ref.strip())
-    backbone = _SCHEMES[scheme].load(rest, options)
+    backbone = SCHEMES.lookup(scheme).load(rest, options)
     if options.example_inputs is not None:
         backbone = dataclasses.replace(backbone, example_inputs=options.example_inputs)
     return backbone
@@ -86,7 +91,7 @@ def unknown_name_error(ref: str, known: list[str], fallback: str) -> BackboneErr
 
 def _split(ref: str) -> tuple[str, str]:
     scheme, sep, rest = ref.partition(":")
-    if sep and scheme.lower() in _SCHEMES and rest:
+    if sep and scheme.lower() in SCHEMES and rest:
         return scheme.lower(), rest
     listed = ", ".join(f"{s}:" for s in schemes())
     hint = _scheme_hint(scheme, rest) or did_you_mean(ref, backbone_refs())

@@ -8,6 +8,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import PassError, TraceError, did_you_mean
+from ..registry import Registry
 from .devices import follow_input_device
 from .inplace import remove_inplace_ops
 from .input_defaults import apply_input_defaults
@@ -30,16 +31,18 @@ def _export(work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
     return gm, [f"export fell back: {f}" for f in failures], level, ()
 
 
-# The one table of tracing frontends: name -> (module, inputs, leaf modules) -> (gm, notes, dynamic, auto
-# leaves), where ``dynamic`` names what may vary ("static", "batch", "batch+seq"). "auto" tries them in
-# this order. A new frontend is one entry here.
-FRONTENDS = {"fx": _fx, "export": _export}
+# The tracing frontends: name -> (module, inputs, leaf modules) -> (gm, notes, dynamic, auto leaves), where
+# ``dynamic`` names what may vary ("static", "batch", "batch+seq"). "auto" tries them in registration
+# order. A new frontend is one registration.
+FRONTENDS = Registry("tracing frontend", TraceError)
+FRONTENDS.register("fx", _fx)
+FRONTENDS.register("export", _export)
 AUTO = "auto"
 
 
 def frontend_names() -> tuple[str, ...]:
     """Every value ``trace(frontend=...)`` accepts: the registered frontends and "auto"."""
-    return (*FRONTENDS, AUTO)
+    return (*FRONTENDS.names(), AUTO)
 
 
 def trace(module: nn.Module, example_inputs: tuple, frontend: str = "auto",
@@ -113,7 +116,7 @@ def _trace_with(name: str, module: nn.Module, inputs: tuple, leaf_modules: tuple
 def _run_frontend(name: str, work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
     """Run one frontend; return ``(gm, notes, dynamic, auto leaves)``."""
     try:
-        return FRONTENDS[name](work, inputs, leaf_modules)
+        return FRONTENDS.lookup(name)(work, inputs, leaf_modules)
     except Exception as exc:  # noqa: BLE001 - every tracing failure becomes one line of the report
         raise _FrontendFailed(first_line(exc)) from exc
 

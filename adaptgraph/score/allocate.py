@@ -19,8 +19,8 @@ import heapq
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from adaptgraph.adapters import edge_parameters
 from adaptgraph.errors import ScoreError
+from adaptgraph.spec.edge_facts import adapter_parameters
 
 from .edge_scores import EdgeScores, cost_options
 
@@ -82,7 +82,7 @@ def allocate_chosen(scores: EdgeScores, edges: Sequence[tuple[int, int]], budget
         raise ScoreError("these scores keep no singular values, which rank allocation needs (they were saved "
                          "before the spectra were kept)", hint="score again with `adaptgraph score`")
     spectra = [scores.spectra[i][j] or () for i, j in edges]
-    params = [lambda r, i=i, j=j: int(edge_parameters(scores.widths[i], scores.widths[j], cost_options(r, bias)))
+    params = [lambda r, i=i, j=j: int(adapter_parameters(scores.widths[i], scores.widths[j], cost_options(r, bias)))
               for i, j in edges]
     if budget is None:
         budget = sum(p(rank) for p in params)

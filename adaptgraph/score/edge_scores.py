@@ -13,10 +13,9 @@ from typing import Optional, Union
 
 import numpy as np
 
-from adaptgraph.adapters import edge_parameters
 from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.fileio import parse_json, read_bytes, validate_model, write_text_atomic
-from adaptgraph.spec.edge_facts import edge_kind
+from adaptgraph.spec.edge_facts import adapter_parameters, edge_kind
 from adaptgraph.spec.models import BUILTIN_OPTIONS, Options
 
 from .metrics import METRICS
@@ -106,7 +105,7 @@ class EdgeScores:
 
     def params(self, i: int, j: int, rank: int, bias: bool = True) -> int:
         """Trainable parameters of a rank-``rank`` adapter on edge i -> j: down, up (and biases)."""
-        return edge_parameters(self.widths[i], self.widths[j], cost_options(rank, bias))
+        return adapter_parameters(self.widths[i], self.widths[j], cost_options(rank, bias))
 
     # -- serialisation --------------------------------------------------------
     def to_dict(self) -> dict:

@@ -22,9 +22,8 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from adaptgraph.adapters import edge_parameters
 from adaptgraph.errors import ScoreError, did_you_mean
-from adaptgraph.spec.edge_facts import INFERRED_KIND, KINDS, edge_kind, stream_name
+from adaptgraph.spec.edge_facts import INFERRED_KIND, KINDS, adapter_parameters, edge_kind, stream_name
 from adaptgraph.spec.models import Edge, Options, Spec
 
 from .edge_scores import EdgeScores, cost_options
@@ -122,7 +121,7 @@ def select(scores: Union[EdgeScores, np.ndarray, Sequence], k: Optional[int] = N
            name: Optional[str] = None, init: Optional[str] = None, ranks: str = "equal") -> Spec:
     """Choose edges (see ``choose``) and return them as a ``Spec`` with rank-``rank`` adapters.
 
-    Budget: ``k`` adapters, ``max_params`` trainable parameters (``edge_parameters``
+    Budget: ``k`` adapters, ``max_params`` trainable parameters (``adapter_parameters``
     of each adapter: rank * (d_i + d_j) plus biases), or both. ``kinds`` restricts the candidates, e.g.
     ``("sequential", "parallel", "longrange")`` to avoid a second forward pass. ``init`` is written
     into the spec's defaults (``grad``: gradient-aligned). ``ranks="allocated"`` redistributes the
@@ -224,7 +223,7 @@ def _allowed_kinds(kinds: Optional[Iterable[str]]) -> list[str]:
 
 def _param_matrix(widths: Sequence[int], rank: int, bias: bool) -> np.ndarray:
     w = np.asarray(widths, dtype=np.int64)
-    return edge_parameters(w[:, None], w[None, :], cost_options(rank, bias))
+    return adapter_parameters(w[:, None], w[None, :], cost_options(rank, bias))
 
 
 def _check_budget(cands: Candidates, k: Optional[int], max_params: Optional[int]) -> None:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from typing import Callable, Optional, Protocol, Sequence
 
-from ..errors import SearchError, did_you_mean
+from ..errors import SearchError
+from ..registry import Registry
 from .records import TrialOutcome
 from .trial import TrainedTrial, TrialTask, run_trial
 
-EXECUTORS = ("local", "process", "ray")
 MAX_ATTEMPTS = 2  # a crashed worker's trial is retried once
 
 Done = Callable[[TrainedTrial], Optional[Sequence[TrialTask]]]
@@ -186,27 +186,38 @@ def crashed(task: TrialTask, why: str, attempts: int) -> TrialOutcome:
     return TrialOutcome(task.trial, task.stage, "failed", error=f"WorkerCrashed: {why}", attempts=attempts)
 
 
+def _process(workers: Optional[int] = None) -> Executor:
+    return ProcessExecutor(workers or 2)
+
+
+def _ray(ray_address: Optional[str] = None, cpus_per_trial: Optional[float] = None,
+         gpus_per_trial: Optional[float] = None) -> Executor:
+    from .ray_executor import RayExecutor  # ray is an optional extra: imported only when asked for
+
+    return RayExecutor(address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
+
+
+# executor name -> factory called with the options given for it; a new executor is one registration
+EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", SearchError)
+EXECUTORS.register("local", LocalExecutor)
+EXECUTORS.register("process", _process)
+EXECUTORS.register("ray", _ray)
+
+
 def make_executor(name: str, workers: Optional[int] = None, ray_address: Optional[str] = None,
                   cpus_per_trial: Optional[float] = None, gpus_per_trial: Optional[float] = None) -> Executor:
     """An executor by name (``local``, ``process`` or ``ray``); an option of another executor is refused."""
-    _check_options_apply(name, {"workers": (workers, "process"), "ray_address": (ray_address, "ray"),
-                                "cpus_per_trial": (cpus_per_trial, "ray"), "gpus_per_trial": (gpus_per_trial, "ray")})
-    if name == "local":
-        return LocalExecutor()
-    if name == "process":
-        return ProcessExecutor(workers or 2)
-    if name == "ray":
-        from .ray_executor import RayExecutor
-
-        return RayExecutor(address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
-    raise SearchError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}",
-                      hint=did_you_mean(name, EXECUTORS))
+    factory = EXECUTORS.lookup(name)
+    options = {"workers": (workers, "process"), "ray_address": (ray_address, "ray"),
+               "cpus_per_trial": (cpus_per_trial, "ray"), "gpus_per_trial": (gpus_per_trial, "ray")}
+    _check_options_apply(name, options)
+    return factory(**{option: value for option, (value, _) in options.items() if value is not None})
 
 
 def _check_options_apply(name: str, options: dict[str, tuple[object, str]]) -> None:
     """A value given for another executor's option would be silently ignored: say so instead."""
     stray = [(option, owner) for option, (value, owner) in options.items() if value is not None and owner != name]
-    if stray and name in EXECUTORS:
+    if stray:
         given = ", ".join(f"{option} (--{option.replace('_', '-')}) is for the {owner} executor" for option, owner in stray)
         raise SearchError(f"{given}, but the executor is {name!r}",
                           hint=f"add --executor {stray[0][1]}, or leave the option out")

@@ -58,6 +58,7 @@ class Hyperband(BaseModel):
     """GGA discount."""
 
     name: ClassVar[str] = "hyperband"
+    trials_setting: ClassVar[str] = "candidates"
 
     @model_validator(mode="after")
     def _ladder(self) -> "Hyperband":

@@ -11,13 +11,14 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..errors import SearchError
+from ..registry import Registry
 from ..spec.edge_facts import ACTIVATIONS
 from .space import Gene, Genome, SearchSpace, genome_of
 
 RANKS = (1, 2, 4, 8, 16, 32, 64)
 ACTS = tuple(ACTIVATIONS)
 SCALES = (1.0, "learn")
-MUTATIONS = ("add", "drop", "move", "rank", "options")
 
 Mutated = Optional[tuple[Genome, str]]
 
@@ -99,17 +100,22 @@ def change_options(genome: Genome, space: SearchSpace, rng: np.random.Generator,
     return _replace(genome, k, gene, **{field: value}), f"options {gene.describe()} {field} {before}->{value}"
 
 
-OPERATORS: dict[str, Callable[..., Mutated]] = {
-    "add": add_edge, "drop": drop_edge, "move": move_end, "rank": change_rank, "options": change_options,
-}
+# name -> (genome, space, rng, max_adapters) -> Mutated; a new mutation is one registration
+MUTATIONS: Registry[Callable[..., Mutated]] = Registry("mutation", SearchError)
+MUTATIONS.register("add", add_edge)
+MUTATIONS.register("drop", drop_edge)
+MUTATIONS.register("move", move_end)
+MUTATIONS.register("rank", change_rank)
+MUTATIONS.register("options", change_options)
 
 
 def mutate(genome: Genome, space: SearchSpace, rng: np.random.Generator, max_adapters: Optional[int] = None,
-           kinds: Sequence[str] = MUTATIONS) -> Mutated:
-    """Apply one mutation, chosen uniformly among those that can apply; None if none can."""
+           kinds: Optional[Sequence[str]] = None) -> Mutated:
+    """Apply one mutation of ``kinds`` (default: every registered one), chosen uniformly among those that
+    can apply; None if none can."""
     limit = max_adapters or space.budget.max_adapters
-    for name in rng.permutation(list(kinds)):
-        mutated = OPERATORS[str(name)](genome, space, rng, limit)
+    for name in rng.permutation(list(MUTATIONS.names() if kinds is None else kinds)):
+        mutated = MUTATIONS.lookup(str(name))(genome, space, rng, limit)
         if mutated is not None:
             return mutated
     return None

@@ -13,13 +13,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..adapters import edge_parameters
 from ..errors import SearchError, did_you_mean
 from ..score.edge_scores import EdgeScores
 from ..score.select import RANK_MODES
 from ..spec import BUILTIN_OPTIONS, Edge, Options, Spec
 from ..spec.models import Init
-from ..spec.edge_facts import INFERRED_KIND, KINDS, edge_kind, stream_index, stream_name
+from ..spec.edge_facts import INFERRED_KIND, KINDS, adapter_parameters, edge_kind, stream_index, stream_name
 
 
 INITS = Init.__args__
@@ -170,7 +169,7 @@ class SearchSpace:
     # -- cost and budget ----------------------------------------------------------
     def gene_params(self, gene: Gene) -> int:
         """The adapter's parameters, counted as GGA counts them against the same budget."""
-        return edge_parameters(self.widths[gene.src], self.widths[gene.dst], gene.options)
+        return adapter_parameters(self.widths[gene.src], self.widths[gene.dst], gene.options)
 
     def params(self, genome: Genome) -> int:
         """Trainable parameters of the adapters of ``genome``."""

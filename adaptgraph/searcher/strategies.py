@@ -20,13 +20,14 @@ the same on every executor.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import ClassVar, Optional, Protocol, Sequence
 
 import numpy as np
 from pydantic import ValidationError
 
-from ..errors import Problem, ScoreError, SearchError, did_you_mean
+from ..errors import Problem, ScoreError, SearchError
+from ..registry import Registry
 from ..score.select import candidates as score_candidates
 from ..score.select import choose
 from ..spec.edge_facts import stream_name
@@ -43,6 +44,7 @@ class Strategy(Protocol):
 
     name: ClassVar[str]
     needs_scores: ClassVar[bool]
+    trials_setting: ClassVar[Optional[str]]  # the setting ``--trials`` gives; None: one spec per k, no trials
 
     def propose(self, round: int, history: Sequence[TrialRecord], space: SearchSpace,
                 rng: np.random.Generator) -> Proposed:
@@ -61,6 +63,7 @@ class Single:
     sample: Optional[int] = None
     name: ClassVar[str] = "single"
     needs_scores: ClassVar[bool] = False
+    trials_setting: ClassVar[str] = "sample"
 
     def propose(self, round, history, space, rng) -> Proposed:
         if round > 0:
@@ -82,6 +85,7 @@ class RandomPlacement:
     draws: int = 10
     name: ClassVar[str] = "random"
     needs_scores: ClassVar[bool] = False
+    trials_setting: ClassVar[str] = "draws"
 
     def propose(self, round, history, space, rng) -> Proposed:
         if round > 0:
@@ -106,6 +110,7 @@ class GGA:
     gamma: float = 0.6
     name: ClassVar[str] = "gga"
     needs_scores: ClassVar[bool] = True
+    trials_setting: ClassVar[Optional[str]] = None
 
     def propose(self, round, history, space, rng) -> Proposed:
         if round > 0:
@@ -132,19 +137,18 @@ class Evolve:
     population: int = 8
     tournament: int = 2
     gamma: float = 0.6
-    mutations: tuple[str, ...] = MUTATIONS
+    mutations: tuple[str, ...] = field(default_factory=MUTATIONS.names)
     attempts: int = 50
     name: ClassVar[str] = "evolve"
     needs_scores: ClassVar[bool] = True
+    trials_setting: ClassVar[str] = "trials"
 
     def __post_init__(self) -> None:
         if self.trials < 1 or self.population < 1 or self.tournament < 1 or self.attempts < 1:
             raise SearchError("evolve needs trials, population, tournament and attempts of at least 1, got "
                               f"{self.trials}, {self.population}, {self.tournament}, {self.attempts}")
         for m in self.mutations:
-            if m not in MUTATIONS:
-                raise SearchError(f"unknown mutation {m!r}; choose from {', '.join(MUTATIONS)}",
-                                  hint=did_you_mean(m, MUTATIONS))
+            MUTATIONS.lookup(m)
 
     def propose(self, round, history, space, rng) -> Proposed:
         if round == 0:
@@ -182,25 +186,29 @@ class Evolve:
         return d
 
 
-STRATEGIES = {cls.name: cls for cls in (Single, RandomPlacement, GGA, Evolve, Hyperband)}
-TRIALS = {"single": "sample", "random": "draws", "evolve": "trials", "hyperband": "candidates"}
+# strategy name -> its settings class (called with the settings); a new strategy is one registration
+STRATEGIES: Registry[type] = Registry("search strategy", SearchError)
+STRATEGIES.register(Single.name, Single)
+STRATEGIES.register(RandomPlacement.name, RandomPlacement)
+STRATEGIES.register(GGA.name, GGA)
+STRATEGIES.register(Evolve.name, Evolve)
+STRATEGIES.register(Hyperband.name, Hyperband)
 
 
 def make_strategy(name: str, trials: Optional[int] = None, **settings) -> Strategy:
     """A strategy by name; ``trials`` is single's sample, random's draws per k, evolve's trial count or
     hyperband's number of candidates."""
-    if name not in STRATEGIES:
-        raise SearchError(f"unknown search strategy {name!r}; choose one of {', '.join(STRATEGIES)}",
-                          hint=did_you_mean(name, STRATEGIES))
+    strategy = STRATEGIES.lookup(name)
     if trials is not None:
         if trials < 1:
             raise SearchError(f"the number of trials must be at least 1, got {trials}")
-        if name == "gga":
-            raise SearchError("gga trains one spec per k, so a number of trials does not apply",
+        setting = getattr(strategy, "trials_setting", None)
+        if setting is None:
+            raise SearchError(f"{name} trains one spec per k, so a number of trials does not apply",
                               hint="give the adapter counts with -k, e.g. -k 2 4 8")
-        settings[TRIALS[name]] = trials
+        settings[setting] = trials
     try:
-        return STRATEGIES[name](**settings)
+        return strategy(**settings)
     except ValidationError as e:  # hyperband's settings are a pydantic model
         raise SearchError(problems=[Problem(f"{name} {'.'.join(map(str, err['loc'])) or 'settings'}: "
                                             f"{err['msg'].removeprefix('Value error, ')}",

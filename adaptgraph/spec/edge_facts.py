@@ -119,8 +119,8 @@ def natural_key(value: str) -> tuple:
 
 
 # -- cost -------------------------------------------------------------------------------
-# The low-rank kind's formula, registered with it in adapters/__init__.py: everything else counts an
-# edge through adaptgraph.adapters.edge_parameters (the kind that is built), not through these.
+# The cost of the one adapter a spec builds (adapters.LowRankAdapter; tests/compile/test_adapter_cost.py
+# checks it against the module): the plan, the scores, the budgets and the search all count through these.
 # Plain arithmetic, so the widths may also be numpy arrays (a whole matrix of candidate edges).
 def adapter_parameters(in_features, out_features, options: "Options"):
     """Trainable parameters of one adapter ``up(act(down(norm(S))))`` with rank r: the two

@@ -14,8 +14,8 @@ tokenizer with ``bind_task`` and trains through the backbone's own LM head (``lm
 """
 from __future__ import annotations
 
-from typing import Callable
-
+from ..errors import TaskError
+from ..registry import Registry
 from .base import SPLITS, SplitTask, Task, check_task, dedupe, split_sizes, stratified_split
 from .data import Batch, GlobalBatchSampler, check_fits, check_labels, fit_images, make_loader
 from .digits import load_digits_task
@@ -26,13 +26,13 @@ from .refs import TaskRef, parse_task_ref
 from .tabular import load_tabular
 from .wordnet import LEXNAMES, WORDNET_DIR_ENV, clean_gloss, load_wordnet, select_classes
 
-PROVIDERS: dict[str, Callable[[TaskRef, int], SplitTask]] = {
-    "wordnet": load_wordnet,
-    "csv": load_tabular,
-    "jsonl": load_tabular,
-    "digits": load_digits_task,
-    "lm": load_lm,
-}
+# provider name -> (parsed reference, seed) -> SplitTask; a new provider is one registration
+PROVIDERS = Registry("task provider", TaskError)
+PROVIDERS.register("wordnet", load_wordnet)
+PROVIDERS.register("csv", load_tabular)
+PROVIDERS.register("jsonl", load_tabular)
+PROVIDERS.register("digits", load_digits_task)
+PROVIDERS.register("lm", load_lm)
 
 
 def load_task(ref: "str | Task", seed: int = 0) -> Task:
@@ -40,8 +40,8 @@ def load_task(ref: "str | Task", seed: int = 0) -> Task:
     if not isinstance(ref, str):
         check_task(ref)
         return ref
-    parsed = parse_task_ref(ref.strip(), tuple(PROVIDERS))
-    return PROVIDERS[parsed.provider](parsed, seed)
+    parsed = parse_task_ref(ref.strip(), PROVIDERS.names())
+    return PROVIDERS.lookup(parsed.provider)(parsed, seed)
 
 
 def bind_task(task, backbone):
@@ -55,7 +55,7 @@ def task_refs() -> list[str]:
     return ["wordnet:noun", "wordnet:all", "csv:PATH", "jsonl:PATH", "digits", "lm:PATH"]
 
 
-__all__ = ["HEADS", "LEXNAMES", "POOLINGS", "SPLITS", "WORDNET_DIR_ENV", "Batch", "GlobalBatchSampler", "LMBlocks",
+__all__ = ["HEADS", "LEXNAMES", "POOLINGS", "PROVIDERS", "SPLITS", "WORDNET_DIR_ENV", "Batch", "GlobalBatchSampler", "LMBlocks",
            "LMHead", "LMTask", "SplitTask", "Task", "TaskHead", "TaskRef", "bind_task", "lm_head",
            "load_lm", "check_fits", "check_head_is_used", "check_labels", "check_task", "clean_gloss", "dedupe",
            "feature_dim_of", "fit_images", "fit_probe", "load_head", "load_task", "make_head", "make_loader",

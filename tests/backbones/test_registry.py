@@ -6,7 +6,7 @@ import torch
 
 import adaptgraph
 from adaptgraph.backbones import Backbone, backbone_refs, load_backbone, register_scheme, schemes
-from adaptgraph.backbones.registry import _SCHEMES
+from adaptgraph.backbones.registry import SCHEMES
 from adaptgraph.errors import BackboneError
 
 ZOO = ["zoo:bert-tiny", "zoo:convnext-tiny", "zoo:gpt-tiny", "zoo:resnet-tiny", "zoo:vit-base-shape", "zoo:vit-tiny"]
@@ -70,7 +70,7 @@ def test_example_inputs_of_the_wrong_type():
 
 
 def test_a_new_scheme_is_one_registration(monkeypatch):
-    monkeypatch.setitem(_SCHEMES, "toy", None)  # restored after the test
+    monkeypatch.setattr(SCHEMES, "_entries", dict(SCHEMES._entries))  # the real table is restored after the test
     seen = []
 
     def load_toy(name, options):
@@ -82,6 +82,20 @@ def test_a_new_scheme_is_one_registration(monkeypatch):
     assert seen == [("one", True)] and "toy:one" in backbone_refs() and "toy" in schemes()
 
 
+def test_a_scheme_is_registered_once_and_the_refusal_names_both_loaders():
+    def load_mine(name, options):
+        return load_backbone(f"zoo:{name}")
+
+    with pytest.raises(BackboneError) as err:
+        register_scheme("zoo", load_mine)
+    assert str(err.value) == (
+        "error: backbone scheme 'zoo' is already registered to adaptgraph.backbones.zoo.catalog.load_zoo; refusing "
+        f"{__name__}.test_a_scheme_is_registered_once_and_the_refusal_names_both_loaders.<locals>.load_mine\n"
+        f"    hint: register {__name__}.test_a_scheme_is_registered_once_and_the_refusal_names_both_loaders"
+        ".<locals>.load_mine under another name")
+    assert SCHEMES.lookup("zoo").load.__name__ == "load_zoo"  # the first registration stands
+
+
 def test_missing_transformers(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` fail
     assert _message("hf:minilm") == ("error: hf:minilm needs the transformers package, which is not installed\n"
@@ -90,7 +104,7 @@ def test_missing_transformers(monkeypatch):
 
 def test_a_registered_scheme_works_in_a_spec(monkeypatch):
     # The bug: the spec listed the built-in schemes again, so `mine:` failed to load as a spec.
-    monkeypatch.setitem(_SCHEMES, "mine", None)  # restored after the test
+    monkeypatch.setattr(SCHEMES, "_entries", dict(SCHEMES._entries))  # the real table is restored after the test
     register_scheme("mine", lambda name, options: load_backbone(f"zoo:{name}"))
     spec = adaptgraph.loads('backbone "mine:resnet-tiny"\nedge @0 -> @1')
     assert load_backbone(spec.backbone).ref == "zoo:resnet-tiny"

@@ -238,7 +238,7 @@ class SwitchNet(nn.Module):
 
 def test_auto_keeps_fx_with_automatic_leaves_and_does_not_try_export(monkeypatch):
     model, inputs = SwitchNet().eval(), (torch.randn(2, 3, 4),)
-    monkeypatch.setitem(trace_module.FRONTENDS, "export", _never)  # one trace: export is not attempted
+    monkeypatch.setitem(trace_module.FRONTENDS._entries, "export", _never)  # one trace: export is not attempted
     traced = trace(model, inputs)
     assert traced.frontend == "fx" and traced.auto_leaves == ("pool",)
     assert traced.notes[-1] == "'export' may see inside the automatic leaves: pass frontend= to try"

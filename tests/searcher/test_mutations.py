@@ -5,7 +5,7 @@ from scipy.stats import chisquare
 from search_fixtures import synthetic_space
 
 from adaptgraph.searcher import Budget, draw_edge, mutate
-from adaptgraph.searcher.mutations import MUTATIONS, OPERATORS
+from adaptgraph.searcher.mutations import MUTATIONS
 from adaptgraph.searcher.space import genome_of
 from adaptgraph.spec import loads
 
@@ -25,7 +25,7 @@ def test_every_mutation_gives_a_valid_spec_within_budget(name, budget):
         genome = genome_of(space.gene(*edges[k]) for k in picks)
         if not space.fits(genome):
             continue
-        mutated = OPERATORS[name](genome, space, rng, budget.max_adapters)
+        mutated = MUTATIONS.lookup(name)(genome, space, rng, budget.max_adapters)
         if mutated is None:
             continue
         child, how = mutated
@@ -48,8 +48,8 @@ def test_mutations_that_cannot_apply_say_so():
     space = synthetic_space(budget=Budget(adapters=(1,)))
     rng = np.random.default_rng(0)
     one = (space.gene(0, 1),)
-    assert OPERATORS["add"](one, space, rng, 1) is None  # already k adapters
-    assert OPERATORS["drop"](one, space, rng, 1) is None  # a spec keeps one adapter
+    assert MUTATIONS.lookup("add")(one, space, rng, 1) is None  # already k adapters
+    assert MUTATIONS.lookup("drop")(one, space, rng, 1) is None  # a spec keeps one adapter
     assert mutate(one, space, rng, 1, kinds=("add", "drop")) is None
     assert mutate(one, space, rng, 1) is not None  # move, rank or options still apply
 
@@ -59,7 +59,7 @@ def test_move_keeps_one_end_and_the_options():
     rng = np.random.default_rng(3)
     gene = space.gene(2, 4)
     for _ in range(30):
-        (moved,), how = OPERATORS["move"]((gene,), space, rng, 3)
+        (moved,), how = MUTATIONS.lookup("move")((gene,), space, rng, 3)
         assert (moved.src == 2) != (moved.dst == 4) and moved.options == gene.options, how
 
 
@@ -85,7 +85,7 @@ def test_add_draws_by_score_and_never_picks_a_zero_score():
     space.scores[2, 2] = 1.0
     rng = np.random.default_rng(0)
     start = (space.gene(0, 0),)
-    added = [next(g.edge for g in OPERATORS["add"](start, space, rng, 2)[0] if g.edge != (0, 0)) for _ in range(2000)]
+    added = [next(g.edge for g in MUTATIONS.lookup("add")(start, space, rng, 2)[0] if g.edge != (0, 0)) for _ in range(2000)]
     share = added.count((1, 3)) / len(added)
     assert set(added) == {(1, 3), (2, 2)} and abs(share - 0.75) < 0.03
 

@@ -70,7 +70,7 @@ def test_parameters_match_the_compiler():
 
 
 def test_the_fit_check_counts_as_gga_budgets():
-    # Both count through adaptgraph.adapters.edge_parameters; with unequal widths a second formula
+    # Both count through adaptgraph.spec.edge_facts.adapter_parameters; with unequal widths a second formula
     # (e.g. biases sized by the source) would differ on some edge.
     import numpy as np
 
