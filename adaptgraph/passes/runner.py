@@ -68,10 +68,11 @@ def run_passes(gm: fx.GraphModule, passes: Sequence[Pass], context: Any = None, 
 
     ``given``: properties ``gm`` already has (``TRACED`` for a traced graph). ``recompile_each=False``:
     the passes only edit the graph (none runs it), so its Python code is regenerated once at the end
-    instead of after each pass that changed it.
+    instead of after each pass that changed it. A pass listed twice keeps the result of its last run.
     """
     check_order(passes, given)
     results: dict[Pass, PassResult] = {}
+    done: list[str] = []
     stale = False
     for p in passes:
         try:
@@ -87,11 +88,12 @@ def run_passes(gm: fx.GraphModule, passes: Sequence[Pass], context: Any = None, 
         except AdaptGraphError:
             raise
         except Exception as e:
-            before = ", ".join(q.name for q in results) or "none"
+            before = ", ".join(done) or "none"
             raise PassError(f"graph pass `{p.name}` failed ({type(e).__name__}: {e}); passes run before it: {before}",
                             hint="this is a bug in adaptgraph or an unusual graph; rerun with ADAPTGRAPH_DEBUG=1 "
                                  "and report the spec and backbone") from e
         results[p] = result
+        done.append(p.name)
     if stale:
         gm.recompile()
     return gm, results
