@@ -3,27 +3,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
-import torch
 from torch import fx, nn
 
-from .adapters import LowRankAdapter
 from .arguments import check_flag, check_instance, check_name, check_seed
 from .backbones import Backbone, get_backbone
 from .errors import BackboneError
-from .frozen_eval import keep_frozen_in_eval
 from .graph import Traced, trace_backbone
-from .sharing import own_copy, share_weights
-from .passes import (Pass, eliminate_dead_code, freeze_backbone, insert_forward_edges, run_passes,
-                     strip_backbone_dropout, unroll_recurrent)
+from .passes import PLAN_PASSES, TRACED, PlanContext, run_passes
+from .passes.freeze import FREEZE_BACKBONE
+from .passes.unroll import UNROLL_RECURRENT
 from .plan import Plan, resolve
+from .sharing import own_copy, share_weights
 from .spec import Spec, load
-from .trainable import ADAPTERS, unwrap
+from .trainable import unwrap
 
-__all__ = ["DEFAULT_SEED", "CompileInfo", "apply_plan", "build_adapters", "compile", "compile_info", "plan_passes",
-           "trace_backbone"]
+__all__ = ["DEFAULT_SEED", "CompileInfo", "apply_plan", "compile", "compile_info", "trace_backbone"]
 
 DEFAULT_SEED = 0
 
@@ -74,7 +70,8 @@ def compile(spec: Spec | str | Path, backbone: str | nn.Module | Backbone | None
 
 
 def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = DEFAULT_SEED) -> fx.GraphModule:
-    """Apply a resolved ``plan`` to ``traced.gm``: insert adapters, unroll, freeze.
+    """Apply a resolved ``plan`` to ``traced.gm`` by ``adaptgraph.passes.PLAN_PASSES``: install and insert
+    adapters, unroll, freeze, keep the frozen backbone in eval mode.
 
     The result has its own graph and module objects, but its frozen parameters and buffers share
     storage with ``traced.gm``'s, which are the backbone's (see ``adaptgraph.sharing``); the modules the
@@ -84,11 +81,10 @@ def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = D
     add_beside(gm, traced, plan.train)
     own_copy(gm, plan.train)
     backbone_parameters = sum(p.numel() for p in gm.parameters())
-    gm.add_module(ADAPTERS, build_adapters(plan, seed))
-    gm, results = run_passes(gm, plan_passes(plan), recompile_each=False)  # none of them runs the graph
-    keep_frozen_in_eval(gm)  # train() keeps the frozen backbone in eval mode (its statistics are shared)
-    gm.adaptgraph = CompileInfo(plan.spec, plan, backbone_ref, traced.frontend, results["freeze_backbone"].count,
-                                backbone_parameters, results["unroll_recurrent"].count, seed)
+    gm, results = run_passes(gm, PLAN_PASSES, PlanContext(plan, seed), given=TRACED,
+                             recompile_each=False)  # none of them runs the graph
+    gm.adaptgraph = CompileInfo(plan.spec, plan, backbone_ref, traced.frontend, results[FREEZE_BACKBONE].count,
+                                backbone_parameters, results[UNROLL_RECURRENT].count, seed)
     return gm
 
 
@@ -109,27 +105,6 @@ def add_beside(gm: fx.GraphModule, traced: Traced, train: tuple[str, ...]) -> No
             if p.data_ptr() in by_memory:
                 setattr(head, name, by_memory[p.data_ptr()])
         gm.add_module(path, head)
-
-
-def plan_passes(plan: Plan) -> list[tuple[str, Pass]]:
-    """The named passes that apply ``plan``, in order; each reads only the graph the one before left."""
-    return [
-        ("strip_backbone_dropout", strip_backbone_dropout),
-        ("insert_forward_edges", partial(insert_forward_edges, edges=plan.forward)),
-        ("unroll_recurrent", partial(unroll_recurrent, edges=plan.recurrent, passes=plan.passes)),
-        ("eliminate_dead_code", eliminate_dead_code),
-        ("freeze_backbone", partial(freeze_backbone, train_paths=plan.train)),
-    ]
-
-
-def build_adapters(plan: Plan, seed: int) -> nn.ModuleDict:
-    """One adapter per planned edge, initialised from ``seed`` without touching the global RNG."""
-    adapters = nn.ModuleDict()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for e in plan.edges:
-            adapters[e.name] = LowRankAdapter(e.in_features, e.out_features, e.options, feature_dim=e.src.feature_dim)
-    return adapters
 
 
 def compile_info(model: nn.Module) -> CompileInfo:

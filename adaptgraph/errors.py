@@ -173,6 +173,12 @@ def did_you_mean(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
     return "did you mean " + " or ".join(repr(f) for f in found) + "?"
 
 
+def first_line(exc: BaseException) -> str:
+    """``TypeName: first line of the message`` for one-line reports."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
 @dataclass
 class ProblemList:
     """Collects problems, then raises them together as one error."""

@@ -15,12 +15,13 @@ LAYERS = [
     ("errors",),
     ("fileio", "arguments", "inputs", "progress", "sharing", "trainable", "file_checks", "cli_values",
      "registry"),  # the one shape of every extension point: imports errors only
-    ("spec", "frozen_eval", "out_folder"),  # run folders' lock and claims, written through fileio
+    ("spec", "out_folder"),  # run folders' lock and claims, written through fileio
     ("backbones",),
     ("tasks",),      # below score and train: both learn from tasks, data and heads
-    ("graph", "adapters"),
+    ("adapters",),
+    ("passes",),     # every graph rewrite: tracing (graph) tidies with them, compile applies plans with them
+    ("graph",),
     ("plan",),       # counts an edge's cost through the adapter kind that is built
-    ("passes",),
     ("compiler", "backbone_snapshot"),  # the snapshot: a traced hf: backbone rebuilt without transformers
     ("saving", "score"),
     ("plot",),       # draws a spec over its resolved plan and a score heat map; search draws its best

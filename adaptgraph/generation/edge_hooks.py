@@ -31,7 +31,7 @@ from torch import fx, nn
 
 from ..graph import Traced
 from ..graph.ports import port_nodes
-from ..graph.traced import is_tensor_node, op_name
+from ..passes.nodes import is_tensor_node, op_name
 from ..plan import Plan
 from ..trainable import adapter_path
 

@@ -1,6 +1,5 @@
 """Tracing a backbone into an fx graph, and the points (ports, stream, nodes) that specs name."""
 from .capture import node_values
-from .pass_runner import Pass, PassResult, run_passes
 from .point_lookup import resolve_glob_pair, resolve_point
 from .ports import PointInfo, module_ports
 from .stream import stream_points
@@ -8,6 +7,6 @@ from .trace_cache import trace_backbone, trace_cached
 from .tracing import FRONTENDS, frontend_names, trace
 from .traced import Traced
 
-__all__ = ["FRONTENDS", "Pass", "PassResult", "PointInfo", "Traced", "frontend_names", "module_ports", "node_values",
-           "resolve_glob_pair", "resolve_point", "run_passes", "stream_points", "trace", "trace_backbone",
+__all__ = ["FRONTENDS", "PointInfo", "Traced", "frontend_names", "module_ports", "node_values",
+           "resolve_glob_pair", "resolve_point", "stream_points", "trace", "trace_backbone",
            "trace_cached"]

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from ..errors import PlanError, closest, did_you_mean
+from ..passes.nodes import is_tensor_node
 from ..spec.edge_facts import bind_glob, glob_regex, has_glob, natural_key
 from ..spec.points import parse_point
 from .ports import PointInfo, module_ports, point_info
 from .stream import stream_points
-from .traced import Traced, is_tensor_node
+from .traced import Traced
 
 
 def resolve_point(traced: Traced, text: str, stream: str | None = None) -> PointInfo:

@@ -8,9 +8,10 @@ from torch import fx
 from torch.fx.passes.shape_prop import TensorMetadata
 from torch.utils import _pytree as pytree
 
+from ..passes.nodes import is_tensor_node
 from .memo import memoized
 from .scopes import Scope, module_scopes
-from .traced import Traced, is_tensor_node, node_shape
+from .traced import Traced, node_shape
 
 
 @dataclass(frozen=True)

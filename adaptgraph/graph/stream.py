@@ -34,11 +34,12 @@ import re
 from torch import fx
 
 from ..errors import PlanError, did_you_mean
+from ..passes.nodes import is_tensor_node, op_name
 from ..spec.edge_facts import glob_regex, has_glob, stream_name
 from .memo import memoized
 from .ports import PointInfo, node_order, point_info, scope_input, scope_output
 from .scopes import Scope, innermost_path, later_calls, module_scopes
-from .traced import Traced, class_name, is_tensor_node, node_shape, op_name
+from .traced import Traced, class_name, node_shape
 
 _ADD_OPS = frozenset({"add", "add_", "iadd", "__add__"})
 _NORM_OPS = frozenset({"layer_norm", "rms_norm", "group_norm", "batch_norm"})

@@ -5,6 +5,8 @@ import torch
 from torch import fx, nn
 from torch.export import Dim
 
+from ..errors import first_line
+
 # Tried in order: the first that exports wins. Token inputs are 2-d integer tensors
 # (input_ids, attention_mask); their dim 1 is the sequence length.
 DYNAMIC_LEVELS = ("batch+seq", "batch", "static")
@@ -29,12 +31,6 @@ def trace_export(module: nn.Module, inputs: tuple) -> tuple[fx.GraphModule, str,
             continue
         return _plain_graph_module(_unlifted(program)), level, failures
     raise RuntimeError("unreachable: the static level either returns or raises")
-
-
-def first_line(exc: BaseException) -> str:
-    """``TypeName: first line of the message`` for one-line reports."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _has_tokens(inputs: tuple) -> bool:

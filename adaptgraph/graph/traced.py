@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 import torch
-from torch.fx.passes.shape_prop import TensorMetadata
 
 
 BESIDE = ("lm_head",)  # top-level module names kept beside the graph (``backbones.hf_causal``)
@@ -48,11 +47,6 @@ def _nodes_by_name(gm: torch.fx.GraphModule) -> dict[str, torch.fx.Node]:
     return {n.name: n for n in gm.graph.nodes}
 
 
-def is_tensor_node(node: object) -> bool:
-    """True for a graph node whose value (on the example inputs) is one tensor."""
-    return isinstance(node, torch.fx.Node) and isinstance(node.meta.get("tensor_meta"), TensorMetadata)
-
-
 def node_shape(node: torch.fx.Node) -> tuple[int, ...]:
     """The node's tensor shape on the example inputs."""
     return tuple(int(s) for s in node.meta["tensor_meta"].shape)
@@ -63,13 +57,3 @@ def class_name(qualified: object) -> str:
     if isinstance(qualified, type):
         return qualified.__name__
     return str(qualified).rsplit(".", 1)[-1]
-
-
-def op_name(node: "torch.fx.Node") -> str:
-    """The bare operation name of a call: ``aten.add_.Tensor`` -> ``add_``, ``F.relu`` -> ``relu``."""
-    target = node.target
-    if isinstance(target, torch._ops.OpOverload):
-        return target._schema.name.split("::")[-1]
-    if isinstance(target, str):  # call_method / call_module
-        return target.rsplit(".", 1)[-1]
-    return getattr(target, "__name__", str(target))

@@ -5,17 +5,12 @@ from dataclasses import replace
 
 import torch
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
 
-from ..errors import PassError, TraceError, did_you_mean
+from ..errors import PassError, TraceError, did_you_mean, first_line
+from ..passes import TIDY_PASSES, TraceContext, run_passes
 from ..registry import Registry
-from .devices import follow_input_device
-from .inplace import remove_inplace_ops
-from .input_defaults import apply_input_defaults
-from .output_select import drop_dead_code, select_output
-from .pass_runner import PassResult, run_passes
 from ..sharing import eval_mode, share_weights
-from .trace_export import first_line, trace_export
+from .trace_export import trace_export
 from .trace_fx import trace_fx
 from .traced import Traced
 
@@ -58,7 +53,7 @@ def trace(module: nn.Module, example_inputs: tuple, frontend: str = "auto",
     mismatch larger than ``atol`` raises ``TraceError``. "auto" tries fx (with
     automatic leaf modules for untraceable submodules) and export only when fx fails;
     ``frontend="export"`` may see inside fx's automatic leaves (a note says so).
-    Named passes under ``run_passes`` then tidy the graph: safe in-place ops are made
+    The passes of ``adaptgraph.passes.TIDY_PASSES`` then tidy the graph: safe in-place ops are made
     out-of-place (points are node values), and device constants follow the inputs, so
     ``gm.to("cuda")`` works. ``Traced.notes`` says what had to be done.
     """
@@ -123,40 +118,12 @@ def _run_frontend(name: str, work: nn.Module, inputs: tuple, leaf_modules: tuple
 
 def _tidy(gm: fx.GraphModule, reference: object, inputs: tuple, name: str,
           module: nn.Module) -> tuple[fx.GraphModule, list[str]]:
-    """One output, shapes on every node, no in-place ops or dead code, no fixed device, and the module's
-    optional inputs (a tokenizer's token_type_ids) optional again; returns notes."""
+    """Run ``TIDY_PASSES`` (``adaptgraph.passes``) on a fresh trace; returns the graph and its notes."""
     try:
-        gm, results = run_passes(gm, [
-            ("select_output", lambda g: select_output(g, reference, name)),
-            ("propagate_shapes", lambda g: propagate_shapes(g, inputs)),
-            ("remove_inplace_ops", remove_inplace_ops),
-            ("drop_dead_code", drop_dead_code),
-            ("follow_input_device", follow_input_device),
-            ("apply_input_defaults", lambda g: PassResult(g, bool(apply_input_defaults(g, module)))),
-            ("drop_string_annotations", drop_string_annotations),
-        ])
+        gm, results = run_passes(gm, TIDY_PASSES, TraceContext(module, inputs, reference, name))
     except (TraceError, PassError) as exc:  # this frontend's graph is unusable; "auto" may try the next
         raise _FrontendFailed(exc.problems[0].message) from exc
     return gm, [r.note for r in results.values() if r.note]
-
-
-def drop_string_annotations(gm: fx.GraphModule) -> PassResult:
-    """Forget annotations that fx kept as strings (a model written under ``from __future__ import
-    annotations``): pickling a GraphModule regenerates its code and cannot name a string type.
-    Nothing downstream reads a node's type."""
-    named = [n for n in gm.graph.nodes if isinstance(n.type, str)]
-    for node in named:
-        node.type = None
-    return PassResult(gm, bool(named))
-
-
-def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> PassResult:
-    """Record each node's shape (``meta["tensor_meta"]``) by running ``gm`` on ``inputs``; rewrites nothing."""
-    try:
-        ShapeProp(gm).propagate(*inputs)
-    except Exception as exc:  # noqa: BLE001 - the graph does not even run on the example inputs
-        raise TraceError(f"the traced graph fails to run: {first_line(exc)}") from exc
-    return PassResult(gm, False)
 
 
 def _reference(module: nn.Module, inputs: tuple) -> tuple[object, tuple]:

@@ -1,13 +1,16 @@
-"""The rewrites that apply a plan, one concern per file, each a pass ``GraphModule -> PassResult``.
+"""Every graph rewrite and the runner that applies them: one package, one shape of pass.
 
-They run under ``run_passes`` (``graph/pass_runner.py``), as do the passes that tidy a fresh trace
-(``graph/inplace.py``, ``graph/output_select.py``, ``graph/devices.py``, run by ``graph/tracing.py``).
+A ``Pass`` names the graph properties it requires and ensures (``properties.py``); ``run_passes``
+refuses an order in which a requirement is not yet ensured, lints after each pass and names the one
+that fails. Two pipelines run here (``pipelines.py``): ``TIDY_PASSES`` turn a fresh trace into the
+graph points are read from (``graph/tracing.py``); ``PLAN_PASSES`` apply a plan (``compiler.py``).
+docs/passes.md lists the properties, the passes and the invariants of the graph.
 """
-from ..graph import Pass, PassResult, run_passes
-from .dead_code import eliminate_dead_code
-from .freeze import freeze_backbone, strip_backbone_dropout
-from .insert_edges import add_adapters, insert_edge, insert_forward_edges
-from .unroll import unroll_recurrent
+from .context import PlanContext, TraceContext
+from .insert_edges import ADAPTED_FROM, add_adapters, insert_edge
+from .install_adapters import build_adapters
+from .pipelines import PLAN_PASSES, TIDY_PASSES, TRACED
+from .runner import Pass, PassResult, check_order, run_passes
 
-__all__ = ["Pass", "PassResult", "add_adapters", "eliminate_dead_code", "freeze_backbone", "insert_edge",
-           "insert_forward_edges", "run_passes", "strip_backbone_dropout", "unroll_recurrent"]
+__all__ = ["ADAPTED_FROM", "PLAN_PASSES", "Pass", "PassResult", "PlanContext", "TIDY_PASSES", "TRACED", "TraceContext",
+           "add_adapters", "build_adapters", "check_order", "insert_edge", "run_passes"]

@@ -4,14 +4,17 @@ from __future__ import annotations
 from torch import fx, nn
 from torch.nn.modules.dropout import _DropoutNd
 
-from ..graph import PassResult
 from ..trainable import adapter_path, trains
+from .context import PlanContext
+from .properties import ADAPTERS_INSTALLED, FROZEN, NO_BACKBONE_DROPOUT
+from .runner import Pass, PassResult
 
 
-def freeze_backbone(gm: fx.GraphModule, train_paths: tuple[str, ...]) -> PassResult:
-    """Set ``requires_grad`` on every parameter; the result counts the trainable parameters."""
+def freeze_backbone(gm: fx.GraphModule, context: PlanContext) -> PassResult:
+    """Set ``requires_grad`` on every parameter: only the adapters and the plan's ``train`` modules train;
+    the result counts the trainable parameters."""
     named = list(gm.named_parameters(remove_duplicate=False))  # a tied weight trains under any of its names
-    training = {id(p) for name, p in named if trains(name, train_paths)}
+    training = {id(p) for name, p in named if trains(name, context.plan.train)}
     trainable = 0
     for param in gm.parameters():
         param.requires_grad_(id(param) in training)
@@ -19,7 +22,7 @@ def freeze_backbone(gm: fx.GraphModule, train_paths: tuple[str, ...]) -> PassRes
     return PassResult(gm, True, trainable)
 
 
-def strip_backbone_dropout(gm: fx.GraphModule) -> PassResult:
+def strip_backbone_dropout(gm: fx.GraphModule, context: object) -> PassResult:
     """Make the backbone's dropout modules identities, so training behaves alike under every frontend.
 
     torch.export traces in eval mode (its graphs hold no live dropout); fx keeps
@@ -37,3 +40,9 @@ def strip_backbone_dropout(gm: fx.GraphModule) -> PassResult:
         parent, _, name = target.rpartition(".")
         setattr(gm.get_submodule(parent), name, nn.Identity())
     return PassResult(gm, bool(stripped), len(stripped))
+
+
+STRIP_BACKBONE_DROPOUT = Pass("strip_backbone_dropout", strip_backbone_dropout,
+                              ensures=frozenset({NO_BACKBONE_DROPOUT}))
+FREEZE_BACKBONE = Pass("freeze_backbone", freeze_backbone, requires=frozenset({ADAPTERS_INSTALLED}),
+                       ensures=frozenset({FROZEN}))

@@ -12,16 +12,20 @@ from collections import defaultdict
 import torch
 from torch import fx
 
-from ..graph import PassResult
+from ..errors import PlanError, did_you_mean
 from ..trainable import adapter_path
+from .context import PlanContext
+from .properties import ADAPTED_MARKS, ADAPTERS_INSTALLED, FORWARD_EDGES
+from .runner import Pass, PassResult
 
 # Set on the node that holds D' (D after its forward adapters) to the name of D: how
 # ``unroll_recurrent`` finds, in the graph itself, the value of a point after its adapters.
 ADAPTED_FROM = "adaptgraph_adapted_from"
 
 
-def insert_forward_edges(gm: fx.GraphModule, edges) -> PassResult:
+def insert_forward_edges(gm: fx.GraphModule, context: PlanContext) -> PassResult:
     """Rewrite ``gm`` in place; each node that now holds D' is marked ``meta[ADAPTED_FROM] = D``."""
+    edges = context.plan.forward
     nodes = {n.name: n for n in gm.graph.nodes}
     order = {name: i for i, name in enumerate(nodes)}
     by_dst: dict[str, list] = defaultdict(list)
@@ -67,8 +71,6 @@ def insert_edge(gm: fx.GraphModule, src: str, dst: str, adapter: torch.nn.Module
     ``src`` must come before ``dst`` in the graph or be ``dst`` itself (a self-edge). The adapter is
     registered as ``adapters.<name>``. Returns the node that now holds the adapted value.
     """
-    from ..errors import PlanError, did_you_mean
-
     nodes = {n.name: n for n in gm.graph.nodes}
     for which, value in (("source", src), ("destination", dst)):
         if value not in nodes:
@@ -81,3 +83,7 @@ def insert_edge(gm: fx.GraphModule, src: str, dst: str, adapter: torch.nn.Module
     gm.graph.lint()
     gm.recompile()
     return out
+
+
+INSERT_FORWARD_EDGES = Pass("insert_forward_edges", insert_forward_edges,
+                            requires=frozenset({ADAPTERS_INSTALLED}), ensures=frozenset({FORWARD_EDGES, ADAPTED_MARKS}))

@@ -12,13 +12,18 @@ from collections import defaultdict
 
 from torch import fx
 
-from ..graph import PassResult
 from ..trainable import adapter_path
+from .context import PlanContext
 from .insert_edges import ADAPTED_FROM
+from .properties import ADAPTED_MARKS, ADAPTERS_INSTALLED, NO_DEAD_CODE, RECURRENT_UNROLLED, SHAPES
+from .runner import Pass, PassResult
 
 
-def unroll_recurrent(gm: fx.GraphModule, edges, passes: int) -> PassResult:
-    """Rebuild ``gm.graph`` with ``passes`` passes; the result counts the nodes each extra pass recomputes."""
+def unroll_recurrent(gm: fx.GraphModule, context: PlanContext) -> PassResult:
+    """Rebuild ``gm.graph`` with the plan's ``passes`` passes; the result counts the nodes each extra pass
+    recomputes. The value of a point after its forward adapters is the node ``insert_forward_edges``
+    marked with ``meta[ADAPTED_FROM]``."""
+    edges, passes = context.plan.recurrent, context.plan.passes
     if not edges:
         return PassResult(gm, False)
     old = gm.graph
@@ -70,3 +75,8 @@ def _reachable(starts) -> set:
         seen.add(n)
         todo.extend(n.users)
     return seen
+
+
+# The earlier passes' results that no later pass reads are dead code, and the added nodes have no shapes.
+UNROLL_RECURRENT = Pass("unroll_recurrent", unroll_recurrent, requires=frozenset({ADAPTED_MARKS, ADAPTERS_INSTALLED}),
+                        ensures=frozenset({RECURRENT_UNROLLED}), invalidates=frozenset({NO_DEAD_CODE, SHAPES}))

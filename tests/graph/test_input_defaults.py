@@ -6,7 +6,7 @@ import torch
 from torch import fx, nn
 
 from adaptgraph.backbones.hf_features import DerivedInput, positions_if_none, zeros_if_none
-from adaptgraph.graph.input_defaults import apply_input_defaults
+from adaptgraph.passes.input_defaults import apply_input_defaults
 
 
 class Embed(nn.Module):

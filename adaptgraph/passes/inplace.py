@@ -15,8 +15,9 @@ import operator
 import torch
 from torch import fx
 
-from .pass_runner import PassResult
-from .traced import is_tensor_node, op_name
+from .nodes import is_tensor_node, op_name
+from .properties import OUT_OF_PLACE, SHAPES
+from .runner import Pass, PassResult
 
 _INPLACE_OPERATORS = {operator.iadd: operator.add, operator.isub: operator.sub,
                       operator.imul: operator.mul, operator.itruediv: operator.truediv}
@@ -28,8 +29,10 @@ _VIEW_OPS = frozenset({
 })
 
 
-def remove_inplace_ops(gm: fx.GraphModule) -> PassResult:
-    """Rewrite safe in-place ops in ``gm`` (in place); the result counts and names the rewritten nodes."""
+def remove_inplace_ops(gm: fx.GraphModule, context: object) -> PassResult:
+    """Rewrite safe in-place ops in ``gm`` (in place); the result counts and names the rewritten nodes.
+
+    Which values are tensors is read from their shapes, so shapes must have been propagated."""
     order = {n: i for i, n in enumerate(gm.graph.nodes)}
     changed: list[str] = []
     kept: set[fx.Node] = set()  # in-place nodes left as they are: their results alias their input
@@ -49,6 +52,10 @@ def remove_inplace_ops(gm: fx.GraphModule) -> PassResult:
             changed.extend(c.name for c in calls)
     note = f"in-place ops made out-of-place: {', '.join(changed)}" if changed else ""
     return PassResult(gm, bool(changed), len(changed), note)
+
+
+REMOVE_INPLACE_OPS = Pass("remove_inplace_ops", remove_inplace_ops, requires=frozenset({SHAPES}),
+                          ensures=frozenset({OUT_OF_PLACE}))
 
 
 def is_inplace(node: fx.Node) -> bool:
@@ -108,4 +115,3 @@ def _may_alias(node: fx.Node, kept: set[fx.Node]) -> bool:
     if node.op in ("placeholder", "get_attr") or node in kept:
         return True
     return op_name(node) in _VIEW_OPS
-

@@ -1,4 +1,4 @@
-"""Passes that make a traced graph return one feature tensor, like the ``Backbone`` contract asks."""
+"""The pass that makes a traced graph return one feature tensor, like the ``Backbone`` contract asks."""
 from __future__ import annotations
 
 import torch
@@ -6,8 +6,9 @@ from torch import fx
 from torch.utils import _pytree as pytree
 
 from ..errors import TraceError
-from .inplace import is_inplace
-from .pass_runner import PassResult
+from .context import TraceContext
+from .properties import ONE_OUTPUT
+from .runner import Pass, PassResult
 
 
 def first_tensor_index(eager_output: object) -> int:
@@ -21,20 +22,20 @@ def first_tensor_index(eager_output: object) -> int:
     )
 
 
-def select_output(gm: fx.GraphModule, eager_output: object, frontend: str) -> PassResult:
-    """Rewrite ``gm`` in place to return only the first tensor of the model's output.
+def select_output(gm: fx.GraphModule, context: TraceContext) -> PassResult:
+    """Rewrite ``gm`` in place to return only the first tensor of the model's output (``context.reference``).
 
     A tuple or a Hugging Face ``ModelOutput`` keeps its main tensor first
     (``last_hidden_state``), so the first tensor leaf is the feature tensor; the
-    rest (a pooler output, attentions) is dropped; ``drop_dead_code`` removes its computation.
+    rest (a pooler output, attentions) is dropped; ``eliminate_dead_code`` removes its computation.
     """
-    index = first_tensor_index(eager_output)
+    index = first_tensor_index(context.reference)
     output = _output_node(gm)
     leaves = pytree.tree_leaves(output.args[0])
-    n_eager = len(pytree.tree_leaves(eager_output))
+    n_eager = len(pytree.tree_leaves(context.reference))
     if len(leaves) != n_eager or not isinstance(leaves[index], fx.Node):
         raise TraceError(
-            f"{frontend}: the traced graph's output does not have the eager output's structure "
+            f"{context.frontend}: the traced graph's output does not have the eager output's structure "
             f"({len(leaves)} values instead of {n_eager})"
         )
     output.args = (leaves[index],)
@@ -42,17 +43,8 @@ def select_output(gm: fx.GraphModule, eager_output: object, frontend: str) -> Pa
     return PassResult(gm, True)
 
 
-def drop_dead_code(gm: fx.GraphModule) -> PassResult:
-    """Remove what the selected output does not need; in-place ops that were kept stay (they write memory)."""
-    def keep(n: fx.Node) -> bool:
-        inplace_module = n.op == "call_module" and getattr(gm.get_submodule(n.target), "inplace", False) is True
-        return n.is_impure() or is_inplace(n) or inplace_module
-
-    modules = len(list(gm.modules()))
-    modified = gm.graph.eliminate_dead_code(is_impure_node=keep)
-    gm.delete_all_unused_submodules()
-    return PassResult(gm, modified or len(list(gm.modules())) != modules)
-
-
 def _output_node(gm: fx.GraphModule) -> fx.Node:
     return next(n for n in reversed(gm.graph.nodes) if n.op == "output")
+
+
+SELECT_OUTPUT = Pass("select_output", select_output, ensures=frozenset({ONE_OUTPUT}))

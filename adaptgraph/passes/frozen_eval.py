@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from torch import fx
 
-from .trainable import trained_modules
-
-__all__ = ["FrozenInEval", "keep_frozen_in_eval"]
+from ..trainable import trained_modules
+from .properties import FROZEN, FROZEN_IN_EVAL
+from .runner import Pass, PassResult
 
 
 class FrozenInEval(fx.GraphModule):
@@ -33,13 +33,20 @@ class FrozenInEval(fx.GraphModule):
         return self
 
 
-def keep_frozen_in_eval(gm: fx.GraphModule) -> fx.GraphModule:
-    """Make ``gm`` (in place) a :class:`FrozenInEval`, in eval mode; returns it."""
+def keep_frozen_in_eval(gm: fx.GraphModule, context: object) -> PassResult:
+    """Make ``gm`` (in place) a :class:`FrozenInEval`, in eval mode.
+
+    The runner's recompile after it installs ``forward`` on the new class (so it must run under
+    ``run_passes``, as the last pass or before one that recompiles)."""
 
     class GraphModuleImpl(FrozenInEval):  # fx's per-instance class name: a deepcopy keeps FrozenInEval
         pass
 
     GraphModuleImpl.__name__ = type(gm).__name__  # the name fx gave it ("GraphModule")
     gm.__class__ = GraphModuleImpl
-    gm.recompile()  # installs forward on the new class
-    return gm.eval()
+    return PassResult(gm.eval(), True)
+
+
+# Frozen first: what stays in eval is what does not train.
+KEEP_FROZEN_IN_EVAL = Pass("keep_frozen_in_eval", keep_frozen_in_eval, requires=frozenset({FROZEN}),
+                           ensures=frozenset({FROZEN_IN_EVAL}))

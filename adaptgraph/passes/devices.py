@@ -10,12 +10,15 @@ from __future__ import annotations
 import torch
 from torch import fx
 
-from .pass_runner import PassResult
-from .traced import is_tensor_node
+from .nodes import is_tensor_node
+from .properties import INPUT_DEVICE, SHAPES
+from .runner import Pass, PassResult
 
 
-def follow_input_device(gm: fx.GraphModule) -> PassResult:
-    """Rewrite device constants in ``gm`` (in place); the result counts the nodes that changed."""
+def follow_input_device(gm: fx.GraphModule, context: object) -> PassResult:
+    """Rewrite device constants in ``gm`` (in place); the result counts the nodes that changed.
+
+    The first tensor input is found by its shape, so shapes must have been propagated."""
     source = next((n for n in gm.graph.nodes if n.op == "placeholder" and is_tensor_node(n)), None)
     users = [n for n in gm.graph.nodes if _has_device(n)]
     if source is None or not users:
@@ -27,6 +30,10 @@ def follow_input_device(gm: fx.GraphModule) -> PassResult:
         node.args = _swap(node.args, device)
         node.kwargs = _swap(node.kwargs, device)
     return PassResult(gm, True, len(users))
+
+
+FOLLOW_INPUT_DEVICE = Pass("follow_input_device", follow_input_device, requires=frozenset({SHAPES}),
+                           ensures=frozenset({INPUT_DEVICE}))
 
 
 def _has_device(node: fx.Node) -> bool:

@@ -13,6 +13,10 @@ import inspect
 
 from torch import fx, nn
 
+from .context import TraceContext
+from .properties import OPTIONAL_INPUTS
+from .runner import Pass, PassResult
+
 
 def apply_input_defaults(gm: fx.GraphModule, module: nn.Module) -> tuple[str, ...]:
     """Make the trailing graph inputs whose forward parameter has a derived default optional.
@@ -38,6 +42,11 @@ def apply_input_defaults(gm: fx.GraphModule, module: nn.Module) -> tuple[str, ..
     return tuple(n.target for n in reversed(optional))
 
 
+def input_defaults_pass(gm: fx.GraphModule, context: TraceContext) -> PassResult:
+    """``apply_input_defaults`` for the module that was traced, as a pass."""
+    return PassResult(gm, bool(apply_input_defaults(gm, context.module)))
+
+
 def _derived_defaults(module: nn.Module) -> dict:
     try:
         params = inspect.signature(module.forward).parameters
@@ -52,3 +61,6 @@ def _derive(graph: fx.Graph, node: fx.Node, first: fx.Node, last: fx.Node, fill)
         filled = graph.call_function(fill, (node, first))
     filled.meta = {k: v for k, v in node.meta.items() if k in ("tensor_meta", "val")}
     node.replace_all_uses_with(filled, delete_user_cb=lambda user: user is not filled)
+
+
+APPLY_INPUT_DEFAULTS = Pass("apply_input_defaults", input_defaults_pass, ensures=frozenset({OPTIONAL_INPUTS}))
