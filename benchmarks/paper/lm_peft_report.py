@@ -99,7 +99,14 @@ def _speed(meta: dict) -> str:
         f"| training step (batch {batch} tokens), CPU seconds | {step['ours']:.3f} | {step['peft']:.3f} | "
         f"{speed['step_time_ratio']:.2f} |",
         f"| generation ({speed['prompt_tokens']}-token prompt, {speed['new_tokens']} new tokens, batch 1), tokens per "
-        f"CPU second | {gen['ours']:.1f} | {gen['peft']:.1f} | {speed['generate_ratio']:.2f} |"])
+        f"CPU second | {gen['ours']:.1f} | {gen['peft']:.1f} | {speed['generate_ratio']:.2f} |"] + _pairs(speed))
+
+
+def _pairs(speed: dict) -> list[str]:
+    """The spread of the step ratio over rounds (each round times both steps back to back), when recorded."""
+    q = speed.get("step_ratio_quartiles")
+    return [] if q is None else ["", f"The step time ratio of one round (adaptgraph's step over PEFT's, timed back "
+                                     f"to back) has quartiles {q[0]:.2f}, {q[1]:.2f}, {q[2]:.2f} over the rounds."]
 
 
 def _gga_spec(rows: list[dict]) -> str:
