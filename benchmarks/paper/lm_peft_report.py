@@ -93,8 +93,9 @@ def _speed(meta: dict) -> str:
     step, gen = speed["step_seconds"], speed["generate_tokens_per_second"]
     batch = "x".join(str(x) for x in speed["batch"])
     return "\n".join([
-        f"Speed, by CPU time on one thread (median of {len(speed['cpu_seconds']['ours_step'])} interleaved repeats, "
-        "after a warm-up round):", "",
+        f"Speed, by CPU time on one thread (median of {len(speed['cpu_seconds']['ours_step'])} interleaved repeats"
+        f"{', every other round in the reverse order' if 'step_ratio_quartiles' in speed else ''}, after a warm-up "
+        "round):", "",
         "| measure | adaptgraph | PEFT | adaptgraph / PEFT |", "|---|---|---|---|",
         f"| training step (batch {batch} tokens), CPU seconds | {step['ours']:.3f} | {step['peft']:.3f} | "
         f"{speed['step_time_ratio']:.2f} |",
