@@ -65,10 +65,17 @@ def _answers(rows: list[dict], meta: dict) -> str:
         f"- **adaptgraph LoRA vs PEFT LoRA, quality: {'within the seed spread' if same == 'agree' else same}** "
         f"({same_why}).",
         f"- **Training step time, adaptgraph / PEFT: {step:.2f}** ({'meets' if step <= 1.0 else 'misses'} the bar "
-        "of 1.0).",
+        f"of 1.0{_straddles(speed)}).",
         f"- **Generation, adaptgraph / PEFT tokens per second: {gen:.2f}** ({'meets' if gen >= 0.8 else 'misses'} "
         "the bar of 0.8).",
         f"- **GGA edges vs LoRA at the same budget: {_gga_word(gga)}** ({gga_why})."])
+
+
+def _straddles(speed: dict) -> str:
+    """A warning when the middle half of the rounds' step ratios lies on both sides of 1.0."""
+    q = speed.get("step_ratio_quartiles")
+    return "; but the middle half of the rounds' ratios spans 1.0: a tie within this machine's noise" \
+        if q is not None and q[0] < 1.0 < q[2] else ""
 
 
 def _gga_word(word: str) -> str:

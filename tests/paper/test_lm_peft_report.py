@@ -42,3 +42,6 @@ def test_the_step_ratio_spread_is_reported_when_recorded():
     text = lm_peft_report.section(data, meta, "", "cmd")
     assert "every other round in the reverse order" in text
     assert "has quartiles 0.88, 1.00, 1.16 over the rounds." in text
+    assert "(meets the bar of 1.0; but the middle half of the rounds' ratios spans 1.0: a tie" in text
+    meta["speed"]["step_ratio_quartiles"] = [0.8, 0.85, 0.9]
+    assert "(meets the bar of 1.0)" in lm_peft_report.section(data, meta, "", "cmd")
