@@ -242,7 +242,7 @@ def _speed(args, folder: Path, task: str, config: TrainConfig) -> dict:
     cpu = {name: [] for name in timed}
     for round_ in range(args.repeats + 1):  # the first round warms up and is dropped
         # every other round in the reverse order: which of a pair runs first (on caches the other warmed or
-        # evicted) changes its time by about 1 %, so neither side always goes first
+        # evicted) changes its time by 1-2 %, so neither side always goes first
         for name, run in list(timed.items())[::-1 if round_ % 2 else 1]:
             tic = time.process_time()
             run()
