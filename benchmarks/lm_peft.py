@@ -18,14 +18,15 @@ every seed of ``--seeds``, the same steps, batch, learning rate and schedule:
 
 Quality: validation and test perplexity per run (exp of the mean token loss over all blocks of the
 split; PEFT's is computed from the model's own ``loss`` over the same blocks). Speed (one thread,
-CPU time, so that the shared machine's load does not count; interleaved, median of ``--repeats``):
+CPU time, so that the shared machine's load does not count; interleaved, every other round in
+the reverse order, median of ``--repeats``):
 
 - one training step (forward, loss, backward, clipping, AdamW) on the same batch, ours vs PEFT;
 - generation: batch 1, an 8-token prompt, 56 new tokens (the decoder has 64 positions), greedy: ``adaptgraph.generate`` (its
   key-value cache, adapters by hooks) vs ``PeftModel.generate`` (Hugging Face's, with its cache).
 
     python -m benchmarks.lm_peft [--work runs/lm_gga] [--text kjv.txt] [--layers 2] [--width 64]
-        [--vocab 2048] [--pretrain-steps 300] [--steps 150] [--seeds 0 1 2] [--repeats 5]
+        [--vocab 2048] [--pretrain-steps 300] [--steps 150] [--seeds 0 1 2] [--repeats 100]
 
 Writes ``docs/results/lm_peft.csv`` (one row per run) and ``lm_peft.meta.json`` (the command, the
 machine and the speed measurements); ``python -m benchmarks.paper.report`` puts them in
@@ -102,7 +103,8 @@ def _parse(argv) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--repeats", type=int, default=5, help="timed repeats of a training step and of generation")
+    p.add_argument("--repeats", type=int, default=100, help="timed repeats of a training step and of generation "
+                   "(the step times of one round spread by about 10 %% on a shared machine: a median of few misleads)")
     return p.parse_args(argv)
 
 
@@ -238,14 +240,18 @@ def _speed(args, folder: Path, task: str, config: TrainConfig) -> dict:
     timed = {"ours_step": ours_step, "peft_step": lambda: _peft_step(peft, peft_opt, peft_sched, ids, config),
              "ours_generate": ours_generate, "peft_generate": peft_generate}
     cpu = {name: [] for name in timed}
-    for _ in range(args.repeats + 1):  # the first round warms up and is dropped
-        for name, run in timed.items():
+    for round_ in range(args.repeats + 1):  # the first round warms up and is dropped
+        # every other round in the reverse order: which of a pair runs first (on caches the other warmed or
+        # evicted) changes its time by 1-2 %, so neither side always goes first
+        for name, run in list(timed.items())[::-1 if round_ % 2 else 1]:
             tic = time.process_time()
             run()
             cpu[name].append(time.process_time() - tic)
     median = {name: statistics.median(times[1:]) for name, times in cpu.items()}
+    pairs = [a / b for a, b in zip(cpu["ours_step"][1:], cpu["peft_step"][1:])]  # the two steps of one round
     return {"step_seconds": {"ours": median["ours_step"], "peft": median["peft_step"]},
             "step_time_ratio": median["ours_step"] / median["peft_step"],
+            "step_ratio_quartiles": statistics.quantiles(pairs, n=4) if len(pairs) > 1 else pairs * 3,
             "generate_tokens_per_second": {"ours": new / median["ours_generate"], "peft": new / median["peft_generate"]},
             "generate_ratio": median["peft_generate"] / median["ours_generate"],
             "cpu_seconds": {name: times[1:] for name, times in cpu.items()},

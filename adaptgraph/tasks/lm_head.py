@@ -49,12 +49,14 @@ class LMHead(nn.Module):
 
     def per_example_loss(self, logits: torch.Tensor, batch) -> torch.Tensor:
         """``(B,)`` mean cross-entropy of each example's scored next tokens (padding and prompts left out)."""
-        predicted, targets = logits[:, :-1].float(), next_token_targets(batch)
-        # rows of (B * (T-1), V): cross_entropy over a contiguous class dimension is much faster on the
-        # CPU than over dimension 1 of (B, V, T-1), for the same per-token losses
-        ce = F.cross_entropy(predicted.reshape(-1, predicted.shape[-1]), targets.clamp_min(0).reshape(-1),
-                             reduction="none")
-        return _masked_mean(ce.view(targets.shape), targets != IGNORE_INDEX)
+        # Every position's logits against the next token, the last position's target IGNORE_INDEX (it predicts
+        # nothing): the logits stay one contiguous (B * T, V) view, where dropping the last position would copy
+        # them all (as Hugging Face's causal-LM loss shifts its labels, not its logits). Rows over a contiguous
+        # class dimension are also much faster on the CPU than dimension 1 of (B, V, T).
+        targets = F.pad(next_token_targets(batch), (0, 1), value=IGNORE_INDEX)
+        ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                             ignore_index=IGNORE_INDEX, reduction="none")  # 0 where ignored
+        return ce.view(targets.shape).sum(dim=1) / (targets != IGNORE_INDEX).sum(dim=1).clamp_min(1)
 
     def per_example_correct(self, logits: torch.Tensor, batch) -> torch.Tensor:
         """``(B,)`` share of each example's scored next tokens that the argmax predicts."""

@@ -33,3 +33,15 @@ def test_answers_follow_the_rules():
 def test_without_a_csv_it_says_how_to_run_it():
     text = lm_peft_report.section(None, None, "", lm_peft_report.command(None))
     assert "**Not run yet.** Run `python -m benchmarks.lm_peft` (resumable), then the report." in text
+
+
+def test_the_step_ratio_spread_is_reported_when_recorded():
+    data = rows([100.0] * 3, [100.0] * 3, [100.0] * 3)
+    assert "quartiles" not in lm_peft_report.section(data, META, "", "cmd")  # an older run without them
+    meta = {**META, "speed": {**META["speed"], "step_ratio_quartiles": [0.881, 1.0, 1.157]}}
+    text = lm_peft_report.section(data, meta, "", "cmd")
+    assert "every other round in the reverse order" in text
+    assert "has quartiles 0.88, 1.00, 1.16 over the rounds." in text
+    assert "(meets the bar of 1.0; but the middle half of the rounds' ratios spans 1.0: a tie" in text
+    meta["speed"]["step_ratio_quartiles"] = [0.8, 0.85, 0.9]
+    assert "(meets the bar of 1.0)" in lm_peft_report.section(data, meta, "", "cmd")
