@@ -75,7 +75,7 @@ def generate(model: nn.Module, prompts, max_new_tokens: int = 20, *, temperature
         raise TaskError(f"max_new_tokens must be a positive integer, not {max_new_tokens!r}",
                         hint="e.g. max_new_tokens=32")
     bb = get_backbone(backbone if backbone is not None else compile_info(model).backbone_ref)
-    head = lm_head(bb)
+    head = lm_head(bb, model)  # the model's trained copy when its spec trains lm_head
     given = _prompt_list(prompts)
     rows = [_encode(bb, p, head.num_classes) for p in given]
     _check_length(bb, rows, max_new_tokens)

@@ -79,8 +79,8 @@ def trained(runs, name):
 def step_by_step(model, bb, prompt: str, n: int) -> list[int]:
     """Greedy decoding by full recomputation, written out: the whole sequence through the compiled model
     and the LM head for every token."""
-    ids = torch.tensor([bb.tokenizer.tokenizer(prompt)["input_ids"]])
-    head, new = lm_head(bb), []
+    ids = torch.tensor([prompt if isinstance(prompt, list) else bb.tokenizer.tokenizer(prompt)["input_ids"]])
+    head, new = lm_head(bb, model), []  # the model's own lm_head when its spec trains it
     with torch.no_grad():
         for _ in range(n):
             token = head(model(ids, torch.ones_like(ids)))[0, -1].argmax()
@@ -105,6 +105,22 @@ def test_cached_greedy_equals_step_by_step_full_recomputation(runs, name):
     assert token_ids(out) == [step_by_step(model, bb, p, 12) for p in PROMPTS]
     untrained = adaptgraph.compile(model.adaptgraph.spec, bb)
     assert token_ids(out) != token_ids(generate(untrained, PROMPTS, max_new_tokens=12, eos_token_id=None))
+
+
+@pytest.mark.hf
+@pytest.mark.parametrize("name", ["gpt2", "llama"])  # a tied head (trained with the embedding) and an untied one
+def test_a_trained_lm_head_is_the_head_generation_uses(folders, name):
+    """`train lm_head` on a *ForCausalLM folder: generation must use the run's head, not the folder's."""
+    model = adaptgraph.compile(adaptgraph.loads("train lm_head"), f"hf:{folders / name}")
+    with torch.no_grad():  # a trained head: far from the folder's
+        model.lm_head.weight.add_(torch.randn(model.lm_head.weight.shape, generator=torch.Generator().manual_seed(0)))
+    bb = get_backbone(model.adaptgraph.backbone_ref)
+    prompts = [[4, 12, 17, 6], [10]]
+    for cache in (True, False):
+        out = generate(model, prompts, max_new_tokens=8, eos_token_id=None, cache=cache)
+        assert out.cache == cache and token_ids(out) == [step_by_step(model, bb, p, 8) for p in prompts]
+    assert token_ids(out) != token_ids(generate(adaptgraph.compile(adaptgraph.loads(""), bb), prompts,
+                                                max_new_tokens=8, eos_token_id=None))
 
 
 @pytest.mark.hf
