@@ -79,8 +79,8 @@ def generate(model: nn.Module, prompts, max_new_tokens: int = 20, *, temperature
     given = _prompt_list(prompts)
     rows = [_encode(bb, p, head.num_classes) for p in given]
     _check_length(bb, rows, max_new_tokens)
-    decoding = _Decoding(sampler, max_new_tokens, _eos(bb) if eos_token_id == "auto" else eos_token_id, _pad_id(bb),
-                         _device(model))
+    eos = _eos(bb) if eos_token_id == "auto" else eos_token_id
+    decoding = _Decoding(sampler, max_new_tokens, eos, _pad_id(bb, head.num_classes), _device(model))
     was_training = model.training
     model.eval()
     try:
@@ -167,9 +167,12 @@ def _eos(bb) -> int | None:
     return getattr(hf, "eos_token_id", None) if hf is not None else None
 
 
-def _pad_id(bb) -> int:
+def _pad_id(bb, vocab: int) -> int:
+    """What fills the left padding (masked, so any id the embedding holds): the tokenizer's pad id, or 0
+    when it has none or one the model's vocabulary lacks (a pad token added to the tokenizer alone)."""
     hf = getattr(bb.tokenizer, "tokenizer", None)
-    return getattr(hf, "pad_token_id", None) or 0
+    pad = getattr(hf, "pad_token_id", None)
+    return pad if isinstance(pad, int) and 0 <= pad < vocab else 0
 
 
 def _decode(bb, ids: list[int]) -> str:

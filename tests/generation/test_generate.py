@@ -133,6 +133,24 @@ def test_a_left_padded_batch_continues_each_prompt_as_alone(runs, cache):
     assert [o.text for o in batched.outputs] == [o.text for o in alone]
 
 
+@pytest.mark.hf
+def test_a_pad_token_outside_the_models_vocabulary_still_pads(folders, tmp_path):
+    """A pad token added to the tokenizer alone (its id is the model's vocabulary size): the left padding
+    is masked, so it takes an id the embedding holds instead of failing with an IndexError. (The token is
+    added to the loaded tokenizer: a folder saved so may fail to load before generation, see the report.)"""
+    import shutil
+
+    folder = shutil.copytree(folders / "llama", tmp_path / "llama-pad")
+    model = adaptgraph.compile(adaptgraph.loads("parallel layers.*.self_attn.v_proj"), f"hf:{folder}")
+    tokenizer = get_backbone(f"hf:{folder}").tokenizer.tokenizer
+    tokenizer.add_special_tokens({"pad_token": "<pad>"})
+    assert tokenizer.pad_token_id == lm_head(get_backbone(f"hf:{folder}")).num_classes
+    for cache in (True, False):
+        batched = generate(model, PROMPTS, max_new_tokens=5, eos_token_id=None, cache=cache)
+        alone = [generate(model, [p], max_new_tokens=5, eos_token_id=None).outputs[0].token_ids for p in PROMPTS]
+        assert batched.cache == cache and token_ids(batched) == alone
+
+
 def test_zoo_gpt_recomputes_batches_by_length_and_says_so():
     model = adaptgraph.compile(adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel h.*.mlp'))
     with pytest.warns(FullRecomputationWarning, match="backbone 'zoo:gpt-tiny' has no key-value cache of its own"):
