@@ -156,10 +156,13 @@ def _check_length(bb, rows: list[list[int]], max_new_tokens: int) -> None:
     limit = (getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
              or getattr(wpe, "num_embeddings", None))
     longest = max(map(len, rows))
+    if limit is not None and longest >= limit:  # not even one new token fits: only a shorter prompt helps
+        raise TaskError(f"the longest prompt has {longest} tokens, and backbone '{bb.ref}' has {limit} positions, "
+                        f"so no new token fits after it", hint=f"shorten the prompt to {limit - 1} tokens or fewer")
     if limit is not None and longest + max_new_tokens > limit:
         raise TaskError(f"the longest prompt has {longest} tokens, and {longest} + {max_new_tokens} new tokens is "
                         f"more than the {limit} positions of backbone '{bb.ref}'",
-                        hint=f"use --max-new-tokens {max(limit - longest, 1)} or less, or a shorter prompt")
+                        hint=f"use --max-new-tokens {limit - longest} or less, or a shorter prompt")
 
 
 def _eos(bb) -> int | None:

@@ -235,6 +235,9 @@ def test_recurrent_edges_fall_back_with_a_one_line_notice(folders, tmp_path, cap
     (["zoo.adapt", "--prompt", "a", "--max-new-tokens", "200"],
      "error: the longest prompt has 3 tokens, and 3 + 200 new tokens is more than the 128 positions of backbone "
      "'zoo:gpt-tiny'\n    hint: use --max-new-tokens 125 or less, or a shorter prompt"),
+    (["zoo.adapt", "--prompt", " ".join(["cat"] * 130), "--max-new-tokens", "1"],
+     "error: the longest prompt has 132 tokens, and backbone 'zoo:gpt-tiny' has 128 positions, so no new token "
+     "fits after it\n    hint: shorten the prompt to 127 tokens or fewer"),
     (["bert.adapt", "--prompt", "a"], "error: backbone 'zoo:bert-tiny' has no LM head"),
     (["missing", "--prompt", "a"], "error: missing: no such run folder, adapter file or spec"),
 ])
