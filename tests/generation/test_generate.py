@@ -151,6 +151,25 @@ def test_a_pad_token_outside_the_models_vocabulary_still_pads(folders, tmp_path)
         assert batched.cache == cache and token_ids(batched) == alone
 
 
+@pytest.mark.hf
+def test_a_folder_whose_tokenizer_outgrew_its_model_is_refused_by_name(folders, tmp_path, capsys):
+    """Such a folder saved so failed at load with an IndexError (exit 3): it is a user error naming the id."""
+    import shutil
+
+    folder = shutil.copytree(folders / "llama", tmp_path / "llama-pad-saved")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_special_tokens({"pad_token": "<pad>"})
+    tokenizer.save_pretrained(folder)
+    spec = tmp_path / "pad.adapt"
+    spec.write_text(f'backbone "hf:{folder}"\n')
+    assert main(["generate", str(spec), "--prompt", "the cat"]) == 1
+    vocab = tokenizer.pad_token_id
+    assert capsys.readouterr().err == (
+        f"error: backbone hf:{folder}: its tokenizer gives token id {vocab} (its pad token), and the model's input "
+        f"embedding has {vocab} rows (ids 0..{vocab - 1})\n    hint: a token was added to the tokenizer alone: call "
+        "model.resize_token_embeddings(len(tokenizer)) before save_pretrained, or save the tokenizer without it\n")
+
+
 def test_zoo_gpt_recomputes_batches_by_length_and_says_so():
     model = adaptgraph.compile(adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel h.*.mlp'))
     with pytest.warns(FullRecomputationWarning, match="backbone 'zoo:gpt-tiny' has no key-value cache of its own"):
