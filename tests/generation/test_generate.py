@@ -151,22 +151,39 @@ def test_a_pad_token_outside_the_models_vocabulary_still_pads(folders, tmp_path)
         assert batched.cache == cache and token_ids(batched) == alone
 
 
-@pytest.mark.hf
-def test_a_folder_whose_tokenizer_outgrew_its_model_is_refused_by_name(folders, tmp_path, capsys):
-    """Such a folder saved so failed at load with an IndexError (exit 3): it is a user error naming the id."""
+def _with_added_pad(folders, tmp_path, eos: bool = True):
+    """The Llama folder with a pad token added to its tokenizer alone (its id is the vocabulary size)."""
     import shutil
 
     folder = shutil.copytree(folders / "llama", tmp_path / "llama-pad-saved")
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     tokenizer.add_special_tokens({"pad_token": "<pad>"})
+    if not eos:
+        tokenizer.eos_token = None
     tokenizer.save_pretrained(folder)
+    return folder, tokenizer.pad_token_id
+
+
+@pytest.mark.hf
+def test_a_saved_pad_token_the_model_lacks_pads_with_eos(folders, tmp_path):
+    """Such a folder failed at load with an IndexError (exit 3); it pads with EOS, as a tokenizer without a
+    pad token does, and generates what the folder without the added token generates."""
+    folder, _ = _with_added_pad(folders, tmp_path)
+    spec = 'parallel layers.*.self_attn.v_proj'
+    ours = generate(adaptgraph.compile(adaptgraph.loads(spec), f"hf:{folder}"), PROMPTS, max_new_tokens=5)
+    plain = generate(adaptgraph.compile(adaptgraph.loads(spec), f"hf:{folders / 'llama'}"), PROMPTS, max_new_tokens=5)
+    assert ours.cache and token_ids(ours) == token_ids(plain)
+
+
+@pytest.mark.hf
+def test_a_pad_token_the_model_lacks_without_eos_is_refused_by_name(folders, tmp_path, capsys):
+    folder, pad = _with_added_pad(folders, tmp_path, eos=False)
     spec = tmp_path / "pad.adapt"
     spec.write_text(f'backbone "hf:{folder}"\n')
     assert main(["generate", str(spec), "--prompt", "the cat"]) == 1
-    vocab = tokenizer.pad_token_id
     assert capsys.readouterr().err == (
-        f"error: backbone hf:{folder}: its tokenizer gives token id {vocab} (its pad token), and the model's input "
-        f"embedding has {vocab} rows (ids 0..{vocab - 1})\n    hint: a token was added to the tokenizer alone: call "
+        f"error: backbone hf:{folder}: its tokenizer gives token id {pad} (its pad token), and the model's input "
+        f"embedding has {pad} rows (ids 0..{pad - 1})\n    hint: a token was added to the tokenizer alone: call "
         "model.resize_token_embeddings(len(tokenizer)) before save_pretrained, or save the tokenizer without it\n")
 
 
