@@ -242,7 +242,10 @@ def _example_inputs(ref: str, module, modality: str, tokenizer) -> tuple:
     if modality == "audio":
         return (_example_features(module),)
     if tokenizer is not None:
+        rows = getattr(module.get_input_embeddings(), "num_embeddings", None)
+        _pad_within(tokenizer, rows)
         batch = tokenizer(list(EXAMPLE_TEXTS), max_length=EXAMPLE_MAX_LENGTH)
+        _check_token_ids(ref, rows, tokenizer, batch["input_ids"])
         return batch["input_ids"], batch["attention_mask"]
     # No tokenizer: fixed ids in the vocabulary, the second text shorter (padded).
     generator = torch.Generator().manual_seed(0)
@@ -250,6 +253,30 @@ def _example_inputs(ref: str, module, modality: str, tokenizer) -> tuple:
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0
     return ids * mask, mask
+
+
+def _pad_within(tokenizer, rows: int | None) -> None:
+    """A pad token the model's input embedding lacks (added to the tokenizer alone) pads with EOS instead,
+    as a tokenizer without one does: padding is masked out, but its id must index the embedding."""
+    tok = getattr(tokenizer, "tokenizer", None)
+    pad, eos = getattr(tok, "pad_token_id", None), getattr(tok, "eos_token_id", None)
+    if rows is not None and isinstance(pad, int) and pad >= rows and isinstance(eos, int) and 0 <= eos < rows:
+        tok.pad_token = tok.eos_token
+
+
+def _check_token_ids(ref: str, rows: int | None, tokenizer, ids: torch.Tensor) -> None:
+    """BackboneError when the tokenizer's ids (its padding's included) reach past the model's input
+    embedding: a token added to the tokenizer alone, which every batch holding it would index out of range."""
+    if rows is None:  # no embedding table to check against
+        return
+    pad = getattr(getattr(tokenizer, "tokenizer", None), "pad_token_id", None)
+    largest = max(int(ids.max()), pad if isinstance(pad, int) else 0)
+    if largest >= rows:
+        raise BackboneError(f"backbone {ref}: its tokenizer gives token id {largest}"
+                            f"{' (its pad token)' if largest == pad else ''}, and the model's input embedding has "
+                            f"{rows} rows (ids 0..{rows - 1})",
+                            hint="a token was added to the tokenizer alone: call model.resize_token_embeddings("
+                                 "len(tokenizer)) before save_pretrained, or save the tokenizer without it")
 
 
 def _example_features(module) -> torch.Tensor:

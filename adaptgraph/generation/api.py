@@ -75,12 +75,12 @@ def generate(model: nn.Module, prompts, max_new_tokens: int = 20, *, temperature
         raise TaskError(f"max_new_tokens must be a positive integer, not {max_new_tokens!r}",
                         hint="e.g. max_new_tokens=32")
     bb = get_backbone(backbone if backbone is not None else compile_info(model).backbone_ref)
-    head = lm_head(bb)
+    head = lm_head(bb, model)  # the model's trained copy when its spec trains lm_head
     given = _prompt_list(prompts)
     rows = [_encode(bb, p, head.num_classes) for p in given]
     _check_length(bb, rows, max_new_tokens)
-    decoding = _Decoding(sampler, max_new_tokens, _eos(bb) if eos_token_id == "auto" else eos_token_id, _pad_id(bb),
-                         _device(model))
+    eos = _eos(bb) if eos_token_id == "auto" else eos_token_id
+    decoding = _Decoding(sampler, max_new_tokens, eos, _pad_id(bb, head.num_classes), _device(model))
     was_training = model.training
     model.eval()
     try:
@@ -156,10 +156,13 @@ def _check_length(bb, rows: list[list[int]], max_new_tokens: int) -> None:
     limit = (getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
              or getattr(wpe, "num_embeddings", None))
     longest = max(map(len, rows))
+    if limit is not None and longest >= limit:  # not even one new token fits: only a shorter prompt helps
+        raise TaskError(f"the longest prompt has {longest} tokens, and backbone '{bb.ref}' has {limit} positions, "
+                        f"so no new token fits after it", hint=f"shorten the prompt to {limit - 1} tokens or fewer")
     if limit is not None and longest + max_new_tokens > limit:
         raise TaskError(f"the longest prompt has {longest} tokens, and {longest} + {max_new_tokens} new tokens is "
                         f"more than the {limit} positions of backbone '{bb.ref}'",
-                        hint=f"use --max-new-tokens {max(limit - longest, 1)} or less, or a shorter prompt")
+                        hint=f"use --max-new-tokens {limit - longest} or less, or a shorter prompt")
 
 
 def _eos(bb) -> int | None:
@@ -167,9 +170,12 @@ def _eos(bb) -> int | None:
     return getattr(hf, "eos_token_id", None) if hf is not None else None
 
 
-def _pad_id(bb) -> int:
+def _pad_id(bb, vocab: int) -> int:
+    """What fills the left padding (masked, so any id the embedding holds): the tokenizer's pad id, or 0
+    when it has none or one the model's vocabulary lacks (a pad token added to the tokenizer alone)."""
     hf = getattr(bb.tokenizer, "tokenizer", None)
-    return getattr(hf, "pad_token_id", None) or 0
+    pad = getattr(hf, "pad_token_id", None)
+    return pad if isinstance(pad, int) and 0 <= pad < vocab else 0
 
 
 def _decode(bb, ids: list[int]) -> str:

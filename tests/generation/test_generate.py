@@ -79,8 +79,8 @@ def trained(runs, name):
 def step_by_step(model, bb, prompt: str, n: int) -> list[int]:
     """Greedy decoding by full recomputation, written out: the whole sequence through the compiled model
     and the LM head for every token."""
-    ids = torch.tensor([bb.tokenizer.tokenizer(prompt)["input_ids"]])
-    head, new = lm_head(bb), []
+    ids = torch.tensor([prompt if isinstance(prompt, list) else bb.tokenizer.tokenizer(prompt)["input_ids"]])
+    head, new = lm_head(bb, model), []  # the model's own lm_head when its spec trains it
     with torch.no_grad():
         for _ in range(n):
             token = head(model(ids, torch.ones_like(ids)))[0, -1].argmax()
@@ -108,6 +108,22 @@ def test_cached_greedy_equals_step_by_step_full_recomputation(runs, name):
 
 
 @pytest.mark.hf
+@pytest.mark.parametrize("name", ["gpt2", "llama"])  # a tied head (trained with the embedding) and an untied one
+def test_a_trained_lm_head_is_the_head_generation_uses(folders, name):
+    """`train lm_head` on a *ForCausalLM folder: generation must use the run's head, not the folder's."""
+    model = adaptgraph.compile(adaptgraph.loads("train lm_head"), f"hf:{folders / name}")
+    with torch.no_grad():  # a trained head: far from the folder's
+        model.lm_head.weight.add_(torch.randn(model.lm_head.weight.shape, generator=torch.Generator().manual_seed(0)))
+    bb = get_backbone(model.adaptgraph.backbone_ref)
+    prompts = [[4, 12, 17, 6], [10]]
+    for cache in (True, False):
+        out = generate(model, prompts, max_new_tokens=8, eos_token_id=None, cache=cache)
+        assert out.cache == cache and token_ids(out) == [step_by_step(model, bb, p, 8) for p in prompts]
+    assert token_ids(out) != token_ids(generate(adaptgraph.compile(adaptgraph.loads(""), bb), prompts,
+                                                max_new_tokens=8, eos_token_id=None))
+
+
+@pytest.mark.hf
 @pytest.mark.parametrize("cache", [True, False])
 def test_a_left_padded_batch_continues_each_prompt_as_alone(runs, cache):
     model = trained(runs, "llama")
@@ -115,6 +131,60 @@ def test_a_left_padded_batch_continues_each_prompt_as_alone(runs, cache):
     alone = [generate(model, [p], max_new_tokens=10, eos_token_id=None, cache=cache).outputs[0] for p in PROMPTS]
     assert token_ids(batched) == [o.token_ids for o in alone]
     assert [o.text for o in batched.outputs] == [o.text for o in alone]
+
+
+@pytest.mark.hf
+def test_a_pad_token_outside_the_models_vocabulary_still_pads(folders, tmp_path):
+    """A pad token added to the tokenizer alone (its id is the model's vocabulary size): the left padding
+    is masked, so it takes an id the embedding holds instead of failing with an IndexError. (The token is
+    added to the loaded tokenizer: a folder saved so may fail to load before generation, see the report.)"""
+    import shutil
+
+    folder = shutil.copytree(folders / "llama", tmp_path / "llama-pad")
+    model = adaptgraph.compile(adaptgraph.loads("parallel layers.*.self_attn.v_proj"), f"hf:{folder}")
+    tokenizer = get_backbone(f"hf:{folder}").tokenizer.tokenizer
+    tokenizer.add_special_tokens({"pad_token": "<pad>"})
+    assert tokenizer.pad_token_id == lm_head(get_backbone(f"hf:{folder}")).num_classes
+    for cache in (True, False):
+        batched = generate(model, PROMPTS, max_new_tokens=5, eos_token_id=None, cache=cache)
+        alone = [generate(model, [p], max_new_tokens=5, eos_token_id=None).outputs[0].token_ids for p in PROMPTS]
+        assert batched.cache == cache and token_ids(batched) == alone
+
+
+def _with_added_pad(folders, tmp_path, eos: bool = True):
+    """The Llama folder with a pad token added to its tokenizer alone (its id is the vocabulary size)."""
+    import shutil
+
+    folder = shutil.copytree(folders / "llama", tmp_path / "llama-pad-saved")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_special_tokens({"pad_token": "<pad>"})
+    if not eos:
+        tokenizer.eos_token = None
+    tokenizer.save_pretrained(folder)
+    return folder, tokenizer.pad_token_id
+
+
+@pytest.mark.hf
+def test_a_saved_pad_token_the_model_lacks_pads_with_eos(folders, tmp_path):
+    """Such a folder failed at load with an IndexError (exit 3); it pads with EOS, as a tokenizer without a
+    pad token does, and generates what the folder without the added token generates."""
+    folder, _ = _with_added_pad(folders, tmp_path)
+    spec = 'parallel layers.*.self_attn.v_proj'
+    ours = generate(adaptgraph.compile(adaptgraph.loads(spec), f"hf:{folder}"), PROMPTS, max_new_tokens=5)
+    plain = generate(adaptgraph.compile(adaptgraph.loads(spec), f"hf:{folders / 'llama'}"), PROMPTS, max_new_tokens=5)
+    assert ours.cache and token_ids(ours) == token_ids(plain)
+
+
+@pytest.mark.hf
+def test_a_pad_token_the_model_lacks_without_eos_is_refused_by_name(folders, tmp_path, capsys):
+    folder, pad = _with_added_pad(folders, tmp_path, eos=False)
+    spec = tmp_path / "pad.adapt"
+    spec.write_text(f'backbone "hf:{folder}"\n')
+    assert main(["generate", str(spec), "--prompt", "the cat"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: backbone hf:{folder}: its tokenizer gives token id {pad} (its pad token), and the model's input "
+        f"embedding has {pad} rows (ids 0..{pad - 1})\n    hint: a token was added to the tokenizer alone: call "
+        "model.resize_token_embeddings(len(tokenizer)) before save_pretrained, or save the tokenizer without it\n")
 
 
 def test_zoo_gpt_recomputes_batches_by_length_and_says_so():
@@ -201,6 +271,9 @@ def test_recurrent_edges_fall_back_with_a_one_line_notice(folders, tmp_path, cap
     (["zoo.adapt", "--prompt", "a", "--max-new-tokens", "200"],
      "error: the longest prompt has 3 tokens, and 3 + 200 new tokens is more than the 128 positions of backbone "
      "'zoo:gpt-tiny'\n    hint: use --max-new-tokens 125 or less, or a shorter prompt"),
+    (["zoo.adapt", "--prompt", " ".join(["cat"] * 130), "--max-new-tokens", "1"],
+     "error: the longest prompt has 132 tokens, and backbone 'zoo:gpt-tiny' has 128 positions, so no new token "
+     "fits after it\n    hint: shorten the prompt to 127 tokens or fewer"),
     (["bert.adapt", "--prompt", "a"], "error: backbone 'zoo:bert-tiny' has no LM head"),
     (["missing", "--prompt", "a"], "error: missing: no such run folder, adapter file or spec"),
 ])
