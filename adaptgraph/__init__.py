@@ -16,6 +16,7 @@ _LAZY = {
     "save_adapters": "adaptgraph.saving",
     "load_adapters": "adaptgraph.saving",
     "score_edges": "adaptgraph.score",
+    "ScoreConfig": "adaptgraph.score",
     "search": "adaptgraph.searcher",
     "plot_spec": "adaptgraph.plot",
 }

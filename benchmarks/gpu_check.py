@@ -75,8 +75,9 @@ def score(args) -> None:
         if args.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         tic = time.perf_counter()
-        scores = adaptgraph.score_edges(ref, task, batches=1, batch_size=2 if "vit" in ref else 16,
-                                        head="random", device=args.device, progress=False)
+        config = adaptgraph.ScoreConfig(batches=1, batch_size=2 if "vit" in ref else 16, head="random",
+                                        device=args.device)
+        scores = adaptgraph.score_edges(ref, task, config, progress=False)
         seconds = time.perf_counter() - tic
         peak = torch.cuda.max_memory_allocated() / 2 ** 20 if args.device == "cuda" else None
         print(json.dumps({"check": "score", "ref": ref, "task": task, "device": args.device, "seconds": seconds,

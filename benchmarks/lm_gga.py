@@ -34,7 +34,7 @@ import torch
 import adaptgraph
 from adaptgraph.fileio import write_text_atomic
 from adaptgraph.run_folder import train_spec
-from adaptgraph.score import score_edges, select
+from adaptgraph.score import ScoreConfig, SelectConfig, score_edges, select
 from adaptgraph.tasks import bind_task, load_task
 from adaptgraph.train import TrainConfig
 
@@ -128,9 +128,9 @@ def _placements(args, folder: Path, task: str) -> list[tuple[str, str, list[int]
     sublayers = 2 * args.layers  # GPT-2 blocks have two residual merges
     out = [("frozen", "", [0], 0),
            ("baseline", f"for k in 0..{sublayers - 1} {{ parallel @{{k}} -> @{{k+1}} }}", args.seeds, sublayers)]
-    scores = score_edges(f"hf:{folder}", load_task(task), batches=4, batch_size=args.batch_size, progress=False)
+    scores = score_edges(f"hf:{folder}", load_task(task), ScoreConfig(batch_size=args.batch_size), progress=False)
     for k in args.ks:
-        out.append((f"gga_k{k}", adaptgraph.dumps(select(scores, k, rank=8)), args.seeds, k))
+        out.append((f"gga_k{k}", adaptgraph.dumps(select(scores, SelectConfig(k=k))), args.seeds, k))
     return out
 
 

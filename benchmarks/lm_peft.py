@@ -14,7 +14,7 @@ every seed of ``--seeds``, the same steps, batch, learning rate and schedule:
   matrices), 10 % linear warm-up then cosine (adaptgraph's ``lr_lambda``), gradient clipping at 1,
   the frozen model in eval mode (no dropout, as adaptgraph keeps its backbone);
 - ``gga``: adaptgraph, edges chosen by GGA from gradient-rank scores under the LM loss, with at most
-  as many trainable parameters as ``ours_lora`` (``select(scores, max_params=...)``).
+  as many trainable parameters as ``ours_lora`` (``select(scores, SelectConfig(max_params=...))``).
 
 Quality: validation and test perplexity per run (exp of the mean token loss over all blocks of the
 split; PEFT's is computed from the model's own ``loss`` over the same blocks). Speed (one thread,
@@ -48,7 +48,7 @@ import adaptgraph
 from adaptgraph.backbones import get_backbone
 from adaptgraph.fileio import write_text_atomic
 from adaptgraph.run_folder import train_spec
-from adaptgraph.score import score_edges, select
+from adaptgraph.score import ScoreConfig, SelectConfig, score_edges, select
 from adaptgraph.tasks import bind_task, load_task, make_loader
 from adaptgraph.train import TrainConfig, lr_lambda
 from benchmarks.lm_gga import _pretrained, _texts
@@ -112,8 +112,8 @@ def _gga_spec(args, folder: Path, task: str, budget: int) -> str:
     """GGA's edges within ``budget`` trainable parameters (scores kept in --work for a rerun)."""
     path = args.work / f"gga_{folder.name}_b{budget}.adapt"
     if not path.exists():
-        scores = score_edges(f"hf:{folder}", load_task(task), batches=4, batch_size=args.batch_size, progress=False)
-        write_text_atomic(path, adaptgraph.dumps(select(scores, max_params=budget, rank=RANK)))
+        scores = score_edges(f"hf:{folder}", load_task(task), ScoreConfig(batch_size=args.batch_size), progress=False)
+        write_text_atomic(path, adaptgraph.dumps(select(scores, SelectConfig(max_params=budget, rank=RANK))))
     return path.read_text()
 
 

@@ -109,15 +109,15 @@ def measure_step(ref: str, repeats: int) -> dict:
 
 
 def measure_score(ref: str, repeats: int) -> dict:
-    from adaptgraph.score import RankSaturationWarning, score_edges
+    from adaptgraph.score import RankSaturationWarning, ScoreConfig, score_edges
 
     bb, traced, task_ref, batch, head = setup(ref)
     runs = []
     for _ in range(repeats):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RankSaturationWarning)  # one batch: ranks are capped by tokens
-            s = score_edges(bb, task_ref, batches=1, batch_size=BACKBONES[ref][1], max_length=BACKBONES[ref][2],
-                            head="random", progress=False, traced=traced)
+            config = ScoreConfig(batches=1, batch_size=BACKBONES[ref][1], max_length=BACKBONES[ref][2], head="random")
+            s = score_edges(bb, task_ref, config, progress=False, traced=traced)
         t = dict(s.timings)
         runs.append({"probe_s": t["probe"], "spectra_s": t["spectra"], "fro_s": t["fro"],
                      "score_s": t["probe"] + t["spectra"] + t["fro"]})

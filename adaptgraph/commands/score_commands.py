@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from ..cli_values import Choices
+from ..score.config import ScoreConfig, SelectConfig
 from ..spec.models import Init
 from .graph_commands import _table
 from . import NO_PROGRESS_HELP, TRUST_CODE_HELP
@@ -28,6 +29,11 @@ EXAMPLES_SELECT = """examples:
 then: adaptgraph check best.adapt; adaptgraph train best.adapt --task TASK --out runs/best
 """
 TOP_EDGES = 10
+SCORE = ScoreConfig.model_fields  # every flag's default is its field's: one home for each
+SELECT = SelectConfig.model_fields
+CLI_ONLY = {"task", "metric", "out", "trust_code", "no_progress", "json", "backbone", "scores", "output",
+            "no_recurrent"}
+"""Flags that are no option of the configs (``score --metric`` picks the heat map; ``--no-recurrent``: ``--kinds``)."""
 
 
 def register(sub) -> None:
@@ -39,20 +45,35 @@ def register(sub) -> None:
                        epilog=EXAMPLES_SCORE, formatter_class=raw)
     p.add_argument("backbone", metavar="BACKBONE", help="zoo:NAME, hf:minilm, hf:PATH, timm:NAME, py:MODULE:FACTORY")
     p.add_argument("--task", required=True, metavar="TASK", help="the task whose loss is differentiated")
-    p.add_argument("--batches", type=int, default=4, metavar="N", help="training batches accumulated (default 4)")
-    p.add_argument("--batch-size", type=int, default=16, metavar="B", help="examples per batch (default 16)")
-    p.add_argument("--max-length", type=int, default=64, help="longest token sequence of text tasks (default 64)")
-    p.add_argument("--head", default="probe", metavar="probe|random",
+    p.add_argument("--batches", type=int, default=SCORE["batches"].default, metavar="N",
+                   help="training batches accumulated (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=SCORE["batch_size"].default, metavar="B",
+                   help="examples per batch (default %(default)s)")
+    p.add_argument("--max-length", type=int, default=SCORE["max_length"].default,
+                   help="longest token sequence of text tasks (default %(default)s)")
+    p.add_argument("--head", default=SCORE["head"].default, metavar="probe|random",
                    help="task head of the loss: a briefly fitted linear probe (default) or a random one")
-    p.add_argument("--rtol", type=float, metavar="X",
+    p.add_argument("--probe-examples", type=int, default=SCORE["probe_examples"].default, metavar="N",
+                   help="examples the probe head is fitted on (default %(default)s)")
+    p.add_argument("--probe-steps", type=int, default=SCORE["probe_steps"].default, metavar="N",
+                   help="optimiser steps of the probe head's fit (default %(default)s)")
+    p.add_argument("--pooling", default=SCORE["pooling"].default, choices=Choices("adaptgraph.tasks", "POOLINGS"),
+                   metavar="MODE", help="how the head pools token features: %(choices)s (default %(default)s)")
+    p.add_argument("--rtol", type=float, default=SCORE["rtol"].default, metavar="X",
                    help="rank tolerance relative to the largest singular value (default float32 eps * max(d_i, d_j))")
+    p.add_argument("--store", default=SCORE["store"].default, choices=Choices("adaptgraph.score.accumulate", "STORES"),
+                   metavar="MODE", help="memory of the accumulation: %(choices)s (default %(default)s; see docs/scoring.md)")
     p.add_argument("--metric", default="rank", metavar="rank|erank|fro|nuclear",
                    help="metric of the heat map and of the top edges shown (all four are saved; default rank)")
-    p.add_argument("--points", nargs="+", metavar="P", help="score these points instead of the stream points")
-    p.add_argument("--stream", metavar="PATTERN", help="module pattern of the repeated blocks (default: detected)")
-    p.add_argument("--tokens-per-batch", type=int, metavar="T", help="keep a random T token rows per batch")
-    p.add_argument("--seed", type=int, default=0, help="seed of batches, head and subsampling (default 0)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    p.add_argument("--points", nargs="+", default=SCORE["points"].default, metavar="P",
+                   help="score these points instead of the stream points")
+    p.add_argument("--stream", default=SCORE["stream"].default, metavar="PATTERN",
+                   help="module pattern of the repeated blocks (default: detected)")
+    p.add_argument("--tokens-per-batch", type=int, default=SCORE["tokens_per_batch"].default, metavar="T",
+                   help="keep a random T token rows per batch")
+    p.add_argument("--seed", type=int, default=SCORE["seed"].default,
+                   help="seed of batches, head and subsampling (default %(default)s)")
+    p.add_argument("--device", default=SCORE["device"].default, help="cpu (default), cuda, cuda:N or auto")
     p.add_argument("--out", default="runs/scores", metavar="DIR", help="output folder (default runs/scores)")
     p.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP)
     p.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
@@ -64,23 +85,33 @@ def register(sub) -> None:
                                    "(with the scored backbone) that `check`, `compile` and `train` accept.",
                        epilog=EXAMPLES_SELECT, formatter_class=raw)
     p.add_argument("scores", metavar="SCORES", help="scores.json written by `adaptgraph score` (or its folder)")
-    p.add_argument("-k", type=int, metavar="K", help="number of adapters")
-    p.add_argument("--max-params", type=int, metavar="N", help="budget of trainable adapter parameters")
-    p.add_argument("--strategy", default="gga", metavar="gga|topk|first|last|random",
+    p.add_argument("-k", type=int, default=SELECT["k"].default, metavar="K", help="number of adapters")
+    p.add_argument("--max-params", type=int, default=SELECT["max_params"].default, metavar="N",
+                   help="budget of trainable adapter parameters")
+    p.add_argument("--strategy", default=SELECT["strategy"].default, metavar="gga|topk|first|last|random",
                    help="gga (greedy with a distance discount, default), topk, first, last or random")
-    p.add_argument("--gamma", type=float, default=0.6, help="GGA discount: scores near a chosen edge are "
-                                                            "multiplied by 1 - gamma**distance (default 0.6)")
-    p.add_argument("--metric", default="rank", metavar="rank|erank|fro|nuclear", help="score to select by")
-    p.add_argument("--rank", type=int, default=8, help="bottleneck of each adapter (default 8)")
-    p.add_argument("--ranks", default="equal", choices=Choices("adaptgraph.score.select", "RANK_MODES"), metavar="MODE",
+    p.add_argument("--gamma", type=float, default=SELECT["gamma"].default,
+                   help="GGA discount: scores near a chosen edge are multiplied by 1 - gamma**distance "
+                        "(default %(default)s)")
+    p.add_argument("--metric", default=SELECT["metric"].default, metavar="rank|erank|fro|nuclear",
+                   help="score to select by")
+    p.add_argument("--rank", type=int, default=SELECT["rank"].default,
+                   help="bottleneck of each adapter (default %(default)s)")
+    p.add_argument("--ranks", default=SELECT["ranks"].default, choices=Choices("adaptgraph.score.select", "RANK_MODES"),
+                   metavar="MODE",
                    help="equal: --rank everywhere (default); allocated: the same parameters (or --max-params) "
                         "shared out by gradient energy per parameter (see docs/scoring.md)")
-    p.add_argument("--init", choices=Init.__args__, metavar="INIT",
+    p.add_argument("--init", default=SELECT["init"].default, choices=Init.__args__, metavar="INIT",
                    help="initialisation written into the spec: %(choices)s (grad: from each edge's gradient; "
                         "default: zero)")
+    p.add_argument("--kinds", nargs="+", default=SELECT["kinds"].default, choices=Choices("adaptgraph.spec.edge_facts",
+                   "KINDS"), metavar="KIND", help="allow only these edge kinds: %(choices)s (default: all)")
     p.add_argument("--no-recurrent", action="store_true", help="no recurrent edges (no second forward pass)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random strategy (default 0)")
-    p.add_argument("--name", help="spec name (default: the output file's stem)")
+    p.add_argument("--no-bias", dest="bias", action="store_false", default=SELECT["bias"].default,
+                   help="adapters without biases")
+    p.add_argument("--seed", type=int, default=SELECT["seed"].default,
+                   help="seed of the random strategy (default %(default)s)")
+    p.add_argument("--name", default=SELECT["name"].default, help="spec name (default: the output file's stem)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the spec here (.adapt, .yaml or .json); "
                                                           "default: print it")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -96,16 +127,14 @@ def run_score(args) -> int:
     from ..score.edge_scores import check_metric
 
     check_metric(args.metric)  # before minutes of scoring, not after
+    config = config_from_args(ScoreConfig, args)
     out = Path(args.out)
     inputs = input_paths(args.backbone, args.task)
     check_folder(out, "score", inputs)  # a folder of other files is refused before loading anything
     bb = get_backbone(args.backbone, trust_code=args.trust_code)
     with claim_folder(out, "score", inputs), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        scores = score_edges(bb, args.task, points=args.points, stream=args.stream, batches=args.batches,
-                             batch_size=args.batch_size, max_length=args.max_length, head=args.head,
-                             rtol=args.rtol, tokens_per_batch=args.tokens_per_batch, seed=args.seed,
-                             device=args.device, progress=False if args.no_progress else None)
+        scores = score_edges(bb, args.task, config, progress=False if args.no_progress else None)
         scores_path = scores.save(out / "scores.json")
         heatmap_path = scores.heatmap(out / "heatmap.png", args.metric)
     notes = _saturation_notes(caught)
@@ -173,26 +202,26 @@ def run_select(args) -> int:
 
     if args.k is None and args.max_params is None:
         raise ScoreError("no budget: give -k (number of adapters) or --max-params (trainable parameters)")
-    scores = EdgeScores.load(_scores_file(args.scores))
-    kinds = [k for k in KINDS if not (args.no_recurrent and k == "recurrent")]
-    cands = candidates(scores, metric=args.metric, kinds=kinds, rank=args.rank)
-    chosen = choose(cands, args.k, strategy=args.strategy, gamma=args.gamma, max_params=args.max_params,
-                    seed=args.seed)
-    if not chosen:
-        raise ScoreError(f"no edge fits the budget of {args.max_params:,} trainable parameters",
-                         hint=f"the cheapest allowed edge needs {_cheapest(cands):,}")
+    kinds = [k for k in (args.kinds or KINDS) if not (args.no_recurrent and k == "recurrent")]
     name = args.name or (default_name(args.output) if args.output else None)
-    ranks = [args.rank] * len(chosen)
-    if args.ranks == "allocated":
+    cfg = config_from_args(SelectConfig, args, kinds=tuple(kinds), name=name)
+    scores = EdgeScores.load(_scores_file(args.scores))
+    cands = candidates(scores, metric=cfg.metric, kinds=cfg.kinds, rank=cfg.rank, bias=cfg.bias)
+    chosen = choose(cands, cfg.k, strategy=cfg.strategy, gamma=cfg.gamma, max_params=cfg.max_params, seed=cfg.seed)
+    if not chosen:
+        raise ScoreError(f"no edge fits the budget of {cfg.max_params:,} trainable parameters",
+                         hint=f"the cheapest allowed edge needs {_cheapest(cands):,}")
+    ranks = [cfg.rank] * len(chosen)
+    if cfg.ranks == "allocated":
         from ..score.allocate import allocate_chosen
 
-        ranks = list(allocate_chosen(scores, [(c.src_index, c.dst_index) for c in chosen], args.max_params,
-                                     rank=args.rank).ranks)
-    spec = to_spec(chosen, rank=args.rank, name=name, backbone=scores.backbone, stream=scores.stream,
-                   init=args.init, ranks=ranks)
+        ranks = list(allocate_chosen(scores, [(c.src_index, c.dst_index) for c in chosen], cfg.max_params,
+                                     rank=cfg.rank, bias=cfg.bias).ranks)
+    spec = to_spec(chosen, rank=cfg.rank, bias=cfg.bias, name=cfg.name, backbone=scores.backbone,
+                   stream=scores.stream, init=cfg.init, ranks=ranks)
     if args.output:
         dump(spec, args.output, follow_link=True)
-    report = _select_report(args, scores, chosen, ranks, dumps(spec))
+    report = _select_report(cfg, args.output, scores, chosen, ranks, dumps(spec))
     if args.json:
         print(json.dumps(report, indent=2))
     elif args.output:
@@ -214,12 +243,12 @@ def _cheapest(cands) -> int:
     return int(np.min(cands.params[cands.allowed]))
 
 
-def _select_report(args, scores, chosen, ranks, text: str) -> dict:
+def _select_report(cfg, output, scores, chosen, ranks, text: str) -> dict:
     edges = [{"src": c.src, "dst": c.dst, "kind": c.kind, "score": c.score, "rank": r,
               "params": scores.params(c.src_index, c.dst_index, r)} for c, r in zip(chosen, ranks)]
-    return {"strategy": args.strategy, "metric": args.metric, "gamma": args.gamma if args.strategy == "gga" else None,
-            "rank": args.rank, "ranks": args.ranks, "init": args.init, "backbone": scores.backbone, "edges": edges,
-            "trainable_parameters": sum(e["params"] for e in edges), "output": args.output, "spec": text}
+    return {"strategy": cfg.strategy, "metric": cfg.metric, "gamma": cfg.gamma if cfg.strategy == "gga" else None,
+            "rank": cfg.rank, "ranks": cfg.ranks, "init": cfg.init, "backbone": scores.backbone, "edges": edges,
+            "trainable_parameters": sum(e["params"] for e in edges), "output": output, "spec": text}
 
 
 def _print_select(r: dict) -> None:
@@ -234,6 +263,13 @@ def _print_select(r: dict) -> None:
 
 
 # -- shared -----------------------------------------------------------------------
+def config_from_args(cls, args, **given):
+    """The ``cls`` (ScoreConfig or SelectConfig) of the parsed flags, one per field; ``given`` overrides some."""
+    from ..score.config import user_config
+
+    return user_config(cls, {name: getattr(args, name) for name in cls.model_fields} | given)
+
+
 def _number(value: float, metric: str) -> str:
     return f"{value:.0f}" if metric == "rank" else f"{value:.4g}"
 

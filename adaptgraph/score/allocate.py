@@ -22,6 +22,7 @@ from typing import Callable, Optional, Sequence
 from adaptgraph.errors import ScoreError
 from adaptgraph.spec.edge_facts import adapter_parameters
 
+from .config import SELECT_DEFAULTS
 from .edge_scores import EdgeScores, cost_options
 
 
@@ -72,7 +73,7 @@ def allocate_ranks(spectra: Sequence[Sequence[float]], params: Sequence[Callable
 
 
 def allocate_chosen(scores: EdgeScores, edges: Sequence[tuple[int, int]], budget: Optional[int] = None, *,
-                    rank: int = 8, bias: bool = True, max_rank: Optional[int] = None) -> Allocation:
+                    rank: int = SELECT_DEFAULTS.rank, bias: bool = SELECT_DEFAULTS.bias, max_rank: Optional[int] = None) -> Allocation:
     """Ranks for the chosen ``edges`` (``(src, dst)`` indices) from the spectra kept in ``scores``.
 
     ``budget`` defaults to what the edges cost at rank ``rank`` each, so allocation moves

@@ -18,7 +18,7 @@ from adaptgraph.fileio import parse_json, read_bytes, validate_model, write_text
 from adaptgraph.spec.edge_facts import adapter_parameters, edge_kind
 from adaptgraph.spec.models import BUILTIN_OPTIONS, Options
 
-from .metrics import METRICS
+from .config import METRICS
 from .scores_file import ScoresDocument
 
 Matrix = tuple[tuple[Optional[float], ...], ...]

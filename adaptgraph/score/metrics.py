@@ -26,8 +26,9 @@ import torch
 
 from adaptgraph.errors import ScoreError
 
+from .config import METRICS  # noqa: F401  (re-exported: the metrics computed here)
+
 FLOAT32_EPS = float(torch.finfo(torch.float32).eps)
-METRICS = ("rank", "erank", "fro", "nuclear")
 
 
 class RankSaturationWarning(UserWarning):

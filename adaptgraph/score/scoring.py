@@ -24,37 +24,31 @@ from adaptgraph.sharing import share_weights
 from adaptgraph.tasks import HEADS, bind_task, check_fits, check_task, fit_probe, load_task, make_head, make_loader
 
 from .accumulate import PairwiseAccumulator
+from .config import ScoreConfig
 from .edge_scores import EdgeScores, freeze_matrix
 from .metrics import METRICS
 from .pairwise import score_matrices, top_spectra
 from .probes import Probed, probe
 
 
-def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
-                points: Optional[Sequence[str]] = None, stream: Optional[str] = None,
-                batches: int = 4, batch_size: int = 16, max_length: int = 64, head: str = "probe",
-                probe_examples: int = 256, probe_steps: int = 100, pooling: str = "auto",
-                rtol: Optional[float] = None, store: str = "auto", tokens_per_batch: Optional[int] = None,
-                seed: int = 0, device: str = "cpu", progress: Optional[bool] = None,
-                traced: Optional[Traced] = None) -> EdgeScores:
-    """Scores (rank, erank, fro, nuclear) of all ordered pairs of ``points`` of ``backbone`` on ``task``.
+def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, config: Optional[ScoreConfig] = None, *,
+                progress: Optional[bool] = None, traced: Optional[Traced] = None) -> EdgeScores:
+    """Scores (rank, erank, fro, nuclear) of all ordered pairs of points of ``backbone`` on ``task``.
 
-    ``points``: point texts (``@3``, ``PATH.out``, ``%NODE``); default: every stream point
-    (``stream``: the block pattern, detected when None). ``batches`` training batches
-    of ``batch_size`` examples are accumulated. ``head``: ``probe`` (a linear probe fitted
-    on ``probe_examples`` examples for ``probe_steps`` steps, the default) or ``random``.
-    ``rtol``: rank tolerance (None: float32 eps * max(d_i, d_j)). ``store`` and
-    ``tokens_per_batch``: memory of the accumulation (see ``accumulate``).
+    ``config`` (a ``ScoreConfig``; default: its defaults) says which points (default: every stream
+    point), how many batches of which size are accumulated, which head gives the loss, the rank
+    tolerance and the memory of the accumulation. ``traced``: the backbone already traced (reused).
     """
+    c = config or ScoreConfig()
     started = time.perf_counter()
     times: dict[str, float] = {}
     bb = get_backbone(backbone)
-    task_obj = load_task(task, seed=seed)
+    task_obj = load_task(task, seed=c.seed)
     check_task(task_obj)
     check_fits(task_obj, bb)
     task_obj = bind_task(task_obj, bb)
-    _check_settings(batches, batch_size, head)
-    dev = _device(device)
+    _check_head(c.head)
+    dev = _device(c.device)
 
     tic = time.perf_counter()
     traced = traced or trace_backbone(bb)
@@ -62,22 +56,21 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
     # backbone's tensors), so that moving it to the device and freezing it leaves the traced graph alone
     with _moved(share_weights(traced.gm), dev) as gm:
         gm.eval().requires_grad_(False)
-        infos = _points(traced, points, stream)
+        infos = _points(traced, c.points, c.stream)
         times["trace"] = time.perf_counter() - tic
 
         train = task_obj.examples("train")
         if not train:
             raise ScoreError(f"task '{task_obj.name}' has no training examples to score on")
-        loader = make_loader(train, bb, batch_size=batch_size, max_length=max_length, shuffle=True, seed=seed)
-        scored = list(itertools.islice(loader, batches))
+        loader = make_loader(train, bb, batch_size=c.batch_size, max_length=c.max_length, shuffle=True, seed=c.seed)
+        scored = list(itertools.islice(loader, c.batches))
 
         tic = time.perf_counter()
-        task_head = _head(gm, bb, train, scored[0], task_obj, head, pooling, seed, probe_examples, probe_steps,
-                          max_length, dev)
+        task_head = _head(gm, bb, train, scored[0], task_obj, c, dev)
         times["head"] = time.perf_counter() - tic
 
         acc = PairwiseAccumulator([_width(p) for p in infos], groups=[_token_shape(p) for p in infos],
-                                  store=store, tokens_per_batch=tokens_per_batch, seed=seed)
+                                  store=c.store, tokens_per_batch=c.tokens_per_batch, seed=c.seed)
         tic = time.perf_counter()
         for batch in progress_bar(scored, desc="score: probing", unit="batch", progress=progress):
             probed = _probe_batch(gm, task_head, batch.to(dev), infos)
@@ -86,8 +79,8 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
 
         tic = time.perf_counter()
         with progress_bar(desc="score: edge spectra", total=len(infos), unit="point", progress=progress) as bar:
-            spectra = acc.spectra(precise=rtol is not None and rtol < 1e-6, tick=lambda: bar.update(1))
-        matrices = score_matrices(spectra, rtol)
+            spectra = acc.spectra(precise=c.rtol is not None and c.rtol < 1e-6, tick=lambda: bar.update(1))
+        matrices = score_matrices(spectra, c.rtol)
         times["spectra"] = time.perf_counter() - tic
         tic = time.perf_counter()
         matrices["fro"] = acc.fro()  # equal to the spectral one, without spectra (score.norms); timed on its own
@@ -97,9 +90,9 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, *,
             points=tuple(p.name for p in infos), nodes=tuple(p.node for p in infos),
             orders=tuple(p.order for p in infos), shapes=tuple(p.shape for p in infos),
             feature_dims=tuple(p.feature_dim for p in infos), widths=tuple(_width(p) for p in infos),
-            tokens=acc.tokens, **{m: freeze_matrix(matrices[m]) for m in METRICS}, rtol=rtol,
-            batches=acc.batches, head=head, task=task if isinstance(task, str) else task_obj.name,
-            backbone=bb.ref, stream=stream if points is None else None,
+            tokens=acc.tokens, **{m: freeze_matrix(matrices[m]) for m in METRICS}, rtol=c.rtol,
+            batches=acc.batches, head=c.head, task=task if isinstance(task, str) else task_obj.name,
+            backbone=bb.ref, stream=c.stream if c.points is None else None,
             timings=tuple((k, round(v, 4)) for k, v in times.items()),
             spectra=top_spectra(spectra),
         )
@@ -115,9 +108,7 @@ def _moved(module: torch.nn.Module, device: torch.device) -> Iterator[torch.nn.M
         module.to(home)
 
 
-def _check_settings(batches: int, batch_size: int, head: str) -> None:
-    if batches < 1 or batch_size < 1:
-        raise ScoreError(f"batches and batch_size must be at least 1, got {batches} and {batch_size}")
+def _check_head(head: str) -> None:
     if head not in HEADS:
         raise ScoreError(f"unknown head mode {head!r}; choose one of {', '.join(HEADS)}",
                          hint=did_you_mean(head, HEADS))
@@ -146,15 +137,15 @@ def _token_shape(p: PointInfo) -> tuple[int, ...]:
     return tuple(s for k, s in enumerate(p.shape) if k != fd)
 
 
-def _head(gm, bb, train, first_batch, task, mode, pooling, seed, probe_examples, probe_steps, max_length, dev):
+def _head(gm, bb, train, first_batch, task, c: ScoreConfig, dev):
     if hasattr(task, "make_head"):  # an lm: task scores under the next-token loss of the backbone's own head
         return task.make_head(bb).to(dev)
     with torch.no_grad():
         features = gm(*first_batch.to(dev).inputs)
-    head = make_head(features, task.num_classes, pooling, seed)
-    if mode == "probe":
-        loader = make_loader(train[:probe_examples], bb, batch_size=64, max_length=max_length, shuffle=False)
-        fit_probe(head, gm, loader, steps=probe_steps)
+    head = make_head(features, task.num_classes, c.pooling, c.seed)
+    if c.head == "probe":
+        loader = make_loader(train[:c.probe_examples], bb, batch_size=64, max_length=c.max_length, shuffle=False)
+        fit_probe(head, gm, loader, steps=c.probe_steps)
     return head.requires_grad_(False)
 
 

@@ -26,6 +26,7 @@ from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.spec.edge_facts import INFERRED_KIND, KINDS, adapter_parameters, edge_kind, stream_name
 from adaptgraph.spec.models import Edge, Options, Spec
 
+from .config import SELECT_DEFAULTS, SelectConfig
 from .edge_scores import EdgeScores, cost_options
 
 STRATEGIES = ("gga", "topk", "first", "last", "random")
@@ -70,9 +71,10 @@ class Candidates:
         return [(i, j) for j in range(n) for i in range(n) if self.allowed[i, j]]
 
 
-def candidates(scores: Union[EdgeScores, np.ndarray, Sequence], *, metric: str = "rank",
+def candidates(scores: Union[EdgeScores, np.ndarray, Sequence], *, metric: str = SELECT_DEFAULTS.metric,
                points: Optional[Sequence[str]] = None, widths: Optional[Sequence[int]] = None,
-               kinds: Optional[Iterable[str]] = None, rank: int = 8, bias: bool = True) -> Candidates:
+               kinds: Optional[Iterable[str]] = None, rank: int = SELECT_DEFAULTS.rank,
+               bias: bool = SELECT_DEFAULTS.bias) -> Candidates:
     """The score matrix with kinds, parameter counts and the allowed mask.
 
     ``scores`` is an ``EdgeScores`` or an n x n matrix (then ``points`` names the rows,
@@ -96,9 +98,9 @@ def candidates(scores: Union[EdgeScores, np.ndarray, Sequence], *, metric: str =
     return Candidates(tuple(names), matrix, allowed, kind, params)
 
 
-def choose(cands: Candidates, k: Optional[int] = None, *, strategy: str = "gga", gamma: float = 0.6,
-           distance: Optional[Distance] = None, max_params: Optional[int] = None,
-           seed: int = 0) -> tuple[Choice, ...]:
+def choose(cands: Candidates, k: Optional[int] = None, *, strategy: str = SELECT_DEFAULTS.strategy,
+           gamma: float = SELECT_DEFAULTS.gamma, distance: Optional[Distance] = None,
+           max_params: Optional[int] = None, seed: int = SELECT_DEFAULTS.seed) -> tuple[Choice, ...]:
     """Pick edges by ``strategy`` until ``k`` are chosen or nothing else fits ``max_params``."""
     _check_budget(cands, k, max_params)
     if strategy not in STRATEGIES:
@@ -106,47 +108,47 @@ def choose(cands: Candidates, k: Optional[int] = None, *, strategy: str = "gga",
                          hint=did_you_mean(strategy, STRATEGIES))
     if strategy == "gga":
         if not 0.0 <= gamma < 1.0:
-            raise ScoreError(f"gamma must be in [0, 1), got {gamma}", hint="the paper uses gamma = 0.6")
+            raise ScoreError(f"gamma must be in [0, 1), got {gamma}", hint=f"the paper uses gamma = {SELECT_DEFAULTS.gamma}")
         picked = _greedy(cands, k, max_params, gamma, distance or manhattan)
     else:
         picked = _in_order(cands, _order(cands, strategy, seed), k, max_params)
     return tuple(_choice(cands, i, j) for i, j in picked)
 
 
-def select(scores: Union[EdgeScores, np.ndarray, Sequence], k: Optional[int] = None, *,
-           strategy: str = "gga", metric: str = "rank", gamma: float = 0.6,
-           distance: Optional[Distance] = None, max_params: Optional[int] = None, rank: int = 8,
-           bias: bool = True, kinds: Optional[Iterable[str]] = None, seed: int = 0,
+def select(scores: Union[EdgeScores, np.ndarray, Sequence], config: Optional[SelectConfig] = None, *,
            points: Optional[Sequence[str]] = None, widths: Optional[Sequence[int]] = None,
-           name: Optional[str] = None, init: Optional[str] = None, ranks: str = "equal") -> Spec:
-    """Choose edges (see ``choose``) and return them as a ``Spec`` with rank-``rank`` adapters.
+           distance: Optional[Distance] = None) -> Spec:
+    """Choose edges (see ``choose``) by ``config`` (a ``SelectConfig``) and return them as a ``Spec``.
 
     Budget: ``k`` adapters, ``max_params`` trainable parameters (``adapter_parameters``
     of each adapter: rank * (d_i + d_j) plus biases), or both. ``kinds`` restricts the candidates, e.g.
     ``("sequential", "parallel", "longrange")`` to avoid a second forward pass. ``init`` is written
     into the spec's defaults (``grad``: gradient-aligned). ``ranks="allocated"`` redistributes the
     chosen edges' parameters (``max_params``, else what they cost at ``rank``) by ``allocate``'s rule,
-    from the spectra kept in ``scores``.
+    from the spectra kept in ``scores``. ``points`` and ``widths`` describe a bare score matrix (see
+    ``candidates``); ``distance`` replaces GGA's ``manhattan``.
     """
-    if ranks not in RANK_MODES:
-        raise ScoreError(f"unknown ranks mode {ranks!r}; choose one of {', '.join(RANK_MODES)}",
-                         hint=did_you_mean(ranks, RANK_MODES))
-    cands = candidates(scores, metric=metric, points=points, widths=widths, kinds=kinds, rank=rank, bias=bias)
-    chosen = choose(cands, k, strategy=strategy, gamma=gamma, distance=distance, max_params=max_params, seed=seed)
+    c = config or SelectConfig()
+    if c.ranks not in RANK_MODES:
+        raise ScoreError(f"unknown ranks mode {c.ranks!r}; choose one of {', '.join(RANK_MODES)}",
+                         hint=did_you_mean(c.ranks, RANK_MODES))
+    cands = candidates(scores, metric=c.metric, points=points, widths=widths, kinds=c.kinds, rank=c.rank, bias=c.bias)
+    chosen = choose(cands, c.k, strategy=c.strategy, gamma=c.gamma, distance=distance, max_params=c.max_params,
+                    seed=c.seed)
     per_edge = None
-    if ranks == "allocated":
+    if c.ranks == "allocated":
         if not isinstance(scores, EdgeScores):
             raise ScoreError("allocated ranks need the spectra of an EdgeScores, not a bare score matrix")
         from .allocate import allocate_chosen
 
-        per_edge = allocate_chosen(scores, [(c.src_index, c.dst_index) for c in chosen], max_params, rank=rank,
-                                   bias=bias).ranks
-    return to_spec(chosen, rank=rank, bias=bias, name=name,
+        per_edge = allocate_chosen(scores, [(e.src_index, e.dst_index) for e in chosen], c.max_params, rank=c.rank,
+                                   bias=c.bias).ranks
+    return to_spec(chosen, rank=c.rank, bias=c.bias, name=c.name,
                    backbone=scores.backbone if isinstance(scores, EdgeScores) else None,
-                   stream=scores.stream if isinstance(scores, EdgeScores) else None, init=init, ranks=per_edge)
+                   stream=scores.stream if isinstance(scores, EdgeScores) else None, init=c.init, ranks=per_edge)
 
 
-def to_spec(chosen: Sequence[Choice], *, rank: int = 8, bias: bool = True, name: Optional[str] = None,
+def to_spec(chosen: Sequence[Choice], *, rank: int = SELECT_DEFAULTS.rank, bias: bool = SELECT_DEFAULTS.bias, name: Optional[str] = None,
             backbone: Optional[str] = None, stream: Optional[str] = None, init: Optional[str] = None,
             ranks: Optional[Sequence[int]] = None) -> Spec:
     """A spec with one ``edge SRC -> DST`` per choice (the compiler infers each kind); ``ranks`` gives

@@ -271,15 +271,16 @@ def _space(strat, bb, task_obj, budget, scoring, seed, run_dir, resume, progress
     traced = trace_backbone(bb)
     if not strat.needs_scores:
         return SearchSpace.from_points(stream_points(traced), budget, bb.ref)
-    from ..score import EdgeScores, score_edges
+    from ..score import EdgeScores, ScoreConfig, score_edges
 
     saved = run_dir / SCORES if run_dir is not None else None
     if resume and saved is not None and saved.exists():
         scores = EdgeScores.load(saved)
     else:
-        scores = score_edges(bb, task_obj, batches=scoring.batches, batch_size=scoring.batch_size,
-                             max_length=scoring.max_length, head=scoring.head, probe_steps=scoring.probe_steps,
-                             seed=seed, progress=progress, traced=traced)
+        scores = score_edges(bb, task_obj, ScoreConfig(batches=scoring.batches, batch_size=scoring.batch_size,
+                                                       max_length=scoring.max_length, head=scoring.head,
+                                                       probe_steps=scoring.probe_steps, seed=seed),
+                             progress=progress, traced=traced)
         if saved is not None:
             scores.save(saved)
     return SearchSpace.from_scores(scores, budget, scoring.metric)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from adaptgraph.fileio import write_text_atomic
+from adaptgraph.score import ScoreConfig, SelectConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +30,7 @@ BACKBONE = "hf:minilm"
 # 26 noun supersenses (2,379 train / 297 validation / 297 test) and all 45 (2,138 / 267 / 267).
 TASKS = ("wordnet:noun?per_class=120", "wordnet:all?per_class=60")
 SEEDS = (0, 1, 2)
-RANK = 8
+RANK = SelectConfig.model_fields["rank"].default  # the defaults of scoring and selection, not copies of them
 DEFAULT_RESULTS = REPO / "docs" / "results"
 DEFAULT_RUNS = REPO / "runs" / "paper"
 DEFAULT_DOC = REPO / "docs" / "results.md"
@@ -88,8 +89,10 @@ def parser(description: str) -> argparse.ArgumentParser:
     scale.add_argument("--device", default="auto", help="cpu, cuda or auto (default %(default)s)")
     scale.add_argument("--workers", type=int, default=2, help="training processes at once (default %(default)s)")
     scale.add_argument("--threads", type=int, default=1, help="torch threads per training process (default 1)")
-    scale.add_argument("--score-batches", type=int, default=4, help="batches of the gradient-rank scoring")
-    scale.add_argument("--score-head", default="probe", choices=("probe", "random"), help="scoring head")
+    scale.add_argument("--score-batches", type=int, default=ScoreConfig.model_fields["batches"].default,
+                       help="batches of the gradient-rank scoring (default %(default)s)")
+    scale.add_argument("--score-head", default=ScoreConfig.model_fields["head"].default, choices=("probe", "random"),
+                       help="scoring head (default %(default)s)")
     scale.add_argument("--sample", type=int, default=None, help="sweep a seeded sample of N edges (default all)")
     scale.add_argument("--repeat-sample", type=int, default=30,
                        help="edges of each task's sweep trained again with the second seed (default %(default)s)")

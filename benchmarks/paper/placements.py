@@ -124,14 +124,15 @@ def score(settings: Settings, task: str, progress: Optional[bool] = False):
     import torch
 
     from adaptgraph.backbones import get_backbone
-    from adaptgraph.score import score_edges
+    from adaptgraph.score import ScoreConfig, score_edges
 
     before = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
         say(f"scoring {settings.backbone} on {task} ({settings.score_batches} batches, {settings.score_head} head)")
-        return score_edges(get_backbone(settings.backbone), task, batches=settings.score_batches,
-                           max_length=settings.max_length, head=settings.score_head, seed=0, progress=progress)
+        config = ScoreConfig(batches=settings.score_batches, max_length=settings.max_length, head=settings.score_head,
+                             seed=0)
+        return score_edges(get_backbone(settings.backbone), task, config, progress=progress)
     finally:
         torch.set_num_threads(before)
 

@@ -209,12 +209,12 @@ def pooled(model, bb, texts: Sequence[str], s: common.Settings):
 
 def student_scores(s: common.Settings, world: _World, task, cache: Path):
     """One scoring pass of the student (the backbone, zero adapters) on the planted task; read back when cached."""
-    from adaptgraph.score import EdgeScores, score_edges
+    from adaptgraph.score import EdgeScores, ScoreConfig, score_edges
 
     if cache.exists():
         return EdgeScores.load(cache)
-    scores = score_edges(world.bb, task, batches=s.score_batches, max_length=s.max_length, head=s.score_head,
-                         seed=0, progress=False, traced=world.traced, device=s.device)
+    config = ScoreConfig(batches=s.score_batches, max_length=s.max_length, head=s.score_head, seed=0, device=s.device)
+    scores = score_edges(world.bb, task, config, progress=False, traced=world.traced)
     cache.parent.mkdir(parents=True, exist_ok=True)
     scores.save(cache)
     return scores

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from adaptgraph.cli import main
-from adaptgraph.score import EdgeScores, select
+from adaptgraph.score import EdgeScores, SelectConfig, select
 from adaptgraph.spec import dumps, loads
 
 TASK = "wordnet:noun.animal,noun.food,noun.plant?per_class=40"
@@ -106,7 +106,7 @@ def test_select_prints_the_same_spec_as_the_python_api(scored):
     out, _ = scored
     code, printed, _ = run("select", str(out), "-k", "4", "--strategy", "topk", "--metric", "erank", "--rank", "4")
     assert code == 0
-    expected = select(EdgeScores.load(out / "scores.json"), 4, strategy="topk", metric="erank", rank=4)
+    expected = select(EdgeScores.load(out / "scores.json"), SelectConfig(k=4, strategy="topk", metric="erank", rank=4))
     assert printed == dumps(expected)
 
 
@@ -115,7 +115,7 @@ def test_select_allocated_ranks_and_grad_init_match_the_python_api(scored):
     code, printed, _ = run("select", str(out), "-k", "3", "--ranks", "allocated", "--init", "grad", "--json")
     assert code == 0
     report = json.loads(printed)
-    expected = select(EdgeScores.load(out / "scores.json"), 3, ranks="allocated", init="grad")
+    expected = select(EdgeScores.load(out / "scores.json"), SelectConfig(k=3, ranks="allocated", init="grad"))
     assert report["spec"] == dumps(expected) and "init = grad" in report["spec"]
     assert report["trainable_parameters"] <= 3 * EDGE_PARAMS  # the equal-rank budget of the same 3 edges
     assert sorted({e["rank"] for e in report["edges"]}) != [8]  # the spectra moved parameters between edges
@@ -212,3 +212,17 @@ def test_performance_table_is_the_benchmark_result():
     spec.loader.exec_module(bench)
     result = json.loads((ROOT / "benchmarks/results/score_speed.json").read_text())
     assert bench.table(result) in scoring_section((ROOT / "docs/performance.md").read_text())
+
+
+@pytest.mark.parametrize("command, config", [("score", "ScoreConfig"), ("select", "SelectConfig")])
+def test_every_config_field_has_a_flag_with_its_default(command, config):
+    import adaptgraph.score as score
+    from adaptgraph.cli import build_parser
+    from adaptgraph.commands.score_commands import CLI_ONLY
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    flags = {a.dest: a.default for a in sub._actions if a.dest != "help"}
+    fields = getattr(score, config).model_fields
+    assert set(fields) <= set(flags), f"no flag for {set(fields) - set(flags)}"
+    assert set(flags) - set(fields) <= CLI_ONLY  # every other flag is a config field
+    assert {name: flags[name] for name in fields} == {name: f.default for name, f in fields.items()}

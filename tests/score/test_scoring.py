@@ -3,10 +3,12 @@ import warnings
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from adaptgraph.backbones import load_backbone
 from adaptgraph.errors import ScoreError
 from adaptgraph.graph import trace
+from adaptgraph.score.config import ScoreConfig
 from adaptgraph.score.edge_scores import EdgeScores
 from adaptgraph.score.metrics import RankSaturationWarning
 from adaptgraph.score.scoring import score_edges
@@ -31,13 +33,13 @@ def bert():
 _TRACES = {}
 
 
-def quiet_score(bb, *args, **kw):
+def quiet_score(bb, task, **kw):
     """score_edges without progress bars or saturation warnings, tracing each backbone once."""
     if bb.ref not in _TRACES:
         _TRACES[bb.ref] = trace(bb.module, bb.example_inputs, frontend=bb.frontend, leaf_modules=bb.leaf_modules)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankSaturationWarning)
-        return score_edges(bb, *args, progress=False, traced=_TRACES[bb.ref], **kw)
+        return score_edges(bb, task, ScoreConfig(**kw), progress=False, traced=_TRACES[bb.ref])
 
 
 def test_image_backbone_all_stream_edges(vit, tmp_path):
@@ -92,7 +94,7 @@ def test_bad_settings_are_score_errors(vit):
     with pytest.raises(ScoreError, match="unknown head mode 'prob'") as e:
         quiet_score(vit, "digits", head="prob")
     assert "did you mean 'probe'" in str(e.value)
-    with pytest.raises(ScoreError, match="batches and batch_size must be at least 1"):
+    with pytest.raises(ValidationError, match="batches"):
         quiet_score(vit, "digits", batches=0)
 
 

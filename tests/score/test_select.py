@@ -1,9 +1,11 @@
 """GGA and baseline selection on small hand-made score matrices."""
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from adaptgraph.errors import ScoreError
 from adaptgraph.score.edge_scores import EdgeScores, freeze_matrix
+from adaptgraph.score.config import SelectConfig
 from adaptgraph.score.select import candidates, choose, select
 from adaptgraph.spec.api import dumps, loads
 
@@ -117,16 +119,18 @@ def edge_scores(matrix, widths):
 
 
 def test_select_returns_a_printable_spec():
-    spec = select(edge_scores(SCORES, [4, 4, 4]), 2, rank=4, name="gga2")
+    spec = select(edge_scores(SCORES, [4, 4, 4]), SelectConfig(k=2, rank=4, name="gga2"))
     assert [(e.src, e.dst) for e in spec.edges] == [("@0", "@0"), ("@2", "@2")]
     assert spec.backbone == "zoo:vit-tiny" and spec.stream == "blocks" and spec.defaults.rank == 4
     text = dumps(spec)
     assert "edge @0 -> @0" in text and loads(text) == spec
-    assert select(SCORES, 1, strategy="topk", points=["a.in", "a.out", "b.out"], bias=False).defaults.bias is False
+    assert select(SCORES, SelectConfig(k=1, strategy="topk", bias=False), points=["a.in", "a.out", "b.out"]).defaults.bias is False
 
 
 def test_invalid_spec_fields_are_score_errors():
     with pytest.raises(ScoreError, match="does not make a valid spec"):
-        select(SCORES, 1, name="not a name")
-    with pytest.raises(ScoreError, match="does not make a valid spec"):
-        select(SCORES, 1, rank=0)
+        select(SCORES, SelectConfig(k=1, name="not a name"))
+    with pytest.raises(ValidationError, match="rank"):  # out of the config's bounds
+        SelectConfig(k=1, rank=0)
+    with pytest.raises(ValidationError, match="Extra inputs"):  # a typo is no silent default
+        SelectConfig(k=1, gama=0.5)

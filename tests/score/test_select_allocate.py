@@ -3,7 +3,7 @@ import pytest
 
 import adaptgraph
 from adaptgraph.errors import ScoreError
-from adaptgraph.score import EdgeScores, select
+from adaptgraph.score import EdgeScores, SelectConfig, select
 from adaptgraph.score.allocate import allocate_chosen
 
 N, WIDTH = 4, 16
@@ -28,8 +28,8 @@ def edge_ranks(spec):
 
 def test_allocated_ranks_keep_the_equal_rank_budget_and_favour_flat_spectra():
     s = scores()
-    equal = select(s, 3, strategy="first", rank=4)
-    alloc = select(s, 3, strategy="first", rank=4, ranks="allocated", init="grad")
+    equal = select(s, SelectConfig(k=3, strategy="first", rank=4))
+    alloc = select(s, SelectConfig(k=3, strategy="first", rank=4, ranks="allocated", init="grad"))
     assert list(edge_ranks(equal)) == list(edge_ranks(alloc))  # the same edges
     cost = lambda spec: sum(s.params(int(a[1:]), int(b[1:]), r) for (a, b), r in edge_ranks(spec).items())  # noqa: E731
     assert cost(alloc) <= cost(equal)
@@ -42,7 +42,7 @@ def test_allocated_ranks_keep_the_equal_rank_budget_and_favour_flat_spectra():
 def test_a_parameter_budget_is_respected_by_the_allocation():
     s = scores()
     budget = 3 * s.params(0, 0, 3) + 5
-    spec = select(s, 3, strategy="first", rank=2, ranks="allocated", max_params=budget)
+    spec = select(s, SelectConfig(k=3, strategy="first", rank=2, ranks="allocated", max_params=budget))
     assert sum(s.params(int(a[1:]), int(b[1:]), r) for (a, b), r in edge_ranks(spec).items()) <= budget
     a = allocate_chosen(s, [(0, 0), (1, 0)], budget=10**9)
     assert a.ranks == (12, 12) and a.energy == pytest.approx(1.0)  # every known singular value, no more
@@ -50,8 +50,8 @@ def test_a_parameter_budget_is_respected_by_the_allocation():
 
 def test_allocation_needs_spectra_and_a_known_mode():
     with pytest.raises(ScoreError, match="keep no singular values"):
-        select(scores(spectra=False), 2, ranks="allocated")
+        select(scores(spectra=False), SelectConfig(k=2, ranks="allocated"))
     with pytest.raises(ScoreError, match="unknown ranks mode 'alocated'"):
-        select(scores(), 2, ranks="alocated")
+        select(scores(), SelectConfig(k=2, ranks="alocated"))
     with pytest.raises(ScoreError, match="does not make a valid spec"):
-        select(scores(), 2, init="gradient")
+        select(scores(), SelectConfig(k=2, init="gradient"))

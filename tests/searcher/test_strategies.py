@@ -4,7 +4,7 @@ import pytest
 from search_fixtures import synthetic_space
 
 from adaptgraph.errors import SearchError
-from adaptgraph.score import select
+from adaptgraph.score import SelectConfig, select
 from adaptgraph.searcher import (GGA, Budget, Candidate, Evolve, RandomPlacement, Searcher, Single, TrialOutcome,
                                make_strategy)
 
@@ -56,7 +56,7 @@ def test_gga_proposes_the_selection_of_each_k():
     space = synthetic_space(budget=Budget(adapters=(2, 4)))
     proposals = run(Searcher(GGA(gamma=0.6), space))
     for p, k in zip(proposals, (2, 4)):
-        chosen = select(space.scores, k, strategy="gga", gamma=0.6, points=space.points)
+        chosen = select(space.scores, SelectConfig(k=k, strategy="gga", gamma=0.6), points=space.points)
         assert sorted((e.src, e.dst) for e in chosen.edges) == sorted((f"@{g.src}", f"@{g.dst}") for g in p.genome)
         assert p.mutation == f"gga k={k}"
 

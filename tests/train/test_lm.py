@@ -13,7 +13,7 @@ import adaptgraph
 from adaptgraph.backbones import load_backbone
 from adaptgraph.errors import AdaptGraphError, TaskError
 from adaptgraph.run_folder import evaluate_run, train_spec
-from adaptgraph.score import score_edges
+from adaptgraph.score import ScoreConfig, score_edges
 from adaptgraph.tasks import bind_task, load_task, make_loader
 from adaptgraph.train import TrainConfig, evaluate
 
@@ -144,7 +144,7 @@ def test_zoo_gpt_trains_and_eval_reproduces_the_perplexity(text, tmp_path):
 
 
 def test_scores_under_the_lm_loss(text):
-    scores = score_edges("zoo:gpt-tiny", f"lm:{text}?block=16", batches=2, batch_size=4, progress=False)
+    scores = score_edges("zoo:gpt-tiny", f"lm:{text}?block=16", ScoreConfig(batches=2, batch_size=4), progress=False)
     assert len(scores.points) == 9 and scores.head == "probe"
     rank = torch.tensor([[v if v is not None else -1.0 for v in row] for row in scores.rank])
     assert (rank[torch.triu(torch.ones(9, 9, dtype=torch.bool))] > 0).all()  # every forward pair has a gradient
