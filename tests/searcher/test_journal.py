@@ -16,7 +16,7 @@ def test_records_are_appended_and_read_back(tmp_path):
     again = Journal.open(tmp_path / "run", MANIFEST_DATA, resume=True)
     record = again.finished("search", 0)
     assert record["status"] == "ok" and record["metrics"]["validation"]["loss"] is None  # NaN kept as null
-    assert json.loads((tmp_path / "run" / MANIFEST).read_text())["format"] == "adaptgraph-search/1"
+    assert json.loads((tmp_path / "run" / MANIFEST).read_text())["format"] == "adaptgraph-search/2"
 
 
 def test_a_cut_off_last_line_is_dropped_and_cut_from_the_file(tmp_path):
