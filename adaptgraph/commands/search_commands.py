@@ -34,6 +34,26 @@ best.safetensors, pareto.csv, progress.png and best.png (the best placement).
 """
 
 
+class FieldDefault:
+    """A flag's default, read from its ``SearchConfig`` field (``budget.rank``) when ``--help`` shows it: lazily,
+    so building the parser imports no torch. A flag left at it is not passed on, and the field's default applies."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __str__(self) -> str:
+        from ..searcher.config import field_default
+
+        value = field_default(self.path)
+        return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _given(args, dest: str):
+    """The flag's value, or None where it was left at its default."""
+    value = getattr(args, dest)
+    return None if isinstance(value, FieldDefault) else value
+
+
 def register(sub) -> None:
     import argparse
 
@@ -48,15 +68,15 @@ def register(sub) -> None:
     what = p.add_argument_group("what to search")
     what.add_argument("--task", required=True, metavar="TASK", help="wordnet:..., csv:PATH, jsonl:PATH, digits or lm:PATH")
     what.add_argument("--backbone", required=True, metavar="REF", help="zoo:NAME, hf:minilm, hf:PATH, timm:NAME")
-    what.add_argument("--strategy", choices=Choices("adaptgraph.searcher", "STRATEGIES"),
-                      metavar="STRATEGY", help="how specs are proposed: %(choices)s (default gga)")
-    what.add_argument("-k", "--adapters", type=int, nargs="+", metavar="K",
+    what.add_argument("--strategy", default=FieldDefault("strategy.name"), choices=Choices("adaptgraph.searcher", "STRATEGIES"),
+                      metavar="STRATEGY", help="how specs are proposed: %(choices)s (default %(default)s)")
+    what.add_argument("-k", "--adapters", default=FieldDefault("budget.adapters"), type=int, nargs="+", metavar="K",
                       help="adapter counts: gga proposes one spec per K, random draws specs of each K, "
-                           "evolve stays at or below the largest (default 4)")
+                           "evolve stays at or below the largest (default %(default)s)")
     what.add_argument("--budget-params", type=int, metavar="N", help="at most N trainable adapter parameters per spec")
     what.add_argument("--kinds", nargs="+", choices=KINDS, metavar="KIND",
                       help=f"allowed edge kinds (default all: {' '.join(KINDS)})")
-    what.add_argument("--rank", type=int, help="rank of the proposed adapters (default 8)")
+    what.add_argument("--rank", type=int, default=FieldDefault("budget.rank"), help="rank of the proposed adapters (default %(default)s)")
     what.add_argument("--trials", type=int, metavar="N",
                       help="single: sample N edges; random: N draws per K; evolve: N trials in all (default 24); "
                            "hyperband: N candidate specs (default 27)")
@@ -65,36 +85,36 @@ def register(sub) -> None:
                            "default: only with evolve, where it is a seed")
     what.add_argument("--spec", action="append", default=[], metavar="FILE",
                       help="a spec of your own to train beside the proposals (repeatable); evolve mutates it")
-    what.add_argument("--gamma", type=float, help="GGA discount (gga, evolve; default 0.6)")
-    what.add_argument("--population", type=int, help="evolve: children per round (default 8)")
-    what.add_argument("--score-batches", type=int, help="batches of the scoring pass (default 4)")
-    what.add_argument("--score-batch-size", type=int, help="examples per batch of the scoring pass (default 16)")
-    what.add_argument("--score-max-length", type=int,
-                      help="longest token sequence of the scoring pass (default 64)")
-    what.add_argument("--score-probe-steps", type=int,
-                      help="training steps of the scoring pass's linear probe (default 100)")
-    what.add_argument("--score-head", choices=Choices("adaptgraph.tasks", "HEADS"), metavar="HEAD",
-                      help="task head of the scoring pass: a briefly trained linear probe (default) or random")
-    what.add_argument("--metric", choices=Choices("adaptgraph.score", "METRICS"), metavar="METRIC",
+    what.add_argument("--gamma", type=float, default=FieldDefault("strategy.gamma"), help="GGA discount (gga, evolve; default %(default)s)")
+    what.add_argument("--population", type=int, default=FieldDefault("strategy.population"), help="evolve: children per round (default %(default)s)")
+    what.add_argument("--score-batches", type=int, default=FieldDefault("scoring.batches"), help="batches of the scoring pass (default %(default)s)")
+    what.add_argument("--score-batch-size", type=int, metavar="N", default=FieldDefault("scoring.batch_size"), help="examples per batch of the scoring pass (default %(default)s)")
+    what.add_argument("--score-max-length", type=int, metavar="N", default=FieldDefault("scoring.max_length"),
+                      help="longest token sequence of the scoring pass (default %(default)s)")
+    what.add_argument("--score-probe-steps", type=int, metavar="N", default=FieldDefault("scoring.probe_steps"),
+                      help="training steps of the scoring pass's linear probe (default %(default)s)")
+    what.add_argument("--score-head", default=FieldDefault("scoring.head"), choices=Choices("adaptgraph.tasks", "HEADS"), metavar="HEAD",
+                      help="task head of the scoring pass: a briefly trained linear probe (default, %(default)s) or random")
+    what.add_argument("--metric", default=FieldDefault("scoring.metric"), choices=Choices("adaptgraph.score", "METRICS"), metavar="METRIC",
                       help="edge score that GGA picks by and evolve draws new edges by: %(choices)s "
-                           "(default rank, the paper's)")
+                           "(default %(default)s, the paper's)")
     what.add_argument("--init", choices=Init.__args__, metavar="INIT",
                       help="initialisation of every proposed adapter: %(choices)s (grad: from its edge's gradient; "
                            "default zero)")
-    what.add_argument("--ranks", choices=Choices("adaptgraph.score.select", "RANK_MODES"), metavar="MODE",
+    what.add_argument("--ranks", default=FieldDefault("budget.ranks"), choices=Choices("adaptgraph.score.select", "RANK_MODES"), metavar="MODE",
                       help="allocated: GGA picks get ranks shared out from their gradient spectra within the same "
-                           "parameters (default equal: --rank everywhere)")
+                           "parameters (default %(default)s: --rank everywhere)")
 
     hb = p.add_argument_group("hyperband (multi-fidelity: see docs/search.md)")
-    hb.add_argument("--min-steps", type=int, metavar="N", help="training steps of the lowest rung (default 10)")
-    hb.add_argument("--max-steps", type=int, metavar="N",
-                    help="training steps of the highest rung, --min-steps times a power of --eta (default 90)")
-    hb.add_argument("--eta", type=int, metavar="N",
-                    help="each rung trains N times more steps and keeps about 1 in N specs (default 3)")
+    hb.add_argument("--min-steps", type=int, default=FieldDefault("strategy.min_steps"), metavar="N", help="training steps of the lowest rung (default %(default)s)")
+    hb.add_argument("--max-steps", type=int, default=FieldDefault("strategy.max_steps"), metavar="N",
+                    help="training steps of the highest rung, --min-steps times a power of --eta (default %(default)s)")
+    hb.add_argument("--eta", type=int, default=FieldDefault("strategy.eta"), metavar="N",
+                    help="each rung trains N times more steps and keeps about 1 in N specs (default %(default)s)")
     hb.add_argument("--brackets", type=int, metavar="N",
                     help="Hyperband brackets, most aggressive first (default all; 1: successive halving)")
-    hb.add_argument("--signal", choices=Choices("adaptgraph.searcher.hyperband", "SIGNALS"), metavar="SIGNAL",
-                    help="what promotes a spec: %(choices)s (default train_loss: measured during training, "
+    hb.add_argument("--signal", default=FieldDefault("strategy.signal"), choices=Choices("adaptgraph.searcher.hyperband", "SIGNALS"), metavar="SIGNAL",
+                    help="what promotes a spec: %(choices)s (default %(default)s: measured during training, "
                          "as reproducible across seeds as val_loss)")
     hb.add_argument("--pool", choices=("gga", "random"), metavar="POOL",
                     help="candidates: gga (default: GGA picks, mutations drawn by score, random placements) or "
@@ -114,18 +134,18 @@ def register(sub) -> None:
     how.add_argument("--torch-compile", action="store_true",
                      help="run training steps under torch.compile: a one-off compile (reported), then faster "
                           "steps; the same results within float rounding")
-    how.add_argument("--final", choices=Choices("adaptgraph.searcher.config", "FINALS"), metavar="WHICH",
+    how.add_argument("--final", default=FieldDefault("final"), choices=Choices("adaptgraph.searcher.config", "FINALS"), metavar="WHICH",
                      help="retrain at full budget and test: the best spec (and the baseline, if trained), or "
-                          "also the whole Pareto front (default front)")
-    how.add_argument("--seed", type=int, help="seed of proposals and trials (default 0)")
-    how.add_argument("--task-seed", type=int, help="seed of the task's split (default 0)")
+                          "also the whole Pareto front (default %(default)s)")
+    how.add_argument("--seed", type=int, default=FieldDefault("seed"), help="seed of proposals and trials (default %(default)s)")
+    how.add_argument("--task-seed", type=int, default=FieldDefault("task_seed"), help="seed of the task's split (default %(default)s)")
 
     run = p.add_argument_group("running")
-    run.add_argument("--executor", choices=Choices("adaptgraph.searcher", "EXECUTORS"),
-                     metavar="EXECUTOR", help="where trials run: %(choices)s (default local)")
-    run.add_argument("--workers", type=int, help="process executor: worker processes (default 2)")
-    run.add_argument("--threads", type=int,
-                     help="CPU threads per trial (default 1); results match across executors for equal values")
+    run.add_argument("--executor", default=FieldDefault("executor.kind"), choices=Choices("adaptgraph.searcher", "EXECUTORS"),
+                     metavar="EXECUTOR", help="where trials run: %(choices)s (default %(default)s)")
+    run.add_argument("--workers", type=int, default=FieldDefault("executor.workers"), help="process executor: worker processes (default %(default)s)")
+    run.add_argument("--threads", type=int, default=FieldDefault("threads"),
+                     help="CPU threads per trial (default %(default)s); results match across executors for equal values")
     run.add_argument("--ray-address", metavar="auto|HOST:PORT", help="ray executor: the cluster to join "
                      "(default: start a new local Ray instance, even if a cluster runs on this machine; "
                      "'auto' joins the running one)")
@@ -192,7 +212,7 @@ def search_config(args):
                                           checkpointing=args.checkpointing or None,
                                           torch_compile=args.torch_compile or None)}
     for dest, path in OPTIONS.items():
-        value = getattr(args, dest)
+        value = _given(args, dest)
         if value is not None:
             *owners, name = path.split(".")
             place = values
@@ -207,13 +227,13 @@ def search_config(args):
 def _strategy(args):
     from ..searcher import make_strategy
 
-    name = args.strategy or "gga"
-    stray = [dest for dest in HYPERBAND_ONLY if getattr(args, dest) is not None]
+    name = str(args.strategy)  # a given name, or the default read from SearchConfig
+    stray = [dest for dest in HYPERBAND_ONLY if _given(args, dest) is not None]
     if stray and name != "hyperband":
         raise UsageError(f"--{stray[0].replace('_', '-')} is an option of the hyperband strategy, but the "
                          f"strategy is {name!r}", hint="add --strategy hyperband, or leave the option out")
-    given = {setting: getattr(args, dest) for dest, setting in STRATEGY_OPTIONS.items()
-             if getattr(args, dest) is not None and dest != "trials"}
+    given = {setting: _given(args, dest) for dest, setting in STRATEGY_OPTIONS.items()
+             if _given(args, dest) is not None and dest != "trials"}
     if "gga" in given:
         given["gga"] = given["gga"] == "gga"
     applies = {"gga": ("gamma",), "evolve": ("gamma", "population"),

@@ -135,6 +135,23 @@ class SearchConfig(BaseModel):
         return dump
 
 
+# where an option's default lives when the config's own default has no such field (the default executor is
+# local, the default strategy gga)
+_OTHER_DEFAULTS = {"executor": (ProcessExecution(), RayExecution()), "strategy": (Evolve(), Hyperband())}
+
+
+def field_default(path: str):
+    """The default of an option by its path: ``seed``, ``budget.rank``, ``executor.workers``, ``strategy.eta``."""
+    head, _, name = path.partition(".")
+    value = SearchConfig.model_fields[head].get_default(call_default_factory=True)
+    if not name:
+        return value
+    for owner in (value, *_OTHER_DEFAULTS.get(head, ())):
+        if hasattr(owner, name):
+            return getattr(owner, name)
+    raise KeyError(f"no search option {path!r}")
+
+
 def search_config(**values) -> SearchConfig:
     """A SearchConfig from ``values``; SearchError listing every invalid one (an option given to an executor
     that has no such option is named with the executor it belongs to)."""
