@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serial
 from ..errors import Problem, SearchError
 from ..spec import Spec
 from ..train.config import TrainConfig
-from .executors import EXECUTORS, Executor
+from .executors import EXECUTORS, WORKERS, Executor
 from .hyperband import Hyperband
 from .settings import Fidelity, Scoring
 from .space import Budget
@@ -43,7 +43,7 @@ class ProcessExecution(_Execution):
     """Trials on long-lived worker processes on this machine."""
 
     kind: Literal["process"] = "process"
-    workers: int = Field(2, ge=1, description="worker processes")
+    workers: int = Field(WORKERS, ge=1, description="worker processes")
 
 
 class RayExecution(_Execution):

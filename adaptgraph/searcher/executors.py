@@ -26,6 +26,7 @@ from .records import TrialOutcome
 from .trial import TrainedTrial, TrialTask, run_trial
 
 MAX_ATTEMPTS = 2  # a crashed worker's trial is retried once
+WORKERS = 2  # worker processes of the process executor by default
 
 Done = Callable[[TrainedTrial], Optional[Sequence[TrialTask]]]
 
@@ -76,7 +77,7 @@ class ProcessExecutor:
 
     name = "process"
 
-    def __init__(self, workers: int = 2, fn: Callable[[TrialTask], TrainedTrial] = run_trial):
+    def __init__(self, workers: int = WORKERS, fn: Callable[[TrialTask], TrainedTrial] = run_trial):
         if workers < 1:
             raise SearchError(f"the process executor needs at least 1 worker, got {workers}")
         self.workers, self.fn = workers, fn

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from ..errors import SearchError
+
+GAMMA = 0.6  # GGA's discount: the one default of gga, evolve and hyperband (see adaptgraph.score.select)
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,7 @@ class Fidelity:
 
     steps: Optional[int] = None
     epochs: Optional[int] = None
+    EPOCHS: ClassVar[int] = 1  # without steps or epochs, a trial trains one epoch
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.epochs is not None:
@@ -29,10 +32,10 @@ class Fidelity:
         """TrainConfig fields of a search trial: ``base`` with this budget and the trial's seed."""
         if self.steps is not None:
             return {**base, "steps": self.steps, "epochs": None, "seed": seed}
-        return {**base, "epochs": self.epochs or 1, "steps": None, "seed": seed}
+        return {**base, "epochs": self.epochs or self.EPOCHS, "steps": None, "seed": seed}
 
     def to_dict(self) -> dict:
-        return {"steps": self.steps, "epochs": self.epochs if self.steps is not None else (self.epochs or 1)}
+        return {"steps": self.steps, "epochs": self.epochs if self.steps is not None else (self.epochs or self.EPOCHS)}
 
 
 @dataclass(frozen=True)
