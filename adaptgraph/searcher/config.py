@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 
 from ..errors import Problem, SearchError
 from ..spec import Spec
@@ -17,7 +17,7 @@ from .executors import EXECUTORS, WORKERS, Executor
 from .hyperband import Hyperband
 from .settings import Fidelity, Scoring
 from .space import Budget
-from .strategies import GGA, Evolve, RandomPlacement, Single, make_strategy
+from .strategies import GGA, Evolve, make_strategy
 
 FINALS = ("best", "front")  # what the final stage retrains: the best spec, or the whole Pareto front
 
@@ -59,7 +59,6 @@ class RayExecution(_Execution):
 
 Execution = Annotated[Union[LocalExecution, ProcessExecution, RayExecution], Field(discriminator="kind")]
 EXECUTIONS = (LocalExecution, ProcessExecution, RayExecution)
-StrategySettings = Union[Single, RandomPlacement, GGA, Evolve, Hyperband]
 
 
 class SearchConfig(BaseModel):
@@ -67,7 +66,7 @@ class SearchConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    strategy: StrategySettings = Field(default_factory=GGA, description="how specs are proposed: a strategy name "
+    strategy: Any = Field(default_factory=GGA, description="how specs are proposed: a strategy name "
                                        "(single, random, gga, evolve, hyperband) or a strategy object with its settings")
     trials: Optional[int] = Field(None, description="with a strategy name: single's sample, random's draws per k, "
                                   "evolve's trials, hyperband's candidates")
@@ -105,6 +104,16 @@ class SearchConfig(BaseModel):
         if values.get("fidelity", ...) is None:
             values.pop("fidelity")
         return values
+
+    @field_validator("strategy")
+    @classmethod
+    def _a_strategy(cls, strategy: Any) -> Any:
+        """Any registered strategy's settings object (see ``strategies.Strategy``), built-in or not."""
+        missing = [a for a in ("name", "needs_scores", "propose", "settings") if not hasattr(strategy, a)]
+        if missing:
+            raise SearchError(f"strategy must be a name or a strategy object, got {strategy!r} (no "
+                              f"{', '.join(missing)})", hint="see adaptgraph.searcher.STRATEGIES")
+        return strategy
 
     @model_validator(mode="after")
     def _hyperband_steps(self) -> "SearchConfig":

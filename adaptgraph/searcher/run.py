@@ -50,8 +50,8 @@ def search(task, backbone, config: Optional[SearchConfig] = None, *, out: Union[
         refs = _references(space, config.use_baseline, config.specs)
         searcher = (Ladder if isinstance(strat, Hyperband) else Searcher)(strat, space, config.seed, refs)
         ex = config.executor.make()
-        job = _Job(searcher, journal, ex, backbone if isinstance(backbone, str) else bb, task, config, run_dir,
-                   settings, progress)
+        job = _Job(searcher, journal, ex, backbone if isinstance(backbone, str) else bb, task, config, settings,
+                   progress)
         with contextlib.closing(ex):
             job.search_ladder() if isinstance(strat, Hyperband) else job.search_rounds()
             finals = job.final_rounds(config.final)
@@ -70,12 +70,12 @@ def search(task, backbone, config: Optional[SearchConfig] = None, *, out: Union[
 class _Job:
     """One search run: the searcher, its journal and executor, and what every trial needs."""
 
-    def __init__(self, searcher, journal, executor, backbone, task, config: SearchConfig, run_dir, settings,
-                 progress):
+    def __init__(self, searcher, journal: Journal, executor, backbone, task, config: SearchConfig, settings: dict,
+                 progress: Optional[bool]):
         self.searcher, self.journal, self.executor = searcher, journal, executor
         self.backbone, self.task, self.config = backbone, task, config
         self.train = config.train.model_dump()
-        self.run_dir, self.settings = run_dir, settings
+        self.run_dir, self.settings = journal.run_dir, settings
         self.progress = progress
         self.bar = _bar(progress)
         self.best_so_far: Optional[float] = None
