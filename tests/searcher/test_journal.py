@@ -92,3 +92,12 @@ def test_a_record_from_before_the_training_fields_reads_them_as_unknown():
            "seconds": 1.0, "error": None, "attempts": 1}
     outcome = TrialOutcome.from_dict(0, "search", old)
     assert outcome.accuracy == 0.5 and (outcome.train_loss, outcome.steps, outcome.device) == (None, None, None)
+
+
+def test_a_folder_written_before_the_search_config_is_refused_with_its_format(tmp_path):
+    run = tmp_path / "run"
+    Journal.open(run, MANIFEST_DATA).close()
+    old = {**json.loads((run / MANIFEST).read_text()), "format": "adaptgraph-search/1"}
+    (run / MANIFEST).write_text(json.dumps(old))
+    with pytest.raises(SearchError, match="format 'adaptgraph-search/1', written by an earlier version"):
+        Journal.open(run, MANIFEST_DATA, resume=True)
