@@ -95,8 +95,9 @@ class SearchConfig(BaseModel):
         if not isinstance(values, dict):
             return values
         values = dict(values)
-        if isinstance(values.get("strategy", "gga"), str):
-            values["strategy"] = make_strategy(values.get("strategy", "gga"), values.get("trials"))
+        strategy = values.get("strategy", GGA.name)  # the default strategy (GGA) refuses trials too
+        if isinstance(strategy, str):
+            values["strategy"] = make_strategy(strategy, values.get("trials"))
         elif values.get("trials") is not None:
             raise SearchError("give trials to the strategy object itself, not to the search config")
         if isinstance(values.get("executor"), str):
