@@ -41,8 +41,8 @@ def check_values(actions, args) -> None:
 
 
 def _problem(dest: str, kind, value) -> str:
-    if value is None or kind not in (int, float):
-        return ""
+    if value is None or kind not in (int, float) or not isinstance(value, (int, float)):
+        return ""  # None, or a default not yet read from its home (commands.search_commands.FieldDefault)
     if kind is int:
         low, high = (0, SEED_MAX) if dest in ZERO_OK else (1, COUNT_MAX)
         return "" if low <= value <= high else f"must be an integer from {low} to {high}"

@@ -34,6 +34,26 @@ best.safetensors, pareto.csv, progress.png and best.png (the best placement).
 """
 
 
+class FieldDefault:
+    """A flag's default, read from its ``SearchConfig`` field (``budget.rank``) when ``--help`` shows it: lazily,
+    so building the parser imports no torch. A flag left at it is not passed on, and the field's default applies."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __str__(self) -> str:
+        from ..searcher.config import field_default
+
+        value = field_default(self.path)
+        return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _given(args, dest: str):
+    """The flag's value, or None where it was left at its default."""
+    value = getattr(args, dest)
+    return None if isinstance(value, FieldDefault) else value
+
+
 def register(sub) -> None:
     import argparse
 
@@ -48,49 +68,53 @@ def register(sub) -> None:
     what = p.add_argument_group("what to search")
     what.add_argument("--task", required=True, metavar="TASK", help="wordnet:..., csv:PATH, jsonl:PATH, digits or lm:PATH")
     what.add_argument("--backbone", required=True, metavar="REF", help="zoo:NAME, hf:minilm, hf:PATH, timm:NAME")
-    what.add_argument("--strategy", default="gga", choices=Choices("adaptgraph.searcher", "STRATEGIES"),
-                      metavar="STRATEGY", help="how specs are proposed: %(choices)s (default gga)")
-    what.add_argument("-k", "--adapters", type=int, nargs="+", default=[4], metavar="K",
+    what.add_argument("--strategy", default=FieldDefault("strategy.name"), choices=Choices("adaptgraph.searcher", "STRATEGIES"),
+                      metavar="STRATEGY", help="how specs are proposed: %(choices)s (default %(default)s)")
+    what.add_argument("-k", "--adapters", default=FieldDefault("budget.adapters"), type=int, nargs="+", metavar="K",
                       help="adapter counts: gga proposes one spec per K, random draws specs of each K, "
-                           "evolve stays at or below the largest (default 4)")
+                           "evolve stays at or below the largest (default %(default)s)")
     what.add_argument("--budget-params", type=int, metavar="N", help="at most N trainable adapter parameters per spec")
     what.add_argument("--kinds", nargs="+", choices=KINDS, metavar="KIND",
                       help=f"allowed edge kinds (default all: {' '.join(KINDS)})")
-    what.add_argument("--rank", type=int, default=8, help="rank of the proposed adapters (default 8)")
+    what.add_argument("--rank", type=int, default=FieldDefault("budget.rank"), help="rank of the proposed adapters (default %(default)s)")
     what.add_argument("--trials", type=int, metavar="N",
                       help="single: sample N edges; random: N draws per K; evolve: N trials in all (default 24); "
                            "hyperband: N candidate specs (default 27)")
-    what.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=None,
+    what.add_argument("--baseline", action=argparse.BooleanOptionalAction,
                       help="also train the every-sub-layer baseline (parallel @k -> @k+1 for all k); "
                            "default: only with evolve, where it is a seed")
     what.add_argument("--spec", action="append", default=[], metavar="FILE",
                       help="a spec of your own to train beside the proposals (repeatable); evolve mutates it")
-    what.add_argument("--gamma", type=float, default=0.6, help="GGA discount (gga, evolve; default 0.6)")
-    what.add_argument("--population", type=int, default=8, help="evolve: children per round (default 8)")
-    what.add_argument("--score-batches", type=int, default=4, help="batches of the scoring pass (default 4)")
-    what.add_argument("--score-head", choices=Choices("adaptgraph.tasks", "HEADS"), default="probe", metavar="HEAD",
-                      help="task head of the scoring pass: a briefly trained linear probe (default) or random")
-    what.add_argument("--metric", choices=Choices("adaptgraph.score", "METRICS"), default="rank", metavar="METRIC",
+    what.add_argument("--gamma", type=float, default=FieldDefault("strategy.gamma"), help="GGA discount (gga, evolve; default %(default)s)")
+    what.add_argument("--population", type=int, default=FieldDefault("strategy.population"), help="evolve: children per round (default %(default)s)")
+    what.add_argument("--score-batches", type=int, default=FieldDefault("scoring.batches"), help="batches of the scoring pass (default %(default)s)")
+    what.add_argument("--score-batch-size", type=int, metavar="N", default=FieldDefault("scoring.batch_size"), help="examples per batch of the scoring pass (default %(default)s)")
+    what.add_argument("--score-max-length", type=int, metavar="N", default=FieldDefault("scoring.max_length"),
+                      help="longest token sequence of the scoring pass (default %(default)s)")
+    what.add_argument("--score-probe-steps", type=int, metavar="N", default=FieldDefault("scoring.probe_steps"),
+                      help="training steps of the scoring pass's linear probe (default %(default)s)")
+    what.add_argument("--score-head", default=FieldDefault("scoring.head"), choices=Choices("adaptgraph.tasks", "HEADS"), metavar="HEAD",
+                      help="task head of the scoring pass: a briefly trained linear probe (default, %(default)s) or random")
+    what.add_argument("--metric", default=FieldDefault("scoring.metric"), choices=Choices("adaptgraph.score", "METRICS"), metavar="METRIC",
                       help="edge score that GGA picks by and evolve draws new edges by: %(choices)s "
-                           "(default rank, the paper's)")
+                           "(default %(default)s, the paper's)")
     what.add_argument("--init", choices=Init.__args__, metavar="INIT",
                       help="initialisation of every proposed adapter: %(choices)s (grad: from its edge's gradient; "
                            "default zero)")
-    what.add_argument("--ranks", choices=Choices("adaptgraph.score.select", "RANK_MODES"), default="equal",
-                      metavar="MODE",
+    what.add_argument("--ranks", default=FieldDefault("budget.ranks"), choices=Choices("adaptgraph.score.select", "RANK_MODES"), metavar="MODE",
                       help="allocated: GGA picks get ranks shared out from their gradient spectra within the same "
-                           "parameters (default equal: --rank everywhere)")
+                           "parameters (default %(default)s: --rank everywhere)")
 
     hb = p.add_argument_group("hyperband (multi-fidelity: see docs/search.md)")
-    hb.add_argument("--min-steps", type=int, metavar="N", help="training steps of the lowest rung (default 10)")
-    hb.add_argument("--max-steps", type=int, metavar="N",
-                    help="training steps of the highest rung, --min-steps times a power of --eta (default 90)")
-    hb.add_argument("--eta", type=int, metavar="N",
-                    help="each rung trains N times more steps and keeps about 1 in N specs (default 3)")
+    hb.add_argument("--min-steps", type=int, default=FieldDefault("strategy.min_steps"), metavar="N", help="training steps of the lowest rung (default %(default)s)")
+    hb.add_argument("--max-steps", type=int, default=FieldDefault("strategy.max_steps"), metavar="N",
+                    help="training steps of the highest rung, --min-steps times a power of --eta (default %(default)s)")
+    hb.add_argument("--eta", type=int, default=FieldDefault("strategy.eta"), metavar="N",
+                    help="each rung trains N times more steps and keeps about 1 in N specs (default %(default)s)")
     hb.add_argument("--brackets", type=int, metavar="N",
                     help="Hyperband brackets, most aggressive first (default all; 1: successive halving)")
-    hb.add_argument("--signal", choices=Choices("adaptgraph.searcher.hyperband", "SIGNALS"), metavar="SIGNAL",
-                    help="what promotes a spec: %(choices)s (default train_loss: measured during training, "
+    hb.add_argument("--signal", default=FieldDefault("strategy.signal"), choices=Choices("adaptgraph.searcher.hyperband", "SIGNALS"), metavar="SIGNAL",
+                    help="what promotes a spec: %(choices)s (default %(default)s: measured during training, "
                          "as reproducible across seeds as val_loss)")
     hb.add_argument("--pool", choices=("gga", "random"), metavar="POOL",
                     help="candidates: gga (default: GGA picks, mutations drawn by score, random placements) or "
@@ -110,19 +134,18 @@ def register(sub) -> None:
     how.add_argument("--torch-compile", action="store_true",
                      help="run training steps under torch.compile: a one-off compile (reported), then faster "
                           "steps; the same results within float rounding")
-    how.add_argument("--final", choices=Choices("adaptgraph.searcher.run", "FINALS"), default="front",
-                     metavar="WHICH",
+    how.add_argument("--final", default=FieldDefault("final"), choices=Choices("adaptgraph.searcher.config", "FINALS"), metavar="WHICH",
                      help="retrain at full budget and test: the best spec (and the baseline, if trained), or "
-                          "also the whole Pareto front (default front)")
-    how.add_argument("--seed", type=int, default=0, help="seed of proposals and trials (default 0)")
-    how.add_argument("--task-seed", type=int, default=0, help="seed of the task's split (default 0)")
+                          "also the whole Pareto front (default %(default)s)")
+    how.add_argument("--seed", type=int, default=FieldDefault("seed"), help="seed of proposals and trials (default %(default)s)")
+    how.add_argument("--task-seed", type=int, default=FieldDefault("task_seed"), help="seed of the task's split (default %(default)s)")
 
     run = p.add_argument_group("running")
-    run.add_argument("--executor", choices=Choices("adaptgraph.searcher", "EXECUTORS"), default="local",
-                     metavar="EXECUTOR", help="where trials run: %(choices)s (default local)")
-    run.add_argument("--workers", type=int, help="process executor: worker processes (default 2)")
-    run.add_argument("--threads", type=int, default=1,
-                     help="CPU threads per trial (default 1); results match across executors for equal values")
+    run.add_argument("--executor", default=FieldDefault("executor.kind"), choices=Choices("adaptgraph.searcher", "EXECUTORS"),
+                     metavar="EXECUTOR", help="where trials run: %(choices)s (default %(default)s)")
+    run.add_argument("--workers", type=int, default=FieldDefault("executor.workers"), help="process executor: worker processes (default %(default)s)")
+    run.add_argument("--threads", type=int, default=FieldDefault("threads"),
+                     help="CPU threads per trial (default %(default)s); results match across executors for equal values")
     run.add_argument("--ray-address", metavar="auto|HOST:PORT", help="ray executor: the cluster to join "
                      "(default: start a new local Ray instance, even if a cluster runs on this machine; "
                      "'auto' joins the running one)")
@@ -131,33 +154,41 @@ def register(sub) -> None:
                      "cluster has GPUs, else 0)")
     run.add_argument("--out", metavar="DIR", help="run folder (default runs/search_STRATEGY)")
     run.add_argument("--resume", action="store_true", help="continue the search in --out after an interruption")
+    run.add_argument("--no-plot", dest="plot", action="store_false",
+                     help="skip progress.png and best.png (default: write them)")
     run.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP + " (in every trial)")
     p.set_defaults(run=run_search)
 
 
-def run_search(args) -> int:
-    from ..searcher import Budget, Fidelity, Scoring, search
-    from ..spec import load
-    from ..train import train_config
+# flag (its argparse dest) -> the SearchConfig option it sets ("budget.rank": the rank of config.budget). A flag
+# left out is None here and the option keeps the model's default, so each default has one home
+# (tests/cli/test_search_flags.py checks that every option has a flag and each help states its default).
+OPTIONS = {
+    "adapters": "budget.adapters", "budget_params": "budget.params", "kinds": "budget.kinds", "rank": "budget.rank",
+    "init": "budget.init", "ranks": "budget.ranks", "fidelity_steps": "fidelity.steps",
+    "fidelity_epochs": "fidelity.epochs", "score_batches": "scoring.batches", "score_batch_size": "scoring.batch_size",
+    "score_max_length": "scoring.max_length", "score_head": "scoring.head", "score_probe_steps": "scoring.probe_steps",
+    "metric": "scoring.metric", "seed": "seed", "task_seed": "task_seed", "baseline": "baseline", "final": "final",
+    "threads": "threads", "resume": "resume", "plot": "plot", "trust_code": "trust_code",
+    "executor": "executor.kind", "workers": "executor.workers", "ray_address": "executor.address",
+    "cpus_per_trial": "executor.cpus_per_trial", "gpus_per_trial": "executor.gpus_per_trial",
+}
+# the strategy's settings (built by make_strategy: --trials reaches the setting the strategy names)
+STRATEGY_OPTIONS = {"trials": "trials", "gamma": "gamma", "population": "population", "min_steps": "min_steps",
+                    "max_steps": "max_steps", "eta": "eta", "brackets": "brackets", "signal": "signal",
+                    "pool": "gga"}
+HYPERBAND_ONLY = ("min_steps", "max_steps", "eta", "brackets", "signal", "pool")
 
-    out = args.out or f"runs/search_{args.strategy}"
-    strategy = _strategy(args)
-    train = train_config(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
-                         device=args.device, checkpointing=args.checkpointing or None,
-                         torch_compile=args.torch_compile or None)
+
+def run_search(args) -> int:
+    from ..searcher import search
+
+    config = search_config(args)
+    out = args.out or f"runs/search_{config.strategy.name}"
     try:
-        result = search(
-            args.task, args.backbone, strategy=strategy,
-            budget=Budget(tuple(args.adapters), args.budget_params, tuple(args.kinds) if args.kinds else None,
-                          args.rank, args.init, args.ranks),
-            executor=args.executor, workers=args.workers, ray_address=args.ray_address,
-            cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-            fidelity=Fidelity(args.fidelity_steps, args.fidelity_epochs), train=train, seed=args.seed,
-            task_seed=args.task_seed, run_dir=out, resume=args.resume, scoring=Scoring(batches=args.score_batches, head=args.score_head, metric=args.metric),
-            baseline=args.baseline, specs=[load(path) for path in args.spec], final=args.final,
-            threads=args.threads, progress=False if args.no_progress else None, trust_code=args.trust_code)
+        result = search(args.task, args.backbone, config, out=out, progress=False if args.no_progress else None)
     except KeyboardInterrupt:
         print(f"search interrupted; every finished trial is in {out}/journal.jsonl. "
               "Run the same command with --resume to continue.", file=sys.stderr)
@@ -169,20 +200,45 @@ def run_search(args) -> int:
     return 0
 
 
+def search_config(args):
+    """The SearchConfig of the flags: each given flag sets its option, the rest keep the model's defaults."""
+    from ..searcher import search_config as build
+    from ..spec import load
+    from ..train import train_config
+
+    values: dict = {"strategy": _strategy(args), "specs": [load(path) for path in args.spec],
+                    "train": train_config(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                                          max_length=args.max_length, device=args.device,
+                                          checkpointing=args.checkpointing or None,
+                                          torch_compile=args.torch_compile or None)}
+    for dest, path in OPTIONS.items():
+        value = _given(args, dest)
+        if value is not None:
+            *owners, name = path.split(".")
+            place = values
+            for owner in owners:
+                place = place.setdefault(owner, {})
+            place[name] = tuple(value) if isinstance(value, list) else value
+    if "executor" in values:
+        values["executor"].setdefault("kind", "local")
+    return build(**values)
+
+
 def _strategy(args):
     from ..searcher import make_strategy
 
-    hyperband = {"min_steps": args.min_steps, "max_steps": args.max_steps, "eta": args.eta,
-                 "brackets": args.brackets, "signal": args.signal,
-                 "gga": None if args.pool is None else args.pool == "gga"}
-    given = {k: v for k, v in hyperband.items() if v is not None}
-    if given and args.strategy != "hyperband":
-        flag = "--pool" if "gga" in given else f"--{next(iter(given)).replace('_', '-')}"
-        raise UsageError(f"{flag} is an option of the hyperband strategy, but the strategy is {args.strategy!r}",
-                         hint="add --strategy hyperband, or leave the option out")
-    settings = {"gga": {"gamma": args.gamma}, "evolve": {"gamma": args.gamma, "population": args.population},
-                "hyperband": {"gamma": args.gamma, **given}}
-    return make_strategy(args.strategy, args.trials, **settings.get(args.strategy, {}))
+    name = str(args.strategy)  # a given name, or the default read from SearchConfig
+    stray = [dest for dest in HYPERBAND_ONLY if _given(args, dest) is not None]
+    if stray and name != "hyperband":
+        raise UsageError(f"--{stray[0].replace('_', '-')} is an option of the hyperband strategy, but the "
+                         f"strategy is {name!r}", hint="add --strategy hyperband, or leave the option out")
+    given = {setting: _given(args, dest) for dest, setting in STRATEGY_OPTIONS.items()
+             if _given(args, dest) is not None and dest != "trials"}
+    if "gga" in given:
+        given["gga"] = given["gga"] == "gga"
+    applies = {"gga": ("gamma",), "evolve": ("gamma", "population"),
+               "hyperband": ("gamma", "min_steps", "max_steps", "eta", "brackets", "signal", "gga")}
+    return make_strategy(name, args.trials, **{k: v for k, v in given.items() if k in applies.get(name, ())})
 
 
 def _print(result, out: str) -> None:

@@ -2,19 +2,20 @@
 
 Typical use::
 
-    from adaptgraph.searcher import Budget, Fidelity, search
-    result = search("wordnet:noun?per_class=100", "hf:minilm", strategy="gga",
-                    budget=Budget(adapters=(2, 4)), fidelity=Fidelity(steps=100), run_dir="runs/gga")
+    from adaptgraph.searcher import Budget, Fidelity, SearchConfig, search
+    config = SearchConfig(strategy="gga", budget=Budget(adapters=(2, 4)), fidelity=Fidelity(steps=100))
+    result = search("wordnet:noun?per_class=100", "hf:minilm", config, out="runs/gga")
     print(result.best.spec_text, result.best.test_accuracy)
 
 Pieces: ``space`` (stream-point edges, budget, genomes <-> specs), ``mutations``,
 ``strategies`` (single, random, gga, evolve), ``hyperband`` (multi-fidelity, Optuna),
 ``searcher`` (ask/tell),
 ``trial`` (one trial as a pure function), ``executors`` / ``ray_executor``,
-``journal`` (manifest and append-only journal), ``run`` (the ``search`` driver),
+``config`` (``SearchConfig``: every option), ``journal`` (manifest and append-only journal), ``run`` (the ``search`` driver),
 ``result`` / ``outputs`` / ``plot`` (what a search reports).
 """
 
+from .config import LocalExecution, ProcessExecution, RayExecution, SearchConfig, search_config
 from .journal import read_journal
 from .executors import EXECUTORS, LocalExecutor, ProcessExecutor, make_executor
 from .hyperband import Hyperband, Ladder
@@ -30,7 +31,8 @@ from .trial import TrialTask, run_trial
 
 __all__ = [
     "EXECUTORS", "GGA", "MUTATIONS", "STRATEGIES", "Budget", "Candidate", "Evolve", "Fidelity", "Gene",
-    "Hyperband", "Ladder", "LocalExecutor", "ProcessExecutor", "Proposal", "RandomPlacement", "Scoring", "SearchResult", "SearchSpace",
+    "Hyperband", "Ladder", "LocalExecution", "LocalExecutor", "ProcessExecution", "ProcessExecutor", "Proposal",
+    "RandomPlacement", "RayExecution", "Scoring", "SearchConfig", "SearchResult", "SearchSpace",
     "Searcher", "Single", "TrialOutcome", "TrialRecord", "TrialSummary", "TrialTask", "baseline_genome", "draw_edge",
-    "make_executor", "make_strategy", "mutate", "pareto_front", "read_journal", "run_trial", "search",
+    "make_executor", "make_strategy", "mutate", "pareto_front", "read_journal", "run_trial", "search", "search_config",
 ]

@@ -26,6 +26,7 @@ from .records import TrialOutcome
 from .trial import TrainedTrial, TrialTask, run_trial
 
 MAX_ATTEMPTS = 2  # a crashed worker's trial is retried once
+WORKERS = 2  # worker processes of the process executor by default
 
 Done = Callable[[TrainedTrial], Optional[Sequence[TrialTask]]]
 
@@ -76,7 +77,7 @@ class ProcessExecutor:
 
     name = "process"
 
-    def __init__(self, workers: int = 2, fn: Callable[[TrialTask], TrainedTrial] = run_trial):
+    def __init__(self, workers: int = WORKERS, fn: Callable[[TrialTask], TrainedTrial] = run_trial):
         if workers < 1:
             raise SearchError(f"the process executor needs at least 1 worker, got {workers}")
         self.workers, self.fn = workers, fn
@@ -186,38 +187,20 @@ def crashed(task: TrialTask, why: str, attempts: int) -> TrialOutcome:
     return TrialOutcome(task.trial, task.stage, "failed", error=f"WorkerCrashed: {why}", attempts=attempts)
 
 
-def _process(workers: Optional[int] = None) -> Executor:
-    return ProcessExecutor(workers or 2)
-
-
-def _ray(ray_address: Optional[str] = None, cpus_per_trial: Optional[float] = None,
+def _ray(address: Optional[str] = None, cpus_per_trial: Optional[float] = None,
          gpus_per_trial: Optional[float] = None) -> Executor:
     from .ray_executor import RayExecutor  # ray is an optional extra: imported only when asked for
 
-    return RayExecutor(address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
+    return RayExecutor(address=address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
 
 
-# executor name -> factory called with the options given for it; a new executor is one registration
+# executor kind -> factory called with its options (``config.RayExecution`` etc. say which a kind has)
 EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", SearchError)
 EXECUTORS.register("local", LocalExecutor)
-EXECUTORS.register("process", _process)
+EXECUTORS.register("process", ProcessExecutor)
 EXECUTORS.register("ray", _ray)
 
 
-def make_executor(name: str, workers: Optional[int] = None, ray_address: Optional[str] = None,
-                  cpus_per_trial: Optional[float] = None, gpus_per_trial: Optional[float] = None) -> Executor:
-    """An executor by name (``local``, ``process`` or ``ray``); an option of another executor is refused."""
-    factory = EXECUTORS.lookup(name)
-    options = {"workers": (workers, "process"), "ray_address": (ray_address, "ray"),
-               "cpus_per_trial": (cpus_per_trial, "ray"), "gpus_per_trial": (gpus_per_trial, "ray")}
-    _check_options_apply(name, options)
-    return factory(**{option: value for option, (value, _) in options.items() if value is not None})
-
-
-def _check_options_apply(name: str, options: dict[str, tuple[object, str]]) -> None:
-    """A value given for another executor's option would be silently ignored: say so instead."""
-    stray = [(option, owner) for option, (value, owner) in options.items() if value is not None and owner != name]
-    if stray:
-        given = ", ".join(f"{option} (--{option.replace('_', '-')}) is for the {owner} executor" for option, owner in stray)
-        raise SearchError(f"{given}, but the executor is {name!r}",
-                          hint=f"add --executor {stray[0][1]}, or leave the option out")
+def make_executor(name: str, **options) -> Executor:
+    """An executor by name, made with ``options`` (a ``SearchConfig``'s executor checks which it has)."""
+    return EXECUTORS.lookup(name)(**options)

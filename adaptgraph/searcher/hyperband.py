@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..errors import SearchError
 from .mutations import mutate
 from .records import Candidate, Proposal, TrialOutcome, TrialRecord, best_of
+from .settings import GAMMA
 from .space import Genome, SearchSpace
 
 SIGNALS = ("train_loss", "val_loss")
@@ -54,7 +55,7 @@ class Hyperband(BaseModel):
     """What promotes a spec: its mean training loss over the trial's steps, or its validation loss."""
     gga: bool = True
     """Start from the GGA pick of each k and mutate candidates by score (needs the scoring pass)."""
-    gamma: float = 0.6
+    gamma: float = GAMMA
     """GGA discount."""
 
     name: ClassVar[str] = "hyperband"

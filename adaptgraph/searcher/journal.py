@@ -25,7 +25,7 @@ from ..fileio import (append_line, open_appender, parse_json, read_bytes, read_j
                       truncate_file, write_text_atomic)
 from ..out_folder import FolderClaim, claim_folder
 
-FORMAT = "adaptgraph-search/1"
+FORMAT = "adaptgraph-search/2"  # /2: the manifest is a SearchConfig dump
 MANIFEST, JOURNAL = "manifest.json", "journal.jsonl"
 STARTED, FINISHED = "trial_started", "trial_finished"
 
@@ -137,6 +137,10 @@ def check_same_search(run_dir: Path, manifest: dict) -> None:
     before = read_json(path, error=SearchError, what="the manifest")
     if not isinstance(before, dict):
         raise SearchError(f"{path}: the manifest is not a JSON object", hint="start a new search in another folder")
+    if before.get("format") != manifest.get("format"):
+        raise SearchError(f"{run_dir} holds a search of format {before.get('format')!r}, written by an earlier "
+                          f"version of adaptgraph; this version resumes only {manifest.get('format')!r}",
+                          hint="start a new search in another --out folder")
     diffs = differences(before, manifest)
     if diffs:
         raise SearchError(f"{run_dir} holds a different search, so it cannot be resumed:\n  " + "\n  ".join(diffs),

@@ -15,82 +15,49 @@ from typing import Optional, Sequence, Union
 from ..errors import SearchError
 from ..inputs import input_paths
 from ..spec import Spec
-from .executors import Executor, make_executor
+from .config import SearchConfig
 from .hyperband import Hyperband, Ladder
 from .journal import FINISHED, STARTED, Journal, finite
 from .outputs import SCORES, write_outputs, write_summary
 from .records import FINAL, SEARCH, Candidate, Proposal, TrialOutcome, TrialRecord, best_of
 from .result import SearchResult, pareto_front, summarise
 from .searcher import Searcher
-from .settings import Fidelity, Scoring
-from .space import Budget, SearchSpace, baseline_genome
-from .strategies import Strategy, make_strategy
+from .space import SearchSpace, baseline_genome
 from .trial import TrainedTrial, TrialTask, load_task_cached, threads_set
-
-FINALS = ("best", "front")  # what the final stage retrains: the best spec, or the whole Pareto front
 
 WEIGHTS = "best.safetensors"
 
 
-def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Optional[Budget] = None,
-           trials: Optional[int] = None, executor: Union[str, Executor] = "local", workers: Optional[int] = None,
-           fidelity: Optional[Fidelity] = None, train=None, seed: int = 0, task_seed: int = 0,
-           run_dir: Union[str, Path, None] = None, resume: bool = False, scoring: Optional[Scoring] = None,
-           baseline: Optional[bool] = None, specs: Sequence[Spec] = (), final: str = "front", threads: int = 1,
-           ray_address: Optional[str] = None, cpus_per_trial: Optional[float] = None,
-           gpus_per_trial: Optional[float] = None, progress: Optional[bool] = None,
-           plot: bool = True, trust_code: bool = False) -> SearchResult:
-    """Search for a placement of adapters on ``backbone`` for ``task``; see ``docs/search.md``.
-
-    ``strategy``: ``single``, ``random``, ``gga``, ``evolve``, ``hyperband`` or a strategy object; ``trials`` is
-    single's sample size, random's draws per k, evolve's number of trials, or hyperband's candidates (whose
-    settings, a ``Hyperband`` object, also set each trial's steps instead of ``fidelity``). ``budget``: adapter
-    counts k, a parameter cap, allowed kinds, the rank of new adapters. Each trial trains at
-    ``fidelity`` with ``train`` (a ``TrainConfig``: learning rate, batch size, ... and the full
-    budget of the final retraining) and the trial's own seed, on ``threads`` CPU threads. ``baseline``
-    adds the every-sub-layer baseline (default: only for ``evolve``); ``specs`` adds your own.
-    ``final``: retrain the ``best`` spec (and the baseline, if trained), or also every spec on the
-    Pareto ``front``, at full budget and evaluate them on the test split. With ``run_dir`` everything is journaled
-    there and ``resume=True`` continues an interrupted run. ``trust_code`` allows a ``py:MODULE:FACTORY``
-    backbone (its code runs here and in every trial).
+def search(task, backbone, config: Optional[SearchConfig] = None, *, out: Union[str, Path, None] = None,
+           progress: Optional[bool] = None) -> SearchResult:
+    """Search for a placement of adapters on ``backbone`` for ``task`` with ``config`` (a :class:`SearchConfig`,
+    default: its defaults); see ``docs/search.md``. With ``out`` everything is journaled in that run folder
+    and ``config.resume`` continues an interrupted run; ``progress`` shows progress bars (None: on a terminal).
     """
     from ..backbones import get_backbone
-    from ..train import TrainConfig
 
     started = time.perf_counter()
-    strat = _strategy(strategy, trials)
-    if isinstance(strat, Hyperband) and fidelity not in (None, Fidelity()):
-        raise SearchError("hyperband sets the steps of each trial itself (its rungs, min_steps to max_steps), "
-                          f"so a fidelity ({fidelity.to_dict()}) does not apply",
-                          hint="leave out --fidelity-steps/--fidelity-epochs; use --min-steps and --max-steps")
-    budget, fidelity, scoring = budget or Budget(), fidelity or Fidelity(), scoring or Scoring()
-    train = train or TrainConfig()
-    if final not in FINALS:
-        raise SearchError(f"final must be 'best' or 'front', got {final!r}")
-    if threads < 1:
-        raise SearchError(f"threads must be at least 1, got {threads}")
-    bb = get_backbone(backbone, trust_code=trust_code)
-    task_obj = _checked_task(task, task_seed, bb)
-    use_baseline = strat.name == "evolve" if baseline is None else baseline
-    settings = _manifest(task, task_obj, task_seed, bb.ref, strat, budget, fidelity, scoring, train, seed, threads,
-                         use_baseline, specs, final)
-    run_dir = Path(run_dir) if run_dir is not None else None
-    journal = Journal.open(run_dir, settings, resume, inputs=input_paths(bb, task))
+    config = config or SearchConfig()
+    bb = get_backbone(backbone, trust_code=config.trust_code)
+    task_obj = _checked_task(task, config.task_seed, bb)
+    settings = _manifest(task, task_obj, bb.ref, config)
+    run_dir = Path(out) if out is not None else None
+    journal = Journal.open(run_dir, settings, config.resume, inputs=input_paths(bb, task))
     try:
-        with threads_set(threads):  # scores, like trials, must not depend on the machine's thread count
-            space = _space(strat, bb, task_obj, budget, scoring, seed, run_dir, resume, progress)
-        refs = _references(space, use_baseline, specs)
-        searcher = (Ladder if isinstance(strat, Hyperband) else Searcher)(strat, space, seed, refs)
-        ex = executor if not isinstance(executor, str) else make_executor(
-            executor, workers, ray_address, cpus_per_trial, gpus_per_trial)
-        job = _Job(searcher, journal, ex, backbone if isinstance(backbone, str) else bb, task, task_seed,
-                   train.model_dump(), fidelity, threads, run_dir, settings, progress, trust_code)
+        strat = config.strategy
+        with threads_set(config.threads):  # scores, like trials, must not depend on the machine's thread count
+            space = _space(config, bb, task_obj, run_dir, progress)
+        refs = _references(space, config.use_baseline, config.specs)
+        searcher = (Ladder if isinstance(strat, Hyperband) else Searcher)(strat, space, config.seed, refs)
+        ex = config.executor.make()
+        job = _Job(searcher, journal, ex, backbone if isinstance(backbone, str) else bb, task, config, settings,
+                   progress)
         with contextlib.closing(ex):
             job.search_ladder() if isinstance(strat, Hyperband) else job.search_rounds()
-            finals = job.final_rounds(final)
+            finals = job.final_rounds(config.final)
         result = job.result(finals, time.perf_counter() - started)
         write_summary(run_dir, result, "finished", settings)
-        write_outputs(run_dir, result, plot, bb)
+        write_outputs(run_dir, result, config.plot, bb)
     finally:
         journal.close()
     if result.best is None:
@@ -103,12 +70,12 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
 class _Job:
     """One search run: the searcher, its journal and executor, and what every trial needs."""
 
-    def __init__(self, searcher, journal, executor, backbone, task, task_seed, train: dict, fidelity, threads,
-                 run_dir, settings, progress, trust_code: bool = False):
+    def __init__(self, searcher, journal: Journal, executor, backbone, task, config: SearchConfig, settings: dict,
+                 progress: Optional[bool]):
         self.searcher, self.journal, self.executor = searcher, journal, executor
-        self.backbone, self.task, self.task_seed = backbone, task, task_seed
-        self.train, self.fidelity, self.threads = train, fidelity, threads
-        self.run_dir, self.settings, self.trust_code = run_dir, settings, trust_code
+        self.backbone, self.task, self.config = backbone, task, config
+        self.train = config.train.model_dump()
+        self.run_dir, self.settings = journal.run_dir, settings
         self.progress = progress
         self.bar = _bar(progress)
         self.best_so_far: Optional[float] = None
@@ -198,9 +165,9 @@ class _Job:
         elif p.steps is not None:  # a multi-fidelity rung
             config = {**self.train, "steps": p.steps, "epochs": None, "seed": p.seed}
         else:
-            config = self.fidelity.config(self.train, p.seed)
-        return TrialTask(p.trial, stage, p.spec_text, self.task, self.task_seed, self.backbone, config,
-                         self.threads, keep_weights, self.trust_code)
+            config = self.config.fidelity.config(self.train, p.seed)
+        return TrialTask(p.trial, stage, p.spec_text, self.task, self.config.task_seed, self.backbone, config,
+                         self.config.threads, keep_weights, self.config.trust_code)
 
     def _advance(self, stage: str, p: Proposal, outcome: TrialOutcome) -> None:
         """Move the progress bar on, showing the best validation accuracy so far (or the final test's)."""
@@ -241,14 +208,6 @@ class _Job:
 
 
 # -- setting up -----------------------------------------------------------------------
-def _strategy(strategy, trials) -> Strategy:
-    if isinstance(strategy, str):
-        return make_strategy(strategy, trials)
-    if trials is not None:
-        raise SearchError("give trials to the strategy object itself, not to search()")
-    return strategy
-
-
 def _checked_task(task, task_seed: int, bb):
     from ..tasks import bind_task, check_fits
 
@@ -263,23 +222,24 @@ def _checked_task(task, task_seed: int, bb):
     return task_obj
 
 
-def _space(strat, bb, task_obj, budget, scoring, seed, run_dir, resume, progress) -> SearchSpace:
+def _space(config: SearchConfig, bb, task_obj, run_dir, progress) -> SearchSpace:
     """The stream-point space; scored (and the scores saved, or read back on resume) when the strategy needs it."""
     from ..compiler import trace_backbone
     from ..graph import stream_points
 
+    budget, scoring = config.budget, config.scoring
     traced = trace_backbone(bb)
-    if not strat.needs_scores:
+    if not config.strategy.needs_scores:
         return SearchSpace.from_points(stream_points(traced), budget, bb.ref)
     from ..score import EdgeScores, ScoreConfig, score_edges
 
     saved = run_dir / SCORES if run_dir is not None else None
-    if resume and saved is not None and saved.exists():
+    if config.resume and saved is not None and saved.exists():
         scores = EdgeScores.load(saved)
     else:
         scores = score_edges(bb, task_obj, ScoreConfig(batches=scoring.batches, batch_size=scoring.batch_size,
                                                        max_length=scoring.max_length, head=scoring.head,
-                                                       probe_steps=scoring.probe_steps, seed=seed),
+                                                       probe_steps=scoring.probe_steps, seed=config.seed),
                              progress=progress, traced=traced)
         if saved is not None:
             scores.save(saved)
@@ -295,15 +255,10 @@ def _references(space: SearchSpace, use_baseline: bool, specs: Sequence[Spec]) -
     return refs
 
 
-def _manifest(task, task_obj, task_seed, backbone_ref, strat, budget, fidelity, scoring, train, seed, threads,
-              baseline, specs, final) -> dict:
+def _manifest(task, task_obj, backbone_ref: str, config: SearchConfig) -> dict:
+    """What the run folder's manifest keeps: the task, its data and the backbone, then the config's options."""
     return {"task": task if isinstance(task, str) else task_obj.name, "task_fingerprint": task_obj.fingerprint(),
-            "task_seed": task_seed, "backbone": backbone_ref, "strategy": strat.name,
-            "strategy_settings": strat.settings(), "budget": budget.to_dict(),
-            "fidelity": None if isinstance(strat, Hyperband) else fidelity.to_dict(),
-            "scoring": scoring.to_dict() if strat.needs_scores else None, "train": train.model_dump(),
-            "seed": seed, "threads": threads, "baseline": baseline,
-            "specs": [s.content_hash() for s in specs], "final": final}
+            "backbone": backbone_ref, **config.manifest()}
 
 
 def _fields(p: Proposal, stage: str) -> dict:

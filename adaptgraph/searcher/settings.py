@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from ..errors import SearchError
+from ..score.config import ScoreConfig, SelectConfig
+
+GAMMA = SelectConfig.model_fields["gamma"].default  # GGA's discount: one default for select, gga, evolve, hyperband
+_SCORE = {name: f.default for name, f in ScoreConfig.model_fields.items()}  # the score stage's defaults, once
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,7 @@ class Fidelity:
 
     steps: Optional[int] = None
     epochs: Optional[int] = None
+    EPOCHS: ClassVar[int] = 1  # without steps or epochs, a trial trains one epoch
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.epochs is not None:
@@ -29,21 +34,21 @@ class Fidelity:
         """TrainConfig fields of a search trial: ``base`` with this budget and the trial's seed."""
         if self.steps is not None:
             return {**base, "steps": self.steps, "epochs": None, "seed": seed}
-        return {**base, "epochs": self.epochs or 1, "steps": None, "seed": seed}
+        return {**base, "epochs": self.epochs or self.EPOCHS, "steps": None, "seed": seed}
 
     def to_dict(self) -> dict:
-        return {"steps": self.steps, "epochs": self.epochs if self.steps is not None else (self.epochs or 1)}
+        return {"steps": self.steps, "epochs": self.epochs if self.steps is not None else (self.epochs or self.EPOCHS)}
 
 
 @dataclass(frozen=True)
 class Scoring:
     """The gradient-rank scoring pass of ``gga`` and ``evolve`` (see ``adaptgraph.score.score_edges``)."""
 
-    batches: int = 4
-    batch_size: int = 16
-    max_length: int = 64
-    head: str = "probe"
-    probe_steps: int = 100
+    batches: int = _SCORE["batches"]
+    batch_size: int = _SCORE["batch_size"]
+    max_length: int = _SCORE["max_length"]
+    head: str = _SCORE["head"]
+    probe_steps: int = _SCORE["probe_steps"]
     metric: str = "rank"
 
     def to_dict(self) -> dict:

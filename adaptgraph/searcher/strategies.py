@@ -34,6 +34,7 @@ from ..spec.edge_facts import stream_name
 from .hyperband import Hyperband
 from .mutations import MUTATIONS, mutate
 from .records import Candidate, TrialRecord, rank_key
+from .settings import GAMMA
 from .space import Genome, SearchSpace, allocated_genome, genome_of
 
 Proposed = Optional[list[Candidate]]
@@ -107,7 +108,7 @@ class RandomPlacement:
 class GGA:
     """One greedy gradient-guided selection per k (discount ``gamma``, see ``adaptgraph.score.select``)."""
 
-    gamma: float = 0.6
+    gamma: float = GAMMA
     name: ClassVar[str] = "gga"
     needs_scores: ClassVar[bool] = True
     trials_setting: ClassVar[Optional[str]] = None
@@ -136,7 +137,7 @@ class Evolve:
     trials: int = 24
     population: int = 8
     tournament: int = 2
-    gamma: float = 0.6
+    gamma: float = GAMMA
     mutations: tuple[str, ...] = field(default_factory=MUTATIONS.names)
     attempts: int = 50
     name: ClassVar[str] = "evolve"

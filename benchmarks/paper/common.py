@@ -128,6 +128,13 @@ def parse(description: str, argv: Optional[Sequence[str]]) -> Settings:
 
 
 # -- names and paths -------------------------------------------------------------------
+def executor(s: Settings):
+    """Where a search's trials run: ``s.workers`` processes, or this process for one worker."""
+    from adaptgraph.searcher import LocalExecution, ProcessExecution
+
+    return ProcessExecution(workers=s.workers) if s.workers > 1 else LocalExecution()
+
+
 def slug(text: str, limit: int = 48) -> str:
     """A folder-safe name for a task or backbone reference."""
     return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_")[:limit]

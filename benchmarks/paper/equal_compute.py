@@ -164,7 +164,7 @@ def single_placements(s: common.Settings, task: str, k: int, seed: int):
 def searched(s: common.Settings, args, task: str, method: str, k: int, budget: int, seed: int,
              spent: Optional[int]) -> dict:
     """One search (resumed from its journal when it ran before) and its final retraining, as a row."""
-    from adaptgraph.searcher import Budget, Fidelity, RandomPlacement, search
+    from adaptgraph.searcher import Budget, Fidelity, RandomPlacement, SearchConfig, search
     from adaptgraph.train import TrainConfig
 
     if method == "hyperband":
@@ -176,11 +176,10 @@ def searched(s: common.Settings, args, task: str, method: str, k: int, budget: i
         f"{method}-k{k}-b{budget}-s{seed}"
     train = TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, max_length=s.max_length, device=s.device)
     tic = time.perf_counter()
-    result = search(task, s.backbone, strategy=strategy, budget=Budget(adapters=(k,), rank=s.rank),
-                    fidelity=fidelity, train=train, seed=seed, run_dir=run_dir, final="best",
-                    resume=(run_dir / "journal.jsonl").exists(), executor="process" if s.workers > 1 else "local",
-                    workers=s.workers if s.workers > 1 else None, threads=s.threads, progress=False, plot=False,
-                    scoring=_scoring(s))
+    config = SearchConfig(strategy=strategy, budget=Budget(adapters=(k,), rank=s.rank), fidelity=fidelity,
+                          train=train, seed=seed, final="best", resume=(run_dir / "journal.jsonl").exists(),
+                          executor=common.executor(s), threads=s.threads, plot=False, scoring=_scoring(s))
+    result = search(task, s.backbone, config, out=run_dir, progress=False)
     best = result.best
     final = _final_record(run_dir, best.trial)
     common.say(f"  {method} k={k} {budget}x seed {seed}: {len(result.trials)} trials, {result.steps['search']} "

@@ -71,7 +71,7 @@ def compare(s: common.Settings, task: str, todo: Optional[list[tuple]] = None, w
 
 def evolve(s: common.Settings, task: str) -> list[dict]:
     """One evolve search with at most 4 adapters; its trials as rows (resumed from its journal)."""
-    from adaptgraph.searcher import Budget, Evolve, Fidelity, Scoring, search
+    from adaptgraph.searcher import Budget, Evolve, Fidelity, Scoring, SearchConfig, search
     from adaptgraph.train import TrainConfig
 
     train = TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, max_length=s.max_length, device=s.device)
@@ -80,12 +80,12 @@ def evolve(s: common.Settings, task: str) -> list[dict]:
     key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:10]
     run_dir = s.runs / common.slug(task) / f"evolve-{common.slug(s.backbone)}-{key}"
     common.say(f"evolve search on {task} ({s.evolve_trials} trials) in {run_dir}")
-    result = search(task, s.backbone, strategy=Evolve(trials=s.evolve_trials, population=4),
-                    budget=Budget(adapters=(EVOLVE_BUDGET,), rank=s.rank), fidelity=Fidelity(steps=s.fidelity_steps),
-                    train=train, scoring=Scoring(batches=s.score_batches, max_length=s.max_length, head=s.score_head),
-                    baseline=False, final="best", executor="process" if s.workers > 1 else "local",
-                    workers=s.workers if s.workers > 1 else None, threads=s.threads, run_dir=run_dir,
-                    resume=(run_dir / "manifest.json").exists(), seed=0, progress=False)
+    config = SearchConfig(strategy=Evolve(trials=s.evolve_trials, population=4),
+                          budget=Budget(adapters=(EVOLVE_BUDGET,), rank=s.rank), fidelity=Fidelity(steps=s.fidelity_steps),
+                          train=train, scoring=Scoring(batches=s.score_batches, max_length=s.max_length, head=s.score_head),
+                          baseline=False, final="best", executor=common.executor(s), threads=s.threads,
+                          resume=(run_dir / "manifest.json").exists(), seed=0)
+    result = search(task, s.backbone, config, out=run_dir, progress=False)
     return [{"task": task, "trial": t.trial, "round": t.round, "mutation": t.mutation, "parent": t.parent,
              "adapters": t.adapters, "params": t.params, "within_budget": t.within_budget, "status": t.status,
              "val_acc": t.validation_accuracy, "final_val_acc": t.final_validation_accuracy,

@@ -16,7 +16,7 @@ For each k of --ks (default 4) and each of --draws planted draws (default 20):
    * ``top_<metric>``: the k best edges by each score (rank, erank, fro, nuclear);
    * ``gga``: the greedy GGA pick of k edges (gradient rank, discount 0.6);
    * ``hyperband`` (with ``--methods ... hyperband``): the best spec of a multi-fidelity search with at most
-     k adapters (``search(strategy=Hyperband(...))``, trials of --min-steps to --max-steps).
+     k adapters (``search(..., SearchConfig(strategy=Hyperband(...)))``, trials of --min-steps to --max-steps).
 
 One row per (k, draw, method): the planted and the picked edges, how many picks are planted (``hits``), their
 fraction of k (``recovered``) and chance beside it (k / number of candidate edges: the expected fraction of
@@ -245,14 +245,14 @@ def score_picks(s: common.Settings, scores, k: int) -> dict[str, tuple]:
 
 def search_pick(s: common.Settings, world: _World, task, k: int, args, run_dir: Path) -> tuple[tuple, int]:
     """The best spec of a multi-fidelity search with at most k adapters, and the steps it spent."""
-    from adaptgraph.searcher import Budget, search
+    from adaptgraph.searcher import Budget, SearchConfig, search
     from adaptgraph.train import TrainConfig
 
     train = TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, max_length=s.max_length, device=s.device)
-    result = search(task, s.backbone, strategy=hyperband_of(args), budget=Budget(adapters=(k,), rank=s.rank),
-                    train=train, run_dir=run_dir, resume=(run_dir / "manifest.json").exists(), final="best",
-                    executor="process" if s.workers > 1 else "local", workers=s.workers if s.workers > 1 else None,
-                    threads=s.threads, progress=False, plot=False)
+    config = SearchConfig(strategy=hyperband_of(args), budget=Budget(adapters=(k,), rank=s.rank), train=train,
+                          resume=(run_dir / "manifest.json").exists(), final="best", executor=common.executor(s),
+                          threads=s.threads, plot=False)
+    result = search(task, s.backbone, config, out=run_dir, progress=False)
     genome = world.space.from_spec(result.best_spec) or ()
     return tuple(sorted(g.edge for g in genome)), result.steps["search"]
 

@@ -25,8 +25,8 @@ def test_metric_init_and_ranks_reach_the_search(monkeypatch, tmp_path, capsys):
 
     seen = {}
 
-    def fake_search(*args, **kwargs):  # stop before any training: only the arguments matter here
-        seen.update(kwargs)
+    def fake_search(task, backbone, config, **kwargs):  # stop before any training: only the config matters here
+        seen.update(dict(config))
         raise SystemExit(3)
 
     monkeypatch.setattr(adaptgraph.searcher, "search", fake_search)

@@ -58,15 +58,14 @@ def crash_once(task) -> TrainedTrial:
 
 def quick_search(task_file: Path, run_dir, **overrides):
     """``search`` on zoo:bert-tiny with the tiny task, a few training steps and a cheap scoring pass."""
-    from adaptgraph.searcher import Budget, Fidelity, Scoring, search
+    from adaptgraph.searcher import Budget, Fidelity, Scoring, SearchConfig, search
     from adaptgraph.train import TrainConfig
 
     settings = dict(strategy="gga", budget=Budget(adapters=(1, 2)), fidelity=Fidelity(steps=FAST["fidelity_steps"]),
                     train=TrainConfig(steps=FAST["train_steps"], batch_size=8, lr=1e-2, device="cpu"),
-                    scoring=Scoring(batches=1, batch_size=8, head="random"), seed=0, run_dir=run_dir,
-                    progress=False)
+                    scoring=Scoring(batches=1, batch_size=8, head="random"), seed=0)
     settings.update(overrides)
-    return search(f"csv:{task_file}", "zoo:bert-tiny", **settings)
+    return search(f"csv:{task_file}", "zoo:bert-tiny", SearchConfig(**settings), out=run_dir, progress=False)
 
 
 def comparable(result) -> list[dict]:

@@ -3,7 +3,8 @@ import pytest
 from search_fixtures import comparable, crash_once, quick_search
 
 from adaptgraph.errors import SearchError
-from adaptgraph.searcher import Evolve, LocalExecutor, ProcessExecutor, TrialTask, make_executor
+from adaptgraph.searcher import (Evolve, LocalExecutor, ProcessExecution, ProcessExecutor, RayExecution, TrialTask,
+                                 make_executor, search_config)
 
 EVOLVE = Evolve(trials=6, population=3)
 
@@ -15,7 +16,7 @@ def local_result(task_file, tmp_path_factory):
 
 @pytest.mark.slow
 def test_process_executor_gives_the_local_result(task_file, tmp_path, local_result):
-    result = quick_search(task_file, tmp_path / "run", strategy=EVOLVE, executor="process", workers=2)
+    result = quick_search(task_file, tmp_path / "run", strategy=EVOLVE, executor=ProcessExecution(workers=2))
     assert comparable(result) == comparable(local_result)
     assert result.best.spec_text == local_result.best.spec_text
     assert result.best.test_accuracy == local_result.best.test_accuracy
@@ -48,11 +49,20 @@ def test_a_crashed_worker_is_replaced_and_its_trial_retried_once(tmp_path):
     assert by_trial[2].error == "WorkerCrashed: the worker process died (exit code 7) on each of 2 attempts"
 
 
-@pytest.mark.parametrize("name, option", [("local", {"ray_address": "auto"}), ("process", {"gpus_per_trial": 1.0}),
-                                          ("local", {"workers": 4}), ("ray", {"workers": 2})])
-def test_an_option_of_another_executor_is_refused_not_ignored(name, option):
-    with pytest.raises(SearchError, match=f"is for the .* executor, but the executor is '{name}'"):
-        make_executor(name, **option)
+@pytest.mark.parametrize("name, option, owner", [("local", {"address": "auto"}, "ray"),
+                                                 ("process", {"gpus_per_trial": 1.0}, "ray"),
+                                                 ("local", {"workers": 4}, "process"), ("ray", {"workers": 2}, "process")])
+def test_an_option_of_another_executor_cannot_be_given(name, option, owner):
+    with pytest.raises(SearchError, match=f"is an option of the {owner} executor, but the executor is '{name}'"):
+        search_config(executor={"kind": name, **option})
+
+
+def test_an_executor_config_makes_its_executor():
+    assert search_config(executor="process").executor == ProcessExecution(workers=2)
+    with ProcessExecution(workers=3).make() as executor:
+        assert isinstance(executor, ProcessExecutor) and executor.workers == 3
+    assert RayExecution(address="auto").model_dump() == {"kind": "ray", "address": "auto", "cpus_per_trial": None,
+                                                         "gpus_per_trial": None}
 
 
 

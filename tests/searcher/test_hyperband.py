@@ -14,7 +14,7 @@ from test_kill_resume import kill_in_a_trial, trials_of
 
 from adaptgraph.cli import build_parser, main
 from adaptgraph.errors import SearchError
-from adaptgraph.searcher import Budget, Fidelity, make_strategy
+from adaptgraph.searcher import Budget, Fidelity, ProcessExecution, make_strategy
 from adaptgraph.searcher.hyperband import Hyperband, Ladder
 from adaptgraph.searcher.journal import FINISHED, STARTED, read_journal
 from adaptgraph.searcher.records import TrialOutcome, TrialRecord
@@ -174,7 +174,7 @@ def test_on_worker_processes_promotions_run_as_trials_finish(task_file, tmp_path
     hb = Hyperband(candidates=5, min_steps=2, max_steps=6, eta=3, gga=False)
     local = quick_search(task_file, tmp_path / "local", strategy=hb, fidelity=None, final="best")
     spread = quick_search(task_file, tmp_path / "process", strategy=hb, fidelity=None, final="best",
-                          executor="process", workers=2)
+                          executor=ProcessExecution(workers=2))
 
     def first_trials(result):  # which later trials exist depends on the order trials finish in (ASHA)
         return [(t.hash, t.steps, t.validation_accuracy) for t in result.trials if t.trial < hb.candidates]

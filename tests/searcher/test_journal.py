@@ -16,7 +16,7 @@ def test_records_are_appended_and_read_back(tmp_path):
     again = Journal.open(tmp_path / "run", MANIFEST_DATA, resume=True)
     record = again.finished("search", 0)
     assert record["status"] == "ok" and record["metrics"]["validation"]["loss"] is None  # NaN kept as null
-    assert json.loads((tmp_path / "run" / MANIFEST).read_text())["format"] == "adaptgraph-search/1"
+    assert json.loads((tmp_path / "run" / MANIFEST).read_text())["format"] == "adaptgraph-search/2"
 
 
 def test_a_cut_off_last_line_is_dropped_and_cut_from_the_file(tmp_path):
@@ -92,3 +92,12 @@ def test_a_record_from_before_the_training_fields_reads_them_as_unknown():
            "seconds": 1.0, "error": None, "attempts": 1}
     outcome = TrialOutcome.from_dict(0, "search", old)
     assert outcome.accuracy == 0.5 and (outcome.train_loss, outcome.steps, outcome.device) == (None, None, None)
+
+
+def test_a_folder_written_before_the_search_config_is_refused_with_its_format(tmp_path):
+    run = tmp_path / "run"
+    Journal.open(run, MANIFEST_DATA).close()
+    old = {**json.loads((run / MANIFEST).read_text()), "format": "adaptgraph-search/1"}
+    (run / MANIFEST).write_text(json.dumps(old))
+    with pytest.raises(SearchError, match="format 'adaptgraph-search/1', written by an earlier version"):
+        Journal.open(run, MANIFEST_DATA, resume=True)

@@ -67,17 +67,17 @@ def test_resume_refuses_another_task_backbone_or_strategy(task_file, tmp_path):
     with pytest.raises(SearchError) as e:
         quick_search(task_file, run, budget=Budget(adapters=(1,)), final="best", strategy=Evolve(trials=3),
                      resume=True)
-    assert 'strategy: "gga" in the run folder, "evolve" now' in str(e.value)
+    assert 'strategy.name: "gga" in the run folder, "evolve" now' in str(e.value)
     other = tmp_path / "other.csv"
     other.write_text(task_file.read_text().replace("cat", "kitten"))
     with pytest.raises(SearchError) as e:
         quick_search(other, run, budget=Budget(adapters=(1,)), final="best", resume=True)
     assert "task: " in str(e.value) and "task_fingerprint: " in str(e.value)
-    from adaptgraph.searcher import search
+    from adaptgraph.searcher import SearchConfig, search
 
     with pytest.raises(SearchError, match='backbone: "zoo:bert-tiny" in the run folder, "zoo:gpt-tiny" now'):
-        search(f"csv:{task_file}", "zoo:gpt-tiny", run_dir=run, resume=True, budget=Budget(adapters=(1,)),
-               progress=False)
+        search(f"csv:{task_file}", "zoo:gpt-tiny", SearchConfig(resume=True, budget=Budget(adapters=(1,))),
+               out=run, progress=False)
 
 
 def test_resuming_a_finished_search_trains_nothing_and_gives_the_same_result(task_file, tmp_path):
@@ -95,4 +95,4 @@ def test_adaptgraph_search_is_the_function_even_after_the_package_is_imported():
 
     assert adaptgraph.search is adaptgraph.searcher.search
     with pytest.raises(SearchError, match="unknown search strategy 'nope'"):
-        adaptgraph.search("digits", "zoo:vit-tiny", strategy="nope")
+        adaptgraph.search("digits", "zoo:vit-tiny", adaptgraph.searcher.SearchConfig(strategy="nope"))

@@ -8,7 +8,7 @@ import pytest
 
 from adaptgraph.cli import main
 from adaptgraph.errors import BackboneError
-from adaptgraph.searcher import Fidelity, TrialTask, run_trial, search
+from adaptgraph.searcher import Fidelity, SearchConfig, TrialTask, run_trial, search
 
 pytest.importorskip("sklearn")  # the digits task
 
@@ -66,7 +66,8 @@ def _search_args(ref, out, *more) -> list[str]:
 
 def test_search_refuses_a_py_backbone_without_trust(backbone_ref):
     with pytest.raises(BackboneError, match=REFUSED):
-        search("digits", backbone_ref, strategy="single", trials=1, fidelity=Fidelity(steps=1), progress=False)
+        search("digits", backbone_ref, SearchConfig(strategy="single", trials=1, fidelity=Fidelity(steps=1)),
+               progress=False)
 
 
 def test_a_trial_refuses_a_py_backbone_without_trust_and_runs_it_with_trust(backbone_ref):

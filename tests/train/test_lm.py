@@ -205,12 +205,12 @@ def test_hf_gpt2_trains_eval_reproduces_and_generates_like_transformers(hf_folde
 
 
 def test_search_places_adapters_for_the_lm_loss(text):
-    from adaptgraph.searcher import search
+    from adaptgraph.searcher import SearchConfig, search
     from adaptgraph.searcher.settings import Fidelity, Scoring
 
-    result = search(f"lm:{text}?block=32&max_blocks=40", "zoo:gpt-tiny", strategy="gga", fidelity=Fidelity(steps=2),
-                    train=TrainConfig(steps=2, batch_size=8, lr=3e-3, device="cpu"),
-                    scoring=Scoring(batches=1, batch_size=4), progress=False, plot=False)
+    config = SearchConfig(strategy="gga", fidelity=Fidelity(steps=2), scoring=Scoring(batches=1, batch_size=4),
+                          train=TrainConfig(steps=2, batch_size=8, lr=3e-3, device="cpu"), plot=False)
+    result = search(f"lm:{text}?block=32&max_blocks=40", "zoo:gpt-tiny", config, progress=False)
     assert [t.status for t in result.trials] == ["ok"] * len(result.trials)
     assert result.best.test_accuracy is not None  # the next-token accuracy of the retrained best spec
 
