@@ -9,8 +9,9 @@ import json
 
 import pytest
 
-from adaptgraph.errors import FileAccessError
+from adaptgraph.errors import FileAccessError, InteropError
 from adaptgraph.fileio import parse_json, read_json
+from adaptgraph.fileio.patterns import check_patterns
 from adaptgraph.fileio.safetensors_files import check_safetensors
 
 
@@ -42,3 +43,37 @@ def test_a_safetensors_header_naming_a_tensor_twice_is_refused(tmp_path):
         check_safetensors(path)
 
 
+# -- every regular expression in a PEFT config is compiled, not only those matched ---------------------
+@pytest.mark.parametrize("field, value, shown", [
+    ("target_modules", "((query", "target_modules"),
+    ("rank_pattern", {"((x": 3}, "rank_pattern['((x']"),
+    ("alpha_pattern", {"[z-a]": 3}, "alpha_pattern['[z-a]']"),
+])
+def test_an_invalid_pattern_anywhere_in_adapter_config_is_a_user_error(tmp_path, field, value, shown):
+    with pytest.raises(InteropError) as e:
+        check_patterns(value, tmp_path / "adapter_config.json", field, InteropError)
+    assert f"adapter_config.json: {shown} is not a valid regular expression" in str(e.value)
+    check_patterns(["layers.0.q_proj", r"layer\.\d+\.query"], "x", "rank_pattern")  # valid ones pass
+
+
+def test_import_refuses_an_invalid_rank_pattern_it_would_never_match(tmp_path):
+    peft = pytest.importorskip("peft")
+    transformers = pytest.importorskip("transformers")
+    from adaptgraph.interop import import_peft
+
+    base = transformers.AutoModel.from_pretrained(_tiny_bert(tmp_path / "bert"))
+    folder = tmp_path / "peft"
+    peft.get_peft_model(base, peft.LoraConfig(r=2, target_modules=["query"])).save_pretrained(folder)
+    path = folder / "adapter_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "rank_pattern": {"((x": 3}}))
+    with pytest.raises(InteropError, match=r"rank_pattern\['\(\(x'\] is not a valid regular expression"):
+        import_peft(folder, tmp_path / "imported")
+    assert not (tmp_path / "imported").exists()
+
+
+def _tiny_bert(folder):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(vocab_size=32, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=16, max_position_embeddings=16)
+    transformers.BertModel(config).save_pretrained(folder)
+    return folder
