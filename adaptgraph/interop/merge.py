@@ -34,7 +34,7 @@ from ..backbones.hf_source import hf_folder, quiet_bars
 from ..compiler import compile
 from ..errors import InteropError
 from ..fileio import copy_file, is_regular_file, os_failure, staged_folder
-from ..inputs import input_paths
+from ..inputs import input_paths, source_input
 from ..out_folder import claim_folder
 from ..backbones.identity import fingerprint
 from ..progress import step
@@ -93,7 +93,7 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
         _check(difference, opened)
     merged.__class__ = feature_base(merged)  # save the Hugging Face class itself, not our feature subclass
     saved = causal_model(merged) if causal_head(merged) is not None else merged  # a causal LM keeps its head
-    inputs = input_paths(opened.backbone, **{"the adapter file": opened.path, "the model folder": folder})
+    inputs = input_paths(opened.backbone, **{"the run": source_input(source, opened.path), "the model folder": folder})
     # never writes over files adaptgraph did not write, nor over what it reads; the new folder is
     # written beside the old one and swapped in only when complete (an earlier merge's kept
     # adapters, which belong to the weights replaced, go with it)

@@ -77,3 +77,23 @@ def _tiny_bert(folder):
                                      intermediate_size=16, max_position_embeddings=16)
     transformers.BertModel(config).save_pretrained(folder)
     return folder
+
+
+# -- an output folder inside the run it reads: the run folder is the input, not only its adapter file ----
+@pytest.mark.parametrize("command", ["merge", "export"])
+def test_an_output_inside_the_run_folder_it_reads_is_refused(tmp_path, capsys, command):
+    import adaptgraph
+    from adaptgraph.cli import main
+
+    bert = _tiny_bert(tmp_path / "bert")
+    run = tmp_path / "run"
+    model = adaptgraph.compile(adaptgraph.loads(f'backbone "hf:{bert}"\nparallel '
+                                                "encoder.layer.0.attention.self.value { bias = false, act = none, "
+                                                "norm = none }\n"))
+    adaptgraph.save_adapters(model, run / "adapters.safetensors")
+    before = sorted(p.name for p in run.iterdir())
+    extra = ["--format", "peft"] if command == "export" else []
+    assert main([command, str(run), *extra, "--out", str(run / "sub")]) == 1
+    err = capsys.readouterr().err
+    assert f"{run / 'sub'}: the output folder sits inside the run {run}" in err and "Traceback" not in err
+    assert sorted(p.name for p in run.iterdir()) == before  # nothing written inside the run
