@@ -97,3 +97,47 @@ def test_an_output_inside_the_run_folder_it_reads_is_refused(tmp_path, capsys, c
     err = capsys.readouterr().err
     assert f"{run / 'sub'}: the output folder sits inside the run {run}" in err and "Traceback" not in err
     assert sorted(p.name for p in run.iterdir()) == before  # nothing written inside the run
+
+
+# -- a single output file that is the command's own input ---------------------------------------------
+@pytest.mark.parametrize("argv", [
+    ["select", "{scores}", "-k", "1", "-o", "{scores}"],
+    ["compile", "{spec}", "-o", "{spec}"],
+    ["plot", "{spec}", "--scores", "{scores}", "--out", "{scores_png}"],
+])
+def test_an_output_file_that_is_an_input_of_the_command_is_refused_and_the_input_survives(tmp_path, capsys, argv):
+    from adaptgraph.cli import main
+    from adaptgraph.fileio.reading import _READ
+
+    _READ.clear()
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone "zoo:bert-tiny"\nparallel @2 -> @3 { rank = 2 }\n')
+    scores = tmp_path / "scores.json"
+    assert main(["score", "zoo:bert-tiny", "--task", "wordnet:noun?per_class=4", "--batches", "1", "--batch-size",
+                 "2", "--out", str(tmp_path / "run")]) == 0 if "select" in argv or "plot" in argv else True
+    if (tmp_path / "run").exists():
+        (tmp_path / "run" / "scores.json").rename(scores)
+    png = tmp_path / "scores.png"
+    if "plot" in argv:
+        scores.rename(png)  # a scores file named .png, given as both the heat map's input and the plot
+    names = {"scores": str(scores), "spec": str(spec), "scores_png": str(png)}
+    argv = [a.format(**names).replace(str(scores), str(png)) if "plot" in argv else a.format(**names) for a in argv]
+    victim = png if "plot" in argv else scores if "select" in argv else spec
+    before = victim.read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{victim}: the output file is a file this command reads" in err and "Traceback" not in err, err
+    assert victim.read_bytes() == before
+
+
+def test_fmt_write_and_convert_in_place_still_rewrite_the_spec_they_read(tmp_path):
+    from adaptgraph.cli import main
+
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone   "zoo:bert-tiny"\n')
+    assert main(["fmt", "--write", str(spec)]) == 0
+    assert 'backbone "zoo:bert-tiny"\n' in spec.read_text()
+    spec.write_text('backbone   "zoo:bert-tiny"\n')
+    assert main(["convert", str(spec), "--to", "adapt", "-o", str(spec)]) == 0
+    assert 'backbone "zoo:bert-tiny"\n' in spec.read_text()
