@@ -132,7 +132,10 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
             raise RunFolderError(f"{out} is in use by {_describe(_read_holder(out / LOCK_FILE))}",
                                  hint="wait for that run to finish (or stop it), or choose another --out folder")
         _check_owner(out, _read_holder(out / LOCK_FILE), kind)  # again, now that no one else can write
-        _write_holder(fd, kind)
+        try:
+            _write_holder(fd, kind)
+        except OSError as e:  # a full disk: the lock file is named, not an anonymous refusal
+            raise os_failure(e, out / LOCK_FILE, "cannot write the run folder's lock file", RunFolderError) from None
     except BaseException:
         os.close(fd)
         raise

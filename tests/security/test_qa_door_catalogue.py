@@ -141,3 +141,45 @@ def test_fmt_write_and_convert_in_place_still_rewrite_the_spec_they_read(tmp_pat
     spec.write_text('backbone   "zoo:bert-tiny"\n')
     assert main(["convert", str(spec), "--to", "adapt", "-o", str(spec)]) == 0
     assert 'backbone "zoo:bert-tiny"\n' in spec.read_text()
+
+
+# -- the OS says no inside a library or on the lock file: the path is named, never "?" or exit 3 -----
+def test_a_full_disk_on_the_lock_file_names_the_lock_file(tmp_path, monkeypatch):
+    import errno
+    import os as os_module
+
+    from adaptgraph import out_folder
+    from adaptgraph.errors import RunFolderError
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(out_folder.os, "pwrite", full)
+    with pytest.raises(RunFolderError) as e:
+        out_folder.claim_folder(tmp_path / "out", "train")
+    assert str(e.value).startswith(f"error: {tmp_path / 'out' / '.adaptgraph.lock'}: cannot write the run folder's lock "
+                                   "file (the disk is full)")
+    assert os_module.path.isdir(tmp_path / "out")
+
+
+def test_a_full_disk_inside_safetensors_during_a_merge_is_a_user_error_naming_the_folder(tmp_path, monkeypatch,
+                                                                                          capsys):
+    transformers = pytest.importorskip("transformers")
+    from safetensors import SafetensorError
+
+    import adaptgraph
+    from adaptgraph.cli import main
+
+    bert = _tiny_bert(tmp_path / "bert")
+    model = adaptgraph.compile(adaptgraph.loads(f'backbone "hf:{bert}"\nparallel '
+                                                "encoder.layer.0.attention.self.value { bias = false }\n"))
+    adaptgraph.save_adapters(model, tmp_path / "a.safetensors")
+
+    def full(self, *args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(transformers.PreTrainedModel, "save_pretrained", full)
+    assert main(["merge", str(tmp_path / "a.safetensors"), "--out", str(tmp_path / "merged")]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'merged'}: cannot write the merged model (the disk is full)" in err, err
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".merged")] == []  # no stage left behind
