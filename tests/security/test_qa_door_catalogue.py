@@ -183,3 +183,24 @@ def test_a_full_disk_inside_safetensors_during_a_merge_is_a_user_error_naming_th
     err = capsys.readouterr().err
     assert f"error: {tmp_path / 'merged'}: cannot write the merged model (the disk is full)" in err, err
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".merged")] == []  # no stage left behind
+
+
+# -- an adapter file's JSON metadata is parsed as strictly as a JSON file ------------------------------
+@pytest.mark.parametrize("key, text", [
+    ("head", '{"kind": "lm", "num_classes": 64, "num_classes": 8}'),
+    ("head", '{"kind": "lm", "num_classes": Infinity}'),
+    ("train_config", '{"lr": NaN}'),
+])
+def test_adapter_metadata_json_is_read_by_the_strict_parser(tmp_path, capsys, key, text):
+    import adaptgraph
+    from adaptgraph.cli import main
+    from adaptgraph.errors import AdapterFileError
+    from adaptgraph.saving import read_adapter_file
+
+    model = adaptgraph.compile(adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel @1 -> @2 { rank = 2 }\n'))
+    path = tmp_path / "a.safetensors"
+    adaptgraph.save_adapters(model, path, metadata={key: text})
+    with pytest.raises(AdapterFileError, match=f"the metadata's '{key}' is not a JSON object"):
+        read_adapter_file(path)
+    assert main(["generate", str(path), "--prompt", "a", "--max-new-tokens", "1"]) == 1
+    assert f"the metadata's '{key}' is not a JSON object" in capsys.readouterr().err
