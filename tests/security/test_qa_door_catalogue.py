@@ -204,3 +204,13 @@ def test_adapter_metadata_json_is_read_by_the_strict_parser(tmp_path, capsys, ke
         read_adapter_file(path)
     assert main(["generate", str(path), "--prompt", "a", "--max-new-tokens", "1"]) == 1
     assert f"the metadata's '{key}' is not a JSON object" in capsys.readouterr().err
+
+
+def test_a_jsonl_data_line_with_a_key_twice_is_refused_naming_the_line(tmp_path):
+    from adaptgraph.errors import TaskError
+    from adaptgraph.tasks import load_task
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"t": "a cat", "l": "x"}\n{"t": "a dog", "l": "y", "l": "x"}\n')
+    with pytest.raises(TaskError, match=r"d.jsonl:2: not valid JSON \(the key 'l' appears twice in one object\)"):
+        load_task(f"jsonl:{data}?text=t&label=l")
