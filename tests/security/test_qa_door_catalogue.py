@@ -214,3 +214,21 @@ def test_a_jsonl_data_line_with_a_key_twice_is_refused_naming_the_line(tmp_path)
     data.write_text('{"t": "a cat", "l": "x"}\n{"t": "a dog", "l": "y", "l": "x"}\n')
     with pytest.raises(TaskError, match=r"d.jsonl:2: not valid JSON \(the key 'l' appears twice in one object\)"):
         load_task(f"jsonl:{data}?text=t&label=l")
+
+
+# -- a link planted in a folder adaptgraph made, later reused (--resume, --overwrite, a rerun) --------------
+@pytest.mark.parametrize("kind", ["train", "search", "score"])
+def test_a_link_planted_in_an_adaptgraph_folder_is_refused_when_the_folder_is_reused(tmp_path, kind):
+    from adaptgraph.errors import RunFolderError
+    from adaptgraph.out_folder import claim_folder
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    with claim_folder(tmp_path / "run", kind):
+        (tmp_path / "run" / "best.safetensors").write_bytes(b"x")
+    (tmp_path / "run" / "metrics.json").symlink_to(victim)  # planted after the run finished
+    with pytest.raises(RunFolderError, match="metrics.json: refusing a run folder that holds a symbolic link"):
+        claim_folder(tmp_path / "run", kind)
+    assert victim.read_text() == "precious"
+    (tmp_path / "run" / "metrics.json").unlink()
+    claim_folder(tmp_path / "run", kind).release()  # plain files of its own: reused as before
