@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from ..errors import SearchError
+from ..arguments import check_seed
+from ..errors import ArgumentError, SearchError
 from ..inputs import input_paths
 from ..spec import Spec
 from .executors import Executor, make_executor
@@ -58,6 +59,9 @@ def search(task, backbone, *, strategy: Union[str, Strategy] = "gga", budget: Op
     from ..train import TrainConfig
 
     started = time.perf_counter()
+    check_seed(seed, "seed"), check_seed(task_seed, "task_seed")  # not a torch error from inside a trial
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise ArgumentError(f"threads must be a whole number (int), not {threads!r:.40}")
     strat = _strategy(strategy, trials)
     if isinstance(strat, Hyperband) and fidelity not in (None, Fidelity()):
         raise SearchError("hyperband sets the steps of each trial itself (its rungs, min_steps to max_steps), "

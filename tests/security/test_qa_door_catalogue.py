@@ -232,3 +232,21 @@ def test_a_link_planted_in_an_adaptgraph_folder_is_refused_when_the_folder_is_re
     assert victim.read_text() == "precious"
     (tmp_path / "run" / "metrics.json").unlink()
     claim_folder(tmp_path / "run", kind).release()  # plain files of its own: reused as before
+
+
+# -- the Python API's search: a seed that is not a whole number is the project's error, named ------------
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seed": 1.5}, "seed must be a whole number (int), not float 1.5"),
+    ({"seed": True}, "seed must be a whole number (int), not bool True"),
+    ({"seed": -1}, "seed must be from 0 to 2**63 - 1, not -1"),
+    ({"task_seed": "3"}, "task_seed must be a whole number (int), not str '3'"),
+    ({"threads": 2.0}, "threads must be a whole number (int), not 2.0"),
+])
+def test_search_refuses_a_seed_that_is_not_a_whole_number_naming_the_parameter(tmp_path, kwargs, message):
+    import adaptgraph
+    from adaptgraph.errors import ArgumentError
+
+    with pytest.raises(ArgumentError) as e:
+        adaptgraph.search("digits?per_class=6", "zoo:vit-tiny", run_dir=tmp_path / "run", progress=False, **kwargs)
+    assert message in str(e.value)
+    assert not (tmp_path / "run").exists()
