@@ -250,3 +250,28 @@ def test_search_refuses_a_seed_that_is_not_a_whole_number_naming_the_parameter(t
         adaptgraph.search("digits?per_class=6", "zoo:vit-tiny", run_dir=tmp_path / "run", progress=False, **kwargs)
     assert message in str(e.value)
     assert not (tmp_path / "run").exists()
+
+
+# -- the Python API's fit, generate and load_task: a wrong type is an ArgumentError naming the parameter ----
+def test_fit_generate_and_load_task_name_the_parameter_of_the_wrong_type(tmp_path):
+    import adaptgraph
+    from adaptgraph.backbones import get_backbone
+    from adaptgraph.errors import ArgumentError
+    from adaptgraph.tasks import load_task
+    from adaptgraph.train import TrainConfig, fit
+
+    bb = get_backbone("zoo:vit-tiny")
+    model = adaptgraph.compile(adaptgraph.loads('backbone "zoo:vit-tiny"\n'), bb)
+    task = load_task("digits?per_class=6")
+    for call, message in [
+        (lambda: fit(model, bb, task, {"steps": 1}), "config must be a TrainConfig (or None), not dict"),
+        (lambda: fit(None, bb, task, TrainConfig(steps=1)), "model must be a compiled model"),
+        (lambda: fit(model, bb, task, TrainConfig(steps=1), out_dir=5), "out_dir must be a path"),
+        (lambda: load_task("digits?per_class=6", seed=1.5), "seed must be a whole number (int), not float 1.5"),
+        (lambda: load_task("digits?per_class=6", seed=-1), "seed must be from 0 to 2**63 - 1, not -1"),
+        (lambda: adaptgraph.generate(adaptgraph.compile(adaptgraph.loads('backbone "zoo:gpt-tiny"\n')), None),
+         "prompts must be a string, a list of strings or lists of token ids, not NoneType"),
+    ]:
+        with pytest.raises(ArgumentError) as e:
+            call()
+        assert message in str(e.value), str(e.value)
