@@ -1,8 +1,8 @@
 """JSON files read through typed models: every problem names the file and the field.
 
 A JSON file is read with the ``json`` bound, decoded as UTF-8, parsed without the NaN and
-Infinity literals, without a key given twice in one object, without integers of thousands of digits and without nesting that exhausts
-the stack; then checked by a pydantic model whose fields carry their bounds (a ``1e999``, read
+Infinity literals, without a key given twice in one object, without integers of thousands of
+digits and without nesting that exhausts the stack; then checked by a pydantic model whose fields carry their bounds (a ``1e999``, read
 as infinity, or a 400-digit number is refused there, naming its field).
 """
 from __future__ import annotations

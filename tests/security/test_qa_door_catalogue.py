@@ -157,8 +157,8 @@ def test_a_full_disk_on_the_lock_file_names_the_lock_file(tmp_path, monkeypatch)
     monkeypatch.setattr(out_folder.os, "pwrite", full)
     with pytest.raises(RunFolderError) as e:
         out_folder.claim_folder(tmp_path / "out", "train")
-    assert str(e.value).startswith(f"error: {tmp_path / 'out' / '.adaptgraph.lock'}: cannot write the run folder's lock "
-                                   "file (the disk is full)")
+    lock = tmp_path / "out" / ".adaptgraph.lock"
+    assert str(e.value).startswith(f"error: {lock}: cannot write the run folder's lock file (the disk is full)")
     assert os_module.path.isdir(tmp_path / "out")
 
 
