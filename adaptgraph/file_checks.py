@@ -7,11 +7,10 @@ shape and dtype. Every problem is reported at once, as an ``AdapterFileError``.
 """
 from __future__ import annotations
 
-import json
-
 import torch
 
 from .errors import AdapterFileError, ProblemList
+from .fileio import parse_json
 
 __all__ = ["check_metadata", "check_state", "check_values", "json_object"]
 
@@ -39,10 +38,11 @@ def check_metadata(meta: dict[str, str], path, require: tuple[str, ...] = ()) ->
 
 
 def json_object(text: str) -> dict | None:
-    """``text`` parsed as a JSON object, or None when it is not one (deep nesting included)."""
+    """``text`` parsed as a JSON object by the door's strict parser (no NaN or infinity, no key given twice,
+    no number of thousands of digits, no nesting past the stack), or None when it is not one."""
     try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
+        value = parse_json(text, "metadata", error=AdapterFileError)
+    except AdapterFileError:
         return None
     return value if isinstance(value, dict) else None
 

@@ -30,3 +30,9 @@ def input_paths(backbone=None, task=None, **named) -> dict[str, Path]:
         if p.exists():
             out[what] = p
     return out
+
+
+def source_input(source, adapter_file) -> Path:
+    """What an ``export`` or ``merge`` of ``source`` reads: the whole run folder when ``source`` names one
+    (its metrics and spec too, so an output may not sit inside it), else the adapter file itself."""
+    return Path(source) if Path(source).is_dir() else Path(adapter_file)

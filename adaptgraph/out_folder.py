@@ -132,7 +132,10 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
             raise RunFolderError(f"{out} is in use by {_describe(_read_holder(out / LOCK_FILE))}",
                                  hint="wait for that run to finish (or stop it), or choose another --out folder")
         _check_owner(out, _read_holder(out / LOCK_FILE), kind)  # again, now that no one else can write
-        _write_holder(fd, kind)
+        try:
+            _write_holder(fd, kind)
+        except OSError as e:  # a full disk: the lock file is named, not an anonymous refusal
+            raise os_failure(e, out / LOCK_FILE, "cannot write the run folder's lock file", RunFolderError) from None
     except BaseException:
         os.close(fd)
         raise
@@ -146,6 +149,7 @@ def _check_owner(out: Path, holder: dict, kind: str) -> None:
         if made_for != kind:
             raise RunFolderError(f"{out} holds a {made_for} run, so a {kind} run cannot write there",
                                  hint=f"choose another --out folder for the {kind} run")
+        _check_plain(out)
         return
     try:
         others = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
@@ -155,6 +159,20 @@ def _check_owner(out: Path, holder: dict, kind: str) -> None:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         raise RunFolderError(f"{out} is not empty and was not made by adaptgraph (it holds {shown}); "
                              "its files are not written over", hint=NEW_FOLDER_HINT)
+
+
+def _check_plain(out: Path) -> None:
+    """adaptgraph writes only plain files: a link, FIFO or device planted in its folder is refused, so that a
+    resumed or rerun command neither writes through it nor reports it as one of its results."""
+    try:
+        planted = sorted(p.name for p in out.iterdir()
+                         if p.name != LOCK_FILE and (p.is_symlink() or not (p.is_file() or p.is_dir())))
+    except OSError as e:
+        raise RunFolderError(f"{out}: cannot list the folder ({e.strerror or e})", hint=NEW_FOLDER_HINT) from None
+    if planted:
+        raise RunFolderError(f"{out / planted[0]}: refusing a run folder that holds a symbolic link or a special "
+                             f"file adaptgraph did not write ({', '.join(planted[:5])})",
+                             hint="remove it, or choose another --out folder")
 
 
 def _lock(fd: int, out: Path) -> bool:

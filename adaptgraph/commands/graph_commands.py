@@ -94,11 +94,14 @@ def _point_row(p) -> dict:
 def run_compile(args) -> int:
     from ..backbone_snapshot import load_snapshot, store_snapshot
     from ..compiler import compile as compile_spec
+    from ..fileio import refuse_input
     from ..backbones.identity import fingerprint
     from ..saving import FINGERPRINT_KEY, save_adapters
     from ..spec import load
 
     spec = load(args.spec)
+    if args.output:
+        refuse_input(args.output)  # -o the spec itself would replace it with the adapter file
     ref = args.backbone or spec.backbone
     # a warm cache holds the traced backbone and where its weights are: no transformers import
     snapshot = load_snapshot(ref, args.frontend, args.trust_code)

@@ -140,7 +140,7 @@ def run_fmt(args) -> int:
                 status = 1
         elif args.write:
             if not canonical:
-                write_text_atomic(file, text, follow_link=True)  # as editors do: the link stays
+                write_text_atomic(file, text, follow_link=True, replaces_input=True)  # as editors do: the link stays
                 print(f"reformatted {file}")
         else:
             sys.stdout.write(text)
@@ -163,7 +163,7 @@ def run_convert(args) -> int:
               "(convert to .adapt.yaml to keep them)", file=sys.stderr)
     text = dumps(spec, expand=args.expand, format=args.to, comments=comments)
     if args.output:
-        write_text_atomic(args.output, text, follow_link=True)
+        write_text_atomic(args.output, text, follow_link=True, replaces_input=True)  # convert in place is fmt
     else:
         sys.stdout.write(text)
     return 0

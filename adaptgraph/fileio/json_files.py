@@ -1,8 +1,8 @@
 """JSON files read through typed models: every problem names the file and the field.
 
 A JSON file is read with the ``json`` bound, decoded as UTF-8, parsed without the NaN and
-Infinity literals, without integers of thousands of digits and without nesting that exhausts
-the stack; then checked by a pydantic model whose fields carry their bounds (a ``1e999``, read
+Infinity literals, without a key given twice in one object, without integers of thousands of
+digits and without nesting that exhausts the stack; then checked by a pydantic model whose fields carry their bounds (a ``1e999``, read
 as infinity, or a 400-digit number is refused there, naming its field).
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ def parse_json(raw: bytes | str, path, *, error: type[AdaptGraphError] = FileAcc
             raise error(f"{where}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x})",
                         hint=hint or "JSON files are UTF-8 text") from None
     try:
-        return json.loads(raw, parse_constant=_no_constant, parse_int=_bounded_int)
+        return json.loads(raw, parse_constant=_no_constant, parse_int=_bounded_int, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as e:
         raise error(f"{where}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})", hint=hint) from None
     except _BadNumber as e:
@@ -70,6 +70,17 @@ class _BadNumber(ValueError):
 
 def _no_constant(name: str):
     raise _BadNumber(f"{name} is not a number a file may hold (JSON has no NaN or infinity)")
+
+
+def unique_keys(pairs: list) -> dict:
+    """A JSON object whose keys are all different: with a key twice, one reader takes the first value and
+    another the last, so a file could say one thing to a check and another to its use."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _BadNumber(f"the key {twice[:80]!r} appears twice in one object")
+    return out
 
 
 def _bounded_int(text: str) -> int:

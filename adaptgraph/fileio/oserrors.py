@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
 from ..errors import AdaptGraphError, FileAccessError
 
@@ -38,3 +39,14 @@ def os_failure(e: OSError, path, doing: str = "cannot use", error: type[AdaptGra
     reason, default_hint = describe_os_error(e)
     shown = path if path is not None else (e.filename or "?")
     return error(f"{os.fspath(shown)}: {doing} ({reason})", hint=hint or default_hint)
+
+
+def library_os_error(e: Exception) -> OSError | None:
+    """The OSError inside a library's own error (safetensors' Rust writer says ``... (os error 28)``), or None."""
+    if isinstance(e, OSError):
+        return e
+    found = re.search(r"\(os error (\d+)\)", str(e))
+    if found is None:
+        return None
+    number = int(found.group(1))
+    return OSError(number, os.strerror(number))

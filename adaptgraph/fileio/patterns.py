@@ -30,16 +30,7 @@ def search_bounded(pattern: str, name: str, where: str, field: str, error, *, ma
     """Whether ``pattern`` matches ``name`` (``re.search``, or ``re.match`` / ``re.fullmatch``), bounded in
     pattern and name length and in time; ``error`` naming ``where`` and ``field`` otherwise."""
     _check_lengths(pattern, name, where, field, error, slack=20)  # slack: pattern_key's wrapping
-    try:
-        import regex  # transformers' own dependency (the hf extra): matching with a time limit
-    except ImportError:  # pragma: no cover - installed with transformers
-        raise error(f"{where}: matching {field} needs the regex package, which is not installed",
-                    hint="pip install 'adaptgraph[hf]'") from None
-    try:
-        compiled = regex.compile(pattern, flags=regex.VERSION0)
-    except (regex.error, RecursionError, OverflowError) as e:
-        raise error(f"{where}: {field} is not a valid regular expression ({e})",
-                    hint="write it as Python's re module reads it, as PEFT does") from None
+    compiled = compile_bounded(pattern, where, field, error)
     try:
         if full:
             return compiled.fullmatch(name, timeout=TIMEOUT_S) is not None
@@ -48,6 +39,29 @@ def search_bounded(pattern: str, name: str, where: str, field: str, error, *, ma
         raise error(f"{where}: {field} takes longer than {TIMEOUT_S} s to match {name[:80]!r} "
                     "(a pattern that backtracks catastrophically, such as (.*)*Z)",
                     hint="write the pattern without nested repetition") from None
+
+
+def compile_bounded(pattern: str, where: str, field: str, error: type[AdaptGraphError] = FileAccessError):
+    """``pattern`` compiled by the ``regex`` engine (``re``'s syntax); ``error`` naming ``where`` and ``field``
+    when it is too long or does not compile. Every pattern a file holds is compiled up front, so an invalid
+    one is refused even where no module name is matched against it (PEFT compiles it when loading)."""
+    _check_lengths(pattern, "", where, field, error, slack=20)
+    try:
+        import regex  # transformers' own dependency (the hf extra): matching with a time limit
+    except ImportError:  # pragma: no cover - installed with transformers
+        raise error(f"{where}: matching {field} needs the regex package, which is not installed",
+                    hint="pip install 'adaptgraph[hf]'") from None
+    try:
+        return regex.compile(pattern, flags=regex.VERSION0)
+    except (regex.error, RecursionError, OverflowError, ValueError) as e:
+        raise error(f"{where}: {field} is not a valid regular expression ({e})",
+                    hint="write it as Python's re module reads it, as PEFT does") from None
+
+
+def check_patterns(patterns, where: str, field: str, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """``compile_bounded`` for each of ``patterns`` (a str or an iterable of them)."""
+    for key in [patterns] if isinstance(patterns, str) else patterns:
+        compile_bounded(key, where, f"{field}[{key[:60]!r}]" if not isinstance(patterns, str) else field, error)
 
 
 def _check_lengths(pattern: str, name: str, where: str, field: str, error, slack: int = 0) -> None:

@@ -9,6 +9,16 @@ from .bounds import bound_of, too_large
 from .oserrors import os_failure
 
 NOT_REGULAR_HINT = "name a regular file (not a folder, a FIFO, a device or a socket)"
+_READ: set[tuple[int, int]] = set()  # (device, inode) of every file this process read through the door
+
+
+def was_read(path) -> bool:
+    """Whether ``path`` (links followed) is a file this process read through the door: an input."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return (info.st_dev, info.st_ino) in _READ
 
 
 def read_bytes(path, kind: str, *, error: type[AdaptGraphError] = FileAccessError, what: str = "the file",
@@ -57,7 +67,8 @@ def _open_regular(path, error, what):
     except ValueError as e:  # a NUL character in the path
         raise error(f"{os.fspath(path)!r}: cannot read {what} ({e})", hint="check the path") from None
     try:
-        mode = os.fstat(fd).st_mode
+        info = os.fstat(fd)
+        mode = info.st_mode
         if not stat.S_ISREG(mode):
             kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
                 "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
@@ -65,6 +76,7 @@ def _open_regular(path, error, what):
                         hint=NOT_REGULAR_HINT)
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
+        _READ.add((info.st_dev, info.st_ino))
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

@@ -8,6 +8,7 @@ import struct
 
 from ..errors import AdaptGraphError, FileAccessError
 from .bounds import bound_of, too_large
+from .json_files import unique_keys
 from .oserrors import os_failure
 from .reading import _open_regular
 
@@ -37,9 +38,11 @@ def check_safetensors(path, *, error: type[AdaptGraphError] = FileAccessError, w
         except OSError as e:
             raise os_failure(e, path, f"cannot read {what}", error) from None
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=unique_keys)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise bad(f"the header is not JSON: {type(e).__name__}") from None
+    except ValueError as e:  # a key given twice: two readers could see two different tensors
+        raise bad(f"the header is not JSON a reader can trust: {e}") from None
     if not isinstance(header, dict):
         raise bad("the header is not a JSON object")
     data = size - 8 - n

@@ -22,12 +22,18 @@ NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 LINK_HINT = "adaptgraph writes only plain files it made; remove it, or choose another folder"
 
 
-def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = False,
-                       error: type[AdaptGraphError] = FileAccessError) -> None:
-    """Write ``data`` to ``path`` atomically (see the module docstring); ``error`` for whatever is refused."""
+def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = False, named: bool = False,
+                       replaces_input: bool = False, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """Write ``data`` to ``path`` atomically (see the module docstring); ``error`` for whatever is refused.
+
+    ``named`` (implied by ``follow_link``): a single file the user named as an output (``-o``, ``--out
+    FILE``), which may not be a file this command read (``select s.json -o s.json`` would replace its
+    scores), unless ``replaces_input`` (``fmt --write`` rewrites the spec it read, on purpose)."""
     path = Path(path)
     if follow_link:
         path = Path(os.path.realpath(path))  # the file the link names (or the path itself, when no link)
+    if (named or follow_link) and not replaces_input:
+        refuse_input(path, error)
     check_target(path, error)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +57,15 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
 
 def write_text_atomic(path: str | Path, text: str, **kw) -> None:
     write_bytes_atomic(path, text.encode("utf-8"), **kw)
+
+
+def refuse_input(path, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """``error`` when ``path`` is a file this process read through the door (an input of the command)."""
+    from .reading import was_read
+
+    if was_read(path):
+        raise error(f"{os.fspath(path)}: the output file is a file this command reads; writing it would "
+                    "replace the input", hint="choose another output file")
 
 
 def check_target(path: Path, error: type[AdaptGraphError] = FileAccessError) -> None:

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..backbones import get_backbone
 from ..compiler import compile_info
-from ..errors import TaskError
+from ..errors import ArgumentError, TaskError
 from ..graph import trace_backbone
 from ..tasks.lm import _token_ids
 from ..tasks.lm_head import lm_head
@@ -126,6 +126,9 @@ def _generate(model, bb, head, rows, decoding: _Decoding, cache: bool) -> tuple[
 
 
 def _prompt_list(prompts) -> list:
+    if not isinstance(prompts, (str, list, tuple)):
+        raise ArgumentError(f"prompts must be a string, a list of strings or lists of token ids, not "
+                            f"{type(prompts).__name__} {prompts!r:.40}")
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     if not prompts:
         raise TaskError("generate needs at least one prompt", hint="pass a string or a list of strings")

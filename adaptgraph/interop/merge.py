@@ -34,7 +34,8 @@ from ..backbones.hf_source import hf_folder, quiet_bars
 from ..compiler import compile
 from ..errors import InteropError
 from ..fileio import copy_file, is_regular_file, os_failure, staged_folder
-from ..inputs import input_paths
+from ..fileio.oserrors import library_os_error
+from ..inputs import input_paths, source_input
 from ..out_folder import claim_folder
 from ..backbones.identity import fingerprint
 from ..progress import step
@@ -93,7 +94,7 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
         _check(difference, opened)
     merged.__class__ = feature_base(merged)  # save the Hugging Face class itself, not our feature subclass
     saved = causal_model(merged) if causal_head(merged) is not None else merged  # a causal LM keeps its head
-    inputs = input_paths(opened.backbone, **{"the adapter file": opened.path, "the model folder": folder})
+    inputs = input_paths(opened.backbone, **{"the run": source_input(source, opened.path), "the model folder": folder})
     # never writes over files adaptgraph did not write, nor over what it reads; the new folder is
     # written beside the old one and swapped in only when complete (an earlier merge's kept
     # adapters, which belong to the weights replaced, go with it)
@@ -101,7 +102,7 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
             step(f"merge: saving to {out}"):
         stage_claim = claim_folder(stage, "merge")  # the new folder is locked and marked like the old
         try:
-            _save_pretrained(saved, stage)
+            _save_pretrained(saved, stage, out)
             _copy_tokenizer(folder, stage)
             if refused:
                 difference = _write_kept(stage, opened, [name for name, _ in refused], final=out)
@@ -176,14 +177,17 @@ def _hf_source_folder(opened: Source) -> Path | None:
     return hf_folder(ref)
 
 
-def _save_pretrained(merged: torch.nn.Module, stage: Path) -> None:
+def _save_pretrained(merged: torch.nn.Module, stage: Path, out: Path) -> None:
     import transformers
 
     try:
         with quiet_bars(transformers):  # its shard bar would put carriage returns in a log, even with --no-progress
             merged.save_pretrained(stage)
-    except OSError as e:  # a full disk or a read-only folder: the old folder is left as it was
-        raise os_failure(e, stage, "cannot write the merged model", InteropError) from None
+    except Exception as e:  # a full disk or a read-only folder: the old folder is left as it was
+        found = library_os_error(e)  # safetensors' writer raises its own error around the OS's
+        if found is None:
+            raise
+        raise os_failure(found, out, "cannot write the merged model", InteropError) from None
 
 
 def _copy_tokenizer(folder: Path | None, out: Path) -> None:

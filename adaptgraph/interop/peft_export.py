@@ -21,7 +21,7 @@ from safetensors.torch import save as save_bytes
 
 from ..errors import InteropError
 from ..fileio import write_bytes_atomic
-from ..inputs import input_paths
+from ..inputs import input_paths, source_input
 from ..out_folder import claim_folder
 from .module_edges import ModuleEdge, call_counts, lora_compatible, shared_call_reason, sorted_problems
 from ..backbones.hf_causal import CAUSAL_SUFFIXES, causal_class_name
@@ -56,8 +56,7 @@ def export_peft(source: str | Path, out_dir: str | Path, *, backbone=None, trust
         key_a, key_b = lora_keys(target.path, prefix)
         tensors[key_a] = adapter.down.weight.detach().cpu().contiguous()
         tensors[key_b] = adapter.up.weight.detach().cpu().contiguous()
-    source_path = Path(source) if Path(source).is_dir() else opened.path
-    inputs = input_paths(opened.backbone, **{"the run": source_path})
+    inputs = input_paths(opened.backbone, **{"the run": source_input(source, opened.path)})
     with claim_folder(out_dir, "peft-export", inputs) as claim:  # never writes over files adaptgraph did not write
         out = claim.path
         write_bytes_atomic(out / WEIGHTS_FILE, save_bytes(tensors, metadata={"format": "pt"}))

@@ -20,7 +20,7 @@ from ..backbones import get_backbone
 from ..compiler import compile, compile_info
 from ..errors import InteropError
 from ..fileio import read_json, validate_model
-from ..fileio.patterns import pattern_key
+from ..fileio.patterns import check_patterns, pattern_key
 from ..fileio.safetensors_files import load_safetensors
 from ..inputs import input_paths
 from ..out_folder import claim_folder
@@ -123,6 +123,10 @@ def _read_config(folder: Path) -> dict:
         raise InteropError(f"{path}: this LoRA uses what adaptgraph cannot express:\n  " + "\n  ".join(refused))
     _check_values(path, config)
     validate_model(PeftConfig, config, path, error=InteropError, hint=CONFIG_HINT)  # types and bounds
+    if isinstance(config.get("target_modules"), str):  # a str is a regex PEFT full-matches; a list holds names
+        check_patterns(config["target_modules"], path, "target_modules", InteropError)
+    for field in ("rank_pattern", "alpha_pattern"):  # all compiled, as PEFT does, even those never matched
+        check_patterns(config.get(field) or {}, path, field, InteropError)
     return config
 
 

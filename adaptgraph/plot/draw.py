@@ -55,7 +55,8 @@ def draw_layout(layout: Layout, path: Path, scores: Optional["EdgeScores"] = Non
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lower()[1:], dpi=130)
-    write_bytes_atomic(path, buffer.getvalue())  # makes the folder; a path that cannot be written: FileAccessError
+    # makes the folder; a path that cannot be written, or the plot's own input: FileAccessError
+    write_bytes_atomic(path, buffer.getvalue(), named=True)
     return path
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 
 from ..errors import Problem, SearchError
+from ..score.config import Seed
 from ..spec import Spec
 from ..train.config import TrainConfig
 from .executors import EXECUTORS, WORKERS, Executor
@@ -76,13 +77,13 @@ class SearchConfig(BaseModel):
     scoring: Scoring = Field(default_factory=Scoring, description="the gradient-rank scoring pass (gga, evolve)")
     train: TrainConfig = Field(default_factory=TrainConfig, description="training settings, and the full budget "
                                "of the final retraining")
-    seed: int = Field(0, description="seed of proposals and trials")
-    task_seed: int = Field(0, description="seed of the task's split")
+    seed: Seed = Field(0, description="seed of proposals and trials")
+    task_seed: Seed = Field(0, description="seed of the task's split")
     baseline: Optional[bool] = Field(None, description="also train the every-sub-layer baseline (None: only for evolve)")
     specs: tuple[Spec, ...] = Field((), description="specs of your own to train beside the proposals")
     final: Literal[FINALS] = Field("front", description="retrain the best spec, or the whole Pareto front, "
                                    "at full budget")
-    threads: int = Field(1, ge=1, description="CPU threads per trial")
+    threads: int = Field(1, strict=True, ge=1, description="CPU threads per trial")
     executor: Execution = Field(default_factory=LocalExecution, description="where trials run")
     resume: bool = Field(False, description="continue the interrupted search in the run folder")
     plot: bool = Field(True, description="write progress.png and best.png")

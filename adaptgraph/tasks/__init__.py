@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ..errors import TaskError
 from ..registry import Registry
+from ..arguments import check_seed
 from .base import SPLITS, SplitTask, Task, check_task, dedupe, split_sizes, stratified_split
 from .data import Batch, GlobalBatchSampler, check_fits, check_labels, fit_images, make_loader
 from .digits import load_digits_task
@@ -40,6 +41,7 @@ def load_task(ref: "str | Task", seed: int = 0) -> Task:
     if not isinstance(ref, str):
         check_task(ref)
         return ref
+    check_seed(seed, "seed")  # a float or negative seed split silently, or failed inside numpy
     parsed = parse_task_ref(ref.strip(), PROVIDERS.names())
     return PROVIDERS.lookup(parsed.provider)(parsed, seed)
 

@@ -17,6 +17,7 @@ from typing import Sequence
 
 from ..errors import TaskError
 from ..fileio import bound_of, read_bytes
+from ..fileio.json_files import unique_keys
 
 CSV_FIELD_LIMIT = csv.field_size_limit()  # 128 KiB: far beyond max_length tokens of text
 LABEL = "label"
@@ -95,11 +96,11 @@ def _jsonl_rows(path: Path, text: str, fields: Sequence[Field]):
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw)
+            obj = json.loads(raw, object_pairs_hook=unique_keys)  # a key twice: which value is the label?
         except RecursionError:
             raise TaskError(f"{path}:{line}: the JSON value nests too deeply", hint="each line is one flat "
                             "JSON object such as {\"text\": \"...\", \"label\": \"...\"}") from None
-        except ValueError as e:  # JSONDecodeError, or an integer of thousands of digits
+        except ValueError as e:  # JSONDecodeError, a key given twice, or an integer of thousands of digits
             raise TaskError(f"{path}:{line}: not valid JSON ({getattr(e, 'msg', e)})") from None
         if not isinstance(obj, dict):
             raise TaskError(f"{path}:{line}: expected a JSON object, found {type(obj).__name__}")

@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from ..errors import TaskError
-from ..fileio import read_bytes, remove_file, validate_model, write_text_atomic
+from ..fileio import parse_json, read_bytes, remove_file, validate_model, write_text_atomic
 from ..out_folder import FolderClaim, check_folder, claim_folder
 
 METRICS_FILE = "metrics.json"
@@ -51,11 +51,7 @@ def read_metrics(path: str | os.PathLike) -> dict:
 
     hint = "the run folder was changed after training; train the run again (adaptgraph train ... --overwrite)"
     raw = read_bytes(path, "json", error=TaskError, what="the metrics file")  # bounded, regular files only
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise TaskError(f"{path}: not a readable metrics file ({type(e).__name__}: {str(e)[:200]})",
-                        hint=hint) from None
+    data = parse_json(raw, path, error=TaskError, hint=hint)  # the door's strict parser: no NaN, no key twice
     bad = [k for k, kind in METRICS_KEYS.items() if not isinstance(data, dict) or type(data.get(k)) is not kind]
     if bad:
         raise TaskError(f"{path}: metrics.json lacks a well-formed {', '.join(bad)}", hint=hint)

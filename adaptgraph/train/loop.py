@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..adapters.grad_init import init_from_gradients, pending
+from ..arguments import check_instance, check_path
 from ..errors import TaskError, TrainingError
 from ..progress import bar as progress_bar
 from ..tasks import (Batch, TaskHead, bind_task, check_fits, check_head_is_used, check_labels, check_task,
@@ -99,7 +100,10 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
     (initialised from ``config.seed``) unless one is given. Under ``torchrun``
     the processes train one model with DistributedDataParallel.
     """
-    config = config or TrainConfig()
+    check_instance(model, (nn.Module,), "model", "a compiled model (torch.nn.Module from adaptgraph.compile)")
+    config = check_instance(config or TrainConfig(), (TrainConfig,), "config", "a TrainConfig (or None)")
+    if out_dir is not None:
+        check_path(out_dir, "out_dir")
     check_task(task)
     check_fits(task, backbone)
     task = bind_task(task, backbone)
