@@ -13,9 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "adaptgraph"
 # Lowest first. A unit may import units of earlier layers only, not of its own layer or a later one.
 LAYERS = [
     ("errors",),
-    ("fileio", "arguments", "inputs", "progress", "sharing", "trainable", "file_checks", "cli_values",
+    ("fileio", "arguments", "inputs", "progress", "sharing", "trainable", "cli_values",
      "registry"),  # the one shape of every extension point: imports errors only
-    ("spec", "out_folder"),  # run folders' lock and claims, written through fileio
+    ("spec", "out_folder", "file_checks"),  # run folders' claims and adapter-file metadata, read through fileio
     ("backbones",),
     ("tasks",),      # below score and train: both learn from tasks, data and heads
     ("adapters",),
