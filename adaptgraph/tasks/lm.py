@@ -35,6 +35,7 @@ from ..errors import TaskError
 from ..fileio import read_text
 from .base import SPLITS, split_index
 from .data_files import read_rows
+from .lm_head import BoundLMTask
 from .lm_instruct import INSTRUCT_OPTIONS, load_instruct
 from .refs import TaskRef, check_options, int_option, split_fractions
 
@@ -121,7 +122,7 @@ def _check_every_split_has_blocks(task: LMTask, streams: list[torch.Tensor], blo
 
 
 @dataclass(frozen=True, eq=False)
-class LMBlocks:
+class LMBlocks(BoundLMTask):
     """An :class:`LMTask` bound to one backbone: examples are ``(token block, 0)`` pairs."""
 
     task: LMTask
@@ -131,24 +132,8 @@ class LMBlocks:
     modality: str = "text"
     class_names: tuple[str, ...] = ()
 
-    @property
-    def name(self) -> str:
-        return self.task.name
-
     def examples(self, split: str) -> list[tuple[torch.Tensor, int]]:
         return [(block, 0) for block in self.blocks[split_index(split)]]
-
-    def fingerprint(self) -> str:
-        return self.task.fingerprint()
-
-    def for_backbone(self, backbone) -> "LMBlocks":
-        return self if backbone is self.backbone else self.task.for_backbone(backbone)
-
-    def make_head(self, backbone, model=None):
-        """The backbone's own LM head (frozen), or ``model``'s trained ``lm_head`` when its spec trains it."""
-        from .lm_head import lm_head
-
-        return lm_head(backbone, model)
 
     def scored_tokens(self, split: str) -> int:
         """How many tokens of ``split`` the loss counts: all but the first of every block."""

@@ -127,3 +127,23 @@ def _check_causal(backbone, vocab: int) -> None:
         raise TaskError(f"backbone '{backbone.ref}' is not a causal decoder: changing the last token changes "
                         f"the features of the ones before it", hint="a language-model task needs a decoder "
                         "(zoo:gpt-tiny, an hf: GPT-2, Llama or Qwen2 folder)")
+
+
+class BoundLMTask:
+    """What an ``lm:`` task bound to one backbone (``LMBlocks``, ``InstructExamples``) shares: its task's
+    name and fingerprint, rebinding to another backbone, and the LM head as the task's head. The bound
+    classes are frozen dataclasses with the fields ``task`` and ``backbone``."""
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+    def fingerprint(self) -> str:
+        return self.task.fingerprint()
+
+    def for_backbone(self, backbone):
+        return self if backbone is self.backbone else self.task.for_backbone(backbone)
+
+    def make_head(self, backbone, model=None) -> LMHead:
+        """The backbone's own LM head (frozen), or ``model``'s trained ``lm_head`` when its spec trains it."""
+        return lm_head(backbone, model)

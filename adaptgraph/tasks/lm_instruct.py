@@ -30,6 +30,7 @@ from ..errors import TaskError
 from .base import SPLITS, split_index, split_sizes
 from .data import Scored
 from .data_files import read_jsonl_values, text_value
+from .lm_head import BoundLMTask
 from .refs import TaskRef, int_option, split_fractions
 
 INSTRUCT_OPTIONS = ("prompt", "response", "messages")
@@ -91,7 +92,7 @@ class InstructTask:
 
 
 @dataclass(frozen=True, eq=False)
-class InstructExamples:
+class InstructExamples(BoundLMTask):
     """An :class:`InstructTask` bound to one backbone: examples are ``(Scored, 0)`` pairs."""
 
     task: InstructTask
@@ -101,28 +102,12 @@ class InstructExamples:
     modality: str = "text"
     class_names: tuple[str, ...] = ()
 
-    @property
-    def name(self) -> str:
-        return self.task.name
-
     def examples(self, split: str) -> list[tuple[Scored, int]]:
         return [(example, 0) for example in self.splits[split_index(split)]]
 
     def scored_tokens(self, split: str) -> int:
         """How many tokens of ``split`` the loss counts (the response tokens)."""
         return sum(int(example.scored.sum()) for example in self.splits[split_index(split)])
-
-    def fingerprint(self) -> str:
-        return self.task.fingerprint()
-
-    def for_backbone(self, backbone) -> "InstructExamples":
-        return self if backbone is self.backbone else self.task.for_backbone(backbone)
-
-    def make_head(self, backbone, model=None):
-        """The backbone's own LM head (frozen), or ``model``'s trained ``lm_head`` when its spec trains it."""
-        from .lm_head import lm_head
-
-        return lm_head(backbone, model)
 
 
 def load_instruct(ref: TaskRef, path: Path, block: int) -> InstructTask:
