@@ -18,7 +18,7 @@ from ..errors import TaskError
 from ..registry import Registry
 from ..arguments import check_seed
 from .base import SPLITS, SplitTask, Task, check_task, dedupe, split_sizes, stratified_split
-from .data import Batch, GlobalBatchSampler, check_fits, check_labels, fit_images, make_loader
+from .data import Batch, GlobalBatchSampler, Shard, check_fits, check_labels, fit_images, make_loader
 from .digits import load_digits_task
 from .lm import LMBlocks, LMTask, load_lm
 from .lm_head import LMHead, check_head_is_used, lm_head
@@ -57,7 +57,7 @@ def task_refs() -> list[str]:
     return ["wordnet:noun", "wordnet:all", "csv:PATH", "jsonl:PATH", "digits", "lm:PATH"]
 
 
-__all__ = ["HEADS", "LEXNAMES", "POOLINGS", "PROVIDERS", "SPLITS", "WORDNET_DIR_ENV", "Batch", "GlobalBatchSampler", "LMBlocks",
+__all__ = ["HEADS", "LEXNAMES", "POOLINGS", "PROVIDERS", "SPLITS", "WORDNET_DIR_ENV", "Batch", "GlobalBatchSampler", "LMBlocks", "Shard",
            "LMHead", "LMTask", "SplitTask", "Task", "TaskHead", "TaskRef", "bind_task", "lm_head",
            "load_lm", "check_fits", "check_head_is_used", "check_labels", "check_task", "clean_gloss", "dedupe",
            "feature_dim_of", "fit_images", "fit_probe", "load_head", "load_task", "make_head", "make_loader",

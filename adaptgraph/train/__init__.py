@@ -5,17 +5,17 @@ Tasks, batches and the head come from ``adaptgraph.tasks``. Typical use::
     from adaptgraph.tasks import load_task
     from adaptgraph.train import TrainConfig, evaluate, fit
     task = load_task("wordnet:noun?per_class=100", seed=0)
-    result = fit(model, backbone, task, TrainConfig(epochs=3, lr=1e-3), out_dir="runs/a")
+    result = fit(model, backbone, task, TrainConfig(epochs=3, lr=1e-3), out="runs/a")
     evaluate(model, result.head, backbone, task, "test", config)["accuracy"]
 """
 from .checkpointing import checkpointed
 from .config import TrainConfig, train_config
 from .evaluate import check_same_task, evaluate
 from .files import check_run_dir, prepare_run_dir, write_json
-from .loop import TrainResult, fit, lr_lambda
+from .loop import RunOutput, TrainResult, fit, lr_lambda
 from .state import load_trainable_state
 
 __all__ = [
-    "TrainConfig", "TrainResult", "check_run_dir", "check_same_task", "checkpointed", "evaluate", "fit",
+    "RunOutput", "TrainConfig", "TrainResult", "check_run_dir", "check_same_task", "checkpointed", "evaluate", "fit",
     "load_trainable_state", "lr_lambda", "prepare_run_dir", "train_config", "write_json",
 ]
