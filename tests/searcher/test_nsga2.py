@@ -2,13 +2,18 @@
 against trainable parameters; generations are rounds, told in trial order, so the search is the same on every
 executor and after ``--resume``; the user errors."""
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
 import optuna
 import pytest
 from search_fixtures import comparable, quick_search, synthetic_space
+from test_kill_resume import kill_in_a_trial, trials_of
 
 from adaptgraph.cli import main
 from adaptgraph.errors import SearchError
@@ -188,9 +193,39 @@ def test_resume_after_a_kill_repeats_no_trial(task_file, tmp_path):
     assert comparable(resumed) == comparable(whole)
 
 
+@pytest.mark.slow
 def test_fidelity_applies_and_the_process_executor_gives_the_same_trials(task_file, tmp_path):
     settings = {**SETTINGS, "fidelity": Fidelity(steps=3), "final": "best"}
     local = quick_search(task_file, tmp_path / "local", **settings)
     spread = quick_search(task_file, tmp_path / "process", **settings, executor=ProcessExecution(workers=2))
     assert comparable(spread) == comparable(local)
     assert {t.steps for t in local.trials if t.status == "ok"} == {3}  # full fidelity: nothing is pruned
+
+
+def command(task_file, out) -> list[str]:
+    return ["search", "--task", f"csv:{task_file}", "--backbone", "zoo:bert-tiny", "--strategy", "nsga2",
+            "--trials", "6", "--population", "3", "--pool", "random", "-k", "2", "--fidelity-steps", "20",
+            "--epochs", "1", "--batch-size", "8", "--lr", "0.01", "--final", "best", "--no-plot", "--out", str(out)]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_trial_then_resume(task_file, tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert main(command(task_file, whole)) == 0
+    process = subprocess.Popen([sys.executable, "-m", "adaptgraph", *command(task_file, killed)],
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kill_in_a_trial(process, killed / JOURNAL)
+    assert process.returncode == -signal.SIGKILL
+    journal = read_journal(killed / JOURNAL)
+    before = [r for r in journal if r["event"] == FINISHED]
+    in_flight = {r["trial"] for r in journal if r["event"] == STARTED} - {r["trial"] for r in before}
+
+    assert main(command(task_file, killed) + ["--resume"]) == 0
+    after = read_journal(killed / JOURNAL)
+    finished = [r for r in after if r["event"] == FINISHED]
+    assert finished[:len(before)] == before  # nothing finished was lost or rewritten
+    assert Counter((r["stage"], r["trial"]) for r in finished).most_common(1)[0][1] == 1  # nor repeated
+    restarted = Counter(r["trial"] for r in after if r["event"] == STARTED and r["stage"] == "search")
+    assert in_flight and all(restarted[t] == 2 for t in in_flight)  # the killed trial ran again
+    assert trials_of(killed) == trials_of(whole)
