@@ -229,3 +229,10 @@ def test_sigkill_mid_trial_then_resume(task_file, tmp_path):
     restarted = Counter(r["trial"] for r in after if r["event"] == STARTED and r["stage"] == "search")
     assert in_flight and all(restarted[t] == 2 for t in in_flight)  # the killed trial ran again
     assert trials_of(killed) == trials_of(whole)
+
+
+def test_without_optuna_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # what `import optuna` meets where it is not installed
+    with pytest.raises(SearchError, match=r"the nsga2 strategy needs Optuna, which is not installed") as e:
+        Searcher(NSGA2(gga=False), synthetic_space(), seed=0)
+    assert "pip install 'adaptgraph[search]'" in e.value.format()
