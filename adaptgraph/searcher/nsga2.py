@@ -92,7 +92,7 @@ class Generations:
             mutation_prob=settings.mutation_prob, seed=seed)
         first = "maximize" if settings.objective == "val_accuracy" else "minimize"
         self.study = optuna.create_study(study_name="nsga2", directions=[first, "minimize"], sampler=self.sampler)
-        self._edges = {f"@{i}->@{j}": (i, j) for i, j in space.edges()}
+        self._edges = {space.gene(i, j).describe(): (i, j) for i, j in space.edges()}  # "@i->@j", as genes say
         self._distributions: dict = {}
         self._waiting: list[tuple[object, str]] = []  # (Optuna trial, spec hash), in the order asked
         self.evaluated: set[str] = set()  # spec hashes the study was told values (or failure) for
@@ -106,7 +106,7 @@ class Generations:
             pool = candidate_pool(self.space, rng, s.population, s.gga, s.gamma)
             self._distributions = self._encoding(pool)
             for c in pool:
-                self.study.enqueue_trial(self._params(c.genome))
+                self.study.enqueue_trial(self.encode(c.genome))
                 trial = self.study.ask(self._distributions)
                 self._generation(trial)  # an enqueued trial is not sampled, so the sampler has not numbered it
                 self._asked(trial, c.genome)
@@ -114,16 +114,16 @@ class Generations:
         remaining = s.trials - len(self.evaluated)
         if remaining <= 0:
             return None
-        children = (self._child(round) for _ in range(min(s.population, remaining)))
+        children = (self._child() for _ in range(min(s.population, remaining)))
         return [c for c in children if c is not None]
 
     # -- Optuna's side -------------------------------------------------------------
-    def _child(self, round: int) -> Optional[Candidate]:
+    def _child(self) -> Optional[Candidate]:
         from optuna.trial import TrialState
 
         for _ in range(ATTEMPTS):
             trial = self.study.ask(self._distributions)
-            genome, repaired = self._genome(trial.params)
+            genome, repaired = self.decode(trial.params)
             if genome is None:  # every slot empty: nothing to train, and nothing for NSGA-II to learn
                 self.study.tell(trial, state=TrialState.FAIL)
                 continue
@@ -176,7 +176,7 @@ class Generations:
                         f"act_{s}": CategoricalDistribution(ACTS), f"scale_{s}": CategoricalDistribution(SCALES)})
         return out
 
-    def _params(self, genome: Genome) -> dict:
+    def encode(self, genome: Genome) -> dict:
         """A genome as the study's parameters (slots in genome order, then empty ones)."""
         base = self.space.default_options
         out: dict = {}
@@ -188,7 +188,7 @@ class Generations:
                         f"scale_{s}": options.scale if options.scale in SCALES else SCALES[0]})
         return out
 
-    def _genome(self, params: dict) -> tuple[Optional[Genome], bool]:
+    def decode(self, params: dict) -> tuple[Optional[Genome], bool]:
         """The genome of a child's parameters, within the budget; and whether it had to be repaired."""
         base, genes, repaired = self.space.default_options.model_dump(), {}, False
         for s in range(self.slots):

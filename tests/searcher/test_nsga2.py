@@ -56,6 +56,8 @@ def test_the_sampler_is_optunas_nsga2_and_breeds_generation_by_generation():
     history = searcher.history
     first = [r.proposal for r in history if r.proposal.round == 0]
     assert [p.mutation for p in first[:3]] == ["gga k=1", "gga k=2", "gga k=3"] and len(first) == 6  # the pool
+    proposer = searcher.proposer
+    assert all(proposer.decode(proposer.encode(p.genome)) == (p.genome, False) for p in first)  # as enqueued
     later = [r.proposal for r in history if r.proposal.round > 0]
     generations = [int(p.mutation.split()[2]) for p in later]
     assert later and all(p.mutation.startswith("nsga2 generation") for p in later)
@@ -69,7 +71,7 @@ def test_the_sampler_is_optunas_nsga2_and_breeds_generation_by_generation():
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) >= len(history)
     for t in complete:
-        genome, _ = searcher.proposer._genome(t.params)
+        genome, _ = searcher.proposer.decode(t.params)
         record = by_hash[space.to_spec(genome).content_hash()]
         assert t.values == [loss_of(record.proposal), record.params]
     # Optuna's front of its two objectives is exactly the non-dominated trials
@@ -99,7 +101,7 @@ def test_failed_trials_are_failed_in_the_study_and_the_search_is_deterministic()
     assert study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     failed = {one.history[1].proposal.hash, one.history[5].proposal.hash}
     for t in study.trials:
-        genome, _ = one.proposer._genome(t.params)
+        genome, _ = one.proposer.decode(t.params)
         if genome is not None and space.to_spec(genome).content_hash() in failed:
             assert t.state == optuna.trial.TrialState.FAIL
 
@@ -110,9 +112,9 @@ def test_a_child_is_repaired_into_the_budget():
     params = {f"{name}_{s}": value for s in range(3)
               for name, value in (("edge", "@1->@3"), ("rank", 16), ("act", "relu"), ("scale", "learn"))}
     params["edge_2"] = "@0->@2"
-    genome, repaired = proposer._genome(params)
+    genome, repaired = proposer.decode(params)
     assert repaired and len(genome) <= 2 and space.fits(genome)  # the repeated edge once, then within 700
-    assert proposer._genome({**params, "edge_0": NONE, "edge_1": NONE, "edge_2": NONE}) == (None, False)
+    assert proposer.decode({**params, "edge_0": NONE, "edge_1": NONE, "edge_2": NONE}) == (None, False)
 
 
 def test_settings_errors(task_file, tmp_path, capsys):
