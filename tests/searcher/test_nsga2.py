@@ -16,6 +16,7 @@ from search_fixtures import comparable, quick_search, synthetic_space
 from test_kill_resume import kill_in_a_trial, trials_of
 
 from adaptgraph.cli import main
+from adaptgraph.commands.search_commands import STRATEGY_OPTIONS
 from adaptgraph.errors import SearchError
 from adaptgraph.searcher import NSGA2, Budget, Fidelity, ProcessExecution, Searcher, TrialOutcome, make_strategy
 from adaptgraph.searcher.journal import FINISHED, JOURNAL, MANIFEST, STARTED, read_journal
@@ -147,6 +148,7 @@ def test_help_names_the_strategy_and_its_options(capsys):
     for option in ("--objective OBJECTIVE", "--crossover-prob P", "--mutation-prob P"):
         assert option in out
     assert "nsga2: N distinct specs evaluated (default 24)" in out and "nsga2: specs per generation (default 8)" in out
+    assert set(NSGA2.model_fields) <= set(STRATEGY_OPTIONS.values())  # every setting has a flag
 
 
 SETTINGS = dict(strategy=NSGA2(trials=6, population=3, gga=False), budget=Budget(adapters=(1, 2)), final="front",
