@@ -8,7 +8,8 @@ Typical use::
     print(result.best.spec_text, result.best.test_accuracy)
 
 Pieces: ``space`` (stream-point edges, budget, genomes <-> specs), ``mutations``,
-``strategies`` (single, random, gga, evolve), ``hyperband`` (multi-fidelity, Optuna),
+``strategies`` (single, random, gga, evolve), ``hyperband`` (multi-fidelity, Optuna), ``nsga2``
+(multi-objective, Optuna's NSGA-II),
 ``searcher`` (ask/tell),
 ``trial`` (one trial as a pure function), ``executors`` / ``ray_executor``,
 ``config`` (``SearchConfig``: every option), ``journal`` (manifest and append-only journal), ``run`` (the ``search`` driver),
@@ -20,6 +21,7 @@ from .journal import read_journal
 from .executors import EXECUTORS, LocalExecutor, ProcessExecutor, make_executor
 from .hyperband import Hyperband, Ladder
 from .mutations import MUTATIONS, draw_edge, mutate
+from .nsga2 import NSGA2
 from .records import Candidate, Proposal, TrialOutcome, TrialRecord
 from .result import SearchResult, TrialSummary, pareto_front
 from .run import search
@@ -31,7 +33,7 @@ from .trial import TrialTask, run_trial
 
 __all__ = [
     "EXECUTORS", "GGA", "MUTATIONS", "STRATEGIES", "Budget", "Candidate", "Evolve", "Fidelity", "Gene",
-    "Hyperband", "Ladder", "LocalExecution", "LocalExecutor", "ProcessExecution", "ProcessExecutor", "Proposal",
+    "Hyperband", "Ladder", "LocalExecution", "LocalExecutor", "NSGA2", "ProcessExecution", "ProcessExecutor", "Proposal",
     "RandomPlacement", "RayExecution", "Scoring", "SearchConfig", "SearchResult", "SearchSpace",
     "Searcher", "Single", "TrialOutcome", "TrialRecord", "TrialSummary", "TrialTask", "baseline_genome", "draw_edge",
     "make_executor", "make_strategy", "mutate", "pareto_front", "read_journal", "run_trial", "search", "search_config",
