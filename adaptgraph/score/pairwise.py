@@ -164,9 +164,21 @@ def pair_spectra(h: Sequence[torch.Tensor], d: Sequence[torch.Tensor], *,
 
 
 def _fill_group(values, members, hs, ds, precise, tick) -> None:
+    rows = pair_rows(members, hs, ds, lambda row: row_spectra(row[1], row[2], precise), tick)
+    for i, row in rows:
+        for j, sv in zip(members, row):
+            values[i][j] = sv
+
+
+def pair_rows(members: Sequence[int], hs: Sequence[torch.Tensor], ds: Sequence[torch.Tensor],
+              per_row: Callable[[tuple[int, torch.Tensor, list[tuple[int, int]]]], list],
+              tick: Optional[Callable[[], None]]) -> list[tuple[int, list]]:
+    """``(i, per_row((i, cores, bounds)))`` for each source i of one group of aligned points, where
+    ``cores[:, lo:hi]`` are the cores A_i^T B_j of i and every destination j (``bounds``), from ONE
+    matmul; the sources run in parallel threads on the CPU (``map_single_threaded``)."""
     rows = {x.shape[0] for x in hs}
     if len(rows) != 1:
-        raise ScoreError(f"points {members} are grouped together but have different token "
+        raise ScoreError(f"points {list(members)} are grouped together but have different token "
                          f"counts {sorted(rows)}; give them different group labels")
     each = map_single_threaded if all(x.device.type == "cpu" for x in hs) else _map
     factors = each(factor_rows, [*hs, *ds])
@@ -174,15 +186,14 @@ def _fill_group(values, members, hs, ds, precise, tick) -> None:
     bounds = block_bounds([x.shape[1] for x in b])
     b_all = torch.cat(b, dim=1)
 
-    def source_row(ai: torch.Tensor) -> list[torch.Tensor]:
-        spectra = row_spectra(ai.T @ b_all, bounds, precise)  # every core with source i in one matmul
+    def source_row(source: tuple[int, torch.Tensor]) -> list:
+        i, ai = source
+        out = per_row((i, ai.T @ b_all, bounds))  # every core with source i in one matmul
         if tick is not None:
             tick()
-        return spectra
+        return out
 
-    for i, row in zip(members, each(source_row, a)):
-        for j, sv in zip(members, row):
-            values[i][j] = sv
+    return list(zip(members, each(source_row, list(zip(members, a)))))
 
 
 def _map(fn: Callable, items: Sequence) -> list:
