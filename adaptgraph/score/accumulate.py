@@ -55,6 +55,11 @@ class PairwiseAccumulator:
         return tuple(self._tokens)
 
     @property
+    def n_points(self) -> int:
+        """Number of points."""
+        return len(self.widths)
+
+    @property
     def mode(self) -> str:
         """``rows`` or ``sums``: what is being kept right now."""
         return "sums" if self._sums is not None else "rows"

@@ -26,7 +26,7 @@ from typing import Callable, Hashable, Optional, Sequence
 
 import torch
 
-from .metrics import numerical_rank, resolve_rtol
+from .metrics import numerical_rank, resolve_rtol, warn_if_saturated
 from .pairwise import (GRAM_MIN_SIZE, _check_pair_lists, _default_groups, block_bounds, core_spectrum,
                        group_members, pair_rows)
 
@@ -135,6 +135,14 @@ def pair_ranks(h: Sequence[torch.Tensor], d: Sequence[torch.Tensor], *, rtol: Op
     return out
 
 
+def warn_saturated(ranks: Sequence[Sequence[Optional[int]]], tokens: Sequence[int], widths: Sequence[int], *,
+                   stacklevel: int = 2) -> int:
+    """``metrics.warn_if_saturated`` for an n x n rank matrix (None: no edge), as ``score_matrices`` warns."""
+    caps = [(r, tokens[i], widths[i], widths[j]) for i, row in enumerate(ranks) for j, r in enumerate(row)
+            if r is not None]
+    return warn_if_saturated(caps, stacklevel=stacklevel + 1)
+
+
 def sums_ranks(total: torch.Tensor, widths: Sequence[int], rtol: Optional[float], precise: bool,
                tick: Optional[Callable[[], None]] = None) -> list[list[int]]:
     """Ranks of the blocks of ``total`` = [H_1 ... H_m]^T [Delta_1 ... Delta_m] (the ``sums`` store)."""
@@ -148,4 +156,4 @@ def sums_ranks(total: torch.Tensor, widths: Sequence[int], rtol: Optional[float]
 
 
 __all__ = ["MAX_ITERATIONS", "core_ranks", "gram_ranks", "inertia_above", "pair_ranks", "sums_ranks",
-           "top_eigenvalue"]
+           "top_eigenvalue", "warn_saturated"]
