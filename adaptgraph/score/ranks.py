@@ -16,9 +16,12 @@ theta^2), so when a < theta the Kato-Temple bound gives lambda_max <= theta + r^
 residual norm. An edge is counted once that bracket is narrower, relative to lambda_max, than
 ``N eps64 / rtol^2``: tau then moves by less than the rounding error (about N eps64 lambda_max)
 that M's eigenvalues carry in the spectra path as well, so the count is that path's up to the same
-rounding. Gradients' spectra fall fast (on ViT-B lambda_2 / lambda_max < 0.05), so two to four
-iterations do; an edge whose bracket does not close within ``MAX_ITERATIONS`` (a flat top of the
-spectrum) is counted from its exact spectrum (``eigvalsh``) instead.
+rounding. Where the top of the spectrum is too flat for a < theta (on MiniLM's first and last points
+lambda_2 / lambda_max reaches 0.9), the iterations run until theta stops moving, and a Cholesky
+factorisation of (1 + width) theta I - M that succeeds proves lambda_max below its shift (N^3 / 3
+flops, as the LDL^T). Gradients' spectra mostly fall fast (on ViT-B lambda_2 / lambda_max < 0.05), so
+two to four iterations do; an edge that passes neither test within ``MAX_ITERATIONS`` is counted from
+its exact spectrum (``eigvalsh``) instead.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import torch
 
 from .metrics import numerical_rank, resolve_rtol, warn_if_saturated
 from .pairwise import (GRAM_MIN_SIZE, _check_pair_lists, _default_groups, block_bounds, core_spectrum,
-                       group_members, pair_rows)
+                       group_members, pair_rows, small_gram)
 
 MAX_ITERATIONS = 30
 """Power iterations before an edge falls back to its spectrum."""
@@ -42,27 +45,31 @@ def core_ranks(cores: torch.Tensor, rtol: float, precise: bool = False) -> list[
         return [0] * cores.shape[0]
     if precise or rtol == 0 or min(cores.shape[-2:]) < GRAM_MIN_SIZE:
         return [numerical_rank(sv, rtol) for sv in core_spectrum(cores, precise)]
-    gram = cores.mT @ cores if cores.shape[-1] <= cores.shape[-2] else cores @ cores.mT
-    return gram_ranks(gram, rtol)
+    return gram_ranks(small_gram(cores), rtol, overwrite=True)
 
 
-def gram_ranks(gram: torch.Tensor, rtol: float) -> list[int]:
-    """Number of eigenvalues above ``rtol^2 lambda_max`` of each PSD matrix of a batch ``(b, k, k)``."""
+def gram_ranks(gram: torch.Tensor, rtol: float, overwrite: bool = False) -> list[int]:
+    """Number of eigenvalues above ``rtol^2 lambda_max`` of each PSD matrix of a batch ``(b, k, k)``
+    (``overwrite``: ``gram`` may be overwritten)."""
     lam, done = top_eigenvalue(gram, rtol)
     ranks = torch.zeros(gram.shape[0], dtype=torch.long)
-    ok = done & (lam > 0)
-    if ok.any():
-        ranks[ok] = inertia_above(gram[ok], (rtol * rtol) * lam[ok])
     rest = (~done).nonzero().flatten()
     if rest.numel():  # no certified lambda_max: the exact spectrum, as in the spectra path
         for k, ev in zip(rest.tolist(), torch.linalg.eigvalsh(gram[rest])):
             ranks[k] = numerical_rank(ev.clamp_min(0.0).sqrt(), rtol)
+    ok = done & (lam > 0)
+    if ok.all():
+        ranks = inertia_above(gram, (rtol * rtol) * lam, in_place=overwrite)
+    elif ok.any():
+        ranks[ok] = inertia_above(gram[ok], (rtol * rtol) * lam[ok], in_place=True)
     return ranks.tolist()
 
 
-def inertia_above(gram: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
-    """Number of eigenvalues of each ``gram[b]`` strictly above ``tau[b]``, from one LDL^T of gram - tau I."""
-    shifted = gram - tau[:, None, None] * torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+def inertia_above(gram: torch.Tensor, tau: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+    """Number of eigenvalues of each ``gram[b]`` strictly above ``tau[b]``, from one LDL^T of gram - tau I
+    (``in_place``: shift ``gram`` itself instead of a copy)."""
+    shifted = gram if in_place else gram.clone()
+    shifted.diagonal(dim1=-2, dim2=-1).sub_(tau[:, None])
     ld, pivots, _ = torch.linalg.ldl_factor_ex(shifted)
     one = pivots > 0  # a 2x2 block has both of its pivot entries negative (LAPACK sytrf)
     positive = (ld.diagonal(dim1=-2, dim2=-1) > 0) & one
@@ -70,30 +77,42 @@ def inertia_above(gram: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
 
 
 def top_eigenvalue(gram: torch.Tensor, rtol: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(lambda_max, certified) per PSD matrix of a batch: power iterations until the Kato-Temple
-    bracket [theta, theta + r^2 / (theta - a)] is narrower than ``N eps64 / rtol^2`` (module docstring)."""
+    """(lambda_max, certified) per PSD matrix of a batch: power iterations until lambda_max is known to a
+    relative ``N eps64 / rtol^2`` (module docstring), by the Kato-Temple bracket or, where the top of the
+    spectrum is too flat for it, by a Cholesky factorisation of (1 + that) theta I - M that succeeds."""
     b, k = gram.shape[0], gram.shape[-1]
     width = min(k * EPS64 / (rtol * rtol), 1e-3)
-    frob2 = gram.square().sum((-2, -1))
+    frob2 = torch.linalg.vector_norm(gram, dim=(-2, -1)).square()
     start = gram.diagonal(dim1=-2, dim2=-1).argmax(-1)
     v = gram[torch.arange(b), :, start]  # the heaviest column: one power step already
     lam = torch.zeros(b, dtype=gram.dtype, device=gram.device)
     done = frob2 == 0  # a zero matrix: rank 0
+    stalled = torch.zeros_like(done)
     todo = (~done).nonzero().flatten()
     for _ in range(MAX_ITERATIONS):
         if todo.numel() == 0:
             break
-        m, x = gram[todo], v[todo]
+        every = todo.numel() == b
+        m, x = (gram, v) if every else (gram[todo], v[todo])  # indexing copies
         x = x / x.norm(dim=-1, keepdim=True)
         w = (m @ x[..., None])[..., 0]
-        theta = (x * w).sum(-1)
+        theta = (x * w).sum(-1)  # nondecreasing over power iterations of a PSD matrix
         r2 = (w - theta[:, None] * x).square().sum(-1)
         a = (frob2[todo] - theta * theta).clamp_min(0.0).add(4 * k * EPS64 * frob2[todo]).sqrt()  # >= lambda_2
         ok = (a < theta) & (r2 <= width * theta * (theta - a))
+        flat = ~ok & (theta - lam[todo] <= width * theta / 16)  # theta has stopped moving: try the Cholesky test
         lam[todo] = theta
         done[todo[ok]] = True
+        stalled[todo[flat]] = True
         v[todo] = w
-        todo = todo[~ok]
+        todo = todo[~(ok | flat)]
+    check = (stalled | ~done) & (frob2 > 0)
+    if check.any():
+        idx = check.nonzero().flatten()
+        upper = (1 + width) * lam[idx]
+        margin = -gram[idx]
+        margin.diagonal(dim1=-2, dim2=-1).add_(upper[:, None])
+        done[idx] = torch.linalg.cholesky_ex(margin).info == 0  # positive definite: lambda_max < upper
     return lam, done
 
 

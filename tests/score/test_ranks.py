@@ -79,16 +79,32 @@ def test_random_points_equal_matrix_rank_and_the_spectra_path(tokens):
             assert got[i][j] == reference(h[i], d[j]) == via_spectra[i][j], (i, j)
 
 
-def test_flat_top_of_the_spectrum_falls_back_to_eigvalsh(monkeypatch):
-    # lambda_1 = lambda_2: no bound on lambda_2 below the Rayleigh quotient, so no certified lambda_max
-    tol = default_rtol(100, 100)
-    s = [1.0, 1.0, 0.5, tol * 1.2, tol * 0.8] + [1e-9] * 75
-    h, d = with_spectrum(80, 100, s, seed=5)
-    calls = []
-    real = torch.linalg.eigvalsh
-    monkeypatch.setattr(torch.linalg, "eigvalsh", lambda m: calls.append(m.shape) or real(m))
-    assert scored(h, d) == reference(h, d) == 4
-    assert calls and calls[0][0] == 1  # the one uncertified edge, alone
+def spy_eigvalsh(monkeypatch) -> list:
+    calls, real = [], torch.linalg.eigvalsh
+    monkeypatch.setattr(torch.linalg, "eigvalsh", lambda m: calls.append(tuple(m.shape)) or real(m))
+    return calls
+
+
+def flat_top(seed, tol=default_rtol(100, 100)):
+    s = [1.0, 1.0, 0.95, 0.9, 0.5, tol * 1.2, tol * 0.8] + [1e-9] * 73
+    return with_spectrum(80, 100, s, seed=seed)
+
+
+def test_flat_top_of_the_spectrum_is_certified_by_cholesky(monkeypatch):
+    # lambda_1 = lambda_2: Kato-Temple has no bound on lambda_2 below theta; theta stops moving and
+    # (1 + width) theta I - M is positive definite, which proves lambda_max
+    h, d = flat_top(5)
+    calls = spy_eigvalsh(monkeypatch)
+    assert scored(h, d) == reference(h, d) == 6
+    assert calls == []
+
+
+def test_uncertified_edges_fall_back_to_their_spectrum(monkeypatch):
+    h, d = flat_top(6, tol=1e-2)  # rtol 1e-2: lambda_max is needed to a relative 2e-10
+    monkeypatch.setattr(ranks_module, "MAX_ITERATIONS", 1)  # theta still below that: Cholesky fails
+    calls = spy_eigvalsh(monkeypatch)
+    assert scored(h, d, 1e-2) == reference(h, d, 1e-2) == 6
+    assert calls == [(1, 80, 80)]  # the one uncertified edge, alone
 
 
 def test_top_eigenvalue_is_certified_and_accurate_with_a_gap():
