@@ -16,12 +16,15 @@ theta^2), so when a < theta the Kato-Temple bound gives lambda_max <= theta + r^
 residual norm. An edge is counted once that bracket is narrower, relative to lambda_max, than
 ``N eps64 / rtol^2``: tau then moves by less than the rounding error (about N eps64 lambda_max)
 that M's eigenvalues carry in the spectra path as well, so the count is that path's up to the same
-rounding. Where the top of the spectrum is too flat for a < theta (on MiniLM's first and last points
-lambda_2 / lambda_max reaches 0.9), the iterations run until theta stops moving, and a Cholesky
-factorisation of (1 + width) theta I - M that succeeds proves lambda_max below its shift (N^3 / 3
-flops, as the LDL^T). Gradients' spectra mostly fall fast (on ViT-B lambda_2 / lambda_max < 0.05), so
-two to four iterations do; an edge that passes neither test within ``MAX_ITERATIONS`` is counted from
-its exact spectrum (``eigvalsh``) instead.
+rounding. Where the top of the spectrum is too flat for a < theta (on MiniLM's first and last
+points), the iterations run until theta stops moving, and a Cholesky factorisation of
+(1 + N eps64 / rtol^2) theta I - M that succeeds proves lambda_max below its shift (N^3 / 3 flops,
+as the LDL^T). Gradients' spectra mostly fall fast at the top, so a few iterations do; an edge that
+passes neither test within ``MAX_ITERATIONS`` is counted from its exact spectrum (``eigvalsh``).
+
+Against ``torch.linalg.matrix_rank`` of the explicit float32 gradient (the naive loop), both paths
+may differ where a singular value lies within that gradient's float32 rounding (about 1e-7 of
+sigma_max times ||H_i|| ||Delta_j|| / ||G_ij||) of the threshold: noise of the float32 gradient.
 """
 from __future__ import annotations
 
