@@ -3,11 +3,13 @@
 For each backbone (``zoo:vit-base-shape``: n = 25 stream points, 625 edges, width 768;
 ``hf:minilm``: n = 13, 169 edges, width 384), on ONE batch, three measurements:
 
-* ``score``: ``score_edges`` with a random head (no probe fitting) on one batch: one
-  forward + backward pass with probes at all n points (``probe`` stage), the spectra
-  of all n^2 G_ij (``spectra`` stage: rank, erank, nuclear) and their Frobenius norms
-  from token Grams without spectra (``fro`` stage). Tracing is done beforehand and not
-  counted. Scoring by one metric costs the probed pass plus that metric's stage.
+* ``score``: ``score_edges`` with a random head (no probe fitting) on one batch, twice per
+  repeat: with ``metrics=("rank", "fro")``, one forward + backward pass with probes at all n
+  points (``probe`` stage), the numerical ranks of all n^2 G_ij without spectra (``rank``
+  stage, ``score.ranks``) and their Frobenius norms from token Grams (``fro`` stage); then
+  with all metrics, the spectra of all n^2 G_ij (``spectra`` stage: what erank and nuclear
+  need). Tracing is done beforehand and not counted. Scoring by one metric costs the probed
+  pass plus that metric's stage; the probe time is the median over both calls.
 * ``step``: one training step (forward, loss, backward, AdamW step) of the common
   baseline, one parallel adapter per sub-layer (``for k in 0..2L-1 { parallel @{k} -> @{k+1} }``).
 * ``naive``: for each of a seeded random sample of edges, compile a one-edge spec
@@ -112,18 +114,29 @@ def measure_score(ref: str, repeats: int) -> dict:
     from adaptgraph.score import RankSaturationWarning, ScoreConfig, score_edges
 
     bb, traced, task_ref, batch, head = setup(ref)
-    runs = []
-    for _ in range(repeats):
+    runs, probes = [], []
+
+    def score(metrics):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RankSaturationWarning)  # one batch: ranks are capped by tokens
-            config = ScoreConfig(batches=1, batch_size=BACKBONES[ref][1], max_length=BACKBONES[ref][2], head="random")
+            config = ScoreConfig(batches=1, batch_size=BACKBONES[ref][1], max_length=BACKBONES[ref][2], head="random",
+                                 metrics=metrics)
             s = score_edges(bb, task_ref, config, progress=False, traced=traced)
-        t = dict(s.timings)
-        runs.append({"probe_s": t["probe"], "spectra_s": t["spectra"], "fro_s": t["fro"],
-                     "score_s": t["probe"] + t["spectra"] + t["fro"]})
+        probes.append(s.timings[[k for k, _ in s.timings].index("probe")][1])
+        return s, dict(s.timings)
+
+    for _ in range(repeats):
+        fast, t = score(("rank", "fro"))
+        full, u = score(("rank", "erank", "fro", "nuclear"))
+        runs.append({"probe_s": t["probe"], "probe_with_spectra_s": u["probe"], "rank_s": t["rank"],
+                     "spectra_s": u["spectra"], "fro_s": t["fro"]})
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    return {**med, "runs": runs, "points": s.n, "edges": s.n * s.n, "tokens": max(s.tokens),
-            "widths": sorted(set(s.widths)), "ranks": [[s.rank[i][j] for j in range(s.n)] for i in range(s.n)],
+    med["probe_s"] = statistics.median(probes)
+    s = fast
+    return {**med, "score_s": med["probe_s"] + med["spectra_s"] + med["fro_s"], "runs": runs, "points": s.n,
+            "edges": s.n * s.n, "tokens": max(s.tokens), "widths": sorted(set(s.widths)),
+            "ranks": [[s.rank[i][j] for j in range(s.n)] for i in range(s.n)],
+            "ranks_from_spectra": [[full.rank[i][j] for j in range(s.n)] for i in range(s.n)],
             "fro": [[s.fro[i][j] for j in range(s.n)] for i in range(s.n)]}
 
 
@@ -232,7 +245,7 @@ def wait_check(ref: str) -> dict:
 def summarise(ref: str, idle: dict, raw: dict, edges) -> dict:
     med, mean = statistics.median, statistics.mean
     step_s = med(r["step_s"] for r in raw["step"])
-    stage = {k: med(r[k] for r in raw["score"]) for k in ("score_s", "probe_s", "spectra_s", "fro_s")}
+    stage = {k: med(r[k] for r in raw["score"]) for k in ("score_s", "probe_s", "rank_s", "spectra_s", "fro_s")}
     first = raw["score"][0]
     n = first["points"]
     naive = {k: mean(med(r["edges"][e][k] for r in raw["naive"]) for e in range(len(edges)))
@@ -240,10 +253,12 @@ def summarise(ref: str, idle: dict, raw: dict, edges) -> dict:
     kinds = [row["kind"] for row in raw["naive"][0]["edges"]]
     agree = sum(row["rank"] == first["ranks"][i][j] for row, (i, j) in zip(raw["naive"][0]["edges"], edges))
     fro_gap = max(abs(row["fro"] - first["fro"][i][j]) / row["fro"] for row, (i, j) in zip(raw["naive"][0]["edges"], edges))
+    same_ranks = sum(a == b for r in raw["score"] for ra, rb in zip(r["ranks"], r["ranks_from_spectra"])
+                     for a, b in zip(ra, rb))
     for r in raw["score"]:
-        r.pop("ranks"), r.pop("fro")  # n x n numbers per run: the scores themselves are not what this file is about
+        r.pop("ranks"), r.pop("ranks_from_spectra"), r.pop("fro")  # n x n numbers per run: not what this file is about
     per_metric = {}
-    for metric, stage_key, naive_key in (("rank", "spectra_s", "svd_s"), ("fro", "fro_s", "norm_s")):
+    for metric, stage_key, naive_key in (("rank", "rank_s", "svd_s"), ("fro", "fro_s", "norm_s")):
         score_s = stage["probe_s"] + stage[stage_key]
         naive_s = (naive["forward_backward_s"] + naive[naive_key]) * n * n
         per_metric[metric] = {"score_seconds": score_s, "stage_seconds": stage[stage_key],
@@ -252,8 +267,9 @@ def summarise(ref: str, idle: dict, raw: dict, edges) -> dict:
     return {
         "backbone": ref, "task": BACKBONES[ref][0], "batch_size": BACKBONES[ref][1], "points": n,
         "edges": n * n, "widths": first["widths"], "tokens": first["tokens"],
-        "score": {"seconds": stage["score_s"], "probe_seconds": stage["probe_s"],
+        "score": {"seconds": stage["score_s"], "probe_seconds": stage["probe_s"], "rank_seconds": stage["rank_s"],
                   "spectra_seconds": stage["spectra_s"], "fro_seconds": stage["fro_s"],
+                  "ranks_without_spectra_equal_to_spectra_ranks": f"{same_ranks} of {n * n * len(raw['score'])}",
                   "peak_rss_mib": med(r["maxrss_mib"] for r in raw["score"])},
         "per_metric": per_metric,
         "ceiling": {"naive_vs_score": n * n * naive["forward_backward_s"] / stage["probe_s"],
@@ -272,6 +288,12 @@ def summarise(ref: str, idle: dict, raw: dict, edges) -> dict:
                   "peak_rss_mib": med(r["maxrss_mib"] for r in raw["naive"])},
         "idle_peak_rss_mib": idle["maxrss_mib"],
         "score_vs_baseline_step": stage["score_s"] / step_s,
+        "steps": {"probe": stage["probe_s"] / step_s, "rank": (stage["probe_s"] + stage["rank_s"]) / step_s,
+                  "fro": (stage["probe_s"] + stage["fro_s"]) / step_s,
+                  "all_metrics": stage["score_s"] / step_s,
+                  "why": "scoring time / one baseline training step: probe = the floor of any scorer that runs the "
+                         "probed pass; rank = probe + rank stage; fro = probe + fro stage; all_metrics = probe + "
+                         "spectra + fro"},
         "raw": raw,
     }
 
@@ -287,11 +309,13 @@ def table(result: dict) -> str:
     row("stream points n (edges n^2)", lambda r: f"{r['points']} ({r['edges']})")
     row("batch (tokens)", lambda r: f"{r['batch_size']} x `{r['task']}` ({r['tokens']})")
     row("probed pass (all edges)", lambda r: f"{r['score']['probe_seconds']:.2f} s")
+    row("ranks of all edges, no spectra", lambda r: f"{r['score']['rank_seconds']:.2f} s")
     row("spectra of all edges (rank, erank, nuclear)", lambda r: f"{r['score']['spectra_seconds']:.2f} s")
     row("Frobenius norms of all edges, no spectra", lambda r: f"{r['score']['fro_seconds']:.3f} s")
     row("one training step, baseline", lambda r: f"{r['baseline_step']['seconds']:.2f} s "
                                                  f"({r['baseline_step']['adapters']} parallel adapters)")
-    row("scoring everything / training step", lambda r: f"{r['score_vs_baseline_step']:.1f}")
+    row("in training steps: probed pass (floor) / `rank` / `fro` / all four",
+        lambda r: " / ".join(f"{r['steps'][k]:.2f}" for k in ("probe", "rank", "fro", "all_metrics")))
     row("naive loop per edge: pass, SVD, norm", lambda r: f"{r['naive']['forward_backward_seconds_per_edge']:.2f} s, "
         f"{r['naive']['svd_seconds_per_edge'] * 1e3:.1f} ms, {r['naive']['norm_seconds_per_edge'] * 1e3:.2f} ms (+ "
         f"{r['naive']['compile_seconds_per_edge_not_counted']:.2f} s compile, not counted)")
@@ -300,6 +324,8 @@ def table(result: dict) -> str:
             f" / {r['per_metric'][m]['score_seconds']:.2f} s = **{r['per_metric'][m]['naive_vs_score']:.0f}x**")
     row("ceiling: n^2 x naive pass / probed pass", lambda r: f"{r['ceiling']['naive_vs_score']:.0f}x")
     row("sampled naive ranks = scored ranks", lambda r: r["naive"]["sampled_ranks_equal_to_score"])
+    row("ranks without spectra = ranks from spectra (all edges, all runs)",
+        lambda r: r["score"]["ranks_without_spectra_equal_to_spectra_ranks"])
     row("sampled naive norms vs scored, max rel. difference",
         lambda r: f"{r['naive']['sampled_fro_max_relative_difference']:.1e}")
     row("peak RSS: idle / step / scoring / naive (MiB)",
@@ -357,7 +383,8 @@ def main() -> None:
     for r in results:
         ratios = ", ".join(f"{m} {v['naive_vs_score']:.0f}x" for m, v in r["per_metric"].items())
         print(f"{r['backbone']}: n = {r['points']} ({r['edges']} edges), {r['tokens']} tokens; probe "
-              f"{r['score']['probe_seconds']:.2f} s, spectra {r['score']['spectra_seconds']:.2f} s, fro "
+              f"{r['score']['probe_seconds']:.2f} s, rank {r['score']['rank_seconds']:.2f} s, "
+              f"spectra {r['score']['spectra_seconds']:.2f} s, fro "
               f"{r['score']['fro_seconds']:.3f} s; naive pass {r['naive']['forward_backward_seconds_per_edge']:.2f} s/edge; "
               f"naive / scoring: {ratios} (ceiling {r['ceiling']['naive_vs_score']:.0f}x); sampled ranks equal "
               f"{r['naive']['sampled_ranks_equal_to_score']}")

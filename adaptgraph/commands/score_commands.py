@@ -18,7 +18,9 @@ EXAMPLES_SCORE = """examples:
   adaptgraph score zoo:vit-tiny --task digits --head random --batches 2 --out runs/vit_scores
   adaptgraph score hf:minilm --task wordnet:noun --points @0 @6 encoder.layer.3.attention.out --json
 
-writes DIR/scores.json (all n^2 edge scores: rank, erank, fro, nuclear) and DIR/heatmap.png (of --metric).
+writes DIR/scores.json (all n^2 edge scores: rank, erank, fro, nuclear, or those of --metrics) and
+DIR/heatmap.png (of --metric). `--metrics rank` (or `rank fro`) counts ranks without spectra, in about
+half the time of the spectra on ViT-B.
 The rank tolerance defaults to float32 eps * max(d_i, d_j), the rule of torch.linalg.matrix_rank.
 """
 EXAMPLES_SELECT = """examples:
@@ -63,8 +65,11 @@ def register(sub) -> None:
                    help="rank tolerance relative to the largest singular value (default float32 eps * max(d_i, d_j))")
     p.add_argument("--store", default=SCORE["store"].default, choices=Choices("adaptgraph.score.accumulate", "STORES"),
                    metavar="MODE", help="memory of the accumulation: %(choices)s (default %(default)s; see docs/scoring.md)")
-    p.add_argument("--metric", default="rank", metavar="rank|erank|fro|nuclear",
-                   help="metric of the heat map and of the top edges shown (all four are saved; default rank)")
+    p.add_argument("--metrics", nargs="+", default=SCORE["metrics"].default, metavar="METRIC",
+                   help="scores computed and saved (default all four: rank erank fro nuclear); rank and fro alone "
+                        "skip the spectra, which is faster but keeps no spectra for `select --ranks allocated`")
+    p.add_argument("--metric", default=None, metavar="rank|erank|fro|nuclear",
+                   help="metric of the heat map and of the top edges shown (default rank, or the first of --metrics)")
     p.add_argument("--points", nargs="+", default=SCORE["points"].default, metavar="P",
                    help="score these points instead of the stream points")
     p.add_argument("--stream", default=SCORE["stream"].default, metavar="PATTERN",
@@ -126,8 +131,10 @@ def run_score(args) -> int:
     from ..score import score_edges
     from ..score.edge_scores import check_metric
 
-    check_metric(args.metric)  # before minutes of scoring, not after
     config = config_from_args(ScoreConfig, args)
+    for name in config.metrics:  # before minutes of scoring, not after
+        check_metric(name)
+    args.metric = _heatmap_metric(args.metric, config.metrics)
     out = Path(args.out)
     inputs = input_paths(args.backbone, args.task)
     check_folder(out, "score", inputs)  # a folder of other files is refused before loading anything
@@ -146,6 +153,20 @@ def run_score(args) -> int:
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     return 0
+
+
+def _heatmap_metric(metric, metrics) -> str:
+    """``--metric``, or by default rank (or the first of ``--metrics``); it must be one of ``--metrics``."""
+    from ..errors import ScoreError
+    from ..score.edge_scores import check_metric
+
+    if metric is None:
+        return "rank" if "rank" in metrics else metrics[0]
+    check_metric(metric)
+    if metric not in metrics:
+        raise ScoreError(f"--metric {metric} is not among the metrics computed ({' '.join(metrics)})",
+                         hint=f"add it: --metrics {' '.join(metrics)} {metric}")
+    return metric
 
 
 def _saturation_notes(caught) -> list[str]:

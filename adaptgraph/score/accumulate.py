@@ -23,6 +23,7 @@ from adaptgraph.errors import ScoreError
 
 from .norms import fro_from_sums, pair_fro
 from .pairwise import PairSpectra, block_bounds, group_members, pair_spectra, row_spectra
+from .ranks import pair_ranks, sums_ranks
 
 STORES = ("auto", "rows", "sums")
 
@@ -52,6 +53,11 @@ class PairwiseAccumulator:
     def tokens(self) -> tuple[int, ...]:
         """Token rows accumulated per point (after subsampling)."""
         return tuple(self._tokens)
+
+    @property
+    def n_points(self) -> int:
+        """Number of points."""
+        return len(self.widths)
 
     @property
     def mode(self) -> str:
@@ -93,6 +99,24 @@ class PairwiseAccumulator:
             out = pair_spectra(h, d, groups=self._groups, precise=precise, tick=tick)
             return PairSpectra(out.values, self.tokens, self.widths)
         return self._spectra_from_sums(precise, tick)
+
+    def ranks(self, rtol: Optional[float] = None, precise: bool = False,
+              tick: Optional[Callable[[], None]] = None) -> list[list[Optional[int]]]:
+        """Numerical ranks ``[src][dst]`` of the accumulated H_i^T Delta_j without their spectra (``ranks``);
+        ``rtol=None``: float32 eps * max(d_i, d_j). ``tick()`` is called once per source point."""
+        if self.batches == 0:
+            raise ScoreError("no batch was added; call add() at least once before ranks()")
+        if self._sums is None:
+            return pair_ranks([torch.cat(r[0]) for r in self._rows], [torch.cat(r[1]) for r in self._rows],
+                              rtol=rtol, groups=self._groups, precise=precise, tick=tick)
+        n = len(self.widths)
+        out: list[list[Optional[int]]] = [[None] * n for _ in range(n)]
+        for g, idx in group_members(self._groups).items():
+            block = sums_ranks(self._sums[g], [self.widths[i] for i in idx], rtol, precise, tick)
+            for a, i in enumerate(idx):
+                for b, j in enumerate(idx):
+                    out[i][j] = block[a][b]
+        return out
 
     def fro(self) -> list[list[Optional[float]]]:
         """Frobenius norms ``[src][dst]`` of the accumulated H_i^T Delta_j, without any spectrum (``norms``)."""

@@ -80,8 +80,11 @@ def allocate_chosen(scores: EdgeScores, edges: Sequence[tuple[int, int]], budget
     parameters between the edges without adding any.
     """
     if scores.spectra is None:
-        raise ScoreError("these scores keep no singular values, which rank allocation needs (they were saved "
-                         "before the spectra were kept)", hint="score again with `adaptgraph score`")
+        why = (f"they were scored with metrics {', '.join(scores.metrics)} alone, which skip the spectra"
+               if "erank" not in scores.metrics and "nuclear" not in scores.metrics
+               else "they were saved before the spectra were kept")
+        raise ScoreError(f"these scores keep no singular values, which rank allocation needs ({why})",
+                         hint="score again with `adaptgraph score` (its default metrics keep them)")
     spectra = [scores.spectra[i][j] or () for i, j in edges]
     params = [lambda r, i=i, j=j: int(adapter_parameters(scores.widths[i], scores.widths[j], cost_options(r, bias)))
               for i, j in edges]

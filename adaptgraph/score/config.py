@@ -37,6 +37,9 @@ class ScoreConfig(BaseModel):
     probe_examples: Count = Field(256, description="training examples the probe head is fitted on")
     probe_steps: Count = Field(100, description="optimiser steps of the probe head's fit")
     pooling: str = Field("auto", description="how the head pools token features (see adaptgraph.tasks.head)")
+    metrics: Annotated[tuple[str, ...], Field(min_length=1)] = Field(
+        METRICS, description="scores computed: rank and fro alone skip the spectra (faster; no spectra kept, so no "
+                             "allocated ranks); erank and nuclear need them")
     rtol: Optional[Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] = Field(
         None, description="rank tolerance relative to the largest singular value (None: float32 eps * max(d_i, d_j))")
     store: str = Field("auto", description="memory of the accumulation: auto, rows or sums (see score.accumulate)")

@@ -51,13 +51,14 @@ class EdgeScores:
     """Feature width d_i of each point."""
     tokens: tuple[int, ...]
     """Token rows accumulated at each point."""
-    rank: Matrix
-    """Numerical rank of G_ij = H_i^T Delta_j (singular values > rtol * sigma_max)."""
-    erank: Matrix
+    rank: Optional[Matrix] = None
+    """Numerical rank of G_ij = H_i^T Delta_j (singular values > rtol * sigma_max); None if not computed
+    (``ScoreConfig.metrics``), as for the other three."""
+    erank: Optional[Matrix] = None
     """Entropy effective rank of G_ij."""
-    fro: Matrix
+    fro: Optional[Matrix] = None
     """Frobenius norm of G_ij."""
-    nuclear: Matrix
+    nuclear: Optional[Matrix] = None
     """Nuclear norm of G_ij."""
     rtol: Optional[float] = None
     """Rank tolerance; ``None`` means float32 eps * max(d_i, d_j) per edge."""
@@ -82,7 +83,9 @@ class EdgeScores:
         for name in ("nodes", "orders", "shapes", "feature_dims", "widths", "tokens"):
             if len(getattr(self, name)) != n:
                 raise ScoreError(f"EdgeScores.{name} has {len(getattr(self, name))} entries for {n} points")
-        for metric in (*METRICS, *(("spectra",) if self.spectra is not None else ())):
+        if not self.metrics:
+            raise ScoreError(f"EdgeScores holds none of the metrics {', '.join(METRICS)}")
+        for metric in (*self.metrics, *(("spectra",) if self.spectra is not None else ())):
             rows = getattr(self, metric)
             if len(rows) != n or any(len(r) != n for r in rows):
                 raise ScoreError(f"EdgeScores.{metric} must be a {n} x {n} matrix")
@@ -93,9 +96,18 @@ class EdgeScores:
         """Number of points."""
         return len(self.points)
 
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics these scores hold (``ScoreConfig.metrics`` when scored)."""
+        return tuple(m for m in METRICS if getattr(self, m) is not None)
+
     def matrix(self, metric: str = "rank") -> np.ndarray:
         """The ``[src, dst]`` matrix of one metric as float64, NaN where no edge is possible."""
         check_metric(metric)
+        if getattr(self, metric) is None:
+            raise ScoreError(f"these scores hold no {metric!r} scores, only {', '.join(self.metrics)}",
+                             hint=f"score again with {metric} among the metrics (`adaptgraph score --metrics "
+                                  f"{' '.join(sorted({*self.metrics, metric}, key=METRICS.index))}`)")
         return np.array([[np.nan if v is None else v for v in row] for row in getattr(self, metric)],
                         dtype=np.float64).reshape(self.n, self.n)
 

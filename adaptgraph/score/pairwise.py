@@ -6,7 +6,8 @@ How the work is shared between pairs (N tokens, widths d_i):
   H_i = A_i Q^T with A_i = R^T (N x N) and Q orthonormal, so sv(H_i^T Delta_j) =
   sv(A_i^T B_j): a core of size N x N instead of d_i x d_j. When N >= d_i there is
   nothing to shrink and A_i = H_i.
-* All cores of one source come from ONE matmul A_i^T [B_1 ... B_n] (float64).
+* All cores of one source come from ONE product A_i^T [B_1 ... B_n] (float64), which skips the
+  zero blocks when the factors are triangular (``core_products``).
 * The spectrum of a core C (k_i x k_j) is taken from the eigenvalues of the smaller
   Gram matrix C^T C or C C^T, of size min(k_i, k_j) <= min(N, d_i, d_j). Squaring
   costs precision: singular values below about 1e-8 * sigma_max are noise, far below
@@ -64,8 +65,28 @@ def core_spectrum(core: torch.Tensor, precise: bool = False) -> torch.Tensor:
 def _spectrum(core: torch.Tensor, precise: bool) -> torch.Tensor:
     if precise or min(core.shape[-2:]) < GRAM_MIN_SIZE:
         return torch.linalg.svdvals(core)
-    gram = core.mT @ core if core.shape[-1] <= core.shape[-2] else core @ core.mT
-    return torch.linalg.eigvalsh(gram).clamp_min(0.0).sqrt().flip(-1)
+    return torch.linalg.eigvalsh(small_gram(core)).clamp_min(0.0).sqrt().flip(-1)
+
+
+GRAM_PANELS = 3
+"""Column panels of ``small_gram``: each computes its diagonal block and what lies below it."""
+
+
+def small_gram(core: torch.Tensor) -> torch.Tensor:
+    """The smaller Gram matrix of a core, C^T C or C C^T (batched), symmetric.
+
+    Computed by column panels below the diagonal and mirrored: about 2/3 of the flops of one matmul
+    (measured on ViT-B's cores, N = 394: 3.0 ms against 4.2 ms per core on one thread)."""
+    x = core if core.shape[-1] <= core.shape[-2] else core.mT
+    k = x.shape[-1]
+    if k < 2 * GRAM_PANELS:
+        return x.mT @ x
+    cuts = [round(k * p / GRAM_PANELS) for p in range(GRAM_PANELS + 1)]
+    gram = x.new_empty(*x.shape[:-2], k, k)
+    for c0, c1 in zip(cuts[:-1], cuts[1:]):
+        gram[..., c0:, c0:c1] = x[..., :, c0:].mT @ x[..., :, c0:c1]
+        gram[..., c0:c1, c1:] = gram[..., c1:, c0:c1].mT
+    return gram
 
 
 def map_single_threaded(fn: Callable, items: Sequence) -> list:
@@ -164,25 +185,71 @@ def pair_spectra(h: Sequence[torch.Tensor], d: Sequence[torch.Tensor], *,
 
 
 def _fill_group(values, members, hs, ds, precise, tick) -> None:
+    rows = pair_rows(members, hs, ds, lambda row: row_spectra(row[1], row[2], precise), tick)
+    for i, row in rows:
+        for j, sv in zip(members, row):
+            values[i][j] = sv
+
+
+def pair_rows(members: Sequence[int], hs: Sequence[torch.Tensor], ds: Sequence[torch.Tensor],
+              per_row: Callable[[tuple[int, torch.Tensor, list[tuple[int, int]]]], list],
+              tick: Optional[Callable[[], None]]) -> list[tuple[int, list]]:
+    """``(i, per_row((i, cores, bounds)))`` for each source i of one group of aligned points, where
+    ``cores[:, lo:hi]`` are the cores A_i^T B_j of i and every destination j (``bounds``), from ONE
+    matmul; the sources run in parallel threads on the CPU (``map_single_threaded``)."""
     rows = {x.shape[0] for x in hs}
     if len(rows) != 1:
-        raise ScoreError(f"points {members} are grouped together but have different token "
+        raise ScoreError(f"points {list(members)} are grouped together but have different token "
                          f"counts {sorted(rows)}; give them different group labels")
     each = map_single_threaded if all(x.device.type == "cpu" for x in hs) else _map
     factors = each(factor_rows, [*hs, *ds])
     a, b = factors[:len(hs)], factors[len(hs):]
     bounds = block_bounds([x.shape[1] for x in b])
-    b_all = torch.cat(b, dim=1)
+    cores_of = core_products(a, b, triangular=all(x.shape[0] < x.shape[1] for x in [*hs, *ds]))
 
-    def source_row(ai: torch.Tensor) -> list[torch.Tensor]:
-        spectra = row_spectra(ai.T @ b_all, bounds, precise)  # every core with source i in one matmul
+    def source_row(source: tuple[int, torch.Tensor]) -> list:
+        i, ai = source
+        out = per_row((i, cores_of(ai), bounds))  # every core with source i in one product
         if tick is not None:
             tick()
-        return spectra
+        return out
 
-    for i, row in zip(members, each(source_row, a)):
-        for j, sv in zip(members, row):
-            values[i][j] = sv
+    return list(zip(members, each(source_row, list(zip(members, a)))))
+
+
+TRIANGLE_BLOCKS = 6
+"""Row and column blocks of the triangular core products (zero blocks skipped; see ``core_products``)."""
+
+
+def core_products(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor],
+                  triangular: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function giving ``a_i^T [b_1 ... b_m]`` (every core of source i, one row) for each ``a_i`` of ``a``.
+
+    When every factor is a square lower triangular R^T (``triangular``: all points have fewer tokens
+    than features, so ``factor_rows`` gave R^T), a core R_i R_j^T is an upper times a lower triangular matrix: entry (s, t) sums
+    over k >= max(s, t) only. Cut into ``TRIANGLE_BLOCKS`` row and column blocks, the zero blocks are
+    skipped, which leaves 91 of 216 block products (about 0.42 of the flops; measured on ViT-B's
+    factors, N = 394, about 17% less time than one dense matmul, which is less efficient per flop).
+    """
+    b_all = torch.cat(list(b), dim=1)
+    size = b[0].shape[0] if b else 0
+    if not triangular or size < 2 * TRIANGLE_BLOCKS:
+        return lambda ai: ai.T @ b_all
+    n, cuts = len(b), [round(size * k / TRIANGLE_BLOCKS) for k in range(TRIANGLE_BLOCKS + 1)]
+    spans = list(zip(cuts[:-1], cuts[1:]))
+    stacked = torch.stack(list(b))
+    panels = [stacked[:, :, c0:c1].permute(1, 0, 2).reshape(size, -1) for c0, c1 in spans]  # [b_1[:, J] ... b_n[:, J]]
+
+    def row(ai: torch.Tensor) -> torch.Tensor:
+        at = ai.T
+        out = at.new_empty(size, n, size)
+        for bi, (r0, r1) in enumerate(spans):
+            for bj, (c0, c1) in enumerate(spans):
+                k0 = cuts[max(bi, bj)]
+                out[r0:r1, :, c0:c1] = (at[r0:r1, k0:] @ panels[bj][k0:]).view(r1 - r0, n, c1 - c0)
+        return out.view(size, n * size)
+
+    return row
 
 
 def _map(fn: Callable, items: Sequence) -> list:

@@ -37,10 +37,10 @@ class ScoresDocument(BaseModel):
     feature_dims: _points(Annotated[StrictInt, Field(ge=-8, le=8)])
     widths: _points(Annotated[StrictInt, Field(ge=1, le=MAX_WIDTH)])
     tokens: _points(Annotated[StrictInt, Field(ge=0, le=1 << 50)])
-    rank: Matrix
-    erank: Matrix
-    fro: Matrix
-    nuclear: Matrix
+    rank: Optional[Matrix] = None
+    erank: Optional[Matrix] = None
+    fro: Optional[Matrix] = None
+    nuclear: Optional[Matrix] = None
     rtol: Optional[Annotated[float, Field(strict=True, gt=0, lt=1)]] = None
     batches: Annotated[StrictInt, Field(ge=1, le=1 << 30)] = 1
     head: Text = "random"

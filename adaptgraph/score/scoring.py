@@ -25,15 +25,20 @@ from adaptgraph.tasks import HEADS, bind_task, check_fits, check_task, fit_probe
 
 from .accumulate import PairwiseAccumulator
 from .config import ScoreConfig
-from .edge_scores import EdgeScores, freeze_matrix
+from .edge_scores import EdgeScores, check_metric, freeze_matrix
 from .metrics import METRICS
 from .pairwise import score_matrices, top_spectra
+from .ranks import warn_saturated
+
+SPECTRAL = {"erank", "nuclear"}
+"""Metrics that need every singular value of every edge."""
 from .probes import Probed, probe
 
 
 def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, config: Optional[ScoreConfig] = None, *,
                 progress: Optional[bool] = None, traced: Optional[Traced] = None) -> EdgeScores:
-    """Scores (rank, erank, fro, nuclear) of all ordered pairs of points of ``backbone`` on ``task``.
+    """Scores (rank, erank, fro, nuclear, or those of ``config.metrics``) of all ordered pairs of points of
+    ``backbone`` on ``task``.
 
     ``config`` (a ``ScoreConfig``; default: its defaults) says which points (default: every stream
     point), how many batches of which size are accumulated, which head gives the loss, the rank
@@ -48,6 +53,7 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, config: O
     check_fits(task_obj, bb)
     task_obj = bind_task(task_obj, bb)
     _check_head(c.head)
+    metrics = _metrics(c.metrics)
     dev = _device(c.device)
 
     tic = time.perf_counter()
@@ -77,25 +83,53 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, config: O
             acc.add(*_real_tokens(probed, batch.attention_mask, infos))
         times["probe"] = time.perf_counter() - tic
 
-        tic = time.perf_counter()
-        with progress_bar(desc="score: edge spectra", total=len(infos), unit="point", progress=progress) as bar:
-            spectra = acc.spectra(precise=c.rtol is not None and c.rtol < 1e-6, tick=lambda: bar.update(1))
-        matrices = score_matrices(spectra, c.rtol)
-        times["spectra"] = time.perf_counter() - tic
-        tic = time.perf_counter()
-        matrices["fro"] = acc.fro()  # equal to the spectral one, without spectra (score.norms); timed on its own
-        times["fro"] = time.perf_counter() - tic
+        matrices, kept = _edge_metrics(acc, metrics, c.rtol, times, progress)
         times["total"] = time.perf_counter() - started
         return EdgeScores(
             points=tuple(p.name for p in infos), nodes=tuple(p.node for p in infos),
             orders=tuple(p.order for p in infos), shapes=tuple(p.shape for p in infos),
             feature_dims=tuple(p.feature_dim for p in infos), widths=tuple(_width(p) for p in infos),
-            tokens=acc.tokens, **{m: freeze_matrix(matrices[m]) for m in METRICS}, rtol=c.rtol,
+            tokens=acc.tokens, **{m: freeze_matrix(matrices[m]) for m in metrics}, rtol=c.rtol,
             batches=acc.batches, head=c.head, task=task if isinstance(task, str) else task_obj.name,
             backbone=bb.ref, stream=c.stream if c.points is None else None,
-            timings=tuple((k, round(v, 4)) for k, v in times.items()),
-            spectra=top_spectra(spectra),
+            timings=tuple((k, round(v, 4)) for k, v in times.items()), spectra=kept,
         )
+
+
+def _edge_metrics(acc: PairwiseAccumulator, metrics: tuple[str, ...], rtol, times: dict, progress):
+    """The n x n matrix of each metric, and the kept top spectra (None when none were computed); each stage timed.
+
+    erank and nuclear need every edge's spectrum (``spectra`` stage, which gives the ranks too); without them the
+    ranks are counted without spectra (``rank`` stage, ``score.ranks``), and the norms never need any (``fro``).
+    """
+    matrices, kept = {}, None
+    precise = rtol is not None and rtol < 1e-6
+    if SPECTRAL & set(metrics):
+        tic = time.perf_counter()
+        with progress_bar(desc="score: edge spectra", total=acc.n_points, unit="point", progress=progress) as bar:
+            spectra = acc.spectra(precise=precise, tick=lambda: bar.update(1))
+        matrices = score_matrices(spectra, rtol)
+        kept = top_spectra(spectra)
+        times["spectra"] = time.perf_counter() - tic
+    elif "rank" in metrics:
+        tic = time.perf_counter()
+        with progress_bar(desc="score: edge ranks", total=acc.n_points, unit="point", progress=progress) as bar:
+            ranks = acc.ranks(rtol, precise=precise, tick=lambda: bar.update(1))
+        warn_saturated(ranks, acc.tokens, acc.widths, stacklevel=4)
+        matrices["rank"] = [[None if r is None else float(r) for r in row] for row in ranks]
+        times["rank"] = time.perf_counter() - tic
+    if "fro" in metrics:
+        tic = time.perf_counter()
+        matrices["fro"] = acc.fro()  # equal to the spectral one, without spectra (score.norms); timed on its own
+        times["fro"] = time.perf_counter() - tic
+    return matrices, kept
+
+
+def _metrics(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` checked (ScoreError with a hint for an unknown one), deduplicated, in ``METRICS`` order."""
+    for name in names:
+        check_metric(name)
+    return tuple(m for m in METRICS if m in names)
 
 
 @contextlib.contextmanager

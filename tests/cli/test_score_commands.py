@@ -77,6 +77,29 @@ def test_score_unknown_metric_fails_before_scoring(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--metrics", "rank", "--metric", "erank"],
+     "error: --metric erank is not among the metrics computed (rank)\n    hint: add it: --metrics rank erank\n"),
+    (["--metrics", "rank", "nuclaer"],
+     "error: unknown metric 'nuclaer'; choose one of rank, erank, fro, nuclear\n    hint: did you mean 'nuclear'?\n"),
+])
+def test_score_metrics_are_checked_before_scoring(tmp_path, argv, message):
+    code, out, err = run("score", "zoo:vit-tiny", "--task", "digits", *argv, "--out", str(tmp_path / "s"))
+    assert (code, out, err) == (1, "", message)
+    assert not (tmp_path / "s").exists()
+
+
+def test_score_rank_only_saves_ranks_and_its_heat_map(tmp_path):
+    code, out, err = run("score", "zoo:vit-tiny", "--task", "digits", "--batches", "1", "--batch-size", "4",
+                         "--head", "random", "--metrics", "rank", "--points", "@0", "@4", "@8", "--out", str(tmp_path),
+                         "--no-progress", "--json")
+    assert code == 0, err
+    summary, scores = json.loads(out), EdgeScores.load(tmp_path / "scores.json")
+    assert scores.metrics == ("rank",) and scores.spectra is None and summary["metric"] == "rank"
+    assert set(summary["seconds"]) == {"trace", "head", "probe", "rank", "total"}
+    assert (tmp_path / "heatmap.png").read_bytes()[:8] == PNG
+
+
 def test_score_unknown_head(tmp_path):
     code, _, err = run("score", "zoo:vit-tiny", "--task", "digits", "--head", "probes", "--out", str(tmp_path))
     assert code == 1

@@ -7,7 +7,8 @@ import torch
 from adaptgraph.errors import ScoreError
 from adaptgraph.score.accumulate import PairwiseAccumulator
 from adaptgraph.score.metrics import RankSaturationWarning, default_rtol
-from adaptgraph.score.pairwise import core_spectrum, factor_rows, pair_spectra, score_matrices
+from adaptgraph.score.pairwise import (core_products, core_spectrum, factor_rows, pair_spectra, score_matrices,
+                                       small_gram)
 
 
 def rand(shape, seed, rank=None):
@@ -146,3 +147,28 @@ def test_accumulator_rejects_bad_batches():
         acc.spectra()
     with pytest.raises(ScoreError, match="unknown store"):
         PairwiseAccumulator([4], store="disk")
+
+
+def test_triangular_core_products_skip_zero_blocks_and_equal_the_dense_product():
+    h, d = points(30, [40, 64, 96], [None, 12, None], seed=5)  # every point has fewer tokens than features
+    a, b = [factor_rows(x) for x in h], [factor_rows(y) for y in d]
+    assert all(torch.equal(f, f.tril()) for f in a + b)  # what the blocking relies on
+    rows = core_products(a, b, triangular=True)
+    for ai in a:
+        dense = ai.T @ torch.cat(b, dim=1)
+        assert torch.allclose(rows(ai), dense, rtol=0, atol=1e-13 * float(dense.abs().max()))
+    assert_spectra_match(pair_spectra(h, d), h, d)
+
+
+@pytest.mark.parametrize("shape", [(3, 50, 40), (2, 40, 50), (7, 9), (4, 4)])
+def test_small_gram_is_the_symmetric_product_of_the_smaller_side(shape):
+    core = torch.randn(*shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    expected = core.mT @ core if shape[-1] <= shape[-2] else core @ core.mT
+    got = small_gram(core)
+    assert torch.allclose(got, got.mT, rtol=0, atol=1e-14 * float(expected.abs().max()))  # as one matmul is
+    assert torch.allclose(got, expected, rtol=0, atol=1e-13 * float(expected.abs().max()))
+
+
+def test_square_rows_that_are_not_factored_are_not_taken_for_triangles():
+    h, d = points(20, [20, 20], [None, 6], seed=2)  # tokens == width: factor_rows keeps the rows themselves
+    assert_spectra_match(pair_spectra(h, d), h, d)

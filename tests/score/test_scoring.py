@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from adaptgraph.backbones import load_backbone
 from adaptgraph.errors import ScoreError
 from adaptgraph.graph import trace
-from adaptgraph.score.config import ScoreConfig
+from adaptgraph.score.config import METRICS, ScoreConfig
 from adaptgraph.score.edge_scores import EdgeScores
 from adaptgraph.score.metrics import RankSaturationWarning
 from adaptgraph.score.scoring import score_edges
@@ -116,3 +116,32 @@ def test_the_scored_backbone_goes_back_to_its_device_even_on_error():
     with pytest.raises(ScoreError), _moved(module, torch.device("cuda")):
         raise ScoreError("fails while scoring")
     assert module.moves == ["cuda", "cpu"]
+
+
+def test_rank_and_fro_alone_skip_the_spectra_and_score_the_same(vit, tmp_path):
+    full = quiet_score(vit, "digits", batches=2, batch_size=3, head="random")
+    ranks = quiet_score(vit, "digits", batches=2, batch_size=3, head="random", metrics=("rank",))
+    both = quiet_score(vit, "digits", batches=2, batch_size=3, head="random", metrics=("fro", "rank", "fro"))
+    assert [k for k, _ in ranks.timings] == ["trace", "head", "probe", "rank", "total"]
+    assert [k for k, _ in both.timings] == ["trace", "head", "probe", "rank", "fro", "total"]
+    assert ranks.metrics == ("rank",) and both.metrics == ("rank", "fro") and full.metrics == METRICS
+    assert ranks.rank == both.rank == full.rank and both.fro == full.fro
+    assert ranks.spectra is None and full.spectra is not None
+    with pytest.raises(ScoreError, match="hold no 'erank' scores, only rank") as e:
+        ranks.matrix("erank")
+    assert "--metrics rank erank" in str(e.value)
+    assert EdgeScores.load(ranks.save(tmp_path / "scores.json")) == ranks
+
+
+def test_rank_only_scoring_warns_on_saturation_as_the_spectra_do(vit):
+    config = ScoreConfig(batches=1, batch_size=2, head="random", rtol=0.0, points=("@0", "@4"), metrics=("rank",))
+    with pytest.warns(RankSaturationWarning, match="number of tokens"):
+        s = score_edges(vit, "digits", config, progress=False)
+    assert s.matrix("rank").tolist() == [[34.0, 34.0], [34.0, 34.0]]
+
+
+def test_unknown_or_no_metrics_are_refused(vit):
+    with pytest.raises(ScoreError, match="unknown metric 'rnak'"):
+        quiet_score(vit, "digits", batches=1, batch_size=2, head="random", metrics=("rank", "rnak"))
+    with pytest.raises(ValidationError, match="metrics"):
+        ScoreConfig(metrics=())
