@@ -26,7 +26,8 @@ SIZING = ("Sized for about 2 hours on 2 CPU cores: `python -m benchmarks.paper.e
 
 
 def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str,
-            estimate: Optional[dict] = None) -> str:
+            estimate: Optional[dict] = None, complete: bool = True) -> str:
+    """``complete``: the run finished (its meta file exists); rows of an unfinished run give tables, no verdict."""
     head = [TITLE, QUESTION]
     sizing = SIZING + (" " + _estimate(estimate) if estimate else "")
     rules = "*Rules (fixed before the runs):*\n\n" + "\n".join(f"- {t}" for t in v.EQUAL_COMPUTE_RULES.values())
@@ -37,11 +38,19 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     ks = sorted({int(r["k"]) for r in rows if r["k"]})
     budgets = sorted({int(r["budget"]) for r in rows if r["budget"]})
+    tables = [_table(rows, task, ks, budgets) for task in tasks]
+    if not complete:
+        units = sorted({(r["task"], r["seed"]) for r in rows})
+        done = "; ".join(f"{t}: seeds {', '.join(sorted({s for u, s in units if u == t}))}" for t in tasks)
+        body = [f"**Not answered yet: the run is unfinished.** So far it has measured {len(units)} (task, seed) "
+                f"units of the plan ({done}); no verdict is drawn from an unfinished run, and the tables below are "
+                f"provisional. Resume it with `{command}`.", rules, *tables, sizing]
+        return "\n\n".join([*head, *body, figure, provenance])
     per = {ref: v.equal_compute(rows, tasks, ks, budgets, ref) for ref in v.REFERENCES}
     answer = v.search_beats_random(per)
     body = [f"**Does the multi-fidelity search beat random picks at equal compute? {answer}.**",
             "\n".join(f"- against {ref.replace('_', ' ')}: {verdict.word} ({verdict.why})" for ref, verdict in per.items()),
-            rules, *[_table(rows, task, ks, budgets) for task in tasks], sizing]
+            rules, *tables, sizing]
     return "\n\n".join([*head, *body, figure, provenance])
 
 

@@ -35,7 +35,7 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
         sees = [m for m in scores if verdicts[m].word != v.BLIND]
         answer = (f"yes: {', '.join(sees)}" if sees else "no") if scores else "not measured"
         body += [f"**k = {k}, {len(where(mine, method=methods[0]))} planted draws: can the scores see placement "
-                 f"at all? {answer}.**", _table(mine, methods, verdicts), _kinds(mine)]
+                 f"at all? {answer}.**", _table(mine, methods, verdicts), *_unfinished(mine, methods), _kinds(mine)]
     return "\n\n".join([*head, *body, rule, figure, provenance])
 
 
@@ -49,6 +49,15 @@ def _table(rows: list[dict], methods: list[str], verdicts: dict) -> str:
                      f"{f'{pct.mean:.2f} ± {pct.sd:.2f}' if pct else ''} | {verdicts[m].word} ({verdicts[m].why}) |")
     return "\n".join(lines) + ("\n\nRecovered: mean ± sd over draws. Percentile: the fraction of the other candidate "
                                "edges a planted edge outscores (0.5 for a score blind to placement).")
+
+
+def _unfinished(rows: list[dict], methods: list[str]) -> list[str]:
+    """A method with fewer draws than the others ran in part: its line is provisional, and says so."""
+    draws = {m: len(where(rows, method=m)) for m in methods}
+    most = max(draws.values())
+    short = [f"{m} ({n} of {most} draws)" for m, n in draws.items() if n < most]
+    return [f"*Provisional:* {', '.join(short)} ran on fewer draws than the others (an unfinished run); resume it "
+            "to complete them."] if short else []
 
 
 def _kinds(rows: list[dict]) -> str:

@@ -145,3 +145,18 @@ def test_estimate_measures_runs_and_records_the_plan(tmp_path, paper):
     assert (task["runs"], task["steps"]) == paper["equal_compute"].plan(s, args)
     assert e["command"] == paper["common"].command("equal_compute", argv)
     assert not (tmp_path / "results" / "equal_compute.csv").exists()  # nothing of the comparison itself ran
+
+
+def test_an_unfinished_run_gives_tables_and_no_verdict():
+    ecr = importlib.import_module("benchmarks.paper.equal_compute_report")
+    pr = importlib.import_module("benchmarks.paper.planted_report")
+    rows = [{"task": "t", "method": m, "k": "4", "budget": "2", "seed": "0", "test_acc": "0.6", "test_ppl": "",
+             "search_steps": "180"} for m in ("hyperband", "random_search")]
+    text = ecr.section(rows, "", "", "python -m benchmarks.paper.equal_compute", complete=False)
+    assert "Not answered yet: the run is unfinished" in text and "1 (task, seed) units" in text
+    assert "**Does the multi-fidelity search" not in text and "| hyperband | 2x | 60.00" in text
+    assert "**Does the multi-fidelity search" in ecr.section(rows, "", "", "cmd")
+    planted = [{"k": "4", "method": m, "draw": str(d), "hits": "0", "recovered": "0.0", "chance": "0.024",
+                "candidates": "169", "percentile": "0.5", "planted_kinds": "parallel", "effect": "1.0"}
+               for m, draws in (("top_rank", 3), ("hyperband", 1)) for d in range(draws)]
+    assert "*Provisional:* hyperband (1 of 3 draws)" in pr.section(planted, "", "", "cmd")
