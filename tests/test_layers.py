@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "adaptgraph"
 # Lowest first. A unit may import units of earlier layers only, not of its own layer or a later one.
 LAYERS = [
     ("errors",),
-    ("fileio", "arguments", "inputs", "progress", "sharing", "trainable", "cli_values",
+    ("fileio", "arguments", "inputs", "progress", "sharing", "trainable",
      "registry"),  # the one shape of every extension point: imports errors only
     ("spec", "out_folder", "file_checks"),  # run folders' claims and adapter-file metadata, read through fileio
     ("backbones",),
@@ -29,8 +29,7 @@ LAYERS = [
     ("run_folder", "searcher"),
     ("interop",),
     ("generation",),  # runs what train and interop open, with the LM head of tasks
-    ("commands",),
-    ("cli", "__init__"),
+    ("cli", "__init__"),  # the parser, its number checks and the command groups (cli/commands)
     ("__main__",),
 ]
 RANK = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}

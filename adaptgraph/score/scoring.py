@@ -16,7 +16,7 @@ from typing import Iterator, Optional, Sequence, Union
 import torch
 
 from adaptgraph.backbones import Backbone, get_backbone
-from adaptgraph.cli_values import resolve_device
+from adaptgraph.arguments import resolve_device
 from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.progress import bar as progress_bar
 from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace_backbone

@@ -241,7 +241,7 @@ def test_names_too_long_and_outputs_that_are_folders_are_user_errors(tmp_path, c
 
 
 def test_an_os_error_from_a_library_is_a_one_line_user_error(monkeypatch, capsys):
-    import adaptgraph.commands.spec_commands as commands
+    import adaptgraph.cli.commands.spec_commands as commands
 
     def full_disk(args):
         raise OSError(errno.ENOSPC, "No space left on device", "/mnt/out/model.safetensors")

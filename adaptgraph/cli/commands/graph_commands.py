@@ -55,7 +55,7 @@ def _frontend(name: str) -> str:
     """A ``--frontend`` value, checked against the frontend registry (torch loads only when one is given)."""
     import argparse
 
-    from ..graph.tracing import frontend_names
+    from ...graph.tracing import frontend_names
 
     if name not in frontend_names():
         raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (choose from {', '.join(frontend_names())})")
@@ -63,10 +63,10 @@ def _frontend(name: str) -> str:
 
 
 def run_points(args) -> int:
-    from ..backbones import get_backbone
-    from ..compiler import trace_backbone
-    from ..graph import module_ports, stream_points
-    from ..errors import PlanError
+    from ...backbones import get_backbone
+    from ...compiler import trace_backbone
+    from ...graph import module_ports, stream_points
+    from ...errors import PlanError
 
     traced = trace_backbone(get_backbone(args.backbone, trust_code=args.trust_code), args.frontend)
     rows, note = [], ""
@@ -92,12 +92,12 @@ def _point_row(p) -> dict:
 
 
 def run_compile(args) -> int:
-    from ..backbone_snapshot import load_snapshot, store_snapshot
-    from ..compiler import compile as compile_spec
-    from ..fileio import refuse_input
-    from ..backbones.identity import fingerprint
-    from ..saving import FINGERPRINT_KEY, save_adapters
-    from ..spec import load
+    from ...backbone_snapshot import load_snapshot, store_snapshot
+    from ...compiler import compile as compile_spec
+    from ...fileio import refuse_input
+    from ...backbones.identity import fingerprint
+    from ...saving import FINGERPRINT_KEY, save_adapters
+    from ...spec import load
 
     spec = load(args.spec)
     if args.output:
