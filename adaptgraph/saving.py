@@ -19,11 +19,11 @@ from .backbones.identity import fingerprint
 from .compiler import compile, compile_info
 from .arguments import check_flag, check_path
 from .errors import AdapterFileError, AdaptGraphError, ArgumentError, BackboneError
-from .file_checks import check_metadata, check_state, check_values
+from .weights.file_checks import check_metadata, check_state, check_tensor_values
 from .fileio import write_bytes_atomic
 from .fileio.safetensors_files import load_safetensors
 from .spec import Spec, dumps, loads
-from .trainable import adapter_path, trainable_state, unwrap
+from .weights.trainable import adapter_path, trainable_state, unwrap
 
 FORMAT = "adaptgraph-adapters/1"
 
@@ -61,7 +61,7 @@ def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dic
 
 
 def read_adapter_file(path: str | Path, require: tuple[str, ...] = ()) -> AdapterFile:
-    """The file's spec, backbone, tensors and metadata, checked (``adaptgraph.file_checks``): AdapterFileError
+    """The file's spec, backbone, tensors and metadata, checked (``adaptgraph.weights.file_checks``): AdapterFileError
     when it is not an adaptgraph adapter file, lacks the metadata keys in ``require``, or holds a tensor that
     cannot be a weight."""
     path = Path(path)
@@ -71,7 +71,7 @@ def read_adapter_file(path: str | Path, require: tuple[str, ...] = ()) -> Adapte
         raise AdapterFileError(f"{path}: not an adaptgraph adapter file (format {meta.get('format')!r})",
                                hint="files written by `adaptgraph compile -o` or `save_adapters` can be loaded")
     check_metadata(meta, path, require)
-    check_values(tensors, path)
+    check_tensor_values(tensors, path)
     spec = loads(meta["spec"], f"{path}[spec]")
     return AdapterFile(spec, meta.get("backbone", ""), int(meta.get("seed", "0")), tensors, meta)
 

@@ -13,9 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "adaptgraph"
 # Lowest first. A unit may import units of earlier layers only, not of its own layer or a later one.
 LAYERS = [
     ("errors",),
-    ("fileio", "arguments", "inputs", "progress", "sharing", "trainable",
-     "registry"),  # the one shape of every extension point: imports errors only
-    ("spec", "out_folder", "file_checks"),  # run folders' claims and adapter-file metadata, read through fileio
+    ("fileio", "arguments", "inputs", "progress", "registry"),  # the one shape of every extension point: imports errors only
+    ("spec", "out_folder", "weights"),  # run folders' claims; weights' sharing, training, file checks (through fileio)
     ("backbones",),
     ("tasks",),      # below score and train: both learn from tasks, data and heads
     ("adapters",),

@@ -33,7 +33,7 @@ from ..graph import Traced
 from ..graph.ports import port_nodes
 from ..passes.nodes import is_tensor_node, op_name
 from ..plan import Plan
-from ..trainable import adapter_path
+from ..weights.trainable import adapter_path
 
 
 @dataclass(frozen=True)

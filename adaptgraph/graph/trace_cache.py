@@ -46,7 +46,7 @@ from ..arguments import check_name
 from ..errors import AdaptGraphError
 from ..fileio import read_bytes, write_bytes_atomic
 from ..progress import step
-from ..sharing import share_weights
+from ..weights.sharing import share_weights
 from .tracing import trace
 from .traced import Traced, beside_modules
 

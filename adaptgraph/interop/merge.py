@@ -40,7 +40,7 @@ from ..out_folder import claim_folder
 from ..backbones.identity import fingerprint
 from ..progress import step
 from ..saving import FINGERPRINT_KEY, load_weights, read_adapter_file, save_adapters
-from ..trainable import adapter_path
+from ..weights.trainable import adapter_path
 from ..spec import Spec, dump
 from ..spec.models import Edge
 from .module_edges import ModuleEdge, call_counts, mergeable, shared_call_reason, sorted_problems

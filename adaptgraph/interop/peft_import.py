@@ -25,7 +25,7 @@ from ..fileio.safetensors_files import load_safetensors
 from ..inputs import input_paths
 from ..out_folder import claim_folder
 from ..saving import save_adapters
-from ..trainable import adapter_path
+from ..weights.trainable import adapter_path
 from ..spec import dump, loads
 from ..spec.printer import quote
 from .module_edges import module_path

@@ -12,7 +12,7 @@ from ..errors import AdapterFileError
 from ..plan import Plan
 from ..run_folder import ADAPTERS_FILE
 from ..saving import AdapterFile, backbone_for, load_adapters, read_adapter_file
-from ..trainable import adapter_path
+from ..weights.trainable import adapter_path
 
 
 @dataclass(frozen=True, eq=False)

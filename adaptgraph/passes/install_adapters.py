@@ -5,7 +5,7 @@ import torch
 from torch import fx, nn
 
 from ..adapters import LowRankAdapter
-from ..trainable import ADAPTERS
+from ..weights.trainable import ADAPTERS
 from .context import PlanContext
 from .properties import ADAPTERS_INSTALLED
 from .runner import Pass, PassResult

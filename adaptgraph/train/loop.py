@@ -24,7 +24,7 @@ from ..errors import TaskError, TrainingError
 from ..progress import bar as progress_bar
 from ..tasks import (Batch, TaskHead, bind_task, check_fits, check_head_is_used, check_labels, check_task,
                      feature_dim_of, make_loader)
-from ..trainable import trainable_parameters, trainable_state, trained_buffers
+from ..weights.trainable import trainable_parameters, trainable_state, trained_buffers
 from . import distributed
 from .checkpointing import checkpointed
 from .config import TrainConfig

@@ -9,7 +9,7 @@ from adaptgraph.errors import TaskError, UsageError
 from adaptgraph.train import TrainConfig, prepare_run_dir, train_config
 from adaptgraph.train.files import write_json
 from adaptgraph.train.state import load_trainable_state, set_train_mode
-from adaptgraph.trainable import trainable_state
+from adaptgraph.weights.trainable import trainable_state
 
 
 def test_finished_run_folder_is_refused_unless_overwrite(tmp_path):
