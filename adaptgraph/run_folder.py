@@ -12,7 +12,7 @@ from pathlib import Path
 from .backbones import get_backbone
 from .compiler import compile
 from .errors import TaskError
-from .inputs import input_paths
+from .fileio.input_paths import input_paths
 from .saving import backbone_for, load_adapters, read_adapter_file, save_adapters
 from .spec import Spec, dump, load
 from .tasks import bind_task, load_head, load_task

@@ -13,8 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "adaptgraph"
 # Lowest first. A unit may import units of earlier layers only, not of its own layer or a later one.
 LAYERS = [
     ("errors",),
-    ("fileio", "arguments", "inputs", "progress", "registry"),  # the one shape of every extension point: imports errors only
-    ("spec", "out_folder", "weights"),  # run folders' claims; weights' sharing, training, file checks (through fileio)
+    ("fileio", "arguments", "progress", "registry"),  # basics over errors only: files, API arguments, progress, registries
+    ("spec", "weights"),  # weights: sharing, training and the checks of weight files (read through fileio)
     ("backbones",),
     ("tasks",),      # below score and train: both learn from tasks, data and heads
     ("adapters",),

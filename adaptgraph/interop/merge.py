@@ -35,8 +35,8 @@ from ..compiler import compile
 from ..errors import InteropError
 from ..fileio import copy_file, is_regular_file, os_failure, staged_folder
 from ..fileio.oserrors import library_os_error
-from ..inputs import input_paths, source_input
-from ..out_folder import claim_folder
+from ..fileio.input_paths import input_paths, source_input
+from ..fileio.folder_claims import claim_folder
 from ..backbones.identity import fingerprint
 from ..progress import step
 from ..saving import FINGERPRINT_KEY, load_weights, read_adapter_file, save_adapters

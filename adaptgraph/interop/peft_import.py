@@ -22,8 +22,8 @@ from ..errors import InteropError
 from ..fileio import read_json, validate_model
 from ..fileio.patterns import check_patterns, pattern_key
 from ..fileio.safetensors_files import load_safetensors
-from ..inputs import input_paths
-from ..out_folder import claim_folder
+from ..fileio.input_paths import input_paths
+from ..fileio.folder_claims import claim_folder
 from ..saving import save_adapters
 from ..weights.trainable import adapter_path
 from ..spec import dump, loads

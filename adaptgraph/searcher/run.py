@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from ..errors import SearchError
-from ..inputs import input_paths
+from ..fileio.input_paths import input_paths
 from ..spec import Spec
 from .config import SearchConfig
 from .hyperband import Hyperband, Ladder

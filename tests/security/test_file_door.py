@@ -258,7 +258,6 @@ DIRECT = re.compile(r"(?<![\w.])(?<!def )open\(|\bos\.open\(|\.read_text\(|\.rea
                     r"|\.unlink\(|\.savefig\((?!buffer)|(?<!Journal)\.open\(|\bos\.fdopen\(|\bos\.rename\("
                     r"|\bos\.remove\(|rmtree\(|\bio\.open\(")
 ALLOWED = {  # file -> why it may touch files itself
-    "out_folder.py": "the lock file: opened without following links, locked, checked to be a plain file",
     "spec/syntax.py": "the grammar shipped inside the package (importlib.resources)",
 }
 
@@ -295,7 +294,7 @@ def test_pattern_matching_is_bounded_in_time_and_invalid_patterns_are_user_error
 # -- 6. (continued) a failed run releases its folder and leaves nothing that looks finished ------
 def test_a_train_that_cannot_write_releases_its_folder_and_leaves_no_finished_run(tmp_path, monkeypatch, capsys):
     import adaptgraph.saving as saving
-    from adaptgraph.out_folder import claim_folder
+    from adaptgraph.fileio.folder_claims import claim_folder
 
     spec = tmp_path / "s.adapt"
     spec.write_text('backbone "zoo:vit-tiny"\nparallel @2 -> @3 { rank = 2 }\n')

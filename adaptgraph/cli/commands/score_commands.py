@@ -121,8 +121,8 @@ def register(sub) -> None:
 # -- score ------------------------------------------------------------------------
 def run_score(args) -> int:
     from ...backbones import get_backbone
-    from ...inputs import input_paths
-    from ...out_folder import check_folder, claim_folder
+    from ...fileio.input_paths import input_paths
+    from ...fileio.folder_claims import check_folder, claim_folder
     from ...score import score_edges
     from ...score.edge_scores import check_metric
 

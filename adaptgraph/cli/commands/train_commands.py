@@ -95,7 +95,7 @@ def run_train(args) -> int:
                             progress=False if args.no_progress else None)
     except BaseException:
         if args.out is None:
-            from ...out_folder import discard_if_unused
+            from ...fileio.folder_claims import discard_if_unused
 
             discard_if_unused(out)
         raise
@@ -147,7 +147,7 @@ def _new_run_folder():
     import os
 
     from ...errors import UsageError
-    from ...out_folder import new_run_folder
+    from ...fileio.folder_claims import new_run_folder
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UsageError("under torchrun, train needs --out DIR: every process must name the same run folder",
