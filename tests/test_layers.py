@@ -19,9 +19,9 @@ LAYERS = [
     ("tasks",),      # below score and train: both learn from tasks, data and heads
     ("adapters",),
     ("passes",),     # every graph rewrite: tracing (graph) tidies with them, compile applies plans with them
-    ("graph",),
+    ("graph",),      # tracing, the trace cache and backbone snapshots (a traced hf: backbone without transformers)
     ("plan",),       # counts an edge's cost through the adapter kind that is built
-    ("compiler", "backbone_snapshot"),  # the snapshot: a traced hf: backbone rebuilt without transformers
+    ("compiler",),
     ("saving", "score"),
     ("plot",),       # draws a spec over its resolved plan and a score heat map; search draws its best
     ("train",),

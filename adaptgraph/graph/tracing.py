@@ -10,19 +10,19 @@ from ..errors import PassError, TraceError, did_you_mean, first_line
 from ..passes import TIDY_PASSES, TraceContext, run_passes
 from ..registry import Registry
 from ..weights.sharing import eval_mode, share_weights
-from .trace_export import trace_export
-from .trace_fx import trace_fx
+from .trace_export import export_graph
+from .trace_fx import fx_graph
 from .traced import Traced
 
 
 def _fx(work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
-    gm, auto = trace_fx(work, len(inputs), leaf_modules)
+    gm, auto = fx_graph(work, len(inputs), leaf_modules)
     notes = [f"fx made these submodules leaves (their code is not traceable): {', '.join(auto)}"] if auto else []
     return gm, notes, "batch", auto
 
 
 def _export(work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
-    gm, level, failures = trace_export(work, inputs)
+    gm, level, failures = export_graph(work, inputs)
     return gm, [f"export fell back: {f}" for f in failures], level, ()
 
 

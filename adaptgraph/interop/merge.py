@@ -37,7 +37,7 @@ from ..fileio import copy_file, is_regular_file, os_failure, staged_folder
 from ..fileio.oserrors import library_os_error
 from ..fileio.input_paths import input_paths, source_input
 from ..fileio.folder_claims import claim_folder
-from ..backbones.identity import fingerprint
+from ..backbones.identity import weights_digest
 from ..progress import step
 from ..saving import FINGERPRINT_KEY, load_weights, read_adapter_file, save_adapters
 from ..weights.trainable import adapter_path
@@ -215,7 +215,7 @@ def _write_kept(out: Path, opened: Source, names: list[str], final: Path) -> flo
              if any(k.startswith(adapter_path(n) + ".") for n in names)}
     kept_model.load_state_dict(state, strict=False)
     save_adapters(kept_model, out / ADAPTERS_FILE, metadata={"merged_from": str(opened.path.resolve()),
-                                                             FINGERPRINT_KEY: fingerprint(staged)})
+                                                             FINGERPRINT_KEY: weights_digest(staged)})
     dump(spec, out / SPEC_FILE)
     load_weights(kept_model, read_adapter_file(out / ADAPTERS_FILE), out / ADAPTERS_FILE)
     inputs = opened.backbone.example_inputs

@@ -90,9 +90,9 @@ def test_refuses_other_backbone(vit, tmp_path):
     save_adapters(model, tmp_path / "a.safetensors")
     with pytest.raises(AdapterFileError) as e:
         load_adapters(tmp_path / "a.safetensors", "zoo:gpt-tiny")
-    from adaptgraph.backbones.identity import fingerprint
+    from adaptgraph.backbones.identity import weights_digest
 
-    want, got = fingerprint(load_backbone("zoo:vit-tiny")), fingerprint(load_backbone("zoo:gpt-tiny"))
+    want, got = weights_digest(load_backbone("zoo:vit-tiny")), weights_digest(load_backbone("zoo:gpt-tiny"))
     assert str(e.value) == (f"error: {tmp_path / 'a.safetensors'} was saved for another model: backbone "
                             f"'zoo:gpt-tiny' has fingerprint {got}, the file's backbone 'zoo:vit-tiny' had {want}"
                             "\n    hint: load it on the model it was trained on: same config, same weights "

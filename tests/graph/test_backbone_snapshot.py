@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from adaptgraph import backbone_snapshot as snap
+from adaptgraph.graph import backbone_snapshot as snap
 from adaptgraph.graph import trace_cache as tc
 
 transformers = pytest.importorskip("transformers")
@@ -21,7 +21,7 @@ SPEC = "spec s\nedge @0 -> @2 { rank = 3, init = normal }\nparallel @1 -> @2\n"
 # Compiles SPEC (argv[1]) the way `adaptgraph compile` does, then reports what it used and computed.
 SCRIPT = """
 import json, sys, torch
-from adaptgraph.backbone_snapshot import load_snapshot, store_snapshot
+from adaptgraph.graph.backbone_snapshot import load_snapshot, store_snapshot
 from adaptgraph.compiler import compile
 from adaptgraph.spec import load
 spec = load(sys.argv[1])

@@ -92,10 +92,10 @@ def _point_row(p) -> dict:
 
 
 def run_compile(args) -> int:
-    from ...backbone_snapshot import load_snapshot, store_snapshot
+    from ...graph.backbone_snapshot import load_snapshot, store_snapshot
     from ...compiler import compile as compile_spec
     from ...fileio import refuse_input
-    from ...backbones.identity import fingerprint
+    from ...backbones.identity import weights_digest
     from ...saving import FINGERPRINT_KEY, save_adapters
     from ...spec import load
 
@@ -111,7 +111,7 @@ def run_compile(args) -> int:
         store_snapshot(ref, args.frontend, args.trust_code)
     report = compile_report(model)
     if args.output:  # a snapshot knows the backbone's fingerprint: saving need not load the backbone
-        save_adapters(model, args.output, metadata={FINGERPRINT_KEY: fingerprint(snapshot)} if snapshot else None)
+        save_adapters(model, args.output, metadata={FINGERPRINT_KEY: weights_digest(snapshot)} if snapshot else None)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
