@@ -13,7 +13,7 @@ from .backbones import get_backbone
 from .compiler import compile
 from .errors import TaskError
 from .fileio.input_paths import input_paths
-from .saving import backbone_for, load_adapters, read_adapter_file, save_adapters
+from .compiler.adapter_files import backbone_for, load_adapters, read_adapter_file, save_adapters
 from .spec import Spec, dump, load
 from .tasks import bind_task, load_head, load_task
 from .train import TrainConfig, TrainResult, check_run_dir, check_same_task, evaluate, fit

@@ -59,7 +59,7 @@ def setup(ref: str):
     import torch
 
     from adaptgraph.backbones import get_backbone
-    from adaptgraph.compiler import trace_backbone
+    from adaptgraph.graph import trace_backbone
     from adaptgraph.tasks import load_task, make_head, make_loader
 
     torch.set_num_threads(THREADS)
@@ -133,7 +133,7 @@ def measure_naive(ref: str, edges: list[list[int]]) -> dict:
     import adaptgraph
     from adaptgraph.compiler import apply_plan
     from adaptgraph.graph import stream_points
-    from adaptgraph.plan import resolve
+    from adaptgraph.compiler.plan import resolve
     from adaptgraph.score import default_rtol, numerical_rank
 
     bb, traced, _, batch, head = setup(ref)

@@ -20,9 +20,8 @@ LAYERS = [
     ("adapters",),
     ("passes",),     # every graph rewrite: tracing (graph) tidies with them, compile applies plans with them
     ("graph",),      # tracing, the trace cache and backbone snapshots (a traced hf: backbone without transformers)
-    ("plan",),       # counts an edge's cost through the adapter kind that is built
-    ("compiler",),
-    ("saving", "score"),
+    ("compiler",),   # plan, the orchestrator (compile) and adapter files (a compiled model saved, compiled again)
+    ("score",),
     ("plot",),       # draws a spec over its resolved plan and a score heat map; search draws its best
     ("train",),
     ("run_folder", "searcher"),

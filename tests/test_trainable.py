@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 import adaptgraph
-from adaptgraph.saving import read_adapter_file, save_adapters
+from adaptgraph.compiler.adapter_files import read_adapter_file, save_adapters
 from adaptgraph.weights.trainable import trainable_state, trained_tensors, trains, unwrap
 
 

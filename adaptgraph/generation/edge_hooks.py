@@ -32,7 +32,7 @@ from torch import fx, nn
 from ..graph import Traced
 from ..graph.ports import port_nodes
 from ..passes.nodes import is_tensor_node, op_name
-from ..plan import Plan
+from ..compiler.plan import Plan
 from ..weights.trainable import adapter_path
 
 

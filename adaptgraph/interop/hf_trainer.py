@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..saving import load_adapters, read_adapter_file, save_adapters
+from ..compiler.adapter_files import load_adapters, read_adapter_file, save_adapters
 from ..tasks.head import TaskHead
 from ..weights.trainable import trainable_state
 

@@ -39,7 +39,7 @@ from ..fileio.input_paths import input_paths, source_input
 from ..fileio.folder_claims import claim_folder
 from ..backbones.identity import weights_digest
 from ..progress import step
-from ..saving import FINGERPRINT_KEY, load_weights, read_adapter_file, save_adapters
+from ..compiler.adapter_files import FINGERPRINT_KEY, load_weights, read_adapter_file, save_adapters
 from ..weights.trainable import adapter_path
 from ..spec import Spec, dump
 from ..spec.models import Edge

@@ -24,7 +24,7 @@ from ..fileio.patterns import check_patterns, pattern_key
 from ..fileio.safetensors_files import load_safetensors
 from ..fileio.input_paths import input_paths
 from ..fileio.folder_claims import claim_folder
-from ..saving import save_adapters
+from ..compiler.adapter_files import save_adapters
 from ..weights.trainable import adapter_path
 from ..spec import dump, loads
 from ..spec.printer import quote

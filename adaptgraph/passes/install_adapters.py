@@ -12,7 +12,7 @@ from .runner import Pass, PassResult
 
 
 def build_adapters(plan, seed: int) -> nn.ModuleDict:
-    """One adapter per edge of ``plan`` (an ``adaptgraph.plan.Plan``), initialised from ``seed`` without
+    """One adapter per edge of ``plan`` (an ``adaptgraph.compiler.plan.Plan``), initialised from ``seed`` without
     touching the global RNG."""
     adapters = nn.ModuleDict()
     with torch.random.fork_rng(devices=[]):

@@ -50,10 +50,10 @@ def plot_spec(spec: Union["Spec", str, Path], backbone=None, out: Union[str, Pat
 
 def _layout(spec, backbone, frontend, trust_code) -> tuple[Layout, str]:
     from ..backbones import get_backbone
-    from ..compiler import trace_backbone
+    from ..graph import trace_backbone
     from ..errors import PlanError
     from ..graph import stream_points
-    from ..plan import resolve
+    from ..compiler.plan import resolve
     from ..spec import Spec, load
 
     spec = spec if isinstance(spec, Spec) else load(spec)

@@ -224,7 +224,7 @@ def _checked_task(task, task_seed: int, bb):
 
 def _space(config: SearchConfig, bb, task_obj, run_dir, progress) -> SearchSpace:
     """The stream-point space; scored (and the scores saved, or read back on resume) when the strategy needs it."""
-    from ..compiler import trace_backbone
+    from ..graph import trace_backbone
     from ..graph import stream_points
 
     budget, scoring = config.budget, config.scoring

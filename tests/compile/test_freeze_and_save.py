@@ -9,7 +9,7 @@ import torch
 import adaptgraph
 from adaptgraph.backbones import load_backbone
 from adaptgraph.errors import AdapterFileError
-from adaptgraph.saving import load_adapters, save_adapters
+from adaptgraph.compiler.adapter_files import load_adapters, save_adapters
 
 SPEC = "edge @1 -> @3 { scale = learn }\nrecurrent @6 -> @2\ntrain blocks.3.norm2, norm"
 
@@ -100,7 +100,7 @@ def test_refuses_other_backbone(vit, tmp_path):
 
 
 def test_refuses_other_spec(vit, tmp_path):
-    from adaptgraph.saving import load_weights, read_adapter_file
+    from adaptgraph.compiler.adapter_files import load_weights, read_adapter_file
 
     a = adaptgraph.compile(adaptgraph.loads("spec a\nedge @2 -> @5"), vit)
     b = adaptgraph.compile(adaptgraph.loads("spec b\nedge @2 -> @6"), vit)

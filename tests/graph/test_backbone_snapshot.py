@@ -84,7 +84,7 @@ def _stored(spec_path: Path, folder: Path) -> tuple[str, Path]:
 
 def test_cli_report_and_adapters_are_the_same_warm(spec, tmp_path, capsys):
     from adaptgraph.cli import main
-    from adaptgraph.saving import read_adapter_file
+    from adaptgraph.compiler.adapter_files import read_adapter_file
 
     reports, adapters = [], []
     for name in ("cold", "warm"):

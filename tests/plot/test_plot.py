@@ -96,9 +96,9 @@ def tiny_layout():
 
 
 def test_the_arcs_are_the_plans_edges(tiny_layout):
-    from adaptgraph.compiler import trace_backbone
+    from adaptgraph.graph import trace_backbone
     from adaptgraph.backbones import get_backbone
-    from adaptgraph.plan import resolve
+    from adaptgraph.compiler.plan import resolve
 
     plan = resolve(adaptgraph.loads(SPEC), trace_backbone(get_backbone("zoo:vit-tiny")))
     assert [(a.name, a.kind, a.src, a.dst, a.rank) for a in tiny_layout.arcs] == [

@@ -55,7 +55,8 @@ def space_cost(width: int = 16, rank: int = 8) -> int:
 
 def test_parameters_match_the_compiler():
     from adaptgraph.backbones import get_backbone
-    from adaptgraph.compiler import compile, trace_backbone
+    from adaptgraph.compiler import compile
+    from adaptgraph.graph import trace_backbone
     from adaptgraph.graph import stream_points
 
     bb = get_backbone("zoo:bert-tiny")

@@ -15,7 +15,7 @@ from adaptgraph.backbones import load_backbone
 from adaptgraph.backbones.identity import weights_digest
 from adaptgraph.cli import main
 from adaptgraph.errors import AdapterFileError
-from adaptgraph.saving import FINGERPRINT_KEY, load_adapters
+from adaptgraph.compiler.adapter_files import FINGERPRINT_KEY, load_adapters
 
 TASK = "wordnet:noun.animal,noun.food,noun.plant?per_class=10"
 EDITED = "    hint: the file was changed after adaptgraph wrote it: use the file `adaptgraph train` or save_adapters wrote"

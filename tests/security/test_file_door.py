@@ -142,7 +142,7 @@ def test_a_fifo_is_refused_at_once_as_a_spec_a_data_file_or_an_adapter_file(tmp_
     os.mkfifo(fifo)
     assert _within(10, lambda: main(["check", str(fifo)])) == 1
     assert "it is a FIFO, not a regular file" in capsys.readouterr().err
-    from adaptgraph.saving import read_adapter_file
+    from adaptgraph.compiler.adapter_files import read_adapter_file
     from adaptgraph.tasks import load_task
 
     for fn in (lambda: load_task(f"csv:{fifo}"), lambda: read_adapter_file(fifo), lambda: load_task(f"lm:{fifo}")):
@@ -293,7 +293,7 @@ def test_pattern_matching_is_bounded_in_time_and_invalid_patterns_are_user_error
 
 # -- 6. (continued) a failed run releases its folder and leaves nothing that looks finished ------
 def test_a_train_that_cannot_write_releases_its_folder_and_leaves_no_finished_run(tmp_path, monkeypatch, capsys):
-    import adaptgraph.saving as saving
+    import adaptgraph.compiler.adapter_files as saving
     from adaptgraph.fileio.folder_claims import claim_folder
 
     spec = tmp_path / "s.adapt"

@@ -195,7 +195,7 @@ def test_adapter_metadata_json_is_read_by_the_strict_parser(tmp_path, capsys, ke
     import adaptgraph
     from adaptgraph.cli import main
     from adaptgraph.errors import AdapterFileError
-    from adaptgraph.saving import read_adapter_file
+    from adaptgraph.compiler.adapter_files import read_adapter_file
 
     model = adaptgraph.compile(adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel @1 -> @2 { rank = 2 }\n'))
     path = tmp_path / "a.safetensors"

@@ -16,7 +16,7 @@ import adaptgraph
 from adaptgraph.cli import main
 from adaptgraph.errors import RunFolderError, SearchError
 from adaptgraph.fileio.folder_claims import LOCK_FILE, claim_folder
-from adaptgraph.saving import save_adapters
+from adaptgraph.compiler.adapter_files import save_adapters
 from adaptgraph.searcher.journal import FINISHED, Journal
 from adaptgraph.train import prepare_run_dir
 

@@ -64,7 +64,7 @@ def _frontend(name: str) -> str:
 
 def run_points(args) -> int:
     from ...backbones import get_backbone
-    from ...compiler import trace_backbone
+    from ...graph import trace_backbone
     from ...graph import module_ports, stream_points
     from ...errors import PlanError
 
@@ -96,7 +96,7 @@ def run_compile(args) -> int:
     from ...compiler import compile as compile_spec
     from ...fileio import refuse_input
     from ...backbones.identity import weights_digest
-    from ...saving import FINGERPRINT_KEY, save_adapters
+    from ...compiler.adapter_files import FINGERPRINT_KEY, save_adapters
     from ...spec import load
 
     spec = load(args.spec)

@@ -7,19 +7,19 @@ from pathlib import Path
 
 from torch import fx, nn
 
-from .arguments import check_flag, check_instance, check_name, check_seed
-from .backbones import Backbone, get_backbone
-from .errors import BackboneError
-from .graph import Traced, trace_backbone
-from .passes import PLAN_PASSES, TRACED, PlanContext, run_passes
-from .passes.freeze import FREEZE_BACKBONE
-from .passes.unroll import UNROLL_RECURRENT
+from ..arguments import check_flag, check_instance, check_name, check_seed
+from ..backbones import Backbone, get_backbone
+from ..errors import BackboneError
+from ..graph import Traced, trace_backbone
+from ..passes import PLAN_PASSES, TRACED, PlanContext, run_passes
+from ..passes.freeze import FREEZE_BACKBONE
+from ..passes.unroll import UNROLL_RECURRENT
+from ..spec import Spec, load
+from ..weights.sharing import own_copy, share_weights
+from ..weights.trainable import unwrap
 from .plan import Plan, resolve
-from .weights.sharing import own_copy, share_weights
-from .spec import Spec, load
-from .weights.trainable import unwrap
 
-__all__ = ["DEFAULT_SEED", "CompileInfo", "apply_plan", "compile", "compile_info", "trace_backbone"]
+__all__ = ["DEFAULT_SEED", "CompileInfo", "apply_plan", "compile", "compile_info"]
 
 DEFAULT_SEED = 0
 

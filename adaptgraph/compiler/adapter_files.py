@@ -14,16 +14,16 @@ from pathlib import Path
 import torch
 from safetensors.torch import save as save_bytes
 
-from .backbones import get_backbone
-from .backbones.identity import weights_digest
-from .compiler import compile, compile_info
-from .arguments import check_flag, check_path
-from .errors import AdapterFileError, AdaptGraphError, ArgumentError, BackboneError
-from .weights.file_checks import check_metadata, check_state, check_tensor_values
-from .fileio import write_bytes_atomic
-from .fileio.safetensors_files import load_safetensors
-from .spec import Spec, dumps, loads
-from .weights.trainable import adapter_path, trainable_state, unwrap
+from ..arguments import check_flag, check_path
+from ..backbones import get_backbone
+from ..backbones.identity import weights_digest
+from ..errors import AdapterFileError, AdaptGraphError, ArgumentError, BackboneError
+from ..fileio import write_bytes_atomic
+from ..fileio.safetensors_files import load_safetensors
+from ..spec import Spec, dumps, loads
+from ..weights.file_checks import check_metadata, check_state, check_tensor_values
+from ..weights.trainable import adapter_path, trainable_state, unwrap
+from .orchestrator import compile, compile_info
 
 FORMAT = "adaptgraph-adapters/1"
 
