@@ -16,7 +16,8 @@ from .fileio.input_paths import input_paths
 from .compiler.adapter_files import backbone_for, load_adapters, read_adapter_file, save_adapters
 from .spec import Spec, dump, load
 from .tasks import bind_task, load_head, load_task
-from .train import TrainConfig, TrainResult, check_run_dir, check_same_task, evaluate, fit
+from .train import TrainConfig, TrainResult, check_same_task, evaluate, fit
+from .train.files import check_run_dir
 from .train.distributed import is_main_process
 from .train.files import METRICS_FILE, read_metrics
 

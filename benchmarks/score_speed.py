@@ -131,9 +131,8 @@ def measure_naive(ref: str, edges: list[list[int]]) -> dict:
     import torch
 
     import adaptgraph
-    from adaptgraph.compiler import apply_plan
+    from adaptgraph.compiler import apply_plan, resolve
     from adaptgraph.graph import stream_points
-    from adaptgraph.compiler.plan import resolve
     from adaptgraph.score import default_rtol, numerical_rank
 
     bb, traced, _, batch, head = setup(ref)

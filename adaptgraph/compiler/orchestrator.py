@@ -19,8 +19,6 @@ from ..weights.sharing import own_copy, share_weights
 from ..weights.trainable import unwrap
 from .plan import Plan, resolve
 
-__all__ = ["DEFAULT_SEED", "CompileInfo", "apply_plan", "compile", "compile_info"]
-
 DEFAULT_SEED = 0
 
 

@@ -36,7 +36,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-__all__ = ["LOCK_FILE", "FolderClaim", "check_folder", "claim_folder", "discard_if_unused", "new_run_folder"]
+__all__ = ["FolderClaim", "check_folder", "claim_folder", "new_run_folder"]
 
 LOCK_FILE = ".adaptgraph.lock"
 KINDS = ("train", "search", "score", "peft-export", "peft-import", "merge")

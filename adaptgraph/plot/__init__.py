@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
 from ..errors import PlotError
-from .layout import KIND_STYLES, Arc, Layout, placement_layout, position, rank_width
+from .layout import Arc, Layout, placement_layout, position
 
 if TYPE_CHECKING:
     from ..score.edge_scores import EdgeScores
     from ..spec import Spec
 
-__all__ = ["KIND_STYLES", "Arc", "Layout", "placement_layout", "plot_spec", "position", "rank_width", "spec_layout"]
+__all__ = ["Arc", "Layout", "placement_layout", "plot_spec", "position", "spec_layout"]
 
 
 def spec_layout(spec: Union["Spec", str, Path], backbone=None, *, frontend: Optional[str] = None,

@@ -21,7 +21,9 @@ from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.progress import bar as progress_bar
 from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace_backbone
 from adaptgraph.weights.sharing import share_weights
-from adaptgraph.tasks import HEADS, bind_task, check_fits, check_task, fit_probe, load_task, make_head, make_loader
+from adaptgraph.tasks import HEADS, bind_task, fit_probe, load_task, make_head, make_loader
+from adaptgraph.tasks.base import check_task
+from adaptgraph.tasks.data import check_fits
 
 from .accumulate import PairwiseAccumulator
 from .config import ScoreConfig

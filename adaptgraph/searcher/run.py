@@ -209,7 +209,8 @@ class _Job:
 
 # -- setting up -----------------------------------------------------------------------
 def _checked_task(task, task_seed: int, bb):
-    from ..tasks import bind_task, check_fits
+    from ..tasks import bind_task
+    from ..tasks.data import check_fits
 
     task_obj = load_task_cached(task, task_seed)
     check_fits(task_obj, bb)

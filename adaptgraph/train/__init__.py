@@ -11,11 +11,6 @@ Tasks, batches and the head come from ``adaptgraph.tasks``. Typical use::
 from .checkpointing import checkpointed
 from .config import TrainConfig, train_config
 from .evaluate import check_same_task, evaluate
-from .files import check_run_dir, prepare_run_dir, write_json
 from .loop import TrainResult, fit, lr_lambda
-from .state import load_trainable_state
 
-__all__ = [
-    "TrainConfig", "TrainResult", "check_run_dir", "check_same_task", "checkpointed", "evaluate", "fit",
-    "load_trainable_state", "lr_lambda", "prepare_run_dir", "train_config", "write_json",
-]
+__all__ = ["TrainConfig", "TrainResult", "check_same_task", "checkpointed", "evaluate", "fit", "lr_lambda", "train_config"]

@@ -12,8 +12,6 @@ import torch
 from ..errors import AdapterFileError, ProblemList
 from ..fileio import parse_json
 
-__all__ = ["check_metadata", "check_state", "check_tensor_values", "json_object"]
-
 CORE_KEYS = ("spec", "spec_hash", "backbone", "seed")  # what every adapter file's metadata holds
 INTEGER_KEYS = ("seed", "task_seed")
 JSON_KEYS = ("head", "train_config")

@@ -11,7 +11,8 @@ import pytest
 import adaptgraph
 from adaptgraph.cli import main
 from adaptgraph.errors import PlotError, ScoreError, SpecError
-from adaptgraph.plot import KIND_STYLES, placement_layout, plot_spec, position, rank_width, spec_layout
+from adaptgraph.plot import placement_layout, plot_spec, position, spec_layout
+from adaptgraph.plot.layout import KIND_STYLES, rank_width
 from adaptgraph.plot.draw import arc_curve, heat_cell
 
 SPEC = """spec tiny_mix

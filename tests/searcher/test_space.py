@@ -3,7 +3,8 @@ import pytest
 from search_fixtures import synthetic_space
 
 from adaptgraph.errors import SearchError
-from adaptgraph.searcher import Budget, Gene, SearchSpace, baseline_genome
+from adaptgraph.searcher import Budget, Gene, SearchSpace
+from adaptgraph.searcher.space import baseline_genome
 from adaptgraph.searcher.space import genome_of
 from adaptgraph.spec import Options, loads
 

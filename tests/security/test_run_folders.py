@@ -18,7 +18,7 @@ from adaptgraph.errors import RunFolderError, SearchError
 from adaptgraph.fileio.folder_claims import LOCK_FILE, claim_folder
 from adaptgraph.compiler.adapter_files import save_adapters
 from adaptgraph.searcher.journal import FINISHED, Journal
-from adaptgraph.train import prepare_run_dir
+from adaptgraph.train.files import prepare_run_dir
 
 TASK = "wordnet:noun.animal,noun.food,noun.plant?per_class=10"
 MANIFEST = {"task": "csv:a.csv", "backbone": "zoo:bert-tiny", "strategy": "gga", "seed": 0}

@@ -225,7 +225,7 @@ def search_config(args):
 
 
 def _strategy(args):
-    from ...searcher import make_strategy
+    from ...searcher.strategies import make_strategy
 
     name = str(args.strategy)  # a given name, or the default read from SearchConfig
     stray = [dest for dest in HYPERBAND_ONLY if _given(args, dest) is not None]
