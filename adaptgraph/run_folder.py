@@ -6,6 +6,7 @@ and ``metrics.json``; ``metrics.json`` is written last and marks a finished run.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from .fileio.input_paths import input_paths
 from .compiler.adapter_files import backbone_for, load_adapters, read_adapter_file, save_adapters
 from .spec import Spec, dump, load
 from .tasks import bind_task, load_head, load_task
-from .train import TrainConfig, TrainResult, check_same_task, evaluate, fit
+from .train import RunOutput, TrainConfig, TrainResult, check_same_task, evaluate, fit
 from .train.files import check_run_dir
+from .train.loop import run_output
 from .train.distributed import is_main_process
 from .train.files import METRICS_FILE, read_metrics
 
@@ -28,30 +30,35 @@ SPEC_FILE = "spec.adapt"
 
 
 def train_spec(spec: Spec | str | Path, task: str, *, backbone=None, config: TrainConfig | None = None,
-               out_dir: str | Path | None = None, overwrite: bool = False, task_seed: int = 0,
-               trust_code: bool = False, progress: bool | None = None) -> TrainResult:
-    """Compile ``spec`` on ``backbone`` (default: the spec's), train it on ``task``, save the run to ``out_dir``.
+               out: str | Path | RunOutput | None = None, task_seed: int = 0, trust_code: bool = False,
+               progress: bool | None = None) -> TrainResult:
+    """Compile ``spec`` on ``backbone`` (default: the spec's), train it on ``task``, save the run to ``out``
+    (a folder, or a :class:`RunOutput` to overwrite one).
 
     An empty spec (no edges) trains the head alone: the linear-probe baseline.
     """
-    if out_dir is not None:
-        check_run_dir(out_dir, overwrite, input_paths(None, task))  # before any loading: fails at once
+    output = run_output(out)
+    if output is not None:
+        check_run_dir(output.folder, output.overwrite, input_paths(None, task))  # before any loading: fails at once
     spec = spec if isinstance(spec, Spec) else load(spec)
     config = config or TrainConfig()
     bb = get_backbone(backbone if backbone is not None else spec.backbone, trust_code=trust_code)
-    if out_dir is not None:
-        check_run_dir(out_dir, overwrite, input_paths(bb, task))  # the run never goes over the backbone folder
+    if output is not None:  # the run never goes over the backbone folder
+        check_run_dir(output.folder, output.overwrite, input_paths(bb, task))
     model = compile(spec, bb, seed=config.seed)
     loaded = load_task(task, seed=task_seed)
 
-    def save(result: TrainResult, out: Path) -> None:
-        save_adapters(model, out / ADAPTERS_FILE, extra={"head": result.head.state_dict()},
+    def save(result: TrainResult, folder: Path) -> None:
+        save_adapters(model, folder / ADAPTERS_FILE, extra={"head": result.head.state_dict()},
                       metadata={"head": json.dumps(result.head.describe()), "task": task,
                                 "task_seed": str(task_seed), "train_config": config.model_dump_json()})
         if is_main_process():
-            dump(spec, out / SPEC_FILE)
+            dump(spec, folder / SPEC_FILE)
+        if output.before_finish is not None:
+            output.before_finish(result, folder)
 
-    return fit(model, bb, loaded, config, out_dir, overwrite=overwrite, progress=progress, before_finish=save)
+    saving = None if output is None else dataclasses.replace(output, before_finish=save)
+    return fit(model, bb, loaded, config, saving, progress=progress)
 
 
 def evaluate_run(run_dir: str | Path, task: str | None = None, split: str = "test", *, backbone=None,

@@ -143,7 +143,7 @@ def _run(args, task: str, folder: Path, name: str, spec_text: str, seed: int, ad
         metrics = _frozen(folder, task)
     else:
         config = TrainConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size, seed=seed, device="cpu")
-        metrics = train_spec(spec, task, backbone=f"hf:{folder}", config=config, out_dir=out, progress=False).metrics
+        metrics = train_spec(spec, task, backbone=f"hf:{folder}", config=config, out=out, progress=False).metrics
     row = {"method": name, "seed": seed, "adapters": adapters, "spec": spec_text,
            "val_ppl": metrics["validation"]["perplexity"], "test_ppl": metrics["test"]["perplexity"],
            "params": metrics.get("trainable_parameters", {}).get("model", 0),

@@ -122,7 +122,7 @@ def _ours(args, folder: Path, task: str, method: str, spec: str, config: TrainCo
     if (out / "metrics.json").exists():
         metrics = json.loads((out / "metrics.json").read_text())
     else:
-        metrics = train_spec(adaptgraph.loads(spec), task, backbone=f"hf:{folder}", config=config, out_dir=out,
+        metrics = train_spec(adaptgraph.loads(spec), task, backbone=f"hf:{folder}", config=config, out=out,
                              progress=False).metrics
     return _row(method, config.seed, metrics["trainable_parameters"]["model"], metrics["validation"]["perplexity"],
                 metrics["test"]["perplexity"], spec)

@@ -26,7 +26,7 @@ import torch
 import adaptgraph
 from adaptgraph.fileio import write_text_atomic
 from adaptgraph.run_folder import train_spec
-from adaptgraph.train import TrainConfig
+from adaptgraph.train import RunOutput, TrainConfig
 
 TASK = "wordnet:noun?per_class=120"  # all 26 noun supersenses, 2,379 training examples
 SPECS = {
@@ -62,7 +62,7 @@ def run_one(name: str, text: str, seed: int, epochs: int, runs_dir: Path, train:
             return None
         spec = adaptgraph.loads(f'backbone "hf:minilm"\ndefaults {{ rank = 8 }}\n{text}\n')
         config = TrainConfig(epochs=epochs, lr=1e-3, batch_size=32, max_length=64, seed=seed)
-        train_spec(spec, TASK, config=config, out_dir=out, overwrite=True, progress=False)
+        train_spec(spec, TASK, config=config, out=RunOutput(out, overwrite=True), progress=False)
     metrics = json.loads((out / "metrics.json").read_text())
     # the 1-minute load average at the end of a run trained here (None: collected from an earlier folder)
     row = {"placement": name, "seed": seed, "epochs": epochs, "load_average": os.getloadavg()[0] if trained_here else None,

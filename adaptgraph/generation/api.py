@@ -24,6 +24,7 @@ from ..errors import ArgumentError, TaskError
 from ..graph import trace_backbone
 from ..tasks.lm import _token_ids
 from ..tasks.lm_head import lm_head
+from .config import GenerationConfig, generation_config
 from .edge_hooks import Unmapped, attached, plan_hooks
 from .sampling import Sampler
 from .steppers import Cached, FullRecompute, cache_argument
@@ -60,26 +61,27 @@ class Generation:
         return {**asdict(self), "tokens_per_second": self.new_tokens / self.seconds if self.seconds else None}
 
 
-def generate(model: nn.Module, prompts, max_new_tokens: int = 20, *, temperature: float = 0.0, top_p: float = 1.0,
-             seed: int = 0, eos_token_id: int | None | str = "auto", backbone=None, cache: bool = True) -> Generation:
+def generate(model: nn.Module, prompts, config: GenerationConfig | None = None, *, backbone=None,
+             **options) -> Generation:
     """Continue each prompt of ``prompts`` by up to ``max_new_tokens`` tokens with the compiled decoder ``model``.
 
-    ``prompts``: a string, a list of strings, or lists of token ids. Greedy by default;
-    ``temperature`` > 0 samples (``top_p`` < 1 keeps the smallest set of tokens whose probability
-    reaches ``top_p``) from a generator seeded by ``seed``. A row stops at ``eos_token_id`` (``"auto"``:
-    the tokenizer's, ``None``: never). ``backbone``: the loaded backbone ``model`` was compiled on
-    (default: loaded from its reference). ``cache=False`` forces full recomputation.
+    ``prompts``: a string, a list of strings, or lists of token ids. ``config``: a
+    :class:`GenerationConfig`; keyword ``options`` (its field names) update it, e.g.
+    ``generate(model, prompts, max_new_tokens=32, temperature=0.8, top_p=0.9, seed=1)``. Greedy by
+    default; ``temperature`` > 0 samples (``top_p`` < 1 keeps the smallest set of tokens whose
+    probability reaches ``top_p``) from a generator seeded by ``seed``. A row stops at ``eos_token_id``
+    (``"auto"``: the tokenizer's, ``None``: never). ``backbone``: the loaded backbone ``model`` was
+    compiled on (default: loaded from its reference). ``cache=False`` forces full recomputation.
     """
-    sampler = Sampler(temperature, top_p, seed)
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise TaskError(f"max_new_tokens must be a positive integer, not {max_new_tokens!r}",
-                        hint="e.g. max_new_tokens=32")
+    config = generation_config(config, options)
+    sampler = Sampler(config.temperature, config.top_p, config.seed)
+    max_new_tokens, cache = config.max_new_tokens, config.cache
     bb = get_backbone(backbone if backbone is not None else compile_info(model).backbone_ref)
     head = lm_head(bb, model)  # the model's trained copy when its spec trains lm_head
     given = _prompt_list(prompts)
     rows = [_encode(bb, p, head.num_classes) for p in given]
     _check_length(bb, rows, max_new_tokens)
-    eos = _eos(bb) if eos_token_id == "auto" else eos_token_id
+    eos = _eos(bb) if config.eos_token_id == "auto" else config.eos_token_id
     decoding = _Decoding(sampler, max_new_tokens, eos, _pad_id(bb, head.num_classes), _device(model))
     was_training = model.training
     model.eval()

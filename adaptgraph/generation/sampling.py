@@ -1,11 +1,7 @@
 """Choosing the next token from its logits: greedy (argmax), or sampling with a temperature and top-p."""
 from __future__ import annotations
 
-import math
-
 import torch
-
-from ..errors import TaskError
 
 
 class Sampler:
@@ -17,15 +13,7 @@ class Sampler:
     seeded by ``seed``, so one seed gives one output.
     """
 
-    def __init__(self, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0):
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
-            raise TaskError(f"temperature must be a number >= 0, not {temperature!r}",
-                            hint="0 is greedy decoding; 0.7 to 1.0 samples")
-        if not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
-            raise TaskError(f"top_p must be a number in (0, 1], not {top_p!r}", hint="e.g. top_p=0.9")
-        if temperature == 0 and top_p < 1:
-            raise TaskError(f"top_p={top_p} needs sampling, and temperature 0 is greedy decoding",
-                            hint="give a temperature above 0 as well (e.g. --temperature 0.8 --top-p 0.9)")
+    def __init__(self, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0):  # checked by GenerationConfig
         self.temperature, self.top_p, self.seed = float(temperature), float(top_p), int(seed)
         self.generator: torch.Generator | None = None
 

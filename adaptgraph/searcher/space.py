@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from ..errors import SearchError, did_you_mean
 from ..score.edge_scores import EdgeScores
@@ -24,8 +25,7 @@ from ..spec.edge_facts import INFERRED_KIND, KINDS, adapter_parameters, edge_kin
 INITS = Init.__args__
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(BaseModel):
     """How big a proposed spec may be.
 
     ``adapters`` is the list k of adapter counts: ``gga`` proposes one spec per k,
@@ -38,14 +38,18 @@ class Budget:
     within what they cost at ``rank`` (or ``params``).
     """
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     adapters: tuple[int, ...] = (4,)
     params: Optional[int] = None
     kinds: Optional[tuple[str, ...]] = None
-    rank: int = 8
+    rank: int = BUILTIN_OPTIONS.rank
     init: Optional[str] = None
     ranks: str = "equal"
 
-    def __post_init__(self) -> None:
+    # SearchError (not a ValueError) leaves pydantic as it is: the message and hint reach the user unchanged
+    @model_validator(mode="after")
+    def _sizes(self) -> "Budget":
         if not self.adapters or any(not isinstance(k, int) or k < 1 for k in self.adapters):
             raise SearchError(f"adapter counts k must be integers >= 1, got {list(self.adapters)}")
         if self.params is not None and self.params < 1:
@@ -62,6 +66,7 @@ class Budget:
             if kind not in KINDS:
                 raise SearchError(f"unknown edge kind {kind!r}; choose from {', '.join(KINDS)}",
                                   hint=did_you_mean(kind, KINDS))
+        return self
 
     @property
     def max_adapters(self) -> int:

@@ -18,7 +18,7 @@ from ..errors import TaskError
 from ..registry import Registry
 from ..arguments import check_seed
 from .base import SPLITS, SplitTask, Task, check_task
-from .data import Batch, make_loader
+from .data import Batch, Shard, make_loader
 from .digits import load_digits_task
 from .lm import LMTask, load_lm
 from .lm_head import LMHead, lm_head
@@ -57,6 +57,6 @@ def task_refs() -> list[str]:
     return ["wordnet:noun", "wordnet:all", "csv:PATH", "jsonl:PATH", "digits", "lm:PATH"]
 
 
-__all__ = ["HEADS", "POOLINGS", "PROVIDERS", "SPLITS", "Batch", "LMHead", "LMTask", "SplitTask", "Task",
-           "TaskHead", "TaskRef", "bind_task", "lm_head", "fit_probe", "load_head", "load_task", "make_head",
+__all__ = ["HEADS", "POOLINGS", "PROVIDERS", "SPLITS", "Batch", "LMHead", "LMTask", "Shard", "SplitTask", "Task",
+           "TaskHead", "TaskRef", "bind_task", "fit_probe", "lm_head", "load_head", "load_task", "make_head",
            "make_loader", "parse_task_ref"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -89,6 +89,13 @@ class Examples(Dataset):
     def __getitem__(self, item: Item) -> tuple[object, int, float]:
         x, y = self.examples[item[0]]
         return x, y, item[1]
+
+
+class Shard(NamedTuple):
+    """Which share of each global batch this process takes: ``rank`` of ``world_size`` (one process: 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
 
 
 class GlobalBatchSampler(Sampler):
@@ -194,10 +201,10 @@ def fit_images(images: torch.Tensor, image_shape: tuple[int, int, int] | None) -
 
 
 def make_loader(examples: Sequence[tuple[object, int]], backbone, *, batch_size: int, max_length: int,
-                shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
-                num_workers: int = 0) -> DataLoader:
-    """A DataLoader of :class:`Batch` over ``examples``; its ``batch_sampler`` has ``set_epoch``."""
+                shuffle: bool, seed: int = 0, shard: Shard = Shard(), num_workers: int = 0) -> DataLoader:
+    """A DataLoader of :class:`Batch` over ``examples`` (this process's ``shard`` of each global batch);
+    its ``batch_sampler`` has ``set_epoch``."""
     sampler = GlobalBatchSampler(len(examples), batch_size, shuffle=shuffle, seed=seed,
-                                 rank=rank, world_size=world_size)
+                                 rank=shard.rank, world_size=shard.world_size)
     return DataLoader(Examples(examples), batch_sampler=sampler, collate_fn=Collator(backbone, max_length),
                       num_workers=num_workers)

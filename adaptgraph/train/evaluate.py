@@ -10,7 +10,7 @@ from torch import nn
 
 from ..errors import TaskError
 from ..progress import bar as progress_bar
-from ..tasks import Batch, TaskHead, bind_task, make_loader
+from ..tasks import Batch, Shard, TaskHead, bind_task, make_loader
 from ..tasks.base import check_task
 from ..tasks.data import check_fits, check_labels
 from . import distributed
@@ -72,8 +72,7 @@ def evaluate(model: nn.Module, head: TaskHead, backbone, task, split: str = "tes
     model.to(device).eval()
     head.to(device).eval()
     loader = make_loader(examples, backbone, batch_size=config.eval_batch_size, max_length=config.max_length,
-                         shuffle=False, rank=group.rank, world_size=group.world_size,
-                         num_workers=config.num_workers)
+                         shuffle=False, shard=Shard(group.rank, group.world_size), num_workers=config.num_workers)
     correct = loss_sum = count = examples_seen = 0.0
     tokens_of = getattr(head, "per_example_tokens", None)  # an LM head: weigh each example by its scored tokens
     # inside training an evaluation is a passing bar; as the eval command's work, a stage with first and last lines

@@ -22,7 +22,7 @@ from ..adapters.grad_init import init_from_gradients, pending
 from ..arguments import check_instance, check_path
 from ..errors import TaskError, TrainingError
 from ..progress import bar as progress_bar
-from ..tasks import Batch, TaskHead, bind_task, make_loader
+from ..tasks import Batch, Shard, TaskHead, bind_task, make_loader
 from ..tasks.base import check_task
 from ..tasks.data import check_fits, check_labels
 from ..tasks.head import feature_dim_of
@@ -46,6 +46,26 @@ class TrainResult:
     best_state: dict[str, torch.Tensor]  # the feature model's trainable parameters, by name
     head: TaskHead
     log: tuple[dict, ...]  # one record per epoch, as in log.jsonl
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """Where ``fit`` writes a run: ``folder`` (new or empty unless ``overwrite``), and what runs there just
+    before ``metrics.json``, the file that marks a finished run (``before_finish(result, folder)``: save
+    weights)."""
+
+    folder: str | Path
+    overwrite: bool = False
+    before_finish: Callable[[TrainResult, Path], None] | None = None
+
+
+@dataclass(frozen=True)
+class _Optimization:
+    """What one optimiser step uses besides the batch: the optimiser, its schedule and fp16's loss scaler."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler | None
 
 
 @dataclass(frozen=True)
@@ -85,18 +105,17 @@ class _Trainable(nn.Module):
 
 
 def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
-        out_dir: str | Path | None = None, *, head: TaskHead | None = None, overwrite: bool = False,
-        progress: bool | None = None,
-        before_finish: Callable[[TrainResult, Path], None] | None = None) -> TrainResult:
+        out: str | Path | RunOutput | None = None, *, head: TaskHead | None = None,
+        progress: bool | None = None) -> TrainResult:
     """Train ``model``'s parameters that require grad, plus a head, on ``task``; return a :class:`TrainResult`.
 
     AdamW (weight decay on matrices only), linear warmup then cosine decay,
     gradient clipping. Validation after every epoch keeps the best state (by
     validation accuracy, earliest on ties; the last one when the task has no
     validation examples); the test split is evaluated once, with that state,
-    which is left loaded in ``model`` and ``head``. With ``out_dir``, writes
-    ``log.jsonl`` after each epoch and ``metrics.json`` last (rank 0 only,
-    atomically); ``before_finish(result, out_dir)`` runs just before
+    which is left loaded in ``model`` and ``head``. With ``out`` (a folder, or a :class:`RunOutput`),
+    writes ``log.jsonl`` after each epoch and ``metrics.json`` last (rank 0 only,
+    atomically); ``RunOutput.before_finish(result, folder)`` runs just before
     ``metrics.json`` so that weights can be saved first. When nothing requires grad (a spec
     without adapters or ``train`` on an ``lm:`` task, whose head is the backbone's frozen one),
     no step is taken: the run holds the frozen model's numbers as epoch 0. The head is new
@@ -105,13 +124,12 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
     """
     check_instance(model, (nn.Module,), "model", "a compiled model (torch.nn.Module from adaptgraph.compile)")
     config = check_instance(config or TrainConfig(), (TrainConfig,), "config", "a TrainConfig (or None)")
-    if out_dir is not None:
-        check_path(out_dir, "out_dir")
+    output = run_output(out)
     check_task(task)
     check_fits(task, backbone)
     task = bind_task(task, backbone)
-    if out_dir is not None:
-        check_run_dir(out_dir, overwrite)  # on every rank, so that all of them stop together
+    if output is not None:
+        check_run_dir(output.folder, output.overwrite)  # on every rank, so that all of them stop together
     device = config.resolved_device()
     if config.amp != "none" and device.type != "cuda":  # device 'auto' found no GPU: say what runs instead
         warnings.warn(f"amp '{config.amp}' needs a CUDA device and the device is {device.type}: "
@@ -120,8 +138,8 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
     claim = None
     try:
         device = distributed.place(device, group)
-        claim = prepare_run_dir(out_dir, overwrite) if out_dir is not None and group.is_main else None
-        out = claim.path if claim is not None else None
+        claim = prepare_run_dir(output.folder, output.overwrite) if output is not None and group.is_main else None
+        folder = claim.path if claim is not None else None
         torch.manual_seed(config.seed)
         train = task.examples("train")
         if not train:
@@ -134,19 +152,29 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
             raise TaskError(f"the head has {head.num_classes} classes but task '{task.name}' "
                             f"has {task.num_classes}")
         _init_from_gradients(model, head, backbone, train, config, device)
-        run = _Run(model, head, backbone, task, config, group, device, out, progress)
-        return _finish(run, *_train(run, train), before_finish)
+        run = _Run(model, head, backbone, task, config, group, device, folder, progress)
+        return _finish(run, *_train(run, train), output.before_finish if output is not None else None)
     finally:
         if claim is not None:
             claim.release()
         distributed.stop(group)
 
 
+def run_output(out: str | Path | RunOutput | None) -> RunOutput | None:
+    """``fit``'s ``out`` as a :class:`RunOutput` (a bare folder: not overwritten, nothing run before finishing)."""
+    if out is None:
+        return None
+    if isinstance(out, RunOutput):
+        check_path(out.folder, "out.folder")
+        return out
+    return RunOutput(check_path(out, "out"))
+
+
 def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
     """All epochs; returns the log, the best checkpoint and the seconds it took."""
     config, group = run.config, run.group
     loader = make_loader(train, run.backbone, batch_size=config.batch_size, max_length=config.max_length,
-                         shuffle=True, seed=config.seed, rank=group.rank, world_size=group.world_size,
+                         shuffle=True, seed=config.seed, shard=Shard(group.rank, group.world_size),
                          num_workers=config.num_workers)
     trainer = _Trainable(checkpointed(run.model) if config.checkpointing else run.model, run.head)
     if not trainable_parameters(trainer):  # no adapters, no `train`, a frozen head (an lm: task): the base
@@ -158,6 +186,7 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
     optimizer = _optimizer(trainer, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total))
     scaler = torch.amp.GradScaler("cuda") if amp_dtype(config, run.device) == torch.float16 else None
+    optimization = _Optimization(optimizer, scheduler, scaler)
     has_val = bool(run.task.examples("validation"))
     shown = rank_progress(run.progress, group)
     step, log, best, step_seconds = 0, [], None, []
@@ -174,8 +203,7 @@ def _train(run: _Run, train: list) -> tuple[list[dict], _Checkpoint, float]:
             if step >= total:
                 break
             tic_step = time.perf_counter()
-            _train_step(wrapped, run.head, optimizer, scheduler, scaler, batch.to(run.device), config, run.device,
-                        losses)
+            _train_step(wrapped, run, optimization, batch.to(run.device), losses)
             step_seconds.append(time.perf_counter() - tic_step)
             step += 1
         loss_sum, n = distributed.sum_across(losses, group, run.device)
@@ -332,10 +360,11 @@ def lr_lambda(config: TrainConfig, total: int) -> Callable[[int], float]:
     return factor
 
 
-def _train_step(wrapped, head, optimizer, scheduler, scaler, batch, config, device, losses) -> None:
-    with autocast(config, device):
+def _train_step(wrapped, run: _Run, optimization: _Optimization, batch, losses) -> None:
+    optimizer, scheduler, scaler = optimization.optimizer, optimization.scheduler, optimization.scaler
+    with autocast(run.config, run.device):
         logits = wrapped(batch.attention_mask, *batch.inputs)
-    per_example = head.per_example_loss(logits, batch)
+    per_example = run.head.per_example_loss(logits, batch)
     # backward needs the loss's own saved tensors, not the logits: an LM's (B, T, V) logits held on through
     # backward and the optimizer step made each step about 7 % slower on the CPU (benchmarks/lm_peft.py's decoder)
     del logits
@@ -343,9 +372,9 @@ def _train_step(wrapped, head, optimizer, scheduler, scaler, batch, config, devi
     (scaler.scale(loss) if scaler else loss).backward()
     if scaler:
         scaler.unscale_(optimizer)
-    if config.grad_clip is not None:
+    if run.config.grad_clip is not None:
         params = [p for g in optimizer.param_groups for p in g["params"]]
-        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        torch.nn.utils.clip_grad_norm_(params, run.config.grad_clip)
     if scaler:
         scaler.step(optimizer)
         scaler.update()

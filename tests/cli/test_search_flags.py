@@ -1,6 +1,5 @@
 """`adaptgraph search` builds a SearchConfig: every option has a flag, and every flag's default is its field's."""
 import argparse
-import dataclasses
 
 import pytest
 
@@ -23,9 +22,8 @@ def _search_actions() -> dict:
 
 def _leaves() -> set[str]:
     """Every option of SearchConfig, nested ones by their path."""
-    nested = {"budget": [f.name for f in dataclasses.fields(Budget)],
-              "fidelity": [f.name for f in dataclasses.fields(Fidelity)],
-              "scoring": [f.name for f in dataclasses.fields(Scoring)],
+    nested = {"budget": list(Budget.model_fields), "fidelity": list(Fidelity.model_fields),
+              "scoring": list(Scoring.model_fields),
               "executor": ["kind", *ProcessExecution.model_fields, *RayExecution.model_fields]}
     out = set()
     for name in SearchConfig.model_fields:

@@ -68,7 +68,7 @@ def runs(folders, text, tmp_path_factory):
     config = TrainConfig(steps=30, lr=1e-2, batch_size=8, device="cpu")
     for name, spec in SPECS.items():
         train_spec(adaptgraph.loads(f'backbone "hf:{folders / name}"\n{spec}'), f"lm:{text}?block=32&max_blocks=40",
-                   config=config, out_dir=out / name, progress=False)
+                   config=config, out=out / name, progress=False)
     return out
 
 
@@ -320,7 +320,7 @@ def test_the_training_doc_example_runs_on_zoo_gpt(text, tmp_path, monkeypatch, c
     code = next(b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "adaptgraph.generate" in b)
     monkeypatch.chdir(tmp_path)
     train_spec(adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel h.*.mlp { rank = 4 }'), f"lm:{text}?block=32",
-               config=TrainConfig(steps=2, batch_size=8, device="cpu"), out_dir="runs/book", progress=False)
+               config=TrainConfig(steps=2, batch_size=8, device="cpu"), out="runs/book", progress=False)
     with pytest.warns(FullRecomputationWarning):
         exec(compile(code, "docs/training.md", "exec"), {"__name__": "docs_example"})
     lines = capsys.readouterr().out.splitlines()

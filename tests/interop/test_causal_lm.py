@@ -74,7 +74,7 @@ def _hf_logits(model):
 def _train(folders, name, tmp_path, extra=""):
     spec = adaptgraph.loads(f'backbone "hf:{folders / name}"\n' + LORA + ADAPTERS[name] + extra)
     run = tmp_path / f"run-{name}"
-    train_spec(spec, _task(folders), config=CONFIG, out_dir=run, progress=False)
+    train_spec(spec, _task(folders), config=CONFIG, out=run, progress=False)
     return run
 
 

@@ -262,7 +262,7 @@ def test_fit_generate_and_load_task_name_the_parameter_of_the_wrong_type(tmp_pat
     for call, message in [
         (lambda: fit(model, bb, task, {"steps": 1}), "config must be a TrainConfig (or None), not dict"),
         (lambda: fit(None, bb, task, TrainConfig(steps=1)), "model must be a compiled model"),
-        (lambda: fit(model, bb, task, TrainConfig(steps=1), out_dir=5), "out_dir must be a path"),
+        (lambda: fit(model, bb, task, TrainConfig(steps=1), out=5), "out must be a path"),
         (lambda: load_task("digits?per_class=6", seed=1.5), "seed must be a whole number (int), not float 1.5"),
         (lambda: load_task("digits?per_class=6", seed=-1), "seed must be from 0 to 2**63 - 1, not -1"),
         (lambda: adaptgraph.generate(adaptgraph.compile(adaptgraph.loads('backbone "zoo:gpt-tiny"\n')), None),

@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from train_fixtures import TEXT_BACKBONE, TinyTextModel  # noqa: E402
 
 from adaptgraph.tasks import load_task  # noqa: E402
-from adaptgraph.train import TrainConfig, fit  # noqa: E402
+from adaptgraph.train import RunOutput, TrainConfig, fit  # noqa: E402
 
 # 96 training examples in global batches of 7: the last batch (5) splits 3/2 over two ranks;
 # evaluation batches of 11 leave one rank a weightless padding item in the last batch.
@@ -28,8 +28,8 @@ def main(csv_path: str, out_dir: str) -> None:
     torch.manual_seed(0)
     model = TinyTextModel()
     task = load_task(f"csv:{csv_path}")
-    fit(model, TEXT_BACKBONE, task, CONFIG, out_dir, progress=False,
-        before_finish=lambda result, out: torch.save(result.best_state, out / "best_state.pt"))
+    fit(model, TEXT_BACKBONE, task, CONFIG, progress=False,
+        out=RunOutput(out_dir, before_finish=lambda result, out: torch.save(result.best_state, out / "best_state.pt")))
 
 
 if __name__ == "__main__":

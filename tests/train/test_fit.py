@@ -7,7 +7,7 @@ from train_fixtures import IMAGE_BACKBONE, TEXT_BACKBONE, TinyImageModel, TinyTe
 
 from adaptgraph.errors import TaskError
 from adaptgraph.tasks import SplitTask, load_head, load_task
-from adaptgraph.train import TrainConfig, check_same_task, evaluate, fit
+from adaptgraph.train import RunOutput, TrainConfig, check_same_task, evaluate, fit
 from adaptgraph.train.state import load_trainable_state
 
 CONFIG = TrainConfig(epochs=3, lr=0.05, batch_size=8, device="cpu")
@@ -68,7 +68,7 @@ def test_run_folder(task, tmp_path):
     def before_finish(result, folder):
         seen.append((folder, (folder / "metrics.json").exists(), len(result.log)))
 
-    result = fit(model(), TEXT_BACKBONE, task, CONFIG, out, before_finish=before_finish)
+    result = fit(model(), TEXT_BACKBONE, task, CONFIG, RunOutput(out, before_finish=before_finish))
     assert seen == [(out, False, 3)]
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == result.metrics
@@ -90,7 +90,7 @@ def test_run_folder(task, tmp_path):
         fit(model(), TEXT_BACKBONE, task, CONFIG, out)
     assert str(e.value) == (f"error: {out} already holds a finished run (metrics.json exists)\n"
                             "    hint: choose another --out folder or pass --overwrite")
-    again = fit(model(), TEXT_BACKBONE, task, CONFIG.model_copy(update={"epochs": 1}), out, overwrite=True)
+    again = fit(model(), TEXT_BACKBONE, task, CONFIG.model_copy(update={"epochs": 1}), RunOutput(out, overwrite=True))
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1 == again.metrics["epochs"]
 
 

@@ -130,7 +130,7 @@ def test_the_loss_is_next_token_cross_entropy_through_the_tied_embedding(text):
 def test_zoo_gpt_trains_and_eval_reproduces_the_perplexity(text, tmp_path):
     ref = f"lm:{text}?block=32"
     spec = adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel h.*.mlp { rank = 4 }')
-    result = train_spec(spec, ref, config=CONFIG, out_dir=tmp_path / "run", progress=False)
+    result = train_spec(spec, ref, config=CONFIG, out=tmp_path / "run", progress=False)
     metrics = result.metrics
     assert metrics["trainable_parameters"]["head"] == 0  # the LM head is the backbone's, frozen
     assert metrics["test_perplexity"] == metrics["test"]["perplexity"] == math.exp(metrics["test"]["loss"])
@@ -192,7 +192,7 @@ def test_the_lm_loss_is_the_causal_lm_models_own(hf_folders, text, name):
 def test_hf_gpt2_trains_eval_reproduces_and_generates_like_transformers(hf_folders, text, tmp_path):
     ref, folder = f"lm:{text}?block=32&max_blocks=40", hf_folders / "gpt2"
     spec = adaptgraph.loads(f'backbone "hf:{folder}"\nparallel h.*.mlp {{ rank = 4 }}')
-    metrics = train_spec(spec, ref, config=CONFIG, out_dir=tmp_path / "run", progress=False).metrics
+    metrics = train_spec(spec, ref, config=CONFIG, out=tmp_path / "run", progress=False).metrics
     assert evaluate_run(tmp_path / "run", progress=False)["perplexity"] == metrics["test_perplexity"]
     bb = load_backbone(f"hf:{folder}")
     model = adaptgraph.compile(adaptgraph.loads("parallel h.*.mlp"), bb)  # zero-initialised: the backbone
@@ -240,7 +240,7 @@ def test_train_refuses_before_writing_a_run(tmp_path):
     one.write_text(" ".join(["the cat sat on the mat"] * 400))
     spec = adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel h.*.mlp { rank = 2 }')
     with pytest.raises(TaskError, match="has no block of 32 tokens in split 'validation' and 'test'"):
-        train_spec(spec, f"lm:{one}?block=32", config=TrainConfig(steps=1), out_dir=tmp_path / "run")
+        train_spec(spec, f"lm:{one}?block=32", config=TrainConfig(steps=1), out=tmp_path / "run")
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 

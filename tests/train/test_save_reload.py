@@ -4,7 +4,7 @@ import json
 import pytest
 
 from adaptgraph.tasks import load_head, load_task
-from adaptgraph.train import TrainConfig, check_same_task, evaluate, fit
+from adaptgraph.train import RunOutput, TrainConfig, check_same_task, evaluate, fit
 
 saving = pytest.importorskip("adaptgraph.compiler.adapter_files")
 compiler = pytest.importorskip("adaptgraph.compiler")
@@ -23,7 +23,7 @@ def test_saved_run_reproduces_its_test_accuracy_exactly(tmp_path):
                              metadata={"head": json.dumps(result.head.describe())})
 
     config = TrainConfig(epochs=2, lr=1e-2, batch_size=8, eval_batch_size=7, device="cpu")
-    result = fit(model, bb, task, config, tmp_path / "run", before_finish=save, progress=False)
+    result = fit(model, bb, task, config, RunOutput(tmp_path / "run", before_finish=save), progress=False)
 
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     again_task = load_task("digits?per_class=6")

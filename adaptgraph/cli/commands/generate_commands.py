@@ -45,8 +45,8 @@ def run_generate(args) -> int:
     model, bb = open_generator(args.source, args.backbone, trust_code=args.trust_code)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FullRecomputationWarning)  # said once below, on one line
-        done = generate(model, args.prompt, args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-                        seed=args.seed, backbone=bb, cache=not args.no_cache)
+        done = generate(model, args.prompt, backbone=bb, max_new_tokens=args.max_new_tokens,
+                        temperature=args.temperature, top_p=args.top_p, seed=args.seed, cache=not args.no_cache)
     if done.notice and not args.no_cache:
         print(f"note: {done.notice}", file=sys.stderr)
     if args.json:

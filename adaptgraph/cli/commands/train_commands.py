@@ -81,7 +81,7 @@ def register(sub) -> None:
 
 def run_train(args) -> int:
     from ...run_folder import train_spec
-    from ...train import train_config
+    from ...train import RunOutput, train_config
     from ...train.distributed import is_main_process
 
     config = train_config(epochs=args.epochs, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
@@ -90,8 +90,9 @@ def run_train(args) -> int:
                           torch_compile=args.torch_compile or None)
     out = args.out or _new_run_folder()
     try:
-        result = train_spec(args.spec, args.task, backbone=args.backbone, config=config, out_dir=out,
-                            overwrite=args.overwrite, task_seed=args.task_seed, trust_code=args.trust_code,
+        result = train_spec(args.spec, args.task, backbone=args.backbone, config=config,
+                            out=RunOutput(out, overwrite=args.overwrite), task_seed=args.task_seed,
+                            trust_code=args.trust_code,
                             progress=False if args.no_progress else None)
     except BaseException:
         if args.out is None:
