@@ -24,7 +24,7 @@ LAYERS = [
     ("score",),
     ("plot",),       # draws a spec over its resolved plan and a score heat map; search draws its best
     ("train",),
-    ("run_folder", "searcher"),
+    ("searcher",),
     ("interop",),
     ("generation",),  # runs what train and interop open, with the LM head of tasks
     ("cli", "__init__"),  # the parser, its number checks and the command groups (cli/commands)

@@ -205,7 +205,7 @@ def _difference(merged: torch.nn.Module, opened: Source) -> float:
 def _write_kept(out: Path, opened: Source, names: list[str], final: Path) -> float:
     """Write the unmerged edges as adapters on the merged folder ``out`` (to be moved to ``final``); return
     the rebuilt model's difference."""
-    from ..run_folder import ADAPTERS_FILE, SPEC_FILE
+    from ..train.files import ADAPTERS_FILE, SPEC_FILE
 
     spec = kept_spec(opened, names, f"hf:{final.resolve()}")
     # the merged model is read from the new folder and named by the place it is about to take

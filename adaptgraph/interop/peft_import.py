@@ -70,7 +70,7 @@ def import_peft(peft_dir: str | Path, out_dir: str | Path, *, backbone=None, tru
                            where=str(folder / CONFIG_FILE)), f"{folder}[import]")
     model = compile(spec, bb)
     _copy_weights(model, pairs, folder / WEIGHTS_FILE)
-    from ..run_folder import ADAPTERS_FILE, SPEC_FILE
+    from ..train.files import ADAPTERS_FILE, SPEC_FILE
 
     with claim_folder(out_dir, "peft-import", input_paths(bb, **{"the PEFT folder": folder})) as claim:  # never writes over files adaptgraph did not write
         out = claim.path

@@ -10,7 +10,7 @@ from ..backbones import Backbone
 from ..compiler import compile_info
 from ..errors import AdapterFileError
 from ..compiler.plan import Plan
-from ..run_folder import ADAPTERS_FILE
+from ..train.files import ADAPTERS_FILE
 from ..compiler.adapter_files import AdapterFile, backbone_for, load_adapters, read_adapter_file
 from ..weights.trainable import adapter_path
 

@@ -18,6 +18,8 @@ from ..fileio import parse_json, read_bytes, remove_file, validate_model, write_
 from ..fileio.folder_claims import FolderClaim, check_folder, claim_folder
 
 METRICS_FILE = "metrics.json"
+ADAPTERS_FILE = "adapters.safetensors"
+SPEC_FILE = "spec.adapt"
 LOG_FILE = "log.jsonl"
 
 

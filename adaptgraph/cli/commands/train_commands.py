@@ -80,8 +80,7 @@ def register(sub) -> None:
 
 
 def run_train(args) -> int:
-    from ...run_folder import train_spec
-    from ...train import RunOutput, train_config
+    from ...train import RunOutput, train_config, train_spec
     from ...train.distributed import is_main_process
 
     config = train_config(epochs=args.epochs, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
@@ -157,7 +156,7 @@ def _new_run_folder():
 
 
 def run_eval(args) -> int:
-    from ...run_folder import evaluate_run
+    from ...train import evaluate_run
 
     r = evaluate_run(args.run_dir, args.task, args.split, backbone=args.backbone, trust_code=args.trust_code,
                      progress=False if args.no_progress else None)
