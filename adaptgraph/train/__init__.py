@@ -1,6 +1,6 @@
 """Training and evaluation of feature models (usually compiled ones) on a task, and the run folders of both.
 
-``train_spec`` compiles a spec, trains it and saves the run folder; ``evaluate_run`` reloads one (``run``).
+``train_spec`` compiles a spec, trains it and saves the run folder; ``evaluate_run`` reloads one (``run_folder``).
 
 Tasks, batches and the head come from ``adaptgraph.tasks``. Typical use::
 
@@ -14,7 +14,7 @@ from .checkpointing import checkpointed
 from .config import TrainConfig, train_config
 from .evaluate import check_same_task, evaluate
 from .loop import RunOutput, TrainResult, fit, lr_lambda
-from .run import evaluate_run, train_spec
+from .run_folder import evaluate_run, train_spec
 
 __all__ = ["RunOutput", "TrainConfig", "TrainResult", "check_same_task", "checkpointed", "evaluate", "evaluate_run",
            "fit", "lr_lambda", "train_config", "train_spec"]
