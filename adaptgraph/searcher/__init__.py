@@ -8,7 +8,8 @@ Typical use::
     print(result.best.spec_text, result.best.test_accuracy)
 
 Pieces: ``space`` (stream-point edges, budget, genomes <-> specs), ``mutations``,
-``strategies`` (single, random, gga, evolve), ``hyperband`` (multi-fidelity, Optuna),
+``strategies`` (single, random, gga, evolve), ``hyperband`` (multi-fidelity, Optuna), ``nsga2``
+(multi-objective, Optuna's NSGA-II),
 ``searcher`` (ask/tell),
 ``trial`` (one trial as a pure function), ``executors`` / ``ray_executor``,
 ``config`` (``SearchConfig``: every option), ``journal`` (manifest and append-only journal), ``run`` (the ``search`` driver),
@@ -20,6 +21,7 @@ from .journal import read_journal
 from .executors import EXECUTORS, LocalExecutor, ProcessExecutor
 from .hyperband import Hyperband
 from .mutations import MUTATIONS
+from .nsga2 import NSGA2
 from .records import Candidate, TrialOutcome, TrialRecord
 from .result import SearchResult, TrialSummary, pareto_front
 from .run import search
@@ -29,7 +31,7 @@ from .space import Budget, Gene, SearchSpace, baseline_genome
 from .strategies import GGA, STRATEGIES, Evolve, RandomPlacement, Single, make_strategy
 from .trial import TrialTask, run_trial
 
-__all__ = ["EXECUTORS", "GGA", "MUTATIONS", "STRATEGIES", "Budget", "Candidate", "Evolve", "Fidelity", "Gene",
+__all__ = ["EXECUTORS", "GGA", "MUTATIONS", "NSGA2", "STRATEGIES", "Budget", "Candidate", "Evolve", "Fidelity", "Gene",
            "Hyperband", "LocalExecution", "LocalExecutor", "ProcessExecution", "ProcessExecutor", "RandomPlacement",
            "RayExecution", "Scoring", "SearchConfig", "SearchResult", "SearchSpace", "Searcher", "Single", "TrialOutcome",
            "TrialRecord", "TrialSummary", "TrialTask", "baseline_genome", "make_strategy", "pareto_front",

@@ -16,6 +16,7 @@ from ..spec import Spec
 from ..train.config import TrainConfig
 from .executors import EXECUTORS, WORKERS, Executor
 from .hyperband import Hyperband
+from .nsga2 import NSGA2
 from .settings import Fidelity, Scoring
 from .space import Budget
 from .strategies import GGA, Evolve, make_strategy
@@ -68,9 +69,9 @@ class SearchConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     strategy: Any = Field(default_factory=GGA, description="how specs are proposed: a strategy name "
-                                       "(single, random, gga, evolve, hyperband) or a strategy object with its settings")
+                                       "(single, random, gga, evolve, hyperband, nsga2) or a strategy object with its settings")
     trials: Optional[int] = Field(None, description="with a strategy name: single's sample, random's draws per k, "
-                                  "evolve's trials, hyperband's candidates")
+                                  "evolve's and nsga2's trials, hyperband's candidates")
     budget: Budget = Field(default_factory=Budget, description="adapter counts k, parameter cap, kinds, rank, init")
     fidelity: Fidelity = Field(default_factory=Fidelity, description="how long a search trial trains "
                                "(hyperband sets its own steps)")
@@ -111,7 +112,9 @@ class SearchConfig(BaseModel):
     @classmethod
     def _a_strategy(cls, strategy: Any) -> Any:
         """Any registered strategy's settings object (see ``strategies.Strategy``), built-in or not."""
-        missing = [a for a in ("name", "needs_scores", "propose", "settings") if not hasattr(strategy, a)]
+        missing = [a for a in ("name", "needs_scores", "settings") if not hasattr(strategy, a)]
+        if not (hasattr(strategy, "propose") or hasattr(strategy, "proposer")):
+            missing.append("propose")
         if missing:
             raise SearchError(f"strategy must be a name or a strategy object, got {strategy!r} (no "
                               f"{', '.join(missing)})", hint="see adaptgraph.searcher.STRATEGIES")
@@ -148,7 +151,7 @@ class SearchConfig(BaseModel):
 
 # where an option's default lives when the config's own default has no such field (the default executor is
 # local, the default strategy gga)
-_OTHER_DEFAULTS = {"executor": (ProcessExecution(), RayExecution()), "strategy": (Evolve(), Hyperband())}
+_OTHER_DEFAULTS = {"executor": (ProcessExecution(), RayExecution()), "strategy": (Evolve(), Hyperband(), NSGA2())}
 
 
 def field_default(path: str):

@@ -101,33 +101,35 @@ class Hyperband(BaseModel):
 
     def propose(self, round, history, space, rng) -> Optional[list[Candidate]]:
         """Round 0: the candidate pool (the :class:`Ladder` promotes from there; there are no later rounds)."""
-        return candidate_pool(self, space, rng) if round == 0 else None
+        return candidate_pool(space, rng, self.candidates, self.gga, self.gamma) if round == 0 else None
 
     def settings(self) -> dict:
         return self.model_dump()
 
 
-def candidate_pool(settings: Hyperband, space: SearchSpace, rng: np.random.Generator) -> list[Candidate]:
-    """``candidates`` distinct genomes within the budget: the GGA pick of each k, then in turn a uniform random
-    placement of a k drawn from ``-k`` and a mutation (edges drawn by score) of a candidate so far."""
+def candidate_pool(space: SearchSpace, rng: np.random.Generator, count: int, gga: bool = True,
+                   gamma: float = GAMMA) -> list[Candidate]:
+    """``count`` distinct genomes within the budget: the GGA pick of each k (with ``gga``), then in turn a
+    uniform random placement of a k drawn from ``-k`` and a mutation (edges drawn by score) of a candidate so
+    far. Hyperband's candidates and NSGA-II's first generation."""
     from .strategies import gga_genome, uniform_genome
 
     pool: list[Candidate] = []
     seen: set[str] = set()
 
     def add(genome: Optional[Genome], how: str) -> None:
-        if genome and space.fits(genome) and len(pool) < settings.candidates:
+        if genome and space.fits(genome) and len(pool) < count:
             key = space.to_spec(genome).content_hash()
             if key not in seen:
                 seen.add(key)
                 pool.append(Candidate(genome, how, name=f"candidate_{len(pool)}"))
 
-    if settings.gga:
+    if gga:
         for k in space.budget.adapters:
-            add(gga_genome(space, k, settings.gamma), f"gga k={k}")
+            add(gga_genome(space, k, gamma), f"gga k={k}")
     edges, ks = space.edges(), space.budget.adapters
-    for attempt in range(50 * settings.candidates):
-        if len(pool) >= settings.candidates:
+    for attempt in range(50 * count):
+        if len(pool) >= count:
             break
         if pool and attempt % 2:
             parent = pool[int(rng.integers(len(pool)))]
@@ -240,11 +242,11 @@ def signal_of(outcome: TrialOutcome, signal: str) -> Optional[float]:
     return (outcome.validation or {}).get("loss")
 
 
-def _optuna():
+def _optuna(strategy: str = "hyperband"):
     try:
         import optuna
     except ImportError:
-        raise SearchError("the hyperband strategy needs Optuna, which is not installed",
+        raise SearchError(f"the {strategy} strategy needs Optuna, which is not installed",
                           hint="pip install 'adaptgraph[search]'") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna

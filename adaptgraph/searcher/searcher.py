@@ -32,7 +32,9 @@ MAX_EMPTY_ROUNDS = 3  # rounds in a row that propose only seen specs before the 
 class Searcher:
     """Numbered, deduplicated proposals of ``strategy`` in ``space``; see the module docstring.
 
-    ``references`` are candidates trained in round 0 beside the strategy's own
+    A strategy that keeps state from round to round (``nsga2``'s Optuna study) has ``proposer(space, seed)``
+    instead of ``propose``: the searcher starts one and asks it each round, so replaying the same results
+    rebuilds the same state. ``references`` are candidates trained in round 0 beside the strategy's own
     (the every-sub-layer baseline, a user's specs); they are parents for
     ``evolve`` when they fit the budget.
     """
@@ -42,6 +44,7 @@ class Searcher:
         if strategy.needs_scores and space.scores is None:
             raise SearchError(f"strategy {strategy.name!r} needs edge scores, but the search space has none")
         self.strategy, self.space, self.seed = strategy, space, seed
+        self.proposer = strategy.proposer(space, seed) if hasattr(strategy, "proposer") else None
         self.references = tuple(references)
         self.duplicates = 0  # proposals skipped because their spec was already proposed
         self.rounds = 0
@@ -60,7 +63,9 @@ class Searcher:
             raise SearchError(f"trials {waiting} have no result yet", hint="tell() every trial of a round first")
         while not self._finished:
             round_, self.rounds = self.rounds, self.rounds + 1
-            proposed = self.strategy.propose(round_, tuple(self._history), self.space, self.rng(round_))
+            history, rng = tuple(self._history), self.rng(round_)
+            proposed = (self.proposer.propose(round_, history, rng) if self.proposer is not None
+                        else self.strategy.propose(round_, history, self.space, rng))
             if proposed is None:
                 self._finished = True
             candidates = (list(self.references) if round_ == 0 else []) + list(proposed or [])

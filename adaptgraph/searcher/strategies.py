@@ -17,6 +17,9 @@ the same on every executor.
   edges drawn in proportion to their scores, until ``trials`` trials have run.
 * ``hyperband``: multi-fidelity; its candidate pool is round 0, and ``hyperband.Ladder``
   promotes candidates to more training steps (``adaptgraph.searcher.hyperband``).
+* ``nsga2``: multi-objective (validation loss or accuracy against parameters); the same pool is
+  generation 0, and Optuna's NSGA-II sampler breeds the later ones (``adaptgraph.searcher.nsga2``).
+  Its Optuna study is state kept across rounds, so it has ``proposer(space, seed)`` instead of ``propose``.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from ..score.select import choose
 from ..spec.edge_facts import stream_name
 from .hyperband import Hyperband
 from .mutations import MUTATIONS, mutate
+from .nsga2 import NSGA2
 from .records import Candidate, TrialRecord, rank_key
 from .settings import GAMMA
 from .space import Genome, SearchSpace, allocated_genome, genome_of
@@ -194,11 +198,12 @@ STRATEGIES.register(RandomPlacement.name, RandomPlacement)
 STRATEGIES.register(GGA.name, GGA)
 STRATEGIES.register(Evolve.name, Evolve)
 STRATEGIES.register(Hyperband.name, Hyperband)
+STRATEGIES.register(NSGA2.name, NSGA2)
 
 
 def make_strategy(name: str, trials: Optional[int] = None, **settings) -> Strategy:
-    """A strategy by name; ``trials`` is single's sample, random's draws per k, evolve's trial count or
-    hyperband's number of candidates."""
+    """A strategy by name; ``trials`` is single's sample, random's draws per k, evolve's and nsga2's trial
+    count or hyperband's number of candidates."""
     strategy = STRATEGIES.lookup(name)
     if trials is not None:
         if trials < 1:
@@ -210,7 +215,7 @@ def make_strategy(name: str, trials: Optional[int] = None, **settings) -> Strate
         settings[setting] = trials
     try:
         return strategy(**settings)
-    except ValidationError as e:  # hyperband's settings are a pydantic model
+    except ValidationError as e:  # hyperband's and nsga2's settings are pydantic models
         raise SearchError(problems=[Problem(f"{name} {'.'.join(map(str, err['loc'])) or 'settings'}: "
                                             f"{err['msg'].removeprefix('Value error, ')}",
                                             hint="see `adaptgraph search --help`") for err in e.errors()]) from None

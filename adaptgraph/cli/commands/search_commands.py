@@ -20,8 +20,11 @@ EXAMPLES = """examples:
   adaptgraph search --task csv:data.csv --backbone zoo:bert-tiny --strategy evolve --trials 40 \\
       --budget-params 20000 -k 6 --kinds sequential parallel longrange --out runs/evo
   # multi-fidelity: 27 candidates from 10 steps, the best by training loss promoted to 30, then 90 steps
-  adaptgraph search --task "wordnet:noun?per_class=100" --backbone hf:minilm --strategy hyperband -k 2 4 \
+  adaptgraph search --task "wordnet:noun?per_class=100" --backbone hf:minilm --strategy hyperband -k 2 4 \\
       --trials 27 --min-steps 10 --max-steps 90 --eta 3 --executor process --workers 2 --out runs/hb
+  # multi-objective: NSGA-II breeds 8 specs a generation toward the front of validation loss vs parameters
+  adaptgraph search --task "wordnet:noun?per_class=100" --backbone hf:minilm --strategy nsga2 -k 4 \\
+      --trials 32 --population 8 --fidelity-steps 40 --executor process --workers 2 --out runs/nsga2
   # after an interruption (Ctrl-C, kill -9, a reboot): the same command plus --resume
   adaptgraph search --task csv:data.csv --backbone zoo:bert-tiny --strategy evolve --trials 40 \\
       --budget-params 20000 -k 6 --kinds sequential parallel longrange --out runs/evo --resume
@@ -59,7 +62,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("search", help="search for where adapters go: propose specs, train them, keep the best",
                        description="Propose placements with a strategy (gga: by gradient scores; random; single: "
-                                   "every single edge; evolve: mutate the best), train each briefly (the search "
+                                   "every single edge; evolve: mutate the best; hyperband: many candidates, more "
+                                   "steps for the best; nsga2: breed toward the front of validation loss against "
+                                   "parameters), train each briefly (the search "
                                    "fidelity), rank them by validation loss, then retrain the best (and the "
                                    "baseline, or the whole Pareto front) at full budget and test it. Every "
                                    "finished trial is journaled in --out, so --resume continues after an "
@@ -79,14 +84,15 @@ def register(sub) -> None:
     what.add_argument("--rank", type=int, default=FieldDefault("budget.rank"), help="rank of the proposed adapters (default %(default)s)")
     what.add_argument("--trials", type=int, metavar="N",
                       help="single: sample N edges; random: N draws per K; evolve: N trials in all (default 24); "
-                           "hyperband: N candidate specs (default 27)")
+                           "hyperband: N candidate specs (default 27); nsga2: N distinct specs evaluated "
+                           "(default 24)")
     what.add_argument("--baseline", action=argparse.BooleanOptionalAction,
                       help="also train the every-sub-layer baseline (parallel @k -> @k+1 for all k); "
                            "default: only with evolve, where it is a seed")
     what.add_argument("--spec", action="append", default=[], metavar="FILE",
                       help="a spec of your own to train beside the proposals (repeatable); evolve mutates it")
     what.add_argument("--gamma", type=float, default=FieldDefault("strategy.gamma"), help="GGA discount (gga, evolve; default %(default)s)")
-    what.add_argument("--population", type=int, default=FieldDefault("strategy.population"), help="evolve: children per round (default %(default)s)")
+    what.add_argument("--population", type=int, default=FieldDefault("strategy.population"), help="evolve: children per round; nsga2: specs per generation (default %(default)s)")
     what.add_argument("--score-batches", type=int, default=FieldDefault("scoring.batches"), help="batches of the scoring pass (default %(default)s)")
     what.add_argument("--score-batch-size", type=int, metavar="N", default=FieldDefault("scoring.batch_size"), help="examples per batch of the scoring pass (default %(default)s)")
     what.add_argument("--score-max-length", type=int, metavar="N", default=FieldDefault("scoring.max_length"),
@@ -117,8 +123,19 @@ def register(sub) -> None:
                     help="what promotes a spec: %(choices)s (default %(default)s: measured during training, "
                          "as reproducible across seeds as val_loss)")
     hb.add_argument("--pool", choices=("gga", "random"), metavar="POOL",
-                    help="candidates: gga (default: GGA picks, mutations drawn by score, random placements) or "
-                         "random (random placements and their mutations, no scoring pass)")
+                    help="candidates (hyperband) or first generation (nsga2): gga (default: GGA picks, mutations "
+                         "drawn by score, random placements) or random (random placements and their mutations, "
+                         "no scoring pass)")
+
+    ga = p.add_argument_group("nsga2 (multi-objective, Optuna's NSGA-II: see docs/search.md)")
+    ga.add_argument("--objective", default=FieldDefault("strategy.objective"),
+                    choices=Choices("adaptgraph.searcher.nsga2", "OBJECTIVES"), metavar="OBJECTIVE",
+                    help="what is traded against trainable parameters: %(choices)s (default %(default)s, what "
+                         "ranks trials)")
+    ga.add_argument("--crossover-prob", type=float, default=FieldDefault("strategy.crossover_prob"), metavar="P",
+                    help="probability that a child crosses two parents (default %(default)s)")
+    ga.add_argument("--mutation-prob", type=float, metavar="P",
+                    help="probability that each encoded value of a child is redrawn (default 1 / number of values)")
 
     how = p.add_argument_group("training")
     fid = how.add_mutually_exclusive_group()
@@ -178,8 +195,15 @@ OPTIONS = {
 # the strategy's settings (built by make_strategy: --trials reaches the setting the strategy names)
 STRATEGY_OPTIONS = {"trials": "trials", "gamma": "gamma", "population": "population", "min_steps": "min_steps",
                     "max_steps": "max_steps", "eta": "eta", "brackets": "brackets", "signal": "signal",
-                    "pool": "gga"}
-HYPERBAND_ONLY = ("min_steps", "max_steps", "eta", "brackets", "signal", "pool")
+                    "pool": "gga", "objective": "objective", "crossover_prob": "crossover_prob",
+                    "mutation_prob": "mutation_prob"}
+# the strategies each strategy's setting applies to; a flag of a setting the chosen strategy lacks is refused,
+# where it has a group of its own (the shared --gamma/--population are ignored elsewhere, as before)
+APPLIES = {"gga": ("gamma",), "evolve": ("gamma", "population"),
+           "hyperband": ("gamma", "min_steps", "max_steps", "eta", "brackets", "signal", "gga"),
+           "nsga2": ("gamma", "population", "gga", "objective", "crossover_prob", "mutation_prob")}
+OWN_GROUP = ("min_steps", "max_steps", "eta", "brackets", "signal", "pool", "objective", "crossover_prob",
+             "mutation_prob")
 
 
 def run_search(args) -> int:
@@ -228,17 +252,17 @@ def _strategy(args):
     from ...searcher.strategies import make_strategy
 
     name = str(args.strategy)  # a given name, or the default read from SearchConfig
-    stray = [dest for dest in HYPERBAND_ONLY if _given(args, dest) is not None]
-    if stray and name != "hyperband":
-        raise UsageError(f"--{stray[0].replace('_', '-')} is an option of the hyperband strategy, but the "
-                         f"strategy is {name!r}", hint="add --strategy hyperband, or leave the option out")
+    for dest in OWN_GROUP:
+        owners = [s for s, settings in APPLIES.items() if STRATEGY_OPTIONS[dest] in settings]
+        if _given(args, dest) is not None and name not in owners:
+            raise UsageError(f"--{dest.replace('_', '-')} is an option of the {' and '.join(owners)} "
+                             f"strateg{'ies' if len(owners) > 1 else 'y'}, but the strategy is {name!r}",
+                             hint=f"add --strategy {owners[0]}, or leave the option out")
     given = {setting: _given(args, dest) for dest, setting in STRATEGY_OPTIONS.items()
              if _given(args, dest) is not None and dest != "trials"}
     if "gga" in given:
         given["gga"] = given["gga"] == "gga"
-    applies = {"gga": ("gamma",), "evolve": ("gamma", "population"),
-               "hyperband": ("gamma", "min_steps", "max_steps", "eta", "brackets", "signal", "gga")}
-    return make_strategy(name, args.trials, **{k: v for k, v in given.items() if k in applies.get(name, ())})
+    return make_strategy(name, args.trials, **{k: v for k, v in given.items() if k in APPLIES.get(name, ())})
 
 
 def _print(result, out: str) -> None:
