@@ -2,15 +2,19 @@
 not an ``AttributeError`` from deep inside, nor a file that the loader later refuses.
 
 What ``compile`` accepts, ``save_adapters`` writes and ``load_adapters`` reads back: the seed bound here is
-the one an adapter file's metadata is checked against (``adaptgraph.file_checks``).
+the one an adapter file's metadata is checked against (``adaptgraph.weights.file_checks``). The seed bound of
+a run and the device check are shared with the command line's number flags (``adaptgraph.cli.number_flags``).
 """
 from __future__ import annotations
 
 import os
+import re
 
-from .errors import ArgumentError
+from .errors import ArgumentError, UsageError
 
 SEED_LIMIT = 2**63  # seeds are whole numbers 0 <= seed < 2**63, as adapter files hold them
+SEED_MAX = 2**32 - 1  # what every seeded generator of a run takes (numpy's legacy seeds stop at 2^32 - 1)
+DEVICE_HINT = "use cpu, cuda, cuda:N or auto (CUDA when present, else the CPU)"
 
 
 def check_seed(value, param: str = "seed") -> int:
@@ -54,3 +58,28 @@ def check_instance(value, kinds: tuple, param: str, expected: str):
 def _shown(value) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+_DEVICE = re.compile(r"cpu|cuda(?::([0-9]{1,4}))?")
+
+
+def resolve_device(name: str):
+    """The ``torch.device`` a user's device name means here; UsageError when this machine has no such device."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    match = _DEVICE.fullmatch(name)
+    if match is None:
+        raise UsageError(f"unknown device '{name}'", hint=DEVICE_HINT)
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise UsageError(f"device '{name}' is not available: torch sees no CUDA GPU on this machine "
+                         "(no GPU, no driver, or a torch built without CUDA)",
+                         hint="use --device cpu, or auto to use a GPU only when there is one")
+    index, count = int(match.group(1) or 0), torch.cuda.device_count()
+    if index >= count:
+        raise UsageError(f"device '{name}' does not exist: this machine has {count} CUDA device"
+                         f"{'s' * (count != 1)} (cuda:0 to cuda:{count - 1})", hint=DEVICE_HINT)
+    return torch.device(name)

@@ -29,9 +29,9 @@ from torch import nn
 
 import adaptgraph
 from adaptgraph.backbones import load_backbone
-from adaptgraph.compiler import apply_plan, trace_backbone
+from adaptgraph.compiler import apply_plan, resolve
+from adaptgraph.graph import trace_backbone
 from adaptgraph.fileio import write_text_atomic
-from adaptgraph.plan import resolve
 
 PARALLEL_24 = "for k in 0..23 { parallel @{k} -> @{k+1} { init = normal } }"
 

@@ -33,10 +33,9 @@ import torch
 
 import adaptgraph
 from adaptgraph.fileio import write_text_atomic
-from adaptgraph.run_folder import train_spec
 from adaptgraph.score import ScoreConfig, SelectConfig, score_edges, select
 from adaptgraph.tasks import bind_task, load_task
-from adaptgraph.train import TrainConfig
+from adaptgraph.train import TrainConfig, train_spec
 
 VERSES = "Genesis1:1-Revelation22:21"
 NEW_TESTAMENT = "Matthew 1"  # the chapter heading where the adaptation text starts

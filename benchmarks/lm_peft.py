@@ -47,10 +47,9 @@ import torch
 import adaptgraph
 from adaptgraph.backbones import get_backbone
 from adaptgraph.fileio import write_text_atomic
-from adaptgraph.run_folder import train_spec
 from adaptgraph.score import ScoreConfig, SelectConfig, score_edges, select
 from adaptgraph.tasks import bind_task, load_task, make_loader
-from adaptgraph.train import TrainConfig, lr_lambda
+from adaptgraph.train import TrainConfig, lr_lambda, train_spec
 from benchmarks.lm_gga import _pretrained, _texts
 from benchmarks.paper import common
 

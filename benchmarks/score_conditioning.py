@@ -22,7 +22,7 @@ import torch
 def probed_rows(ref: str = "zoo:vit-base-shape", task_ref: str = "digits?size=224", batch_size: int = 2):
     """H and Delta of every stream point from one probed pass under a random head, as score_edges takes them."""
     from adaptgraph.backbones import get_backbone
-    from adaptgraph.compiler import trace_backbone
+    from adaptgraph.graph import trace_backbone
     from adaptgraph.graph import stream_points
     from adaptgraph.score import probe
     from adaptgraph.tasks import bind_task, load_task, make_head, make_loader

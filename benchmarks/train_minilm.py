@@ -25,8 +25,7 @@ import torch
 
 import adaptgraph
 from adaptgraph.fileio import write_text_atomic
-from adaptgraph.run_folder import train_spec
-from adaptgraph.train import RunOutput, TrainConfig
+from adaptgraph.train import RunOutput, TrainConfig, train_spec
 
 TASK = "wordnet:noun?per_class=120"  # all 26 noun supersenses, 2,379 training examples
 SPECS = {

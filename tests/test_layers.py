@@ -13,24 +13,21 @@ PACKAGE = Path(__file__).resolve().parents[1] / "adaptgraph"
 # Lowest first. A unit may import units of earlier layers only, not of its own layer or a later one.
 LAYERS = [
     ("errors",),
-    ("fileio", "arguments", "inputs", "progress", "sharing", "trainable", "cli_values",
-     "registry"),  # the one shape of every extension point: imports errors only
-    ("spec", "out_folder", "file_checks"),  # run folders' claims and adapter-file metadata, read through fileio
+    ("fileio", "arguments", "progress", "registry"),  # basics over errors only: files, API arguments, progress, registries
+    ("spec", "weights"),  # weights: sharing, training and the checks of weight files (read through fileio)
     ("backbones",),
     ("tasks",),      # below score and train: both learn from tasks, data and heads
     ("adapters",),
     ("passes",),     # every graph rewrite: tracing (graph) tidies with them, compile applies plans with them
-    ("graph",),
-    ("plan",),       # counts an edge's cost through the adapter kind that is built
-    ("compiler", "backbone_snapshot"),  # the snapshot: a traced hf: backbone rebuilt without transformers
-    ("saving", "score"),
+    ("graph",),      # tracing, the trace cache and backbone snapshots (a traced hf: backbone without transformers)
+    ("compiler",),   # plan, the orchestrator (compile) and adapter files (a compiled model saved, compiled again)
+    ("score",),
     ("plot",),       # draws a spec over its resolved plan and a score heat map; search draws its best
     ("train",),
-    ("run_folder", "searcher"),
+    ("searcher",),
     ("interop",),
     ("generation",),  # runs what train and interop open, with the LM head of tasks
-    ("commands",),
-    ("cli", "__init__"),
+    ("cli", "__init__"),  # the parser, its number checks and the command groups (cli/commands)
     ("__main__",),
 ]
 RANK = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from adaptgraph.cli import _command_actions, build_parser, main
-from adaptgraph.cli_values import check_values
+from adaptgraph.cli import build_parser, main
+from adaptgraph.cli.parser import _command_actions
+from adaptgraph.cli.number_flags import check_number_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -74,7 +75,7 @@ def test_every_command_parses_with_valid_values(argv):
     expanded = [match for word in argv for match in (sorted(glob.glob(str(ROOT / word))) or [word])]
     parser = build_parser()
     args = parser.parse_args(expanded)  # a usage error exits (SystemExit 2) and fails the test
-    check_values(_command_actions(parser, args.command), args)
+    check_number_flags(_command_actions(parser, args.command), args)
 
 
 @pytest.mark.slow

@@ -10,7 +10,10 @@ from adaptgraph.backbones.registry import SCHEMES
 from adaptgraph.errors import AdaptGraphError, SearchError, TaskError, TraceError
 from adaptgraph.graph import FRONTENDS
 from adaptgraph.registry import Registry
-from adaptgraph.searcher import EXECUTORS, MUTATIONS, STRATEGIES, LocalExecutor, make_executor, make_strategy, mutate
+from adaptgraph.searcher import EXECUTORS, MUTATIONS, STRATEGIES
+from adaptgraph.searcher.executors import LocalExecutor, make_executor
+from adaptgraph.searcher.mutations import mutate
+from adaptgraph.searcher.strategies import make_strategy
 from adaptgraph.searcher.space import Budget, SearchSpace
 from adaptgraph.tasks import PROVIDERS, load_task
 

@@ -3,8 +3,8 @@ import torch
 from torch import nn
 
 import adaptgraph
-from adaptgraph.saving import read_adapter_file, save_adapters
-from adaptgraph.trainable import trainable_state, trained_tensors, trains, unwrap
+from adaptgraph.compiler.adapter_files import read_adapter_file, save_adapters
+from adaptgraph.weights.trainable import trainable_state, trained_tensors, trains, unwrap
 
 
 def test_trains_adapters_and_train_modules_by_whole_path_steps():

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import BackboneError
-from ..trainable import ADAPTERS, unwrap
+from ..weights.trainable import ADAPTERS, unwrap
 
 
 def _zero_output(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:

@@ -100,6 +100,3 @@ def _set_down(m: nn.Module, xs: list[torch.Tensor], ds: list[torch.Tensor]) -> t
                 bias.zero_()
     m.init = "grad:done"
     return s
-
-
-__all__ = ["GRAD", "ROW_NORM", "init_from_gradients", "pending"]

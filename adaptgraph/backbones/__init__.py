@@ -18,4 +18,4 @@ register_scheme("hf", load_hf, refs=hf_refs)
 register_scheme("timm", load_timm)
 register_scheme("py", load_python)
 
-__all__ = ["Backbone", "LoadOptions", "backbone_refs", "get_backbone", "load_backbone", "register_scheme", "schemes"]
+__all__ = ["Backbone", "LoadOptions", "get_backbone", "load_backbone", "register_scheme", "schemes"]

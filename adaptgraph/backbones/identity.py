@@ -1,4 +1,4 @@
-"""A backbone's fingerprint: what it is (config and weights), not where it was loaded from.
+"""A backbone's weights digest (its fingerprint): what it is (config and weights), not where it was loaded from.
 
 Adapter files record it beside the backbone reference, so that a model folder that has
 moved can be named anew (the weights and config still match) and a different model is
@@ -15,23 +15,23 @@ import torch
 
 from adaptgraph.backbones.backbone import Backbone
 
-_FINGERPRINTS: "weakref.WeakKeyDictionary[torch.nn.Module, str]" = weakref.WeakKeyDictionary()
+_DIGESTS: "weakref.WeakKeyDictionary[torch.nn.Module, str]" = weakref.WeakKeyDictionary()
 # Config entries that say where or by which version a model was saved, not what it computes.
 _PLACE_KEYS = ("_name_or_path", "transformers_version", "_commit_hash")
 
 
-def fingerprint(backbone: Backbone) -> str:
+def weights_digest(backbone: Backbone) -> str:
     """``sha256:`` + 32 hex digits over the backbone's config (when it has one) and every tensor of its state."""
     module = backbone.module
-    if module not in _FINGERPRINTS:
-        _FINGERPRINTS[module] = _digest(module)
-    return _FINGERPRINTS[module]
+    if module not in _DIGESTS:
+        _DIGESTS[module] = _digest(module)
+    return _DIGESTS[module]
 
 
-def remember_fingerprint(module: torch.nn.Module, value: str) -> None:
-    """Record ``value`` as ``module``'s fingerprint: one computed earlier from the same config and weights
+def remember_weights_digest(module: torch.nn.Module, value: str) -> None:
+    """Record ``value`` as ``module``'s weights digest: one computed earlier from the same config and weights
     (a backbone rebuilt from its snapshot, whose tensors are the same but whose module is not the HF one)."""
-    _FINGERPRINTS[module] = value
+    _DIGESTS[module] = value
 
 
 def _digest(module: torch.nn.Module) -> str:

@@ -7,7 +7,7 @@ import torch
 
 from adaptgraph.backbones.backbone import Backbone
 from adaptgraph.errors import BackboneError
-from adaptgraph.sharing import eval_mode
+from adaptgraph.weights.sharing import eval_mode
 
 EXAMPLE_HINT = "pass example_inputs=(tensor, ...) with a batch of 2, e.g. (torch.randn(2, 3, 32, 32),)"
 

@@ -32,8 +32,8 @@ from torch import fx, nn
 from ..graph import Traced
 from ..graph.ports import port_nodes
 from ..passes.nodes import is_tensor_node, op_name
-from ..plan import Plan
-from ..trainable import adapter_path
+from ..compiler.plan import Plan
+from ..weights.trainable import adapter_path
 
 
 @dataclass(frozen=True)

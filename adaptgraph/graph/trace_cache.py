@@ -1,4 +1,4 @@
-"""Trace a backbone once: per backbone object in a process, and per fingerprint on disk.
+"""Trace a backbone once: per backbone object in a process, and per structure hash on disk.
 
 ``trace_backbone(bb)`` is what compile, points, score and search call. In a process it
 returns the same ``Traced`` for the same module object and frontend. Across processes it
@@ -8,9 +8,9 @@ An entry holds the graph (nodes, their targets, arguments and the metadata later
 read) and the ``Traced`` record's fields, never the weights: on a hit the graph is
 rebuilt over the caller's module, whose own tensors it uses. The key is a hash of
 
-- the backbone's fingerprint: every module's path and class, every parameter's and
-  buffer's name, shape and dtype, the source files of those classes (editing the
-  model's code changes the key) and a Hugging Face config when the module has one;
+- the backbone's structure hash (``structure_hash``): every module's path and class, every
+  parameter's and buffer's name, shape and dtype, the source files of those classes (editing
+  the model's code changes the key) and a Hugging Face config when the module has one;
 - the frontend and the fx leaf modules asked for;
 - torch's (and transformers') version and this file's format version;
 - the example inputs' shapes and dtypes.
@@ -46,7 +46,7 @@ from ..arguments import check_name
 from ..errors import AdaptGraphError
 from ..fileio import read_bytes, write_bytes_atomic
 from ..progress import step
-from ..sharing import share_weights
+from ..weights.sharing import share_weights
 from .tracing import trace
 from .traced import Traced, beside_modules
 
@@ -66,14 +66,14 @@ def trace_backbone(bb, frontend: str | None = None) -> Traced:
 
     Traced once per backbone object and frontend in a process (later calls return the same
     ``Traced``; compile shares its weights), and read from the disk cache when this
-    backbone's fingerprint was traced before. The example inputs go to the device the
+    backbone's structure was traced before. The example inputs go to the device the
     backbone's weights are on, so a backbone moved to a GPU before compiling traces there.
     """
     chosen = check_name(frontend, "frontend") or bb.frontend  # every compile and scoring passes here
     by_frontend = _TRACES.setdefault(bb.module, {})
     if chosen not in by_frontend:
         inputs = _on_device_of(bb.module, bb.example_inputs)  # a backbone moved to a GPU traces there
-        traced = trace_cached(bb.module, inputs, chosen, bb.leaf_modules, bb.ref)
+        traced = cached_trace(bb.module, inputs, chosen, bb.leaf_modules, bb.ref)
         by_frontend[chosen] = replace(traced, beside=beside_modules(bb.module))
     return by_frontend[chosen]
 
@@ -90,7 +90,7 @@ def _on_device_of(module: nn.Module, inputs: tuple) -> tuple:
     return tuple(x.to(first.device) if isinstance(x, torch.Tensor) else x for x in inputs)
 
 
-def trace_cached(module: nn.Module, inputs: tuple, frontend: str, leaf_modules: tuple[str, ...] = (),
+def cached_trace(module: nn.Module, inputs: tuple, frontend: str, leaf_modules: tuple[str, ...] = (),
                  label: str = "the backbone") -> Traced:
     """``trace(...)``, or its result from the disk cache; a fresh trace is stored for the next run.
 
@@ -120,13 +120,13 @@ def trace_key(module: nn.Module, inputs: tuple, frontend: str, leaf_modules: tup
     """The cache key of tracing ``module`` on inputs shaped like ``inputs`` with ``frontend``."""
     h = hashlib.sha256()
     for part in (f"format {FORMAT}", torch.__version__, _version("transformers"), frontend,
-                 ",".join(leaf_modules), _shapes(inputs), fingerprint(module)):
+                 ",".join(leaf_modules), _shapes(inputs), structure_hash(module)):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
 
 
-def fingerprint(module: nn.Module) -> str:
+def structure_hash(module: nn.Module) -> str:
     """A hash of what decides the graph: structure, tensor shapes and dtypes, the classes' code, the config."""
     h = hashlib.sha256()
     for path, m in module.named_modules():

@@ -12,7 +12,7 @@ from ..errors import first_line
 DYNAMIC_LEVELS = ("batch+seq", "batch", "static")
 
 
-def trace_export(module: nn.Module, inputs: tuple) -> tuple[fx.GraphModule, str, list[str]]:
+def export_graph(module: nn.Module, inputs: tuple) -> tuple[fx.GraphModule, str, list[str]]:
     """Export ``module`` on ``inputs``; return ``(graph module, dynamic level, failures)``.
 
     ``failures`` holds one line per dynamic level that did not export (they fall

@@ -34,7 +34,7 @@ class LeafTracer(fx.Tracer):
         return next(reversed(self.module_stack.values()))[0]
 
 
-def trace_fx(module: nn.Module, n_inputs: int, leaf_modules: tuple[str, ...] = ()) -> tuple[fx.GraphModule, tuple[str, ...]]:
+def fx_graph(module: nn.Module, n_inputs: int, leaf_modules: tuple[str, ...] = ()) -> tuple[fx.GraphModule, tuple[str, ...]]:
     """Trace ``module`` with fx; return the graph module and the paths made leaves automatically.
 
     When tracing fails inside a submodule, that submodule becomes a leaf and tracing

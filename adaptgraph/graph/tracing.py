@@ -9,20 +9,20 @@ from torch import fx, nn
 from ..errors import PassError, TraceError, did_you_mean, first_line
 from ..passes import TIDY_PASSES, TraceContext, run_passes
 from ..registry import Registry
-from ..sharing import eval_mode, share_weights
-from .trace_export import trace_export
-from .trace_fx import trace_fx
+from ..weights.sharing import eval_mode, share_weights
+from .trace_export import export_graph
+from .trace_fx import fx_graph
 from .traced import Traced
 
 
 def _fx(work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
-    gm, auto = trace_fx(work, len(inputs), leaf_modules)
+    gm, auto = fx_graph(work, len(inputs), leaf_modules)
     notes = [f"fx made these submodules leaves (their code is not traceable): {', '.join(auto)}"] if auto else []
     return gm, notes, "batch", auto
 
 
 def _export(work: nn.Module, inputs: tuple, leaf_modules: tuple[str, ...]):
-    gm, level, failures = trace_export(work, inputs)
+    gm, level, failures = export_graph(work, inputs)
     return gm, [f"export fell back: {f}" for f in failures], level, ()
 
 
@@ -46,7 +46,7 @@ def trace(module: nn.Module, example_inputs: tuple, frontend: str = "auto",
 
     The graph is traced from ``module`` itself, in eval mode for the time of tracing, and
     holds its own module objects over ``module``'s parameters and buffers (shared storage,
-    see ``adaptgraph.sharing``): the caller's module, its mode and its flags are never changed, and no
+    see ``adaptgraph.weights.sharing``): the caller's module, its mode and its flags are never changed, and no
     weight is copied. It returns the model's first output tensor. Its outputs are compared
     with the eager model's on one example (another batch size than the example inputs, so
     the dynamic batch dimension is exercised; the example inputs for a static graph); a

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..saving import load_adapters, read_adapter_file, save_adapters
+from ..compiler.adapter_files import load_adapters, read_adapter_file, save_adapters
 from ..tasks.head import TaskHead
-from ..trainable import trainable_state
+from ..weights.trainable import trainable_state
 
 HEAD_PREFIX = "head"  # the tensors' prefix in an adapter file, as `adaptgraph train` saves its head
 

@@ -35,12 +35,12 @@ from ..compiler import compile
 from ..errors import InteropError
 from ..fileio import copy_file, is_regular_file, os_failure, staged_folder
 from ..fileio.oserrors import library_os_error
-from ..inputs import input_paths, source_input
-from ..out_folder import claim_folder
-from ..backbones.identity import fingerprint
+from ..fileio.input_paths import input_paths, source_input
+from ..fileio.folder_claims import claim_folder
+from ..backbones.identity import weights_digest
 from ..progress import step
-from ..saving import FINGERPRINT_KEY, load_weights, read_adapter_file, save_adapters
-from ..trainable import adapter_path
+from ..compiler.adapter_files import FINGERPRINT_KEY, load_weights, read_adapter_file, save_adapters
+from ..weights.trainable import adapter_path
 from ..spec import Spec, dump
 from ..spec.models import Edge
 from .module_edges import ModuleEdge, call_counts, mergeable, shared_call_reason, sorted_problems
@@ -205,7 +205,7 @@ def _difference(merged: torch.nn.Module, opened: Source) -> float:
 def _write_kept(out: Path, opened: Source, names: list[str], final: Path) -> float:
     """Write the unmerged edges as adapters on the merged folder ``out`` (to be moved to ``final``); return
     the rebuilt model's difference."""
-    from ..run_folder import ADAPTERS_FILE, SPEC_FILE
+    from ..train.files import ADAPTERS_FILE, SPEC_FILE
 
     spec = kept_spec(opened, names, f"hf:{final.resolve()}")
     # the merged model is read from the new folder and named by the place it is about to take
@@ -215,7 +215,7 @@ def _write_kept(out: Path, opened: Source, names: list[str], final: Path) -> flo
              if any(k.startswith(adapter_path(n) + ".") for n in names)}
     kept_model.load_state_dict(state, strict=False)
     save_adapters(kept_model, out / ADAPTERS_FILE, metadata={"merged_from": str(opened.path.resolve()),
-                                                             FINGERPRINT_KEY: fingerprint(staged)})
+                                                             FINGERPRINT_KEY: weights_digest(staged)})
     dump(spec, out / SPEC_FILE)
     load_weights(kept_model, read_adapter_file(out / ADAPTERS_FILE), out / ADAPTERS_FILE)
     inputs = opened.backbone.example_inputs

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..plan import PlannedEdge
+from ..compiler.plan import PlannedEdge
 from ..spec.edge_facts import PORT_POINT_RE
 
 

@@ -21,8 +21,8 @@ from safetensors.torch import save as save_bytes
 
 from ..errors import InteropError
 from ..fileio import write_bytes_atomic
-from ..inputs import input_paths, source_input
-from ..out_folder import claim_folder
+from ..fileio.input_paths import input_paths, source_input
+from ..fileio.folder_claims import claim_folder
 from .module_edges import ModuleEdge, call_counts, lora_compatible, shared_call_reason, sorted_problems
 from ..backbones.hf_causal import CAUSAL_SUFFIXES, causal_class_name
 from ..backbones.hf_features import feature_base

@@ -22,10 +22,10 @@ from ..errors import InteropError
 from ..fileio import read_json, validate_model
 from ..fileio.patterns import check_patterns, pattern_key
 from ..fileio.safetensors_files import load_safetensors
-from ..inputs import input_paths
-from ..out_folder import claim_folder
-from ..saving import save_adapters
-from ..trainable import adapter_path
+from ..fileio.input_paths import input_paths
+from ..fileio.folder_claims import claim_folder
+from ..compiler.adapter_files import save_adapters
+from ..weights.trainable import adapter_path
 from ..spec import dump, loads
 from ..spec.printer import quote
 from .module_edges import module_path
@@ -70,7 +70,7 @@ def import_peft(peft_dir: str | Path, out_dir: str | Path, *, backbone=None, tru
                            where=str(folder / CONFIG_FILE)), f"{folder}[import]")
     model = compile(spec, bb)
     _copy_weights(model, pairs, folder / WEIGHTS_FILE)
-    from ..run_folder import ADAPTERS_FILE, SPEC_FILE
+    from ..train.files import ADAPTERS_FILE, SPEC_FILE
 
     with claim_folder(out_dir, "peft-import", input_paths(bb, **{"the PEFT folder": folder})) as claim:  # never writes over files adaptgraph did not write
         out = claim.path

@@ -9,10 +9,10 @@ from torch import fx
 from ..backbones import Backbone
 from ..compiler import compile_info
 from ..errors import AdapterFileError
-from ..plan import Plan
-from ..run_folder import ADAPTERS_FILE
-from ..saving import AdapterFile, backbone_for, load_adapters, read_adapter_file
-from ..trainable import adapter_path
+from ..compiler.plan import Plan
+from ..train.files import ADAPTERS_FILE
+from ..compiler.adapter_files import AdapterFile, backbone_for, load_adapters, read_adapter_file
+from ..weights.trainable import adapter_path
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,10 +7,9 @@ graph points are read from (``graph/tracing.py``); ``PLAN_PASSES`` apply a plan 
 docs/passes.md lists the properties, the passes and the invariants of the graph.
 """
 from .context import PlanContext, TraceContext
-from .insert_edges import ADAPTED_FROM, add_adapters, insert_edge
-from .install_adapters import build_adapters
+from .insert_edges import ADAPTED_FROM, insert_edge
 from .pipelines import PLAN_PASSES, TIDY_PASSES, TRACED
 from .runner import Pass, PassResult, check_order, run_passes
 
-__all__ = ["ADAPTED_FROM", "PLAN_PASSES", "Pass", "PassResult", "PlanContext", "TIDY_PASSES", "TRACED", "TraceContext",
-           "add_adapters", "build_adapters", "check_order", "insert_edge", "run_passes"]
+__all__ = ["ADAPTED_FROM", "PLAN_PASSES", "Pass", "PassResult", "PlanContext", "TIDY_PASSES", "TRACED",
+           "TraceContext", "check_order", "insert_edge", "run_passes"]

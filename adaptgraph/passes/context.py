@@ -21,5 +21,5 @@ class TraceContext:
 class PlanContext:
     """What the passes that apply a plan read (``compiler.apply_plan``)."""
 
-    plan: Any  # an ``adaptgraph.plan.Plan`` (not imported: passes sit below the plan layer)
+    plan: Any  # an ``adaptgraph.compiler.plan.Plan`` (not imported: passes sit below the compiler)
     seed: int  # adapter weights are drawn from it

@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import fx, nn
 from torch.nn.modules.dropout import _DropoutNd
 
-from ..trainable import adapter_path, trains
+from ..weights.trainable import adapter_path, trains
 from .context import PlanContext
 from .properties import ADAPTERS_INSTALLED, FROZEN, NO_BACKBONE_DROPOUT
 from .runner import Pass, PassResult

@@ -5,7 +5,7 @@ puts only what trains in train mode: the adapters (their dropout is on) and the 
 ``train`` modules (a trainable batch norm updates its statistics). The frozen backbone
 stays in eval mode: its batch-norm running statistics never drift (they share memory with
 the caller's backbone) and its dropout stays off, as in ``fit``. What trains follows
-``requires_grad`` at the time of the call (``adaptgraph.trainable.trained_modules``), so a
+``requires_grad`` at the time of the call (``adaptgraph.weights.trainable.trained_modules``), so a
 module you unfreeze by hand trains after the next ``train()``. Only setting a frozen
 submodule's mode yourself (``model.layer1.train()``) bypasses this.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import fx
 
-from ..trainable import trained_modules
+from ..weights.trainable import trained_modules
 from .properties import FROZEN, FROZEN_IN_EVAL
 from .runner import Pass, PassResult
 

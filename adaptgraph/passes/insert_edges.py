@@ -13,7 +13,7 @@ import torch
 from torch import fx
 
 from ..errors import PlanError, did_you_mean
-from ..trainable import adapter_path
+from ..weights.trainable import adapter_path
 from .context import PlanContext
 from .properties import ADAPTED_MARKS, ADAPTERS_INSTALLED, FORWARD_EDGES
 from .runner import Pass, PassResult

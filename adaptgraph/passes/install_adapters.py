@@ -5,14 +5,14 @@ import torch
 from torch import fx, nn
 
 from ..adapters import LowRankAdapter
-from ..trainable import ADAPTERS
+from ..weights.trainable import ADAPTERS
 from .context import PlanContext
 from .properties import ADAPTERS_INSTALLED
 from .runner import Pass, PassResult
 
 
 def build_adapters(plan, seed: int) -> nn.ModuleDict:
-    """One adapter per edge of ``plan`` (an ``adaptgraph.plan.Plan``), initialised from ``seed`` without
+    """One adapter per edge of ``plan`` (an ``adaptgraph.compiler.plan.Plan``), initialised from ``seed`` without
     touching the global RNG."""
     adapters = nn.ModuleDict()
     with torch.random.fork_rng(devices=[]):

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from torch import fx
 
-from ..trainable import adapter_path
+from ..weights.trainable import adapter_path
 from .context import PlanContext
 from .insert_edges import ADAPTED_FROM
 from .properties import ADAPTED_MARKS, ADAPTERS_INSTALLED, NO_DEAD_CODE, RECURRENT_UNROLLED, SHAPES

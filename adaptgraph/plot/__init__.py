@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
 from ..errors import PlotError
-from .layout import KIND_STYLES, Arc, Layout, placement_layout, position, rank_width
+from .layout import Arc, Layout, placement_layout, position
 
 if TYPE_CHECKING:
     from ..score.edge_scores import EdgeScores
     from ..spec import Spec
 
-__all__ = ["KIND_STYLES", "Arc", "Layout", "placement_layout", "plot_spec", "position", "rank_width", "spec_layout"]
+__all__ = ["Arc", "Layout", "placement_layout", "plot_spec", "position", "spec_layout"]
 
 
 def spec_layout(spec: Union["Spec", str, Path], backbone=None, *, frontend: Optional[str] = None,
@@ -50,10 +50,10 @@ def plot_spec(spec: Union["Spec", str, Path], backbone=None, out: Union[str, Pat
 
 def _layout(spec, backbone, frontend, trust_code) -> tuple[Layout, str]:
     from ..backbones import get_backbone
-    from ..compiler import trace_backbone
+    from ..graph import trace_backbone
     from ..errors import PlanError
     from ..graph import stream_points
-    from ..plan import resolve
+    from ..compiler.plan import resolve
     from ..spec import Spec, load
 
     spec = spec if isinstance(spec, Spec) else load(spec)

@@ -25,9 +25,8 @@ from .edge_scores import EdgeScores
 from .select import STRATEGIES, Choice, candidates, choose, manhattan, select, to_spec
 
 _LAZY = {  # name -> submodule that defines it
-    "PairwiseAccumulator": "accumulate", "RankSaturationWarning": "metrics", "default_rtol": "metrics",
-    "numerical_rank": "metrics", "pair_fro": "norms", "PairSpectra": "pairwise", "pair_spectra": "pairwise",
-    "score_matrices": "pairwise", "Probed": "probes", "probe": "probes", "score_edges": "scoring",
+    "RankSaturationWarning": "metrics", "default_rtol": "metrics", "numerical_rank": "metrics", "pair_fro": "norms",
+    "probe": "probes", "score_edges": "scoring",
 }
 
 
@@ -37,8 +36,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "METRICS", "STRATEGIES", "Allocation", "Choice", "EdgeScores", "PairSpectra", "PairwiseAccumulator", "Probed",
-    "RankSaturationWarning", "ScoreConfig", "SelectConfig", "allocate_chosen", "allocate_ranks", "candidates", "choose", "default_rtol", "manhattan", "numerical_rank", "pair_fro", "pair_spectra",
-    "probe", "score_edges", "score_matrices", "select", "to_spec",
-]
+__all__ = ["METRICS", "STRATEGIES", "Allocation", "Choice", "EdgeScores", "RankSaturationWarning", "ScoreConfig",
+           "SelectConfig", "allocate_chosen", "allocate_ranks", "candidates", "choose", "default_rtol", "manhattan",
+           "numerical_rank", "pair_fro", "probe", "score_edges", "select", "to_spec"]

@@ -102,6 +102,3 @@ def _entry(e: int, rank: int, squares, params, max_rank) -> Optional[tuple[tuple
         return None
     extra = params[e](rank + 1) - params[e](rank)
     return (-gain / extra, e), e, extra
-
-
-__all__ = ["Allocation", "allocate_chosen", "allocate_ranks"]

@@ -11,7 +11,7 @@ from typing import Annotated, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..cli_values import SEED_MAX
+from ..arguments import SEED_MAX
 from ..errors import Problem, UsageError
 from ..spec.models import BUILTIN_OPTIONS
 

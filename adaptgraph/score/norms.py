@@ -91,6 +91,3 @@ def _feature_side(hs, ds) -> torch.Tensor:
         g = x.to(torch.float64).T @ d_all
         rows.append(torch.stack([g[:, c0:c1].pow(2).sum() for c0, c1 in bounds]))
     return torch.stack(rows)
-
-
-__all__ = ["BUDGET_BYTES", "fro_from_sums", "fro_side", "pair_fro"]

@@ -297,7 +297,3 @@ def score_matrices(spectra: PairSpectra, rtol: Optional[float] = None, *,
     if warn:
         warn_if_saturated(caps, stacklevel=3)
     return out
-
-
-__all__ = ["SPECTRUM_KEEP", "PairSpectra", "core_spectrum", "factor_rows", "pair_spectra", "score_matrices",
-           "top_spectra"]

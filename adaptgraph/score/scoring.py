@@ -16,12 +16,14 @@ from typing import Iterator, Optional, Sequence, Union
 import torch
 
 from adaptgraph.backbones import Backbone, get_backbone
-from adaptgraph.cli_values import resolve_device
+from adaptgraph.arguments import resolve_device
 from adaptgraph.errors import ScoreError, did_you_mean
 from adaptgraph.progress import bar as progress_bar
 from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace_backbone
-from adaptgraph.sharing import share_weights
-from adaptgraph.tasks import HEADS, bind_task, check_fits, check_task, fit_probe, load_task, make_head, make_loader
+from adaptgraph.weights.sharing import share_weights
+from adaptgraph.tasks import HEADS, bind_task, fit_probe, load_task, make_head, make_loader
+from adaptgraph.tasks.base import check_task
+from adaptgraph.tasks.data import check_fits
 
 from .accumulate import PairwiseAccumulator
 from .config import ScoreConfig

@@ -18,11 +18,11 @@ Pieces: ``space`` (stream-point edges, budget, genomes <-> specs), ``mutations``
 
 from .config import LocalExecution, ProcessExecution, RayExecution, SearchConfig, search_config
 from .journal import read_journal
-from .executors import EXECUTORS, LocalExecutor, ProcessExecutor, make_executor
-from .hyperband import Hyperband, Ladder
-from .mutations import MUTATIONS, draw_edge, mutate
+from .executors import EXECUTORS, LocalExecutor, ProcessExecutor
+from .hyperband import Hyperband
+from .mutations import MUTATIONS
 from .nsga2 import NSGA2
-from .records import Candidate, Proposal, TrialOutcome, TrialRecord
+from .records import Candidate, TrialOutcome, TrialRecord
 from .result import SearchResult, TrialSummary, pareto_front
 from .run import search
 from .searcher import Searcher
@@ -31,10 +31,8 @@ from .space import Budget, Gene, SearchSpace, baseline_genome
 from .strategies import GGA, STRATEGIES, Evolve, RandomPlacement, Single, make_strategy
 from .trial import TrialTask, run_trial
 
-__all__ = [
-    "EXECUTORS", "GGA", "MUTATIONS", "STRATEGIES", "Budget", "Candidate", "Evolve", "Fidelity", "Gene",
-    "Hyperband", "Ladder", "LocalExecution", "LocalExecutor", "NSGA2", "ProcessExecution", "ProcessExecutor", "Proposal",
-    "RandomPlacement", "RayExecution", "Scoring", "SearchConfig", "SearchResult", "SearchSpace",
-    "Searcher", "Single", "TrialOutcome", "TrialRecord", "TrialSummary", "TrialTask", "baseline_genome", "draw_edge",
-    "make_executor", "make_strategy", "mutate", "pareto_front", "read_journal", "run_trial", "search", "search_config",
-]
+__all__ = ["EXECUTORS", "GGA", "MUTATIONS", "NSGA2", "STRATEGIES", "Budget", "Candidate", "Evolve", "Fidelity", "Gene",
+           "Hyperband", "LocalExecution", "LocalExecutor", "ProcessExecution", "ProcessExecutor", "RandomPlacement",
+           "RayExecution", "Scoring", "SearchConfig", "SearchResult", "SearchSpace", "Searcher", "Single", "TrialOutcome",
+           "TrialRecord", "TrialSummary", "TrialTask", "baseline_genome", "make_strategy", "pareto_front",
+           "read_journal", "run_trial", "search", "search_config"]

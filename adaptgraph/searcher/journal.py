@@ -23,7 +23,7 @@ from typing import Optional
 from ..errors import SearchError
 from ..fileio import (append_line, open_appender, parse_json, read_bytes, read_json, remove_file,
                       truncate_file, write_text_atomic)
-from ..out_folder import FolderClaim, claim_folder
+from ..fileio.folder_claims import FolderClaim, claim_folder
 
 FORMAT = "adaptgraph-search/2"  # /2: the manifest is a SearchConfig dump
 MANIFEST, JOURNAL = "manifest.json", "journal.jsonl"
@@ -43,7 +43,7 @@ class Journal:
     @classmethod
     def open(cls, run_dir, manifest: dict, resume: bool = False, inputs: dict = {}) -> "Journal":
         """Start a new run folder, or (``resume``) reopen one made with the same ``manifest``; the folder
-        must be apart from ``inputs`` (see ``adaptgraph.inputs``)."""
+        must be apart from ``inputs`` (see ``adaptgraph.fileio.input_paths``)."""
         if run_dir is None:
             if resume:
                 raise SearchError("nothing to resume: no run folder was given", hint="pass --out DIR")

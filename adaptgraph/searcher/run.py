@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from ..errors import SearchError
-from ..inputs import input_paths
+from ..fileio.input_paths import input_paths
 from ..spec import Spec
 from .config import SearchConfig
 from .hyperband import Hyperband, Ladder
@@ -209,7 +209,8 @@ class _Job:
 
 # -- setting up -----------------------------------------------------------------------
 def _checked_task(task, task_seed: int, bb):
-    from ..tasks import bind_task, check_fits
+    from ..tasks import bind_task
+    from ..tasks.data import check_fits
 
     task_obj = load_task_cached(task, task_seed)
     check_fits(task_obj, bb)
@@ -224,7 +225,7 @@ def _checked_task(task, task_seed: int, bb):
 
 def _space(config: SearchConfig, bb, task_obj, run_dir, progress) -> SearchSpace:
     """The stream-point space; scored (and the scores saved, or read back on resume) when the strategy needs it."""
-    from ..compiler import trace_backbone
+    from ..graph import trace_backbone
     from ..graph import stream_points
 
     budget, scoring = config.budget, config.scoring

@@ -116,7 +116,7 @@ def load_task_cached(ref, seed: int):
 
 def _weights(model, head, metrics: dict) -> bytes:
     """The trained adapters and head as the bytes of an adaptgraph ``.safetensors`` file."""
-    from ..saving import save_adapters
+    from ..compiler.adapter_files import save_adapters
 
     meta = {"head": json.dumps(head.describe()), "task": str(metrics["task"]),
             "test_accuracy": json.dumps(metrics["test_accuracy"])}

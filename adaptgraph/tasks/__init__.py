@@ -17,15 +17,15 @@ from __future__ import annotations
 from ..errors import TaskError
 from ..registry import Registry
 from ..arguments import check_seed
-from .base import SPLITS, SplitTask, Task, check_task, dedupe, split_sizes, stratified_split
-from .data import Batch, GlobalBatchSampler, Shard, check_fits, check_labels, fit_images, make_loader
+from .base import SPLITS, SplitTask, Task, check_task
+from .data import Batch, Shard, make_loader
 from .digits import load_digits_task
-from .lm import LMBlocks, LMTask, load_lm
-from .lm_head import LMHead, check_head_is_used, lm_head
-from .head import HEADS, POOLINGS, TaskHead, feature_dim_of, fit_probe, load_head, make_head, masked_mean
+from .lm import LMTask, load_lm
+from .lm_head import LMHead, lm_head
+from .head import HEADS, POOLINGS, TaskHead, fit_probe, load_head, make_head
 from .refs import TaskRef, parse_task_ref
 from .tabular import load_tabular
-from .wordnet import LEXNAMES, WORDNET_DIR_ENV, clean_gloss, load_wordnet, select_classes
+from .wordnet import load_wordnet
 
 # provider name -> (parsed reference, seed) -> SplitTask; a new provider is one registration
 PROVIDERS = Registry("task provider", TaskError)
@@ -57,8 +57,6 @@ def task_refs() -> list[str]:
     return ["wordnet:noun", "wordnet:all", "csv:PATH", "jsonl:PATH", "digits", "lm:PATH"]
 
 
-__all__ = ["HEADS", "LEXNAMES", "POOLINGS", "PROVIDERS", "SPLITS", "WORDNET_DIR_ENV", "Batch", "GlobalBatchSampler", "LMBlocks", "Shard",
-           "LMHead", "LMTask", "SplitTask", "Task", "TaskHead", "TaskRef", "bind_task", "lm_head",
-           "load_lm", "check_fits", "check_head_is_used", "check_labels", "check_task", "clean_gloss", "dedupe",
-           "feature_dim_of", "fit_images", "fit_probe", "load_head", "load_task", "make_head", "make_loader",
-           "masked_mean", "parse_task_ref", "select_classes", "split_sizes", "stratified_split", "task_refs"]
+__all__ = ["HEADS", "POOLINGS", "PROVIDERS", "SPLITS", "Batch", "LMHead", "LMTask", "Shard", "SplitTask", "Task",
+           "TaskHead", "TaskRef", "bind_task", "fit_probe", "lm_head", "load_head", "load_task", "make_head",
+           "make_loader", "parse_task_ref"]

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import AdapterFileError, ScoreError, TaskError
-from ..file_checks import EDITED_HINT, check_state
+from ..weights.file_checks import EDITED_HINT, check_state
 
 POOLINGS = ("auto", "mean", "cls")
 HEADS = ("probe", "random")  # how scoring makes its head: a fitted linear probe or a random one

@@ -1,4 +1,6 @@
-"""Training and evaluation of feature models (usually compiled ones) on a task.
+"""Training and evaluation of feature models (usually compiled ones) on a task, and the run folders of both.
+
+``train_spec`` compiles a spec, trains it and saves the run folder; ``evaluate_run`` reloads one (``run_folder``).
 
 Tasks, batches and the head come from ``adaptgraph.tasks``. Typical use::
 
@@ -11,11 +13,8 @@ Tasks, batches and the head come from ``adaptgraph.tasks``. Typical use::
 from .checkpointing import checkpointed
 from .config import TrainConfig, train_config
 from .evaluate import check_same_task, evaluate
-from .files import check_run_dir, prepare_run_dir, write_json
 from .loop import RunOutput, TrainResult, fit, lr_lambda
-from .state import load_trainable_state
+from .run_folder import evaluate_run, train_spec
 
-__all__ = [
-    "RunOutput", "TrainConfig", "TrainResult", "check_run_dir", "check_same_task", "checkpointed", "evaluate", "fit",
-    "load_trainable_state", "lr_lambda", "prepare_run_dir", "train_config", "write_json",
-]
+__all__ = ["RunOutput", "TrainConfig", "TrainResult", "check_same_task", "checkpointed", "evaluate", "evaluate_run",
+           "fit", "lr_lambda", "train_config", "train_spec"]

@@ -15,7 +15,7 @@ from typing import Annotated, Literal, Optional
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..cli_values import SEED_MAX, resolve_device
+from ..arguments import SEED_MAX, resolve_device
 from ..errors import Problem, UsageError
 from ..tasks import POOLINGS
 

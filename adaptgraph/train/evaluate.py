@@ -10,7 +10,9 @@ from torch import nn
 
 from ..errors import TaskError
 from ..progress import bar as progress_bar
-from ..tasks import Batch, Shard, TaskHead, bind_task, check_fits, check_labels, check_task, make_loader
+from ..tasks import Batch, Shard, TaskHead, bind_task, make_loader
+from ..tasks.base import check_task
+from ..tasks.data import check_fits, check_labels
 from . import distributed
 from .config import TrainConfig
 

@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from ..errors import TaskError
 from ..fileio import parse_json, read_bytes, remove_file, validate_model, write_text_atomic
-from ..out_folder import FolderClaim, check_folder, claim_folder
+from ..fileio.folder_claims import FolderClaim, check_folder, claim_folder
 
 METRICS_FILE = "metrics.json"
+ADAPTERS_FILE = "adapters.safetensors"
+SPEC_FILE = "spec.adapt"
 LOG_FILE = "log.jsonl"
 
 
@@ -68,7 +70,7 @@ def check_run_dir(out_dir: str | os.PathLike, overwrite: bool = False, inputs: d
     """Error unless ``out_dir`` may take a training run; changes nothing.
 
     RunFolderError when it holds files adaptgraph did not write or another kind of run
-    (``adaptgraph.out_folder``); TaskError when it holds a finished run and ``overwrite`` is not set.
+    (``adaptgraph.fileio.folder_claims``); TaskError when it holds a finished run and ``overwrite`` is not set.
     """
     check_folder(out_dir, "train", inputs)
     out = Path(out_dir)

@@ -22,9 +22,12 @@ from ..adapters.grad_init import init_from_gradients, pending
 from ..arguments import check_instance, check_path
 from ..errors import TaskError, TrainingError
 from ..progress import bar as progress_bar
-from ..tasks import (Batch, Shard, TaskHead, bind_task, check_fits, check_head_is_used, check_labels, check_task,
-                     feature_dim_of, make_loader)
-from ..trainable import trainable_parameters, trainable_state, trained_buffers
+from ..tasks import Batch, Shard, TaskHead, bind_task, make_loader
+from ..tasks.base import check_task
+from ..tasks.data import check_fits, check_labels
+from ..tasks.head import feature_dim_of
+from ..tasks.lm_head import check_head_is_used
+from ..weights.trainable import trainable_parameters, trainable_state, trained_buffers
 from . import distributed
 from .checkpointing import checkpointed
 from .config import TrainConfig

@@ -4,7 +4,7 @@ A feature model handed to training is frozen except for what should learn (the
 compiler sets ``requires_grad=False`` on the backbone). Only parameters with
 ``requires_grad`` are optimised; they, and the buffers of modules that train
 (a batch norm a spec makes trainable), are saved and restored (the rule is
-``adaptgraph.trainable``). Everything frozen stays in eval mode, so frozen
+``adaptgraph.weights.trainable``). Everything frozen stays in eval mode, so frozen
 normalisation statistics never drift and the trained state alone reproduces the model.
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from ..errors import TaskError
-from ..trainable import trained_modules, trained_tensors, unwrap
+from ..weights.trainable import trained_modules, trained_tensors, unwrap
 
 
 def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Copy ``state`` (from ``adaptgraph.trainable.trainable_state``) into ``model``.
+    """Copy ``state`` (from ``adaptgraph.weights.trainable.trainable_state``) into ``model``.
 
     TaskError when the names differ: the state belongs to another model.
     """

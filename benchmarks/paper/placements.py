@@ -34,7 +34,7 @@ class Placement:
 def space(settings: Settings, adapters: int = 1):
     """The searcher's space of stream-point edges of the backbone, for placements of up to ``adapters``."""
     from adaptgraph.backbones import get_backbone
-    from adaptgraph.compiler import trace_backbone
+    from adaptgraph.graph import trace_backbone
     from adaptgraph.graph import stream_points
     from adaptgraph.searcher import Budget, SearchSpace
 

@@ -88,7 +88,7 @@ class _World:
 
     def __init__(self, s: common.Settings, task: str):
         from adaptgraph.backbones import get_backbone
-        from adaptgraph.compiler import trace_backbone
+        from adaptgraph.graph import trace_backbone
         from adaptgraph.graph import stream_points
         from adaptgraph.searcher import Budget, SearchSpace
         from adaptgraph.tasks import bind_task, load_task

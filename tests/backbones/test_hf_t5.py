@@ -4,7 +4,7 @@ import torch
 
 import adaptgraph
 from adaptgraph.backbones import load_backbone
-from adaptgraph.compiler import trace_backbone
+from adaptgraph.graph import trace_backbone
 from adaptgraph.graph import module_ports, node_values, stream_points
 
 transformers = pytest.importorskip("transformers", reason="hf: backbones need transformers")

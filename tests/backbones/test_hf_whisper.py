@@ -45,9 +45,8 @@ def test_the_encoder_reads_log_mels_and_adapts_like_any_backbone(folders, kind, 
 
 
 def test_an_audio_task_trains_on_the_encoder(folders):
-    from adaptgraph.run_folder import train_spec
     from adaptgraph.tasks import SplitTask
-    from adaptgraph.train import TrainConfig
+    from adaptgraph.train import TrainConfig, train_spec
 
     generator = torch.Generator().manual_seed(0)
     examples = tuple((torch.randn(16, 48, generator=generator) + label, label) for label in (0, 1) for _ in range(4))

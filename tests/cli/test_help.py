@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from adaptgraph.cli import DOCS, build_parser
+from adaptgraph.cli import build_parser
+from adaptgraph.cli.parser import DOCS
 
 ROOT = Path(__file__).resolve().parents[2]
 PARSER = build_parser()
@@ -24,7 +25,7 @@ def test_each_command_describes_itself_and_names_its_docs(command, capsys):
     assert COMMANDS[command].description, f"`adaptgraph {command} --help` has no description paragraph"
     text = _help([command], capsys)
     page = DOCS.get(command)
-    assert page is not None, f"name the page documenting `{command}` in adaptgraph.cli.DOCS"
+    assert page is not None, f"name the page documenting `{command}` in adaptgraph.cli.parser.DOCS"
     assert text.rstrip().endswith(f"documentation: {page}")
     assert (ROOT / page).is_file()
     assert f"adaptgraph {command}" in (ROOT / page).read_text()  # the page shows the command

@@ -182,7 +182,7 @@ def test_select_errors(scored, argv, message):
 
 
 def test_select_numbers_are_checked_with_every_option(scored):
-    """-k 0 is caught where every command's numbers are (adaptgraph/cli_values.py): a usage error."""
+    """-k 0 is caught where every command's numbers are (adaptgraph/cli/number_flags.py): a usage error."""
     out, _ = scored
     code, printed, err = run("select", str(out / "scores.json"), "-k", "0")
     assert (code, printed, err) == (2, "", "error: -k: must be an integer from 1 to 1000000000 (got 0)\n")
@@ -241,7 +241,7 @@ def test_performance_table_is_the_benchmark_result():
 def test_every_config_field_has_a_flag_with_its_default(command, config):
     import adaptgraph.score as score
     from adaptgraph.cli import build_parser
-    from adaptgraph.commands.score_commands import CLI_ONLY
+    from adaptgraph.cli.commands.score_commands import CLI_ONLY
 
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
     flags = {a.dest: a.default for a in sub._actions if a.dest != "help"}

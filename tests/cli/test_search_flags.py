@@ -4,7 +4,7 @@ import argparse
 import pytest
 
 from adaptgraph.cli import build_parser, main
-from adaptgraph.commands.search_commands import OPTIONS, STRATEGY_OPTIONS, FieldDefault
+from adaptgraph.cli.commands.search_commands import OPTIONS, STRATEGY_OPTIONS, FieldDefault
 from adaptgraph.searcher import Budget, Hyperband, ProcessExecution, RayExecution, Scoring, SearchConfig
 from adaptgraph.searcher.config import field_default
 from adaptgraph.searcher.settings import Fidelity

@@ -239,7 +239,7 @@ def test_the_real_entry_point_with_and_without_the_debug_variable(files):
 
 
 def test_an_internal_error_is_reported_without_a_traceback(capsys, files, monkeypatch):
-    import adaptgraph.commands.spec_commands as commands
+    import adaptgraph.cli.commands.spec_commands as commands
 
     monkeypatch.delenv("ADAPTGRAPH_DEBUG", raising=False)
     monkeypatch.setattr(commands, "load", lambda path: 1 / 0)

@@ -9,7 +9,7 @@ import torch
 import adaptgraph
 from adaptgraph.backbones import load_backbone
 from adaptgraph.errors import AdapterFileError
-from adaptgraph.saving import load_adapters, save_adapters
+from adaptgraph.compiler.adapter_files import load_adapters, save_adapters
 
 SPEC = "edge @1 -> @3 { scale = learn }\nrecurrent @6 -> @2\ntrain blocks.3.norm2, norm"
 
@@ -90,9 +90,9 @@ def test_refuses_other_backbone(vit, tmp_path):
     save_adapters(model, tmp_path / "a.safetensors")
     with pytest.raises(AdapterFileError) as e:
         load_adapters(tmp_path / "a.safetensors", "zoo:gpt-tiny")
-    from adaptgraph.backbones.identity import fingerprint
+    from adaptgraph.backbones.identity import weights_digest
 
-    want, got = fingerprint(load_backbone("zoo:vit-tiny")), fingerprint(load_backbone("zoo:gpt-tiny"))
+    want, got = weights_digest(load_backbone("zoo:vit-tiny")), weights_digest(load_backbone("zoo:gpt-tiny"))
     assert str(e.value) == (f"error: {tmp_path / 'a.safetensors'} was saved for another model: backbone "
                             f"'zoo:gpt-tiny' has fingerprint {got}, the file's backbone 'zoo:vit-tiny' had {want}"
                             "\n    hint: load it on the model it was trained on: same config, same weights "
@@ -100,7 +100,7 @@ def test_refuses_other_backbone(vit, tmp_path):
 
 
 def test_refuses_other_spec(vit, tmp_path):
-    from adaptgraph.saving import load_weights, read_adapter_file
+    from adaptgraph.compiler.adapter_files import load_weights, read_adapter_file
 
     a = adaptgraph.compile(adaptgraph.loads("spec a\nedge @2 -> @5"), vit)
     b = adaptgraph.compile(adaptgraph.loads("spec b\nedge @2 -> @6"), vit)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from adaptgraph.cli import _command_actions, build_parser
-from adaptgraph.cli_values import check_values
+from adaptgraph.cli import build_parser
+from adaptgraph.cli.parser import _command_actions
+from adaptgraph.cli.number_flags import check_number_flags
 from adaptgraph.errors import AdaptGraphError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -73,7 +74,7 @@ def test_documented_command_parses(argv, error):
     parser = build_parser()
     args = parser.parse_args(argv)  # a usage error exits with SystemExit(2) and fails the test
     try:
-        check_values(_command_actions(parser, args.command), args)
+        check_number_flags(_command_actions(parser, args.command), args)
     except AdaptGraphError as e:
         assert error is not None and e.format().splitlines()[0] == error, f"{' '.join(argv)}: {e.format()}"
 

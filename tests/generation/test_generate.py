@@ -14,9 +14,8 @@ from adaptgraph.backbones import get_backbone
 from adaptgraph.cli import main
 from adaptgraph.errors import TaskError
 from adaptgraph.generation import FullRecomputationWarning, generate
-from adaptgraph.run_folder import train_spec
 from adaptgraph.tasks import lm_head
-from adaptgraph.train import TrainConfig
+from adaptgraph.train import TrainConfig, train_spec
 
 transformers = pytest.importorskip("transformers")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from adaptgraph import backbone_snapshot as snap
+from adaptgraph.graph import backbone_snapshot as snap
 from adaptgraph.graph import trace_cache as tc
 
 transformers = pytest.importorskip("transformers")
@@ -21,7 +21,7 @@ SPEC = "spec s\nedge @0 -> @2 { rank = 3, init = normal }\nparallel @1 -> @2\n"
 # Compiles SPEC (argv[1]) the way `adaptgraph compile` does, then reports what it used and computed.
 SCRIPT = """
 import json, sys, torch
-from adaptgraph.backbone_snapshot import load_snapshot, store_snapshot
+from adaptgraph.graph.backbone_snapshot import load_snapshot, store_snapshot
 from adaptgraph.compiler import compile
 from adaptgraph.spec import load
 spec = load(sys.argv[1])
@@ -84,7 +84,7 @@ def _stored(spec_path: Path, folder: Path) -> tuple[str, Path]:
 
 def test_cli_report_and_adapters_are_the_same_warm(spec, tmp_path, capsys):
     from adaptgraph.cli import main
-    from adaptgraph.saving import read_adapter_file
+    from adaptgraph.compiler.adapter_files import read_adapter_file
 
     reports, adapters = [], []
     for name in ("cold", "warm"):

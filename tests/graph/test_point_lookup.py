@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from adaptgraph.errors import PlanError
-from adaptgraph.graph import module_ports, resolve_glob_pair, resolve_point, stream_points, trace
+from adaptgraph.graph import module_ports, resolve_point, stream_points, trace
+from adaptgraph.graph.point_lookup import resolve_glob_pair
 
 
 @pytest.fixture

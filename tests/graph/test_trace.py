@@ -136,7 +136,7 @@ def _broken_fx(module, n_inputs, leaf_modules=()):
 
 def test_a_frontend_with_wrong_outputs_is_rejected(prenorm, monkeypatch):
     model, inputs = prenorm
-    monkeypatch.setattr(trace_module, "trace_fx", _broken_fx)
+    monkeypatch.setattr(trace_module, "fx_graph", _broken_fx)
     with pytest.raises(TraceError) as err:
         trace(model, inputs, frontend="fx")
     assert err.value.problems[0].message == (
@@ -151,8 +151,8 @@ def test_all_frontends_failing_lists_each_reason(prenorm, monkeypatch):
     def fail_export(module, inputs):
         raise RuntimeError("export exploded\nwith a second line")
 
-    monkeypatch.setattr(trace_module, "trace_fx", _broken_fx)
-    monkeypatch.setattr(trace_module, "trace_export", fail_export)
+    monkeypatch.setattr(trace_module, "fx_graph", _broken_fx)
+    monkeypatch.setattr(trace_module, "export_graph", fail_export)
     with pytest.raises(TraceError) as err:
         trace(model, inputs)
     assert err.value.problems[0].message == (

@@ -176,7 +176,7 @@ def test_a_second_process_reads_the_graph_instead_of_tracing(cache, monkeypatch)
     import adaptgraph
 
     bb = load_backbone("zoo:vit-tiny")
-    first = tc.trace_cached(bb.module, bb.example_inputs, "fx", label="zoo:vit-tiny")
+    first = tc.cached_trace(bb.module, bb.example_inputs, "fx", label="zoo:vit-tiny")
     monkeypatch.setattr(tc, "trace", lambda *a, **k: pytest.fail("traced again despite a cache entry"))
     again = load_backbone("zoo:vit-tiny")  # another module object, as in a new process
     hit = tc.trace_backbone(again)

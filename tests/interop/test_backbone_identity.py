@@ -6,7 +6,7 @@ import torch
 
 import adaptgraph
 from adaptgraph.errors import AdapterFileError
-from adaptgraph.saving import load_adapters, read_adapter_file, save_adapters
+from adaptgraph.compiler.adapter_files import load_adapters, read_adapter_file, save_adapters
 from tiny_hf import perturb, transformers
 
 pytestmark = pytest.mark.hf

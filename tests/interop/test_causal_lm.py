@@ -16,10 +16,9 @@ from adaptgraph.backbones import load_backbone
 from adaptgraph.cli import main
 from adaptgraph.errors import InteropError
 from adaptgraph.interop import export_peft, import_peft, merge
-from adaptgraph.run_folder import evaluate_run, train_spec
-from adaptgraph.saving import load_adapters
+from adaptgraph.compiler.adapter_files import load_adapters
 from adaptgraph.tasks import load_task
-from adaptgraph.train import TrainConfig
+from adaptgraph.train import TrainConfig, evaluate_run, train_spec
 from tiny_hf import WORDS, perturb, save_causal_gpt2, save_causal_llama, transformers
 
 peft = pytest.importorskip("peft", reason="the PEFT hand-offs need peft (the dev extra)")

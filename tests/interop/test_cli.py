@@ -5,7 +5,7 @@ import pytest
 
 import adaptgraph
 from adaptgraph.cli import main
-from adaptgraph.saving import save_adapters
+from adaptgraph.compiler.adapter_files import save_adapters
 from tiny_hf import perturb
 
 pytest.importorskip("peft", reason="the PEFT commands are tested with peft installed (the dev extra)")

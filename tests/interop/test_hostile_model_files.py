@@ -11,7 +11,7 @@ from adaptgraph.backbones import get_backbone
 from adaptgraph.cli import main
 from adaptgraph.errors import BackboneError, InteropError
 from adaptgraph.interop.peft_import import import_peft
-from adaptgraph.saving import save_adapters
+from adaptgraph.compiler.adapter_files import save_adapters
 from tiny_hf import perturb
 
 peft = pytest.importorskip("peft", reason="PEFT checkpoints are made with peft (the dev extra)")

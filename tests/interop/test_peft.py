@@ -9,7 +9,7 @@ import adaptgraph
 from adaptgraph.backbones import get_backbone
 from adaptgraph.errors import InteropError
 from adaptgraph.interop import export_peft, import_peft
-from adaptgraph.saving import load_adapters, save_adapters
+from adaptgraph.compiler.adapter_files import load_adapters, save_adapters
 from tiny_hf import perturb, transformers
 
 peft = pytest.importorskip("peft", reason="the PEFT round trips need peft (the dev extra)")

@@ -11,7 +11,7 @@ import adaptgraph
 from adaptgraph.backbones import get_backbone
 from adaptgraph.errors import InteropError
 from adaptgraph.interop import export_peft, merge
-from adaptgraph.saving import load_adapters, save_adapters
+from adaptgraph.compiler.adapter_files import load_adapters, save_adapters
 from tiny_hf import perturb, transformers
 
 pytestmark = pytest.mark.hf

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 import adaptgraph
 from adaptgraph.backbones.hf_source import hf_folder, known_ref
 from adaptgraph.interop import SequenceClassifier, import_peft
-from adaptgraph.saving import load_adapters
+from adaptgraph.compiler.adapter_files import load_adapters
 from tiny_hf import perturb, transformers
 
 pytestmark = pytest.mark.hf

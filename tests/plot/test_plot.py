@@ -11,7 +11,8 @@ import pytest
 import adaptgraph
 from adaptgraph.cli import main
 from adaptgraph.errors import PlotError, ScoreError, SpecError
-from adaptgraph.plot import KIND_STYLES, placement_layout, plot_spec, position, rank_width, spec_layout
+from adaptgraph.plot import placement_layout, plot_spec, position, spec_layout
+from adaptgraph.plot.layout import KIND_STYLES, rank_width
 from adaptgraph.plot.draw import arc_curve, heat_cell
 
 SPEC = """spec tiny_mix
@@ -96,9 +97,9 @@ def tiny_layout():
 
 
 def test_the_arcs_are_the_plans_edges(tiny_layout):
-    from adaptgraph.compiler import trace_backbone
+    from adaptgraph.graph import trace_backbone
     from adaptgraph.backbones import get_backbone
-    from adaptgraph.plan import resolve
+    from adaptgraph.compiler.plan import resolve
 
     plan = resolve(adaptgraph.loads(SPEC), trace_backbone(get_backbone("zoo:vit-tiny")))
     assert [(a.name, a.kind, a.src, a.dst, a.rank) for a in tiny_layout.arcs] == [

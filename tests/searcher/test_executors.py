@@ -3,8 +3,9 @@ import pytest
 from search_fixtures import comparable, crash_once, quick_search
 
 from adaptgraph.errors import SearchError
-from adaptgraph.searcher import (Evolve, LocalExecutor, ProcessExecution, ProcessExecutor, RayExecution, TrialTask,
-                                 make_executor, search_config)
+from adaptgraph.searcher import Evolve, ProcessExecution, RayExecution, search_config
+from adaptgraph.searcher.executors import LocalExecutor, ProcessExecutor, make_executor
+from adaptgraph.searcher.trial import TrialTask
 
 EVOLVE = Evolve(trials=6, population=3)
 

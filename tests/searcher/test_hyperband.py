@@ -14,7 +14,8 @@ from test_kill_resume import kill_in_a_trial, trials_of
 
 from adaptgraph.cli import build_parser, main
 from adaptgraph.errors import SearchError
-from adaptgraph.searcher import Budget, Fidelity, ProcessExecution, make_strategy
+from adaptgraph.searcher import Budget, Fidelity, ProcessExecution
+from adaptgraph.searcher.strategies import make_strategy
 from adaptgraph.searcher.hyperband import Hyperband, Ladder
 from adaptgraph.searcher.journal import FINISHED, STARTED, read_journal
 from adaptgraph.searcher.records import TrialOutcome, TrialRecord

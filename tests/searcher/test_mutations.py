@@ -4,7 +4,8 @@ import pytest
 from scipy.stats import chisquare
 from search_fixtures import synthetic_space
 
-from adaptgraph.searcher import Budget, draw_edge, mutate
+from adaptgraph.searcher import Budget
+from adaptgraph.searcher.mutations import draw_edge, mutate
 from adaptgraph.searcher.mutations import MUTATIONS
 from adaptgraph.searcher.space import genome_of
 from adaptgraph.spec import loads

@@ -16,7 +16,7 @@ from search_fixtures import comparable, quick_search, synthetic_space
 from test_kill_resume import kill_in_a_trial, trials_of
 
 from adaptgraph.cli import main
-from adaptgraph.commands.search_commands import STRATEGY_OPTIONS
+from adaptgraph.cli.commands.search_commands import STRATEGY_OPTIONS
 from adaptgraph.errors import SearchError
 from adaptgraph.searcher import NSGA2, Budget, Fidelity, ProcessExecution, Searcher, TrialOutcome, make_strategy
 from adaptgraph.searcher.journal import FINISHED, JOURNAL, MANIFEST, STARTED, read_journal

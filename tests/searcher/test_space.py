@@ -3,7 +3,8 @@ import pytest
 from search_fixtures import synthetic_space
 
 from adaptgraph.errors import SearchError
-from adaptgraph.searcher import Budget, Gene, SearchSpace, baseline_genome
+from adaptgraph.searcher import Budget, Gene, SearchSpace
+from adaptgraph.searcher.space import baseline_genome
 from adaptgraph.searcher.space import genome_of
 from adaptgraph.spec import Options, loads
 
@@ -55,7 +56,8 @@ def space_cost(width: int = 16, rank: int = 8) -> int:
 
 def test_parameters_match_the_compiler():
     from adaptgraph.backbones import get_backbone
-    from adaptgraph.compiler import compile, trace_backbone
+    from adaptgraph.compiler import compile
+    from adaptgraph.graph import trace_backbone
     from adaptgraph.graph import stream_points
 
     bb = get_backbone("zoo:bert-tiny")

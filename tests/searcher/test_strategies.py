@@ -5,8 +5,8 @@ from search_fixtures import synthetic_space
 
 from adaptgraph.errors import SearchError
 from adaptgraph.score import SelectConfig, select
-from adaptgraph.searcher import (GGA, Budget, Candidate, Evolve, RandomPlacement, Searcher, Single, TrialOutcome,
-                               make_strategy)
+from adaptgraph.searcher import GGA, Budget, Candidate, Evolve, RandomPlacement, Searcher, Single, TrialOutcome
+from adaptgraph.searcher.strategies import make_strategy
 
 
 def ok(trial: int, accuracy: float, params: int = 100) -> TrialOutcome:

@@ -8,7 +8,8 @@ import pytest
 
 from adaptgraph.cli import main
 from adaptgraph.errors import BackboneError
-from adaptgraph.searcher import Fidelity, SearchConfig, TrialTask, run_trial, search
+from adaptgraph.searcher import Fidelity, SearchConfig, search
+from adaptgraph.searcher.trial import TrialTask, run_trial
 
 pytest.importorskip("sklearn")  # the digits task
 

@@ -12,10 +12,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from adaptgraph.backbones import load_backbone
-from adaptgraph.backbones.identity import fingerprint
+from adaptgraph.backbones.identity import weights_digest
 from adaptgraph.cli import main
 from adaptgraph.errors import AdapterFileError
-from adaptgraph.saving import FINGERPRINT_KEY, load_adapters
+from adaptgraph.compiler.adapter_files import FINGERPRINT_KEY, load_adapters
 
 TASK = "wordnet:noun.animal,noun.food,noun.plant?per_class=10"
 EDITED = "    hint: the file was changed after adaptgraph wrote it: use the file `adaptgraph train` or save_adapters wrote"
@@ -74,9 +74,9 @@ def eval_fails(run: Path, capsys, *extra) -> str:
 
 def test_eval_on_another_backbone_is_refused(run, capsys):
     err = eval_fails(run, capsys, "--backbone", "zoo:gpt-tiny")
-    want = fingerprint(load_backbone("zoo:bert-tiny"))
+    want = weights_digest(load_backbone("zoo:bert-tiny"))
     assert err.startswith(f"error: {run / 'adapters.safetensors'} was saved for another model: backbone 'zoo:gpt-tiny' "
-                          f"has fingerprint {fingerprint(load_backbone('zoo:gpt-tiny'))}, the file's backbone "
+                          f"has fingerprint {weights_digest(load_backbone('zoo:gpt-tiny'))}, the file's backbone "
                           f"'zoo:bert-tiny' had {want}\n")
 
 

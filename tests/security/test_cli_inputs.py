@@ -1,6 +1,6 @@
 """Ordinary bad command lines: each ends with exit 1 or 2 and one clear message, never exit 3.
 
-Numbers are checked in one place for every command (adaptgraph/cli_values.py), by type;
+Numbers are checked in one place for every command (adaptgraph/cli/number_flags.py), by type;
 devices against the machine; a loss that is not a finite number stops training before
 anything is saved as a finished run.
 """
@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from adaptgraph.cli import main
-from adaptgraph.cli_values import SEED_MAX, resolve_device
+from adaptgraph.arguments import SEED_MAX, resolve_device
 from adaptgraph.errors import UsageError
 from adaptgraph.train import TrainConfig
 

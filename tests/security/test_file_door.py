@@ -142,7 +142,7 @@ def test_a_fifo_is_refused_at_once_as_a_spec_a_data_file_or_an_adapter_file(tmp_
     os.mkfifo(fifo)
     assert _within(10, lambda: main(["check", str(fifo)])) == 1
     assert "it is a FIFO, not a regular file" in capsys.readouterr().err
-    from adaptgraph.saving import read_adapter_file
+    from adaptgraph.compiler.adapter_files import read_adapter_file
     from adaptgraph.tasks import load_task
 
     for fn in (lambda: load_task(f"csv:{fifo}"), lambda: read_adapter_file(fifo), lambda: load_task(f"lm:{fifo}")):
@@ -241,7 +241,7 @@ def test_names_too_long_and_outputs_that_are_folders_are_user_errors(tmp_path, c
 
 
 def test_an_os_error_from_a_library_is_a_one_line_user_error(monkeypatch, capsys):
-    import adaptgraph.commands.spec_commands as commands
+    import adaptgraph.cli.commands.spec_commands as commands
 
     def full_disk(args):
         raise OSError(errno.ENOSPC, "No space left on device", "/mnt/out/model.safetensors")
@@ -258,7 +258,6 @@ DIRECT = re.compile(r"(?<![\w.])(?<!def )open\(|\bos\.open\(|\.read_text\(|\.rea
                     r"|\.unlink\(|\.savefig\((?!buffer)|(?<!Journal)\.open\(|\bos\.fdopen\(|\bos\.rename\("
                     r"|\bos\.remove\(|rmtree\(|\bio\.open\(")
 ALLOWED = {  # file -> why it may touch files itself
-    "out_folder.py": "the lock file: opened without following links, locked, checked to be a plain file",
     "spec/syntax.py": "the grammar shipped inside the package (importlib.resources)",
 }
 
@@ -294,8 +293,8 @@ def test_pattern_matching_is_bounded_in_time_and_invalid_patterns_are_user_error
 
 # -- 6. (continued) a failed run releases its folder and leaves nothing that looks finished ------
 def test_a_train_that_cannot_write_releases_its_folder_and_leaves_no_finished_run(tmp_path, monkeypatch, capsys):
-    import adaptgraph.saving as saving
-    from adaptgraph.out_folder import claim_folder
+    import adaptgraph.compiler.adapter_files as saving
+    from adaptgraph.fileio.folder_claims import claim_folder
 
     spec = tmp_path / "s.adapt"
     spec.write_text('backbone "zoo:vit-tiny"\nparallel @2 -> @3 { rank = 2 }\n')

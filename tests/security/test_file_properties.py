@@ -90,7 +90,7 @@ def adapter_bytes(tmp_path_factory) -> bytes:
 @FEW
 @given(data=st.data())
 def test_mutated_adapter_files(place, adapter_bytes, data):
-    from adaptgraph.saving import read_adapter_file
+    from adaptgraph.compiler.adapter_files import read_adapter_file
 
     path = place / "a.safetensors"
     path.write_bytes(data.draw(mutated(adapter_bytes)))
@@ -102,7 +102,7 @@ def test_mutated_adapter_files(place, adapter_bytes, data):
 def test_adapter_files_with_hostile_metadata(place, adapter_bytes, data):
     from safetensors.torch import load, save
 
-    from adaptgraph.saving import read_adapter_file
+    from adaptgraph.compiler.adapter_files import read_adapter_file
     from adaptgraph.fileio.safetensors_files import check_safetensors
 
     tensors = load(adapter_bytes)

@@ -148,15 +148,15 @@ def test_a_full_disk_on_the_lock_file_names_the_lock_file(tmp_path, monkeypatch)
     import errno
     import os as os_module
 
-    from adaptgraph import out_folder
+    from adaptgraph.fileio import folder_claims
     from adaptgraph.errors import RunFolderError
 
     def full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(out_folder.os, "pwrite", full)
+    monkeypatch.setattr(folder_claims.os, "pwrite", full)
     with pytest.raises(RunFolderError) as e:
-        out_folder.claim_folder(tmp_path / "out", "train")
+        folder_claims.claim_folder(tmp_path / "out", "train")
     lock = tmp_path / "out" / ".adaptgraph.lock"
     assert str(e.value).startswith(f"error: {lock}: cannot write the run folder's lock file (the disk is full)")
     assert os_module.path.isdir(tmp_path / "out")
@@ -195,7 +195,7 @@ def test_adapter_metadata_json_is_read_by_the_strict_parser(tmp_path, capsys, ke
     import adaptgraph
     from adaptgraph.cli import main
     from adaptgraph.errors import AdapterFileError
-    from adaptgraph.saving import read_adapter_file
+    from adaptgraph.compiler.adapter_files import read_adapter_file
 
     model = adaptgraph.compile(adaptgraph.loads('backbone "zoo:gpt-tiny"\nparallel @1 -> @2 { rank = 2 }\n'))
     path = tmp_path / "a.safetensors"
@@ -220,7 +220,7 @@ def test_a_jsonl_data_line_with_a_key_twice_is_refused_naming_the_line(tmp_path)
 @pytest.mark.parametrize("kind", ["train", "search", "score"])
 def test_a_link_planted_in_an_adaptgraph_folder_is_refused_when_the_folder_is_reused(tmp_path, kind):
     from adaptgraph.errors import RunFolderError
-    from adaptgraph.out_folder import claim_folder
+    from adaptgraph.fileio.folder_claims import claim_folder
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")

@@ -15,10 +15,10 @@ import pytest
 import adaptgraph
 from adaptgraph.cli import main
 from adaptgraph.errors import RunFolderError, SearchError
-from adaptgraph.out_folder import LOCK_FILE, claim_folder
-from adaptgraph.saving import save_adapters
+from adaptgraph.fileio.folder_claims import LOCK_FILE, claim_folder
+from adaptgraph.compiler.adapter_files import save_adapters
 from adaptgraph.searcher.journal import FINISHED, Journal
-from adaptgraph.train import prepare_run_dir
+from adaptgraph.train.files import prepare_run_dir
 
 TASK = "wordnet:noun.animal,noun.food,noun.plant?per_class=10"
 MANIFEST = {"task": "csv:a.csv", "backbone": "zoo:bert-tiny", "strategy": "gga", "seed": 0}
@@ -27,7 +27,7 @@ MANIFEST = {"task": "csv:a.csv", "backbone": "zoo:bert-tiny", "strategy": "gga",
 # says so on stdout, and keeps it until killed.
 HOLDER = """
 import sys
-from adaptgraph.out_folder import claim_folder
+from adaptgraph.fileio.folder_claims import claim_folder
 from adaptgraph.searcher.journal import Journal
 path, kind = sys.argv[1], sys.argv[2]
 held = Journal.open(path, {manifest!r}) if kind == "search" else claim_folder(path, kind)
@@ -140,7 +140,7 @@ def test_search_and_resume_are_refused_while_a_search_runs(tmp_path, capsys):
 def test_two_processes_racing_for_one_new_folder_one_wins(tmp_path):
     out, go = tmp_path / "run", tmp_path / "go"
     racer = ("import os, sys, time\nfrom adaptgraph.errors import RunFolderError\n"
-             "from adaptgraph.out_folder import claim_folder\nprint('ready', flush=True)\n"
+             "from adaptgraph.fileio.folder_claims import claim_folder\nprint('ready', flush=True)\n"
              f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"
              f"try:\n    c = claim_folder({str(out)!r}, 'train')\n    print('won', flush=True)\n"
              "except RunFolderError as e:\n    print('lost', e.problems[0].message, flush=True)\n"

@@ -241,7 +241,7 @@ def test_hostile_spec_in_adapter_file_metadata_is_handled_quickly(name: str, tmp
     from safetensors.torch import save_file
     import torch
 
-    from adaptgraph.saving import FORMAT, read_adapter_file
+    from adaptgraph.compiler.adapter_files import FORMAT, read_adapter_file
 
     path = tmp_path / "adapters.safetensors"
     save_file({"x": torch.zeros(1)}, str(path), metadata={"format": FORMAT, "spec": _hostile_texts()[name]})

@@ -3,7 +3,8 @@ import torch
 from train_fixtures import IMAGE_BACKBONE, TEXT_BACKBONE, TinyBackbone, TinyTokenizer
 
 from adaptgraph.errors import TaskError
-from adaptgraph.tasks import GlobalBatchSampler, SplitTask, check_fits, fit_images, make_loader
+from adaptgraph.tasks import SplitTask, make_loader
+from adaptgraph.tasks.data import GlobalBatchSampler, check_fits, fit_images
 
 
 def test_sampler_shares_global_batches_between_ranks():

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from adaptgraph.errors import TaskError
-from adaptgraph.tasks import SplitTask, TaskHead, feature_dim_of, load_head, masked_mean
+from adaptgraph.tasks import SplitTask, TaskHead, load_head
+from adaptgraph.tasks.head import feature_dim_of, masked_mean
 
 
 def test_masked_mean_ignores_padding():

@@ -5,7 +5,8 @@ import torch
 from train_fixtures import synthetic_rows, write_csv
 
 from adaptgraph.errors import TaskError
-from adaptgraph.tasks import SplitTask, load_task, split_sizes
+from adaptgraph.tasks import SplitTask, load_task
+from adaptgraph.tasks.base import split_sizes
 
 SPLITS = ("train", "validation", "test")
 

@@ -4,7 +4,8 @@ import pytest
 from train_fixtures import write_wordnet
 
 from adaptgraph.errors import TaskError
-from adaptgraph.tasks import LEXNAMES, clean_gloss, load_task, select_classes
+from adaptgraph.tasks import load_task
+from adaptgraph.tasks.wordnet import LEXNAMES, clean_gloss, select_classes
 from adaptgraph.tasks.wordnet import parse_data_file
 
 ANIMAL, FOOD, TOPS, MOTION = 5, 13, 3, 38

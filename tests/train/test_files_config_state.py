@@ -6,10 +6,11 @@ from torch import nn
 from train_fixtures import TinyImageModel, TinyTextModel
 
 from adaptgraph.errors import TaskError, UsageError
-from adaptgraph.train import TrainConfig, prepare_run_dir, train_config
+from adaptgraph.train import TrainConfig, train_config
+from adaptgraph.train.files import prepare_run_dir
 from adaptgraph.train.files import write_json
 from adaptgraph.train.state import load_trainable_state, set_train_mode
-from adaptgraph.trainable import trainable_state
+from adaptgraph.weights.trainable import trainable_state
 
 
 def test_finished_run_folder_is_refused_unless_overwrite(tmp_path):

@@ -7,7 +7,8 @@ from train_fixtures import IMAGE_BACKBONE, TEXT_BACKBONE, TinyImageModel, TinyTe
 
 from adaptgraph.errors import TaskError
 from adaptgraph.tasks import SplitTask, load_head, load_task
-from adaptgraph.train import RunOutput, TrainConfig, check_same_task, evaluate, fit, load_trainable_state
+from adaptgraph.train import RunOutput, TrainConfig, check_same_task, evaluate, fit
+from adaptgraph.train.state import load_trainable_state
 
 CONFIG = TrainConfig(epochs=3, lr=0.05, batch_size=8, device="cpu")
 

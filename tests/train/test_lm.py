@@ -12,10 +12,9 @@ from torch import nn
 import adaptgraph
 from adaptgraph.backbones import load_backbone
 from adaptgraph.errors import AdaptGraphError, TaskError
-from adaptgraph.run_folder import evaluate_run, train_spec
 from adaptgraph.score import ScoreConfig, score_edges
 from adaptgraph.tasks import bind_task, load_task, make_loader
-from adaptgraph.train import TrainConfig, evaluate
+from adaptgraph.train import TrainConfig, evaluate, evaluate_run, train_spec
 
 
 U32 = 2.0 ** -24  # float32 unit roundoff

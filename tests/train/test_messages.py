@@ -5,7 +5,8 @@ from train_fixtures import TEXT_BACKBONE, TinyTextModel, write_csv
 
 from adaptgraph.errors import TaskError
 from adaptgraph.tasks import SplitTask, TaskHead, load_task
-from adaptgraph.train import TrainConfig, fit, load_trainable_state
+from adaptgraph.train import TrainConfig, fit
+from adaptgraph.train.state import load_trainable_state
 
 
 @pytest.mark.parametrize("ref,message", [

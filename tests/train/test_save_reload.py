@@ -6,7 +6,7 @@ import pytest
 from adaptgraph.tasks import load_head, load_task
 from adaptgraph.train import RunOutput, TrainConfig, check_same_task, evaluate, fit
 
-saving = pytest.importorskip("adaptgraph.saving")
+saving = pytest.importorskip("adaptgraph.compiler.adapter_files")
 compiler = pytest.importorskip("adaptgraph.compiler")
 backbones = pytest.importorskip("adaptgraph.backbones")
 spec_api = pytest.importorskip("adaptgraph.spec")

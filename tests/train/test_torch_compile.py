@@ -81,7 +81,7 @@ def test_flags_reach_the_config(monkeypatch, tmp_path):
         seen["config"] = config
         raise KeyboardInterrupt  # stop here: the flag's effect on training is tested above
 
-    monkeypatch.setattr("adaptgraph.run_folder.train_spec", fake_train_spec)
+    monkeypatch.setattr("adaptgraph.train.train_spec", fake_train_spec)
     main(["train", "x.adapt", "--task", "digits", "--torch-compile"])
     assert seen["config"].torch_compile is True
     assert TrainConfig().torch_compile is False

@@ -7,12 +7,12 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..errors import AdaptGraphError, SpecError, UsageError
-from ..fileio import read_bytes, write_text_atomic
-from ..spec import dumps, load
-from ..spec.api import YAML_SUFFIXES, load_with_comments
-from ..spec.edge_facts import has_glob
-from ..spec.models import Spec
+from ...errors import AdaptGraphError, SpecError, UsageError
+from ...fileio import read_bytes, write_text_atomic
+from ...spec import dumps, load
+from ...spec.api import YAML_SUFFIXES, load_with_comments
+from ...spec.edge_facts import has_glob
+from ...spec.models import Spec
 
 CHECK_EXAMPLES = """examples:
   adaptgraph check specs/*.adapt

@@ -31,15 +31,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .backbones import Backbone, get_backbone
-from .backbones.hf_source import hf_folder
-from .backbones.identity import fingerprint, remember_fingerprint
-from .fileio import read_bytes
-from .fileio.safetensors_files import open_safetensors
-from .graph.trace_cache import (FORMAT as TRACE_FORMAT, _constants, _lookup, cache_dir, graph_nodes, read_entry,
-                                rebuild_graph, register_traced, trace_backbone, traced_fields,
-                                write_entry)
-from .graph.traced import Traced
+from ..backbones import Backbone, get_backbone
+from ..backbones.hf_source import hf_folder
+from ..backbones.identity import remember_weights_digest, weights_digest
+from ..fileio import read_bytes
+from ..fileio.safetensors_files import open_safetensors
+from .trace_cache import (FORMAT as TRACE_FORMAT, _constants, _lookup, cache_dir, graph_nodes, read_entry,
+                          rebuild_graph, register_traced, trace_backbone, traced_fields, write_entry)
+from .traced import Traced
 
 FORMAT = 1
 INLINE_LIMIT = 16 * 2**20  # bytes of tensors found in no weight file that a snapshot may hold itself
@@ -62,7 +61,7 @@ def load_snapshot(ref: object, frontend: str | None = None, trust_code: bool = F
         fields = entry["backbone"]
         traced = Traced(gm=gm, example_inputs=fields["example_inputs"], **entry["traced"])
         bb = Backbone(module=gm, tokenizer=None, **fields)
-        remember_fingerprint(gm, entry["fingerprint"])  # what adapter files record (`compile -o`)
+        remember_weights_digest(gm, entry["fingerprint"])  # what adapter files record (`compile -o`)
     except Exception:  # noqa: BLE001 - a snapshot that does not fit is a miss; the caller loads the backbone
         return None
     register_traced(bb, frontend, traced)
@@ -90,7 +89,7 @@ def save_snapshot(bb: Backbone, traced: Traced, frontend: str | None = None, tru
         return False
     entry = {"format": FORMAT, "key": key, "nodes": graph_nodes(traced.gm.graph), "constants": constants,
              "traced": traced_fields(traced), "weights": weights,
-             "backbone": {f: getattr(bb, f) for f in _BACKBONE_FIELDS}, "fingerprint": fingerprint(bb),
+             "backbone": {f: getattr(bb, f) for f in _BACKBONE_FIELDS}, "fingerprint": weights_digest(bb),
              "sources": [(p, _stat(p)) for p in _class_sources(bb.module)]}
     return write_entry(f"{key}.snapshot", entry)
 
@@ -205,9 +204,8 @@ def _transformers_stamp() -> str:
 
 def _own_code_hash() -> str:
     h = hashlib.sha256()
-    root = Path(__file__).parent
+    root = Path(__file__).parents[1]  # adaptgraph/; this file is in graph/, so hashed with it
     for sub in _OWN_CODE:
         for p in sorted((root / sub).rglob("*.py")):
             h.update(read_bytes(p, "source"))
-    h.update(read_bytes(Path(__file__), "source"))
     return h.hexdigest()

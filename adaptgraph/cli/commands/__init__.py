@@ -1,4 +1,4 @@
-"""The command groups of the ``adaptgraph`` command line (each registers itself in ``cli.py``)."""
+"""The command groups of the ``adaptgraph`` command line (each registers itself in ``cli/parser.py``)."""
 
 # One wording for every long command's --no-progress (adaptgraph/progress.py).
 NO_PROGRESS_HELP = ("no progress: neither bars on a terminal nor the plain lines written into logs "

@@ -27,15 +27,16 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from .errors import RunFolderError
-from .fileio import check_outputs, os_failure
+from ..errors import RunFolderError
+from .folders import check_outputs
+from .oserrors import os_failure
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-__all__ = ["LOCK_FILE", "FolderClaim", "check_folder", "claim_folder", "discard_if_unused", "new_run_folder"]
+__all__ = ["FolderClaim", "check_folder", "claim_folder", "new_run_folder"]
 
 LOCK_FILE = ".adaptgraph.lock"
 KINDS = ("train", "search", "score", "peft-export", "peft-import", "merge")
@@ -95,7 +96,7 @@ def discard_if_unused(path: Path) -> None:
 
 def check_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {}) -> None:
     """RunFolderError unless ``path`` is missing, empty, or adaptgraph's folder of a ``kind`` run, and is
-    not, does not hold and does not sit inside any of ``inputs`` (what -> path, see ``adaptgraph.inputs``);
+    not, does not hold and does not sit inside any of ``inputs`` (what -> path, see ``adaptgraph.fileio.input_paths``);
     changes nothing."""
     out = Path(path)
     check_outputs(out, inputs, RunFolderError)

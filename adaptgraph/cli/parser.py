@@ -1,6 +1,6 @@
 """The `adaptgraph` command line: a thin skin over the Python API.
 
-Each command lives in ``adaptgraph/commands/`` and registers itself here. Errors
+Each command lives in ``adaptgraph/cli/commands/`` and registers itself here. Errors
 are mapped to messages and exit codes in one place: 1 for problems with the
 user's input (and for what the operating system refuses: a full disk, a read-only
 folder, one line naming the path), 2 for usage errors, 130 for Ctrl-C. ``ADAPTGRAPH_DEBUG=1`` shows
@@ -14,11 +14,9 @@ import os
 import sys
 import warnings
 
-from . import progress
-from .cli_values import check_values
-from .errors import AdaptGraphError
-
-__all__ = ["build_parser", "main"]
+from .. import progress
+from .number_flags import check_number_flags
+from ..errors import AdaptGraphError
 
 COMMAND_MODULES = ("spec_commands", "graph_commands", "train_commands", "score_commands", "search_commands",
                    "interop_commands", "plot_commands",
@@ -77,9 +75,9 @@ def _command_module(name: str):
     import importlib
 
     try:
-        return importlib.import_module(f"adaptgraph.commands.{name}")
+        return importlib.import_module(f"adaptgraph.cli.commands.{name}")
     except ModuleNotFoundError as e:
-        if e.name == f"adaptgraph.commands.{name}":
+        if e.name == f"adaptgraph.cli.commands.{name}":
             return None  # a command group not built yet
         raise
 
@@ -93,7 +91,7 @@ def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        check_values(_command_actions(parser, args.command), args)
+        check_number_flags(_command_actions(parser, args.command), args)
         with progress.for_command(args.no_progress) if hasattr(args, "no_progress") else contextlib.nullcontext():
             return int(args.run(args) or 0)
     except AdaptGraphError as e:
@@ -109,7 +107,7 @@ def _main(argv: list[str] | None) -> int:
     except OSError as e:  # what the OS refused outside adaptgraph's own reads and writes (transformers saving)
         if os.environ.get("ADAPTGRAPH_DEBUG"):
             raise
-        from .fileio import os_failure
+        from ..fileio import os_failure
 
         error = os_failure(e, e.filename, "the operating system refused")
         print(error.format(), file=sys.stderr)
@@ -127,7 +125,7 @@ def _main(argv: list[str] | None) -> int:
 def _spec_warnings_shown_plainly():
     """Every ``SpecWarning`` is printed as it reads (``file:line:col: warning: ...``), like a compiler's;
     other warnings go where they went."""
-    from .errors import SpecWarning
+    from ..errors import SpecWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", SpecWarning)
@@ -144,7 +142,7 @@ def _spec_warnings_shown_plainly():
 
 
 def _command_actions(parser: argparse.ArgumentParser, command: str) -> list[argparse.Action]:
-    """The options of one command (for the checks of ``cli_values``)."""
+    """The options of one command (for ``check_number_flags``)."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return sub.choices[command]._actions
 
@@ -156,7 +154,3 @@ def _version() -> str:
         return version("adaptgraph")
     except PackageNotFoundError:
         return "unknown"
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from .errors import AdapterFileError, ProblemList
-from .fileio import parse_json
-
-__all__ = ["check_metadata", "check_state", "check_values", "json_object"]
+from ..errors import AdapterFileError, ProblemList
+from ..fileio import parse_json
 
 CORE_KEYS = ("spec", "spec_hash", "backbone", "seed")  # what every adapter file's metadata holds
 INTEGER_KEYS = ("seed", "task_seed")
@@ -47,7 +45,7 @@ def json_object(text: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def check_values(tensors: dict[str, torch.Tensor], path) -> None:
+def check_tensor_values(tensors: dict[str, torch.Tensor], path) -> None:
     """AdapterFileError for tensors that no weight can be: boolean or complex, or holding NaN or infinity."""
     problems = ProblemList()
     for name, t in sorted(tensors.items()):

@@ -10,22 +10,19 @@ import dataclasses
 import json
 from pathlib import Path
 
-from .backbones import get_backbone
-from .compiler import compile
-from .errors import TaskError
-from .inputs import input_paths
-from .saving import backbone_for, load_adapters, read_adapter_file, save_adapters
-from .spec import Spec, dump, load
-from .tasks import bind_task, load_head, load_task
-from .train import RunOutput, TrainConfig, TrainResult, check_run_dir, check_same_task, evaluate, fit
-from .train.loop import run_output
-from .train.distributed import is_main_process
-from .train.files import METRICS_FILE, read_metrics
+from ..backbones import get_backbone
+from ..compiler import compile
+from ..compiler.adapter_files import backbone_for, load_adapters, read_adapter_file, save_adapters
+from ..errors import TaskError
+from ..fileio.input_paths import input_paths
+from ..spec import Spec, dump, load
+from ..tasks import bind_task, load_head, load_task
+from .config import TrainConfig
+from .distributed import is_main_process
+from .evaluate import check_same_task, evaluate
+from .files import ADAPTERS_FILE, METRICS_FILE, SPEC_FILE, check_run_dir, read_metrics
+from .loop import RunOutput, TrainResult, fit, run_output
 
-__all__ = ["evaluate_run", "train_spec"]
-
-ADAPTERS_FILE = "adapters.safetensors"
-SPEC_FILE = "spec.adapt"
 
 
 def train_spec(spec: Spec | str | Path, task: str, *, backbone=None, config: TrainConfig | None = None,

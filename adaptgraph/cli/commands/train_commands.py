@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from ..cli_values import Choices
+from ..number_flags import Choices
 from . import NO_PROGRESS_HELP, TRUST_CODE_HELP
 
 EXAMPLES_TRAIN = """examples:
@@ -80,9 +80,8 @@ def register(sub) -> None:
 
 
 def run_train(args) -> int:
-    from ..run_folder import train_spec
-    from ..train import RunOutput, train_config
-    from ..train.distributed import is_main_process
+    from ...train import RunOutput, train_config, train_spec
+    from ...train.distributed import is_main_process
 
     config = train_config(epochs=args.epochs, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
                           max_length=args.max_length, seed=args.seed, device=args.device, amp=args.amp,
@@ -96,7 +95,7 @@ def run_train(args) -> int:
                             progress=False if args.no_progress else None)
     except BaseException:
         if args.out is None:
-            from ..out_folder import discard_if_unused
+            from ...fileio.folder_claims import discard_if_unused
 
             discard_if_unused(out)
         raise
@@ -147,8 +146,8 @@ def _new_run_folder():
     """Where a run without --out goes: a new runs/train-YYYYmmdd-HHMMSS (one process; torchrun needs --out)."""
     import os
 
-    from ..errors import UsageError
-    from ..out_folder import new_run_folder
+    from ...errors import UsageError
+    from ...fileio.folder_claims import new_run_folder
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UsageError("under torchrun, train needs --out DIR: every process must name the same run folder",
@@ -157,7 +156,7 @@ def _new_run_folder():
 
 
 def run_eval(args) -> int:
-    from ..run_folder import evaluate_run
+    from ...train import evaluate_run
 
     r = evaluate_run(args.run_dir, args.task, args.split, backbone=args.backbone, trust_code=args.trust_code,
                      progress=False if args.no_progress else None)

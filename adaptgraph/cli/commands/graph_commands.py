@@ -55,7 +55,7 @@ def _frontend(name: str) -> str:
     """A ``--frontend`` value, checked against the frontend registry (torch loads only when one is given)."""
     import argparse
 
-    from ..graph.tracing import frontend_names
+    from ...graph.tracing import frontend_names
 
     if name not in frontend_names():
         raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (choose from {', '.join(frontend_names())})")
@@ -63,10 +63,10 @@ def _frontend(name: str) -> str:
 
 
 def run_points(args) -> int:
-    from ..backbones import get_backbone
-    from ..compiler import trace_backbone
-    from ..graph import module_ports, stream_points
-    from ..errors import PlanError
+    from ...backbones import get_backbone
+    from ...graph import trace_backbone
+    from ...graph import module_ports, stream_points
+    from ...errors import PlanError
 
     traced = trace_backbone(get_backbone(args.backbone, trust_code=args.trust_code), args.frontend)
     rows, note = [], ""
@@ -92,12 +92,12 @@ def _point_row(p) -> dict:
 
 
 def run_compile(args) -> int:
-    from ..backbone_snapshot import load_snapshot, store_snapshot
-    from ..compiler import compile as compile_spec
-    from ..fileio import refuse_input
-    from ..backbones.identity import fingerprint
-    from ..saving import FINGERPRINT_KEY, save_adapters
-    from ..spec import load
+    from ...graph.backbone_snapshot import load_snapshot, store_snapshot
+    from ...compiler import compile as compile_spec
+    from ...fileio import refuse_input
+    from ...backbones.identity import weights_digest
+    from ...compiler.adapter_files import FINGERPRINT_KEY, save_adapters
+    from ...spec import load
 
     spec = load(args.spec)
     if args.output:
@@ -111,7 +111,7 @@ def run_compile(args) -> int:
         store_snapshot(ref, args.frontend, args.trust_code)
     report = compile_report(model)
     if args.output:  # a snapshot knows the backbone's fingerprint: saving need not load the backbone
-        save_adapters(model, args.output, metadata={FINGERPRINT_KEY: fingerprint(snapshot)} if snapshot else None)
+        save_adapters(model, args.output, metadata={FINGERPRINT_KEY: weights_digest(snapshot)} if snapshot else None)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

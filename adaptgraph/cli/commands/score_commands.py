@@ -7,9 +7,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..cli_values import Choices
-from ..score.config import ScoreConfig, SelectConfig
-from ..spec.models import Init
+from ..number_flags import Choices
+from ...score.config import ScoreConfig, SelectConfig
+from ...spec.models import Init
 from .graph_commands import _table
 from . import NO_PROGRESS_HELP, TRUST_CODE_HELP
 
@@ -125,11 +125,11 @@ def register(sub) -> None:
 
 # -- score ------------------------------------------------------------------------
 def run_score(args) -> int:
-    from ..backbones import get_backbone
-    from ..inputs import input_paths
-    from ..out_folder import check_folder, claim_folder
-    from ..score import score_edges
-    from ..score.edge_scores import check_metric
+    from ...backbones import get_backbone
+    from ...fileio.input_paths import input_paths
+    from ...fileio.folder_claims import check_folder, claim_folder
+    from ...score import score_edges
+    from ...score.edge_scores import check_metric
 
     config = config_from_args(ScoreConfig, args)
     for name in config.metrics:  # before minutes of scoring, not after
@@ -171,7 +171,7 @@ def _heatmap_metric(metric, metrics) -> str:
 
 def _saturation_notes(caught) -> list[str]:
     """Saturation warnings as one line each; any other warning is passed on unchanged."""
-    from ..score import RankSaturationWarning
+    from ...score import RankSaturationWarning
 
     notes = []
     for w in caught:
@@ -215,11 +215,11 @@ def _print_score(s: dict) -> None:
 
 # -- select -----------------------------------------------------------------------
 def run_select(args) -> int:
-    from ..errors import ScoreError
-    from ..score import EdgeScores, candidates, choose, to_spec
-    from ..spec.edge_facts import KINDS
-    from ..spec import dump, dumps
-    from ..spec.api import default_name
+    from ...errors import ScoreError
+    from ...score import EdgeScores, candidates, choose, to_spec
+    from ...spec.edge_facts import KINDS
+    from ...spec import dump, dumps
+    from ...spec.api import default_name
 
     if args.k is None and args.max_params is None:
         raise ScoreError("no budget: give -k (number of adapters) or --max-params (trainable parameters)")
@@ -234,7 +234,7 @@ def run_select(args) -> int:
                          hint=f"the cheapest allowed edge needs {_cheapest(cands):,}")
     ranks = [cfg.rank] * len(chosen)
     if cfg.ranks == "allocated":
-        from ..score.allocate import allocate_chosen
+        from ...score.allocate import allocate_chosen
 
         ranks = list(allocate_chosen(scores, [(c.src_index, c.dst_index) for c in chosen], cfg.max_params,
                                      rank=cfg.rank, bias=cfg.bias).ranks)
@@ -286,7 +286,7 @@ def _print_select(r: dict) -> None:
 # -- shared -----------------------------------------------------------------------
 def config_from_args(cls, args, **given):
     """The ``cls`` (ScoreConfig or SelectConfig) of the parsed flags, one per field; ``given`` overrides some."""
-    from ..score.config import user_config
+    from ...score.config import user_config
 
     return user_config(cls, {name: getattr(args, name) for name in cls.model_fields} | given)
 

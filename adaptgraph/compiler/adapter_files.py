@@ -14,16 +14,16 @@ from pathlib import Path
 import torch
 from safetensors.torch import save as save_bytes
 
-from .backbones import get_backbone
-from .backbones.identity import fingerprint
-from .compiler import compile, compile_info
-from .arguments import check_flag, check_path
-from .errors import AdapterFileError, AdaptGraphError, ArgumentError, BackboneError
-from .file_checks import check_metadata, check_state, check_values
-from .fileio import write_bytes_atomic
-from .fileio.safetensors_files import load_safetensors
-from .spec import Spec, dumps, loads
-from .trainable import adapter_path, trainable_state, unwrap
+from ..arguments import check_flag, check_path
+from ..backbones import get_backbone
+from ..backbones.identity import weights_digest
+from ..errors import AdapterFileError, AdaptGraphError, ArgumentError, BackboneError
+from ..fileio import write_bytes_atomic
+from ..fileio.safetensors_files import load_safetensors
+from ..spec import Spec, dumps, loads
+from ..weights.file_checks import check_metadata, check_state, check_tensor_values
+from ..weights.trainable import adapter_path, trainable_state, unwrap
+from .orchestrator import compile, compile_info
 
 FORMAT = "adaptgraph-adapters/1"
 
@@ -61,7 +61,7 @@ def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dic
 
 
 def read_adapter_file(path: str | Path, require: tuple[str, ...] = ()) -> AdapterFile:
-    """The file's spec, backbone, tensors and metadata, checked (``adaptgraph.file_checks``): AdapterFileError
+    """The file's spec, backbone, tensors and metadata, checked (``adaptgraph.weights.file_checks``): AdapterFileError
     when it is not an adaptgraph adapter file, lacks the metadata keys in ``require``, or holds a tensor that
     cannot be a weight."""
     path = Path(path)
@@ -71,7 +71,7 @@ def read_adapter_file(path: str | Path, require: tuple[str, ...] = ()) -> Adapte
         raise AdapterFileError(f"{path}: not an adaptgraph adapter file (format {meta.get('format')!r})",
                                hint="files written by `adaptgraph compile -o` or `save_adapters` can be loaded")
     check_metadata(meta, path, require)
-    check_values(tensors, path)
+    check_tensor_values(tensors, path)
     spec = loads(meta["spec"], f"{path}[spec]")
     return AdapterFile(spec, meta.get("backbone", ""), int(meta.get("seed", "0")), tensors, meta)
 
@@ -79,7 +79,7 @@ def read_adapter_file(path: str | Path, require: tuple[str, ...] = ()) -> Adapte
 def _fingerprint_of(ref: str) -> dict[str, str]:
     """``{"backbone_fingerprint": ...}`` for a reference that loads (from the cache after a compile), else {}."""
     try:
-        return {FINGERPRINT_KEY: fingerprint(get_backbone(ref))}
+        return {FINGERPRINT_KEY: weights_digest(get_backbone(ref))}
     except AdaptGraphError:  # e.g. "module:Net": a module passed from Python has no reference to reload
         return {}
 
@@ -104,9 +104,9 @@ def load_adapters(path: str | Path, backbone=None, *, example_inputs=None, trust
     if backbone is not None and not isinstance(backbone, str) and not saved and f.backbone and bb.ref != f.backbone:
         raise AdapterFileError(f"{path} was saved for backbone {f.backbone!r}, not {bb.ref!r}",
                                hint=f"load it on {f.backbone!r}, or retrain for {bb.ref!r}")
-    if saved and fingerprint(bb) != saved:
+    if saved and weights_digest(bb) != saved:
         raise AdapterFileError(f"{path} was saved for another model: backbone {bb.ref!r} has fingerprint "
-                               f"{fingerprint(bb)}, the file's backbone {f.backbone!r} had {saved}",
+                               f"{weights_digest(bb)}, the file's backbone {f.backbone!r} had {saved}",
                                hint="load it on the model it was trained on: same config, same weights "
                                     "(the same folder, wherever it is now)")
     model = compile(f.spec, bb, trust_code=trust_code, seed=f.seed)

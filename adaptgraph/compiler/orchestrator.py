@@ -7,19 +7,17 @@ from pathlib import Path
 
 from torch import fx, nn
 
-from .arguments import check_flag, check_instance, check_name, check_seed
-from .backbones import Backbone, get_backbone
-from .errors import BackboneError
-from .graph import Traced, trace_backbone
-from .passes import PLAN_PASSES, TRACED, PlanContext, run_passes
-from .passes.freeze import FREEZE_BACKBONE
-from .passes.unroll import UNROLL_RECURRENT
+from ..arguments import check_flag, check_instance, check_name, check_seed
+from ..backbones import Backbone, get_backbone
+from ..errors import BackboneError
+from ..graph import Traced, trace_backbone
+from ..passes import PLAN_PASSES, TRACED, PlanContext, run_passes
+from ..passes.freeze import FREEZE_BACKBONE
+from ..passes.unroll import UNROLL_RECURRENT
+from ..spec import Spec, load
+from ..weights.sharing import own_copy, share_weights
+from ..weights.trainable import unwrap
 from .plan import Plan, resolve
-from .sharing import own_copy, share_weights
-from .spec import Spec, load
-from .trainable import unwrap
-
-__all__ = ["DEFAULT_SEED", "CompileInfo", "apply_plan", "compile", "compile_info", "trace_backbone"]
 
 DEFAULT_SEED = 0
 
@@ -74,7 +72,7 @@ def apply_plan(traced: Traced, plan: Plan, backbone_ref: str = "", seed: int = D
     adapters, unroll, freeze, keep the frozen backbone in eval mode.
 
     The result has its own graph and module objects, but its frozen parameters and buffers share
-    storage with ``traced.gm``'s, which are the backbone's (see ``adaptgraph.sharing``); the modules the
+    storage with ``traced.gm``'s, which are the backbone's (see ``adaptgraph.weights.sharing``); the modules the
     spec trains (``train``) get their own copies, so training never writes into the backbone.
     """
     gm = share_weights(traced.gm)

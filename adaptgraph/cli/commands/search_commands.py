@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import sys
 
-from ..cli_values import Choices
-from ..errors import UsageError
-from ..spec.edge_facts import KINDS
-from ..spec.models import Init
+from ..number_flags import Choices
+from ...errors import UsageError
+from ...spec.edge_facts import KINDS
+from ...spec.models import Init
 from . import NO_PROGRESS_HELP, TRUST_CODE_HELP
 
 EXAMPLES = """examples:
@@ -45,7 +45,7 @@ class FieldDefault:
         self.path = path
 
     def __str__(self) -> str:
-        from ..searcher.config import field_default
+        from ...searcher.config import field_default
 
         value = field_default(self.path)
         return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
@@ -207,7 +207,7 @@ OWN_GROUP = ("min_steps", "max_steps", "eta", "brackets", "signal", "pool", "obj
 
 
 def run_search(args) -> int:
-    from ..searcher import search
+    from ...searcher import search
 
     config = search_config(args)
     out = args.out or f"runs/search_{config.strategy.name}"
@@ -226,9 +226,9 @@ def run_search(args) -> int:
 
 def search_config(args):
     """The SearchConfig of the flags: each given flag sets its option, the rest keep the model's defaults."""
-    from ..searcher import search_config as build
-    from ..spec import load
-    from ..train import train_config
+    from ...searcher import search_config as build
+    from ...spec import load
+    from ...train import train_config
 
     values: dict = {"strategy": _strategy(args), "specs": [load(path) for path in args.spec],
                     "train": train_config(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
@@ -249,7 +249,7 @@ def search_config(args):
 
 
 def _strategy(args):
-    from ..searcher import make_strategy
+    from ...searcher.strategies import make_strategy
 
     name = str(args.strategy)  # a given name, or the default read from SearchConfig
     for dest in OWN_GROUP:

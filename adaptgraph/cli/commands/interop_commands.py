@@ -85,7 +85,7 @@ def _common(p, out_help: str) -> None:
 
 
 def run_export(args) -> int:
-    from ..interop import export_peft
+    from ...interop import export_peft
 
     done = export_peft(args.source, args.out, backbone=args.backbone, trust_code=args.trust_code)
     auto = "AutoModelForCausalLM" if done.config["task_type"] == "CAUSAL_LM" else "AutoModel"
@@ -98,7 +98,7 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
-    from ..interop import import_peft
+    from ...interop import import_peft
 
     done = import_peft(args.source, args.out, backbone=args.backbone, trust_code=args.trust_code)
     _report(args, {"spec": str(done.spec_path), "adapters": str(done.adapters_path), "targets": list(done.targets),
@@ -112,7 +112,7 @@ def run_import(args) -> int:
 
 
 def run_merge(args) -> int:
-    from ..interop import merge
+    from ...interop import merge
 
     done = merge(args.source, args.out, keep_unmerged=args.keep_unmerged, backbone=args.backbone,
                  trust_code=args.trust_code)

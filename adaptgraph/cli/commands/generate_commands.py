@@ -40,7 +40,7 @@ def register(sub) -> None:
 
 
 def run_generate(args) -> int:
-    from ..generation import FullRecomputationWarning, generate, open_generator
+    from ...generation import FullRecomputationWarning, generate, open_generator
 
     model, bb = open_generator(args.source, args.backbone, trust_code=args.trust_code)
     with warnings.catch_warnings():

@@ -4,27 +4,25 @@ argparse turns ``--seed 1180591620717411303424`` into an int and ``--lr nan`` in
 float without complaint; passed on, such values ended deep inside torch as internal
 errors. Every option whose type is ``int`` or ``float``, in every command, is checked
 here after parsing, by its type and a short table of exceptions, so a new option is
-covered without a word; ``--device`` is checked against the machine. Torch-free
-(but for the device check), so the Python API can share ``SEED_MAX``.
+covered without a word; ``--device`` is checked against the machine. The seed bound and
+the device check are the Python API's too (``adaptgraph.arguments``).
 """
 from __future__ import annotations
 
 import math
-import re
 
-from .errors import Problem, UsageError
+from ..arguments import SEED_MAX, resolve_device
+from ..errors import Problem, UsageError
 
-SEED_MAX = 2**32 - 1  # what every seeded generator here takes (numpy's legacy seeds stop at 2^32 - 1)
 COUNT_MAX = 10**9  # epochs, steps, batch sizes, ranks, workers...: far beyond any real use
 # Integer options that may be 0 (every other integer option counts something and starts at 1).
 ZERO_OK = {"seed", "task_seed"}
 # Float options that must be > 0 or >= 0 (every float must at least be finite).
 POSITIVE = {"lr", "cpus_per_trial", "top_p"}
 NON_NEGATIVE = {"gpus_per_trial", "rtol", "temperature"}
-DEVICE_HINT = "use cpu, cuda, cuda:N or auto (CUDA when present, else the CPU)"
 
 
-def check_values(actions, args) -> None:
+def check_number_flags(actions, args) -> None:
     """UsageError listing every bad number (and the device) among ``args``, given the command's argparse actions."""
     problems = []
     for action in actions:
@@ -63,31 +61,6 @@ def _flag(action) -> str:
 def _shown(value) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:20] + "..." + text[-10:]
-
-
-_DEVICE = re.compile(r"cpu|cuda(?::([0-9]{1,4}))?")
-
-
-def resolve_device(name: str):
-    """The ``torch.device`` a user's device name means here; UsageError when this machine has no such device."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    match = _DEVICE.fullmatch(name)
-    if match is None:
-        raise UsageError(f"unknown device '{name}'", hint=DEVICE_HINT)
-    if name == "cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise UsageError(f"device '{name}' is not available: torch sees no CUDA GPU on this machine "
-                         "(no GPU, no driver, or a torch built without CUDA)",
-                         hint="use --device cpu, or auto to use a GPU only when there is one")
-    index, count = int(match.group(1) or 0), torch.cuda.device_count()
-    if index >= count:
-        raise UsageError(f"device '{name}' does not exist: this machine has {count} CUDA device"
-                         f"{'s' * (count != 1)} (cuda:0 to cuda:{count - 1})", hint=DEVICE_HINT)
-    return torch.device(name)
 
 
 class Choices:

@@ -9,15 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import AdaptGraphError, PlanError, ProblemList, did_you_mean
-from .graph import PointInfo, Traced, resolve_glob_pair, resolve_point
-from .graph.point_lookup import prefix_hint
-from .spec.edge_facts import (INFERRED_KIND, adapter_flops, adapter_parameters, edge_kind, glob_regex, has_glob,
+from ..errors import AdaptGraphError, PlanError, ProblemList, did_you_mean
+from ..graph import PointInfo, Traced, resolve_point
+from ..graph.point_lookup import prefix_hint, resolve_glob_pair
+from ..spec.edge_facts import (INFERRED_KIND, adapter_flops, adapter_parameters, edge_kind, glob_regex, has_glob,
                               module_of_ports)
-from .spec.expand import MAX_EDGES, walk
-from .spec.models import Options, Spec
-
-__all__ = ["Plan", "PlannedEdge", "resolve"]
+from ..spec.expand import MAX_EDGES, walk
+from ..spec.models import Options, Spec
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def register(sub) -> None:
 
 
 def run_plot(args) -> int:
-    from ..plot import plot_spec
+    from ...plot import plot_spec
 
     path = plot_spec(args.spec, args.backbone, args.out, scores=args.scores, metric=args.metric,
                      trust_code=args.trust_code)
