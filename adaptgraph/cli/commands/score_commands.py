@@ -157,8 +157,8 @@ def run_score(args) -> int:
 
 def _heatmap_metric(metric, metrics) -> str:
     """``--metric``, or by default rank (or the first of ``--metrics``); it must be one of ``--metrics``."""
-    from ..errors import ScoreError
-    from ..score.edge_scores import check_metric
+    from ...errors import ScoreError
+    from ...score.edge_scores import check_metric
 
     if metric is None:
         return "rank" if "rank" in metrics else metrics[0]
