@@ -11,6 +11,8 @@ from . import verdicts as v
 from .analysis import floats, spread, where
 
 EXPERIMENT = "equal_compute"
+WORKERS = 2  # the default --workers: one-run methods ran this many at a time
+PLANNED_UNITS = 3 * 5  # the default plan's (task, seed) units: WordNet nouns, all supersenses, the LM; 5 seeds
 TITLE = "## The multi-fidelity search against random picks at equal compute"
 QUESTION = ("Does `search --strategy hyperband` (many candidates trained briefly, the best by training loss "
             "promoted to more steps) find better placements than random picks when both spend the same training "
@@ -44,7 +46,7 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
         done = "; ".join(f"{t}: seeds {', '.join(sorted({s for u, s in units if u == t}))}" for t in tasks)
         body = [f"**Not answered yet: the run is unfinished.** So far it has measured {len(units)} (task, seed) "
                 f"units of the plan ({done}); no verdict is drawn from an unfinished run, and the tables below are "
-                f"provisional. Resume it with `{command}`.", rules, *tables, sizing]
+                f"provisional. Resume it with `{command}`.", rules, *tables, sizing + " " + _pace(rows, units)]
         return "\n\n".join([*head, *body, figure, provenance])
     per = {ref: v.equal_compute(rows, tasks, ks, budgets, ref) for ref in v.REFERENCES}
     answer = v.search_beats_random(per)
@@ -52,6 +54,20 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
             "\n".join(f"- against {ref.replace('_', ' ')}: {verdict.word} ({verdict.why})" for ref, verdict in per.items()),
             rules, *tables, sizing]
     return "\n\n".join([*head, *body, figure, provenance])
+
+
+def _pace(rows: list[dict], units: list) -> str:
+    """The wall time the measured units took, from the rows: a search row holds its search's and final run's wall
+    seconds; one-run methods hold their run's seconds and ran ``WORKERS`` at a time."""
+    searches = sum(float(r["seconds"]) for r in rows if r.get("budget") and r.get("seconds"))
+    singles = sum(float(r["seconds"]) for r in rows if not r.get("budget") and r.get("seconds"))
+    hours = (searches + singles / WORKERS) / 3600
+    per_unit = 60 * hours / max(1, len(units))
+    return (f"**Measured so far:** {len(units)} (task, seed) units in about {hours:.1f} h of wall time "
+            f"({per_unit:.0f} min per unit, on the 2 cores while they also ran other work), so the "
+            f"{PLANNED_UNITS} units of the default plan would take about {PLANNED_UNITS * per_unit / 60:.0f} h at "
+            f"that pace: the estimate above counts CPU seconds of single runs and misses evaluation, process start "
+            f"and the idle worker while successive halving waits for a rung.")
 
 
 def _estimate(e: dict) -> str:

@@ -151,9 +151,12 @@ def test_an_unfinished_run_gives_tables_and_no_verdict():
     ecr = importlib.import_module("benchmarks.paper.equal_compute_report")
     pr = importlib.import_module("benchmarks.paper.planted_report")
     rows = [{"task": "t", "method": m, "k": "4", "budget": "2", "seed": "0", "test_acc": "0.6", "test_ppl": "",
-             "search_steps": "180"} for m in ("hyperband", "random_search")]
+             "search_steps": "180", "seconds": "900"} for m in ("hyperband", "random_search")]
+    rows.append({"task": "t", "method": "baseline", "k": "", "budget": "", "seed": "0", "test_acc": "0.6",
+                 "test_ppl": "", "search_steps": "0", "seconds": "3600"})
     text = ecr.section(rows, "", "", "python -m benchmarks.paper.equal_compute", complete=False)
     assert "Not answered yet: the run is unfinished" in text and "1 (task, seed) units" in text
+    assert "1 (task, seed) units in about 1.0 h of wall time (60 min per unit" in text  # 900 + 900 + 3600 / 2 s
     assert "**Does the multi-fidelity search" not in text and "| hyperband | 2x | 60.00" in text
     assert "**Does the multi-fidelity search" in ecr.section(rows, "", "", "cmd")
     planted = [{"k": "4", "method": m, "draw": str(d), "hits": "0", "recovered": "0.0", "chance": "0.024",
