@@ -12,6 +12,7 @@ from .analysis import floats, spread, where
 
 EXPERIMENT = "equal_compute"
 WORKERS = 2  # the default --workers: one-run methods ran this many at a time
+RESUME = "python -m benchmarks.paper.equal_compute"
 PLANNED_UNITS = 3 * 5  # the default plan's (task, seed) units: WordNet nouns, all supersenses, the LM; 5 seeds
 TITLE = "## The multi-fidelity search against random picks at equal compute"
 QUESTION = ("Does `search --strategy hyperband` (many candidates trained briefly, the best by training loss "
@@ -46,8 +47,10 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
         done = "; ".join(f"{t}: seeds {', '.join(sorted({s for u, s in units if u == t}))}" for t in tasks)
         body = [f"**Not answered yet: the run is unfinished.** So far it has measured {len(units)} (task, seed) "
                 f"units of the plan ({done}); no verdict is drawn from an unfinished run, and the tables below are "
-                f"provisional. Resume it with `{command}`.", rules, *tables, sizing + " " + _pace(rows, units)]
-        return "\n\n".join([*head, *body, figure, provenance])
+                f"provisional. Resume it with `{RESUME}` (the default plan; it skips every (task, seed) the CSV "
+                f"has and continues unfinished searches from their journals).", rules, *tables,
+                sizing + " " + _pace(rows, units)]
+        return "\n\n".join([*head, *body])  # the figure and the provenance are written when the run finishes
     per = {ref: v.equal_compute(rows, tasks, ks, budgets, ref) for ref in v.REFERENCES}
     answer = v.search_beats_random(per)
     body = [f"**Does the multi-fidelity search beat random picks at equal compute? {answer}.**",
