@@ -16,7 +16,12 @@ For each k of --ks (default 4) and each of --draws planted draws (default 20):
    * ``top_<metric>``: the k best edges by each score (rank, erank, fro, nuclear);
    * ``gga``: the greedy GGA pick of k edges (gradient rank, discount 0.6);
    * ``hyperband`` (with ``--methods ... hyperband``): the best spec of a multi-fidelity search with at most
-     k adapters (``search(..., SearchConfig(strategy=Hyperband(...)))``, trials of --min-steps to --max-steps).
+     k adapters (``search(..., SearchConfig(strategy=Hyperband(...)))``, trials of --min-steps to --max-steps);
+5. the control (with ``--methods ... trained``): does placement matter in the planted task at all? The student
+   with zero-initialised adapters on the planted edges (``oracle``) and on k edges drawn at random (``random_k``,
+   a second seeded draw), each trained for --steps steps from the same seed and tested (``test_acc``). Where
+   the oracle does not train better than random edges, the planted answer cannot be told apart by training
+   either, and a method blind to it says little about the scores.
 
 One row per (k, draw, method): the planted and the picked edges, how many picks are planted (``hits``), their
 fraction of k (``recovered``) and chance beside it (k / number of candidate edges: the expected fraction of
@@ -24,6 +29,7 @@ k uniform picks). Rule: ``verdicts.planted``, written before the run.
 
     python -m benchmarks.paper.planted --task 'wordnet:noun?per_class=20'              # scores and GGA
     python -m benchmarks.paper.planted --task 'wordnet:noun?per_class=20' --methods scores hyperband
+    python -m benchmarks.paper.planted --task 'wordnet:noun?per_class=20' --methods trained --workers 1
 
 Writes to --results: planted.csv and planted.meta.json; scores and searches are cached per draw under --runs,
 and a rerun skips the (k, draw, method) rows its CSV already has.
@@ -46,9 +52,12 @@ KS = (4,)
 TASK = "wordnet:noun?per_class=20"
 METRICS = ("rank", "erank", "fro", "nuclear")
 CLASSES = 10
-METHODS = ("scores", "hyperband")  # "scores": every top_<metric> and gga (one scoring pass); hyperband: a search
+# "scores": every top_<metric> and gga (one scoring pass); "hyperband": a search; "trained": the control arms
+METHODS = ("scores", "hyperband", "trained")
+TRAINED = ("oracle", "random_k")  # the control: trained students, not methods that look for the planted edges
 COLUMNS = ("task", "backbone", "k", "draw", "method", "planted", "planted_kinds", "picked", "hits", "recovered",
-           "chance", "percentile", "candidates", "effect", "largest_class", "search_steps", "seconds")
+           "chance", "percentile", "candidates", "effect", "largest_class", "search_steps", "train_steps", "val_acc",
+           "test_acc", "seconds")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -56,7 +65,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ap = common.parser(__doc__)
     group = ap.add_argument_group("planted placements")
     group.add_argument("--methods", nargs="+", choices=METHODS, default=["scores"],
-                       help="scores: each score's top-k and GGA; hyperband: also a multi-fidelity search per draw")
+                       help="scores: each score's top-k and GGA; hyperband: also a multi-fidelity search per draw; "
+                            "trained: the control, the planted edges and k random ones trained as students")
     group.add_argument("--plant-scale", type=float, default=1.0,
                        help="standard deviation of the planted up-projection, times sqrt(rank) (default 1)")
     add_hyperband_flags(ap)
@@ -134,17 +144,21 @@ def planted_draw(s: common.Settings, world: _World, k: int, draw: int, args, don
     if "hyperband" in wanted:
         picks["hyperband"], steps["hyperband"] = search_pick(s, world, task, k, args,
                                                              _cache(s, world, k, draw, args.plant_scale) / "hyperband")
+    tested: dict[str, dict] = {}
+    for m in (m for m in TRAINED if m in wanted):
+        picks[m] = edges if m == "oracle" else draw_edges(world, k, np.random.default_rng([k, draw, 1]))
+        tested[m] = student_trained(s, world, task, picks[m], _cache(s, world, k, draw, args.plant_scale) / f"{m}.json")
     seconds = time.perf_counter() - tic
     planted = set(edges)
     return [{**base, "method": m, "picked": _text(picks[m]), "hits": len(planted & set(picks[m])),
              "recovered": len(planted & set(picks[m])) / k, "percentile": percentile.get(m),
-             "search_steps": steps.get(m), "seconds": seconds}
+             "search_steps": steps.get(m), **tested.get(m, {}), "seconds": seconds}
             for m in wanted]
 
 
 def methods(chosen: Sequence[str]) -> list[str]:
     out = [f"top_{m}" for m in METRICS] + ["gga"] if "scores" in chosen else []
-    return out + (["hyperband"] if "hyperband" in chosen else [])
+    return out + (["hyperband"] if "hyperband" in chosen else []) + (list(TRAINED) if "trained" in chosen else [])
 
 
 def draw_edges(world: _World, k: int, rng: np.random.Generator) -> tuple[tuple[int, int], ...]:
@@ -257,16 +271,49 @@ def search_pick(s: common.Settings, world: _World, task, k: int, args, run_dir: 
     return tuple(sorted(g.edge for g in genome)), result.steps["search"]
 
 
+def student_trained(s: common.Settings, world: _World, task, edges, cache: Path) -> dict:
+    """The student with zero-initialised adapters on ``edges``, trained for ``s.steps`` steps (seed 0, the
+    protocol's settings) and tested: ``{"train_steps", "val_acc", "test_acc"}``; read back when cached."""
+    import json
+
+    import torch
+
+    from adaptgraph import compile as compile_spec
+    from adaptgraph.fileio import write_text_atomic
+    from adaptgraph.train import TrainConfig, fit
+
+    if cache.exists():
+        return json.loads(cache.read_text())
+    genome = tuple(world.space.gene(i, j) for i, j in edges)
+    model = compile_spec(world.space.to_spec(genome, cache.stem), world.bb, seed=0)
+    config = TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, max_length=s.max_length, device=s.device,
+                         seed=0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(s.threads)
+    try:
+        metrics = fit(model, world.bb, task, config, progress=False).metrics
+    finally:
+        torch.set_num_threads(before)
+    out = {"train_steps": metrics["steps"], "val_acc": metrics["validation"]["accuracy"],
+           "test_acc": metrics["test"]["accuracy"]}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(cache, json.dumps(out) + "\n")
+    return out
+
+
 def plot(s: common.Settings, rows: list[dict]):
     """Per k: the mean fraction of planted edges each method recovered (bars: standard error over draws) and
-    chance."""
+    chance; with the control, beside it each draw's test accuracy of the oracle student against random edges."""
     from .analysis import floats, spread, where
 
     plt = common.pyplot()
     ks = sorted({int(r["k"]) for r in rows})
-    fig, axes = plt.subplots(1, len(ks), figsize=(6 * len(ks), 3.8), squeeze=False)
-    for ax, k in zip(axes[0], ks):
-        found = list(dict.fromkeys(r["method"] for r in rows if int(r["k"]) == k))
+    control = any(r["method"] in TRAINED for r in rows)
+    fig, axes = plt.subplots(len(ks), 2 if control else 1, figsize=(11 if control else 6, 3.8 * len(ks)),
+                             squeeze=False)
+    for row, k in zip(axes, ks):
+        ax = row[0]
+        found = list(dict.fromkeys(r["method"] for r in rows if int(r["k"]) == k and r["method"] not in TRAINED))
         stats = [spread(floats(where(rows, k=k, method=m), "recovered")) for m in found]
         ax.bar(range(len(found)), [100 * st.mean for st in stats],
                yerr=[100 * st.sd / max(st.n, 1) ** 0.5 for st in stats], color="tab:blue", capsize=3)
@@ -276,9 +323,27 @@ def plot(s: common.Settings, rows: list[dict]):
         ax.set_ylabel("planted edges recovered (%)")
         ax.set_title(f"k = {k}, {stats[0].n if stats else 0} planted draws", fontsize=9)
         ax.legend(fontsize=8)
+        if control:
+            _plot_control(row[1], rows, k)
     fig.suptitle(f"Planted placements on {s.backbone}", fontsize=10)
     fig.tight_layout()
     return common.save_figure(fig, s.results / f"{EXPERIMENT}.png")
+
+
+def _plot_control(ax, rows: list[dict], k: int) -> None:
+    """Each draw's test accuracy: the oracle student (x) against the random-edge student (y)."""
+    from .analysis import where
+
+    by_draw = {m: {r["draw"]: 100 * float(r["test_acc"]) for r in where(rows, k=k, method=m)} for m in TRAINED}
+    draws = sorted(set(by_draw["oracle"]) & set(by_draw["random_k"]), key=int)
+    x, y = [by_draw["oracle"][d] for d in draws], [by_draw["random_k"][d] for d in draws]
+    ax.scatter(x, y, color="tab:purple")
+    lo, hi = min(x + y, default=0) - 2, max(x + y, default=100) + 2
+    ax.plot([lo, hi], [lo, hi], color="gray", linestyle=":", label="equal")
+    ax.set_xlabel("oracle student: adapters on the planted edges (test accuracy, %)")
+    ax.set_ylabel("k random edges (test accuracy, %)")
+    ax.set_title(f"Does placement matter here? k = {k}, {len(draws)} draws", fontsize=9)
+    ax.legend(fontsize=8)
 
 
 def _cache(s: common.Settings, world: _World, k: int, draw: int, scale: float) -> Path:

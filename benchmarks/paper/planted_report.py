@@ -9,6 +9,8 @@ from typing import Optional
 from . import verdicts as v
 from .analysis import floats, spread, where
 
+TRAINED = ("oracle", "random_k")  # planted.TRAINED: the control arms (this module stays free of the model code)
+
 EXPERIMENT = "planted"
 TITLE = "## Planted placements: can the scores, GGA and the search find adapters whose places are known?"
 QUESTION = ("On the real MiniLM, k adapters with non-zero weights are planted on edges drawn at random over all "
@@ -17,26 +19,45 @@ QUESTION = ("On the real MiniLM, k adapters with non-zero weights are planted on
             "with zero-initialised adapters. Which fraction of the planted edges does each score's top-k, the GGA "
             "pick and the multi-fidelity search find? Where a method is blind here, \"no method beats random "
             "picks\" on the WordNet tasks says nothing about whether placement matters there; where it sees the "
-            "planted edges, the scores can see placement at all.")
+            "planted edges, the scores can see placement at all. The control asks whether the planted answer can be "
+            "told apart at all: the student with adapters on the planted edges against one with adapters on k "
+            "random edges, both trained.")
 
 
 def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str) -> str:
     head = [TITLE, QUESTION]
     rule = f"*Rule (fixed before the runs):* {v.PLANTED_RULE}"
+    control_rule = f"*Rule for the control (fixed before its runs):* {v.PLANTED_CONTROL_RULE}"
     if not rows:
         return "\n\n".join([*head, f"**Not run yet.** No `{EXPERIMENT}.csv` is committed. Run `{command}` "
                                    "(resumable), then the report.", rule])
     body = []
+    trained = [r for r in rows if r["method"] in TRAINED]
     for k in sorted({int(r["k"]) for r in rows}):
-        mine = where(rows, k=k)
+        mine = [r for r in where(rows, k=k) if r["method"] not in TRAINED]
         methods = list(dict.fromkeys(r["method"] for r in mine))
         verdicts = {m: v.planted(rows, m, k) for m in methods}
         scores = [m for m in methods if m.startswith("top_")]
         sees = [m for m in scores if verdicts[m].word != v.BLIND]
         answer = (f"yes: {', '.join(sees)}" if sees else "no") if scores else "not measured"
         body += [f"**k = {k}, {len(where(mine, method=methods[0]))} planted draws: can the scores see placement "
-                 f"at all? {answer}.**", _table(mine, methods, verdicts), *_unfinished(mine, methods), _kinds(mine)]
-    return "\n\n".join([*head, *body, rule, figure, provenance])
+                 f"at all? {answer}.**", _table(mine, methods, verdicts), *_unfinished(mine, methods), _kinds(mine),
+                 *_control(where(trained, k=k), k)]
+    return "\n\n".join([*head, *body, rule, *([control_rule] if trained else []), figure, provenance])
+
+
+def _control(rows: list[dict], k: int) -> list[str]:
+    """The control's verdict and each arm's test accuracy, when it ran."""
+    verdict = v.planted_control(rows, k)
+    if verdict is None:
+        return []
+    arms = {m: spread([100 * x for x in floats(where(rows, method=m), "test_acc")]) for m in TRAINED}
+    return [f"**Control, k = {k}: does placement matter in the planted task? {verdict.word}** ({verdict.why}). "
+            f"Test accuracy after {rows[0]['train_steps']} training steps from zero adapters: oracle (the planted edges) "
+            f"{arms['oracle'].mean:.1f}% ± {arms['oracle'].sd:.1f}, k random edges {arms['random_k'].mean:.1f}% ± "
+            f"{arms['random_k'].sd:.1f} (mean ± sd over draws); the largest planted class holds "
+            f"{100 * spread(floats(rows, 'largest_class')).mean:.0f}% of the glosses on average."]
+
 
 
 def _table(rows: list[dict], methods: list[str], verdicts: dict) -> str:

@@ -24,7 +24,7 @@ def paper():
 def ran(tmp_path_factory, paper):
     out = tmp_path_factory.mktemp("issue22")
     where = ["--results", str(out / "results"), "--runs", str(out / "runs"), "--doc", str(out / "results.md")]
-    planted = COMMON + ["--draws", "2", "--methods", "scores", "hyperband", "--candidates", "4", "--min-steps", "2",
+    planted = COMMON + ["--draws", "2", "--methods", "scores", "hyperband", "trained", "--candidates", "4", "--min-steps", "2",
                         "--max-steps", "6", "--steps", "3", *where]
     lm = (["--lm-layers", "2", "--lm-width", "32", "--lm-pretrain-steps", "2", "--lm-work", str(out / "lm")]
           if shutil.which("bible") else ["--no-lm"])  # the causal-LM task's text comes from Debian's bible-kjv
@@ -41,7 +41,7 @@ def test_planted_rows_recover_what_was_planted(ran, paper):
     out, *_ = ran
     rows = paper["common"].read_csv(out / "results" / "planted.csv")
     assert tuple(rows[0]) == paper["planted"].COLUMNS
-    methods = ["top_rank", "top_erank", "top_fro", "top_nuclear", "gga", "hyperband"]
+    methods = ["top_rank", "top_erank", "top_fro", "top_nuclear", "gga", "hyperband", "oracle", "random_k"]
     assert [(r["draw"], r["method"]) for r in rows] == [(d, m) for d in "01" for m in methods]
     for r in rows:
         planted, picked = set(r["planted"].split()), set(r["picked"].split())
@@ -50,6 +50,9 @@ def test_planted_rows_recover_what_was_planted(ran, paper):
         assert len(picked) == 4 or r["method"] == "hyperband"  # the search may keep fewer adapters
         assert (r["percentile"] != "") == r["method"].startswith("top_")
         assert (r["search_steps"] != "") == (r["method"] == "hyperband")
+        trained = r["method"] in ("oracle", "random_k")  # the control: students trained on their edges, tested
+        assert (r["test_acc"] != "" and r["train_steps"] == "3") == trained
+        assert (r["method"] != "oracle") or picked == planted
     kinds = {kind for r in rows for kind in r["planted_kinds"].split()}
     assert kinds <= {"sequential", "parallel", "longrange", "recurrent"} and len(kinds) >= 2
 
@@ -86,6 +89,8 @@ def test_rerun_trains_nothing_and_the_report_has_both_sections(ran, paper, capsy
     assert {n: (out / "results" / f"{n}.csv").read_text() for n in before} == before
     text = (out / "results.md").read_text()
     assert "## Planted placements: can the scores" in text and "can the scores see placement at all?" in text
+    assert "**Control, k = 4: does placement matter in the planted task?" in text
+    assert "| oracle |" not in text  # the control is not a method that looks for the planted edges
     assert "## The multi-fidelity search against random picks at equal compute" in text
     assert "Does the multi-fidelity search beat random picks at equal compute?" in text
     for script, argv in (("planted", planted), ("equal_compute", equal)):
@@ -98,6 +103,22 @@ def test_planted_p_value_is_exact(paper):
     # one draw, k = 2 of 10: P(2 hits) = 1 / C(10, 2)
     assert v.hits_p_value([2], 2, 10) == pytest.approx(1 / 45)
     assert v.hits_p_value([1], 2, 10) == pytest.approx(1 - 28 / 45)  # P(>= 1) = 1 - C(8,2)/C(10,2)
+
+
+def test_planted_control_rule(paper):
+    v = paper["verdicts"]
+    assert v.sign_test_p(0, 0) == 1.0 and v.sign_test_p(3, 0) == pytest.approx(1 / 8)
+    assert v.sign_test_p(9, 1) == pytest.approx(11 / 1024)  # P(>= 9 of 10)
+
+    def rows(oracle, random):
+        return [{"k": "4", "draw": str(d), "method": m, "test_acc": str(x)}
+                for d, (a, b) in enumerate(zip(oracle, random)) for m, x in (("oracle", a), ("random_k", b))]
+
+    assert v.planted_control(rows([0.5] * 8, [0.4] * 8), 4).word == v.MATTERS  # 8 of 8: p = 1/256
+    same = v.planted_control(rows([0.5] * 8, [0.5] * 8), 4)
+    assert same.word == v.NO_MATTER and "the same on 8 of 8 draws" in same.why
+    assert v.planted_control(rows([0.5, 0.4] * 5, [0.4, 0.5] * 5), 4).word == v.NO_MATTER
+    assert v.planted_control([], 4) is None
 
 
 def test_equal_compute_rules(paper):
