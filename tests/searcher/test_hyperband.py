@@ -1,23 +1,20 @@
 """``--strategy hyperband``: the candidate pool, promotion by the signal through Optuna's pruner, rungs and
 brackets, exact step counts, the user errors, and resuming after kill -9."""
 import json
-import os
-import signal
-import subprocess
 import sys
 from collections import Counter
 
 import numpy as np
 import pytest
 from search_fixtures import quick_search, synthetic_space
-from test_kill_resume import kill_in_a_trial, trials_of
+from test_kill_resume import kill_mid_trial_then_resume, trials_of
 
 from adaptgraph.cli import build_parser, main
 from adaptgraph.errors import SearchError
 from adaptgraph.searcher import Budget, Fidelity, ProcessExecution
 from adaptgraph.searcher.strategies import make_strategy
 from adaptgraph.searcher.hyperband import Hyperband, Ladder
-from adaptgraph.searcher.journal import FINISHED, STARTED, read_journal
+from adaptgraph.searcher.journal import FINISHED, read_journal
 from adaptgraph.searcher.records import TrialOutcome, TrialRecord
 
 
@@ -148,22 +145,7 @@ def test_sigkill_mid_trial_then_resume(task_file, tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert main(command(task_file, whole)) == 0
 
-    process = subprocess.Popen([sys.executable, "-m", "adaptgraph", *command(task_file, killed)],
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    kill_in_a_trial(process, killed / "journal.jsonl")
-    assert process.returncode == -signal.SIGKILL
-    journal = read_journal(killed / "journal.jsonl")
-    before = [r for r in journal if r["event"] == FINISHED]
-    in_flight = {r["trial"] for r in journal if r["event"] == STARTED} - {r["trial"] for r in before}
-
-    assert main(command(task_file, killed) + ["--resume"]) == 0
-    after = read_journal(killed / "journal.jsonl")
-    finished = [r for r in after if r["event"] == FINISHED]
-    assert finished[:len(before)] == before  # nothing finished was lost or rewritten
-    assert Counter((r["stage"], r["trial"]) for r in finished).most_common(1)[0][1] == 1  # nor repeated
-    restarted = Counter(r["trial"] for r in after if r["event"] == STARTED and r["stage"] == "search")
-    assert in_flight and all(restarted[t] == 2 for t in in_flight)  # the killed trial ran again
+    finished = kill_mid_trial_then_resume(lambda out: command(task_file, out), killed)
     assert trials_of(killed) == trials_of(whole)
     steps = [json.loads((d / "summary.json").read_text())["steps"] for d in (whole, killed)]
     assert steps[0] == steps[1] and steps[0]["search"] == 6 * 10 + 30 * sum(

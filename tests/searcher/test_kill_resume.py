@@ -43,29 +43,37 @@ def kill_in_a_trial(process, journal, timeout=180.0) -> None:
     pytest.fail("the search ended (or stalled) before it could be killed in a trial")
 
 
-@pytest.mark.slow
-def test_sigkill_mid_trial_then_resume(task_file, tmp_path):
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert main(command(task_file, whole)) == 0
+def kill_mid_trial_then_resume(command_of, out) -> list[dict]:
+    """Run ``adaptgraph`` with ``command_of(out)`` in a subprocess, SIGKILL it in a trial, then resume it here.
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "adaptgraph", *command(task_file, killed)], env=env,
+    Checks what every strategy's journal owes a user: nothing finished is lost, rewritten or repeated, and the
+    killed trial runs again. Returns the resumed journal's finished records."""
+    process = subprocess.Popen([sys.executable, "-m", "adaptgraph", *command_of(out)],
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    kill_in_a_trial(process, killed / "journal.jsonl")
+    kill_in_a_trial(process, out / "journal.jsonl")
     assert process.returncode == -signal.SIGKILL
-    before = [r for r in read_journal(killed / "journal.jsonl") if r["event"] == FINISHED]
-    in_flight = {r["trial"] for r in read_journal(killed / "journal.jsonl") if r["event"] == STARTED} - \
-        {r["trial"] for r in before}
-    assert not (killed / "summary.json").exists() or json.loads((killed / "summary.json").read_text())["status"] \
+    journal = read_journal(out / "journal.jsonl")
+    before = [r for r in journal if r["event"] == FINISHED]
+    in_flight = {r["trial"] for r in journal if r["event"] == STARTED} - {r["trial"] for r in before}
+    assert not (out / "summary.json").exists() or json.loads((out / "summary.json").read_text())["status"] \
         == "running"
 
-    assert main(command(task_file, killed) + ["--resume"]) == 0
-    after = read_journal(killed / "journal.jsonl")
+    assert main(command_of(out) + ["--resume"]) == 0
+    after = read_journal(out / "journal.jsonl")
     finished = [r for r in after if r["event"] == FINISHED]
     assert finished[:len(before)] == before  # nothing finished was lost or rewritten
     assert Counter((r["stage"], r["trial"]) for r in finished).most_common(1)[0][1] == 1  # nor repeated
     restarted = Counter(r["trial"] for r in after if r["event"] == STARTED and r["stage"] == "search")
-    assert all(restarted[t] == 2 for t in in_flight)  # the killed trial ran again
+    assert in_flight and all(restarted[t] == 2 for t in in_flight)  # the killed trial ran again
+    return finished
+
+
+@pytest.mark.slow
+def test_sigkill_mid_trial_then_resume(task_file, tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert main(command(task_file, whole)) == 0
+    kill_mid_trial_then_resume(lambda out: command(task_file, out), killed)
     assert trials_of(killed) == trials_of(whole)
 
 

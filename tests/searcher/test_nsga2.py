@@ -2,10 +2,7 @@
 against trainable parameters; generations are rounds, told in trial order, so the search is the same on every
 executor and after ``--resume``; the user errors."""
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
 from collections import Counter
 
@@ -13,7 +10,7 @@ import numpy as np
 import optuna
 import pytest
 from search_fixtures import comparable, quick_search, synthetic_space
-from test_kill_resume import kill_in_a_trial, trials_of
+from test_kill_resume import kill_mid_trial_then_resume, trials_of
 
 from adaptgraph.cli import main
 from adaptgraph.cli.commands.search_commands import STRATEGY_OPTIONS
@@ -21,7 +18,6 @@ from adaptgraph.errors import SearchError
 from adaptgraph.searcher import NSGA2, Budget, Fidelity, ProcessExecution, Searcher, TrialOutcome, make_strategy
 from adaptgraph.searcher.journal import FINISHED, JOURNAL, MANIFEST, STARTED, read_journal
 from adaptgraph.searcher.nsga2 import NONE
-from adaptgraph.searcher.records import TrialRecord
 
 
 def loss_of(p) -> float:
@@ -216,22 +212,7 @@ def command(task_file, out) -> list[str]:
 def test_sigkill_mid_trial_then_resume(task_file, tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert main(command(task_file, whole)) == 0
-    process = subprocess.Popen([sys.executable, "-m", "adaptgraph", *command(task_file, killed)],
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    kill_in_a_trial(process, killed / JOURNAL)
-    assert process.returncode == -signal.SIGKILL
-    journal = read_journal(killed / JOURNAL)
-    before = [r for r in journal if r["event"] == FINISHED]
-    in_flight = {r["trial"] for r in journal if r["event"] == STARTED} - {r["trial"] for r in before}
-
-    assert main(command(task_file, killed) + ["--resume"]) == 0
-    after = read_journal(killed / JOURNAL)
-    finished = [r for r in after if r["event"] == FINISHED]
-    assert finished[:len(before)] == before  # nothing finished was lost or rewritten
-    assert Counter((r["stage"], r["trial"]) for r in finished).most_common(1)[0][1] == 1  # nor repeated
-    restarted = Counter(r["trial"] for r in after if r["event"] == STARTED and r["stage"] == "search")
-    assert in_flight and all(restarted[t] == 2 for t in in_flight)  # the killed trial ran again
+    kill_mid_trial_then_resume(lambda out: command(task_file, out), killed)
     assert trials_of(killed) == trials_of(whole)
 
 
