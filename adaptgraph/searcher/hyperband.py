@@ -25,21 +25,18 @@ from dataclasses import replace
 from typing import ClassVar, Literal, Optional, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from ..errors import SearchError
-from .mutations import mutate
+from .candidate_pool import PooledSettings, candidate_pool, optuna_module
 from .records import Candidate, Proposal, TrialOutcome, TrialRecord, best_of
-from .settings import GAMMA
-from .space import Genome, SearchSpace
+from .space import SearchSpace
 
 SIGNALS = ("train_loss", "val_loss")
 
 
-class Hyperband(BaseModel):
+class Hyperband(PooledSettings):
     """The settings of a multi-fidelity search (``--strategy hyperband``); see the module docstring."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     candidates: int = Field(27, ge=1)
     """Specs started at the lowest rung of their bracket (``--trials``)."""
@@ -53,10 +50,6 @@ class Hyperband(BaseModel):
     """Hyperband brackets to use, most aggressive first (None: all; 1: plain successive halving)."""
     signal: Literal[SIGNALS] = "train_loss"
     """What promotes a spec: its mean training loss over the trial's steps, or its validation loss."""
-    gga: bool = True
-    """Start from the GGA pick of each k and mutate candidates by score (needs the scoring pass)."""
-    gamma: float = GAMMA
-    """GGA discount."""
 
     name: ClassVar[str] = "hyperband"
     trials_setting: ClassVar[str] = "candidates"
@@ -70,10 +63,6 @@ class Hyperband(BaseModel):
             raise ValueError(f"max_steps ({self.max_steps}) must be min_steps ({self.min_steps}) times a power of "
                              f"eta ({self.eta}), at least once, for example {near}")
         return self
-
-    @property
-    def needs_scores(self) -> bool:
-        return self.gga
 
     @property
     def levels(self) -> int:
@@ -103,46 +92,6 @@ class Hyperband(BaseModel):
         """Round 0: the candidate pool (the :class:`Ladder` promotes from there; there are no later rounds)."""
         return candidate_pool(space, rng, self.candidates, self.gga, self.gamma) if round == 0 else None
 
-    def settings(self) -> dict:
-        return self.model_dump()
-
-
-def candidate_pool(space: SearchSpace, rng: np.random.Generator, count: int, gga: bool = True,
-                   gamma: float = GAMMA) -> list[Candidate]:
-    """``count`` distinct genomes within the budget: the GGA pick of each k (with ``gga``), then in turn a
-    uniform random placement of a k drawn from ``-k`` and a mutation (edges drawn by score) of a candidate so
-    far. Hyperband's candidates and NSGA-II's first generation."""
-    from .strategies import gga_genome, uniform_genome
-
-    pool: list[Candidate] = []
-    seen: set[str] = set()
-
-    def add(genome: Optional[Genome], how: str) -> None:
-        if genome and space.fits(genome) and len(pool) < count:
-            key = space.to_spec(genome).content_hash()
-            if key not in seen:
-                seen.add(key)
-                pool.append(Candidate(genome, how, name=f"candidate_{len(pool)}"))
-
-    if gga:
-        for k in space.budget.adapters:
-            add(gga_genome(space, k, gamma), f"gga k={k}")
-    edges, ks = space.edges(), space.budget.adapters
-    for attempt in range(50 * count):
-        if len(pool) >= count:
-            break
-        if pool and attempt % 2:
-            parent = pool[int(rng.integers(len(pool)))]
-            mutated = mutate(parent.genome, space, rng, space.budget.max_adapters)
-            if mutated is not None:
-                add(mutated[0], f"{mutated[1]} (of {parent.mutation})")
-        else:
-            k = int(ks[int(rng.integers(len(ks)))])
-            add(uniform_genome(space, edges, k, rng), f"random k={k}")
-    if not pool:
-        raise SearchError("no candidate spec fits the budget", hint="raise --budget-params or lower the rank")
-    return pool
-
 
 class Ladder:
     """The multi-fidelity scheduler: a pool of proposals, promoted rung by rung by Optuna's pruners.
@@ -156,7 +105,7 @@ class Ladder:
                  references: Sequence[Candidate] = ()):
         from .searcher import Searcher  # it imports the strategies, which list this one
 
-        optuna = _optuna()
+        optuna = optuna_module("hyperband")
         pool_searcher = Searcher(strategy, space, seed, references)
         pool = pool_searcher.ask()
         self.strategy, self.space, self.seed = strategy, space, seed
@@ -240,13 +189,3 @@ def signal_of(outcome: TrialOutcome, signal: str) -> Optional[float]:
     if signal == "train_loss":
         return outcome.train_loss
     return (outcome.validation or {}).get("loss")
-
-
-def _optuna(strategy: str = "hyperband"):
-    try:
-        import optuna
-    except ImportError:
-        raise SearchError(f"the {strategy} strategy needs Optuna, which is not installed",
-                          hint="pip install 'adaptgraph[search]'") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna

@@ -10,7 +10,7 @@ A spec is encoded for Optuna as ``slots`` = the largest k adapter slots, each wi
 rank, an activation and a scale. A bred child is decoded to a genome within the budget: a repeated edge is
 kept once, and while the spec is over the parameter cap its most expensive adapter is dropped. The first
 generation is the candidate pool hyperband starts from (GGA picks, random placements, mutations; see
-``hyperband.candidate_pool``), given to the study with ``enqueue_trial``.
+``candidate_pool.candidate_pool``), given to the study with ``enqueue_trial``.
 
 Generations are the :class:`~adaptgraph.searcher.Searcher`'s rounds: a generation is asked only when every
 trial of the one before has been told, in trial order, so what NSGA-II proposes depends on the seed and the
@@ -23,14 +23,13 @@ from __future__ import annotations
 from typing import ClassVar, Literal, Optional, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from ..errors import SearchError
 from ..spec import Options
-from .hyperband import _optuna, candidate_pool
+from .candidate_pool import PooledSettings, candidate_pool, optuna_module
 from .mutations import ACTS, RANKS, SCALES
 from .records import Candidate, TrialRecord
-from .settings import GAMMA
 from .space import Genome, SearchSpace, genome_of
 
 OBJECTIVES = ("val_loss", "val_accuracy")
@@ -38,10 +37,8 @@ NONE = "none"  # an empty adapter slot
 ATTEMPTS = 50  # children asked per wanted child before a generation is left short (all decoded to nothing)
 
 
-class NSGA2(BaseModel):
+class NSGA2(PooledSettings):
     """The settings of a multi-objective search (``--strategy nsga2``); see the module docstring."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     trials: int = Field(24, ge=2)
     """Distinct specs the study evaluates, the first generation included (``--trials``)."""
@@ -53,10 +50,6 @@ class NSGA2(BaseModel):
     """Probability that a child is a crossover of two parents (else a copy of one) before mutation."""
     mutation_prob: Optional[float] = Field(None, ge=0.0, le=1.0)
     """Probability that each encoded value of a child is redrawn (None: Optuna's 1 / number of values)."""
-    gga: bool = True
-    """The first generation starts from the GGA pick of each k and mutates by score (needs the scoring pass)."""
-    gamma: float = GAMMA
-    """GGA discount."""
 
     name: ClassVar[str] = "nsga2"
     trials_setting: ClassVar[str] = "trials"
@@ -68,23 +61,16 @@ class NSGA2(BaseModel):
                              "spec is bred from the first generation; raise --trials or lower --population")
         return self
 
-    @property
-    def needs_scores(self) -> bool:
-        return self.gga
-
     def proposer(self, space: SearchSpace, seed: int) -> "Generations":
         """The state of one search: what the :class:`Searcher` asks for each round's candidates."""
         return Generations(self, space, seed)
-
-    def settings(self) -> dict:
-        return self.model_dump()
 
 
 class Generations:
     """One NSGA-II search: an Optuna study with an ``NSGAIISampler``, and its trials waiting for values."""
 
     def __init__(self, settings: NSGA2, space: SearchSpace, seed: int):
-        optuna = _optuna(settings.name)
+        optuna = optuna_module(settings.name)
         self.settings, self.space = settings, space
         self.slots = space.budget.max_adapters
         self.sampler = optuna.samplers.NSGAIISampler(
