@@ -16,6 +16,7 @@ from adaptgraph.errors import TaskError
 from adaptgraph.generation import FullRecomputationWarning, generate
 from adaptgraph.tasks import lm_head
 from adaptgraph.train import TrainConfig, train_spec
+from tests.interop.tiny_hf import save_word_level_lms
 
 transformers = pytest.importorskip("transformers")
 
@@ -40,23 +41,8 @@ def text(tmp_path_factory):
 @pytest.fixture(scope="module")
 def folders(text, tmp_path_factory):
     """A GPT-2 (tied head) and a Llama (untied head) folder with a word-level tokenizer of the text."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator([text.read_text()], trainers.WordLevelTrainer(special_tokens=["<unk>", "<eos>"]))
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>")
-    root, vocab = tmp_path_factory.mktemp("hf-gen"), fast.vocab_size
-    configs = {"gpt2": transformers.GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=4,
-                                               bos_token_id=1, eos_token_id=1),
-               "llama": transformers.LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
-                                                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                                 max_position_embeddings=64, tie_word_embeddings=False,
-                                                 bos_token_id=1, eos_token_id=1)}
-    for name, config in configs.items():
-        torch.manual_seed(0)
-        transformers.AutoModelForCausalLM.from_config(config).save_pretrained(root / name)
-        fast.save_pretrained(root / name)
+    root = tmp_path_factory.mktemp("hf-gen")
+    save_word_level_lms(root, text)
     return root
 
 

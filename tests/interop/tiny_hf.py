@@ -61,3 +61,26 @@ def save_causal_gpt2(folder):
                                      bos_token_id=1, eos_token_id=2)
     transformers.GPT2LMHeadModel(config).save_pretrained(folder)
     word_tokenizer().save_pretrained(folder)
+
+
+def save_word_level_lms(root, text) -> None:
+    """A GPT-2 (head tied to wte) and a Llama (untied head) causal-LM folder under ``root``, named ``gpt2`` and
+    ``llama``, sharing a word-level tokenizer trained on the file ``text`` (<unk> = 0, <eos> = 1, the models' bos
+    and eos)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator([text.read_text()], trainers.WordLevelTrainer(special_tokens=["<unk>", "<eos>"]))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>")
+    vocab = fast.vocab_size
+    configs = {"gpt2": transformers.GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=4,
+                                               bos_token_id=1, eos_token_id=1),
+               "llama": transformers.LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
+                                                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                                 max_position_embeddings=64, tie_word_embeddings=False,
+                                                 bos_token_id=1, eos_token_id=1)}
+    for name, config in configs.items():
+        torch.manual_seed(0)
+        transformers.AutoModelForCausalLM.from_config(config).save_pretrained(root / name)
+        fast.save_pretrained(root / name)
