@@ -1,7 +1,7 @@
 """The LM head: the backbone's own output embedding (frozen), or its trained copy.
 
 :class:`LMHead` maps the feature model's hidden states ``(B, T, D)`` to next-token
-logits ``(B, T, V)`` with the backbone's own matrix (``backbones.lm_head``), which is
+logits ``(B, T, V)`` with the backbone's own matrix (``backbones.output_embedding``), which is
 held as a buffer: it is never trained and never saved with a run (it is the backbone's).
 When the spec trains ``lm_head`` (a causal-LM folder's head, ``backbones.hf_causal``), the head
 computes with the compiled model's trained copy instead, which is saved with the adapters.
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones.hf_causal import HEAD
-from ..backbones.lm_head import output_embedding
+from ..backbones.output_embedding import output_embedding
 from ..errors import TaskError
 from .data import IGNORE_INDEX
 
