@@ -22,10 +22,10 @@ QUESTION = ("Does `search --strategy hyperband` (many candidates trained briefly
             "a single random-k draw, the paper's rank-GGA and the every-sub-layer baseline (12 adapters on "
             "MiniLM), over 5 seeds, on WordNet nouns, all WordNet supersenses and causal language modelling "
             "(perplexity).")
-SIZING = ("Sized for about 2 hours on 2 CPU cores: `python -m benchmarks.paper.equal_compute --estimate` times "
-          "one run of R/9 and one of R steps per task, fits seconds = overhead + per-step time x steps, and "
-          "multiplies by the plan's runs and steps (searches at the expected cost of successive halving). "
-          "`benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a machine with a GPU.")
+SIZING = ("Sizing: the plan was sized for about 2 hours on 2 CPU cores by `python -m benchmarks.paper.equal_compute "
+          "--estimate`, which times one run of R/9 and one of R steps per task, fits seconds = overhead + per-step "
+          "time x steps, and multiplies by the plan's runs and steps (searches at the expected cost of successive "
+          "halving). `benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a machine with a GPU.")
 
 
 def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str,
@@ -55,22 +55,45 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
     answer = v.search_beats_random(per)
     body = [f"**Does the multi-fidelity search beat random picks at equal compute? {answer}.**",
             "\n".join(f"- against {ref.replace('_', ' ')}: {verdict.word} ({verdict.why})" for ref, verdict in per.items()),
-            rules, *tables, sizing]
+            rules, *tables, sizing + " " + _measured(rows)]
     return "\n\n".join([*head, *body, figure, provenance])
 
 
-def _pace(rows: list[dict], units: list) -> str:
-    """The wall time the measured units took, from the rows: a search row holds its search's and final run's wall
-    seconds; one-run methods hold their run's seconds and ran ``WORKERS`` at a time."""
+def _hours(rows: list[dict]) -> float:
+    """The wall time ``rows`` took: a search row holds its search's and final run's wall seconds; one-run methods
+    hold their run's seconds and ran ``WORKERS`` at a time."""
     searches = sum(float(r["seconds"]) for r in rows if r.get("budget") and r.get("seconds"))
     singles = sum(float(r["seconds"]) for r in rows if not r.get("budget") and r.get("seconds"))
-    hours = (searches + singles / WORKERS) / 3600
+    return (searches + singles / WORKERS) / 3600
+
+
+def _pace(rows: list[dict], units: list) -> str:
+    """An unfinished run: the wall time its units took, and the plan's at that pace."""
+    hours = _hours(rows)
     per_unit = 60 * hours / max(1, len(units))
     return (f"**Measured so far:** {len(units)} (task, seed) units in about {hours:.1f} h of wall time "
             f"({per_unit:.0f} min per unit, on the 2 cores while they also ran other work), so the "
             f"{PLANNED_UNITS} units of the default plan would take about {PLANNED_UNITS * per_unit / 60:.0f} h at "
             f"that pace: the estimate above counts CPU seconds of single runs and misses evaluation, process start "
             f"and the idle worker while successive halving waits for a rung.")
+
+
+def _measured(rows: list[dict]) -> str:
+    """A finished run: the wall time each task's units took, from the rows, against the 2 hours it was sized for."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    parts, total = [], 0.0
+    for task in tasks:
+        mine = where(rows, task=task)
+        hours, units = _hours(mine), len({r["seed"] for r in mine})
+        total += hours
+        parts.append(f"{task}: {hours:.1f} h for {units} seeds ({60 * hours / max(1, units):.0f} min per seed)")
+    verdict = ("about the 2 hours it was sized for" if total <= 2.5 else
+               f"**{total / 2:.1f} times the 2 hours it was sized for**: the estimate counts CPU seconds of single "
+               "runs and misses evaluation, process start, other work on the cores and the idle worker while "
+               "successive halving waits for a rung")
+    return (f"**Measured:** the whole plan took about {total:.1f} h of wall time here ({'; '.join(parts)}), "
+            f"{verdict}. The run was resumed across sessions, so a unit's time also counts the load of whatever else "
+            "ran beside it.")
 
 
 def _estimate(e: dict) -> str:

@@ -179,7 +179,12 @@ def test_an_unfinished_run_gives_tables_and_no_verdict():
     assert "Not answered yet: the run is unfinished" in text and "1 (task, seed) units" in text
     assert "1 (task, seed) units in about 1.0 h of wall time (60 min per unit" in text  # 900 + 900 + 3600 / 2 s
     assert "**Does the multi-fidelity search" not in text and "| hyperband | 2x | 60.00" in text
-    assert "**Does the multi-fidelity search" in ecr.section(rows, "", "", "cmd")
+    finished = ecr.section(rows, "", "", "cmd")
+    assert "**Does the multi-fidelity search" in finished
+    assert "**Measured:** the whole plan took about 1.0 h of wall time here (t: 1.0 h for 1 seeds (60 min per " \
+           "seed)), about the 2 hours it was sized for" in finished
+    slow = [dict(r, seconds=str(4 * float(r["seconds"]))) for r in rows]
+    assert "**2.0 times the 2 hours it was sized for**" in ecr.section(slow, "", "", "cmd")
     planted = [{"k": "4", "method": m, "draw": str(d), "hits": "0", "recovered": "0.0", "chance": "0.024",
                 "candidates": "169", "percentile": "0.5", "planted_kinds": "parallel", "effect": "1.0"}
                for m, draws in (("top_rank", 3), ("hyperband", 1)) for d in range(draws)]
