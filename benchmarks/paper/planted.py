@@ -62,15 +62,7 @@ COLUMNS = ("task", "backbone", "k", "draw", "method", "planted", "planted_kinds"
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     started = time.perf_counter()
-    ap = common.parser(__doc__)
-    group = ap.add_argument_group("planted placements")
-    group.add_argument("--methods", nargs="+", choices=METHODS, default=["scores"],
-                       help="scores: each score's top-k and GGA; hyperband: also a multi-fidelity search per draw; "
-                            "trained: the control, the planted edges and k random ones trained as students")
-    group.add_argument("--plant-scale", type=float, default=1.0,
-                       help="standard deviation of the planted up-projection, times sqrt(rank) (default 1)")
-    add_hyperband_flags(ap)
-    args = ap.parse_args(argv)
+    args = flags().parse_args(argv)
     s = common.settings_from(args)
     given = common.arguments(argv)
     if "--ks" not in given:
@@ -90,6 +82,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     plot(s, rows)
     common.write_meta(s, EXPERIMENT, EXPERIMENT, argv, started, methods=list(args.methods),
                       plant_scale=args.plant_scale, classes=CLASSES)
+
+
+def flags():
+    ap = common.parser(__doc__)
+    group = ap.add_argument_group("planted placements")
+    group.add_argument("--methods", nargs="+", choices=METHODS, default=["scores"],
+                       help="scores: each score's top-k and GGA; hyperband: also a multi-fidelity search per draw; "
+                            "trained: the control, the planted edges and k random ones trained as students")
+    group.add_argument("--plant-scale", type=float, default=1.0,
+                       help="standard deviation of the planted up-projection, times sqrt(rank) (default 1)")
+    add_hyperband_flags(ap)
+    return ap
 
 
 class _World:
