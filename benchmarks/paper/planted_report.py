@@ -40,6 +40,10 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
         scores = [m for m in methods if m.startswith("top_")]
         sees = [m for m in scores if verdicts[m].word != v.BLIND]
         answer = (f"yes: {', '.join(sees)}" if sees else "no") if scores else "not measured"
+        control = v.planted_control(where(trained, k=k), k)
+        if scores and not sees and control is not None and control.word == v.NO_MATTER:
+            answer = ("not answered here: they are blind, but so is training, since the student on the planted "
+                      "edges tests no better than on random ones (the control below)")
         body += [f"**k = {k}, {len(where(mine, method=methods[0]))} planted draws: can the scores see placement "
                  f"at all? {answer}.**", _table(mine, methods, verdicts), *_unfinished(mine, methods), _kinds(mine),
                  *_control(where(trained, k=k), k)]

@@ -189,3 +189,21 @@ def test_an_unfinished_run_gives_tables_and_no_verdict():
                 "candidates": "169", "percentile": "0.5", "planted_kinds": "parallel", "effect": "1.0"}
                for m, draws in (("top_rank", 3), ("hyperband", 1)) for d in range(draws)]
     assert "*Provisional:* hyperband (1 of 3 draws)" in pr.section(planted, "", "", "cmd")
+
+
+def test_blind_scores_answer_nothing_where_the_control_finds_that_placement_does_not_matter():
+    pr = importlib.import_module("benchmarks.paper.planted_report")
+    base = {"k": "4", "hits": "0", "recovered": "0.0", "chance": "0.024", "candidates": "169", "percentile": "0.5",
+            "planted_kinds": "parallel", "effect": "1.0", "largest_class": "0.2", "train_steps": "9"}
+    scores = [dict(base, method="top_rank", draw=str(d)) for d in range(8)]
+
+    def control(oracle: float) -> list[dict]:
+        return [dict(base, method=m, draw=str(d), test_acc=str(acc)) for d in range(8)
+                for m, acc in (("oracle", oracle), ("random_k", 0.3))]
+
+    assert "can the scores see placement at all? no.**" in pr.section(scores, "", "", "cmd")
+    same = pr.section(scores + control(0.3), "", "", "cmd")
+    assert "see placement at all? not answered here: they are blind, but so is training" in same
+    assert "does placement matter in the planted task? placement does not matter measurably**" in same
+    better = pr.section(scores + control(0.5), "", "", "cmd")  # 8 of 8 draws: p = 1/256
+    assert "see placement at all? no.**" in better and "placement matters**" in better
