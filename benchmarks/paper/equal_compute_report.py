@@ -55,7 +55,7 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
     answer = v.search_beats_random(per)
     body = [f"**Does the multi-fidelity search beat random picks at equal compute? {answer}.**",
             "\n".join(f"- against {ref.replace('_', ' ')}: {verdict.word} ({verdict.why})" for ref, verdict in per.items()),
-            rules, *tables, sizing + " " + _measured(rows)]
+            rules, *tables, sizing + " " + _measured(rows, estimate)]
     return "\n\n".join([*head, *body, figure, provenance])
 
 
@@ -78,15 +78,19 @@ def _pace(rows: list[dict], units: list) -> str:
             f"and the idle worker while successive halving waits for a rung.")
 
 
-def _measured(rows: list[dict]) -> str:
-    """A finished run: the wall time each task's units took, from the rows, against the 2 hours it was sized for."""
+def _measured(rows: list[dict], estimate: Optional[dict] = None) -> str:
+    """A finished run: the wall time each task's units took, from the rows, against the 2 hours it was sized for
+    (and against the estimate's hours for the task, where the estimate has it)."""
     tasks = list(dict.fromkeys(r["task"] for r in rows))
+    estimated = {t["task"]: t["hours"] for t in (estimate or {}).get("tasks", [])}
     parts, total = [], 0.0
     for task in tasks:
         mine = where(rows, task=task)
         hours, units = _hours(mine), len({r["seed"] for r in mine})
         total += hours
-        parts.append(f"{task}: {hours:.1f} h for {units} seeds ({60 * hours / max(1, units):.0f} min per seed)")
+        against = f"; estimated {estimated[task]:.2f} h" if task in estimated else ""
+        parts.append(f"{task}: {hours:.1f} h for {units} seeds ({60 * hours / max(1, units):.0f} min per seed"
+                     f"{against})")
     verdict = ("about the 2 hours it was sized for" if total <= 2.5 else
                f"**{total / 2:.1f} times the 2 hours it was sized for**: the estimate counts CPU seconds of single "
                "runs and misses evaluation, process start, other work on the cores and the idle worker while "

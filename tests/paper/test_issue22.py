@@ -185,6 +185,11 @@ def test_an_unfinished_run_gives_tables_and_no_verdict():
            "seed)), about the 2 hours it was sized for" in finished
     slow = [dict(r, seconds=str(4 * float(r["seconds"]))) for r in rows]
     assert "**2.0 times the 2 hours it was sized for**" in ecr.section(slow, "", "", "cmd")
+    estimate = {"command": "est", "workers": 2, "hours": 0.5, "finished_at": "now",
+                "machine": {"cpus": 2, "load_average": [1.0, 1.0, 1.0]},
+                "tasks": [{"task": "t", "overhead_s": 1.0, "per_step_s": 0.1, "runs": 3, "steps": 9, "hours": 0.5}]}
+    assert "(t: 1.0 h for 1 seeds (60 min per seed; estimated 0.50 h))" in ecr.section(rows, "", "", "cmd",
+                                                                                        estimate=estimate)
     planted = [{"k": "4", "method": m, "draw": str(d), "hits": "0", "recovered": "0.0", "chance": "0.024",
                 "candidates": "169", "percentile": "0.5", "planted_kinds": "parallel", "effect": "1.0"}
                for m, draws in (("top_rank", 3), ("hyperband", 1)) for d in range(draws)]
