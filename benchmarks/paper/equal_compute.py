@@ -30,7 +30,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -263,7 +263,9 @@ def plot(s: common.Settings, rows: list[dict], tasks: Sequence[str]):
 # -- sizing ---------------------------------------------------------------------------------
 def estimate(s: common.Settings, args, tasks, argv) -> None:
     """Time a run of R/9 and one of R steps per task (the baseline spec), fit seconds = a + b * steps, and
-    print the plan's runs, steps and projected wall time at --workers runs at a time.
+    print the plan's runs, steps and projected wall time: the one-run methods --workers at a time, the searches
+    and their final runs one at a time (measured: a search's rungs and its final run rarely keep two workers
+    busy, and the first estimate, which assumed they did, came out 2-3.6 times short).
 
     The times are this process's CPU seconds (``time.process_time``), not wall seconds: on a shared machine
     the wall clock also counts other people's work, and a run uses one core (``--threads 1``), so on an
@@ -282,25 +284,36 @@ def estimate(s: common.Settings, args, tasks, argv) -> None:
             times.append(time.process_time() - tic)
         per_step = (times[1] - times[0]) / (s.steps - s.steps // 9)
         overhead = max(times[0] - per_step * (s.steps // 9), 0.0)
-        trials, steps = plan(ts, args)
-        seconds = (trials * overhead + steps * per_step) / s.workers
+        p = plan(ts, args)
+        trials, steps = p.runs, p.steps
+        together = p.single_runs * overhead + p.single_steps * per_step  # one-run methods: --workers at a time
+        alone = (trials - p.single_runs) * overhead + (steps - p.single_steps) * per_step
+        seconds = together / s.workers + alone
         total += seconds
         measured.append({"task": task, "backbone": backbone, "overhead_s": round(overhead, 2),
                          "per_step_s": round(per_step, 4), "runs": trials, "steps": steps,
                          "hours": round(seconds / 3600, 3)})
         common.say(f"{task}: {overhead:.1f} s per run + {per_step:.3f} s per step (CPU seconds, measured); "
-                   f"plan: {trials} runs, {steps:,} steps -> {seconds / 3600:.2f} h at {s.workers} at a time")
+                   f"plan: {trials} runs, {steps:,} steps -> {seconds / 3600:.2f} h (one-run methods {s.workers} at "
+                   "a time, searches one at a time)")
     common.say(f"all tasks: {total / 3600:.2f} h, plus one scoring pass per search and per task")
     from adaptgraph.fileio import write_text_atomic
 
-    doc = {"command": common.command(EXPERIMENT, argv), "workers": s.workers, "tasks": measured,
+    doc = {"command": common.command(EXPERIMENT, argv), "workers": s.workers, "searches_alone": True, "tasks": measured,
            "hours": round(total / 3600, 3), "machine": common.machine(), "finished_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     s.results.mkdir(parents=True, exist_ok=True)
     write_text_atomic(s.results / ESTIMATE, json.dumps(doc, indent=2) + "\n")
 
 
-def plan(s: common.Settings, args) -> tuple[int, int]:
-    """(runs, steps) of one task: every seed, k and budget, searches at their expected cost plus one final run."""
+class Plan(NamedTuple):
+    runs: int
+    steps: int
+    single_runs: int  # of which the one-run methods (baseline, random-k, GGA), trained --workers at a time
+    single_steps: int
+
+
+def plan(s: common.Settings, args) -> Plan:
+    """Runs and steps of one task: every seed, k and budget, searches at their expected cost plus one final run."""
     runs = steps = 0
     for _ in s.seeds:
         runs, steps = runs + 1, steps + s.steps  # the baseline
@@ -314,7 +327,8 @@ def plan(s: common.Settings, args) -> tuple[int, int]:
                 rs_trials = max(1, round(expected / s.steps))
                 runs += hb_trials + rs_trials + 2
                 steps += expected + rs_trials * s.steps + 2 * s.steps
-    return runs, steps
+    singles = len(s.seeds) * (1 + 2 * len(s.ks))
+    return Plan(runs, steps, singles, singles * s.steps)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ QUESTION = ("Does `search --strategy hyperband` (many candidates trained briefly
 SIZING = ("Sizing: the plan was sized for about 2 hours on 2 CPU cores by `python -m benchmarks.paper.equal_compute "
           "--estimate`, which times one run of R/9 and one of R steps per task, fits seconds = overhead + per-step "
           "time x steps, and multiplies by the plan's runs and steps (searches at the expected cost of successive "
-          "halving). `benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a machine with a GPU.")
+          "halving; since this run, one-run methods --workers at a time and searches one at a time). `benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a machine with a GPU.")
 
 
 def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str,
@@ -103,12 +103,14 @@ def _measured(rows: list[dict], estimate: Optional[dict] = None) -> str:
 def _estimate(e: dict) -> str:
     """What ``--estimate`` measured, as a sentence with its command."""
     m = e["machine"]
+    at = (f"(one-run methods {e['workers']} at a time, searches one at a time)" if e.get("searches_alone") else
+          f"at {e['workers']} runs at a time")
     parts = [f"{t['task']}: {t['overhead_s']:.1f} s per run + {t['per_step_s']:.3f} s per step, {t['runs']} runs and "
              f"{t['steps']:,} steps, {t['hours']:.2f} h" for t in e["tasks"]]
     return (f"Measured by `{e['command']}` ({m['cpus']} CPU cores, load average "
             f"{', '.join(f'{x:.1f}' for x in m['load_average'])}; CPU seconds of one run at a time, so other "
             f"people's load does not count; {e['finished_at']}): " + "; ".join(parts) +
-            f"; **{e['hours']:.2f} h in all at {e['workers']} runs at a time**, plus one scoring pass per search.")
+            f"; **{e['hours']:.2f} h in all {at}**, plus one scoring pass per search.")
 
 
 def _table(rows: list[dict], task: str, ks, budgets) -> str:

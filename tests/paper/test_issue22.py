@@ -163,7 +163,8 @@ def test_estimate_measures_runs_and_records_the_plan(tmp_path, paper):
     assert task["task"] == TASK and task["per_step_s"] > 0 and task["overhead_s"] >= 0
     args = paper["equal_compute"].flags().parse_args(argv)
     s = paper["equal_compute"]._settings(args, argv)
-    assert (task["runs"], task["steps"]) == paper["equal_compute"].plan(s, args)
+    p = paper["equal_compute"].plan(s, args)
+    assert (task["runs"], task["steps"]) == (p.runs, p.steps) and p.single_steps == 3 * 9  # baseline, random-k, GGA
     assert e["command"] == paper["common"].command("equal_compute", argv)
     assert not (tmp_path / "results" / "equal_compute.csv").exists()  # nothing of the comparison itself ran
 
@@ -188,8 +189,9 @@ def test_an_unfinished_run_gives_tables_and_no_verdict():
     estimate = {"command": "est", "workers": 2, "hours": 0.5, "finished_at": "now",
                 "machine": {"cpus": 2, "load_average": [1.0, 1.0, 1.0]},
                 "tasks": [{"task": "t", "overhead_s": 1.0, "per_step_s": 0.1, "runs": 3, "steps": 9, "hours": 0.5}]}
-    assert "(t: 1.0 h for 1 seeds (60 min per seed; estimated 0.50 h))" in ecr.section(rows, "", "", "cmd",
-                                                                                        estimate=estimate)
+    with_estimate = ecr.section(rows, "", "", "cmd", estimate={**estimate, "searches_alone": True})
+    assert "(t: 1.0 h for 1 seeds (60 min per seed; estimated 0.50 h))" in with_estimate
+    assert "**0.50 h in all (one-run methods 2 at a time, searches one at a time)**" in with_estimate
     planted = [{"k": "4", "method": m, "draw": str(d), "hits": "0", "recovered": "0.0", "chance": "0.024",
                 "candidates": "169", "percentile": "0.5", "planted_kinds": "parallel", "effect": "1.0"}
                for m, draws in (("top_rank", 3), ("hyperband", 1)) for d in range(draws)]
