@@ -80,20 +80,14 @@ def _timed(s: common.Settings, fn: Callable[[], object], extra: dict, repeats: O
     """Median wall and CPU seconds of ``fn`` over ``repeats`` calls, on ``s.threads`` torch threads."""
     import os
 
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(s.threads)
     walls, cpus, loads = [], [], []
-    try:
+    with common.torch_threads(s.threads):
         for _ in range(repeats or s.repeats):
             loads.append(os.getloadavg()[0])
             wall, cpu = time.perf_counter(), time.process_time()
             fn()
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
-    finally:
-        torch.set_num_threads(before)
     return {**extra, "repeats": len(walls), "wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus),
             "wall_min": min(walls), "wall_max": max(walls), "load1": statistics.mean(loads),
             "device": _device(s)}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .common import Settings, say, slug
+from .common import Settings, say, slug, torch_threads
 
 
 @dataclass(frozen=True)
@@ -121,20 +121,14 @@ def scores_for(settings: Settings, task: str):
 
 def score(settings: Settings, task: str, progress: Optional[bool] = False):
     """One scoring pass (one forward and backward per batch, then the spectra), on ``settings.threads``."""
-    import torch
-
     from adaptgraph.backbones import get_backbone
     from adaptgraph.score import ScoreConfig, score_edges
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         say(f"scoring {settings.backbone} on {task} ({settings.score_batches} batches, {settings.score_head} head)")
         config = ScoreConfig(batches=settings.score_batches, max_length=settings.max_length, head=settings.score_head,
                              seed=0)
         return score_edges(get_backbone(settings.backbone), task, config, progress=progress)
-    finally:
-        torch.set_num_threads(before)
 
 
 def scores_path(settings: Settings, task: str) -> Path:

@@ -46,6 +46,7 @@ import numpy as np
 
 from . import common
 from .hyperband_flags import add_hyperband_flags, hyperband_of
+from .verdicts import CONTROL_ARMS
 
 EXPERIMENT = "planted"
 KS = (4,)
@@ -54,7 +55,7 @@ METRICS = ("rank", "erank", "fro", "nuclear")
 CLASSES = 10
 # "scores": every top_<metric> and gga (one scoring pass); "hyperband": a search; "trained": the control arms
 METHODS = ("scores", "hyperband", "trained")
-TRAINED = ("oracle", "random_k")  # the control: trained students, not methods that look for the planted edges
+TRAINED = CONTROL_ARMS  # the control: trained students, not methods that look for the planted edges
 COLUMNS = ("task", "backbone", "k", "draw", "method", "planted", "planted_kinds", "picked", "hits", "recovered",
            "chance", "percentile", "candidates", "effect", "largest_class", "search_steps", "train_steps", "val_acc",
            "test_acc", "seconds")
@@ -209,19 +210,14 @@ def pooled(model, bb, texts: Sequence[str], s: common.Settings):
 
     loader = make_loader([(t, 0) for t in texts], bb, batch_size=64, max_length=s.max_length, shuffle=False)
     out = []
-    before = torch.get_num_threads()
-    torch.set_num_threads(s.threads)
-    try:
-        with torch.no_grad():
-            for batch in loader:
-                f = model(*batch.inputs).double()
-                if f.dim() == 3:
-                    mask = (batch.attention_mask if batch.attention_mask is not None
-                            else torch.ones(f.shape[:2])).double().unsqueeze(-1)
-                    f = (f * mask).sum(1) / mask.sum(1)
-                out.append(f.reshape(f.shape[0], -1))
-    finally:
-        torch.set_num_threads(before)
+    with common.torch_threads(s.threads), torch.no_grad():
+        for batch in loader:
+            f = model(*batch.inputs).double()
+            if f.dim() == 3:
+                mask = (batch.attention_mask if batch.attention_mask is not None
+                        else torch.ones(f.shape[:2])).double().unsqueeze(-1)
+                f = (f * mask).sum(1) / mask.sum(1)
+            out.append(f.reshape(f.shape[0], -1))
     return torch.cat(out)
 
 
@@ -280,8 +276,6 @@ def student_trained(s: common.Settings, world: _World, task, edges, cache: Path)
     protocol's settings) and tested: ``{"train_steps", "val_acc", "test_acc"}``; read back when cached."""
     import json
 
-    import torch
-
     from adaptgraph import compile as compile_spec
     from adaptgraph.fileio import write_text_atomic
     from adaptgraph.train import TrainConfig, fit
@@ -292,12 +286,8 @@ def student_trained(s: common.Settings, world: _World, task, edges, cache: Path)
     model = compile_spec(world.space.to_spec(genome, cache.stem), world.bb, seed=0)
     config = TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, max_length=s.max_length, device=s.device,
                          seed=0)
-    before = torch.get_num_threads()
-    torch.set_num_threads(s.threads)
-    try:
+    with common.torch_threads(s.threads):
         metrics = fit(model, world.bb, task, config, progress=False).metrics
-    finally:
-        torch.set_num_threads(before)
     out = {"train_steps": metrics["steps"], "val_acc": metrics["validation"]["accuracy"],
            "test_acc": metrics["test"]["accuracy"]}
     cache.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from typing import Optional
 from . import verdicts as v
 from .analysis import floats, spread, where
 
-TRAINED = ("oracle", "random_k")  # planted.TRAINED: the control arms (this module stays free of the model code)
+TRAINED = v.CONTROL_ARMS
 
 EXPERIMENT = "planted"
 TITLE = "## Planted placements: can the scores, GGA and the search find adapters whose places are known?"
@@ -40,19 +40,19 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
         scores = [m for m in methods if m.startswith("top_")]
         sees = [m for m in scores if verdicts[m].word != v.BLIND]
         answer = (f"yes: {', '.join(sees)}" if sees else "no") if scores else "not measured"
-        control = v.planted_control(where(trained, k=k), k)
+        control_rows = where(trained, k=k)
+        control = v.planted_control(control_rows, k)
         if scores and not sees and control is not None and control.word == v.NO_MATTER:
             answer = ("not answered here: they are blind, but so is training, since the student on the planted "
                       "edges tests no better than on random ones (the control below)")
         body += [f"**k = {k}, {len(where(mine, method=methods[0]))} planted draws: can the scores see placement "
                  f"at all? {answer}.**", _table(mine, methods, verdicts), *_unfinished(mine, methods), _kinds(mine),
-                 *_control(where(trained, k=k), k)]
+                 *_control(control_rows, k, control)]
     return "\n\n".join([*head, *body, rule, *([control_rule] if trained else []), figure, provenance])
 
 
-def _control(rows: list[dict], k: int) -> list[str]:
+def _control(rows: list[dict], k: int, verdict: Optional[v.Verdict]) -> list[str]:
     """The control's verdict and each arm's test accuracy, when it ran."""
-    verdict = v.planted_control(rows, k)
     if verdict is None:
         return []
     arms = {m: spread([100 * x for x in floats(where(rows, method=m), "test_acc")]) for m in TRAINED}
@@ -61,7 +61,6 @@ def _control(rows: list[dict], k: int) -> list[str]:
             f"{arms['oracle'].mean:.1f}% ± {arms['oracle'].sd:.1f}, k random edges {arms['random_k'].mean:.1f}% ± "
             f"{arms['random_k'].sd:.1f} (mean ± sd over draws); the largest planted class holds "
             f"{100 * spread(floats(rows, 'largest_class')).mean:.0f}% of the glosses on average."]
-
 
 
 def _table(rows: list[dict], methods: list[str], verdicts: dict) -> str:

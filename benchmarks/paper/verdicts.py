@@ -260,6 +260,7 @@ PLANTED_CONTROL_RULE = (
     "not matter measurably here**: the planted answer cannot be told apart even by training, and a method "
     "blind to it says nothing about the scores.")
 MATTERS, NO_MATTER = "placement matters", "placement does not matter measurably"
+CONTROL_ARMS = ("oracle", "random_k")  # planted.py's trained students: on the planted edges, on k random ones
 
 
 def sign_test_p(wins: int, losses: int) -> float:
@@ -273,7 +274,7 @@ def sign_test_p(wins: int, losses: int) -> float:
 def planted_control(rows: Sequence[dict], k: int) -> Optional[Verdict]:
     """The control rule for one k: the oracle student against the random-edge student, paired by draw."""
     acc = {m: {r["draw"]: float(r["test_acc"]) for r in where(rows, method=m, k=k) if r.get("test_acc") not in
-               (None, "")} for m in ("oracle", "random_k")}
+               (None, "")} for m in CONTROL_ARMS}
     draws = sorted(set(acc["oracle"]) & set(acc["random_k"]))
     if not draws:
         return None
