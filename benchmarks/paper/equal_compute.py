@@ -265,7 +265,7 @@ def estimate(s: common.Settings, args, tasks, argv) -> None:
     """Time a run of R/9 and one of R steps per task (the baseline spec), fit seconds = a + b * steps, and
     print the plan's runs, steps and projected wall time: the one-run methods --workers at a time, the searches
     and their final runs one at a time (measured: a search's rungs and its final run rarely keep two workers
-    busy, and the first estimate, which assumed they did, came out 2-3.6 times short).
+    busy, and the first estimate, which assumed they did, came out 1.9-3.6 times short).
 
     The times are this process's CPU seconds (``time.process_time``), not wall seconds: on a shared machine
     the wall clock also counts other people's work, and a run uses one core (``--threads 1``), so on an
@@ -299,8 +299,9 @@ def estimate(s: common.Settings, args, tasks, argv) -> None:
     common.say(f"all tasks: {total / 3600:.2f} h, plus one scoring pass per search and per task")
     from adaptgraph.fileio import write_text_atomic
 
-    doc = {"command": common.command(EXPERIMENT, argv), "workers": s.workers, "searches_alone": True, "tasks": measured,
-           "hours": round(total / 3600, 3), "machine": common.machine(), "finished_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    doc = {"command": common.command(EXPERIMENT, argv), "workers": s.workers, "searches_alone": True,
+           "tasks": measured, "hours": round(total / 3600, 3), "machine": common.machine(),
+           "finished_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     s.results.mkdir(parents=True, exist_ok=True)
     write_text_atomic(s.results / ESTIMATE, json.dumps(doc, indent=2) + "\n")
 

@@ -2,8 +2,8 @@
 # Issue 22 at accelerator size, on a machine with a GPU: the equal-compute comparison with the protocol's
 # full WordNet tasks, 135-step baseline runs, 5 seeds, k <= 4 and 8, budgets 2x and 5x, and the causal-LM
 # task on a larger GPT-2 (6 x 256, pretrained 2,000 steps); then the planted placements with the
-# multi-fidelity search beside the scores and the trained control; then docs/results.md. Every step resumes: rerun after an
-# interruption. Extra arguments go to both scripts (e.g. --results /tmp/r --runs /tmp/runs --doc /tmp/r.md).
+# multi-fidelity search beside the scores and the trained control; then docs/results.md. Every step
+# resumes: rerun after an interruption. Extra arguments go to both scripts (e.g. --results /tmp/r --runs /tmp/runs --doc /tmp/r.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 echo "== equal_compute $(date '+%H:%M:%S')"

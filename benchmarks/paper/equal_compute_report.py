@@ -25,7 +25,8 @@ QUESTION = ("Does `search --strategy hyperband` (many candidates trained briefly
 SIZING = ("Sizing: the plan was sized for about 2 hours on 2 CPU cores by `python -m benchmarks.paper.equal_compute "
           "--estimate`, which times one run of R/9 and one of R steps per task, fits seconds = overhead + per-step "
           "time x steps, and multiplies by the plan's runs and steps (searches at the expected cost of successive "
-          "halving; since this run, one-run methods --workers at a time and searches one at a time). `benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a machine with a GPU.")
+          "halving; since this run, one-run methods --workers at a time and searches one at a time). "
+          "`benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a machine with a GPU.")
 
 
 def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str,
@@ -92,9 +93,9 @@ def _measured(rows: list[dict], estimate: Optional[dict] = None) -> str:
         parts.append(f"{task}: {hours:.1f} h for {units} seeds ({60 * hours / max(1, units):.0f} min per seed"
                      f"{against})")
     verdict = ("about the 2 hours it was sized for" if total <= 2.5 else
-               f"**{total / 2:.1f} times the 2 hours it was sized for**: the estimate counts CPU seconds of single "
-               "runs and misses evaluation, process start, other work on the cores and the idle worker while "
-               "successive halving waits for a rung")
+               f"**{total / 2:.1f} times the 2 hours it was sized for**: the estimate that sized it ran the "
+               "searches two trials at a time, which their rungs rarely allow, and counts neither other work on "
+               "the cores nor the scoring passes")
     return (f"**Measured:** the whole plan took about {total:.1f} h of wall time here ({'; '.join(parts)}), "
             f"{verdict}. The run was resumed across sessions, so a unit's time also counts the load of whatever else "
             "ran beside it.")
