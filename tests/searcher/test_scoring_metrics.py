@@ -14,4 +14,6 @@ def test_the_spectra_are_computed_only_for_allocated_ranks_and_the_ranks_agree(t
     fast, full = (EdgeScores.load(tmp_path / name / "scores.json") for name in ("ranks", "allocated"))
     assert fast.metrics == ("rank",) and fast.spectra is None
     assert full.metrics == METRICS and full.spectra is not None
+    # Exact: both paths count on the same float64 Gram (or the same svdvals below GRAM_MIN_SIZE); they could
+    # only differ for an eigenvalue within about N eps64 of the threshold, which these activations do not have.
     assert np.array_equal(fast.matrix("rank"), full.matrix("rank"), equal_nan=True)
