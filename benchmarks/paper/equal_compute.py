@@ -30,7 +30,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import NamedTuple, Optional, Sequence
+from typing import Iterator, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -40,6 +40,8 @@ EXPERIMENT = "equal_compute"
 ESTIMATE = "equal_compute.estimate.json"  # what --estimate measured and projected
 TASKS = ("wordnet:noun?per_class=40", "wordnet:all?per_class=20")
 KS, BUDGETS, SEEDS, STEPS = (4, 8), (2, 5), (0, 1, 2, 3, 4), 90
+SEARCHES = ("hyperband", "random_search")
+SCHEDULE = "parallel"  # the meta's name for how the units ran (see searches()); the report reads it
 COLUMNS = ("task", "backbone", "method", "k", "budget", "seed", "search_steps", "final_steps", "trials",
            "adapters", "edges", "params", "val_loss", "test_acc", "test_loss", "test_ppl", "seconds", "device",
            "spec_hash")
@@ -54,14 +56,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         return estimate(s, args, tasks, argv)
     path = s.results / f"{EXPERIMENT}.csv"
     rows = common.read_csv(path) if path.exists() else []
+    resumed, task_seconds = bool(rows), {}
     for task, backbone in tasks:
+        tic = time.perf_counter()
         ts = dataclasses.replace(s, backbone=backbone)
-        for seed in s.seeds:
-            rows += one_seed(ts, args, task, seed, rows)
-            common.write_csv(path, rows, COLUMNS)
+        rows += one_run_methods(ts, task, rows)
+        common.write_csv(path, _ordered(rows, tasks, s), COLUMNS)
+        for row in searches(ts, args, task, rows):
+            rows.append(row)
+            common.write_csv(path, _ordered(rows, tasks, s), COLUMNS)
+        task_seconds[task] = round(time.perf_counter() - tic, 1)
     plot(s, rows, [t for t, _ in tasks])
     common.write_meta(s, EXPERIMENT, EXPERIMENT, argv, started, budgets=list(args.budgets), lm=args.lm,
-                      tasks_and_backbones=tasks)
+                      tasks_and_backbones=tasks, schedule=SCHEDULE, resumed=resumed, task_wall_seconds=task_seconds)
 
 
 def flags() -> argparse.ArgumentParser:
@@ -127,29 +134,71 @@ def expected_steps(hb) -> int:
     return total
 
 
-def one_seed(s: common.Settings, args, task: str, seed: int, rows: list[dict]) -> list[dict]:
-    """Every method of one (task, seed) that the CSV does not have yet."""
-    have = {(r["method"], r["k"], r["budget"]) for r in rows if r["task"] == task and r["seed"] == str(seed)}
+def one_run_methods(s: common.Settings, task: str, rows: list[dict]) -> list[dict]:
+    """Random-k, GGA and the baseline of every seed that the CSV does not have yet, --workers runs at a time."""
+    have = {(r["method"], r["k"], r["seed"]) for r in rows if r["task"] == task}
+    singles = [(seed, m, k, p) for seed in s.seeds for k in s.ks for m, p in single_placements(s, task, k, seed)
+               if (m, str(k), str(seed)) not in have]
+    singles += [(seed, "baseline", "", placements.baseline(s)) for seed in s.seeds
+                if ("baseline", "", str(seed)) not in have]
+    runs = [runstore.make_run(s, task, p.spec, seed, steps=s.steps, test=True) for seed, *_, p in singles]
+    runstore.run_all(runs, s, f"one-run methods {task}")
+    return [{**_row(s, task, method, k, "", seed), **_tested(run.folder / runstore.OUTCOME),
+             "search_steps": 0, "final_steps": s.steps, "trials": 1, **p.columns()}
+            for (seed, method, k, p), run in zip(singles, runs)]
+
+
+def searches(s: common.Settings, args, task: str, rows: list[dict]) -> Iterator[dict]:
+    """Every (k, budget, seed) search pair the CSV does not have yet, as rows when each pair finishes.
+
+    A pair is the hyperband search and then the random search that spends the steps it spent. Pairs are
+    independent, so --workers of them run at once, each in its own process and each search's trials one at a
+    time in that process: every core stays busy (a search's rungs alone rarely keep two workers busy), and a
+    search does not depend on which of two workers finished first. The largest budgets go first, so that the
+    last pairs to start are the short ones."""
+    pairs = [(k, budget, seed) for budget in sorted(args.budgets, reverse=True) for seed in s.seeds for k in s.ks]
+    done = {(r["method"], r["k"], r["budget"], r["seed"]) for r in rows if r["task"] == task}
+    todo = []
+    for k, budget, seed in pairs:
+        methods = [m for m in SEARCHES if (m, str(k), str(budget), str(seed)) not in done]
+        if methods:
+            todo.append((k, budget, seed, _spent(rows, task, seed, k, budget), methods))
+    if s.workers == 1 or len(todo) == 1:
+        for pair in todo:
+            yield from search_pair(s, args, task, *pair)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    spawn = multiprocessing.get_context("spawn")  # never a fork of a process that holds torch's threads
+    with ProcessPoolExecutor(max_workers=min(s.workers, len(todo)), mp_context=spawn) as pool:
+        futures = [pool.submit(search_pair, s, args, task, *pair) for pair in todo]
+        for future in as_completed(futures):
+            yield from future.result()
+
+
+def search_pair(s: common.Settings, args, task: str, k: int, budget: int, seed: int, spent: Optional[int],
+                methods: Sequence[str]) -> list[dict]:
+    """The hyperband search of (k, budget, seed) and the random search at the steps it spent (``spent``: read
+    from the CSV when the hyperband row is there already), each with its final retraining, as rows."""
     out = []
-    singles = [(m, k, p) for k in s.ks for m, p in single_placements(s, task, k, seed) if (m, str(k), "") not in have]
-    if ("baseline", "", "") not in have:
-        singles.append(("baseline", "", placements.baseline(s)))
-    runs = [runstore.make_run(s, task, p.spec, seed, steps=s.steps, test=True) for *_, p in singles]
-    runstore.run_all(runs, s, f"one-run methods {task} seed {seed}")
-    for (method, k, p), run in zip(singles, runs):
-        out.append({**_row(s, task, method, k, "", seed), **_tested(run.folder / runstore.OUTCOME),
-                    "search_steps": 0, "final_steps": s.steps, "trials": 1, **p.columns()})
-    for k in s.ks:
-        for budget in args.budgets:
-            spent = None
-            for method in ("hyperband", "random_search"):
-                if (method, str(k), str(budget)) in have:
-                    spent = spent or _spent(rows, task, seed, k, budget)
-                    continue
-                row = searched(s, args, task, method, k, budget, seed, spent)
-                spent = row["search_steps"] if method == "hyperband" else spent
-                out.append(row)
+    for method in methods:
+        row = searched(s, args, task, method, k, budget, seed, spent)
+        spent = row["search_steps"] if method == "hyperband" else spent
+        out.append(row)
     return out
+
+
+def _ordered(rows: list[dict], tasks, s: common.Settings) -> list[dict]:
+    """The CSV's rows in one order whatever order the searches finished in: task, seed, method, k, budget."""
+    names = [t for t, _ in tasks]
+    methods = ("random_k", "gga_rank", "baseline", *SEARCHES)
+
+    def key(r):
+        return (names.index(r["task"]) if r["task"] in names else len(names), int(r["seed"]),
+                methods.index(r["method"]), int(r["k"] or 0), int(r["budget"] or 0))
+
+    return sorted(rows, key=key)
 
 
 def single_placements(s: common.Settings, task: str, k: int, seed: int):
@@ -164,7 +213,7 @@ def single_placements(s: common.Settings, task: str, k: int, seed: int):
 def searched(s: common.Settings, args, task: str, method: str, k: int, budget: int, seed: int,
              spent: Optional[int]) -> dict:
     """One search (resumed from its journal when it ran before) and its final retraining, as a row."""
-    from adaptgraph.searcher import Budget, Fidelity, RandomPlacement, SearchConfig, search
+    from adaptgraph.searcher import Budget, Fidelity, LocalExecution, RandomPlacement, SearchConfig, search
     from adaptgraph.train import TrainConfig
 
     if method == "hyperband":
@@ -178,7 +227,7 @@ def searched(s: common.Settings, args, task: str, method: str, k: int, budget: i
     tic = time.perf_counter()
     config = SearchConfig(strategy=strategy, budget=Budget(adapters=(k,), rank=s.rank), fidelity=fidelity,
                           train=train, seed=seed, final="best", resume=(run_dir / "journal.jsonl").exists(),
-                          executor=common.executor(s), threads=s.threads, plot=False, scoring=_scoring(s))
+                          executor=LocalExecution(), threads=s.threads, plot=False, scoring=_scoring(s))
     result = search(task, s.backbone, config, out=run_dir, progress=False)
     best = result.best
     final = _final_record(run_dir, best.trial)
@@ -262,10 +311,9 @@ def plot(s: common.Settings, rows: list[dict], tasks: Sequence[str]):
 
 # -- sizing ---------------------------------------------------------------------------------
 def estimate(s: common.Settings, args, tasks, argv) -> None:
-    """Time a run of R/9 and one of R steps per task (the baseline spec), fit seconds = a + b * steps, and
-    print the plan's runs, steps and projected wall time: the one-run methods --workers at a time, the searches
-    and their final runs one at a time (measured: a search's rungs and its final run rarely keep two workers
-    busy, and the first estimate, which assumed they did, came out 1.9-3.6 times short).
+    """Time a run of R/9 and one of R steps per task (the baseline spec) and one scoring pass, fit seconds =
+    a + b * steps, and print the plan's runs, steps and projected wall time: every run and search pair --workers
+    at a time (``searches()``), plus a scoring pass per search.
 
     The times are this process's CPU seconds (``time.process_time``), not wall seconds: on a shared machine
     the wall clock also counts other people's work, and a run uses one core (``--threads 1``), so on an
@@ -282,24 +330,24 @@ def estimate(s: common.Settings, args, tasks, argv) -> None:
             tic = time.process_time()
             LocalExecutor().run([run.trial(0, s.threads)], lambda trained: None)
             times.append(time.process_time() - tic)
+        tic = time.process_time()
+        placements.score(ts, task)  # the search's own pass counts ranks only: this bounds it from above
+        scoring = time.process_time() - tic
         per_step = (times[1] - times[0]) / (s.steps - s.steps // 9)
         overhead = max(times[0] - per_step * (s.steps // 9), 0.0)
         p = plan(ts, args)
-        trials, steps = p.runs, p.steps
-        together = p.single_runs * overhead + p.single_steps * per_step  # one-run methods: --workers at a time
-        alone = (trials - p.single_runs) * overhead + (steps - p.single_steps) * per_step
-        seconds = together / s.workers + alone
+        seconds = (p.runs * overhead + p.steps * per_step + p.searches * scoring) / s.workers
         total += seconds
         measured.append({"task": task, "backbone": backbone, "overhead_s": round(overhead, 2),
-                         "per_step_s": round(per_step, 4), "runs": trials, "steps": steps,
-                         "hours": round(seconds / 3600, 3)})
-        common.say(f"{task}: {overhead:.1f} s per run + {per_step:.3f} s per step (CPU seconds, measured); "
-                   f"plan: {trials} runs, {steps:,} steps -> {seconds / 3600:.2f} h (one-run methods {s.workers} at "
-                   "a time, searches one at a time)")
-    common.say(f"all tasks: {total / 3600:.2f} h, plus one scoring pass per search and per task")
+                         "per_step_s": round(per_step, 4), "scoring_s": round(scoring, 2), "runs": p.runs,
+                         "steps": p.steps, "searches": p.searches, "hours": round(seconds / 3600, 3)})
+        common.say(f"{task}: {overhead:.1f} s per run + {per_step:.3f} s per step, {scoring:.1f} s per scoring "
+                   f"pass (CPU seconds, measured); plan: {p.runs} runs, {p.steps:,} steps, {p.searches} scoring "
+                   f"passes -> {seconds / 3600:.2f} h ({s.workers} at a time)")
+    common.say(f"all tasks: {total / 3600:.2f} h")
     from adaptgraph.fileio import write_text_atomic
 
-    doc = {"command": common.command(EXPERIMENT, argv), "workers": s.workers, "searches_alone": True,
+    doc = {"command": common.command(EXPERIMENT, argv), "workers": s.workers, "schedule": SCHEDULE,
            "tasks": measured, "hours": round(total / 3600, 3), "machine": common.machine(),
            "finished_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     s.results.mkdir(parents=True, exist_ok=True)
@@ -309,13 +357,12 @@ def estimate(s: common.Settings, args, tasks, argv) -> None:
 class Plan(NamedTuple):
     runs: int
     steps: int
-    single_runs: int  # of which the one-run methods (baseline, random-k, GGA), trained --workers at a time
-    single_steps: int
+    searches: int  # hyperband searches, each with a scoring pass for its GGA candidates
 
 
 def plan(s: common.Settings, args) -> Plan:
     """Runs and steps of one task: every seed, k and budget, searches at their expected cost plus one final run."""
-    runs = steps = 0
+    runs = steps = searches = 0
     for _ in s.seeds:
         runs, steps = runs + 1, steps + s.steps  # the baseline
         for _ in s.ks:
@@ -328,8 +375,8 @@ def plan(s: common.Settings, args) -> Plan:
                 rs_trials = max(1, round(expected / s.steps))
                 runs += hb_trials + rs_trials + 2
                 steps += expected + rs_trials * s.steps + 2 * s.steps
-    singles = len(s.seeds) * (1 + 2 * len(s.ks))
-    return Plan(runs, steps, singles, singles * s.steps)
+                searches += 1
+    return Plan(runs, steps, searches)
 
 
 if __name__ == "__main__":

@@ -22,16 +22,19 @@ QUESTION = ("Does `search --strategy hyperband` (many candidates trained briefly
             "a single random-k draw, the paper's rank-GGA and the every-sub-layer baseline (12 adapters on "
             "MiniLM), over 5 seeds, on WordNet nouns, all WordNet supersenses and causal language modelling "
             "(perplexity).")
-SIZING = ("Sizing: the plan was sized for about 2 hours on 2 CPU cores by `python -m benchmarks.paper.equal_compute "
-          "--estimate`, which times one run of R/9 and one of R steps per task, fits seconds = overhead + per-step "
-          "time x steps, and multiplies by the plan's runs and steps (searches at the expected cost of successive "
-          "halving; since this run, one-run methods --workers at a time and searches one at a time). "
-          "`benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a machine with a GPU.")
+SIZING = ("Sizing: the plan is sized for about 2 hours on 2 CPU cores. `python -m benchmarks.paper.equal_compute "
+          "--estimate` times one run of R/9 and one of R steps per task and one scoring pass, fits seconds = "
+          "overhead + per-step time x steps, and multiplies by the plan's runs, steps and searches (searches at the "
+          "expected cost of successive halving), --workers at a time: the one-run methods of all seeds run on "
+          "--workers processes, then --workers (k, budget, seed) search pairs at once, each search's trials one "
+          "at a time in its own process. `benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a "
+          "machine with a GPU.")
 
 
 def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str,
-            estimate: Optional[dict] = None, complete: bool = True) -> str:
-    """``complete``: the run finished (its meta file exists); rows of an unfinished run give tables, no verdict."""
+            estimate: Optional[dict] = None, meta: Optional[dict] = None) -> str:
+    """``meta``: the finished run's meta file (None: the run is unfinished, and its rows give tables, no
+    verdict)."""
     head = [TITLE, QUESTION]
     sizing = SIZING + (" " + _estimate(estimate) if estimate else "")
     rules = "*Rules (fixed before the runs):*\n\n" + "\n".join(f"- {t}" for t in v.EQUAL_COMPUTE_RULES.values())
@@ -43,7 +46,7 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
     ks = sorted({int(r["k"]) for r in rows if r["k"]})
     budgets = sorted({int(r["budget"]) for r in rows if r["budget"]})
     tables = [_table(rows, task, ks, budgets) for task in tasks]
-    if not complete:
+    if meta is None:
         units = sorted({(r["task"], r["seed"]) for r in rows})
         done = "; ".join(f"{t}: seeds {', '.join(sorted({s for u, s in units if u == t}))}" for t in tasks)
         body = [f"**Not answered yet: the run is unfinished.** So far it has measured {len(units)} (task, seed) "
@@ -56,16 +59,17 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
     answer = v.search_beats_random(per)
     body = [f"**Does the multi-fidelity search beat random picks at equal compute? {answer}.**",
             "\n".join(f"- against {ref.replace('_', ' ')}: {verdict.word} ({verdict.why})" for ref, verdict in per.items()),
-            rules, *tables, sizing + " " + _measured(rows, estimate)]
+            rules, *tables, sizing + " " + _measured(rows, estimate, meta)]
     return "\n\n".join([*head, *body, figure, provenance])
 
 
-def _hours(rows: list[dict]) -> float:
-    """The wall time ``rows`` took: a search row holds its search's and final run's wall seconds; one-run methods
-    hold their run's seconds and ran ``WORKERS`` at a time."""
+def _hours(rows: list[dict], parallel: bool = True) -> float:
+    """The wall time ``rows`` took, from their seconds: a search row holds its search's and final run's wall
+    seconds, a one-run method's row its run's. The one-run methods ran ``WORKERS`` at a time, and so did the
+    search pairs where ``parallel`` (the schedule since the meta records one; before it, one at a time)."""
     searches = sum(float(r["seconds"]) for r in rows if r.get("budget") and r.get("seconds"))
     singles = sum(float(r["seconds"]) for r in rows if not r.get("budget") and r.get("seconds"))
-    return (searches + singles / WORKERS) / 3600
+    return (searches / (WORKERS if parallel else 1) + singles / WORKERS) / 3600
 
 
 def _pace(rows: list[dict], units: list) -> str:
@@ -75,43 +79,50 @@ def _pace(rows: list[dict], units: list) -> str:
     return (f"**Measured so far:** {len(units)} (task, seed) units in about {hours:.1f} h of wall time "
             f"({per_unit:.0f} min per unit, on the 2 cores while they also ran other work), so the "
             f"{PLANNED_UNITS} units of the default plan would take about {PLANNED_UNITS * per_unit / 60:.0f} h at "
-            f"that pace: the estimate above counts CPU seconds of single runs and misses evaluation, process start "
-            f"and the idle worker while successive halving waits for a rung.")
+            f"that pace (the estimate above counts CPU seconds, not other work sharing the cores).")
 
 
-def _measured(rows: list[dict], estimate: Optional[dict] = None) -> str:
-    """A finished run: the wall time each task's units took, from the rows, against the 2 hours it was sized for
-    (and against the estimate's hours for the task, where the estimate has it)."""
+def _measured(rows: list[dict], estimate: Optional[dict], meta: dict) -> str:
+    """A finished run: the wall time each task took against the 2 hours it was sized for (and against the
+    estimate's hours for the task, where the estimate has it). A run that went from start to end in one go
+    with the parallel schedule has each task's wall clock in its meta; otherwise the rows' seconds are summed."""
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     estimated = {t["task"]: t["hours"] for t in (estimate or {}).get("tasks", [])}
+    clock = meta.get("task_wall_seconds") if meta.get("schedule") and not meta.get("resumed") else None
     parts, total = [], 0.0
     for task in tasks:
         mine = where(rows, task=task)
-        hours, units = _hours(mine), len({r["seed"] for r in mine})
+        hours = clock[task] / 3600 if clock and task in clock else _hours(mine, parallel=bool(meta.get("schedule")))
+        units = len({r["seed"] for r in mine})
         total += hours
         against = f"; estimated {estimated[task]:.2f} h" if task in estimated else ""
-        parts.append(f"{task}: {hours:.1f} h for {units} seeds ({60 * hours / max(1, units):.0f} min per seed"
+        parts.append(f"{task}: {hours:.2f} h for {units} seeds ({60 * hours / max(1, units):.0f} min per seed"
                      f"{against})")
-    verdict = ("about the 2 hours it was sized for" if total <= 2.5 else
-               f"**{total / 2:.1f} times the 2 hours it was sized for**: the estimate that sized it ran the "
-               "searches two trials at a time, which their rungs rarely allow, and counts neither other work on "
-               "the cores nor the scoring passes")
-    return (f"**Measured:** the whole plan took about {total:.1f} h of wall time here ({'; '.join(parts)}), "
-            f"{verdict}. The run was resumed across sessions, so a unit's time also counts the load of whatever else "
-            "ran beside it.")
+    verdict = "about the 2 hours it was sized for" if total <= 2.5 else \
+        f"**{total / 2:.1f} times the 2 hours it was sized for**"
+    if clock:
+        how = (f"The run went from start to end in one command (`{meta['command']}`, finished "
+               f"{meta['finished_at']}, 1-minute load average {meta['machine']['load_average'][0]:.1f} at its end); "
+               "the hours are each task's wall clock.")
+    else:
+        how = ("The run was resumed, so the hours come from the rows' seconds, and a unit's time also counts the "
+               "load of whatever else ran beside it.")
+    return f"**Measured:** the whole plan took about {total:.1f} h of wall time here ({'; '.join(parts)}), {verdict}. {how}"
 
 
 def _estimate(e: dict) -> str:
     """What ``--estimate`` measured, as a sentence with its command."""
     m = e["machine"]
-    at = (f"(one-run methods {e['workers']} at a time, searches one at a time)" if e.get("searches_alone") else
-          f"at {e['workers']} runs at a time")
-    parts = [f"{t['task']}: {t['overhead_s']:.1f} s per run + {t['per_step_s']:.3f} s per step, {t['runs']} runs and "
-             f"{t['steps']:,} steps, {t['hours']:.2f} h" for t in e["tasks"]]
+    at = (f"({e['workers']} runs or search pairs at a time)" if e.get("schedule") else
+          f"(one-run methods {e['workers']} at a time, searches one at a time)")
+    parts = [f"{t['task']}: {t['overhead_s']:.1f} s per run + {t['per_step_s']:.3f} s per step"
+             + (f" + {t['scoring_s']:.1f} s per scoring pass" if "scoring_s" in t else "")
+             + f", {t['runs']} runs and {t['steps']:,} steps, {t['hours']:.2f} h" for t in e["tasks"]]
     return (f"Measured by `{e['command']}` ({m['cpus']} CPU cores, load average "
             f"{', '.join(f'{x:.1f}' for x in m['load_average'])}; CPU seconds of one run at a time, so other "
             f"people's load does not count; {e['finished_at']}): " + "; ".join(parts) +
-            f"; **{e['hours']:.2f} h in all {at}**, plus one scoring pass per search.")
+            f"; **{e['hours']:.2f} h in all {at}**" + ("." if "scoring_s" in e["tasks"][0] else
+                                                        ", plus one scoring pass per search."))
 
 
 def _table(rows: list[dict], task: str, ks, budgets) -> str:

@@ -394,9 +394,9 @@ def _planted(r: _Reader) -> str:
 def _equal_compute(r: _Reader) -> str:
     path = r.s.results / "equal_compute.estimate.json"
     estimate = json.loads(path.read_text()) if path.exists() else None
-    complete = r.meta(equal_compute_report.EXPERIMENT) is not None  # written when the whole plan has run
+    meta = r.meta(equal_compute_report.EXPERIMENT)  # written when the whole plan has run
     return _issue22(r, equal_compute_report, "test result of each method against the search budget", estimate=estimate,
-                    complete=complete)
+                    meta=meta)
 
 
 def _issue22(r: _Reader, module, alt: str, **extra) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 TASK = "wordnet:noun.animal,noun.food,noun.plant?per_class=30"
 COMMON = ["--backbone", "zoo:bert-tiny", "--task", TASK, "--workers", "1", "--score-batches", "1"]
+EQUAL = ["--steps", "9", "--ks", "2", "--budgets", "2", "--seeds", "0", "1"]  # the equal-compute plan, tiny
 
 wordnet = pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").exists(), reason="WordNet is not installed")
 
@@ -28,7 +29,7 @@ def ran(tmp_path_factory, paper):
                         "--max-steps", "6", "--steps", "3", *where]
     lm = (["--lm-layers", "2", "--lm-width", "32", "--lm-pretrain-steps", "2", "--lm-work", str(out / "lm")]
           if shutil.which("bible") else ["--no-lm"])  # the causal-LM task's text comes from Debian's bible-kjv
-    equal = COMMON + ["--steps", "9", "--ks", "2", "--budgets", "2", "--seeds", "0", "1", *lm, *where]
+    equal = COMMON + EQUAL + [*lm, *where]
     paper["planted"].main(planted)
     paper["equal_compute"].main(equal)
     paper["report"].main(where)
@@ -74,6 +75,25 @@ def test_equal_compute_spends_what_it_says(ran, paper):
         search = int(mine["hyperband"]["search_steps"])
         assert 0 < search and int(mine["random_search"]["search_steps"]) == 9 * max(1, round(search / 9))
         assert all(r["test_loss"] != "" and r["final_steps"] == "9" for r in mine.values())
+
+
+@wordnet
+@pytest.mark.slow
+def test_search_pairs_in_parallel_give_the_rows_of_one_worker(ran, paper, tmp_path):
+    """--workers 2 runs two (k, budget, seed) search pairs at once, each in its own process: the rows (all but
+    their seconds) are those of one worker, in the same order, and the meta says it ran in one go."""
+    out, *_ = ran
+    where = ["--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), "--doc", str(tmp_path / "r.md")]
+    two = [a if a != "1" or COMMON[i - 1] != "--workers" else "2" for i, a in enumerate(COMMON)]
+    paper["equal_compute"].main(two + EQUAL + ["--no-lm", *where])
+
+    def rows(folder):
+        return [{c: v for c, v in r.items() if c != "seconds"} for r in
+                paper["common"].read_csv(folder / "results" / "equal_compute.csv") if r["task"] == TASK]
+
+    assert "--workers 2" in " ".join(two) and rows(tmp_path) == rows(out)
+    meta = paper["common"].read_meta(tmp_path / "results", "equal_compute")
+    assert meta["schedule"] == "parallel" and meta["resumed"] is False and list(meta["task_wall_seconds"]) == [TASK]
 
 
 @wordnet
@@ -164,7 +184,7 @@ def test_estimate_measures_runs_and_records_the_plan(tmp_path, paper):
     args = paper["equal_compute"].flags().parse_args(argv)
     s = paper["equal_compute"]._settings(args, argv)
     p = paper["equal_compute"].plan(s, args)
-    assert (task["runs"], task["steps"]) == (p.runs, p.steps) and p.single_steps == 3 * 9  # baseline, random-k, GGA
+    assert (task["runs"], task["steps"], task["searches"]) == tuple(p) and p.searches == 1 and task["scoring_s"] > 0
     assert e["command"] == paper["common"].command("equal_compute", argv)
     assert not (tmp_path / "results" / "equal_compute.csv").exists()  # nothing of the comparison itself ran
 
@@ -176,22 +196,34 @@ def test_an_unfinished_run_gives_tables_and_no_verdict():
              "search_steps": "180", "seconds": "900"} for m in ("hyperband", "random_search")]
     rows.append({"task": "t", "method": "baseline", "k": "", "budget": "", "seed": "0", "test_acc": "0.6",
                  "test_ppl": "", "search_steps": "0", "seconds": "3600"})
-    text = ecr.section(rows, "", "", "python -m benchmarks.paper.equal_compute", complete=False)
+    text = ecr.section(rows, "", "", "python -m benchmarks.paper.equal_compute", meta=None)
     assert "Not answered yet: the run is unfinished" in text and "1 (task, seed) units" in text
-    assert "1 (task, seed) units in about 1.0 h of wall time (60 min per unit" in text  # 900 + 900 + 3600 / 2 s
+    assert "1 (task, seed) units in about 0.8 h of wall time (45 min per unit" in text  # (900 + 900 + 3600) / 2 s
     assert "**Does the multi-fidelity search" not in text and "| hyperband | 2x | 60.00" in text
-    finished = ecr.section(rows, "", "", "cmd")
+    old = {"command": "cmd", "finished_at": "then", "machine": {"load_average": [3.0]}}  # before the parallel schedule
+    finished = ecr.section(rows, "", "", "cmd", meta=old)
     assert "**Does the multi-fidelity search" in finished
-    assert "**Measured:** the whole plan took about 1.0 h of wall time here (t: 1.0 h for 1 seeds (60 min per " \
-           "seed)), about the 2 hours it was sized for" in finished
+    assert "**Measured:** the whole plan took about 1.0 h of wall time here (t: 1.00 h for 1 seeds (60 min per " \
+           "seed)), about the 2 hours it was sized for. The run was resumed" in finished  # 900 + 900 + 3600 / 2 s
     slow = [dict(r, seconds=str(4 * float(r["seconds"]))) for r in rows]
-    assert "**2.0 times the 2 hours it was sized for**" in ecr.section(slow, "", "", "cmd")
+    assert "**2.0 times the 2 hours it was sized for**" in ecr.section(slow, "", "", "cmd", meta=old)
+    parallel = {**old, "schedule": "parallel", "resumed": False, "task_wall_seconds": {"t": 10800.0}}
+    clocked = ecr.section(rows, "", "", "cmd", meta=parallel)  # the wall clock, not the rows' seconds
+    assert "(t: 3.00 h for 1 seeds (180 min per seed))" in clocked and "**1.5 times the 2 hours" in clocked
+    assert "in one command (`cmd`, finished then, 1-minute load average 3.0 at its end)" in clocked
+    resumed = ecr.section(rows, "", "", "cmd", meta={**parallel, "resumed": True})
+    assert "(t: 0.75 h for 1 seeds (45 min per seed))" in resumed and "The run was resumed" in resumed
     estimate = {"command": "est", "workers": 2, "hours": 0.5, "finished_at": "now",
                 "machine": {"cpus": 2, "load_average": [1.0, 1.0, 1.0]},
                 "tasks": [{"task": "t", "overhead_s": 1.0, "per_step_s": 0.1, "runs": 3, "steps": 9, "hours": 0.5}]}
-    with_estimate = ecr.section(rows, "", "", "cmd", estimate={**estimate, "searches_alone": True})
-    assert "(t: 1.0 h for 1 seeds (60 min per seed; estimated 0.50 h))" in with_estimate
-    assert "**0.50 h in all (one-run methods 2 at a time, searches one at a time)**" in with_estimate
+    with_estimate = ecr.section(rows, "", "", "cmd", estimate={**estimate, "searches_alone": True}, meta=old)
+    assert "(t: 1.00 h for 1 seeds (60 min per seed; estimated 0.50 h))" in with_estimate
+    assert "**0.50 h in all (one-run methods 2 at a time, searches one at a time)**, plus one scoring pass" \
+        in with_estimate
+    estimate["tasks"][0]["scoring_s"] = 4.0
+    now = ecr.section(rows, "", "", "cmd", estimate={**estimate, "schedule": "parallel"}, meta=parallel)
+    assert "0.100 s per step + 4.0 s per scoring pass" in now and "**0.50 h in all (2 runs or search pairs at a " \
+        "time)**." in now
     planted = [{"k": "4", "method": m, "draw": str(d), "hits": "0", "recovered": "0.0", "chance": "0.024",
                 "candidates": "169", "percentile": "0.5", "planted_kinds": "parallel", "effect": "1.0"}
                for m, draws in (("top_rank", 3), ("hyperband", 1)) for d in range(draws)]
