@@ -39,7 +39,7 @@ from . import common, placements, runstore
 EXPERIMENT = "equal_compute"
 ESTIMATE = "equal_compute.estimate.json"  # what --estimate measured and projected
 TASKS = ("wordnet:noun?per_class=40", "wordnet:all?per_class=20")
-KS, BUDGETS, SEEDS, STEPS = (4, 8), (2, 5), (0, 1, 2, 3, 4), 90
+KS, BUDGETS, SEEDS, STEPS = (4, 8), (2, 5), (0, 1, 2, 3, 4), 63  # R = 63: about one epoch of the noun task
 SEARCHES = ("hyperband", "random_search")
 SCHEDULE = "parallel"  # the meta's name for how the units ran (see searches()); the report reads it
 COLUMNS = ("task", "backbone", "method", "k", "budget", "seed", "search_steps", "final_steps", "trials",
