@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Optional
 
 from . import verdicts as v
+from .equal_compute import STEPS
 from .analysis import floats, spread, where
 
 EXPERIMENT = "equal_compute"
+EARLIER = "equal_compute_r90"  # the same plan at R = 90 steps, run before the default became R = 63
 WORKERS = 2  # the default --workers: one-run methods ran this many at a time
 RESUME = "python -m benchmarks.paper.equal_compute"
 PLANNED_UNITS = 3 * 5  # the default plan's (task, seed) units: WordNet nouns, all supersenses, the LM; 5 seeds
@@ -32,16 +34,18 @@ SIZING = ("Sizing: the plan is sized for about 2 hours on 2 CPU cores. `python -
 
 
 def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str,
-            estimate: Optional[dict] = None, meta: Optional[dict] = None) -> str:
+            estimate: Optional[dict] = None, meta: Optional[dict] = None,
+            earlier: Optional[tuple[list[dict], dict]] = None) -> str:
     """``meta``: the finished run's meta file (None: the run is unfinished, and its rows give tables, no
-    verdict)."""
+    verdict); ``earlier``: the rows and meta of the same plan at another R, summed up in one paragraph."""
     head = [TITLE, QUESTION]
     sizing = SIZING + (" " + _estimate(estimate) if estimate else "")
     rules = "*Rules (fixed before the runs):*\n\n" + "\n".join(f"- {t}" for t in v.EQUAL_COMPUTE_RULES.values())
+    other = [_earlier(*earlier)] if earlier else []
     if not rows:
         return "\n\n".join([*head, f"**Not run yet.** No `{EXPERIMENT}.csv` is committed, so there are no numbers "
                                    f"and no verdicts here. Run `{command}` (resumable), then the report.",
-                            sizing, rules])
+                            sizing, rules, *other])
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     ks = sorted({int(r["k"]) for r in rows if r["k"]})
     budgets = sorted({int(r["budget"]) for r in rows if r["budget"]})
@@ -53,14 +57,31 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
                 f"units of the plan ({done}); no verdict is drawn from an unfinished run, and the tables below are "
                 f"provisional. Resume it with `{RESUME}` (the default plan; it skips every (task, seed) the CSV "
                 f"has and continues unfinished searches from their journals).", rules, *tables,
-                sizing + " " + _pace(rows, units)]
+                sizing + " " + _pace(rows, units), *other]
         return "\n\n".join([*head, *body])  # the figure and the provenance are written when the run finishes
-    per = {ref: v.equal_compute(rows, tasks, ks, budgets, ref) for ref in v.REFERENCES}
-    answer = v.search_beats_random(per)
+    answer, per = _verdicts(rows)
     body = [f"**Does the multi-fidelity search beat random picks at equal compute? {answer}.**",
             "\n".join(f"- against {ref.replace('_', ' ')}: {verdict.word} ({verdict.why})" for ref, verdict in per.items()),
-            rules, *tables, sizing + " " + _measured(rows, estimate, meta)]
+            rules, *tables, sizing + " " + _measured(rows, estimate, meta), *other]
     return "\n\n".join([*head, *body, figure, provenance])
+
+
+def _verdicts(rows: list[dict]) -> tuple[str, dict[str, v.Verdict]]:
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    ks = sorted({int(r["k"]) for r in rows if r["k"]})
+    budgets = sorted({int(r["budget"]) for r in rows if r["budget"]})
+    per = {ref: v.equal_compute(rows, tasks, ks, budgets, ref) for ref in v.REFERENCES}
+    return v.search_beats_random(per), per
+
+
+def _earlier(rows: list[dict], meta: dict) -> str:
+    """The same comparison at another size, from its own CSV and meta: its verdicts and what it took."""
+    answer, per = _verdicts(rows)
+    steps = meta["settings"]["steps"]
+    against = "; ".join(f"against {ref.replace('_', ' ')}: {verdict.word}" for ref, verdict in per.items())
+    return (f"**The same comparison at R = {steps} steps** (`{EARLIER}.csv`, run to {meta['finished_at']} with the "
+            f"rules above, before the default became R = {STEPS}; its searches ran one at a time, each on 2 worker "
+            f"processes): {answer.lower()} ({against}). It took {_measured_hours(rows, meta):.1f} h of wall time here.")
 
 
 def _hours(rows: list[dict], parallel: bool = True) -> float:
@@ -82,25 +103,37 @@ def _pace(rows: list[dict], units: list) -> str:
             f"that pace (the estimate above counts CPU seconds, not other work sharing the cores).")
 
 
+def _clock(meta: dict) -> Optional[dict]:
+    """Each task's wall seconds, where the run went from start to end in one go with the parallel schedule."""
+    return meta.get("task_wall_seconds") if meta.get("schedule") and not meta.get("resumed") else None
+
+
+def _task_hours(rows: list[dict], meta: dict, task: str) -> float:
+    clock = _clock(meta)
+    mine = where(rows, task=task)
+    return clock[task] / 3600 if clock and task in clock else _hours(mine, parallel=bool(meta.get("schedule")))
+
+
+def _measured_hours(rows: list[dict], meta: dict) -> float:
+    return sum(_task_hours(rows, meta, t) for t in dict.fromkeys(r["task"] for r in rows))
+
+
 def _measured(rows: list[dict], estimate: Optional[dict], meta: dict) -> str:
     """A finished run: the wall time each task took against the 2 hours it was sized for (and against the
-    estimate's hours for the task, where the estimate has it). A run that went from start to end in one go
-    with the parallel schedule has each task's wall clock in its meta; otherwise the rows' seconds are summed."""
+    estimate's hours for the task, where the estimate has it): each task's wall clock where the meta has it
+    (``_clock``), else the rows' seconds summed."""
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     estimated = {t["task"]: t["hours"] for t in (estimate or {}).get("tasks", [])}
-    clock = meta.get("task_wall_seconds") if meta.get("schedule") and not meta.get("resumed") else None
     parts, total = [], 0.0
     for task in tasks:
-        mine = where(rows, task=task)
-        hours = clock[task] / 3600 if clock and task in clock else _hours(mine, parallel=bool(meta.get("schedule")))
-        units = len({r["seed"] for r in mine})
+        hours, units = _task_hours(rows, meta, task), len({r["seed"] for r in where(rows, task=task)})
         total += hours
         against = f"; estimated {estimated[task]:.2f} h" if task in estimated else ""
         parts.append(f"{task}: {hours:.2f} h for {units} seeds ({60 * hours / max(1, units):.0f} min per seed"
                      f"{against})")
     verdict = "about the 2 hours it was sized for" if total <= 2.5 else \
         f"**{total / 2:.1f} times the 2 hours it was sized for**"
-    if clock:
+    if _clock(meta):
         how = (f"The run went from start to end in one command (`{meta['command']}`, finished "
                f"{meta['finished_at']}, 1-minute load average {meta['machine']['load_average'][0]:.1f} at its end); "
                "the hours are each task's wall clock.")

@@ -395,8 +395,10 @@ def _equal_compute(r: _Reader) -> str:
     path = r.s.results / "equal_compute.estimate.json"
     estimate = json.loads(path.read_text()) if path.exists() else None
     meta = r.meta(equal_compute_report.EXPERIMENT)  # written when the whole plan has run
+    earlier_rows, earlier_meta = r.rows(equal_compute_report.EARLIER), r.meta(equal_compute_report.EARLIER)
+    earlier = (earlier_rows, earlier_meta) if earlier_rows and earlier_meta else None
     return _issue22(r, equal_compute_report, "test result of each method against the search budget", estimate=estimate,
-                    meta=meta)
+                    meta=meta, earlier=earlier)
 
 
 def _issue22(r: _Reader, module, alt: str, **extra) -> str:

@@ -211,6 +211,9 @@ def test_an_unfinished_run_gives_tables_and_no_verdict():
     clocked = ecr.section(rows, "", "", "cmd", meta=parallel)  # the wall clock, not the rows' seconds
     assert "(t: 3.00 h for 1 seeds (180 min per seed))" in clocked and "**1.5 times the 2 hours" in clocked
     assert "in one command (`cmd`, finished then, 1-minute load average 3.0 at its end)" in clocked
+    at90 = ecr.section(None, "", "", "cmd", earlier=(rows, {**old, "settings": {"steps": 90}}))
+    assert "**Not run yet.**" in at90 and "**The same comparison at R = 90 steps** (`equal_compute_r90.csv`, run " \
+        "to then" in at90 and "It took 1.0 h of wall time here." in at90
     resumed = ecr.section(rows, "", "", "cmd", meta={**parallel, "resumed": True})
     assert "(t: 0.75 h for 1 seeds (45 min per seed))" in resumed and "The run was resumed" in resumed
     estimate = {"command": "est", "workers": 2, "hours": 0.5, "finished_at": "now",
