@@ -24,13 +24,15 @@ QUESTION = ("Does `search --strategy hyperband` (many candidates trained briefly
             "a single random-k draw, the paper's rank-GGA and the every-sub-layer baseline (12 adapters on "
             "MiniLM), over 5 seeds, on WordNet nouns, all WordNet supersenses and causal language modelling "
             "(perplexity).")
-SIZING = ("Sizing: the plan is sized for about 2 hours on 2 CPU cores. `python -m benchmarks.paper.equal_compute "
+SIZING = (f"Sizing: the plan is sized for about 2 hours on 2 CPU cores: R = {STEPS} steps (rungs {STEPS // 9}, "
+          f"{STEPS // 3} and {STEPS}; about one epoch of the noun task), down from 90 (the paragraph at the end). `python -m benchmarks.paper.equal_compute "
           "--estimate` times one run of R/9 and one of R steps per task and one scoring pass, fits seconds = "
           "overhead + per-step time x steps, and multiplies by the plan's runs, steps and searches (searches at the "
           "expected cost of successive halving), --workers at a time: the one-run methods of all seeds run on "
           "--workers processes, then --workers (k, budget, seed) search pairs at once, each search's trials one "
-          "at a time in its own process. `benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a "
-          "machine with a GPU.")
+          "at a time in its own process. The estimate times the baseline spec, whose adapters are all parallel; "
+          "drawn and searched specs with recurrent edges run part of the network twice, so it is a lower bound. "
+          "`benchmarks/paper/equal_compute_gpu.sh` runs the larger version on a machine with a GPU.")
 
 
 def section(rows: Optional[list[dict]], provenance: str, figure: str, command: str,
