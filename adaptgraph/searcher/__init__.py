@@ -29,10 +29,10 @@ from .searcher import Searcher
 from .settings import Fidelity, Scoring
 from .space import Budget, Gene, SearchSpace, baseline_genome
 from .strategies import GGA, STRATEGIES, Evolve, RandomPlacement, Single, make_strategy
-from .trial import TrialTask, run_trial
+from .trial import TrialTask, run_trial, threads_set
 
 __all__ = ["EXECUTORS", "GGA", "MUTATIONS", "NSGA2", "STRATEGIES", "Budget", "Candidate", "Evolve", "Fidelity", "Gene",
            "Hyperband", "LocalExecution", "LocalExecutor", "ProcessExecution", "ProcessExecutor", "RandomPlacement",
            "RayExecution", "Scoring", "SearchConfig", "SearchResult", "SearchSpace", "Searcher", "Single", "TrialOutcome",
            "TrialRecord", "TrialSummary", "TrialTask", "baseline_genome", "make_strategy", "pareto_front",
-           "read_journal", "run_trial", "search", "search_config"]
+           "read_journal", "run_trial", "search", "search_config", "threads_set"]

@@ -8,7 +8,6 @@ in ``<experiment>.meta.json`` beside the CSV, which ``report.py`` quotes.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import json
@@ -155,19 +154,6 @@ def arguments(argv: Optional[Sequence[str]]) -> list[str]:
 
 
 # -- CSV and the record of how a CSV was made --------------------------------------------
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run the block on ``n`` torch CPU threads, then restore the previous count."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def write_csv(path: Path, rows: Iterable[dict], columns: Sequence[str]) -> Path:
     """Write ``rows`` (only ``columns``, in that order) as CSV, atomically; floats keep 6 digits."""
     buf = io.StringIO()

@@ -80,8 +80,10 @@ def _timed(s: common.Settings, fn: Callable[[], object], extra: dict, repeats: O
     """Median wall and CPU seconds of ``fn`` over ``repeats`` calls, on ``s.threads`` torch threads."""
     import os
 
+    from adaptgraph.searcher import threads_set
+
     walls, cpus, loads = [], [], []
-    with common.torch_threads(s.threads):
+    with threads_set(s.threads):
         for _ in range(repeats or s.repeats):
             loads.append(os.getloadavg()[0])
             wall, cpu = time.perf_counter(), time.process_time()

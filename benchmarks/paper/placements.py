@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .common import Settings, say, slug, torch_threads
+from .common import Settings, say, slug
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,9 @@ def score(settings: Settings, task: str, progress: Optional[bool] = False):
     """One scoring pass (one forward and backward per batch, then the spectra), on ``settings.threads``."""
     from adaptgraph.backbones import get_backbone
     from adaptgraph.score import ScoreConfig, score_edges
+    from adaptgraph.searcher import threads_set
 
-    with torch_threads(settings.threads):
+    with threads_set(settings.threads):
         say(f"scoring {settings.backbone} on {task} ({settings.score_batches} batches, {settings.score_head} head)")
         config = ScoreConfig(batches=settings.score_batches, max_length=settings.max_length, head=settings.score_head,
                              seed=0)

@@ -55,7 +55,6 @@ METRICS = ("rank", "erank", "fro", "nuclear")
 CLASSES = 10
 # "scores": every top_<metric> and gga (one scoring pass); "hyperband": a search; "trained": the control arms
 METHODS = ("scores", "hyperband", "trained")
-TRAINED = CONTROL_ARMS  # the control: trained students, not methods that look for the planted edges
 COLUMNS = ("task", "backbone", "k", "draw", "method", "planted", "planted_kinds", "picked", "hits", "recovered",
            "chance", "percentile", "candidates", "effect", "largest_class", "search_steps", "train_steps", "val_acc",
            "test_acc", "seconds")
@@ -150,7 +149,7 @@ def planted_draw(s: common.Settings, world: _World, k: int, draw: int, args, don
         picks["hyperband"], steps["hyperband"] = search_pick(s, world, task, k, args,
                                                              _cache(s, world, k, draw, args.plant_scale) / "hyperband")
     tested: dict[str, dict] = {}
-    for m in (m for m in TRAINED if m in wanted):
+    for m in (m for m in CONTROL_ARMS if m in wanted):
         picks[m] = edges if m == "oracle" else draw_edges(world, k, np.random.default_rng([k, draw, 1]))
         tested[m] = student_trained(s, world, task, picks[m], _cache(s, world, k, draw, args.plant_scale) / f"{m}.json")
     seconds = time.perf_counter() - tic
@@ -163,7 +162,7 @@ def planted_draw(s: common.Settings, world: _World, k: int, draw: int, args, don
 
 def methods(chosen: Sequence[str]) -> list[str]:
     out = [f"top_{m}" for m in METRICS] + ["gga"] if "scores" in chosen else []
-    return out + (["hyperband"] if "hyperband" in chosen else []) + (list(TRAINED) if "trained" in chosen else [])
+    return out + (["hyperband"] if "hyperband" in chosen else []) + (list(CONTROL_ARMS) if "trained" in chosen else [])
 
 
 def draw_edges(world: _World, k: int, rng: np.random.Generator) -> tuple[tuple[int, int], ...]:
@@ -206,11 +205,12 @@ def pooled(model, bb, texts: Sequence[str], s: common.Settings):
     """Features of ``model`` on ``texts``, mean-pooled over real tokens, in order (float64 on the CPU)."""
     import torch
 
+    from adaptgraph.searcher import threads_set
     from adaptgraph.tasks import make_loader
 
     loader = make_loader([(t, 0) for t in texts], bb, batch_size=64, max_length=s.max_length, shuffle=False)
     out = []
-    with common.torch_threads(s.threads), torch.no_grad():
+    with threads_set(s.threads), torch.no_grad():
         for batch in loader:
             f = model(*batch.inputs).double()
             if f.dim() == 3:
@@ -278,6 +278,7 @@ def student_trained(s: common.Settings, world: _World, task, edges, cache: Path)
 
     from adaptgraph import compile as compile_spec
     from adaptgraph.fileio import write_text_atomic
+    from adaptgraph.searcher import threads_set
     from adaptgraph.train import TrainConfig, fit
 
     if cache.exists():
@@ -286,7 +287,7 @@ def student_trained(s: common.Settings, world: _World, task, edges, cache: Path)
     model = compile_spec(world.space.to_spec(genome, cache.stem), world.bb, seed=0)
     config = TrainConfig(steps=s.steps, batch_size=s.batch_size, lr=s.lr, max_length=s.max_length, device=s.device,
                          seed=0)
-    with common.torch_threads(s.threads):
+    with threads_set(s.threads):
         metrics = fit(model, world.bb, task, config, progress=False).metrics
     out = {"train_steps": metrics["steps"], "val_acc": metrics["validation"]["accuracy"],
            "test_acc": metrics["test"]["accuracy"]}
@@ -302,12 +303,12 @@ def plot(s: common.Settings, rows: list[dict]):
 
     plt = common.pyplot()
     ks = sorted({int(r["k"]) for r in rows})
-    control = any(r["method"] in TRAINED for r in rows)
+    control = any(r["method"] in CONTROL_ARMS for r in rows)
     fig, axes = plt.subplots(len(ks), 2 if control else 1, figsize=(11 if control else 6, 3.8 * len(ks)),
                              squeeze=False)
     for row, k in zip(axes, ks):
         ax = row[0]
-        found = list(dict.fromkeys(r["method"] for r in rows if int(r["k"]) == k and r["method"] not in TRAINED))
+        found = list(dict.fromkeys(r["method"] for r in rows if int(r["k"]) == k and r["method"] not in CONTROL_ARMS))
         stats = [spread(floats(where(rows, k=k, method=m), "recovered")) for m in found]
         ax.bar(range(len(found)), [100 * st.mean for st in stats],
                yerr=[100 * st.sd / max(st.n, 1) ** 0.5 for st in stats], color="tab:blue", capsize=3)
@@ -328,7 +329,7 @@ def _plot_control(ax, rows: list[dict], k: int) -> None:
     """Each draw's test accuracy: the oracle student (x) against the random-edge student (y)."""
     from .analysis import where
 
-    by_draw = {m: {r["draw"]: 100 * float(r["test_acc"]) for r in where(rows, k=k, method=m)} for m in TRAINED}
+    by_draw = {m: {r["draw"]: 100 * float(r["test_acc"]) for r in where(rows, k=k, method=m)} for m in CONTROL_ARMS}
     draws = sorted(set(by_draw["oracle"]) & set(by_draw["random_k"]), key=int)
     x, y = [by_draw["oracle"][d] for d in draws], [by_draw["random_k"][d] for d in draws]
     ax.scatter(x, y, color="tab:purple")
