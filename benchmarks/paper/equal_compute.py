@@ -61,10 +61,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         tic = time.perf_counter()
         ts = dataclasses.replace(s, backbone=backbone)
         rows += one_run_methods(ts, task, rows)
-        common.write_csv(path, _ordered(rows, tasks, s), COLUMNS)
+        common.write_csv(path, _ordered(rows, tasks), COLUMNS)
         for row in searches(ts, args, task, rows):
             rows.append(row)
-            common.write_csv(path, _ordered(rows, tasks, s), COLUMNS)
+            common.write_csv(path, _ordered(rows, tasks), COLUMNS)
         task_seconds[task] = round(time.perf_counter() - tic, 1)
     plot(s, rows, [t for t, _ in tasks])
     common.write_meta(s, EXPERIMENT, EXPERIMENT, argv, started, budgets=list(args.budgets), lm=args.lm,
@@ -189,7 +189,7 @@ def search_pair(s: common.Settings, args, task: str, k: int, budget: int, seed: 
     return out
 
 
-def _ordered(rows: list[dict], tasks, s: common.Settings) -> list[dict]:
+def _ordered(rows: list[dict], tasks) -> list[dict]:
     """The CSV's rows in one order whatever order the searches finished in: task, seed, method, k, budget."""
     names = [t for t, _ in tasks]
     methods = ("random_k", "gga_rank", "baseline", *SEARCHES)

@@ -25,7 +25,8 @@ QUESTION = ("Does `search --strategy hyperband` (many candidates trained briefly
             "MiniLM), over 5 seeds, on WordNet nouns, all WordNet supersenses and causal language modelling "
             "(perplexity).")
 SIZING = (f"Sizing: the plan is sized for about 2 hours on 2 CPU cores: R = {STEPS} steps (rungs {STEPS // 9}, "
-          f"{STEPS // 3} and {STEPS}; about one epoch of the noun task), down from 90 (the paragraph at the end). `python -m benchmarks.paper.equal_compute "
+          f"{STEPS // 3} and {STEPS}; about one epoch of the noun task), down from 90 (the paragraph at the end). "
+          "`python -m benchmarks.paper.equal_compute "
           "--estimate` times one run of R/9 and one of R steps per task and one scoring pass, fits seconds = "
           "overhead + per-step time x steps, and multiplies by the plan's runs, steps and searches (searches at the "
           "expected cost of successive halving), --workers at a time: the one-run methods of all seeds run on "
@@ -142,7 +143,8 @@ def _measured(rows: list[dict], estimate: Optional[dict], meta: dict) -> str:
     else:
         how = ("The run was resumed, so the hours come from the rows' seconds, and a unit's time also counts the "
                "load of whatever else ran beside it.")
-    return f"**Measured:** the whole plan took about {total:.1f} h of wall time here ({'; '.join(parts)}), {verdict}. {how}"
+    return (f"**Measured:** the whole plan took about {total:.1f} h of wall time here ({'; '.join(parts)}), "
+            f"{verdict}. {how}")
 
 
 def _estimate(e: dict) -> str:

@@ -9,8 +9,6 @@ from typing import Optional
 from . import verdicts as v
 from .analysis import floats, spread, where
 
-TRAINED = v.CONTROL_ARMS
-
 EXPERIMENT = "planted"
 TITLE = "## Planted placements: can the scores, GGA and the search find adapters whose places are known?"
 QUESTION = ("On the real MiniLM, k adapters with non-zero weights are planted on edges drawn at random over all "
@@ -32,9 +30,9 @@ def section(rows: Optional[list[dict]], provenance: str, figure: str, command: s
         return "\n\n".join([*head, f"**Not run yet.** No `{EXPERIMENT}.csv` is committed. Run `{command}` "
                                    "(resumable), then the report.", rule])
     body = []
-    trained = [r for r in rows if r["method"] in TRAINED]
+    trained = [r for r in rows if r["method"] in v.CONTROL_ARMS]
     for k in sorted({int(r["k"]) for r in rows}):
-        mine = [r for r in where(rows, k=k) if r["method"] not in TRAINED]
+        mine = [r for r in where(rows, k=k) if r["method"] not in v.CONTROL_ARMS]
         methods = list(dict.fromkeys(r["method"] for r in mine))
         verdicts = {m: v.planted(rows, m, k) for m in methods}
         scores = [m for m in methods if m.startswith("top_")]
@@ -55,7 +53,7 @@ def _control(rows: list[dict], k: int, verdict: Optional[v.Verdict]) -> list[str
     """The control's verdict and each arm's test accuracy, when it ran."""
     if verdict is None:
         return []
-    arms = {m: spread([100 * x for x in floats(where(rows, method=m), "test_acc")]) for m in TRAINED}
+    arms = {m: spread([100 * x for x in floats(where(rows, method=m), "test_acc")]) for m in v.CONTROL_ARMS}
     return [f"**Control, k = {k}: does placement matter in the planted task? {verdict.word}** ({verdict.why}). "
             f"Test accuracy after {rows[0]['train_steps']} training steps from zero adapters: oracle (the planted edges) "
             f"{arms['oracle'].mean:.1f}% ± {arms['oracle'].sd:.1f}, k random edges {arms['random_k'].mean:.1f}% ± "
