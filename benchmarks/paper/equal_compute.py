@@ -334,6 +334,8 @@ def estimate(s: common.Settings, args, tasks, argv) -> None:
         placements.score(ts, task)  # the search's own pass counts ranks only: this bounds it from above
         scoring = time.process_time() - tic
         per_step = (times[1] - times[0]) / (s.steps - s.steps // 9)
+        if per_step <= 0:  # tiny runs, where timing noise exceeds the steps' cost: charge the long run to its steps
+            per_step = times[1] / s.steps
         overhead = max(times[0] - per_step * (s.steps // 9), 0.0)
         p = plan(ts, args)
         seconds = (p.runs * overhead + p.steps * per_step + p.searches * scoring) / s.workers
