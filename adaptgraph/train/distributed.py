@@ -8,6 +8,7 @@ group is created. Only rank 0 writes files; metrics are summed across ranks.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -73,12 +74,38 @@ def place(device: torch.device, group: Dist) -> torch.device:
     return device
 
 
+# Tensors this process gave to collectives, kept until the collectives have let go of them. A gloo
+# worker thread may drop its last reference to a finished collective (or to a barrier that still
+# holds one) after Python dropped its own; the tensor's Python object then dies on that thread, which
+# must take the GIL. Once the interpreter is finalizing, taking the GIL ends the thread from inside a
+# noexcept destructor and the process aborts ("terminate called without an active exception", about
+# 1 in 100 torchrun runs on a loaded machine; core dump: ProcessGroupGloo::runLoop ->
+# ~AsyncBarrierWork -> ~AsyncAllreduceWork -> decref_pyobject -> take_gil). While Python still holds
+# the tensor, the worker thread's release needs no GIL, so the exit stays clean.
+_given: list[torch.Tensor] = []
+RELEASE_WAIT_SECONDS = 5.0
+
+
+def _release_given() -> None:
+    """Drop ``_given`` once no collective holds any of them (use count 1: Python's own); if they are
+    still held after ``RELEASE_WAIT_SECONDS``, keep them: a few small tensors against an abort."""
+    if not _given or not hasattr(_given[0], "_use_count"):  # a torch that cannot tell: keep them
+        return
+    deadline = time.monotonic() + RELEASE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if all(t._use_count() == 1 for t in _given):
+            _given.clear()
+            return
+        time.sleep(0.001)  # lets the gloo threads take the CPU, and the GIL if they still need it
+
+
 def sum_across(values: list[float], group: Dist, device: torch.device) -> list[float]:
     """Element-wise sum of ``values`` over all ranks (in float64; the values themselves when alone)."""
     if not group.active:
         return list(values)
     where = device if dist.get_backend() == "nccl" else torch.device("cpu")
     tensor = torch.tensor(values, dtype=torch.float64, device=where)
+    _given.append(tensor)
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor.tolist()
 
@@ -93,3 +120,4 @@ def stop(group: Dist) -> None:
     """Leave the group if :func:`start` created it."""
     if group.owns_group and dist.is_initialized():
         dist.destroy_process_group()
+        _release_given()

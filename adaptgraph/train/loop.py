@@ -7,6 +7,7 @@ tensor (usually the compiled GraphModule with adapters) plus a ``Backbone``
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -333,8 +334,18 @@ def _wrap(trainer: _Trainable, group: distributed.Dist, device: torch.device) ->
     # Frozen parameters have requires_grad=False, so DDP neither syncs nor waits for them. Frozen
     # modules stay in eval mode and their buffers never change: broadcast buffers from rank 0 only
     # when a training module has some (a trainable batch norm's statistics).
-    return DistributedDataParallel(trainer, device_ids=ids, find_unused_parameters=False,
-                                   broadcast_buffers=bool(trained_buffers(trainer)))
+    sync = bool(trained_buffers(trainer))
+    # torch 2.13 renamed broadcast_buffers (now deprecated, with a warning on every rank) to
+    # forward_sync_buffers; the new one also syncs buffers once at init, harmless for frozen ones,
+    # which every rank loaded from the same weights. Older torch (>= 2.4 is supported) has only the old.
+    name = "forward_sync_buffers" if "forward_sync_buffers" in _ddp_parameters() else "broadcast_buffers"
+    return DistributedDataParallel(trainer, device_ids=ids, find_unused_parameters=False, **{name: sync})
+
+
+def _ddp_parameters() -> frozenset[str]:
+    from torch.nn.parallel import DistributedDataParallel
+
+    return frozenset(inspect.signature(DistributedDataParallel.__init__).parameters)
 
 
 def _optimizer(trainer: _Trainable, config: TrainConfig) -> torch.optim.Optimizer:
