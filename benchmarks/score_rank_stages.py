@@ -10,7 +10,14 @@ head). On ONE thread (so that the steps add up; ``score_edges`` spreads the sour
 * ``gram``: their smaller Gram matrices M (``pairwise.small_gram``);
 * ``top``: lambda_max with its certificate (``ranks.top_eigenvalue``);
 * ``ldl``: the count of eigenvalues above rtol^2 lambda_max (``ranks.inertia_above``);
-* and, for comparison, ``eigvalsh`` of the same Grams: what the spectra path does instead of top + ldl.
+* and, for comparison, ``eigvalsh`` of the same Grams: what the spectra path does instead of top + ldl;
+  from them, how the singular values sit around the rank threshold (``spectra`` in the output).
+
+It also measures the **floor** of any exact float64 count done this way (tokens N < width d): the flops
+it cannot avoid, over the float64 rate of one large dense matmul, BLAS's best case, on one thread and
+on all of them. Per point, a Householder QR of the d x N rows (2 d N^2 - 2 N^3 / 3); per edge, the
+N x N core as an upper times a lower triangular matrix (2 N^3 / 3), its Gram, symmetric (N^3), and one
+LDL^T (N^3 / 3). Time below that floor would need fewer flops, not faster code.
 
     python benchmarks/score_rank_stages.py [--backbone zoo:vit-base-shape] [--rounds 3]
 """
@@ -40,7 +47,7 @@ def probed_rows(ref: str):
     return _real_tokens(_probe_batch(gm, head, batch, infos), batch.attention_mask, infos)
 
 
-def one_round(h, d) -> dict:
+def one_round(h, d) -> tuple:
     import torch
 
     from adaptgraph.score.metrics import default_rtol
@@ -60,14 +67,63 @@ def one_round(h, d) -> dict:
     a, b = timed("qr", lambda: ([factor_rows(x) for x in h], [factor_rows(y) for y in d]))
     cores_of = core_products(a, b, triangular=tokens < width)
     size = b[0].shape[1]
+    spectra = []
     for ai in a:
         cores = timed("core", cores_of, ai)
         stack = timed("stack", lambda: torch.stack(cores.split(size, 1)))
         gram = timed("gram", small_gram, stack)
-        timed("eigvalsh", torch.linalg.eigvalsh, gram)
+        spectra.append(timed("eigvalsh", torch.linalg.eigvalsh, gram))
         top, _ = timed("top", top_eigenvalue, gram, rtol)
         timed("ldl", inertia_above, gram, rtol * rtol * top, True)
-    return seconds
+    return seconds, torch.cat(spectra), rtol
+
+
+def near_threshold(eigenvalues, rtol: float, h, d) -> dict:
+    """How the edges' singular values sit around the rank threshold s = rtol sigma_max (from the Grams'
+    eigenvalues, edge i -> j in row i n + j): the ranks; per edge the smallest sigma above s and the
+    largest below, over s; and kappa = ||H_i|| ||Delta_j|| / sigma_max, how much larger the factors are
+    than the gradient they make (rounding and truncation of the factors scale with it)."""
+    import torch
+
+    sv = eigenvalues.clamp_min(0).sqrt().flip(-1)  # descending singular values, one row per edge
+    norms = lambda xs: torch.stack([torch.linalg.matrix_norm(x.double(), 2) for x in xs])  # noqa: E731
+    kappa = torch.outer(norms(h), norms(d)).flatten() / sv[:, 0]
+    s = rtol * sv[:, :1]
+    ranks = (sv > s).sum(-1)
+    above = torch.where(sv > s, sv / s, torch.inf).amin(-1)
+    below = torch.where(sv > s, 0.0, sv / s).amax(-1)
+    q = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0], dtype=sv.dtype)
+    pick = lambda x: [round(v, 6) for v in x.to(sv.dtype).quantile(q).tolist()]  # noqa: E731
+    return {"quantiles": [0.0, 0.1, 0.5, 0.9, 1.0], "rank": pick(ranks), "smallest_above_over_s": pick(above),
+            "largest_below_over_s": pick(below), "kappa": pick(kappa),
+            "edges_within_1e-3_of_s": int(((above - 1 < 1e-3) | (1 - below < 1e-3)).sum())}
+
+
+def gemm_gflops(size: int, threads: int, rounds: int = 3) -> float:
+    """Float64 GFLOP/s of one large dense matmul, (size x size) times (size x 25 size), on ``threads``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(size, size, dtype=torch.float64), torch.randn(size, 25 * size, dtype=torch.float64)
+        a @ b  # warm-up
+        times = []
+        for _ in range(rounds):
+            tic = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - tic)
+        return 2 * size * size * 25 * size / statistics.median(times) / 1e9
+    finally:
+        torch.set_num_threads(before)
+
+
+def floor_flops(points: int, tokens: int, width: int) -> float:
+    """Flops of the exact counts of all points^2 edges that no implementation of this method avoids
+    (module docstring; tokens < width)."""
+    per_point = 2 * width * tokens ** 2 - 2 * tokens ** 3 / 3
+    per_edge = 2 * tokens ** 3 / 3 + tokens ** 3 + tokens ** 3 / 3
+    return 2 * points * per_point + points ** 2 * per_edge
 
 
 def main() -> None:
@@ -81,9 +137,13 @@ def main() -> None:
     from adaptgraph.fileio import write_text_atomic
 
     h, d = probed_rows(args.backbone)
+    all_threads = torch.get_num_threads()
+    size = min(h[0].shape)
+    rates = {"1": gemm_gflops(size, 1), str(all_threads): gemm_gflops(size, all_threads)}
     torch.set_num_threads(1)
     load_before = os.getloadavg()
-    rounds = [one_round(h, d) for _ in range(args.rounds)]
+    done = [one_round(h, d) for _ in range(args.rounds)]
+    rounds = [r[0] for r in done]
     med = {k: statistics.median(r[k] for r in rounds) for k in STEPS}
     rank_path = sum(v for k, v in med.items() if k != "eigvalsh")
     edges = len(h) ** 2
@@ -93,13 +153,28 @@ def main() -> None:
            "median_seconds": med, "rank_path_seconds": rank_path,
            "spectra_path_seconds": rank_path - med["top"] - med["ldl"] + med["eigvalsh"],
            "share_of_rank_path": {k: v / rank_path for k, v in med.items() if k != "eigvalsh"},
-           "ms_per_edge": {k: 1e3 * v / edges for k, v in med.items()}}
+           "ms_per_edge": {k: 1e3 * v / edges for k, v in med.items()},
+           "gemm_gflops": rates, "spectra": near_threshold(done[0][1], done[0][2], h, d)}
+    if size < h[0].shape[1]:
+        gflop = floor_flops(len(h), size, h[0].shape[1]) / 1e9
+        out["floor"] = {"gflop": gflop, **{f"seconds_{t}_threads": gflop / r for t, r in rates.items()},
+                        "rank_path_gflops_1_thread": gflop / rank_path}
     write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
     print(f"{args.backbone}: {len(h)} points, {h[0].shape[0]} tokens; one thread, median of {args.rounds}; "
           f"rank path {rank_path:.2f} s, spectra path {out['spectra_path_seconds']:.2f} s")
     for k in STEPS:
         share = f" ({100 * out['share_of_rank_path'][k]:.0f}%)" if k != "eigvalsh" else " (spectra path, instead of top + ldl)"
         print(f"  {k:9s} {med[k]:.2f} s, {out['ms_per_edge'][k]:.2f} ms per edge{share}")
+    sp = out["spectra"]
+    print(f"ranks (min/10%/median/90%/max) {sp['rank']}; per edge, the smallest singular value above the "
+          f"threshold s is at least {sp['smallest_above_over_s'][0]:.5f} s and the largest below at most "
+          f"{sp['largest_below_over_s'][-1]:.5f} s; {sp['edges_within_1e-3_of_s']} edges within 1e-3 s of s; "
+          f"kappa {sp['kappa']}")
+    if "floor" in out:
+        fl = out["floor"]
+        print(f"floor: {fl['gflop']:.1f} GFLOP float64 (the rank path ran at {fl['rank_path_gflops_1_thread']:.1f} "
+              "GFLOP/s); a large matmul runs at " + ", ".join(
+                  f"{r:.1f} GFLOP/s on {t} thread(s): {fl[f'seconds_{t}_threads']:.2f} s" for t, r in rates.items()))
     print(f"wrote {args.out}")
 
 
