@@ -57,3 +57,21 @@ def test_the_cli_says_so_with_exit_1(tmp_path, capsys):
     spec.write_text('backbone "zoo:vit-tiny"\nedge @1 -> @2\n')
     assert main(["convert", str(spec), "--to", "yaml", "-o", str(tmp_path / "a_file" / "s.adapt.yaml")]) == 1
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_a_rewritten_file_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_path, capsys):
+    """Regression: every atomic write made a 0600 file (mkstemp's mode), so `fmt --write` on a shared
+    0644 spec took it away from everyone else, and a run folder's files were readable by no one else."""
+    from adaptgraph.cli import main
+
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone   "zoo:vit-tiny"\nedge @1->@2\n')
+    spec.chmod(0o654)
+    assert main(["fmt", "--write", str(spec)]) == 0
+    assert 'edge @1 -> @2' in spec.read_text() and oct(spec.stat().st_mode & 0o777) == "0o654"
+    old = os.umask(0o027)
+    try:
+        write_text_atomic(tmp_path / "new.json", "{}")
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "new.json").stat().st_mode & 0o777) == "0o640"

@@ -41,6 +41,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
     except OSError as e:
         raise os_failure(e, path, "cannot write", error) from None
     try:
+        os.fchmod(fd, _mode_for(path))  # mkstemp makes 0600: keep the mode a replaced file had, or the umask's
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -53,6 +54,29 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits the written file gets: those of the file it replaces (``fmt --write`` on a
+    shared 0644 spec keeps it readable to others), else what ``open`` would give a new file."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (``os.umask`` sets as it reads)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | Path, text: str, **kw) -> None:
