@@ -18,7 +18,7 @@ _REASONS = {  # errno -> (reason, what to do)
     errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path"),
     errno.ENOENT: ("no such file or folder", "check the path"),
     errno.EEXIST: ("it already exists", "choose another path"),
-    errno.ELOOP: ("it is a symbolic link (or a loop of them), which adaptgraph does not write through",
+    errno.ELOOP: ("a loop of symbolic links, or a link where adaptgraph follows none (it never writes through one)",
                   "remove the link, or name the file it points to"),
     errno.EXDEV: ("it is on another file system than its folder", "choose a path on one disk"),
     errno.EIO: ("an input/output error (a failing disk?)", "check the disk"),

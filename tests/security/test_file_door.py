@@ -166,6 +166,24 @@ def test_dev_zero_is_refused_at_once_wherever_it_is_named(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_socket_or_a_loop_of_links_is_named_for_what_it_is(tmp_path):
+    """Regression: a socket read as "no such device, or a FIFO with no writer", and a loop of links, read,
+    as "a symbolic link ... which adaptgraph does not write through"."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "s"))
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    try:
+        with pytest.raises(FileAccessError, match=r"/s: cannot read the file: it is a socket, not a regular file"):
+            read_bytes(tmp_path / "s", "spec")
+    finally:
+        sock.close()
+    with pytest.raises(FileAccessError, match=r"/a: cannot read the file \(a loop of symbolic links"):
+        read_bytes(tmp_path / "a", "spec")
+
+
 def test_a_bound_names_itself_and_how_to_raise_it(tmp_path, monkeypatch):
     big = tmp_path / "scores.json"
     big.write_bytes(b" " * 2048)
