@@ -35,6 +35,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
     if (named or follow_link) and not replaces_input:
         refuse_input(path, error)
     check_target(path, error)
+    refuse_read_only(path, error)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
@@ -90,6 +91,19 @@ def refuse_input(path, error: type[AdaptGraphError] = FileAccessError) -> None:
     if was_read(path):
         raise error(f"{os.fspath(path)}: the output file is a file this command reads; writing it would "
                     "replace the input", hint="choose another output file")
+
+
+def refuse_read_only(path: Path, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """``error`` when ``path`` is a file this user may not write, or that no one may (``chmod a-w``, which
+    root's access ignores): renaming over it needs only the folder's permission, so without this a
+    write-protected file would be replaced all the same."""
+    try:
+        protected = not stat.S_IMODE(os.stat(path).st_mode) & 0o222 or not os.access(path, os.W_OK)
+    except OSError:
+        return  # no such file: nothing to protect
+    if protected:
+        raise error(f"{path}: cannot write (the file is read-only)",
+                    hint="make it writable (chmod u+w) if it should be replaced, or choose another file")
 
 
 def check_target(path: Path, error: type[AdaptGraphError] = FileAccessError) -> None:
