@@ -37,7 +37,9 @@ def os_failure(e: OSError, path, doing: str = "cannot use", error: type[AdaptGra
                hint: str = "") -> AdaptGraphError:
     """The project's error for ``e``: ``{path}: {doing} ({reason})``, one line, with a hint."""
     reason, default_hint = describe_os_error(e)
-    shown = path if path is not None else (e.filename or "?")
+    shown = path if path is not None else e.filename
+    if shown is None:  # a write to the standard output (`> /dev/full`) names no file: say no "?" either
+        return error(f"{doing} ({reason}) while writing the output or a file", hint=hint or default_hint)
     return error(f"{os.fspath(shown)}: {doing} ({reason})", hint=hint or default_hint)
 
 

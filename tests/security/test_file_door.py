@@ -270,6 +270,22 @@ def test_an_os_error_from_a_library_is_a_one_line_user_error(monkeypatch, capsys
         "error: /mnt/out/model.safetensors: the operating system refused (the disk is full)"
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_output_to_a_full_disk_is_one_line_without_a_made_up_path(tmp_path):
+    """Regression: `adaptgraph check s.adapt > /dev/full` said "error: ?: the operating system refused"."""
+    import subprocess
+    import sys
+
+    spec = tmp_path / "s.adapt"
+    spec.write_text("edge @1 -> @2\n")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "adaptgraph", "check", str(spec)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, cwd=PACKAGE.parent, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[0] == \
+        "error: the operating system refused (the disk is full) while writing the output or a file"
+
+
 # -- the door is the only way in or out ---------------------------------------------------------
 DIRECT = re.compile(r"(?<![\w.])(?<!def )open\(|\bos\.open\(|\.read_text\(|\.read_bytes\(|\.write_text\(|\.write_bytes\("
                     r"|\bjson\.load\(|\bsafe_open\(|\bload_file\(|\bos\.replace\(|\bshutil\.|\btorch\.load\((?!io\.BytesIO)"
