@@ -118,6 +118,17 @@ def test_a_staged_folder_replaces_the_old_one_only_when_complete(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the old content is gone
 
 
+def test_a_staged_folder_never_replaces_a_link_and_says_it_is_one(tmp_path):
+    """Regression: `merge --out LINK_TO_A_FOLDER` was refused as "something that is not a folder"."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "real")
+    with pytest.raises(FileAccessError, match="out: refusing to replace a symbolic link with a folder"):
+        with staged_folder(tmp_path / "out") as stage:
+            (stage / "config.json").write_text("{}")
+    assert (tmp_path / "out").is_symlink() and list((tmp_path / "real").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "real"]  # the stage is gone
+
+
 # -- 3. bounded reads of regular files ----------------------------------------------------------
 def _within(seconds: float, fn):
     """fn() in a thread; fail (rather than hang the suite) when it does not return in time."""
