@@ -57,3 +57,38 @@ def test_the_cli_says_so_with_exit_1(tmp_path, capsys):
     spec.write_text('backbone "zoo:vit-tiny"\nedge @1 -> @2\n')
     assert main(["convert", str(spec), "--to", "yaml", "-o", str(tmp_path / "a_file" / "s.adapt.yaml")]) == 1
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_a_rewritten_file_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_path, capsys):
+    """Regression: every atomic write made a 0600 file (mkstemp's mode), so `fmt --write` on a shared
+    0644 spec took it away from everyone else, and a run folder's files were readable by no one else."""
+    from adaptgraph.cli import main
+
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone   "zoo:vit-tiny"\nedge @1->@2\n')
+    spec.chmod(0o654)
+    assert main(["fmt", "--write", str(spec)]) == 0
+    assert 'edge @1 -> @2' in spec.read_text() and oct(spec.stat().st_mode & 0o777) == "0o654"
+    old = os.umask(0o027)
+    try:
+        write_text_atomic(tmp_path / "new.json", "{}")
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "new.json").stat().st_mode & 0o777) == "0o640"
+
+
+def test_a_write_protected_file_is_not_replaced(tmp_path, capsys):
+    """Regression: the rename of an atomic write needs only the folder's permission, so `fmt --write`
+    (or `select -o`) replaced a file made read-only with `chmod a-w`."""
+    from adaptgraph.cli import main
+    from adaptgraph.errors import FileAccessError
+
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone   "zoo:vit-tiny"\nedge @1->@2\n')
+    spec.chmod(0o444)
+    assert main(["fmt", "--write", str(spec)]) == 1
+    assert f"{spec}: cannot write (the file is read-only)" in capsys.readouterr().err
+    assert spec.read_text() == 'backbone   "zoo:vit-tiny"\nedge @1->@2\n' and oct(spec.stat().st_mode & 0o777) == "0o444"
+    with pytest.raises(FileAccessError, match="read-only"):
+        write_text_atomic(spec, "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.adapt"]  # no temporary left behind

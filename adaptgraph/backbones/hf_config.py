@@ -4,7 +4,7 @@ transformers trusts its config: ``"hidden_size": "32"`` or ``"vocab_size": 4e9``
 model construction (a type error, or gigabytes allocated). The fields that size a model are read
 here through a typed model with bounds, and each problem names the file and the field; the
 weights' safetensors headers are checked (``adaptgraph.fileio.safetensors_files``) before
-transformers maps them. Fields adaptgraph does not know pass through untouched.
+transformers maps them, and PyTorch weight files read as weights only (``adaptgraph.fileio.torch_files``). Fields adaptgraph does not know pass through untouched.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from adaptgraph.errors import BackboneError
 from adaptgraph.fileio import bound_of, is_regular_file, read_model
 from adaptgraph.fileio.safetensors_files import check_safetensors
+from adaptgraph.fileio.torch_files import check_torch_file
 
 MAX_WIDTH = 1 << 16  # hidden sizes, heads, layers: the largest released models stay far below
 MAX_VOCAB = 1 << 22  # 4 million tokens; released vocabularies are below 300,000
@@ -60,12 +61,17 @@ class HfConfig(BaseModel):
 
 
 def check_model_folder(folder: Path, ref: str) -> HfConfig:
-    """``config.json`` read through ``HfConfig`` and every ``*.safetensors`` header checked; BackboneError."""
+    """``config.json`` read through ``HfConfig``, every ``*.safetensors`` header checked (or, without any, every
+    ``pytorch_model*.bin`` read as weights only); BackboneError."""
     _check_entries(folder, ref)
     config = read_model(folder / "config.json", HfConfig, error=BackboneError, what="the model's config.json",
                         hint=HINT)
-    for weights in sorted(folder.glob("*.safetensors"))[:1000]:
+    safetensors = sorted(folder.glob("*.safetensors"))[:1000]
+    for weights in safetensors:
         check_safetensors(weights, error=BackboneError, what=f"the weights of backbone {ref}")
+    if not safetensors:  # transformers falls back to PyTorch's pickles: a damaged one must not reach it
+        for weights in sorted(folder.glob("pytorch_model*.bin"))[:1000]:
+            check_torch_file(weights, error=BackboneError, what=f"the weights of backbone {ref}")
     return config
 
 

@@ -18,7 +18,6 @@ backbone's dtype.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import torch
@@ -27,8 +26,9 @@ from torch import nn
 from adaptgraph.backbones.hf_causal import causal_head
 from adaptgraph.backbones.hf_source import hf_folder
 from adaptgraph.errors import BackboneError
-from adaptgraph.fileio import read_bytes, read_json
+from adaptgraph.fileio import read_json
 from adaptgraph.fileio.safetensors_files import load_safetensors
+from adaptgraph.fileio.torch_files import load_torch
 
 _HEAD_KEY = "lm_head"
 
@@ -79,8 +79,7 @@ def _saved_head(folder: Path) -> tuple[torch.Tensor, torch.Tensor | None] | None
     elif (folder / "model.safetensors").is_file():
         found = {k: _read_safetensors(folder / "model.safetensors", k) for k in keys}
     elif (folder / "pytorch_model.bin").is_file():
-        state = torch.load(io.BytesIO(read_bytes(folder / "pytorch_model.bin", "copy", error=BackboneError)),
-                           map_location="cpu", weights_only=True)
+        state = load_torch(folder / "pytorch_model.bin", error=BackboneError)
         found = {k: state.get(k) for k in keys}
     else:
         return None

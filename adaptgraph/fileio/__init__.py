@@ -18,10 +18,11 @@ from .folders import check_outputs, staged_folder
 from .json_files import parse_json, read_json, read_model, validate_model
 from .oserrors import describe_os_error, os_failure
 from .reading import is_regular_file, read_bytes, read_text
+from .torch_files import check_torch_file, load_torch
 from .writing import (append_line, copy_file, open_appender, refuse_input, remove_file, truncate_file,
                       write_bytes_atomic, write_text_atomic)
 
-__all__ = ["BOUNDS", "append_line", "bound_of", "check_outputs", "copy_file", "describe_os_error",
-           "is_regular_file", "open_appender", "os_failure", "parse_json", "read_bytes", "read_json",
+__all__ = ["BOUNDS", "append_line", "bound_of", "check_outputs", "check_torch_file", "copy_file",
+           "describe_os_error", "is_regular_file", "load_torch", "open_appender", "os_failure", "parse_json", "read_bytes", "read_json",
            "read_model", "read_text", "refuse_input", "remove_file", "staged_folder", "truncate_file",
            "validate_model", "write_bytes_atomic", "write_text_atomic"]

@@ -101,6 +101,9 @@ def check_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
     out = Path(path)
     check_outputs(out, inputs, RunFolderError)
     if not out.exists():
+        if out.is_symlink():  # mkdir would say "it already exists" of a name that leads nowhere
+            raise RunFolderError(f"{out} is a symbolic link to nothing (a missing target or a loop of links)",
+                                 hint="give --out a folder path, or point the link at a folder")
         return
     if not out.is_dir():
         raise RunFolderError(f"{out} exists and is not a folder", hint="give --out a folder path")

@@ -62,7 +62,10 @@ def staged_folder(out: Path, error: type[AdaptGraphError] = FileAccessError) -> 
 def _swap(stage: Path, out: Path, error) -> None:
     old = None
     try:
-        if out.is_symlink() or (out.exists() and not out.is_dir()):
+        if out.is_symlink():  # the swap would replace the link, not the folder it names
+            raise error(f"{out}: refusing to replace a symbolic link with a folder",
+                        hint="name the folder itself, or choose another --out")
+        if out.exists() and not out.is_dir():
             raise error(f"{out}: refusing to replace something that is not a folder", hint="choose another --out")
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name[:100]}.old-", dir=out.parent))

@@ -18,7 +18,7 @@ _REASONS = {  # errno -> (reason, what to do)
     errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path"),
     errno.ENOENT: ("no such file or folder", "check the path"),
     errno.EEXIST: ("it already exists", "choose another path"),
-    errno.ELOOP: ("it is a symbolic link (or a loop of them), which adaptgraph does not write through",
+    errno.ELOOP: ("a loop of symbolic links, or a link where adaptgraph follows none (it never writes through one)",
                   "remove the link, or name the file it points to"),
     errno.EXDEV: ("it is on another file system than its folder", "choose a path on one disk"),
     errno.EIO: ("an input/output error (a failing disk?)", "check the disk"),
@@ -37,7 +37,9 @@ def os_failure(e: OSError, path, doing: str = "cannot use", error: type[AdaptGra
                hint: str = "") -> AdaptGraphError:
     """The project's error for ``e``: ``{path}: {doing} ({reason})``, one line, with a hint."""
     reason, default_hint = describe_os_error(e)
-    shown = path if path is not None else (e.filename or "?")
+    shown = path if path is not None else e.filename
+    if shown is None:  # a write to the standard output (`> /dev/full`) names no file: say no "?" either
+        return error(f"{doing} ({reason}) while writing the output or a file", hint=hint or default_hint)
     return error(f"{os.fspath(shown)}: {doing} ({reason})", hint=hint or default_hint)
 
 

@@ -58,11 +58,21 @@ def is_regular_file(path) -> bool:
         return False
 
 
+def _is_socket(path) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def _open_regular(path, error, what):
     """The file open for reading in binary mode, checked to be regular (O_NONBLOCK: a FIFO does not block)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
+        if _is_socket(path):  # open() says ENXIO, "no such device", which names the wrong thing
+            raise error(f"{os.fspath(path)}: cannot read {what}: it is a socket, not a regular file",
+                        hint=NOT_REGULAR_HINT) from None
         raise os_failure(e, path, f"cannot read {what}", error) from None
     except ValueError as e:  # a NUL character in the path
         raise error(f"{os.fspath(path)!r}: cannot read {what} ({e})", hint="check the path") from None

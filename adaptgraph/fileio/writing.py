@@ -35,12 +35,14 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
     if (named or follow_link) and not replaces_input:
         refuse_input(path, error)
     check_target(path, error)
+    refuse_read_only(path, error)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise os_failure(e, path, "cannot write", error) from None
     try:
+        os.fchmod(fd, _mode_for(path))  # mkstemp makes 0600: keep the mode a replaced file had, or the umask's
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -55,6 +57,29 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
         raise
 
 
+def _mode_for(path: Path) -> int:
+    """The permission bits the written file gets: those of the file it replaces (``fmt --write`` on a
+    shared 0644 spec keeps it readable to others), else what ``open`` would give a new file."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (``os.umask`` sets as it reads)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: str | Path, text: str, **kw) -> None:
     write_bytes_atomic(path, text.encode("utf-8"), **kw)
 
@@ -66,6 +91,19 @@ def refuse_input(path, error: type[AdaptGraphError] = FileAccessError) -> None:
     if was_read(path):
         raise error(f"{os.fspath(path)}: the output file is a file this command reads; writing it would "
                     "replace the input", hint="choose another output file")
+
+
+def refuse_read_only(path: Path, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """``error`` when ``path`` is a file this user may not write, or that no one may (``chmod a-w``, which
+    root's access ignores): renaming over it needs only the folder's permission, so without this a
+    write-protected file would be replaced all the same."""
+    try:
+        protected = not stat.S_IMODE(os.stat(path).st_mode) & 0o222 or not os.access(path, os.W_OK)
+    except OSError:
+        return  # no such file: nothing to protect
+    if protected:
+        raise error(f"{path}: cannot write (the file is read-only)",
+                    hint="make it writable (chmod u+w) if it should be replaced, or choose another file")
 
 
 def check_target(path: Path, error: type[AdaptGraphError] = FileAccessError) -> None:

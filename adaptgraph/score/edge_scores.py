@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Optional, Union
 
@@ -132,6 +132,14 @@ class EdgeScores:
     def from_dict(cls, data: dict, source: str = "scores") -> "EdgeScores":
         """Inverse of ``to_dict``; ScoreError for another format, missing fields or a field of the wrong type
         or out of its bounds (``scores_file.ScoresDocument``), naming ``source`` and the field."""
+        try:
+            return cls._from_checked_dict(data, source)
+        except ScoreError as e:  # every problem names the file, not only those the field checks find
+            raise ScoreError(problems=[p if p.message.startswith(f"{source}: ") else
+                                       replace(p, message=f"{source}: {p.message}") for p in e.problems]) from None
+
+    @classmethod
+    def _from_checked_dict(cls, data, source: str) -> "EdgeScores":
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ScoreError("not an EdgeScores document (missing 'format': 'adaptgraph.edge_scores')",
                              hint="pass the scores.json written by `adaptgraph score`")

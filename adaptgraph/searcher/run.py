@@ -132,7 +132,7 @@ class _Job:
         todo = []
         for p in proposals:
             record = self.journal.finished(stage, p.trial)
-            if record is None:
+            if record is None or (p.trial == keep and not self._weights_intact()):
                 todo.append(p)
                 continue
             if record.get("hash") != p.hash:
@@ -158,6 +158,19 @@ class _Job:
 
         self.executor.run([self._task(p, stage, keep_weights=p.trial == keep) for p in todo], done)
         return outcomes
+
+    def _weights_intact(self) -> bool:
+        """Whether ``best.safetensors`` is there and whole: a resumed search whose best weights were lost or
+        damaged trains that trial again, rather than report as written a file it never wrote."""
+        if self.run_dir is None:
+            return True
+        from ..fileio.safetensors_files import check_safetensors
+
+        try:
+            check_safetensors(self.run_dir / WEIGHTS, error=SearchError)
+        except SearchError:
+            return False
+        return True
 
     def _task(self, p: Proposal, stage: str, keep_weights: bool = False) -> TrialTask:
         if stage == FINAL:

@@ -188,12 +188,26 @@ def test_select_numbers_are_checked_with_every_option(scored):
     assert (code, printed, err) == (2, "", "error: -k: must be an integer from 1 to 1000000000 (got 0)\n")
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"version": 7}, "EdgeScores version 7 is not supported"),
+    ({"nodes": []}, "EdgeScores.nodes has 0 entries for"),
+])
+def test_every_problem_of_a_scores_file_names_the_file(scored, tmp_path, change, message):
+    """Regression: problems found outside the field checks (the version, lengths that disagree) did not say
+    which file they were in."""
+    out, _ = scored
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**json.loads((out / "scores.json").read_text()), **change}))
+    code, _, err = run("select", str(bad), "-k", "1")
+    assert code == 1 and err.startswith(f"error: {bad}: {message}"), err
+
+
 def test_select_refuses_a_file_that_is_not_scores(tmp_path):
     other = tmp_path / "metrics.json"
     other.write_text('{"accuracy": 0.5}')
     code, _, err = run("select", str(other), "-k", "2")
     assert code == 1
-    assert err == ("error: not an EdgeScores document (missing 'format': 'adaptgraph.edge_scores')\n"
+    assert err == (f"error: {other}: not an EdgeScores document (missing 'format': 'adaptgraph.edge_scores')\n"
                    "    hint: pass the scores.json written by `adaptgraph score`\n")
 
 

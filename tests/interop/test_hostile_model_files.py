@@ -58,6 +58,42 @@ def test_model_weights_whose_header_claims_more_than_the_file_holds_are_refused_
         get_backbone(f"hf:{model_copy}")
 
 
+@pytest.mark.parametrize("damage, message", [
+    ("empty", "(EOFError)"), ("garbage", "its pickle is damaged or holds more than tensors"),
+    ("cut", "PytorchStreamReader failed"), ("tensor", "it holds a Tensor, not a mapping of names to tensors"),
+    ("code", "its pickle is damaged or holds more than tensors"),
+])
+def test_damaged_pytorch_weights_are_a_backbone_error_naming_the_file(model_copy, tmp_path, damage, message, capsys):
+    """Regression: a folder with a damaged pytorch_model.bin (and no safetensors) ended in torch.load inside
+    transformers as an internal error (UnpicklingError, EOFError, miniz's RuntimeError); a pickle that would
+    run code is refused the same way and runs nothing."""
+    import os
+
+    import torch
+
+    state = {k: v for k, v in transformers.AutoModel.from_pretrained(model_copy).state_dict().items()}
+    (model_copy / "model.safetensors").unlink()
+    weights, marker = model_copy / "pytorch_model.bin", tmp_path / "ran"
+    torch.save(state, weights)
+    whole = weights.read_bytes()
+
+    class Code:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    if damage == "tensor":
+        torch.save(torch.zeros(3), weights)
+    elif damage == "code":
+        torch.save({"x": Code()}, weights)
+    else:
+        weights.write_bytes({"empty": b"", "garbage": b"\x80\x02" + bytes(range(256)), "cut": whole[:-300]}[damage])
+    capsys.readouterr()  # transformers' own progress while the state was made
+    assert main(["points", f"hf:{model_copy}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {weights}: not a PyTorch weights file") and message in err, err
+    assert "internal error" not in err and not marker.exists()
+
+
 @pytest.fixture()
 def peft_dir(tmp_path, bert_dir):
     base = transformers.AutoModel.from_pretrained(bert_dir).eval()

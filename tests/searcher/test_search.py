@@ -89,6 +89,24 @@ def test_resuming_a_finished_search_trains_nothing_and_gives_the_same_result(tas
     assert comparable(again) == comparable(first)
 
 
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_resuming_a_search_whose_best_weights_are_lost_trains_the_best_again(task_file, tmp_path, damage):
+    """Regression: a resumed search whose trials were all in the journal reported best.safetensors as written
+    while the file was gone or cut short; now the best trial alone is trained again and the file is whole."""
+    from adaptgraph.fileio.safetensors_files import check_safetensors
+
+    run = tmp_path / "run"
+    first = quick_search(task_file, run, final="best")
+    weights = run / "best.safetensors"
+    whole = weights.read_bytes()
+    weights.unlink() if damage == "missing" else weights.write_bytes(whole[: len(whole) // 2])
+    again = quick_search(task_file, run, final="best", resume=True)
+    check_safetensors(weights)
+    assert comparable(again) == comparable(first)
+    started = [r for r in read_journal(run / "journal.jsonl") if r["event"] == STARTED and r["stage"] == "final"]
+    assert [r["trial"] for r in started] == [first.best.trial] * 2  # the first run's final, and the one retrained
+
+
 def test_adaptgraph_search_is_the_function_even_after_the_package_is_imported():
     import adaptgraph
     import adaptgraph.searcher  # noqa: F401  (the package is named apart, so it cannot hide the function)

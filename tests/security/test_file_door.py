@@ -118,6 +118,17 @@ def test_a_staged_folder_replaces_the_old_one_only_when_complete(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the old content is gone
 
 
+def test_a_staged_folder_never_replaces_a_link_and_says_it_is_one(tmp_path):
+    """Regression: `merge --out LINK_TO_A_FOLDER` was refused as "something that is not a folder"."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "real")
+    with pytest.raises(FileAccessError, match="out: refusing to replace a symbolic link with a folder"):
+        with staged_folder(tmp_path / "out") as stage:
+            (stage / "config.json").write_text("{}")
+    assert (tmp_path / "out").is_symlink() and list((tmp_path / "real").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "real"]  # the stage is gone
+
+
 # -- 3. bounded reads of regular files ----------------------------------------------------------
 def _within(seconds: float, fn):
     """fn() in a thread; fail (rather than hang the suite) when it does not return in time."""
@@ -164,6 +175,24 @@ def test_dev_zero_is_refused_at_once_wherever_it_is_named(tmp_path, capsys):
     assert _within(10, lambda: main(["import", str(tmp_path / "peft"), "--out", str(tmp_path / "out")])) == 1
     assert "adapter_config.json: cannot read adapter_config.json: it is a device" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_socket_or_a_loop_of_links_is_named_for_what_it_is(tmp_path):
+    """Regression: a socket read as "no such device, or a FIFO with no writer", and a loop of links, read,
+    as "a symbolic link ... which adaptgraph does not write through"."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "s"))
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    try:
+        with pytest.raises(FileAccessError, match=r"/s: cannot read the file: it is a socket, not a regular file"):
+            read_bytes(tmp_path / "s", "spec")
+    finally:
+        sock.close()
+    with pytest.raises(FileAccessError, match=r"/a: cannot read the file \(a loop of symbolic links"):
+        read_bytes(tmp_path / "a", "spec")
 
 
 def test_a_bound_names_itself_and_how_to_raise_it(tmp_path, monkeypatch):
@@ -250,6 +279,22 @@ def test_an_os_error_from_a_library_is_a_one_line_user_error(monkeypatch, capsys
     assert main(["check", "x.adapt"]) == 1
     assert capsys.readouterr().err.splitlines()[0] == \
         "error: /mnt/out/model.safetensors: the operating system refused (the disk is full)"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_output_to_a_full_disk_is_one_line_without_a_made_up_path(tmp_path):
+    """Regression: `adaptgraph check s.adapt > /dev/full` said "error: ?: the operating system refused"."""
+    import subprocess
+    import sys
+
+    spec = tmp_path / "s.adapt"
+    spec.write_text("edge @1 -> @2\n")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "adaptgraph", "check", str(spec)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, cwd=PACKAGE.parent, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[0] == \
+        "error: the operating system refused (the disk is full) while writing the output or a file"
 
 
 # -- the door is the only way in or out ---------------------------------------------------------

@@ -102,6 +102,16 @@ def test_out_that_is_a_file_is_a_clean_error(spec, tmp_path, capsys):
     assert capsys.readouterr().err.startswith(f"error: {spec} exists and is not a folder\n")
 
 
+@pytest.mark.parametrize("target", ["nowhere", "loop"])
+def test_out_that_is_a_link_to_nothing_says_so(tmp_path, target):
+    """Regression: a dangling link or a loop of links as --out read "cannot create ... (it already exists)"."""
+    out = tmp_path / "out"
+    out.symlink_to(tmp_path / ("out" if target == "loop" else "nowhere"))
+    with pytest.raises(RunFolderError, match="out is a symbolic link to nothing"):
+        claim_folder(out, "train")
+    assert out.is_symlink() and not (tmp_path / "nowhere").exists()
+
+
 def test_a_second_train_is_refused_naming_the_holder_and_kill_9_frees_the_folder(spec, tmp_path, capsys):
     out = tmp_path / "run"
     holder = hold(out, "train")
