@@ -163,7 +163,8 @@ def main() -> None:
     print(f"{args.backbone}: {len(h)} points, {h[0].shape[0]} tokens; one thread, median of {args.rounds}; "
           f"rank path {rank_path:.2f} s, spectra path {out['spectra_path_seconds']:.2f} s")
     for k in STEPS:
-        share = f" ({100 * out['share_of_rank_path'][k]:.0f}%)" if k != "eigvalsh" else " (spectra path, instead of top + ldl)"
+        share = (f" ({100 * out['share_of_rank_path'][k]:.0f}%)" if k != "eigvalsh"
+                 else " (spectra path, instead of top + ldl)")
         print(f"  {k:9s} {med[k]:.2f} s, {out['ms_per_edge'][k]:.2f} ms per edge{share}")
     sp = out["spectra"]
     print(f"ranks (min/10%/median/90%/max) {sp['rank']}; per edge, the smallest singular value above the "

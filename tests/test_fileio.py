@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 import pytest
 
@@ -75,6 +76,11 @@ def test_a_rewritten_file_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_pat
     finally:
         os.umask(old)
     assert oct((tmp_path / "new.json").stat().st_mode & 0o777) == "0o640"
+    tool = tmp_path / "tool.json"
+    tool.write_text("{}")
+    tool.chmod(0o6755)  # setuid and setgid: new contents must not run with the owner's rights
+    write_text_atomic(tool, "[]")
+    assert oct(stat.S_IMODE(tool.stat().st_mode)) == "0o755"
 
 
 def test_a_write_protected_file_is_not_replaced(tmp_path, capsys):

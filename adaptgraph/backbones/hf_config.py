@@ -4,7 +4,8 @@ transformers trusts its config: ``"hidden_size": "32"`` or ``"vocab_size": 4e9``
 model construction (a type error, or gigabytes allocated). The fields that size a model are read
 here through a typed model with bounds, and each problem names the file and the field; the
 weights' safetensors headers are checked (``adaptgraph.fileio.safetensors_files``) before
-transformers maps them, and PyTorch weight files read as weights only (``adaptgraph.fileio.torch_files``). Fields adaptgraph does not know pass through untouched.
+transformers maps them, and PyTorch weight files read as weights only
+(``adaptgraph.fileio.torch_files``). Fields adaptgraph does not know pass through untouched.
 """
 from __future__ import annotations
 

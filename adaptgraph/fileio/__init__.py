@@ -23,6 +23,6 @@ from .writing import (append_line, copy_file, open_appender, refuse_input, remov
                       write_bytes_atomic, write_text_atomic)
 
 __all__ = ["BOUNDS", "append_line", "bound_of", "check_outputs", "check_torch_file", "copy_file",
-           "describe_os_error", "is_regular_file", "load_torch", "open_appender", "os_failure", "parse_json", "read_bytes", "read_json",
-           "read_model", "read_text", "refuse_input", "remove_file", "staged_folder", "truncate_file",
-           "validate_model", "write_bytes_atomic", "write_text_atomic"]
+           "describe_os_error", "is_regular_file", "load_torch", "open_appender", "os_failure", "parse_json",
+           "read_bytes", "read_json", "read_model", "read_text", "refuse_input", "remove_file",
+           "staged_folder", "truncate_file", "validate_model", "write_bytes_atomic", "write_text_atomic"]

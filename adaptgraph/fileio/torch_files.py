@@ -23,7 +23,8 @@ HINT = "the file is damaged or is not what it is named; save it again with torch
 
 
 def load_torch(path, *, error: type[AdaptGraphError] = FileAccessError, what: str = "the PyTorch weights"):
-    """The state dict (a ``dict``) in ``path``, read with ``weights_only`` (no code runs); ``error`` naming the file otherwise.
+    """The state dict (a ``dict``) in ``path``, read with ``weights_only`` (no code runs); ``error`` naming
+    the file otherwise.
 
     A zip archive (torch.save's format since 1.6) is memory-mapped, so checking a large file costs little."""
     import torch

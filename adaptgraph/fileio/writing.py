@@ -59,9 +59,10 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
 
 def _mode_for(path: Path) -> int:
     """The permission bits the written file gets: those of the file it replaces (``fmt --write`` on a
-    shared 0644 spec keeps it readable to others), else what ``open`` would give a new file."""
+    shared 0644 spec keeps it readable to others; never its setuid, setgid or sticky bit, which new
+    contents must not inherit), else what ``open`` would give a new file."""
     try:
-        return stat.S_IMODE(os.stat(path).st_mode)
+        return stat.S_IMODE(os.stat(path).st_mode) & 0o777
     except OSError:
         return 0o666 & ~_umask()
 
