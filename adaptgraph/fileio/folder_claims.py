@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import RunFolderError
-from .folders import check_outputs
+from .folders import check_outputs, refuse_link_to_replace
 from .oserrors import os_failure
 
 try:
@@ -94,11 +94,15 @@ def discard_if_unused(path: Path) -> None:
         pass  # it holds files of the run (a log): keep them
 
 
-def check_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {}) -> None:
+def check_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {},
+                 replaced: bool = False) -> None:
     """RunFolderError unless ``path`` is missing, empty, or adaptgraph's folder of a ``kind`` run, and is
-    not, does not hold and does not sit inside any of ``inputs`` (what -> path, see ``adaptgraph.fileio.input_paths``);
-    changes nothing."""
+    not, does not hold and does not sit inside any of ``inputs`` (what -> path, see
+    ``adaptgraph.fileio.input_paths``); ``replaced``: the folder will be swapped for a staged one
+    (``folders.staged_folder``), so it may not be a link either. Changes nothing."""
     out = Path(path)
+    if replaced:
+        refuse_link_to_replace(out, RunFolderError)
     check_outputs(out, inputs, RunFolderError)
     if not out.exists():
         if out.is_symlink():  # mkdir would say "it already exists" of a name that leads nowhere
@@ -111,15 +115,17 @@ def check_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
     _check_owner(out, _read_holder(lock) if lock.is_file() else {}, kind)
 
 
-def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {}) -> FolderClaim:
-    """Create ``path`` if needed, check that it may be written (see the module docstring) and lock it.
+def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {},
+                 replaced: bool = False) -> FolderClaim:
+    """Create ``path`` if needed, check that it may be written (see the module docstring and
+    ``check_folder``, which ``replaced`` is passed to) and lock it.
 
     RunFolderError naming the holder when another process has the folder.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     out = Path(path)
-    check_folder(out, kind, inputs)  # before creating the lock file: a refused folder is left as it was
+    check_folder(out, kind, inputs, replaced)  # before creating the lock file: a refused folder is left as it was
     try:
         out.mkdir(parents=True, exist_ok=True)
         # never through a link: a planted .adaptgraph.lock -> ~/.bashrc must not be truncated

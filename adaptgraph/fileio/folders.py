@@ -46,6 +46,7 @@ def staged_folder(out: Path, error: type[AdaptGraphError] = FileAccessError) -> 
     """A new empty folder beside ``out`` to write into; on success it replaces ``out`` (swap, then the
     old content is removed), on failure it is removed and ``out`` is left as it was."""
     out = Path(out)
+    refuse_link_to_replace(out, error)  # before any work: the swap at the end would refuse it anyway
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name[:100]}.new-", dir=out.parent))
@@ -59,12 +60,18 @@ def staged_folder(out: Path, error: type[AdaptGraphError] = FileAccessError) -> 
         raise
 
 
+def refuse_link_to_replace(out: Path, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """``error`` when ``out``, a folder to be replaced by a staged one, is a symbolic link: the swap would
+    replace the link, not the folder it names."""
+    if Path(out).is_symlink():
+        raise error(f"{out}: refusing to replace a symbolic link with a folder",
+                    hint="name the folder itself, or choose another --out")
+
+
 def _swap(stage: Path, out: Path, error) -> None:
     old = None
     try:
-        if out.is_symlink():  # the swap would replace the link, not the folder it names
-            raise error(f"{out}: refusing to replace a symbolic link with a folder",
-                        hint="name the folder itself, or choose another --out")
+        refuse_link_to_replace(out, error)  # again: a link planted while the stage was written
         if out.exists() and not out.is_dir():
             raise error(f"{out}: refusing to replace something that is not a folder", hint="choose another --out")
         if out.exists():

@@ -98,7 +98,7 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
     # never writes over files adaptgraph did not write, nor over what it reads; the new folder is
     # written beside the old one and swapped in only when complete (an earlier merge's kept
     # adapters, which belong to the weights replaced, go with it)
-    with claim_folder(out, "merge", inputs), staged_folder(out, InteropError) as stage, \
+    with claim_folder(out, "merge", inputs, replaced=True), staged_folder(out, InteropError) as stage, \
             step(f"merge: saving to {out}"):
         stage_claim = claim_folder(stage, "merge")  # the new folder is locked and marked like the old
         try:

@@ -175,6 +175,20 @@ def test_merge_into_its_own_backbone_folder_is_refused_and_the_model_survives(tm
     get_backbone(f"hf:{tmp_path / 'merged'}")  # the base model is still whole
 
 
+def test_merge_into_a_link_to_a_folder_is_refused_before_anything_is_written(tmp_path, bert_dir, capsys):
+    """Regression: the lock file was written into the folder the link names, then the merge was refused."""
+    model = perturb(adaptgraph.compile(adaptgraph.loads(f'backbone "hf:{bert_dir}"\nparallel '
+                                                        "encoder.layer.0.attention.self.value { bias = false }\n")))
+    save_adapters(model, tmp_path / "a.safetensors")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "real")
+    assert main(["merge", str(tmp_path / "a.safetensors"), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "refusing to replace a symbolic link with a folder" in err and "Traceback" not in err
+    assert list((tmp_path / "real").iterdir()) == [] and (tmp_path / "out").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.safetensors", "out", "real"]
+
+
 def test_a_merge_that_fails_half_way_leaves_the_old_folder_whole(tmp_path, bert_dir, monkeypatch, capsys):
     import errno
 
