@@ -76,4 +76,5 @@ def _scores(scores, metric: str):
     if scores is None or isinstance(scores, EdgeScores):
         return scores
     path = Path(scores)
-    return EdgeScores.load(path / "scores.json" if path.is_dir() else path)  # a `score --out` folder too
+    # a `score --out` folder too
+    return EdgeScores.load(path / "scores.json" if path.is_dir() else path, metrics=(metric,))

@@ -9,7 +9,7 @@ import json
 import math
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -167,11 +167,19 @@ class EdgeScores:
         return Path(path)
 
     @classmethod
-    def load(cls, path: Union[str, Path]) -> "EdgeScores":
-        """Read a file written by ``save``."""
+    def load(cls, path: Union[str, Path], metrics: Sequence[str] = ()) -> "EdgeScores":
+        """Read a file written by ``save``; ScoreError naming the file when it lacks any of ``metrics``."""
         if not Path(path).exists():
             raise ScoreError(f"cannot read scores file {str(path)!r}: No such file or directory")
-        return cls.from_json(read_bytes(path, "json", error=ScoreError, what="the scores file"), str(path))
+        for metric in metrics:
+            check_metric(metric)  # a name that is no metric is the caller's mistake, not the file's
+        scores = cls.from_json(read_bytes(path, "json", error=ScoreError, what="the scores file"), str(path))
+        for metric in metrics:
+            try:
+                scores.matrix(metric)
+            except ScoreError as e:  # the command that needs the metric names the file it read
+                raise ScoreError(problems=[replace(p, message=f"{path}: {p.message}") for p in e.problems]) from None
+        return scores
 
     def heatmap(self, path: Union[str, Path], metric: str = "rank", title: Optional[str] = None) -> Path:
         """Save a PNG heat map of one metric: sources down, destinations across, kinds outlined."""

@@ -202,6 +202,14 @@ def test_every_problem_of_a_scores_file_names_the_file(scored, tmp_path, change,
     assert code == 1 and err.startswith(f"error: {bad}: {message}"), err
 
 
+def test_scores_without_the_metric_a_command_needs_name_the_file(scored, tmp_path):
+    out, _ = scored
+    fro_only = tmp_path / "fro.json"
+    fro_only.write_text(json.dumps({**json.loads((out / "scores.json").read_text()), "rank": None}))
+    code, _, err = run("select", str(fro_only), "-k", "1")
+    assert code == 1 and err.startswith(f"error: {fro_only}: these scores hold no 'rank' scores"), err
+
+
 def test_select_refuses_a_file_that_is_not_scores(tmp_path):
     other = tmp_path / "metrics.json"
     other.write_text('{"accuracy": 0.5}')

@@ -226,7 +226,7 @@ def run_select(args) -> int:
     kinds = [k for k in (args.kinds or KINDS) if not (args.no_recurrent and k == "recurrent")]
     name = args.name or (default_name(args.output) if args.output else None)
     cfg = config_from_args(SelectConfig, args, kinds=tuple(kinds), name=name)
-    scores = EdgeScores.load(_scores_file(args.scores))
+    scores = EdgeScores.load(_scores_file(args.scores), metrics=(cfg.metric,))
     cands = candidates(scores, metric=cfg.metric, kinds=cfg.kinds, rank=cfg.rank, bias=cfg.bias)
     chosen = choose(cands, cfg.k, strategy=cfg.strategy, gamma=cfg.gamma, max_params=cfg.max_params, seed=cfg.seed)
     if not chosen:
