@@ -83,6 +83,16 @@ def test_a_rewritten_file_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_pat
     assert oct(stat.S_IMODE(tool.stat().st_mode)) == "0o755"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may give a file to another user")
+def test_a_file_root_rewrites_keeps_its_owner_and_group(tmp_path):
+    """Regression: `sudo adaptgraph fmt --write` handed the user's spec to root (the rename keeps the new file's owner)."""
+    spec = tmp_path / "s.adapt"
+    spec.write_text("{}")
+    os.chown(spec, 12345, 23456)
+    write_text_atomic(spec, "[]")
+    assert (spec.stat().st_uid, spec.stat().st_gid) == (12345, 23456) and spec.read_text() == "[]"
+
+
 def test_a_write_protected_file_is_not_replaced(tmp_path, capsys):
     """Regression: the rename of an atomic write needs only the folder's permission, so `fmt --write`
     (or `select -o`) replaced a file made read-only with `chmod a-w`."""

@@ -43,6 +43,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
         raise os_failure(e, path, "cannot write", error) from None
     try:
         os.fchmod(fd, _mode_for(path))  # mkstemp makes 0600: keep the mode a replaced file had, or the umask's
+        _keep_owner(fd, path)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -65,6 +66,22 @@ def _mode_for(path: Path) -> int:
         return stat.S_IMODE(os.stat(path).st_mode) & 0o777
     except OSError:
         return 0o666 & ~_umask()
+
+
+def _keep_owner(fd: int, path: Path) -> None:
+    """Give the new file the owner and group of the file it replaces, as far as this user may: the rename
+    would otherwise hand a file root rewrote (``sudo adaptgraph fmt --write``) to root, and a file in a
+    shared folder to the writer's own group. Only root may give a file away; anyone may keep a group
+    they belong to."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # a new file: the writer's, as open would make it
+    uid = info.st_uid if os.geteuid() == 0 else -1
+    try:
+        os.fchown(fd, uid, info.st_gid)
+    except OSError:
+        pass  # a group this user is not in: the file stays in the user's group, as a copy would
 
 
 def _umask() -> int:
