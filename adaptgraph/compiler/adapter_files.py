@@ -43,8 +43,10 @@ class AdapterFile:
 
 
 def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dict[str, torch.Tensor]] | None = None,
-                  metadata: dict[str, str] | None = None) -> None:
-    """Write the model's trainable weights, spec and backbone reference to ``path`` atomically."""
+                  metadata: dict[str, str] | None = None, follow_link: bool = False) -> None:
+    """Write the model's trainable weights, spec and backbone reference to ``path`` atomically;
+    ``follow_link``: ``path`` is a file the user named (``compile -o``), which may be a link whose file
+    is then replaced, as ``select -o`` and ``convert -o`` do (otherwise a link is refused)."""
     check_path(path, "path")
     if metadata is not None and not (isinstance(metadata, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
@@ -57,7 +59,7 @@ def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dic
             "backbone": info.backbone_ref, "seed": str(info.seed)}
     if FINGERPRINT_KEY not in meta:  # given by a caller that has it without loading the backbone again
         meta.update(_fingerprint_of(info.backbone_ref))
-    write_bytes_atomic(path, save_bytes(tensors, metadata=meta))
+    write_bytes_atomic(path, save_bytes(tensors, metadata=meta), follow_link=follow_link)
 
 
 def read_adapter_file(path: str | Path, require: tuple[str, ...] = ()) -> AdapterFile:

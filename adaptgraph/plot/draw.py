@@ -55,8 +55,9 @@ def draw_layout(layout: Layout, path: Path, scores: Optional["EdgeScores"] = Non
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lower()[1:], dpi=130)
-    # makes the folder; a path that cannot be written, or the plot's own input: FileAccessError
-    write_bytes_atomic(path, buffer.getvalue(), named=True)
+    # makes the folder; a path that cannot be written, or the plot's own input: FileAccessError; a file the
+    # user named, so a link to one is followed, as select -o does
+    write_bytes_atomic(path, buffer.getvalue(), follow_link=True)
     return path
 
 

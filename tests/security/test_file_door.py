@@ -76,6 +76,20 @@ def test_a_spec_named_through_a_link_is_written_where_the_link_points_and_the_li
     assert "edge @1 -> @2\n" in real.read_text() and "edge   @1" not in real.read_text()
 
 
+@pytest.mark.parametrize("command", ["compile", "plot"])
+def test_every_named_output_file_follows_a_link_alike(tmp_path, command):
+    """Regression: `compile -o LINK` was refused while `select -o LINK` and `convert -o LINK` followed it."""
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone "zoo:bert-tiny"\nedge @1 -> @3\n')
+    suffix = ".safetensors" if command == "compile" else ".png"
+    real, link = tmp_path / f"real{suffix}", tmp_path / f"link{suffix}"
+    real.write_bytes(b"old")
+    link.symlink_to(real)
+    args = ["compile", str(spec), "-o", str(link)] if command == "compile" else ["plot", str(spec), "--out", str(link)]
+    assert main(args) == 0
+    assert link.is_symlink() and os.readlink(link) == str(real) and real.read_bytes() != b"old"
+
+
 # -- 2. outputs never over inputs ---------------------------------------------------------------
 def test_an_output_folder_may_not_be_hold_or_sit_inside_an_input(tmp_path):
     model = tmp_path / "model"

@@ -111,7 +111,8 @@ def run_compile(args) -> int:
         store_snapshot(ref, args.frontend, args.trust_code)
     report = compile_report(model)
     if args.output:  # a snapshot knows the backbone's fingerprint: saving need not load the backbone
-        save_adapters(model, args.output, metadata={FINGERPRINT_KEY: weights_digest(snapshot)} if snapshot else None)
+        save_adapters(model, args.output, metadata={FINGERPRINT_KEY: weights_digest(snapshot)} if snapshot else None,
+                      follow_link=True)  # a file the user named: a link to one is followed, as select -o does
     if args.json:
         print(json.dumps(report, indent=2))
     else:
