@@ -117,8 +117,8 @@ def read_journal(path: Path) -> list[dict]:
             if not isinstance(record, dict) or "event" not in record or last:
                 raise ValueError("incomplete")
         except (ValueError, SearchError):
-            if number >= len(lines) - 1 and (last or not lines[-1].strip()):
-                break  # the line being written when the search was killed
+            if number >= len(lines) - 1 and (last or not lines[-1].strip()) and line.startswith(b"{"):
+                break  # the line being written when the search was killed (a record starts with "{")
             raise SearchError(f"{path}:{number}: the journal is damaged (not a JSON record)",
                               hint="restore the file, or start a new search in another folder") from None
         records.append(record)

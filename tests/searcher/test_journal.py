@@ -27,6 +27,17 @@ def test_a_cut_off_last_line_is_dropped_and_cut_from_the_file(tmp_path):
     assert path.read_text() == good
 
 
+def test_a_last_line_that_is_no_record_begun_is_an_error_and_the_file_is_kept(tmp_path):
+    """Regression: any last line without a newline was taken as a cut-off write and cut, so a journal
+    replaced by other bytes (here, one line of them) was emptied and the search started over."""
+    path = tmp_path / JOURNAL
+    garbage = b"\x00\x01 not a journal at all"
+    path.write_bytes(garbage)
+    with pytest.raises(SearchError, match=r"journal.jsonl:1: the journal is damaged"):
+        read_journal(path)
+    assert path.read_bytes() == garbage
+
+
 def test_a_damaged_line_in_the_middle_is_an_error(tmp_path):
     path = tmp_path / JOURNAL
     path.write_text('{"event": "x", "trial": 0}\nnot json\n{"event": "x", "trial": 1}\n')
