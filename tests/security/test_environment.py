@@ -32,3 +32,37 @@ def test_an_environment_that_names_no_usable_cache_folder_runs_without_the_cache
         assert folder is None
     assert tc.write_entry("x.pt", {"format": tc.FORMAT}) is (folder is not None)
     assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
+
+
+TASK = "wordnet:noun.animal,noun.food,noun.plant?per_class=10"
+
+
+@pytest.fixture()
+def spec(tmp_path):
+    path = tmp_path / "s.adapt"
+    path.write_text('backbone "zoo:bert-tiny"\nparallel @2 -> @3 { rank = 2 }\n')
+    return path
+
+
+@pytest.mark.parametrize("variables, code, message", [
+    ({"RANK": "abc"}, 2, "error: RANK='abc' is not a whole number"),  # was int('abc'): an internal error
+    ({"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "-1"}, 2, "error: LOCAL_RANK='-1' is not a whole number"),
+    # a stale RANK=1 in a lone shell: it trained, believed it was not rank 0 and left spec.adapt unwritten
+    ({"RANK": "1"}, 2, "error: RANK=1, WORLD_SIZE=(unset), LOCAL_RANK=(unset) do not describe a process group"),
+    ({"RANK": "5", "WORLD_SIZE": "2"}, 2, "error: RANK=5, WORLD_SIZE=2"),
+    # torchrun's variables without its rendezvous: torch's ValueError was an internal error
+    ({"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": None}, 1, "error: cannot join the torchrun process group: "),
+])
+def test_torchrun_variables_that_describe_no_group_are_one_line(spec, tmp_path, monkeypatch, capsys, variables,
+                                                                code, message):
+    from adaptgraph.cli import main
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.delenv(name, raising=False) if value is None else monkeypatch.setenv(name, value)
+    out = tmp_path / "run"
+    assert main(["train", str(spec), "--task", TASK, "--epochs", "1", "--out", str(out), "--no-progress"]) == code
+    err = capsys.readouterr().err
+    assert err.startswith(message) and "internal error" not in err
+    assert not (out / "metrics.json").exists()
