@@ -115,10 +115,38 @@ def _main(argv: list[str] | None) -> int:
     except Exception as e:  # a bug in adaptgraph: say so plainly, keep the traceback for the debug variable
         if os.environ.get("ADAPTGRAPH_DEBUG"):
             raise
+        library = failed_import(e)
+        if library is not None:  # not adaptgraph's bug: a library that cannot start in this environment
+            print(f"error: the {library} package does not import: {type(e).__name__}: {_first_line(e)}\n"
+                  f"    hint: a variable in the environment that {library} reads may hold a bad value "
+                  f"(ADAPTGRAPH_DEBUG=1 shows where)", file=sys.stderr)
+            return 1
         print(f"internal error: {type(e).__name__}: {e}\n"
               "This is a bug in adaptgraph; rerun with ADAPTGRAPH_DEBUG=1 for the traceback and report it.",
               file=sys.stderr)
         return 3
+
+
+def failed_import(e: BaseException) -> str | None:
+    """The top-level package (not adaptgraph) whose import raised ``e``, or None.
+
+    Libraries read the environment when they are imported (huggingface_hub ``HF_HUB_ETAG_TIMEOUT``,
+    matplotlib ``MPLBACKEND``) and raise ``ValueError`` on a bad value; adaptgraph imports them lazily,
+    so that happens deep inside a command. The traceback shows it: below adaptgraph's frames, the
+    module-level code (``<module>``) of another package; the deepest names the one that raised."""
+    inside, found, tb = False, None, e.__traceback__
+    while tb is not None:
+        package = str(tb.tb_frame.f_globals.get("__name__", "")).partition(".")[0]
+        if package == "adaptgraph":
+            inside = True
+        elif inside and tb.tb_frame.f_code.co_name == "<module>" and package:
+            found = package  # the deepest one: transformers imports huggingface_hub, which reads the variable
+        tb = tb.tb_next
+    return found
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [""])[0][:300]
 
 
 @contextlib.contextmanager

@@ -66,3 +66,27 @@ def test_torchrun_variables_that_describe_no_group_are_one_line(spec, tmp_path, 
     err = capsys.readouterr().err
     assert err.startswith(message) and "internal error" not in err
     assert not (out / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("variable, argv, package", [
+    ("MPLBACKEND=bogus", ["plot", "{spec}", "--out", "{tmp}/p.png"], "matplotlib"),
+    ("HF_HUB_ETAG_TIMEOUT=abc", ["points", "hf:minilm"], "huggingface_hub"),
+])
+def test_a_library_that_cannot_import_in_this_environment_is_one_line(spec, tmp_path, variable, argv, package):
+    # both raised ValueError while adaptgraph imported them lazily: "internal error ... a bug in adaptgraph"
+    name, value = variable.split("=")
+    pytest.importorskip("matplotlib" if package == "matplotlib" else "transformers")
+    done = run_cli([a.format(spec=spec, tmp=tmp_path) for a in argv], {name: value})
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"error: the {package} package does not import: ValueError: ")
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+
+
+def run_cli(argv, env=None, cwd=None, **kw):
+    """``python -m adaptgraph ARGV`` in a fresh process, with ``env`` added to this environment."""
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "adaptgraph", *argv], capture_output=True, text=True,
+                          env=environment, cwd=cwd, timeout=120, **kw)
