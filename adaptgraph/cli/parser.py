@@ -16,6 +16,7 @@ import warnings
 
 from .. import progress
 from .number_flags import check_number_flags
+from ..fileio.working_folder import check_working_folder
 from ..errors import AdaptGraphError
 
 COMMAND_MODULES = ("spec_commands", "graph_commands", "train_commands", "score_commands", "search_commands",
@@ -92,6 +93,7 @@ def _main(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     try:
         check_number_flags(_command_actions(parser, args.command), args)
+        check_working_folder()
         with progress.for_command(args.no_progress) if hasattr(args, "no_progress") else contextlib.nullcontext():
             return int(args.run(args) or 0)
     except AdaptGraphError as e:

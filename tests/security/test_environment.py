@@ -90,3 +90,37 @@ def run_cli(argv, env=None, cwd=None, **kw):
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})}
     return subprocess.run([sys.executable, "-m", "adaptgraph", *argv], capture_output=True, text=True,
                           env=environment, cwd=cwd, timeout=120, **kw)
+
+
+def test_a_deleted_current_folder_is_one_line(spec, tmp_path, monkeypatch, capsys):
+    from adaptgraph.cli import main
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert main(["check", str(spec)]) == 1
+    assert capsys.readouterr().err.startswith("error: the current folder no longer exists (it was deleted or moved)")
+
+
+def test_a_current_folder_deeper_than_path_max_still_loads_torch(spec, tmp_path):
+    # torch's oneMKL aborted the process on import ("Intel oneMKL FATAL ERROR", exit 2) past 4,096 bytes
+    import subprocess
+    import sys
+
+    name, levels = "d" * 200, 4200 // 201 + 1
+    fd = os.open(tmp_path, os.O_RDONLY)
+    for _ in range(levels):  # step by step: the whole path is too long for one call
+        os.mkdir(name, dir_fd=fd)
+        fd, parent = os.open(name, os.O_RDONLY, dir_fd=fd), fd
+        os.close(parent)
+    with open(os.open("s.adapt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+        f.write(spec.read_bytes())
+    os.close(fd)
+    # a process that steps down the folders one at a time, then runs the command line there
+    walk = (f"import os, runpy, sys; os.chdir({str(tmp_path)!r}); [os.chdir({name!r}) for _ in range({levels})]; "
+            "sys.argv = ['adaptgraph', 'compile', 's.adapt']; runpy.run_module('adaptgraph', run_name='__main__')")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "ADAPTGRAPH_TRACE_CACHE": "off"}
+    done = subprocess.run([sys.executable, "-c", walk], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "trainable parameters: 322" in done.stdout
