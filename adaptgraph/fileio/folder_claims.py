@@ -74,15 +74,33 @@ def new_run_folder(kind: str, root: str | os.PathLike = "runs") -> Path:
     ``mkdir`` without ``exist_ok`` reserves the name, so two runs started in the same second
     get different folders and an existing folder is never reused.
     """
+    _make_root(Path(root))
     base = Path(root) / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     for n in range(10_000):
         path = base if n == 0 else base.with_name(f"{base.name}-{n}")
         try:
-            path.mkdir(parents=True)
+            path.mkdir()  # the root exists: an existing name is a taken name, nothing else
             return path
         except FileExistsError:
             continue
+        except OSError as e:
+            raise os_failure(e, path, "cannot make the run folder", RunFolderError, hint="pass --out DIR") from None
     raise RunFolderError(f"{base}: 10,000 run folders of this second exist already", hint="pass --out DIR")
+
+
+def _make_root(root: Path) -> None:
+    """``root`` (``runs/``) made if missing; RunFolderError when it is not a folder that can be used. Made
+    apart from the run folder so that a ``runs`` that is a file or a dangling link is not mistaken for a
+    taken run name (a dangling ``runs`` link read as 10,000 run folders of this second)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file, a FIFO, or a link to nothing
+        what = f"a symbolic link to {os.readlink(root)}, which leads to no folder" if root.is_symlink() else \
+            "not a folder"
+        raise RunFolderError(f"{root}: cannot make run folders in it: it is {what}",
+                             hint="move it away, or pass --out DIR") from None
+    except OSError as e:
+        raise os_failure(e, root, "cannot make run folders in it", RunFolderError, hint="pass --out DIR") from None
 
 
 def discard_if_unused(path: Path) -> None:

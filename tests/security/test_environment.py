@@ -124,3 +124,21 @@ def test_a_current_folder_deeper_than_path_max_still_loads_torch(spec, tmp_path)
     done = subprocess.run([sys.executable, "-c", walk], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "trainable parameters: 322" in done.stdout
+
+
+@pytest.mark.parametrize("plant, says", [
+    ("file", "runs: cannot make run folders in it: it is not a folder"),
+    ("dangling link", "runs: cannot make run folders in it: it is a symbolic link to "),  # was: "10,000 run
+    ("fifo", "runs: cannot make run folders in it: it is not a folder"),  # folders of this second exist already"
+])
+def test_a_default_runs_folder_that_is_no_folder_is_named_as_such(spec, tmp_path, monkeypatch, capsys, plant, says):
+    from adaptgraph.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / "runs"
+    {"file": lambda: runs.write_text("mine\n"), "dangling link": lambda: runs.symlink_to(tmp_path / "nowhere"),
+     "fifo": lambda: os.mkfifo(runs)}[plant]()
+    assert main(["train", str(spec), "--task", TASK, "--epochs", "1", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {says}"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "s.adapt"]
