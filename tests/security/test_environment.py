@@ -142,3 +142,26 @@ def test_a_default_runs_folder_that_is_no_folder_is_named_as_such(spec, tmp_path
     err = capsys.readouterr().err
     assert err.startswith(f"error: {says}"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "s.adapt"]
+
+
+def test_a_search_needs_no_temporary_folder(tmp_path, monkeypatch, capsys):
+    # each trial's weights went through tempfile.TemporaryDirectory(): a full TMPDIR failed the final
+    # retraining, the search still exited 0 and listed a best.safetensors it never wrote
+    import errno
+    import tempfile
+
+    from adaptgraph.cli import main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "tmp"))
+
+    for name in ("TemporaryDirectory", "NamedTemporaryFile"):  # TMPDIR's; atomic writes use mkstemp beside
+        monkeypatch.setattr(tempfile, name, full)  # their target, which this test leaves alone
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n" + "".join(f"{w} {i},{w}\n" for w in ("cat", "bread", "saw") for i in range(20)))
+    out = tmp_path / "out"
+    assert main(["search", "--task", f"csv:{data}", "--backbone", "zoo:bert-tiny", "-k", "1", "--no-baseline",
+                 "--epochs", "1", "--no-progress", "--out", str(out)]) == 0
+    listed = capsys.readouterr().out.splitlines()[-1].split(": ", 1)[1].split(", ")
+    assert "best.safetensors" in listed
+    assert set(listed) <= {p.name for p in out.iterdir()}
