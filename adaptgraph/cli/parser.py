@@ -84,8 +84,41 @@ def _command_module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    with _spec_warnings_shown_plainly():
+    with _spec_warnings_shown_plainly(), _termination_unwinds():
         return _main(argv)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the command is, as Ctrl-C is, so that what it was writing is
+    cleaned up (a temporary file beside its target, merge's staged folder) and a search says how to
+    resume; killed by the default action, the process left them behind."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _termination_unwinds():
+    """SIGTERM and SIGHUP raise ``Terminated`` while a command runs (in the main thread; a signal the
+    caller ignores, as ``nohup`` does SIGHUP, stays ignored)."""
+    import signal
+    import threading
+
+    def unwind(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)
+            if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+                previous[number] = signal.signal(number, unwind)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -101,9 +134,10 @@ def _main(argv: list[str] | None) -> int:
             raise
         print(e.format(), file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, Terminated) else 2  # SIGINT
+        print("terminated" if isinstance(e, Terminated) else "interrupted", file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:
         return 0
     except OSError as e:  # what the OS refused outside adaptgraph's own reads and writes (transformers saving)

@@ -165,3 +165,23 @@ def test_a_search_needs_no_temporary_folder(tmp_path, monkeypatch, capsys):
     listed = capsys.readouterr().out.splitlines()[-1].split(": ", 1)[1].split(", ")
     assert "best.safetensors" in listed
     assert set(listed) <= {p.name for p in out.iterdir()}
+
+
+@pytest.mark.parametrize("signal_name, code", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
+def test_a_command_terminated_mid_write_leaves_no_half_file(tmp_path, signal_name, code):
+    # the default action of SIGTERM and SIGHUP killed the process between the temporary file and the rename:
+    # a .s.adapt.XXXX.tmp stayed beside the spec (and merge's staged .OUT.new-XXXX folder beside its output)
+    import subprocess
+    import sys
+
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone   "zoo:bert-tiny"\nparallel @2 -> @3 {  rank = 2 }\n')
+    before = spec.read_bytes()
+    killer = ("import os, signal, sys; from adaptgraph.cli import main; "
+              f"os.fsync = lambda fd: os.kill(os.getpid(), signal.{signal_name}); "
+              f"sys.exit(main(['fmt', '--write', {str(spec)!r}]))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == code, done.stderr
+    assert done.stderr.strip() in ("terminated", "interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.adapt"] and spec.read_bytes() == before
