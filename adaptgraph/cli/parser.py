@@ -3,8 +3,9 @@
 Each command lives in ``adaptgraph/cli/commands/`` and registers itself here. Errors
 are mapped to messages and exit codes in one place: 1 for problems with the
 user's input (and for what the operating system refuses: a full disk, a read-only
-folder, one line naming the path), 2 for usage errors, 130 for Ctrl-C. ``ADAPTGRAPH_DEBUG=1`` shows
-tracebacks; without it a user never sees one.
+folder, one line naming the path), 2 for usage errors, 130 for Ctrl-C (143 and 129 for
+SIGTERM and SIGHUP, which unwind alike). ``ADAPTGRAPH_DEBUG=1`` shows tracebacks; without it a
+user never sees one.
 """
 from __future__ import annotations
 
