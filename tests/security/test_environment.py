@@ -127,20 +127,26 @@ def test_a_current_folder_deeper_than_path_max_still_loads_torch(spec, tmp_path)
 
 
 @pytest.mark.parametrize("plant, says", [
-    ("file", "runs: cannot make run folders in it: it is not a folder"),
-    ("dangling link", "runs: cannot make run folders in it: it is a symbolic link to "),  # was: "10,000 run
-    ("fifo", "runs: cannot make run folders in it: it is not a folder"),  # folders of this second exist already"
+    ("file", "runs is a file, not a folder"),
+    ("dangling link", "runs is a symbolic link to "),  # was: "10,000 run folders of this second exist already",
+    ("fifo", "runs is a FIFO, not a folder"),  # and for search "cannot create the run folder (it already exists)"
 ])
-def test_a_default_runs_folder_that_is_no_folder_is_named_as_such(spec, tmp_path, monkeypatch, capsys, plant, says):
+@pytest.mark.parametrize("command", ["train", "search", "train --out runs/a/b"])
+def test_a_default_runs_folder_that_is_no_folder_is_named_as_such(spec, tmp_path, monkeypatch, capsys, plant, says,
+                                                                   command):
     from adaptgraph.cli import main
 
     monkeypatch.chdir(tmp_path)
     runs = tmp_path / "runs"
     {"file": lambda: runs.write_text("mine\n"), "dangling link": lambda: runs.symlink_to(tmp_path / "nowhere"),
      "fifo": lambda: os.mkfifo(runs)}[plant]()
-    assert main(["train", str(spec), "--task", TASK, "--epochs", "1", "--no-progress"]) == 1
+    if command.startswith("train"):
+        argv = ["train", str(spec), "--task", TASK, "--epochs", "1", *command.split()[1:]]
+    else:
+        argv = ["search", "--task", TASK, "--backbone", "zoo:bert-tiny", "-k", "1", "--epochs", "1"]
+    assert main([*argv, "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {says}"), err
+    assert err.startswith("error: runs") and says in err.splitlines()[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "s.adapt"]
 
 
