@@ -191,3 +191,14 @@ def test_a_command_terminated_mid_write_leaves_no_half_file(tmp_path, signal_nam
     assert done.returncode == code, done.stderr
     assert done.stderr.strip() in ("terminated", "interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.adapt"] and spec.read_bytes() == before
+
+
+def test_a_wordnet_folder_holding_a_fifo_says_so(tmp_path, monkeypatch):
+    # ADAPTGRAPH_WORDNET_DIR with a FIFO named data.noun was reported as "does not exist"
+    from adaptgraph.errors import TaskError
+    from adaptgraph.tasks import load_task
+
+    os.mkfifo(tmp_path / "data.noun")
+    monkeypatch.setenv("ADAPTGRAPH_WORDNET_DIR", str(tmp_path))
+    with pytest.raises(TaskError, match=r"data\.noun is not a regular file"):
+        load_task("wordnet:noun.animal,noun.food?per_class=5")
