@@ -19,6 +19,7 @@ from .. import progress
 from .number_flags import check_number_flags
 from ..fileio.working_folder import check_working_folder
 from ..errors import AdaptGraphError
+from ..fileio.oserrors import describe_os_error, library_os_error
 
 COMMAND_MODULES = ("spec_commands", "graph_commands", "train_commands", "score_commands", "search_commands",
                    "interop_commands", "plot_commands",
@@ -152,6 +153,13 @@ def _main(argv: list[str] | None) -> int:
     except Exception as e:  # a bug in adaptgraph: say so plainly, keep the traceback for the debug variable
         if os.environ.get("ADAPTGRAPH_DEBUG"):
             raise
+        refused = library_os_error(e)
+        if refused is not None:  # not adaptgraph's bug: a library (torch.compile, a C compiler) hit the OS
+            reason, hint = describe_os_error(refused)
+            print(f"error: the operating system refused ({reason}) inside {_package_of(e)}: {type(e).__name__}: "
+                  f"{_first_line(e)}\n    hint: {hint} (libraries write their temporary files to "
+                  f"TMPDIR={os.environ.get('TMPDIR', '(unset: /tmp)')})", file=sys.stderr)
+            return 1
         library = failed_import(e)
         if library is not None:  # not adaptgraph's bug: a library that cannot start in this environment
             print(f"error: the {library} package does not import: {type(e).__name__}: {_first_line(e)}\n"
@@ -180,6 +188,10 @@ def failed_import(e: BaseException) -> str | None:
             found = package  # the deepest one: transformers imports huggingface_hub, which reads the variable
         tb = tb.tb_next
     return found
+
+
+def _package_of(e: BaseException) -> str:
+    return (type(e).__module__ or "a library").partition(".")[0]
 
 
 def _first_line(e: BaseException) -> str:

@@ -202,3 +202,38 @@ def test_a_wordnet_folder_holding_a_fifo_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("ADAPTGRAPH_WORDNET_DIR", str(tmp_path))
     with pytest.raises(TaskError, match=r"data\.noun is not a regular file"):
         load_task("wordnet:noun.animal,noun.food?per_class=5")
+
+
+class _LibraryError(Exception):
+    """Stands for torch.compile's InductorError, which wraps what the OS refused in its own error."""
+
+
+_LibraryError.__module__ = "torch._inductor.exc"
+
+
+@pytest.mark.parametrize("raised", [
+    lambda: _chained(_LibraryError("OSError: [Errno 28] No space left on device")),
+    lambda: _LibraryError("CppCompileError: fatal error: error writing to /tmp/x.s: No space left on device"),
+    lambda: _LibraryError("could not write (os error 28)"),
+])
+def test_a_full_temporary_folder_inside_a_library_is_one_line(spec, monkeypatch, capsys, raised):
+    # train --torch-compile with a full TMPDIR: "internal error: InductorError: OSError: [Errno 28] ..."
+    from adaptgraph.cli import main, parser
+
+    def fail():
+        raise raised()
+
+    monkeypatch.setenv("TMPDIR", "/full/tmp")
+    monkeypatch.setattr(parser, "check_working_folder", fail)
+    assert main(["check", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the operating system refused (the disk is full) inside torch: _LibraryError: ")
+    assert "TMPDIR=/full/tmp" in err and "internal error" not in err
+
+
+def _chained(error: Exception) -> Exception:
+    try:
+        raise OSError(28, "No space left on device")
+    except OSError as e:
+        error.__cause__ = e
+    return error
