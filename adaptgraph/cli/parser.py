@@ -153,6 +153,11 @@ def _main(argv: list[str] | None) -> int:
     except Exception as e:  # a bug in adaptgraph: say so plainly, keep the traceback for the debug variable
         if os.environ.get("ADAPTGRAPH_DEBUG"):
             raise
+        if _output_cannot_encode(e):  # PYTHONIOENCODING=ascii, or a Latin-1 locale, and a name like spéc.adapt
+            print(f"error: the output holds text the output's encoding ({e.encoding}) cannot write: "
+                  f"{e.object[e.start:e.end]!r}\n    hint: set PYTHONIOENCODING=utf-8 (or a UTF-8 locale, "
+                  "LC_ALL=C.UTF-8)", file=sys.stderr)
+            return 1
         refused = library_os_error(e)
         if refused is not None:  # not adaptgraph's bug: a library (torch.compile, a C compiler) hit the OS
             reason, hint = describe_os_error(refused)
@@ -188,6 +193,22 @@ def failed_import(e: BaseException) -> str | None:
             found = package  # the deepest one: transformers imports huggingface_hub, which reads the variable
         tb = tb.tb_next
     return found
+
+
+def _output_cannot_encode(e: BaseException) -> bool:
+    """Whether ``e`` is the standard output refusing text its encoding cannot write. Escaping it instead
+    would change what ``fmt`` or ``convert`` print without a word, so the command stops."""
+    if not isinstance(e, UnicodeEncodeError):
+        return False
+    import codecs
+
+    def same(encoding) -> bool:
+        try:
+            return codecs.lookup(encoding).name == codecs.lookup(e.encoding).name
+        except (LookupError, TypeError):
+            return False
+
+    return any(same(getattr(stream, "encoding", None)) for stream in (sys.stdout, sys.stderr))
 
 
 def _package_of(e: BaseException) -> str:

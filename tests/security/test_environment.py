@@ -237,3 +237,12 @@ def _chained(error: Exception) -> Exception:
     except OSError as e:
         error.__cause__ = e
     return error
+
+
+def test_an_output_encoding_that_cannot_write_a_name_is_one_line(spec, tmp_path):
+    # PYTHONIOENCODING=ascii (or a Latin-1 locale) and spéc.adapt: "internal error: UnicodeEncodeError"
+    named = tmp_path / "spéc.adapt"
+    named.write_bytes(spec.read_bytes())
+    done = run_cli(["check", str(named)], {"PYTHONIOENCODING": "ascii"})
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: the output holds text the output's encoding (ascii) cannot write: '\\xe9'")
