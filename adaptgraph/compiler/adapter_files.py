@@ -48,6 +48,13 @@ def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dic
     ``follow_link``: ``path`` is a file the user named (``compile -o``), which may be a link whose file
     is then replaced, as ``select -o`` and ``convert -o`` do (otherwise a link is refused)."""
     check_path(path, "path")
+    write_bytes_atomic(path, adapter_file_bytes(model, extra, metadata), follow_link=follow_link)
+
+
+def adapter_file_bytes(model: torch.nn.Module, extra: dict[str, dict[str, torch.Tensor]] | None = None,
+                       metadata: dict[str, str] | None = None) -> bytes:
+    """The bytes ``save_adapters`` writes, made in memory (a search keeps its trials' weights without a
+    temporary folder, so a full or missing ``TMPDIR`` cannot fail a trial)."""
     if metadata is not None and not (isinstance(metadata, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
         raise ArgumentError("metadata must be a dict of str to str (safetensors metadata is text)")
@@ -59,7 +66,7 @@ def save_adapters(model: torch.nn.Module, path: str | Path, extra: dict[str, dic
             "backbone": info.backbone_ref, "seed": str(info.seed)}
     if FINGERPRINT_KEY not in meta:  # given by a caller that has it without loading the backbone again
         meta.update(_fingerprint_of(info.backbone_ref))
-    write_bytes_atomic(path, save_bytes(tensors, metadata=meta), follow_link=follow_link)
+    return save_bytes(tensors, metadata=meta)
 
 
 def read_adapter_file(path: str | Path, require: tuple[str, ...] = ()) -> AdapterFile:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import RunFolderError
-from .folders import check_outputs, refuse_link_to_replace
+from .folders import check_outputs, make_folder, refuse_link_to_replace
 from .oserrors import os_failure
 
 try:
@@ -74,15 +74,25 @@ def new_run_folder(kind: str, root: str | os.PathLike = "runs") -> Path:
     ``mkdir`` without ``exist_ok`` reserves the name, so two runs started in the same second
     get different folders and an existing folder is never reused.
     """
+    _make_root(Path(root))
     base = Path(root) / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     for n in range(10_000):
         path = base if n == 0 else base.with_name(f"{base.name}-{n}")
         try:
-            path.mkdir(parents=True)
+            path.mkdir()  # the root exists: an existing name is a taken name, nothing else
             return path
         except FileExistsError:
             continue
+        except OSError as e:
+            raise os_failure(e, path, "cannot make the run folder", RunFolderError, hint="pass --out DIR") from None
     raise RunFolderError(f"{base}: 10,000 run folders of this second exist already", hint="pass --out DIR")
+
+
+def _make_root(root: Path) -> None:
+    """``root`` (``runs/``) made if missing, apart from the run folder, so that a ``runs`` that is a file
+    or a dangling link is named, not mistaken for a taken run name (a dangling ``runs`` link read as
+    10,000 run folders of this second)."""
+    make_folder(root, RunFolderError, "cannot make run folders in it", hint=f"move {root} away, or pass --out DIR")
 
 
 def discard_if_unused(path: Path) -> None:
@@ -126,8 +136,8 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     out = Path(path)
     check_folder(out, kind, inputs, replaced)  # before creating the lock file: a refused folder is left as it was
+    make_folder(out, RunFolderError, "cannot create the run folder", hint="choose a folder you can write to")
     try:
-        out.mkdir(parents=True, exist_ok=True)
         # never through a link: a planted .adaptgraph.lock -> ~/.bashrc must not be truncated
         fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as e:

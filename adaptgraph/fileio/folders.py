@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -35,6 +36,29 @@ def check_outputs(out, inputs: Mapping[str, object], error: type[AdaptGraphError
                     f"(resolved: {source}), which this command reads",
                     hint="choose an --out folder apart from every input: writing there would replace "
                          "what is being read")
+
+
+def make_folder(path, error: type[AdaptGraphError] = FileAccessError, doing: str = "cannot make the folder",
+                hint: str = "") -> None:
+    """``mkdir -p path``; when a part of it is in the way (a file, a FIFO, a link that leads to no folder),
+    that part is named: the OS says only "it already exists" or "not a folder", of the whole path."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        blocker = next((p for p in [*reversed(path.parents), path] if os.path.lexists(p) and not p.is_dir()), None)
+        if blocker is None:  # pragma: no cover - changed under us
+            raise os_failure(e, path, doing, error, hint) from None
+        raise error(f"{path}: {doing}: {blocker} is {_not_a_folder(blocker)}",
+                    hint=hint or f"move {blocker} away, or choose another path") from None
+    except OSError as e:
+        raise os_failure(e, path, doing, error, hint) from None
+
+
+def _not_a_folder(path: Path) -> str:
+    if path.is_symlink():
+        return f"a symbolic link to {os.readlink(path)}, which leads to no folder"
+    return "a FIFO, not a folder" if stat.S_ISFIFO(os.stat(path).st_mode) else "a file, not a folder"
 
 
 def _resolved(path) -> Path:

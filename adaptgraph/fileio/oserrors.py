@@ -43,12 +43,24 @@ def os_failure(e: OSError, path, doing: str = "cannot use", error: type[AdaptGra
     return error(f"{os.fspath(shown)}: {doing} ({reason})", hint=hint or default_hint)
 
 
-def library_os_error(e: Exception) -> OSError | None:
-    """The OSError inside a library's own error (safetensors' Rust writer says ``... (os error 28)``), or None."""
-    if isinstance(e, OSError):
-        return e
-    found = re.search(r"\(os error (\d+)\)", str(e))
-    if found is None:
-        return None
-    number = int(found.group(1))
-    return OSError(number, os.strerror(number))
+_SAID_PLAINLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # a compiler's "error writing to X: No space left ..."
+
+
+def library_os_error(e: BaseException) -> OSError | None:
+    """The OSError inside a library's own error, or None: an OSError it was raised from (torch.compile's
+    ``InductorError`` around a full ``TMPDIR``), an errno in its message (safetensors' Rust writer says
+    ``... (os error 28)``, others ``[Errno 28]``), or the words of a full or read-only disk (a C compiler's)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno is not None:
+            return e
+        found = re.search(r"\(os error (\d+)\)|\[Errno (\d+)\]", str(e))
+        if found is not None:
+            number = int(found.group(1) or found.group(2))
+            return OSError(number, os.strerror(number))
+        for number in _SAID_PLAINLY:
+            if os.strerror(number) in str(e):
+                return OSError(number, os.strerror(number))
+        e = e.__cause__ or e.__context__
+    return None

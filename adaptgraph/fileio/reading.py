@@ -42,12 +42,23 @@ def read_text(path, kind: str, *, error: type[AdaptGraphError] = FileAccessError
               encoding: str = "utf-8-sig") -> str:
     """``read_bytes`` decoded; bytes that are not UTF-8 are ``error`` naming the line and the byte."""
     raw = read_bytes(path, kind, error=error, what=what)
+    refuse_nul(raw, path, error, what)
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         raise error(f"{os.fspath(path)}:{line}: {what} is not UTF-8 text (byte 0x{raw[e.start]:02x})",
                     hint="save it as UTF-8") from None
+
+
+def refuse_nul(raw: bytes, path, error: type[AdaptGraphError] = FileAccessError, what: str = "the file",
+               hint: str = "save it as UTF-8") -> None:
+    """``error`` naming the line when ``raw`` holds a NUL byte: no text file does, but a binary file does, and
+    so does UTF-16, whose ASCII letters decode as UTF-8 with a NUL between each (read as text, silently)."""
+    if b"\0" in raw:
+        line = raw.count(b"\n", 0, raw.index(b"\0")) + 1
+        raise error(f"{os.fspath(path)}:{line}: {what} holds a NUL byte, so it is not text (UTF-16? binary?)",
+                    hint=hint)
 
 
 def is_regular_file(path) -> bool:

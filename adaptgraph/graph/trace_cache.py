@@ -108,12 +108,23 @@ def cached_trace(module: nn.Module, inputs: tuple, frontend: str, leaf_modules: 
 
 
 def cache_dir() -> Path | None:
-    """The cache folder, or None when ``$ADAPTGRAPH_TRACE_CACHE`` is ``off``."""
+    """The cache folder, or None when ``$ADAPTGRAPH_TRACE_CACHE`` is ``off`` or no folder can be named.
+
+    Never raises: the cache only saves time, so an environment that names no usable folder (``HOME``
+    unset for a user without a passwd entry, ``~nobody-here``) runs without it.
+    A relative ``XDG_CACHE_HOME`` is ignored, as the XDG specification asks, and a relative ``HOME``
+    gives no cache: either would scatter caches into whatever folder a command runs in."""
     value = os.environ.get(ENV)
-    if value is not None:
-        return None if value.strip().lower() in ("", "off", "0", "false", "no") else Path(value).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "adaptgraph" / "traces"
+    try:
+        if value is not None:
+            if value.strip().lower() in ("", "off", "0", "false", "no"):
+                return None
+            return Path(value).expanduser()
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+        return base / "adaptgraph" / "traces" if base.is_absolute() else None  # HOME=relative: as XDG
+    except (RuntimeError, KeyError, OSError):  # no home folder to expand or find
+        return None
 
 
 def trace_key(module: nn.Module, inputs: tuple, frontend: str, leaf_modules: tuple[str, ...] = ()) -> str:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..fileio import read_bytes
 from .records import TrialOutcome
 
 _TASKS: dict = {}  # (reference, seed) -> loaded task, per process: workers run many trials of one task
@@ -116,14 +114,11 @@ def load_task_cached(ref, seed: int):
 
 def _weights(model, head, metrics: dict) -> bytes:
     """The trained adapters and head as the bytes of an adaptgraph ``.safetensors`` file."""
-    from ..compiler.adapter_files import save_adapters
+    from ..compiler.adapter_files import adapter_file_bytes
 
     meta = {"head": json.dumps(head.describe()), "task": str(metrics["task"]),
             "test_accuracy": json.dumps(metrics["test_accuracy"])}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "weights.safetensors"
-        save_adapters(model, path, extra={"head": head.state_dict()}, metadata=meta)
-        return read_bytes(path, "copy")
+    return adapter_file_bytes(model, extra={"head": head.state_dict()}, metadata=meta)
 
 
 @contextlib.contextmanager

@@ -17,10 +17,12 @@ from typing import Sequence
 
 from ..errors import TaskError
 from ..fileio import bound_of, read_bytes
+from ..fileio.reading import refuse_nul
 from ..fileio.json_files import unique_keys
 
 CSV_FIELD_LIMIT = csv.field_size_limit()  # 128 KiB: far beyond max_length tokens of text
 LABEL = "label"
+UTF8_HINT = "save it as UTF-8 (in Excel: CSV UTF-8); data files are read as UTF-8"
 
 Field = tuple[str, str]  # (what it is for: "text", "label", ...; the column or key that holds it)
 
@@ -57,12 +59,13 @@ def _read_text(path: Path) -> str:
         raise TaskError(f"{path}: the data file is larger than {bound_of('data') >> 20} MiB",
                         hint="use a sample of it (per_class=N keeps that many examples of each class), "
                              "or raise the bound with ADAPTGRAPH_MAX_DATA_BYTES=BYTES")
+    refuse_nul(raw, path, TaskError, "the data file", hint=UTF8_HINT)
     try:
         return raw.decode("utf-8-sig")  # Excel writes a BOM before the header
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         raise TaskError(f"{path}:{line}: the file is not UTF-8 text (byte 0x{raw[e.start]:02x})",
-                        hint="save it as UTF-8 (in Excel: CSV UTF-8); data files are read as UTF-8") from None
+                        hint=UTF8_HINT) from None
 
 
 def _csv_rows(path: Path, text: str, fields: Sequence[Field]):
@@ -88,6 +91,9 @@ def _column(path: Path, header: list[str], role: str, column: str) -> int:
     if column not in header:
         raise TaskError(f"{path}: no {role} column '{column}'; the columns are {', '.join(header) or '(none)'}",
                         hint=f"name the {role} column with ?{role}=NAME")
+    if header.count(column) > 1:  # which one holds the labels? as a JSON key given twice, refused
+        raise TaskError(f"{path}:1: the header names the {role} column '{column}' {header.count(column)} times",
+                        hint="give each column its own name")
     return header.index(column)
 
 

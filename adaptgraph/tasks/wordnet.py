@@ -108,7 +108,8 @@ def read_glosses(pos: str, folder: Path | None = None) -> tuple[tuple[str, int],
     """All ``(gloss, lexfile number)`` pairs of one part of speech; TaskError if the file is missing."""
     path = (folder or wordnet_dir()) / f"data.{pos}"
     if not path.is_file():
-        raise TaskError(f"WordNet database not found: {path} does not exist",
+        there = "is not a regular file" if os.path.lexists(path) else "does not exist"  # a FIFO, a folder
+        raise TaskError(f"WordNet database not found: {path} {there}",
                         hint=f"install it with `apt-get install wordnet-base`, or set {WORDNET_DIR_ENV} "
                              "to a folder holding data.noun, data.verb, data.adj and data.adv")
     return _read_pos(str(path), path.stat().st_mtime)

@@ -33,9 +33,41 @@ class Dist:
         return self.world_size > 1
 
 
+LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+_MAX_PROCESSES = 1 << 20
+
+
+def launch() -> tuple[int, int, int]:
+    """``(RANK, WORLD_SIZE, LOCAL_RANK)`` from the environment; ``(0, 1, 0)`` for a lone process.
+
+    torchrun sets whole numbers with ``RANK < WORLD_SIZE``; anything else (a stale ``RANK=1`` left in a
+    shell, ``RANK=abc``) is a UsageError here, once for every reader: it was an internal error
+    (``int('abc')``), or a lone process that believed it was rank 1 trained and skipped writing some of
+    its run folder."""
+    from ..errors import UsageError
+
+    values = []
+    for name, default in zip(LAUNCH_VARIABLES, (0, 1, 0)):
+        raw = os.environ.get(name)
+        if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) < _MAX_PROCESSES):
+            raise UsageError(f"{name}={raw[:40]!r} is not a whole number (torchrun sets RANK, WORLD_SIZE and "
+                             "LOCAL_RANK to whole numbers)", hint=_LAUNCH_HINT)
+        values.append(default if raw is None else int(raw))
+    rank, world, local = values
+    if world < 1 or rank >= world or local >= world:
+        shown = ", ".join(f"{n}={os.environ.get(n, '(unset)')}" for n in LAUNCH_VARIABLES)
+        raise UsageError(f"{shown} do not describe a process group: torchrun sets RANK and LOCAL_RANK below "
+                         "WORLD_SIZE", hint=_LAUNCH_HINT)
+    return rank, world, local
+
+
+_LAUNCH_HINT = ("start the command with torchrun, or unset the variables to run in one process "
+                "(env -u RANK -u WORLD_SIZE -u LOCAL_RANK adaptgraph ...)")
+
+
 def launched_by_torchrun() -> bool:
-    """Whether the environment describes a group of more than one process."""
-    return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """Whether the environment describes a group of more than one process (torchrun sets RANK too)."""
+    return launch()[1] > 1 and "RANK" in os.environ
 
 
 def is_main_process() -> bool:
@@ -44,24 +76,30 @@ def is_main_process() -> bool:
     Reads the environment, so it works before :func:`start` (e.g. in a command
     that writes files before training starts).
     """
-    return int(os.environ.get("RANK", "0")) == 0
+    return launch()[0] == 0
 
 
 def start(device_type: str) -> Dist:
     """Join (or reuse) the process group described by the environment; a one-process Dist otherwise."""
     if dist.is_available() and dist.is_initialized():
-        return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        return Dist(dist.get_rank(), dist.get_world_size(), launch()[2])
     if not launched_by_torchrun():
         return Dist()
     backend = "nccl" if device_type == "cuda" else "gloo"
-    dist.init_process_group(backend=backend)
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), owns_group=True)
+    try:
+        dist.init_process_group(backend=backend)
+    except (ValueError, RuntimeError) as e:  # MASTER_ADDR unset, a port in use, a peer that never came
+        from ..errors import TrainingError
+
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise TrainingError(f"cannot join the torchrun process group: {reason}", hint=_LAUNCH_HINT) from None
+    return Dist(dist.get_rank(), dist.get_world_size(), launch()[2], owns_group=True)
 
 
 def current() -> Dist:
     """The group this process is in now, without creating one."""
     if dist.is_available() and dist.is_initialized():
-        return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        return Dist(dist.get_rank(), dist.get_world_size(), launch()[2])
     return Dist()
 
 

@@ -132,3 +132,24 @@ def test_numbers_in_task_options_are_ascii_integers(tmp_path, option):
     key, value = option.split("=")
     assert _error(f"csv:{path}?{option}") == (
         f"error: option {key}={value} of task 'csv:{path}?{option}' must be an integer >= 1")
+
+
+@pytest.mark.parametrize("column", ["label", "text"])
+def test_a_csv_header_naming_a_wanted_column_twice_is_refused(tmp_path, column):
+    # "text,label,label" trained on the first label column and "text,text,label" on the first text
+    # column, silently: which one was meant? As a JSON key given twice, it is refused.
+    header = "text,label,label" if column == "label" else "text,text,label"
+    path = _csv(tmp_path, header + "\n" + "".join(f"{t},{y},{y}\n" for t, y in GOOD_ROWS))
+    assert _error(f"csv:{path}").startswith(f"error: {path}:1: the header names the {column} column '{column}' 2 times")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "lm"])
+def test_a_data_file_holding_a_nul_byte_is_refused_naming_the_line(tmp_path, fmt):
+    # UTF-16 without a BOM decodes as UTF-8 with a NUL after each ASCII letter: an lm: text trained on it,
+    # and a CSV one reported "no label column" among columns spelled t\x00e\x00x\x00t\x00
+    body = {"csv": "text,label\n" + _good_csv_lines(),
+            "jsonl": "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in GOOD_ROWS),
+            "lm": "\n\n".join(t for t, _ in GOOD_ROWS * 20)}[fmt]
+    path = _csv(tmp_path, body.encode("utf-16-le"), f"d.{'txt' if fmt == 'lm' else fmt}")
+    message = _error(f"{fmt}:{path}")
+    assert message.startswith(f"error: {path}:1: the ") and "holds a NUL byte, so it is not text (UTF-16? binary?)" in message

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from ..number_flags import Choices
@@ -282,9 +283,18 @@ def _print(result, out: str) -> None:
     print()
     print(b.spec_text.rstrip())
     print()
-    print(f"written to {out}/: best.adapt, best.png, best.safetensors, pareto.csv, progress.png, summary.json, "
-          "journal.jsonl")
+    print(f"written to {out}/: {', '.join(_written(out))}")
     sys.stdout.flush()
+
+
+def _written(out: str) -> list[str]:
+    """The result files the search left in ``out``: a best trial whose final training failed has no
+    ``best.safetensors``, and the listing must not claim one."""
+    from ...fileio import is_regular_file
+
+    names = ("best.adapt", "best.png", "best.safetensors", "pareto.csv", "progress.png", "summary.json",
+             "journal.jsonl")
+    return [name for name in names if is_regular_file(os.path.join(out, name))]
 
 
 def _stages(t) -> str:

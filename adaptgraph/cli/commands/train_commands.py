@@ -144,12 +144,11 @@ def _task_size(m: dict) -> str:
 
 def _new_run_folder():
     """Where a run without --out goes: a new runs/train-YYYYmmdd-HHMMSS (one process; torchrun needs --out)."""
-    import os
-
     from ...errors import UsageError
     from ...fileio.folder_claims import new_run_folder
+    from ...train.distributed import launch
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if launch()[1] > 1:
         raise UsageError("under torchrun, train needs --out DIR: every process must name the same run folder",
                          hint="add --out runs/NAME")
     return new_run_folder("train")
