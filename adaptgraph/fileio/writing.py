@@ -23,8 +23,12 @@ LINK_HINT = "adaptgraph writes only plain files it made; remove it, or choose an
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = False, named: bool = False,
-                       replaces_input: bool = False, error: type[AdaptGraphError] = FileAccessError) -> None:
+                       replaces_input: bool = False, error: type[AdaptGraphError] = FileAccessError,
+                       mode: int | None = None) -> None:
     """Write ``data`` to ``path`` atomically (see the module docstring); ``error`` for whatever is refused.
+
+    ``mode``: the new file's permission bits (a private cache entry: 0o600); by default those of the
+    file it replaces, or the umask's for a new one.
 
     ``named`` (implied by ``follow_link``): a single file the user named as an output (``-o``, ``--out
     FILE``), which may not be a file this command read (``select s.json -o s.json`` would replace its
@@ -42,7 +46,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
     except OSError as e:
         raise os_failure(e, path, "cannot write", error) from None
     try:
-        os.fchmod(fd, _mode_for(path))  # mkstemp makes 0600: keep the mode a replaced file had, or the umask's
+        os.fchmod(fd, _mode_for(path) if mode is None else mode)  # else mkstemp's 0600 for every file
         _keep_owner(fd, path)
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -186,7 +186,7 @@ def write_entry(name: str, entry: dict) -> bool:
         buffer = io.BytesIO()
         _Pickler(buffer).dump(entry)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # entries are pickles: only the user may write them
-        write_bytes_atomic(folder / name, buffer.getvalue())  # a new 0600 file, never through a link
+        write_bytes_atomic(folder / name, buffer.getvalue(), mode=0o600)  # private, never through a link
         return True
     except Exception:  # noqa: BLE001 - an unpicklable target or a read-only folder: just do not cache
         return False

@@ -49,6 +49,21 @@ def test_hit_rebuilds_the_same_graph_over_the_modules_own_tensors(cache, bert):
         assert torch.equal(hit.gm(*bb.example_inputs), traced.gm(*bb.example_inputs))
 
 
+def test_entries_are_private_whatever_the_umask(cache, bert):
+    """Regression: atomic writes began to follow the umask (0644) for new files, and cache entries, which
+    are pickles of the user's models, became readable by everyone."""
+    import os
+    import stat
+
+    bb, traced = bert
+    old = os.umask(0o022)
+    try:
+        assert tc.save_traced(_key(bb), traced, bb.module)
+    finally:
+        os.umask(old)
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in cache.iterdir() if p.is_file()} == {"0o600"}
+
+
 def test_an_exported_graph_round_trips(cache):
     transformers = pytest.importorskip("transformers")
     model = transformers.BertModel(transformers.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
