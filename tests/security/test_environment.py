@@ -246,3 +246,31 @@ def test_an_output_encoding_that_cannot_write_a_name_is_one_line(spec, tmp_path)
     done = run_cli(["check", str(named)], {"PYTHONIOENCODING": "ascii"})
     assert done.returncode == 1
     assert done.stderr.startswith("error: the output holds text the output's encoding (ascii) cannot write: '\\xe9'")
+
+
+def test_a_search_whose_final_retraining_fails_exits_1(tmp_path, monkeypatch, capsys):
+    """Regression: the search exited 0 when the best trial's full-budget retraining failed, so a script
+    took a run without best.safetensors for a result."""
+    from adaptgraph.cli import main
+    from adaptgraph.searcher import trial
+
+    train = trial._train
+
+    def failing_final(task, tic):
+        if task.stage == "final":
+            raise RuntimeError("out of memory")
+        return train(task, tic)
+
+    monkeypatch.setattr(trial, "_train", failing_final)
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n" + "".join(f"{w} {i},{w}\n" for w in ("cat", "bread", "saw") for i in range(20)))
+    out = tmp_path / "out"
+    assert main(["search", "--task", f"csv:{data}", "--backbone", "zoo:bert-tiny", "-k", "1", "--no-baseline",
+                 "--epochs", "1", "--no-progress", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "retraining at full budget failed" in err and "--resume" in err and "Traceback" not in err
+    assert not (out / "best.safetensors").exists()
+    monkeypatch.setattr(trial, "_train", train)  # the cause fixed, --resume retrains the best trial
+    assert main(["search", "--task", f"csv:{data}", "--backbone", "zoo:bert-tiny", "-k", "1", "--no-baseline",
+                 "--epochs", "1", "--no-progress", "--out", str(out), "--resume"]) == 0
+    assert (out / "best.safetensors").is_file()

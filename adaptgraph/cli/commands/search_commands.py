@@ -222,6 +222,13 @@ def run_search(args) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         _print(result, out)
+    best = result.best
+    if best is not None and best.final_status not in (None, "ok"):  # a script must not take it for a result
+        print(f"error: the best trial's retraining at full budget failed, so {out} holds no best.safetensors; "
+              f"its error is in {out}/journal.jsonl", file=sys.stderr)
+        print("    hint: fix the cause and run the same command with --resume: only that retraining runs again",
+              file=sys.stderr)
+        return 1
     return 0
 
 
