@@ -85,6 +85,11 @@ def _command_module(name: str):
         raise
 
 
+def debug_enabled() -> bool:
+    """``ADAPTGRAPH_DEBUG`` asks for tracebacks; 0, false, no, off and empty do not (any value did)."""
+    return os.environ.get("ADAPTGRAPH_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 def main(argv: list[str] | None = None) -> int:
     with _spec_warnings_shown_plainly(), _termination_unwinds():
         return _main(argv)
@@ -132,7 +137,7 @@ def _main(argv: list[str] | None) -> int:
         with progress.for_command(args.no_progress) if hasattr(args, "no_progress") else contextlib.nullcontext():
             return int(args.run(args) or 0)
     except AdaptGraphError as e:
-        if os.environ.get("ADAPTGRAPH_DEBUG"):
+        if debug_enabled():
             raise
         print(e.format(), file=sys.stderr)
         return e.exit_code
@@ -143,7 +148,7 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as e:  # what the OS refused outside adaptgraph's own reads and writes (transformers saving)
-        if os.environ.get("ADAPTGRAPH_DEBUG"):
+        if debug_enabled():
             raise
         from ..fileio import os_failure
 
@@ -151,7 +156,7 @@ def _main(argv: list[str] | None) -> int:
         print(error.format(), file=sys.stderr)
         return error.exit_code
     except Exception as e:  # a bug in adaptgraph: say so plainly, keep the traceback for the debug variable
-        if os.environ.get("ADAPTGRAPH_DEBUG"):
+        if debug_enabled():
             raise
         if _output_cannot_encode(e):  # PYTHONIOENCODING=ascii, or a Latin-1 locale, and a name like spéc.adapt
             print(f"error: the output holds text the output's encoding ({e.encoding}) cannot write: "

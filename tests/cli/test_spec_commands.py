@@ -218,8 +218,13 @@ def test_debug_variable_shows_tracebacks_in_process(capsys, files, monkeypatch):
         main(["fmt", str(files["invalid"])])  # other commands let the error reach the interpreter
 
 
-def test_without_the_debug_variable_no_traceback_is_shown(capsys, files, monkeypatch):
-    monkeypatch.delenv("ADAPTGRAPH_DEBUG", raising=False)
+@pytest.mark.parametrize("value", [None, "0", "false", "off", ""])
+def test_without_the_debug_variable_no_traceback_is_shown(capsys, files, monkeypatch, value):
+    """ADAPTGRAPH_DEBUG=0 (or false, off, empty) is off: any value used to turn tracebacks on."""
+    if value is None:
+        monkeypatch.delenv("ADAPTGRAPH_DEBUG", raising=False)
+    else:
+        monkeypatch.setenv("ADAPTGRAPH_DEBUG", value)
     for command in ("check", "fmt", "convert"):
         argv = [command, str(files["invalid"])] + (["--to", "json"] if command == "convert" else [])
         code, out, err = _run(capsys, *argv)

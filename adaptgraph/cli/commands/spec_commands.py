@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import traceback
 from pathlib import Path
 
 from ...errors import AdaptGraphError, SpecError, UsageError
+from ..parser import debug_enabled
 from ...fileio import read_bytes, write_text_atomic
 from ...spec import dumps, load
 from ...spec.api import YAML_SUFFIXES, load_with_comments
@@ -107,7 +107,7 @@ def run_check(args) -> int:
         except AdaptGraphError as e:
             failed += 1
             results.append({"file": file, "ok": False, "errors": [p.to_dict() for p in e.problems]})
-            if os.environ.get("ADAPTGRAPH_DEBUG"):  # check reports errors itself: show where they came from
+            if debug_enabled():  # check reports errors itself: show where they came from
                 traceback.print_exc()
             if not args.json:
                 print(e.format(), file=sys.stderr)
