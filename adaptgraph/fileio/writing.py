@@ -39,15 +39,17 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
     if (named or follow_link) and not replaces_input:
         refuse_input(path, error)
     check_target(path, error)
-    refuse_read_only(path, error)
+    replaced = _stat_or_none(path)  # the file this write replaces: its protection, mode and owner carry over
+    refuse_read_only(path, error, replaced)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise os_failure(e, path, "cannot write", error) from None
     try:
-        os.fchmod(fd, _mode_for(path) if mode is None else mode)  # else mkstemp's 0600 for every file
-        _keep_owner(fd, path)
+        os.fchmod(fd, _mode_for(replaced) if mode is None else mode)  # else mkstemp's 0600 for every file
+        if replaced is not None:
+            _keep_owner(fd, replaced)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -62,28 +64,30 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
         raise
 
 
-def _mode_for(path: Path) -> int:
+def _stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None  # no such file: a new one
+
+
+def _mode_for(replaced: os.stat_result | None) -> int:
     """The permission bits the written file gets: those of the file it replaces (``fmt --write`` on a
     shared 0644 spec keeps it readable to others; never its setuid, setgid or sticky bit, which new
     contents must not inherit), else what ``open`` would give a new file."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode) & 0o777
-    except OSError:
+    if replaced is None:
         return 0o666 & ~_umask()
+    return stat.S_IMODE(replaced.st_mode) & 0o777
 
 
-def _keep_owner(fd: int, path: Path) -> None:
+def _keep_owner(fd: int, replaced: os.stat_result) -> None:
     """Give the new file the owner and group of the file it replaces, as far as this user may: the rename
     would otherwise hand a file root rewrote (``sudo adaptgraph fmt --write``) to root, and a file in a
     shared folder to the writer's own group. Only root may give a file away; anyone may keep a group
     they belong to."""
+    uid = replaced.st_uid if os.geteuid() == 0 else -1
     try:
-        info = os.stat(path)
-    except OSError:
-        return  # a new file: the writer's, as open would make it
-    uid = info.st_uid if os.geteuid() == 0 else -1
-    try:
-        os.fchown(fd, uid, info.st_gid)
+        os.fchown(fd, uid, replaced.st_gid)
     except OSError:
         pass  # a group this user is not in: the file stays in the user's group, as a copy would
 
@@ -115,15 +119,16 @@ def refuse_input(path, error: type[AdaptGraphError] = FileAccessError) -> None:
                     "replace the input", hint="choose another output file")
 
 
-def refuse_read_only(path: Path, error: type[AdaptGraphError] = FileAccessError) -> None:
-    """``error`` when ``path`` is a file this user may not write, or that no one may (``chmod a-w``, which
-    root's access ignores): renaming over it needs only the folder's permission, so without this a
-    write-protected file would be replaced all the same."""
-    try:
-        protected = not stat.S_IMODE(os.stat(path).st_mode) & 0o222 or not os.access(path, os.W_OK)
-    except OSError:
+def refuse_read_only(path: Path, error: type[AdaptGraphError] = FileAccessError,
+                     replaced: os.stat_result | None = None) -> None:
+    """``error`` when ``path`` (whose ``os.stat``, when the caller has it, is ``replaced``) is a file this
+    user may not write, or that no one may (``chmod a-w``, which root's access ignores): renaming over it
+    needs only the folder's permission, so without this a write-protected file would be replaced all the
+    same."""
+    replaced = replaced or _stat_or_none(path)
+    if replaced is None:
         return  # no such file: nothing to protect
-    if protected:
+    if not stat.S_IMODE(replaced.st_mode) & 0o222 or not os.access(path, os.W_OK):
         raise error(f"{path}: cannot write (the file is read-only)",
                     hint="make it writable (chmod u+w) if it should be replaced, or choose another file")
 
