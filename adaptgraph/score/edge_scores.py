@@ -135,8 +135,7 @@ class EdgeScores:
         try:
             return cls._from_checked_dict(data, source)
         except ScoreError as e:  # every problem names the file, not only those the field checks find
-            raise ScoreError(problems=[p if p.message.startswith(f"{source}: ") else
-                                       replace(p, message=f"{source}: {p.message}") for p in e.problems]) from None
+            raise _naming(e, source) from None
 
     @classmethod
     def _from_checked_dict(cls, data, source: str) -> "EdgeScores":
@@ -178,7 +177,7 @@ class EdgeScores:
             try:
                 scores.matrix(metric)
             except ScoreError as e:  # the command that needs the metric names the file it read
-                raise ScoreError(problems=[replace(p, message=f"{path}: {p.message}") for p in e.problems]) from None
+                raise _naming(e, str(path)) from None
         return scores
 
     def heatmap(self, path: Union[str, Path], metric: str = "rank", title: Optional[str] = None) -> Path:
@@ -191,6 +190,12 @@ class EdgeScores:
 def freeze_matrix(rows) -> Matrix:
     """A nested list/array of scores as an immutable ``Matrix`` (NaN becomes None)."""
     return tuple(tuple(None if v is None or not math.isfinite(float(v)) else float(v) for v in row) for row in rows)
+
+
+def _naming(e: ScoreError, source: str) -> ScoreError:
+    """``e`` with every problem's message starting with ``source:`` (once)."""
+    return ScoreError(problems=[p if p.message.startswith(f"{source}: ") else
+                                replace(p, message=f"{source}: {p.message}") for p in e.problems])
 
 
 def check_metric(metric: str) -> None:
