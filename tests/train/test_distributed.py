@@ -27,13 +27,13 @@ def aborted_natively(done: subprocess.CompletedProcess) -> bool:
     """Whether torchrun failed because its first failing worker aborted natively (SIGABRT), not by a Python error.
 
     torch 2.13's gloo aborted a worker from C++ ("terminate called without an active exception") at
-    interpreter exit in about 1 of 80 torchrun runs on a loaded machine, after every output file was
-    written: a gloo thread freed a collective's tensor, whose Python object needs the GIL, while Python
-    was finalizing. `adaptgraph.train.distributed` now keeps those tensors until the group is destroyed
-    (its comment has the core dump's stack); the one retry stays as a guard, since only gloo's thread
-    scheduling decides whether such a release can still fall that late. An error of adaptgraph's own
-    code raises a Python exception in the worker instead: torchrun then names exit code 1 as the root
-    cause, and the test fails at once."""
+    interpreter exit in about 1 of 100 torchrun runs on a loaded machine (3 in about 300 here), after
+    every output file was written: a gloo thread freed a collective's tensor, whose Python object needs
+    the GIL, while Python was finalizing. `adaptgraph.train.distributed` now keeps those tensors until no
+    collective holds them (its comment has the core dump's stack; 0 aborts in 250 runs since); the one
+    retry stays as a guard, since only gloo's thread scheduling decides whether such a release can still
+    fall that late. An error of adaptgraph's own code raises a Python exception in the worker instead:
+    torchrun then names exit code 1 as the root cause, and the test fails at once."""
     return done.returncode != 0 and "Signal 6 (SIGABRT)" in done.stderr.rpartition("Root Cause")[2]
 
 
