@@ -4,10 +4,11 @@ The rows are those ``score_speed.py``'s ``score`` measurement scores (same backb
 head). On ONE thread (so that the steps add up; ``score_edges`` spreads the sources over
 ``torch.get_num_threads()`` threads), each step of ``score.ranks`` over all n^2 edges is timed apart:
 
-* ``qr``: the per-point factors (``pairwise.factor_rows``, 2n QRs);
-* ``core``: every core A_i^T B_j (``pairwise.core_products``, triangular blocks skipped);
-* ``stack``: the cores of one source stacked into a batch;
-* ``gram``: their smaller Gram matrices M (``pairwise.small_gram``);
+* ``qr``: the per-point factors (``pairwise.factor_rows``, 2n QRs: lower triangular for the sources, upper
+  for the destinations);
+* ``core``: every core A_i^T B_j, upper triangular (``pairwise.core_products``, zero blocks skipped);
+* ``gram``: their Gram matrices M (``pairwise.small_gram``, zero rows skipped), a few edges at a time
+  (``pairwise.edge_chunks``) as ``score.ranks`` does;
 * ``top``: lambda_max with its certificate (``ranks.top_eigenvalue``);
 * ``ldl``: the count of eigenvalues above rtol^2 lambda_max (``ranks.inertia_above``);
 * and, for comparison, ``eigvalsh`` of the same Grams: what the spectra path does instead of top + ldl;
@@ -16,8 +17,8 @@ head). On ONE thread (so that the steps add up; ``score_edges`` spreads the sour
 It also measures the **floor** of any exact float64 count done this way (tokens N < width d): the flops
 it cannot avoid, over the float64 rate of one large dense matmul, BLAS's best case, on one thread and
 on all of them. Per point, a Householder QR of the d x N rows (2 d N^2 - 2 N^3 / 3); per edge, the
-N x N core as an upper times a lower triangular matrix (2 N^3 / 3), its Gram, symmetric (N^3), and one
-LDL^T (N^3 / 3). Time below that floor would need fewer flops, not faster code.
+N x N core as a product of two upper triangular matrices (N^3 / 3), the Gram of that triangular core
+(N^3 / 3), and one LDL^T (N^3 / 3). Time below that floor would need fewer flops, not faster code.
 
     python benchmarks/score_rank_stages.py [--backbone zoo:vit-base-shape] [--rounds 3]
 """
@@ -32,7 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-STEPS = ("qr", "core", "stack", "gram", "top", "ldl", "eigvalsh")
+STEPS = ("qr", "core", "gram", "top", "ldl", "eigvalsh")
 
 
 def probed_rows(ref: str):
@@ -51,7 +52,7 @@ def one_round(h, d) -> tuple:
     import torch
 
     from adaptgraph.score.metrics import default_rtol
-    from adaptgraph.score.pairwise import core_products, factor_rows, small_gram
+    from adaptgraph.score.pairwise import block_bounds, column_blocks, core_products, edge_chunks, factor_rows, small_gram
     from adaptgraph.score.ranks import inertia_above, top_eigenvalue
 
     seconds = dict.fromkeys(STEPS, 0.0)
@@ -64,17 +65,22 @@ def one_round(h, d) -> tuple:
 
     tokens, width = h[0].shape
     rtol = default_rtol(width, width)
-    a, b = timed("qr", lambda: ([factor_rows(x) for x in h], [factor_rows(y) for y in d]))
-    cores_of = core_products(a, b, triangular=tokens < width)
+    upper = tokens < width
+    a, b = timed("qr", lambda: ([factor_rows(x) for x in h], [factor_rows(y, upper) for y in d]))
+    cores_of = core_products(a, b, triangular=upper)
     size = b[0].shape[1]
+    bounds = block_bounds([size] * len(b))
+    for ai in a:  # the rank path, as score.ranks runs it
+        stack = column_blocks(timed("core", cores_of, ai), bounds, range(len(b)), size)  # a view
+        for lo, hi in edge_chunks(len(b), size):
+            gram = timed("gram", small_gram, stack[lo:hi], upper)
+            top, _ = timed("top", top_eigenvalue, gram, rtol)
+            timed("ldl", inertia_above, gram, rtol * rtol * top, True)
     spectra = []
-    for ai in a:
-        cores = timed("core", cores_of, ai)
-        stack = timed("stack", lambda: torch.stack(cores.split(size, 1)))
-        gram = timed("gram", small_gram, stack)
-        spectra.append(timed("eigvalsh", torch.linalg.eigvalsh, gram))
-        top, _ = timed("top", top_eigenvalue, gram, rtol)
-        timed("ldl", inertia_above, gram, rtol * rtol * top, True)
+    for ai in a:  # apart, so that the rank path's Grams meet the cache as they do without it
+        stack = column_blocks(cores_of(ai), bounds, range(len(b)), size)
+        for lo, hi in edge_chunks(len(b), size):
+            spectra.append(timed("eigvalsh", torch.linalg.eigvalsh, small_gram(stack[lo:hi], upper)))
     return seconds, torch.cat(spectra), rtol
 
 
@@ -122,7 +128,7 @@ def floor_flops(points: int, tokens: int, width: int) -> float:
     """Flops of the exact counts of all points^2 edges that no implementation of this method avoids
     (module docstring; tokens < width)."""
     per_point = 2 * width * tokens ** 2 - 2 * tokens ** 3 / 3
-    per_edge = 2 * tokens ** 3 / 3 + tokens ** 3 + tokens ** 3 / 3
+    per_edge = tokens ** 3 / 3 + tokens ** 3 / 3 + tokens ** 3 / 3
     return 2 * points * per_point + points ** 2 * per_edge
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Hashable, Optional, Sequence
+from typing import Callable, Hashable, NamedTuple, Optional, Sequence
 
 import torch
 
@@ -47,46 +47,78 @@ class PairSpectra:
     """Feature width d_i per point."""
 
 
-def core_spectrum(core: torch.Tensor, precise: bool = False) -> torch.Tensor:
+def core_spectrum(core: torch.Tensor, precise: bool = False, upper: bool = False) -> torch.Tensor:
     """Descending singular values of a (float64) core, or of a batch ``(..., a, b)`` of cores.
 
-    Large cores go through the eigenvalues of their smaller Gram matrix (see module docstring).
+    Large cores go through the eigenvalues of their smaller Gram matrix (see module docstring);
+    ``upper``: the cores are square upper triangular (``small_gram``).
     """
     core = core.to(torch.float64)
     if min(core.shape[-2:]) == 0:
         return core.new_zeros(*core.shape[:-2], 0)
     if core.dim() > 2 and core.shape[0] > 1 and core.device.type == "cpu":
         chunks = core.flatten(0, -3).chunk(torch.get_num_threads())
-        parts = map_single_threaded(lambda c: _spectrum(c, precise), chunks)
+        parts = map_single_threaded(lambda c: _spectrum(c, precise, upper), chunks)
         return torch.cat(parts).reshape(*core.shape[:-2], -1)
-    return _spectrum(core, precise)
+    return _spectrum(core, precise, upper)
 
 
-def _spectrum(core: torch.Tensor, precise: bool) -> torch.Tensor:
+def _spectrum(core: torch.Tensor, precise: bool, upper: bool) -> torch.Tensor:
     if precise or min(core.shape[-2:]) < GRAM_MIN_SIZE:
         return torch.linalg.svdvals(core)
-    return torch.linalg.eigvalsh(small_gram(core)).clamp_min(0.0).sqrt().flip(-1)
+    return torch.linalg.eigvalsh(small_gram(core, upper)).clamp_min(0.0).sqrt().flip(-1)
+
+
+TRIANGLE_BLOCKS = 8
+"""Row and column blocks of the triangular core products and column panels of their Grams (zero blocks
+skipped; see ``core_products`` and ``small_gram``)."""
 
 
 GRAM_PANELS = 3
 """Column panels of ``small_gram``: each computes its diagonal block and what lies below it."""
 
 
-def small_gram(core: torch.Tensor) -> torch.Tensor:
+def small_gram(core: torch.Tensor, upper: bool = False) -> torch.Tensor:
     """The smaller Gram matrix of a core, C^T C or C C^T (batched), symmetric.
 
     Computed by column panels below the diagonal and mirrored: about 2/3 of the flops of one matmul
-    (measured on ViT-B's cores, N = 394: 3.0 ms against 4.2 ms per core on one thread)."""
+    (measured on ViT-B's cores, N = 394: 3.0 ms against 4.2 ms per core on one thread). ``upper``: the
+    cores are square and upper triangular (``core_products``), so a column panel ending at column c has no
+    rows below c; with ``TRIANGLE_BLOCKS`` panels that leaves about 0.23 of one matmul's flops."""
     x = core if core.shape[-1] <= core.shape[-2] else core.mT
     k = x.shape[-1]
-    if k < 2 * GRAM_PANELS:
+    panels = TRIANGLE_BLOCKS if upper else GRAM_PANELS
+    if k < 2 * panels:
         return x.mT @ x
-    cuts = [round(k * p / GRAM_PANELS) for p in range(GRAM_PANELS + 1)]
+    cuts = [round(k * p / panels) for p in range(panels + 1)]
     gram = x.new_empty(*x.shape[:-2], k, k)
     for c0, c1 in zip(cuts[:-1], cuts[1:]):
-        gram[..., c0:, c0:c1] = x[..., :, c0:].mT @ x[..., :, c0:c1]
+        rows = c1 if upper else x.shape[-2]
+        gram[..., c0:, c0:c1] = x[..., :rows, c0:].mT @ x[..., :rows, c0:c1]
         gram[..., c0:c1, c1:] = gram[..., c1:, c0:c1].mT
     return gram
+
+
+GRAM_CHUNK_BYTES = 2 ** 21
+"""Grams worked on at once per thread (counted, or their spectra taken, before the next are formed): about
+one core's L2 cache on the machines measured, so that each Gram is still in cache when LAPACK reads it
+(ViT-B, N = 394, 1.2 MB per Gram: the rank stage took 12% less time than with all 25 Grams of a source
+formed first)."""
+
+
+def edge_chunks(count: int, size: int) -> list[tuple[int, int]]:
+    """``(lo, hi)`` ranges of ``count`` edges whose ``size x size`` float64 Grams fit ``GRAM_CHUNK_BYTES``."""
+    step = max(1, GRAM_CHUNK_BYTES // max(1, 8 * size * size))
+    return [(lo, min(lo + step, count)) for lo in range(0, count, step)]
+
+
+def column_blocks(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], ks: Sequence[int], width: int) -> torch.Tensor:
+    """The batch ``(len(ks), rows, width)`` of the column blocks ``cores[:, bounds[k][0]:][:, :width]``: a view
+    (no copy) when the blocks lie side by side, as they do when all points share one width."""
+    lo = bounds[ks[0]][0]
+    if all(bounds[k][0] == lo + m * width for m, k in enumerate(ks)):
+        return cores[:, lo:lo + len(ks) * width].unflatten(1, (len(ks), width)).transpose(0, 1)
+    return torch.stack([cores[:, bounds[k][0]:bounds[k][0] + width] for k in ks])
 
 
 def map_single_threaded(fn: Callable, items: Sequence) -> list:
@@ -109,20 +141,24 @@ def map_single_threaded(fn: Callable, items: Sequence) -> list:
         torch.set_num_threads(threads)
 
 
-def row_spectra(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], precise: bool) -> list[torch.Tensor]:
-    """Spectra of the column blocks ``cores[:, lo:hi]``, batching blocks of equal width in one call."""
+def row_spectra(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], precise: bool,
+                upper: bool = False) -> list[torch.Tensor]:
+    """Spectra of the column blocks ``cores[:, lo:hi]``, batching blocks of equal width (``upper``: the blocks
+    are square upper triangular cores, see ``small_gram``)."""
     out: list[Optional[torch.Tensor]] = [None] * len(bounds)
     by_width: dict[int, list[int]] = {}
     for k, (lo, hi) in enumerate(bounds):
         by_width.setdefault(hi - lo, []).append(k)
     for width, ks in by_width.items():
-        stack = torch.stack([cores[:, bounds[k][0]:bounds[k][0] + width] for k in ks])
-        for k, sv in zip(ks, core_spectrum(stack, precise)):
-            out[k] = sv
+        stack = column_blocks(cores, bounds, ks, width)
+        for lo, hi in edge_chunks(len(ks), min(stack.shape[-2:])):
+            part = stack[lo:hi]
+            for k, sv in zip(ks[lo:hi], core_spectrum(part, precise, upper)):
+                out[k] = sv
     return out
 
 
-def factor_rows(x: torch.Tensor) -> torch.Tensor:
+def factor_rows(x: torch.Tensor, upper: bool = False) -> torch.Tensor:
     """A (N x k, float64) with x = A Q^T for some Q with orthonormal columns, k = min(N, d).
 
     Singular values of A^T B equal those of x^T y, so pairs can use A instead of x. When
@@ -132,11 +168,18 @@ def factor_rows(x: torch.Tensor) -> torch.Tensor:
     SVD it does not drop numerically zero directions, so a low-rank x keeps an N-wide core
     whose extra singular values are at rounding level (about 1e-16 * ||x|| ||y||), far
     under any rank tolerance this package uses.
+
+    A is lower triangular, or with ``upper`` upper triangular: A = L^T from the QL factorisation
+    x^T = Q L, which is the QR factorisation of x^T with its columns reversed (x^T J = Q' R gives
+    x^T = (Q' J)(J R J), and J R J is lower triangular). ``core_products`` pairs a lower A_i with an
+    upper B_j, whose core A_i^T B_j is then upper triangular.
     """
     x = x.to(torch.float64)
     n, d = x.shape
     if n >= d or n == 0:
         return x
+    if upper:
+        return torch.linalg.qr(x.T.flip(-1), mode="r")[1].flip(0, 1).T
     return torch.linalg.qr(x.T, mode="r")[1].T
 
 
@@ -185,31 +228,42 @@ def pair_spectra(h: Sequence[torch.Tensor], d: Sequence[torch.Tensor], *,
 
 
 def _fill_group(values, members, hs, ds, precise, tick) -> None:
-    rows = pair_rows(members, hs, ds, lambda row: row_spectra(row[1], row[2], precise), tick)
+    rows = pair_rows(members, hs, ds, lambda row: row_spectra(row.cores, row.bounds, precise, row.upper), tick)
     for i, row in rows:
         for j, sv in zip(members, row):
             values[i][j] = sv
 
 
+class CoreRow(NamedTuple):
+    """The cores of one source with every destination of its group, as ``pair_rows`` hands them on."""
+
+    source: int
+    cores: torch.Tensor
+    """``cores[:, lo:hi]``: the core A_i^T B_j of destination j, ``(lo, hi) = bounds[j]``."""
+    bounds: list[tuple[int, int]]
+    upper: bool
+    """Every core is square and upper triangular (``core_products``)."""
+
+
 def pair_rows(members: Sequence[int], hs: Sequence[torch.Tensor], ds: Sequence[torch.Tensor],
-              per_row: Callable[[tuple[int, torch.Tensor, list[tuple[int, int]]]], list],
-              tick: Optional[Callable[[], None]]) -> list[tuple[int, list]]:
-    """``(i, per_row((i, cores, bounds)))`` for each source i of one group of aligned points, where
-    ``cores[:, lo:hi]`` are the cores A_i^T B_j of i and every destination j (``bounds``), from ONE
+              per_row: Callable[[CoreRow], list], tick: Optional[Callable[[], None]]) -> list[tuple[int, list]]:
+    """``(i, per_row(CoreRow(i, cores, bounds, upper)))`` for each source i of one group of aligned points,
+    where ``cores[:, lo:hi]`` are the cores A_i^T B_j of i and every destination j (``bounds``), from ONE
     matmul; the sources run in parallel threads on the CPU (``map_single_threaded``)."""
     rows = {x.shape[0] for x in hs}
     if len(rows) != 1:
         raise ScoreError(f"points {list(members)} are grouped together but have different token "
                          f"counts {sorted(rows)}; give them different group labels")
     each = map_single_threaded if all(x.device.type == "cpu" for x in hs) else _map
-    factors = each(factor_rows, [*hs, *ds])
+    triangular = all(x.shape[0] < x.shape[1] for x in [*hs, *ds])
+    factors = each(lambda job: factor_rows(*job), [(x, False) for x in hs] + [(y, triangular) for y in ds])
     a, b = factors[:len(hs)], factors[len(hs):]
     bounds = block_bounds([x.shape[1] for x in b])
-    cores_of = core_products(a, b, triangular=all(x.shape[0] < x.shape[1] for x in [*hs, *ds]))
+    cores_of = core_products(a, b, triangular=triangular)
 
     def source_row(source: tuple[int, torch.Tensor]) -> list:
         i, ai = source
-        out = per_row((i, cores_of(ai), bounds))  # every core with source i in one product
+        out = per_row(CoreRow(i, cores_of(ai), bounds, triangular))  # every core with source i in one product
         if tick is not None:
             tick()
         return out
@@ -217,19 +271,17 @@ def pair_rows(members: Sequence[int], hs: Sequence[torch.Tensor], ds: Sequence[t
     return list(zip(members, each(source_row, list(zip(members, a)))))
 
 
-TRIANGLE_BLOCKS = 6
-"""Row and column blocks of the triangular core products (zero blocks skipped; see ``core_products``)."""
-
-
 def core_products(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor],
                   triangular: bool) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function giving ``a_i^T [b_1 ... b_m]`` (every core of source i, one row) for each ``a_i`` of ``a``.
 
-    When every factor is a square lower triangular R^T (``triangular``: all points have fewer tokens
-    than features, so ``factor_rows`` gave R^T), a core R_i R_j^T is an upper times a lower triangular matrix: entry (s, t) sums
-    over k >= max(s, t) only. Cut into ``TRIANGLE_BLOCKS`` row and column blocks, the zero blocks are
-    skipped, which leaves 91 of 216 block products (about 0.42 of the flops; measured on ViT-B's
-    factors, N = 394, about 17% less time than one dense matmul, which is less efficient per flop).
+    When every a_i is a square lower triangular R_i^T and every b_j a square upper triangular factor
+    (``triangular``: all points have fewer tokens than features, and ``factor_rows`` gave R^T for the sources
+    and, with ``upper``, L^T for the destinations), each core R_i b_j is an upper times an upper triangular
+    matrix, itself upper triangular: entry (s, t) sums over s <= k <= t only. Cut into ``TRIANGLE_BLOCKS`` row
+    and column blocks, the zero blocks are skipped and left zero, which leaves 120 of 512 block products
+    (about 0.23 of one matmul's flops; N^3 / 3 is the limit of finer blocks). Pairing R_i with R_j^T instead
+    gave an upper times a lower triangular matrix, a full core and twice the flops.
     """
     b_all = torch.cat(list(b), dim=1)
     size = b[0].shape[0] if b else 0
@@ -242,11 +294,10 @@ def core_products(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor],
 
     def row(ai: torch.Tensor) -> torch.Tensor:
         at = ai.T
-        out = at.new_empty(size, n, size)
+        out = at.new_zeros(size, n, size)
         for bi, (r0, r1) in enumerate(spans):
-            for bj, (c0, c1) in enumerate(spans):
-                k0 = cuts[max(bi, bj)]
-                out[r0:r1, :, c0:c1] = (at[r0:r1, k0:] @ panels[bj][k0:]).view(r1 - r0, n, c1 - c0)
+            for bj, (c0, c1) in enumerate(spans[bi:], start=bi):
+                out[r0:r1, :, c0:c1] = (at[r0:r1, r0:c1] @ panels[bj][r0:c1]).view(r1 - r0, n, c1 - c0)
         return out.view(size, n * size)
 
     return row

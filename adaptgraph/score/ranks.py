@@ -33,22 +33,23 @@ from typing import Callable, Hashable, Optional, Sequence
 import torch
 
 from .metrics import numerical_rank, resolve_rtol, warn_if_saturated
-from .pairwise import (GRAM_MIN_SIZE, _check_pair_lists, _default_groups, block_bounds, core_spectrum,
-                       group_members, pair_rows, small_gram)
+from .pairwise import (GRAM_MIN_SIZE, CoreRow, _check_pair_lists, _default_groups, block_bounds, column_blocks,
+                       core_spectrum, edge_chunks, group_members, pair_rows, small_gram)
 
 MAX_ITERATIONS = 30
 """Power iterations before an edge falls back to its spectrum."""
 EPS64 = float(torch.finfo(torch.float64).eps)
 
 
-def core_ranks(cores: torch.Tensor, rtol: float, precise: bool = False) -> list[int]:
-    """Numerical ranks (``numerical_rank(svdvals(core), rtol)``) of a batch ``(b, p, q)`` of cores."""
+def core_ranks(cores: torch.Tensor, rtol: float, precise: bool = False, upper: bool = False) -> list[int]:
+    """Numerical ranks (``numerical_rank(svdvals(core), rtol)``) of a batch ``(b, p, q)`` of cores
+    (``upper``: square upper triangular ones, see ``pairwise.small_gram``)."""
     cores = cores.to(torch.float64)
     if min(cores.shape[-2:]) == 0:
         return [0] * cores.shape[0]
     if precise or rtol == 0 or min(cores.shape[-2:]) < GRAM_MIN_SIZE:
         return [numerical_rank(sv, rtol) for sv in core_spectrum(cores, precise)]
-    return gram_ranks(small_gram(cores), rtol, overwrite=True)
+    return gram_ranks(small_gram(cores, upper), rtol, overwrite=True)
 
 
 def gram_ranks(gram: torch.Tensor, rtol: float, overwrite: bool = False) -> list[int]:
@@ -120,16 +121,18 @@ def top_eigenvalue(gram: torch.Tensor, rtol: float) -> tuple[torch.Tensor, torch
 
 
 def row_ranks(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], rtols: Sequence[float],
-              precise: bool) -> list[int]:
-    """Ranks of the column blocks ``cores[:, lo:hi]`` (tolerance ``rtols[k]``), equal blocks batched."""
+              precise: bool, upper: bool = False) -> list[int]:
+    """Ranks of the column blocks ``cores[:, lo:hi]`` (tolerance ``rtols[k]``), equal blocks batched a few
+    at a time (``pairwise.edge_chunks``)."""
     out: list[int] = [0] * len(bounds)
     by_kind: dict[tuple[int, float], list[int]] = {}
     for k, (lo, hi) in enumerate(bounds):
         by_kind.setdefault((hi - lo, rtols[k]), []).append(k)
     for (width, rtol), ks in by_kind.items():
-        stack = torch.stack([cores[:, bounds[k][0]:bounds[k][0] + width] for k in ks])
-        for k, r in zip(ks, core_ranks(stack, rtol, precise)):
-            out[k] = r
+        stack = column_blocks(cores, bounds, ks, width)
+        for lo, hi in edge_chunks(len(ks), min(stack.shape[-2:])):
+            for k, r in zip(ks[lo:hi], core_ranks(stack[lo:hi], rtol, precise, upper)):
+                out[k] = r
     return out
 
 
@@ -146,10 +149,9 @@ def pair_ranks(h: Sequence[torch.Tensor], d: Sequence[torch.Tensor], *, rtol: Op
     out: list[list[Optional[int]]] = [[None] * n for _ in range(n)]
     widths = [x.shape[1] for x in h]
     for members in group_members(_default_groups(h, groups)).values():
-        def row(i_core: tuple[int, torch.Tensor, list[tuple[int, int]]]) -> list[int]:
-            i, core_row, bounds = i_core
-            tols = [resolve_rtol(rtol, widths[i], widths[j]) for j in members]
-            return row_ranks(core_row, bounds, tols, precise)
+        def row(core_row: CoreRow) -> list[int]:
+            tols = [resolve_rtol(rtol, widths[core_row.source], widths[j]) for j in members]
+            return row_ranks(core_row.cores, core_row.bounds, tols, precise, core_row.upper)
 
         for i, ranks in pair_rows(members, [h[i] for i in members], [d[i] for i in members], row, tick):
             for j, r in zip(members, ranks):

@@ -151,13 +151,37 @@ def test_accumulator_rejects_bad_batches():
 
 def test_triangular_core_products_skip_zero_blocks_and_equal_the_dense_product():
     h, d = points(30, [40, 64, 96], [None, 12, None], seed=5)  # every point has fewer tokens than features
-    a, b = [factor_rows(x) for x in h], [factor_rows(y) for y in d]
-    assert all(torch.equal(f, f.tril()) for f in a + b)  # what the blocking relies on
+    a, b = [factor_rows(x) for x in h], [factor_rows(y, upper=True) for y in d]
+    assert all(torch.equal(f, f.tril()) for f in a) and all(torch.equal(f, f.triu()) for f in b)  # what the blocking relies on
     rows = core_products(a, b, triangular=True)
     for ai in a:
         dense = ai.T @ torch.cat(b, dim=1)
-        assert torch.allclose(rows(ai), dense, rtol=0, atol=1e-13 * float(dense.abs().max()))
+        got = rows(ai)
+        assert torch.allclose(got, dense, rtol=0, atol=1e-13 * float(dense.abs().max()))
+        for lo in range(0, got.shape[1], 30):  # every core upper triangular, its zeros exact
+            assert torch.equal(got[:, lo:lo + 30], got[:, lo:lo + 30].triu())
     assert_spectra_match(pair_spectra(h, d), h, d)
+
+
+def test_upper_factor_rows_preserve_products_and_are_upper_triangular():
+    x, y = rand((6, 20), 1).double(), rand((6, 30), 2).double()
+    ax, ay = factor_rows(x), factor_rows(y, upper=True)
+    assert torch.equal(ax, ax.tril()) and torch.equal(ay, ay.triu())
+    assert torch.allclose(ax @ ax.T, x @ x.T, atol=1e-12) and torch.allclose(ay @ ay.T, y @ y.T, atol=1e-12)
+    direct = torch.linalg.svdvals(x.T @ y)
+    core = ax.T @ ay
+    assert torch.equal(core, core.triu())  # lower^T times upper: the triangular core the blocking needs
+    assert torch.allclose(torch.linalg.svdvals(core), direct[:6], atol=1e-10)
+    assert torch.equal(factor_rows(y.T, upper=True), y.T.double())  # more tokens than features: kept as is
+
+
+@pytest.mark.parametrize("shape", [(3, 40, 40), (20, 20), (5, 5)])
+def test_small_gram_of_upper_triangular_cores_equals_the_full_product(shape):
+    core = torch.randn(*shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64).triu()
+    expected = core.mT @ core
+    got = small_gram(core, upper=True)
+    assert torch.allclose(got, got.mT, rtol=0, atol=1e-14 * float(expected.abs().max()))  # as one matmul is
+    assert torch.allclose(got, expected, rtol=0, atol=1e-13 * float(expected.abs().max()))
 
 
 @pytest.mark.parametrize("shape", [(3, 50, 40), (2, 40, 50), (7, 9), (4, 4)])
