@@ -98,11 +98,14 @@ def near_threshold(eigenvalues, rtol: float, h, d) -> dict:
     ranks = (sv > s).sum(-1)
     above = torch.where(sv > s, sv / s, torch.inf).amin(-1)
     below = torch.where(sv > s, 0.0, sv / s).amax(-1)
+    lam = sv.square()
+    tail = torch.where(sv > s, 0.0, lam).sum(-1)  # what a trace bound leaves: sum of the eigenvalues not above tau
     q = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0], dtype=sv.dtype)
     pick = lambda x: [round(v, 6) for v in x.to(sv.dtype).quantile(q).tolist()]  # noqa: E731
     return {"quantiles": [0.0, 0.1, 0.5, 0.9, 1.0], "rank": pick(ranks), "smallest_above_over_s": pick(above),
             "largest_below_over_s": pick(below), "kappa": pick(kappa),
-            "edges_within_1e-3_of_s": int(((above - 1 < 1e-3) | (1 - below < 1e-3)).sum())}
+            "edges_within_1e-3_of_s": int(((above - 1 < 1e-3) | (1 - below < 1e-3)).sum()),
+            "share_with_tail_sum_below_tau": float((tail <= lam[:, 0] * rtol * rtol).double().mean())}
 
 
 def gemm_gflops(size: int, threads: int, rounds: int = 3) -> float:
@@ -176,7 +179,8 @@ def main() -> None:
     print(f"ranks (min/10%/median/90%/max) {sp['rank']}; per edge, the smallest singular value above the "
           f"threshold s is at least {sp['smallest_above_over_s'][0]:.5f} s and the largest below at most "
           f"{sp['largest_below_over_s'][-1]:.5f} s; {sp['edges_within_1e-3_of_s']} edges within 1e-3 s of s; "
-          f"kappa {sp['kappa']}")
+          f"kappa {sp['kappa']}; the eigenvalues below tau sum to at most tau on "
+          f"{100 * sp['share_with_tail_sum_below_tau']:.0f}% of the edges")
     if "floor" in out:
         fl = out["floor"]
         print(f"floor: {fl['gflop']:.1f} GFLOP float64 (the rank path ran at {fl['rank_path_gflops_1_thread']:.1f} "
