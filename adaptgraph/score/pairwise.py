@@ -106,8 +106,11 @@ one core's L2 cache on the machines measured, so that each Gram is still in cach
 formed first)."""
 
 
-def edge_chunks(count: int, size: int) -> list[tuple[int, int]]:
-    """``(lo, hi)`` ranges of ``count`` edges whose ``size x size`` float64 Grams fit ``GRAM_CHUNK_BYTES``."""
+def edge_chunks(count: int, size: int, device: torch.device = torch.device("cpu")) -> list[tuple[int, int]]:
+    """``(lo, hi)`` ranges of ``count`` edges whose ``size x size`` float64 Grams fit ``GRAM_CHUNK_BYTES``
+    (on a CPU; on an accelerator one range, as its kernels want large batches, not a cache)."""
+    if device.type != "cpu":
+        return [(0, count)] if count else []
     step = max(1, GRAM_CHUNK_BYTES // max(1, 8 * size * size))
     return [(lo, min(lo + step, count)) for lo in range(0, count, step)]
 
@@ -151,9 +154,8 @@ def row_spectra(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], precise:
         by_width.setdefault(hi - lo, []).append(k)
     for width, ks in by_width.items():
         stack = column_blocks(cores, bounds, ks, width)
-        for lo, hi in edge_chunks(len(ks), min(stack.shape[-2:])):
-            part = stack[lo:hi]
-            for k, sv in zip(ks[lo:hi], core_spectrum(part, precise, upper)):
+        for lo, hi in edge_chunks(len(ks), min(stack.shape[-2:]), stack.device):
+            for k, sv in zip(ks[lo:hi], core_spectrum(stack[lo:hi], precise, upper)):
                 out[k] = sv
     return out
 

@@ -130,7 +130,7 @@ def row_ranks(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], rtols: Seq
         by_kind.setdefault((hi - lo, rtols[k]), []).append(k)
     for (width, rtol), ks in by_kind.items():
         stack = column_blocks(cores, bounds, ks, width)
-        for lo, hi in edge_chunks(len(ks), min(stack.shape[-2:])):
+        for lo, hi in edge_chunks(len(ks), min(stack.shape[-2:]), stack.device):
             for k, r in zip(ks[lo:hi], core_ranks(stack[lo:hi], rtol, precise, upper)):
                 out[k] = r
     return out

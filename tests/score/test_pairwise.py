@@ -196,3 +196,13 @@ def test_small_gram_is_the_symmetric_product_of_the_smaller_side(shape):
 def test_square_rows_that_are_not_factored_are_not_taken_for_triangles():
     h, d = points(20, [20, 20], [None, 6], seed=2)  # tokens == width: factor_rows keeps the rows themselves
     assert_spectra_match(pair_spectra(h, d), h, d)
+
+
+def test_edge_chunks_keep_grams_cache_sized_on_a_cpu_and_whole_elsewhere():
+    from adaptgraph.score.pairwise import GRAM_CHUNK_BYTES, edge_chunks
+
+    big = int((GRAM_CHUNK_BYTES / 8) ** 0.5)  # one Gram fills the budget
+    assert edge_chunks(5, big) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    assert edge_chunks(5, 4) == [(0, 5)]  # tiny Grams: all at once
+    assert edge_chunks(0, 4) == []
+    assert edge_chunks(5, big, torch.device("meta")) == [(0, 5)]
