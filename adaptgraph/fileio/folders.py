@@ -5,12 +5,12 @@ import contextlib
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 from typing import Iterator, Mapping
 
 from ..errors import AdaptGraphError, FileAccessError
 from .oserrors import os_failure
+from .temp_names import temp_folder
 
 
 def check_outputs(out, inputs: Mapping[str, object], error: type[AdaptGraphError] = FileAccessError) -> None:
@@ -73,7 +73,7 @@ def staged_folder(out: Path, error: type[AdaptGraphError] = FileAccessError) -> 
     refuse_link_to_replace(out, error)  # before any work: the swap at the end would refuse it anyway
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name[:100]}.new-", dir=out.parent))
+        stage = temp_folder(out.parent, f".{out.name[:100]}.new-")
     except OSError as e:
         raise os_failure(e, out, "cannot create a folder beside", error) from None
     try:
@@ -99,7 +99,7 @@ def _swap(stage: Path, out: Path, error) -> None:
         if out.exists() and not out.is_dir():
             raise error(f"{out}: refusing to replace something that is not a folder", hint="choose another --out")
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name[:100]}.old-", dir=out.parent))
+            old = temp_folder(out.parent, f".{out.name[:100]}.old-")
             os.rename(out, old / "content")
         os.rename(stage, out)
     except OSError as e:

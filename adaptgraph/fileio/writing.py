@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from ..errors import AdaptGraphError, FileAccessError
 from .bounds import bound_of, too_large
 from .oserrors import os_failure
+from .temp_names import temp_file
 
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 LINK_HINT = "adaptgraph writes only plain files it made; remove it, or choose another folder"
@@ -43,11 +43,11 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
     refuse_read_only(path, error, replaced)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = temp_file(path.parent, f".{path.name[:200]}.", ".tmp")
     except OSError as e:
         raise os_failure(e, path, "cannot write", error) from None
     try:
-        os.fchmod(fd, _mode_for(replaced) if mode is None else mode)  # else mkstemp's 0600 for every file
+        os.fchmod(fd, _mode_for(replaced) if mode is None else mode)  # else temp_file's 0600 for every file
         if replaced is not None:
             _keep_owner(fd, replaced)
         with os.fdopen(fd, "wb") as f:

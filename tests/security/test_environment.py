@@ -3,6 +3,7 @@ adaptgraph (and the libraries it loads) read. Each case ends in one clear line o
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import pwd
 
 import pytest
@@ -103,20 +104,47 @@ def test_a_deleted_current_folder_is_one_line(spec, tmp_path, monkeypatch, capsy
     assert capsys.readouterr().err.startswith("error: the current folder no longer exists (it was deleted or moved)")
 
 
+DEEP_NAME, DEEP_LEVELS = "d" * 200, 4200 // 201 + 1  # more than PATH_MAX (4,096 bytes) below tmp_path
+
+
+def _deep_folder(tmp_path, files: dict[str, bytes] = {}) -> None:
+    """DEEP_LEVELS folders DEEP_NAME below ``tmp_path``, ``files`` in the deepest."""
+    fd = os.open(tmp_path, os.O_RDONLY)
+    for _ in range(DEEP_LEVELS):  # step by step: the whole path is too long for one call
+        os.mkdir(DEEP_NAME, dir_fd=fd)
+        fd, parent = os.open(DEEP_NAME, os.O_RDONLY, dir_fd=fd), fd
+        os.close(parent)
+    for file, data in files.items():
+        with open(os.open(file, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+            f.write(data)
+    os.close(fd)
+
+
+def test_files_and_staged_folders_are_written_by_relative_names_in_a_current_folder_deeper_than_path_max(
+        tmp_path, monkeypatch):
+    # tempfile.mkstemp opened its file by an absolute name, too long there: `train --out r` failed to write
+    # r/log.jsonl ("the name is too long") and left r/ holding only its lock file
+    from adaptgraph.fileio import write_text_atomic
+    from adaptgraph.fileio.folders import staged_folder
+
+    _deep_folder(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for _ in range(DEEP_LEVELS):
+        os.chdir(DEEP_NAME)
+    write_text_atomic("r/log.jsonl", "{}\n")
+    with staged_folder(Path("m")) as stage:
+        write_text_atomic(stage / "a.json", "1\n")
+    assert Path("r/log.jsonl").read_text() == "{}\n" and Path("m/a.json").read_text() == "1\n"
+    assert sorted(os.listdir("r")) == ["log.jsonl"] and sorted(os.listdir(".")) == ["m", "r"]
+
+
 def test_a_current_folder_deeper_than_path_max_still_loads_torch(spec, tmp_path):
     # torch's oneMKL aborted the process on import ("Intel oneMKL FATAL ERROR", exit 2) past 4,096 bytes
     import subprocess
     import sys
 
-    name, levels = "d" * 200, 4200 // 201 + 1
-    fd = os.open(tmp_path, os.O_RDONLY)
-    for _ in range(levels):  # step by step: the whole path is too long for one call
-        os.mkdir(name, dir_fd=fd)
-        fd, parent = os.open(name, os.O_RDONLY, dir_fd=fd), fd
-        os.close(parent)
-    with open(os.open("s.adapt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
-        f.write(spec.read_bytes())
-    os.close(fd)
+    name, levels = DEEP_NAME, DEEP_LEVELS
+    _deep_folder(tmp_path, {"s.adapt": spec.read_bytes()})
     # a process that steps down the folders one at a time, then runs the command line there
     walk = (f"import os, runpy, sys; os.chdir({str(tmp_path)!r}); [os.chdir({name!r}) for _ in range({levels})]; "
             "sys.argv = ['adaptgraph', 'compile', 's.adapt']; runpy.run_module('adaptgraph', run_name='__main__')")
