@@ -46,11 +46,17 @@ NEW_FOLDER_HINT = "choose a new or empty --out folder; adaptgraph writes only in
 class FolderClaim:
     """A locked run folder; ``release()`` (or leaving a ``with`` block, or the process ending) unlocks it."""
 
-    def __init__(self, path: Path, kind: str, fd: int):
+    def __init__(self, path: Path, kind: str, fd: int, made: bool = False):
         self.path, self.kind, self._fd = path, kind, fd
+        self.made = made
+        """The claim created the folder: a command that fails before writing into it leaves no folder."""
 
-    def release(self) -> None:
+    def release(self, failed: bool = False) -> None:
+        """Unlock; ``failed``: the command did not finish, so a folder this claim made and nothing was
+        written into is removed again (a run's partial files, a log, are kept)."""
         if self._fd is not None:
+            if failed and self.made:
+                discard_if_unused(self.path)  # while still locked: no other run can have claimed it
             try:  # a finished folder keeps only its kind: no host, pid or command travels with a shared model
                 _write_record(self._fd, {"kind": self.kind})
             except OSError:
@@ -61,8 +67,8 @@ class FolderClaim:
     def __enter__(self) -> "FolderClaim":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.release()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.release(failed=exc_type is not None)
 
     def __del__(self) -> None:
         self.release()
@@ -96,7 +102,7 @@ def _make_root(root: Path) -> None:
 
 
 def discard_if_unused(path: Path) -> None:
-    """Remove a folder of ``new_run_folder`` that a failed run left empty (or holding only its lock file)."""
+    """Remove a folder a failed run made and left empty (or holding only its lock file)."""
     try:
         (path / LOCK_FILE).unlink(missing_ok=True) if {p.name for p in path.iterdir()} <= {LOCK_FILE} else None
         path.rmdir()
@@ -136,6 +142,7 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     out = Path(path)
     check_folder(out, kind, inputs, replaced)  # before creating the lock file: a refused folder is left as it was
+    made = not out.exists()
     make_folder(out, RunFolderError, "cannot create the run folder", hint="choose a folder you can write to")
     try:
         # never through a link: a planted .adaptgraph.lock -> ~/.bashrc must not be truncated
@@ -157,9 +164,9 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
         except OSError as e:  # a full disk: the lock file is named, not an anonymous refusal
             raise os_failure(e, out / LOCK_FILE, "cannot write the run folder's lock file", RunFolderError) from None
     except BaseException:
-        os.close(fd)
+        os.close(fd)  # the folder stays: unlocked, it may be another run's already
         raise
-    return FolderClaim(out, kind, fd)
+    return FolderClaim(out, kind, fd, made)
 
 
 def _check_owner(out: Path, holder: dict, kind: str) -> None:

@@ -56,7 +56,7 @@ class Journal:
         try:
             return cls._start(run_dir, manifest, resume, claim)
         except BaseException:
-            claim.release()
+            claim.release(failed=True)
             raise
 
     @classmethod

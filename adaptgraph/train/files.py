@@ -93,6 +93,6 @@ def prepare_run_dir(out_dir: str | os.PathLike, overwrite: bool = False) -> Fold
             remove_file(out / METRICS_FILE)
             remove_file(out / LOG_FILE)
     except BaseException:
-        claim.release()
+        claim.release(failed=True)
         raise
     return claim

@@ -154,11 +154,16 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
                             f"has {task.num_classes}")
         _init_from_gradients(model, head, backbone, train, config, device)
         run = _Run(model, head, backbone, task, config, group, device, folder, progress)
-        return _finish(run, *_train(run, train), output.before_finish if output is not None else None)
+        result = _finish(run, *_train(run, train), output.before_finish if output is not None else None)
+    except BaseException:
+        if claim is not None:
+            claim.release(failed=True)
+        raise
     finally:
         if claim is not None:
             claim.release()
         distributed.stop(group)
+    return result
 
 
 def run_output(out: str | Path | RunOutput | None) -> RunOutput | None:

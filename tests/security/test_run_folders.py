@@ -242,3 +242,41 @@ def test_a_finished_folder_keeps_only_its_kind_in_the_lock_file(tmp_path):
     claim.release()
     assert json.loads((tmp_path / "out" / LOCK_FILE).read_text()) == {"kind": "merge"}
     claim_folder(tmp_path / "out", "merge").release()  # still known as a merge folder: it may be reused
+
+
+@pytest.mark.parametrize("existed, wrote, kept", [
+    (False, False, False),  # made by the failed command and left empty: removed
+    (False, True, True),  # a partial run's files (a log) are kept
+    (True, False, True),  # the user's own empty folder stays
+])
+def test_a_command_that_fails_removes_only_the_empty_folder_its_claim_made(tmp_path, existed, wrote, kept):
+    out = tmp_path / "r"
+    if existed:
+        out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        with claim_folder(out, "score"):
+            if wrote:
+                (out / "log.jsonl").write_text("{}\n")
+            raise KeyboardInterrupt
+    assert out.is_dir() == kept
+    if kept:
+        assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_FILE] + (["log.jsonl"] if wrote else []))
+
+
+def test_a_train_run_that_fails_after_claiming_a_new_out_folder_leaves_none(tmp_path, monkeypatch, capsys):
+    import adaptgraph.train.loop as loop
+
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone "zoo:bert-tiny"\nparallel @2 -> @3 { rank = 2 }\n')
+
+    def stop(*args, **kwargs):
+        raise RunFolderError("stopped after the claim, before anything was written")
+
+    monkeypatch.setattr(loop, "_init_from_gradients", stop)
+    out = tmp_path / "r"
+    assert main(["train", str(spec), "--task", TASK, "--epochs", "1", "--out", str(out), "--no-progress"]) == 1
+    assert "stopped after the claim" in capsys.readouterr().err
+    assert not out.exists()
+    with claim_folder(out, "train"):  # a success keeps the folder it made
+        pass
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]
