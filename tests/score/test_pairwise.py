@@ -206,3 +206,17 @@ def test_edge_chunks_keep_grams_cache_sized_on_a_cpu_and_whole_elsewhere():
     assert edge_chunks(5, 4) == [(0, 5)]  # tiny Grams: all at once
     assert edge_chunks(0, 4) == []
     assert edge_chunks(5, big, torch.device("meta")) == [(0, 5)]
+
+
+def test_triangular_cores_give_the_same_spectra_and_ranks_by_svd_gram_and_count():
+    from adaptgraph.score.ranks import pair_ranks
+
+    h, d = points(70, [96, 128, 80], [None, 20, 9], seed=11)  # fewer tokens than features: triangular cores
+    svd, gram = pair_spectra(h, d, precise=True), pair_spectra(h, d)
+    assert_spectra_match(svd, h, d)
+    assert_spectra_match(gram, h, d)
+    counted = pair_ranks(h, d)
+    for i in range(3):
+        for j in range(3):
+            tol = default_rtol(h[i].shape[1], d[j].shape[1])
+            assert counted[i][j] == int((svd.values[i][j] > tol * svd.values[i][j][0]).sum()), (i, j)
