@@ -6,8 +6,10 @@ How the work is shared between pairs (N tokens, widths d_i):
   H_i = A_i Q^T with A_i = R^T (N x N) and Q orthonormal, so sv(H_i^T Delta_j) =
   sv(A_i^T B_j): a core of size N x N instead of d_i x d_j. When N >= d_i there is
   nothing to shrink and A_i = H_i.
-* All cores of one source come from ONE product A_i^T [B_1 ... B_n] (float64), which skips the
-  zero blocks when the factors are triangular (``core_products``).
+* All cores of one source come from ONE product A_i^T [B_1 ... B_n] (float64). When every point
+  has N < d_i, the sources' factors are lower triangular (R^T) and the destinations' upper
+  triangular (``factor_rows(upper=True)``, a QL factorisation), so every core is upper triangular:
+  its product and its Gram skip the zero blocks (``core_products``, ``small_gram``).
 * The spectrum of a core C (k_i x k_j) is taken from the eigenvalues of the smaller
   Gram matrix C^T C or C C^T, of size min(k_i, k_j) <= min(N, d_i, d_j). Squaring
   costs precision: singular values below about 1e-8 * sigma_max are noise, far below
