@@ -148,8 +148,11 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
         # never through a link: a planted .adaptgraph.lock -> ~/.bashrc must not be truncated
         fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as e:
+        if made:
+            _remove_if_empty(out)  # e.g. no inode left for the lock file: no empty folder stays behind
         raise os_failure(e, out, "cannot create the run folder or its lock file", RunFolderError,
                          hint="choose a folder you can write to") from None
+    locked = False
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
@@ -158,15 +161,25 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
         if not _lock(fd, out):
             raise RunFolderError(f"{out} is in use by {_describe(_read_holder(out / LOCK_FILE))}",
                                  hint="wait for that run to finish (or stop it), or choose another --out folder")
+        locked = True
         _check_owner(out, _read_holder(out / LOCK_FILE), kind)  # again, now that no one else can write
         try:
             _write_holder(fd, kind)
         except OSError as e:  # a full disk: the lock file is named, not an anonymous refusal
             raise os_failure(e, out / LOCK_FILE, "cannot write the run folder's lock file", RunFolderError) from None
     except BaseException:
-        os.close(fd)  # the folder stays: unlocked, it may be another run's already
+        if made and locked:  # still under our lock, so no other run has claimed it: a full disk on the lock
+            discard_if_unused(out)  # file left the folder we made holding only that empty file
+        os.close(fd)  # otherwise the folder stays: unlocked, it may be another run's already
         raise
     return FolderClaim(out, kind, fd, made)
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass  # something is in it now (another run's lock file): it is not ours to remove
 
 
 def _check_owner(out: Path, holder: dict, kind: str) -> None:
