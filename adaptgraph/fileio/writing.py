@@ -150,8 +150,9 @@ def check_target(path: Path, error: type[AdaptGraphError] = FileAccessError) -> 
         raise error(f"{path}: refusing to write over something that is not a regular file", hint=LINK_HINT)
 
 
-def open_appender(path: str | Path, error: type[AdaptGraphError] = FileAccessError):
-    """``path`` opened for appending text, never through a link, checked to be a regular file of its own."""
+def open_appender(path: str | Path, error: type[AdaptGraphError] = FileAccessError) -> "Appender":
+    """``path`` opened for appending lines (``append_line``), never through a link, checked to be a regular
+    file of its own."""
     path = Path(path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
@@ -162,17 +163,59 @@ def open_appender(path: str | Path, error: type[AdaptGraphError] = FileAccessErr
     except BaseException:
         os.close(fd)
         raise
-    return os.fdopen(fd, "a", encoding="utf-8")
+    return Appender(fd)
 
 
-def append_line(f, line: str, path, error: type[AdaptGraphError] = FileAccessError) -> None:
-    """Append ``line`` to an ``open_appender`` file, flushed and fsynced."""
+class Appender:
+    """A file open for appending whole lines, written straight to its descriptor: no buffer in between, so
+    a line the disk refused is not still pending when the file is closed (a buffered file's ``close`` wrote
+    it again, failed again, and that bare OSError replaced the error naming the file)."""
+
+    def __init__(self, fd: int):
+        self._fd: int | None = fd
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise ValueError("I/O operation on a closed appender")
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def __enter__(self) -> "Appender":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def append_line(f: Appender, line: str, path, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """Append ``line`` to an ``open_appender`` file and fsync it; when the disk takes only part of it (a full
+    disk), that part is cut off again, so the file still ends on a whole line."""
+    fd, start = f.fileno(), None
     try:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+        start = os.fstat(fd).st_size
+        data = memoryview(line.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]  # a short write on a filling disk: the next one says why
+        os.fsync(fd)
     except OSError as e:
+        if start is not None:
+            _cut_back(fd, start)
         raise os_failure(e, path, "cannot append to", error) from None
+
+
+def _cut_back(fd: int, size: int) -> None:
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        pass  # the reader drops a cut-off last line (searcher.journal.read_journal)
 
 
 def truncate_file(path: str | Path, size: int, error: type[AdaptGraphError] = FileAccessError) -> None:

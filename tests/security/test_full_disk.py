@@ -105,3 +105,57 @@ def test_a_new_out_folder_on_a_full_disk_is_removed_again(disk, spec, capsys, co
     assert_full_disk_error(code, err, out / ".adaptgraph.lock")
     assert not out.exists()
     assert disk.files() == {}
+
+
+# -- an append the disk refuses half-way: the search journal -------------------------------------------
+def test_a_line_the_full_disk_takes_only_in_part_is_cut_off_and_closing_raises_nothing(disk):
+    # the appender was a buffered text file: the refused line stayed in its buffer, close() wrote it again
+    # and raised a bare OSError, which replaced the error naming the journal ("while writing the output
+    # or a file": no path, in the search's `finally: journal.close()`)
+    from adaptgraph.errors import SearchError
+    from adaptgraph.fileio import append_line, open_appender
+
+    path = disk.path / "journal.jsonl"
+    f = open_appender(path, SearchError)
+    append_line(f, '{"a": 1}\n', path, SearchError)
+    disk.fill(100)  # room for part of the next line, not all of it
+    with pytest.raises(SearchError) as e:
+        append_line(f, '{"b": "' + "x" * 8000 + '"}\n', path, SearchError)
+    assert str(e.value).startswith(f"error: {path}: cannot append to (the disk is full)")
+    f.close()  # nothing pending: no second failure
+    assert path.read_text() == '{"a": 1}\n'  # the part the disk took is cut off again
+    disk.free_up()
+    append_line(f := open_appender(path, SearchError), '{"c": 2}\n', path, SearchError)
+    f.close()
+    assert path.read_text() == '{"a": 1}\n{"c": 2}\n'
+
+
+def search_argv(out):
+    return ["search", "--task", TASK, "--backbone", "zoo:bert-tiny", "-k", "1", "--no-baseline", "--epochs", "1",
+            "--no-progress", "--out", out]
+
+
+def test_a_search_that_fills_the_disk_at_its_journal_resumes_once_space_is_freed(disk, capsys, monkeypatch):
+    from adaptgraph.searcher.journal import Journal
+
+    append, filled = Journal.append, []
+
+    def fill_first(self, event, record):
+        if not filled:
+            filled.append(event)
+            disk.fill(0)  # the disk fills up just before the first journal record is written
+        return append(self, event, record)
+
+    monkeypatch.setattr(Journal, "append", fill_first)
+    out = disk.path / "search"
+    code, err = run(search_argv(out), capsys)
+    assert_full_disk_error(code, err, out / "journal.jsonl")
+    no_temporary_names(disk)
+    kept = {name: digest for name, digest in disk.files().items()}
+    disk.free_up()
+    code, err = run([*search_argv(out), "--resume"], capsys)
+    assert code == 0, err
+    now = disk.files()
+    assert all(now[name] == digest for name, digest in kept.items() if name.endswith(("manifest.json", "scores.json")))
+    assert {"search/best.adapt", "search/best.safetensors", "search/summary.json"} <= set(now)
+    no_temporary_names(disk)
