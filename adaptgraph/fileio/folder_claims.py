@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import RunFolderError
-from .folders import check_outputs, make_folder, refuse_link_to_replace
+from .folders import check_outputs, make_folder, refuse_link_to_replace, remove_made
 from .oserrors import os_failure
 
 try:
@@ -46,17 +46,18 @@ NEW_FOLDER_HINT = "choose a new or empty --out folder; adaptgraph writes only in
 class FolderClaim:
     """A locked run folder; ``release()`` (or leaving a ``with`` block, or the process ending) unlocks it."""
 
-    def __init__(self, path: Path, kind: str, fd: int, made: bool = False):
+    def __init__(self, path: Path, kind: str, fd: int, made: Path | None = None):
         self.path, self.kind, self._fd = path, kind, fd
         self.made = made
-        """The claim created the folder: a command that fails before writing into it leaves no folder."""
+        """The outermost folder the claim created (the folder itself, or a parent of it), or None: a command
+        that fails before writing into the folder leaves none of them."""
 
     def release(self, failed: bool = False) -> None:
         """Unlock; ``failed``: the command did not finish, so a folder this claim made and nothing was
         written into is removed again (a run's partial files, a log, are kept)."""
         if self._fd is not None:
             if failed and self.made:
-                discard_if_unused(self.path)  # while still locked: no other run can have claimed it
+                discard_if_unused(self.path, self.made)  # while still locked: no other run can have claimed it
             try:  # a finished folder keeps only its kind: no host, pid or command travels with a shared model
                 _write_record(self._fd, {"kind": self.kind})
             except OSError:
@@ -101,13 +102,15 @@ def _make_root(root: Path) -> None:
     make_folder(root, RunFolderError, "cannot make run folders in it", hint=f"move {root} away, or pass --out DIR")
 
 
-def discard_if_unused(path: Path) -> None:
-    """Remove a folder a failed run made and left empty (or holding only its lock file)."""
+def discard_if_unused(path: Path, made: Path | None = None) -> None:
+    """Remove a folder a failed run made and left empty (or holding only its lock file), and the empty
+    folders above it up to ``made`` (the outermost one the run created, see ``folders.remove_made``)."""
+    path = Path(path)
     try:
         (path / LOCK_FILE).unlink(missing_ok=True) if {p.name for p in path.iterdir()} <= {LOCK_FILE} else None
-        path.rmdir()
     except OSError:
-        pass  # it holds files of the run (a log): keep them
+        return  # it holds files of the run (a log), or is gone: keep them
+    remove_made(path, made if made is not None else path)
 
 
 def check_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {},
@@ -142,14 +145,12 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     out = Path(path)
     check_folder(out, kind, inputs, replaced)  # before creating the lock file: a refused folder is left as it was
-    made = not out.exists()
-    make_folder(out, RunFolderError, "cannot create the run folder", hint="choose a folder you can write to")
+    made = make_folder(out, RunFolderError, "cannot create the run folder", hint="choose a folder you can write to")
     try:
         # never through a link: a planted .adaptgraph.lock -> ~/.bashrc must not be truncated
         fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as e:
-        if made:
-            _remove_if_empty(out)  # e.g. no inode left for the lock file: no empty folder stays behind
+        remove_made(out, made)  # e.g. no inode left for the lock file: no empty folder stays behind
         raise os_failure(e, out, "cannot create the run folder or its lock file", RunFolderError,
                          hint="choose a folder you can write to") from None
     locked = False
@@ -168,18 +169,11 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
         except OSError as e:  # a full disk: the lock file is named, not an anonymous refusal
             raise os_failure(e, out / LOCK_FILE, "cannot write the run folder's lock file", RunFolderError) from None
     except BaseException:
-        if made and locked:  # still under our lock, so no other run has claimed it: a full disk on the lock
-            discard_if_unused(out)  # file left the folder we made holding only that empty file
+        if made is not None and locked:  # still under our lock, so no other run has claimed it: a full disk
+            discard_if_unused(out, made)  # on the lock file left the folder we made holding only that empty file
         os.close(fd)  # otherwise the folder stays: unlocked, it may be another run's already
         raise
     return FolderClaim(out, kind, fd, made)
-
-
-def _remove_if_empty(path: Path) -> None:
-    try:
-        path.rmdir()
-    except OSError:
-        pass  # something is in it now (another run's lock file): it is not ours to remove
 
 
 def _check_owner(out: Path, holder: dict, kind: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import AdaptGraphError, FileAccessError
 from .bounds import bound_of, too_large
+from .folders import make_parents, remove_made
 from .oserrors import os_failure
 from .temp_names import temp_file
 
@@ -41,10 +42,12 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
     check_target(path, error)
     replaced = _stat_or_none(path)  # the file this write replaces: its protection, mode and owner carry over
     refuse_read_only(path, error, replaced)
+    made = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        made = make_parents(path)
         fd, tmp = temp_file(path.parent, f".{path.name[:200]}.", ".tmp")
     except OSError as e:
+        remove_made(path.parent, made)
         raise os_failure(e, path, "cannot write", error) from None
     try:
         os.fchmod(fd, _mode_for(replaced) if mode is None else mode)  # else temp_file's 0600 for every file
@@ -58,9 +61,11 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
+        remove_made(path.parent, made)  # -o new/c.safetensors on a full disk leaves no empty new/
         raise os_failure(e, path, "cannot write", error) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        remove_made(path.parent, made)
         raise
 
 

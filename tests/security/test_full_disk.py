@@ -67,6 +67,14 @@ def spec(tmp_path):
     return path
 
 
+def tiny_bert(folder: Path) -> Path:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(vocab_size=32, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=16, max_position_embeddings=16)
+    transformers.BertModel(config).save_pretrained(folder)
+    return folder
+
+
 def run(argv, capsys) -> tuple[int, str]:
     from adaptgraph.cli import main
     from adaptgraph.fileio.reading import _READ
@@ -159,3 +167,46 @@ def test_a_search_that_fills_the_disk_at_its_journal_resumes_once_space_is_freed
     assert all(now[name] == digest for name, digest in kept.items() if name.endswith(("manifest.json", "scores.json")))
     assert {"search/best.adapt", "search/best.safetensors", "search/summary.json"} <= set(now)
     no_temporary_names(disk)
+
+
+# -- folders a failed command made on the way to its output ---------------------------------------------
+@pytest.mark.parametrize("command", ["train", "compile", "merge"])
+def test_the_folders_made_on_the_way_to_an_output_are_removed_when_the_disk_is_full(disk, spec, capsys, tmp_path,
+                                                                                     command):
+    # `--out new/deeper/run` and `-o new/deeper/c.safetensors`: the empty new/deeper/ stayed behind
+    (disk.path / "kept").mkdir()  # an empty folder that was there before stays
+    out = disk.path / "new" / "deeper" / ("c.safetensors" if command == "compile" else "run")
+    disk.fill(0)
+    if command == "merge":
+        import adaptgraph
+
+        bert = tiny_bert(tmp_path / "bert")
+        model = adaptgraph.compile(adaptgraph.loads(f'backbone "hf:{bert}"\nparallel '
+                                                    "encoder.layer.0.attention.self.value { bias = false }\n"))
+        adaptgraph.save_adapters(model, tmp_path / "a.safetensors")
+        argv = ["merge", tmp_path / "a.safetensors", "--no-progress", "--out", out]
+    else:
+        argv = {"train": ["train", spec, "--task", TASK, "--epochs", "1", "--no-progress", "--out", out],
+                "compile": ["compile", spec, "-o", out]}[command]
+    code, err = run(argv, capsys)
+    assert_full_disk_error(code, err, out)
+    assert disk.files() == {"kept": "folder"}
+
+
+def test_a_failed_write_removes_only_the_empty_folders_it_made(tmp_path, monkeypatch):
+    # portable: the temporary file refused (ENOSPC) right after the folders were made
+    import errno
+
+    from adaptgraph.errors import FileAccessError
+    from adaptgraph.fileio import writing
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writing, "temp_file", full)
+    (tmp_path / "old").mkdir()
+    for target in ("new/deeper/x.json", "old/new/x.json", "old/x.json", "gone/../old/y.json"):
+        with pytest.raises(FileAccessError, match=r"cannot write \(the disk is full\)"):
+            writing.write_text_atomic(tmp_path / target, "{}")
+        assert sorted(p.name for p in tmp_path.iterdir()) in (["old"], ["gone", "old"]), target
+        assert (tmp_path / "old").is_dir() and list((tmp_path / "old").iterdir()) == []
