@@ -210,3 +210,43 @@ def test_a_failed_write_removes_only_the_empty_folders_it_made(tmp_path, monkeyp
             writing.write_text_atomic(tmp_path / target, "{}")
         assert sorted(p.name for p in tmp_path.iterdir()) in (["old"], ["gone", "old"]), target
         assert (tmp_path / "old").is_dir() and list((tmp_path / "old").iterdir()) == []
+
+
+# -- a library's own folder on the full disk: Ray's session folder ------------------------------------------
+class _RayThatCannotStart:
+    """Stands for ``ray`` whose ``init`` fails as Ray 2 does when its server cannot write to a full session
+    folder (measured: `search --executor ray` with TMPDIR on a full tmpfs, after 30 s)."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, **kwargs):
+        raise self.error
+
+
+def test_ray_that_cannot_start_on_a_full_disk_names_its_session_folder(disk, monkeypatch):
+    # was "internal error: RuntimeError: Timed out waiting for file .../ray/session_.../gcs_server_port_..." (exit 3)
+    from adaptgraph.errors import SearchError
+    from adaptgraph.searcher.ray_executor import RayExecutor
+
+    monkeypatch.setenv("RAY_TMPDIR", str(disk.path))
+    disk.fill(0)
+    timed_out = RuntimeError(f"Timed out waiting for file {disk.path}/ray/session_x/gcs_server_port_y")
+    with pytest.raises(SearchError) as e:
+        RayExecutor()._remote_fn(_RayThatCannotStart(timed_out))
+    assert str(e.value).startswith(f"error: {disk.path / 'ray'}: cannot start Ray (the disk is full; Ray said "
+                                   "RuntimeError: Timed out waiting for file")
+
+
+def test_ray_that_cannot_join_a_cluster_is_one_line(monkeypatch, tmp_path):
+    from adaptgraph.errors import SearchError
+    from adaptgraph.searcher.ray_executor import RayExecutor
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    refused = ConnectionError("Could not find any running Ray instance. Please specify the one to connect to")
+    with pytest.raises(SearchError) as e:
+        RayExecutor(address="10.0.0.1:6379")._remote_fn(_RayThatCannotStart(refused))
+    assert str(e.value).startswith("error: cannot start Ray (ConnectionError: Could not find any running Ray")
