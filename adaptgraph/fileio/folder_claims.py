@@ -18,6 +18,7 @@ Without ``fcntl`` (Windows) the folder checks still apply but nothing is locked.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -25,10 +26,10 @@ import stat
 import sys
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
-from ..errors import RunFolderError
-from .folders import check_outputs, make_folder, refuse_link_to_replace, remove_made
+from ..errors import AdaptGraphError, RunFolderError
+from .folders import check_outputs, make_folder, refuse_link_to_replace, remove_made, staged_folder
 from .oserrors import os_failure
 
 try:
@@ -36,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-__all__ = ["FolderClaim", "check_folder", "claim_folder", "new_run_folder"]
+__all__ = ["FolderClaim", "check_folder", "claim_folder", "new_run_folder", "replaced_folder"]
 
 LOCK_FILE = ".adaptgraph.lock"
 KINDS = ("train", "search", "score", "peft-export", "peft-import", "merge")
@@ -174,6 +175,26 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
         os.close(fd)  # otherwise the folder stays: unlocked, it may be another run's already
         raise
     return FolderClaim(out, kind, fd, made)
+
+
+@contextlib.contextmanager
+def replaced_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {},
+                    error: type[AdaptGraphError] = RunFolderError) -> Iterator[Path]:
+    """Claim ``path`` (``claim_folder``) and yield a new folder beside it, marked as a ``kind`` folder, to
+    write the command's files into; it replaces ``path`` only once the block ends without an error
+    (``folders.staged_folder``). The files of one output belong together (a PEFT folder's weights and
+    config, a spec and its adapters): a failure half way, a disk that fills up, leaves the old folder whole,
+    never new weights beside an old config."""
+    with claim_folder(path, kind, inputs, replaced=True) as claim, staged_folder(claim.path, error) as stage:
+        try:  # a new private folder of our own: its lock file is created, never opened through a link
+            fd = os.open(stage / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            try:
+                _write_record(fd, {"kind": kind})  # the folder swapped in is marked like the one it replaces
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise os_failure(e, claim.path, "cannot write the new folder", error) from None
+        yield stage
 
 
 def _check_owner(out: Path, holder: dict, kind: str) -> None:

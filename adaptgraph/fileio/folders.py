@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import stat
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from ..errors import AdaptGraphError, FileAccessError
+from ..errors import AdaptGraphError, FileAccessError, Problem
 from .oserrors import os_failure
-from .temp_names import temp_folder
+from .temp_names import temp_folder, umask
 
 
 def check_outputs(out, inputs: Mapping[str, object], error: type[AdaptGraphError] = FileAccessError) -> None:
@@ -110,10 +111,22 @@ def staged_folder(out: Path, error: type[AdaptGraphError] = FileAccessError) -> 
     try:
         yield stage
         _swap(stage, out, error)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(stage, ignore_errors=True)
         remove_made(out.parent, made)
+        if isinstance(e, AdaptGraphError):  # the stage is gone: name the folder it was to become
+            e.problems = tuple(_renamed(problem, stage, out) for problem in e.problems)
         raise
+
+
+def _renamed(problem: Problem, stage: Path, out: Path) -> Problem:
+    """``problem`` with the stage's path (``.OUT.new-1a2b3c4d``, removed) written as ``out``'s, the folder the
+    user named: "OUT/adapter_model.safetensors: cannot write (the disk is full)"."""
+    named = os.fspath(stage)
+    if named not in problem.message and named not in problem.hint:
+        return problem
+    return dataclasses.replace(problem, message=problem.message.replace(named, os.fspath(out)),
+                               hint=problem.hint.replace(named, os.fspath(out)))
 
 
 def refuse_link_to_replace(out: Path, error: type[AdaptGraphError] = FileAccessError) -> None:
@@ -130,6 +143,9 @@ def _swap(stage: Path, out: Path, error) -> None:
         refuse_link_to_replace(out, error)  # again: a link planted while the stage was written
         if out.exists() and not out.is_dir():
             raise error(f"{out}: refusing to replace something that is not a folder", hint="choose another --out")
+        # the stage is private (0700) while written; swapped in, it has the mode of the folder it replaces,
+        # or a new folder's (the umask's), so that a model folder shared with others stays readable to them
+        os.chmod(stage, stat.S_IMODE(os.stat(out).st_mode) if out.is_dir() else 0o777 & ~umask())
         if out.exists():
             old = temp_folder(out.parent, f".{out.name[:100]}.old-")
             os.rename(out, old / "content")

@@ -17,7 +17,7 @@ from ..errors import AdaptGraphError, FileAccessError
 from .bounds import bound_of, too_large
 from .folders import make_parents, remove_made
 from .oserrors import os_failure
-from .temp_names import temp_file
+from .temp_names import temp_file, umask
 
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 LINK_HINT = "adaptgraph writes only plain files it made; remove it, or choose another folder"
@@ -81,7 +81,7 @@ def _mode_for(replaced: os.stat_result | None) -> int:
     shared 0644 spec keeps it readable to others; never its setuid, setgid or sticky bit, which new
     contents must not inherit), else what ``open`` would give a new file."""
     if replaced is None:
-        return 0o666 & ~_umask()
+        return 0o666 & ~umask()
     return stat.S_IMODE(replaced.st_mode) & 0o777
 
 
@@ -95,20 +95,6 @@ def _keep_owner(fd: int, replaced: os.stat_result) -> None:
         os.fchown(fd, uid, replaced.st_gid)
     except OSError:
         pass  # a group this user is not in: the file stays in the user's group, as a copy would
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux says it (``os.umask`` sets as it reads)."""
-    try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def write_text_atomic(path: str | Path, text: str, **kw) -> None:

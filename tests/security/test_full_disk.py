@@ -250,3 +250,70 @@ def test_ray_that_cannot_join_a_cluster_is_one_line(monkeypatch, tmp_path):
     with pytest.raises(SearchError) as e:
         RayExecutor(address="10.0.0.1:6379")._remote_fn(_RayThatCannotStart(refused))
     assert str(e.value).startswith("error: cannot start Ray (ConnectionError: Could not find any running Ray")
+
+
+# -- an output folder whose files belong together: replaced whole, or not at all ---------------------------
+def _adapter_file(tmp_path: Path, name: str, seed: int) -> Path:
+    """An adapter file of one LoRA edge on a tiny BERT, its weights drawn from ``seed``."""
+    import torch
+
+    import adaptgraph
+
+    bert = tmp_path / "bert"
+    if not bert.exists():
+        tiny_bert(bert)
+    model = adaptgraph.compile(adaptgraph.loads(f'backbone "hf:{bert}"\nparallel encoder.layer.0.attention.self.value '
+                                                "{ bias = false, act = none, norm = none }\n"))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.requires_grad:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator))
+    adaptgraph.save_adapters(model, tmp_path / name)
+    return tmp_path / name
+
+
+def test_an_export_the_disk_stops_half_way_leaves_the_old_peft_folder_whole(disk, tmp_path, capsys, monkeypatch):
+    # export wrote adapter_model.safetensors, then the disk was full for adapter_config.json: the folder
+    # held the new weights beside the old config, which PEFT loads without a word
+    from adaptgraph.fileio import writing
+    from adaptgraph.interop import peft_export
+
+    out = disk.path / "peft"
+    code, err = run(["export", _adapter_file(tmp_path, "a.safetensors", 1), "--format", "peft", "--out", out], capsys)
+    assert code == 0, err
+    (out).chmod(0o750)
+    before = disk.files()
+    write = writing.write_bytes_atomic
+
+    def filling(path, data, **kw):
+        if Path(path).name == "adapter_config.json":
+            disk.fill(0)  # another process fills the disk between the two files
+        return write(path, data, **kw)
+
+    monkeypatch.setattr(peft_export, "write_bytes_atomic", filling)
+    code, err = run(["export", _adapter_file(tmp_path, "b.safetensors", 2), "--format", "peft", "--out", out], capsys)
+    assert_full_disk_error(code, err, out / "adapter_config.json")  # named where the user looks, not the stage
+    assert ".new-" not in err
+    assert disk.files() == before
+    assert out.stat().st_mode & 0o777 == 0o750
+    monkeypatch.setattr(peft_export, "write_bytes_atomic", write)
+    disk.free_up()
+    code, err = run(["export", tmp_path / "b.safetensors", "--format", "peft", "--out", out], capsys)
+    assert code == 0, err
+    assert disk.files()["peft/adapter_model.safetensors"] != before["peft/adapter_model.safetensors"]
+    assert out.stat().st_mode & 0o777 == 0o750  # the replaced folder's mode carries over
+
+
+@pytest.mark.parametrize("command", ["export", "merge"])
+def test_a_new_folder_swapped_in_has_the_mode_the_umask_gives(tmp_path, capsys, command):
+    # merge's model folder was the 0700 of its private stage: a model shared with others was unreadable to them
+    mask = os.umask(0o022)
+    try:
+        source = _adapter_file(tmp_path, "a.safetensors", 1)
+        extra = ["--format", "peft"] if command == "export" else ["--no-progress"]
+        code, err = run([command, source, *extra, "--out", tmp_path / "out"], capsys)
+    finally:
+        os.umask(mask)
+    assert code == 0, err
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
