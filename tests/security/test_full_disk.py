@@ -317,3 +317,24 @@ def test_a_new_folder_swapped_in_has_the_mode_the_umask_gives(tmp_path, capsys, 
         os.umask(mask)
     assert code == 0, err
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_score_the_disk_stops_before_its_heat_map_keeps_the_old_scores(disk, capsys, monkeypatch):
+    # scores.json was replaced in place, then the disk was full for heatmap.png: new scores beside the old map
+    from adaptgraph.score.edge_scores import EdgeScores
+
+    out = disk.path / "score"
+    argv = ["score", "zoo:bert-tiny", "--task", TASK, "--batches", "1", "--no-progress", "--out", out]
+    code, err = run([*argv, "--metrics", "rank"], capsys)
+    assert code == 0, err
+    before = disk.files()
+    heatmap = EdgeScores.heatmap
+
+    def filling(self, path, *args, **kwargs):
+        disk.fill(0)
+        return heatmap(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(EdgeScores, "heatmap", filling)
+    code, err = run([*argv, "--metrics", "rank", "fro"], capsys)  # other scores: a different scores.json
+    assert_full_disk_error(code, err, out / "heatmap.png")
+    assert disk.files() == before
