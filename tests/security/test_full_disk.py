@@ -338,3 +338,15 @@ def test_a_score_the_disk_stops_before_its_heat_map_keeps_the_old_scores(disk, c
     code, err = run([*argv, "--metrics", "rank", "fro"], capsys)  # other scores: a different scores.json
     assert_full_disk_error(code, err, out / "heatmap.png")
     assert disk.files() == before
+
+
+@pytest.mark.parametrize("command", ["export", "score"])
+def test_an_out_folder_that_is_a_link_is_refused_before_anything_is_written(tmp_path, capsys, command):
+    # the swap would replace the link, not the folder it names: refused as merge refuses it
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "real")
+    argv = {"export": ["export", _adapter_file(tmp_path, "a.safetensors", 1), "--format", "peft"],
+            "score": ["score", "zoo:bert-tiny", "--task", TASK, "--batches", "1", "--no-progress"]}[command]
+    code, err = run([*argv, "--out", tmp_path / "out"], capsys)
+    assert code == 1 and "refusing to replace a symbolic link with a folder" in err.splitlines()[0], err
+    assert list((tmp_path / "real").iterdir()) == [] and (tmp_path / "out").is_symlink()
