@@ -350,3 +350,53 @@ def test_an_out_folder_that_is_a_link_is_refused_before_anything_is_written(tmp_
     code, err = run([*argv, "--out", tmp_path / "out"], capsys)
     assert code == 1 and "refusing to replace a symbolic link with a folder" in err.splitlines()[0], err
     assert list((tmp_path / "real").iterdir()) == [] and (tmp_path / "out").is_symlink()
+
+
+# -- the same points, portable: ENOSPC raised where the kernel raised it above ------------------------------
+def test_a_torn_append_is_cut_off_without_a_real_disk(tmp_path, monkeypatch):
+    import errno
+
+    from adaptgraph.errors import SearchError
+    from adaptgraph.fileio import append_line, open_appender, writing
+
+    path = tmp_path / "journal.jsonl"
+    f = open_appender(path, SearchError)
+    append_line(f, '{"a": 1}\n', path, SearchError)
+    real_write, calls = os.write, []
+
+    def short_then_full(fd, data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[:5]))  # the disk takes five bytes ...
+        raise OSError(errno.ENOSPC, "No space left on device")  # ... and then no more
+
+    monkeypatch.setattr(writing.os, "write", short_then_full)
+    with pytest.raises(SearchError, match=r"journal\.jsonl: cannot append to \(the disk is full\)"):
+        append_line(f, '{"b": 2}\n', path, SearchError)
+    monkeypatch.undo()
+    f.close()
+    assert path.read_text() == '{"a": 1}\n'
+
+
+def test_an_export_stopped_before_its_config_leaves_the_old_folder_whole_without_a_real_disk(tmp_path, capsys,
+                                                                                              monkeypatch):
+    import errno
+
+    from adaptgraph.fileio import os_failure, writing
+    from adaptgraph.interop import peft_export
+
+    out = tmp_path / "peft"
+    assert run(["export", _adapter_file(tmp_path, "a.safetensors", 1), "--format", "peft", "--out", out], capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    write = writing.write_bytes_atomic
+
+    def full_for_config(path, data, **kw):
+        if Path(path).name == "adapter_config.json":
+            raise os_failure(OSError(errno.ENOSPC, "No space left on device"), path, "cannot write")
+        return write(path, data, **kw)
+
+    monkeypatch.setattr(peft_export, "write_bytes_atomic", full_for_config)
+    code, err = run(["export", _adapter_file(tmp_path, "b.safetensors", 2), "--format", "peft", "--out", out], capsys)
+    assert_full_disk_error(code, err, out / "adapter_config.json")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if ".new-" in p.name or ".old-" in p.name] == []
