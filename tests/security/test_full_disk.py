@@ -4,7 +4,8 @@ Earlier checks raised ENOSPC from a monkeypatched call; these mount a tmpfs (roo
 mounting is not allowed) and fill it, so the kernel refuses the write at whatever point it reaches:
 the lock file, the first file, the weights. Each ends in one line naming the path and "the disk is
 full", exit 1, nothing half-written, an --out folder the command made removed again, and every file
-that was there before unchanged. Each mount is unmounted in the fixture's teardown.
+that was there before unchanged. Each mount is unmounted in the fixture's teardown. The last tests
+raise ENOSPC at the same points without a mount, so that those run everywhere.
 """
 from __future__ import annotations
 
