@@ -63,8 +63,14 @@ def make_parents(path: Path, itself: bool = False) -> Path | None:
     path = Path(path)
     target = path if itself else path.parent
     made = next((p for p in [*reversed(target.parents), target] if not os.path.lexists(p)), None)
-    target.mkdir(parents=True, exist_ok=True)
-    return None if ".." in target.parts else made  # `new/../old/x`: which folders were new is not lexical
+    if ".." in target.parts:  # `new/../old/x`: which folders were new is not lexical, so none is removed
+        made = None
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        remove_made(target, made)  # the outer folders made before the disk refused an inner one
+        raise
+    return made
 
 
 def remove_made(path: Path, made: Path | None) -> None:
@@ -79,8 +85,10 @@ def remove_made(path: Path, made: Path | None) -> None:
             return
         try:
             folder.rmdir()
+        except FileNotFoundError:
+            pass  # never made (the disk refused it): the folders above may still be ours
         except OSError:
-            return  # not empty (a partial run's files, another process's) or already gone: keep the rest
+            return  # not empty (a partial run's files, another process's): keep it and the rest
         if folder == made:
             return
 

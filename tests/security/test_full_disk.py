@@ -401,3 +401,15 @@ def test_an_export_stopped_before_its_config_leaves_the_old_folder_whole_without
     assert_full_disk_error(code, err, out / "adapter_config.json")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if ".new-" in p.name or ".old-" in p.name] == []
+
+
+def test_folders_made_before_the_disk_refused_an_inner_one_are_removed(disk, spec, capsys):
+    # no inode left after `new/`: mkdir -p made new/, failed on new/deeper, and new/ stayed behind
+    import subprocess as sp
+
+    out = disk.path / "new" / "deeper" / "c.safetensors"
+    used = os.statvfs(disk.path)
+    sp.run(["mount", "-o", f"remount,nr_inodes={used.f_files - used.f_ffree + 1}", str(disk.path)], check=True)
+    code, err = run(["compile", spec, "-o", out], capsys)
+    assert_full_disk_error(code, err, out)
+    assert disk.files() == {}
