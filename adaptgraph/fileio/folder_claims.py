@@ -18,6 +18,7 @@ Without ``fcntl`` (Windows) the folder checks still apply but nothing is locked.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -25,10 +26,10 @@ import stat
 import sys
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
-from ..errors import RunFolderError
-from .folders import check_outputs, make_folder, refuse_link_to_replace
+from ..errors import AdaptGraphError, RunFolderError
+from .folders import check_outputs, make_folder, refuse_link_to_replace, remove_made, staged_folder
 from .oserrors import os_failure
 
 try:
@@ -36,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-__all__ = ["FolderClaim", "check_folder", "claim_folder", "new_run_folder"]
+__all__ = ["FolderClaim", "check_folder", "claim_folder", "new_run_folder", "replaced_folder"]
 
 LOCK_FILE = ".adaptgraph.lock"
 KINDS = ("train", "search", "score", "peft-export", "peft-import", "merge")
@@ -46,17 +47,18 @@ NEW_FOLDER_HINT = "choose a new or empty --out folder; adaptgraph writes only in
 class FolderClaim:
     """A locked run folder; ``release()`` (or leaving a ``with`` block, or the process ending) unlocks it."""
 
-    def __init__(self, path: Path, kind: str, fd: int, made: bool = False):
+    def __init__(self, path: Path, kind: str, fd: int, made: Path | None = None):
         self.path, self.kind, self._fd = path, kind, fd
         self.made = made
-        """The claim created the folder: a command that fails before writing into it leaves no folder."""
+        """The outermost folder the claim created (the folder itself, or a parent of it), or None: a command
+        that fails before writing into the folder leaves none of them."""
 
     def release(self, failed: bool = False) -> None:
         """Unlock; ``failed``: the command did not finish, so a folder this claim made and nothing was
         written into is removed again (a run's partial files, a log, are kept)."""
         if self._fd is not None:
             if failed and self.made:
-                discard_if_unused(self.path)  # while still locked: no other run can have claimed it
+                discard_if_unused(self.path, self.made)  # while still locked: no other run can have claimed it
             try:  # a finished folder keeps only its kind: no host, pid or command travels with a shared model
                 _write_record(self._fd, {"kind": self.kind})
             except OSError:
@@ -101,13 +103,15 @@ def _make_root(root: Path) -> None:
     make_folder(root, RunFolderError, "cannot make run folders in it", hint=f"move {root} away, or pass --out DIR")
 
 
-def discard_if_unused(path: Path) -> None:
-    """Remove a folder a failed run made and left empty (or holding only its lock file)."""
+def discard_if_unused(path: Path, made: Path | None = None) -> None:
+    """Remove a folder a failed run made and left empty (or holding only its lock file), and the empty
+    folders above it up to ``made`` (the outermost one the run created, see ``folders.remove_made``)."""
+    path = Path(path)
     try:
         (path / LOCK_FILE).unlink(missing_ok=True) if {p.name for p in path.iterdir()} <= {LOCK_FILE} else None
-        path.rmdir()
     except OSError:
-        pass  # it holds files of the run (a log): keep them
+        return  # it holds files of the run (a log), or is gone: keep them
+    remove_made(path, made if made is not None else path)
 
 
 def check_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {},
@@ -142,14 +146,15 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     out = Path(path)
     check_folder(out, kind, inputs, replaced)  # before creating the lock file: a refused folder is left as it was
-    made = not out.exists()
-    make_folder(out, RunFolderError, "cannot create the run folder", hint="choose a folder you can write to")
+    made = make_folder(out, RunFolderError, "cannot create the run folder", hint="choose a folder you can write to")
     try:
         # never through a link: a planted .adaptgraph.lock -> ~/.bashrc must not be truncated
         fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as e:
+        remove_made(out, made)  # e.g. no inode left for the lock file: no empty folder stays behind
         raise os_failure(e, out, "cannot create the run folder or its lock file", RunFolderError,
                          hint="choose a folder you can write to") from None
+    locked = False
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
@@ -158,15 +163,38 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
         if not _lock(fd, out):
             raise RunFolderError(f"{out} is in use by {_describe(_read_holder(out / LOCK_FILE))}",
                                  hint="wait for that run to finish (or stop it), or choose another --out folder")
+        locked = True
         _check_owner(out, _read_holder(out / LOCK_FILE), kind)  # again, now that no one else can write
         try:
             _write_holder(fd, kind)
         except OSError as e:  # a full disk: the lock file is named, not an anonymous refusal
             raise os_failure(e, out / LOCK_FILE, "cannot write the run folder's lock file", RunFolderError) from None
     except BaseException:
-        os.close(fd)  # the folder stays: unlocked, it may be another run's already
+        if made is not None and locked:  # still under our lock, so no other run has claimed it: a full disk
+            discard_if_unused(out, made)  # on the lock file left the folder we made holding only that empty file
+        os.close(fd)  # otherwise the folder stays: unlocked, it may be another run's already
         raise
     return FolderClaim(out, kind, fd, made)
+
+
+@contextlib.contextmanager
+def replaced_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {},
+                    error: type[AdaptGraphError] = RunFolderError) -> Iterator[Path]:
+    """Claim ``path`` (``claim_folder``) and yield a new folder beside it, marked as a ``kind`` folder, to
+    write the command's files into; it replaces ``path`` only once the block ends without an error
+    (``folders.staged_folder``). The files of one output belong together (a PEFT folder's weights and
+    config, a spec and its adapters): a failure half way, a disk that fills up, leaves the old folder whole,
+    never new weights beside an old config."""
+    with claim_folder(path, kind, inputs, replaced=True) as claim, staged_folder(claim.path, error) as stage:
+        try:  # a new private folder of our own: its lock file is created, never opened through a link
+            fd = os.open(stage / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            try:
+                _write_record(fd, {"kind": kind})  # the folder swapped in is marked like the one it replaces
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise os_failure(e, claim.path, "cannot write the new folder", error) from None
+        yield stage
 
 
 def _check_owner(out: Path, holder: dict, kind: str) -> None:

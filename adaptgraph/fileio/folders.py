@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import stat
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from ..errors import AdaptGraphError, FileAccessError
+from ..errors import AdaptGraphError, FileAccessError, Problem
 from .oserrors import os_failure
-from .temp_names import temp_folder
+from .temp_names import temp_folder, umask
 
 
 def check_outputs(out, inputs: Mapping[str, object], error: type[AdaptGraphError] = FileAccessError) -> None:
@@ -39,12 +40,14 @@ def check_outputs(out, inputs: Mapping[str, object], error: type[AdaptGraphError
 
 
 def make_folder(path, error: type[AdaptGraphError] = FileAccessError, doing: str = "cannot make the folder",
-                hint: str = "") -> None:
+                hint: str = "") -> Path | None:
     """``mkdir -p path``; when a part of it is in the way (a file, a FIFO, a link that leads to no folder),
-    that part is named: the OS says only "it already exists" or "not a folder", of the whole path."""
+    that part is named: the OS says only "it already exists" or "not a folder", of the whole path.
+
+    Returns the outermost folder this call made (None when ``path`` was there), for ``remove_made``."""
     path = Path(path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        return make_parents(path, itself=True)
     except (FileExistsError, NotADirectoryError) as e:
         blocker = next((p for p in [*reversed(path.parents), path] if os.path.lexists(p) and not p.is_dir()), None)
         if blocker is None:  # pragma: no cover - changed under us
@@ -53,6 +56,41 @@ def make_folder(path, error: type[AdaptGraphError] = FileAccessError, doing: str
                     hint=hint or f"move {blocker} away, or choose another path") from None
     except OSError as e:
         raise os_failure(e, path, doing, error, hint) from None
+
+
+def make_parents(path: Path, itself: bool = False) -> Path | None:
+    """``mkdir -p`` of ``path``'s folder (with ``itself``: of ``path``); the outermost folder it made, or None."""
+    path = Path(path)
+    target = path if itself else path.parent
+    made = next((p for p in [*reversed(target.parents), target] if not os.path.lexists(p)), None)
+    if ".." in target.parts:  # `new/../old/x`: which folders were new is not lexical, so none is removed
+        made = None
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        remove_made(target, made)  # the outer folders made before the disk refused an inner one
+        raise
+    return made
+
+
+def remove_made(path: Path, made: Path | None) -> None:
+    """Remove ``path`` and each folder above it up to ``made`` (what ``make_folder`` or ``make_parents``
+    returned), as long as they are empty: a command that failed on a full disk leaves no empty folders it
+    made along the way (``--out new/run``, ``-o new/c.safetensors``)."""
+    if made is None:
+        return
+    path, made = Path(path), Path(made)
+    for folder in [path, *path.parents]:
+        if folder != made and not folder.is_relative_to(made):
+            return
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            pass  # never made (the disk refused it): the folders above may still be ours
+        except OSError:
+            return  # not empty (a partial run's files, another process's): keep it and the rest
+        if folder == made:
+            return
 
 
 def _not_a_folder(path: Path) -> str:
@@ -71,17 +109,32 @@ def staged_folder(out: Path, error: type[AdaptGraphError] = FileAccessError) -> 
     old content is removed), on failure it is removed and ``out`` is left as it was."""
     out = Path(out)
     refuse_link_to_replace(out, error)  # before any work: the swap at the end would refuse it anyway
+    made = None
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        made = make_parents(out)
         stage = temp_folder(out.parent, f".{out.name[:100]}.new-")
     except OSError as e:
-        raise os_failure(e, out, "cannot create a folder beside", error) from None
+        remove_made(out.parent, made)
+        raise os_failure(e, out, "cannot create the new folder beside it", error) from None
     try:
         yield stage
         _swap(stage, out, error)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(stage, ignore_errors=True)
+        remove_made(out.parent, made)
+        if isinstance(e, AdaptGraphError):  # the stage is gone: name the folder it was to become
+            e.problems = tuple(_renamed(problem, stage, out) for problem in e.problems)
         raise
+
+
+def _renamed(problem: Problem, stage: Path, out: Path) -> Problem:
+    """``problem`` with the stage's path (``.OUT.new-1a2b3c4d``, removed) written as ``out``'s, the folder the
+    user named: "OUT/adapter_model.safetensors: cannot write (the disk is full)"."""
+    named = os.fspath(stage)
+    if named not in problem.message and named not in problem.hint:
+        return problem
+    return dataclasses.replace(problem, message=problem.message.replace(named, os.fspath(out)),
+                               hint=problem.hint.replace(named, os.fspath(out)))
 
 
 def refuse_link_to_replace(out: Path, error: type[AdaptGraphError] = FileAccessError) -> None:
@@ -98,6 +151,9 @@ def _swap(stage: Path, out: Path, error) -> None:
         refuse_link_to_replace(out, error)  # again: a link planted while the stage was written
         if out.exists() and not out.is_dir():
             raise error(f"{out}: refusing to replace something that is not a folder", hint="choose another --out")
+        # the stage is private (0700) while written; swapped in, it has the mode of the folder it replaces,
+        # or a new folder's (the umask's), so that a model folder shared with others stays readable to them
+        os.chmod(stage, stat.S_IMODE(os.stat(out).st_mode) if out.is_dir() else 0o777 & ~umask())
         if out.exists():
             old = temp_folder(out.parent, f".{out.name[:100]}.old-")
             os.rename(out, old / "content")

@@ -43,6 +43,23 @@ def os_failure(e: OSError, path, doing: str = "cannot use", error: type[AdaptGra
     return error(f"{os.fspath(shown)}: {doing} ({reason})", hint=hint or default_hint)
 
 
+def disk_nearly_full(path, min_free_bytes: int = 64 << 20, min_free_files: int = 100) -> OSError | None:
+    """An ENOSPC ``OSError`` naming ``path`` when the file system that holds it (or would: its nearest
+    existing folder) has less than ``min_free_bytes`` or ``min_free_files`` left, else None (also when that
+    cannot be told). For a library that failed there without saying why: Ray's server cannot write its
+    port file to a full session folder, and Ray reports only that it timed out waiting for the file."""
+    folder = os.path.abspath(os.fspath(path))
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs (Windows): cannot tell
+        return None
+    if st.f_bavail * st.f_frsize < min_free_bytes or (st.f_files > 0 and st.f_favail < min_free_files):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
+    return None
+
+
 _SAID_PLAINLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # a compiler's "error writing to X: No space left ..."
 
 

@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["temp_file", "temp_folder"]
+__all__ = ["temp_file", "temp_folder", "umask"]
 
 ATTEMPTS = 100
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -38,3 +38,17 @@ def temp_folder(parent: Path, prefix: str) -> Path:
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary name in {parent} after {ATTEMPTS} attempts")
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where Linux says it (``os.umask`` sets as it reads)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from ..errors import AdaptGraphError, FileAccessError
 from .bounds import bound_of, too_large
+from .folders import make_parents, remove_made
 from .oserrors import os_failure
-from .temp_names import temp_file
+from .temp_names import temp_file, umask
 
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 LINK_HINT = "adaptgraph writes only plain files it made; remove it, or choose another folder"
@@ -41,10 +42,12 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
     check_target(path, error)
     replaced = _stat_or_none(path)  # the file this write replaces: its protection, mode and owner carry over
     refuse_read_only(path, error, replaced)
+    made = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        made = make_parents(path)
         fd, tmp = temp_file(path.parent, f".{path.name[:200]}.", ".tmp")
     except OSError as e:
+        remove_made(path.parent, made)
         raise os_failure(e, path, "cannot write", error) from None
     try:
         os.fchmod(fd, _mode_for(replaced) if mode is None else mode)  # else temp_file's 0600 for every file
@@ -58,9 +61,11 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
+        remove_made(path.parent, made)  # -o new/c.safetensors on a full disk leaves no empty new/
         raise os_failure(e, path, "cannot write", error) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        remove_made(path.parent, made)
         raise
 
 
@@ -76,7 +81,7 @@ def _mode_for(replaced: os.stat_result | None) -> int:
     shared 0644 spec keeps it readable to others; never its setuid, setgid or sticky bit, which new
     contents must not inherit), else what ``open`` would give a new file."""
     if replaced is None:
-        return 0o666 & ~_umask()
+        return 0o666 & ~umask()
     return stat.S_IMODE(replaced.st_mode) & 0o777
 
 
@@ -90,20 +95,6 @@ def _keep_owner(fd: int, replaced: os.stat_result) -> None:
         os.fchown(fd, uid, replaced.st_gid)
     except OSError:
         pass  # a group this user is not in: the file stays in the user's group, as a copy would
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux says it (``os.umask`` sets as it reads)."""
-    try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def write_text_atomic(path: str | Path, text: str, **kw) -> None:
@@ -150,8 +141,9 @@ def check_target(path: Path, error: type[AdaptGraphError] = FileAccessError) -> 
         raise error(f"{path}: refusing to write over something that is not a regular file", hint=LINK_HINT)
 
 
-def open_appender(path: str | Path, error: type[AdaptGraphError] = FileAccessError):
-    """``path`` opened for appending text, never through a link, checked to be a regular file of its own."""
+def open_appender(path: str | Path, error: type[AdaptGraphError] = FileAccessError) -> "Appender":
+    """``path`` opened for appending lines (``append_line``), never through a link, checked to be a regular
+    file of its own."""
     path = Path(path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
@@ -162,17 +154,59 @@ def open_appender(path: str | Path, error: type[AdaptGraphError] = FileAccessErr
     except BaseException:
         os.close(fd)
         raise
-    return os.fdopen(fd, "a", encoding="utf-8")
+    return Appender(fd)
 
 
-def append_line(f, line: str, path, error: type[AdaptGraphError] = FileAccessError) -> None:
-    """Append ``line`` to an ``open_appender`` file, flushed and fsynced."""
+class Appender:
+    """A file open for appending whole lines, written straight to its descriptor: no buffer in between, so
+    a line the disk refused is not still pending when the file is closed (a buffered file's ``close`` wrote
+    it again, failed again, and that bare OSError replaced the error naming the file)."""
+
+    def __init__(self, fd: int):
+        self._fd: int | None = fd
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise ValueError("I/O operation on a closed appender")
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def __enter__(self) -> "Appender":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def append_line(f: Appender, line: str, path, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """Append ``line`` to an ``open_appender`` file and fsync it; when the disk takes only part of it (a full
+    disk), that part is cut off again, so the file still ends on a whole line."""
+    fd, start = f.fileno(), None
     try:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+        start = os.fstat(fd).st_size
+        data = memoryview(line.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]  # a short write on a filling disk: the next one says why
+        os.fsync(fd)
     except OSError as e:
+        if start is not None:
+            _cut_back(fd, start)
         raise os_failure(e, path, "cannot append to", error) from None
+
+
+def _cut_back(fd: int, size: int) -> None:
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        pass  # the reader drops a cut-off last line (searcher.journal.read_journal)
 
 
 def truncate_file(path: str | Path, size: int, error: type[AdaptGraphError] = FileAccessError) -> None:

@@ -33,10 +33,10 @@ from ..backbones.hf_features import feature_base
 from ..backbones.hf_source import hf_folder, quiet_bars
 from ..compiler import compile
 from ..errors import InteropError
-from ..fileio import copy_file, is_regular_file, os_failure, staged_folder
+from ..fileio import copy_file, is_regular_file, os_failure
 from ..fileio.oserrors import library_os_error
 from ..fileio.input_paths import input_paths, source_input
-from ..fileio.folder_claims import claim_folder
+from ..fileio.folder_claims import replaced_folder
 from ..backbones.identity import weights_digest
 from ..progress import step
 from ..compiler.adapter_files import FINGERPRINT_KEY, load_weights, read_adapter_file, save_adapters
@@ -98,17 +98,12 @@ def merge(source: str | Path, out_dir: str | Path, *, keep_unmerged: bool = Fals
     # never writes over files adaptgraph did not write, nor over what it reads; the new folder is
     # written beside the old one and swapped in only when complete (an earlier merge's kept
     # adapters, which belong to the weights replaced, go with it)
-    with claim_folder(out, "merge", inputs, replaced=True), staged_folder(out, InteropError) as stage, \
-            step(f"merge: saving to {out}"):
-        stage_claim = claim_folder(stage, "merge")  # the new folder is locked and marked like the old
-        try:
-            _save_pretrained(saved, stage, out)
-            _copy_tokenizer(folder, stage)
-            if refused:
-                difference = _write_kept(stage, opened, [name for name, _ in refused], final=out)
-                _check(difference, opened)
-        finally:
-            stage_claim.release()
+    with replaced_folder(out, "merge", inputs, InteropError) as stage, step(f"merge: saving to {out}"):
+        _save_pretrained(saved, stage, out)
+        _copy_tokenizer(folder, stage)
+        if refused:
+            difference = _write_kept(stage, opened, [name for name, _ in refused], final=out)
+            _check(difference, opened)
     return MergeResult(out, tuple(f.edge.name for f in folds), tuple(n for n, _ in refused), difference,
                        type(saved).__name__)
 

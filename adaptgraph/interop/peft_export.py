@@ -22,7 +22,7 @@ from safetensors.torch import save as save_bytes
 from ..errors import InteropError
 from ..fileio import write_bytes_atomic
 from ..fileio.input_paths import input_paths, source_input
-from ..fileio.folder_claims import claim_folder
+from ..fileio.folder_claims import replaced_folder
 from .module_edges import ModuleEdge, call_counts, lora_compatible, shared_call_reason, sorted_problems
 from ..backbones.hf_causal import CAUSAL_SUFFIXES, causal_class_name
 from ..backbones.hf_features import feature_base
@@ -57,10 +57,11 @@ def export_peft(source: str | Path, out_dir: str | Path, *, backbone=None, trust
         tensors[key_a] = adapter.down.weight.detach().cpu().contiguous()
         tensors[key_b] = adapter.up.weight.detach().cpu().contiguous()
     inputs = input_paths(opened.backbone, **{"the run": source_input(source, opened.path)})
-    with claim_folder(out_dir, "peft-export", inputs) as claim:  # never writes over files adaptgraph did not write
-        out = claim.path
-        write_bytes_atomic(out / WEIGHTS_FILE, save_bytes(tensors, metadata={"format": "pt"}))
-        write_bytes_atomic(out / CONFIG_FILE, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    # never writes over files adaptgraph did not write; weights and config are swapped in together
+    with replaced_folder(out_dir, "peft-export", inputs, InteropError) as stage:
+        write_bytes_atomic(stage / WEIGHTS_FILE, save_bytes(tensors, metadata={"format": "pt"}))
+        write_bytes_atomic(stage / CONFIG_FILE, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    out = Path(out_dir)
     return PeftExport(out, tuple(t.path for t in targets), config, config["auto_mapping"]["base_model_class"])
 
 

@@ -23,7 +23,7 @@ from ..fileio import read_json, validate_model
 from ..fileio.patterns import check_patterns, pattern_key
 from ..fileio.safetensors_files import load_safetensors
 from ..fileio.input_paths import input_paths
-from ..fileio.folder_claims import claim_folder
+from ..fileio.folder_claims import replaced_folder
 from ..compiler.adapter_files import save_adapters
 from ..weights.trainable import adapter_path
 from ..spec import dump, loads
@@ -72,10 +72,11 @@ def import_peft(peft_dir: str | Path, out_dir: str | Path, *, backbone=None, tru
     _copy_weights(model, pairs, folder / WEIGHTS_FILE)
     from ..train.files import ADAPTERS_FILE, SPEC_FILE
 
-    with claim_folder(out_dir, "peft-import", input_paths(bb, **{"the PEFT folder": folder})) as claim:  # never writes over files adaptgraph did not write
-        out = claim.path
-        save_adapters(model, out / ADAPTERS_FILE, metadata={"imported_from": str(folder.resolve())})
-        dump(spec, out / SPEC_FILE)
+    # never writes over files adaptgraph did not write; the spec and its adapters are swapped in together
+    with replaced_folder(out_dir, "peft-import", input_paths(bb, **{"the PEFT folder": folder}), InteropError) as stage:
+        save_adapters(model, stage / ADAPTERS_FILE, metadata={"imported_from": str(folder.resolve())})
+        dump(spec, stage / SPEC_FILE)
+    out = Path(out_dir)
     return PeftImport(out / SPEC_FILE, out / ADAPTERS_FILE, tuple(pairs), never_run)
 
 

@@ -12,9 +12,12 @@ and any data file a task reference names at the same path.
 """
 from __future__ import annotations
 
+import os
+import sys
 from typing import Callable, Optional, Sequence
 
 from ..errors import SearchError
+from ..fileio.oserrors import describe_os_error, disk_nearly_full, library_os_error
 from .executors import MAX_ATTEMPTS, Done, crashed
 from .trial import TrainedTrial, TrialTask, run_trial
 
@@ -51,7 +54,10 @@ class RayExecutor:
         if self._remote is None:
             if not ray.is_initialized():
                 # "local" and not None: None makes Ray join a cluster it finds on the machine
-                ray.init(address=self.address or "local", include_dashboard=False, log_to_driver=False)
+                try:
+                    ray.init(address=self.address or "local", include_dashboard=False, log_to_driver=False)
+                except Exception as e:  # noqa: BLE001 - Ray could not start or connect: the environment's, not a bug
+                    raise start_error(e, local=self.address in (None, "local")) from None
                 self._owns = True
             gpus = self.gpus_per_trial
             if gpus is None:
@@ -71,6 +77,31 @@ class RayExecutor:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def start_error(e: Exception, local: bool) -> SearchError:
+    """``ray.init``'s failure as one line. A local instance on a full disk is named as such: Ray's server
+    cannot write into its session folder, and after 30 s Ray raised only "RuntimeError: Timed out waiting
+    for file ...", which the command line reported as an internal error (exit 3)."""
+    folder = ray_temp_dir()
+    refused = library_os_error(e) or (disk_nearly_full(folder) if local else None)
+    said = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
+    if refused is not None:
+        reason, hint = describe_os_error(refused)
+        return SearchError(f"{folder}: cannot start Ray ({reason}; Ray said {said})",
+                           hint=f"{hint}: Ray keeps its session files in $RAY_TMPDIR/ray, else $TMPDIR/ray")
+    return SearchError(f"cannot start Ray ({said})",
+                       hint="check the Ray address and installation, or use --executor process")
+
+
+def ray_temp_dir() -> str:
+    """The folder a local Ray instance writes its sessions into (Ray's own rule)."""
+    try:
+        from ray._common.utils import get_default_ray_temp_dir
+        return get_default_ray_temp_dir()
+    except (ImportError, AttributeError):  # another Ray version: the same rule, written out
+        base = os.environ.get("RAY_TMPDIR") or (os.environ.get("TMPDIR") if sys.platform.startswith("linux") else None)
+        return os.path.join(base or "/tmp", "ray")
 
 
 def _ray():

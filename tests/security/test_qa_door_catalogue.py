@@ -159,7 +159,11 @@ def test_a_full_disk_on_the_lock_file_names_the_lock_file(tmp_path, monkeypatch)
         folder_claims.claim_folder(tmp_path / "out", "train")
     lock = tmp_path / "out" / ".adaptgraph.lock"
     assert str(e.value).startswith(f"error: {lock}: cannot write the run folder's lock file (the disk is full)")
-    assert os_module.path.isdir(tmp_path / "out")
+    assert not os_module.path.exists(tmp_path / "out")  # the folder the claim made is removed again
+    (tmp_path / "mine").mkdir()  # a folder that was there stays, and so does a lock file it held
+    with pytest.raises(RunFolderError):
+        folder_claims.claim_folder(tmp_path / "mine", "train")
+    assert os_module.listdir(tmp_path / "mine") == [".adaptgraph.lock"]
 
 
 def test_a_full_disk_inside_safetensors_during_a_merge_is_a_user_error_naming_the_folder(tmp_path, monkeypatch,

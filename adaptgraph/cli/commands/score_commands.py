@@ -127,7 +127,8 @@ def register(sub) -> None:
 def run_score(args) -> int:
     from ...backbones import get_backbone
     from ...fileio.input_paths import input_paths
-    from ...fileio.folder_claims import check_folder, claim_folder
+    from ...errors import ScoreError
+    from ...fileio.folder_claims import check_folder, replaced_folder
     from ...score import score_edges
     from ...score.edge_scores import check_metric
 
@@ -139,11 +140,12 @@ def run_score(args) -> int:
     inputs = input_paths(args.backbone, args.task)
     check_folder(out, "score", inputs)  # a folder of other files is refused before loading anything
     bb = get_backbone(args.backbone, trust_code=args.trust_code)
-    with claim_folder(out, "score", inputs), warnings.catch_warnings(record=True) as caught:
+    # scores.json and its heat map are swapped in together: a failure between them keeps the old pair
+    with replaced_folder(out, "score", inputs, ScoreError) as stage, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scores = score_edges(bb, args.task, config, progress=False if args.no_progress else None)
-        scores_path = scores.save(out / "scores.json")
-        heatmap_path = scores.heatmap(out / "heatmap.png", args.metric)
+        scores_path = out / scores.save(stage / "scores.json").name
+        heatmap_path = out / scores.heatmap(stage / "heatmap.png", args.metric).name
     notes = _saturation_notes(caught)
     summary = score_summary(scores, args.metric, notes, scores_path, heatmap_path)
     if args.json:
