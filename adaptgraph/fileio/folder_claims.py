@@ -76,19 +76,28 @@ class FolderClaim:
         self.release()
 
 
-def new_run_folder(kind: str, root: str | os.PathLike = "runs") -> Path:
+class RunFolder(type(Path())):
+    """A path made by ``new_run_folder``; ``made`` is the outermost folder it created (``runs/`` itself when
+    that was missing), for ``discard_if_unused`` after a failed run."""
+
+    made: Path
+
+
+def new_run_folder(kind: str, root: str | os.PathLike = "runs") -> RunFolder:
     """A new folder ``ROOT/KIND-YYYYmmdd-HHMMSS`` (``-1``, ``-2``, ... when that exists), made now.
 
     ``mkdir`` without ``exist_ok`` reserves the name, so two runs started in the same second
     get different folders and an existing folder is never reused.
     """
-    _make_root(Path(root))
+    made_root = _make_root(Path(root))
     base = Path(root) / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     for n in range(10_000):
         path = base if n == 0 else base.with_name(f"{base.name}-{n}")
         try:
             path.mkdir()  # the root exists: an existing name is a taken name, nothing else
-            return path
+            folder = RunFolder(path)
+            folder.made = made_root or folder
+            return folder
         except FileExistsError:
             continue
         except OSError as e:
@@ -96,11 +105,12 @@ def new_run_folder(kind: str, root: str | os.PathLike = "runs") -> Path:
     raise RunFolderError(f"{base}: 10,000 run folders of this second exist already", hint="pass --out DIR")
 
 
-def _make_root(root: Path) -> None:
+def _make_root(root: Path) -> Path | None:
     """``root`` (``runs/``) made if missing, apart from the run folder, so that a ``runs`` that is a file
     or a dangling link is named, not mistaken for a taken run name (a dangling ``runs`` link read as
-    10,000 run folders of this second)."""
-    make_folder(root, RunFolderError, "cannot make run folders in it", hint=f"move {root} away, or pass --out DIR")
+    10,000 run folders of this second). The outermost folder made, or None."""
+    return make_folder(root, RunFolderError, "cannot make run folders in it",
+                       hint=f"move {root} away, or pass --out DIR")
 
 
 def discard_if_unused(path: Path, made: Path | None = None) -> None:

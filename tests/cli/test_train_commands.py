@@ -89,6 +89,15 @@ def test_a_failed_run_without_out_leaves_no_empty_folder(tmp_path, capsys, monke
     bad.write_text('backbone "zoo:bert-tiny"\nedge @1 -> @99\n')
     assert main(["train", str(bad), "--task", TASK, "--epochs", "1", "--no-progress"]) == 1
     assert "@99" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # nor the runs/ folder it made for it
+
+
+def test_a_failed_run_without_out_keeps_a_runs_folder_that_was_there(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    bad = tmp_path / "bad.adapt"
+    bad.write_text('backbone "zoo:bert-tiny"\nedge @1 -> @99\n')
+    assert main(["train", str(bad), "--task", TASK, "--epochs", "1", "--no-progress"]) == 1
     assert list((tmp_path / "runs").iterdir()) == []
 
 

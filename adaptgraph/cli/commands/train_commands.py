@@ -97,7 +97,7 @@ def run_train(args) -> int:
         if args.out is None:
             from ...fileio.folder_claims import discard_if_unused
 
-            discard_if_unused(out)
+            discard_if_unused(out, out.made)  # and runs/ too, when this run made it
         raise
     if not is_main_process():
         return 0
