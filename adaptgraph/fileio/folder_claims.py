@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from ..errors import AdaptGraphError, RunFolderError
-from .folders import check_outputs, make_folder, refuse_link_to_replace, remove_made, staged_folder
+from .folders import check_outputs, link_or_copy, make_folder, refuse_link_to_replace, remove_made, staged_folder
 from .oserrors import os_failure
 
 try:
@@ -47,8 +47,10 @@ NEW_FOLDER_HINT = "choose a new or empty --out folder; adaptgraph writes only in
 class FolderClaim:
     """A locked run folder; ``release()`` (or leaving a ``with`` block, or the process ending) unlocks it."""
 
-    def __init__(self, path: Path, kind: str, fd: int, made: Path | None = None):
+    def __init__(self, path: Path, kind: str, fd: int, made: Path | None = None, outputs: list[str] | None = None):
         self.path, self.kind, self._fd = path, kind, fd
+        self.outputs = outputs
+        """What the folder's record lists as adaptgraph's files (``replaced_folder``), or None: not recorded."""
         self.made = made
         """The outermost folder the claim created (the folder itself, or a parent of it), or None: a command
         that fails before writing into the folder leaves none of them."""
@@ -60,7 +62,7 @@ class FolderClaim:
             if failed and self.made:
                 discard_if_unused(self.path, self.made)  # while still locked: no other run can have claimed it
             try:  # a finished folder keeps only its kind: no host, pid or command travels with a shared model
-                _write_record(self._fd, {"kind": self.kind})
+                _write_record(self._fd, _record(self.kind, self.outputs))
             except OSError:
                 pass  # the mark is a courtesy; the folder's files are already complete
             os.close(self._fd)  # closing the last descriptor of the open file drops the flock
@@ -174,9 +176,11 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
             raise RunFolderError(f"{out} is in use by {_describe(_read_holder(out / LOCK_FILE))}",
                                  hint="wait for that run to finish (or stop it), or choose another --out folder")
         locked = True
-        _check_owner(out, _read_holder(out / LOCK_FILE), kind)  # again, now that no one else can write
+        holder = _read_holder(out / LOCK_FILE)
+        _check_owner(out, holder, kind)  # again, now that no one else can write
+        outputs = _outputs(holder)
         try:
-            _write_holder(fd, kind)
+            _write_holder(fd, kind, outputs)
         except OSError as e:  # a full disk: the lock file is named, not an anonymous refusal
             raise os_failure(e, out / LOCK_FILE, "cannot write the run folder's lock file", RunFolderError) from None
     except BaseException:
@@ -184,7 +188,7 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
             discard_if_unused(out, made)  # on the lock file left the folder we made holding only that empty file
         os.close(fd)  # otherwise the folder stays: unlocked, it may be another run's already
         raise
-    return FolderClaim(out, kind, fd, made)
+    return FolderClaim(out, kind, fd, made, outputs)
 
 
 @contextlib.contextmanager
@@ -196,15 +200,42 @@ def replaced_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, obj
     config, a spec and its adapters): a failure half way, a disk that fills up, leaves the old folder whole,
     never new weights beside an old config."""
     with claim_folder(path, kind, inputs, replaced=True) as claim, staged_folder(claim.path, error) as stage:
+        yield stage
+        outputs = sorted(name for name in os.listdir(stage) if name != LOCK_FILE)
+        _keep_users_files(claim, stage, outputs, error)
         try:  # a new private folder of our own: its lock file is created, never opened through a link
             fd = os.open(stage / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-            try:
-                _write_record(fd, {"kind": kind})  # the folder swapped in is marked like the one it replaces
+            try:  # the folder swapped in is marked like the one it replaces, and says which files are ours
+                _write_record(fd, _record(kind, outputs))
             finally:
                 os.close(fd)
         except OSError as e:
             raise os_failure(e, claim.path, "cannot write the new folder", error) from None
-        yield stage
+
+
+def _keep_users_files(claim: FolderClaim, stage: Path, outputs: list[str], error: type[AdaptGraphError]) -> None:
+    """Carry into ``stage`` what the replaced folder holds that is not adaptgraph's: a user's notes, a model
+    card, a spec ``select -o`` saved there. adaptgraph's own earlier files are those the folder's record lists
+    (``outputs``); they are replaced, so no stale weights or tokenizer files outlive the new ones. A folder
+    whose record lists none (written before the list was kept) and holds files the new output does not
+    rewrite is refused: which of them were a user's cannot be told, and none is deleted."""
+    old = claim.path
+    if not old.is_dir():
+        return
+    theirs = set(os.listdir(old)) - {LOCK_FILE} - set(outputs) - set(claim.outputs or ())
+    if not theirs:
+        return
+    shown = ", ".join(sorted(theirs)[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+    if claim.outputs is None:
+        raise error(f"{old} holds {shown}, which this {claim.kind} does not write and which an older adaptgraph "
+                    "did not record as its own; nothing was replaced or deleted",
+                    hint="move those out of the folder (or delete them if they are old outputs), then run again; "
+                         "or choose another --out")
+    for name in sorted(theirs):
+        try:
+            link_or_copy(old / name, stage / name)
+        except OSError as e:
+            raise os_failure(e, old / name, "cannot keep this file in the new folder", error) from None
 
 
 def _check_owner(out: Path, holder: dict, kind: str) -> None:
@@ -254,10 +285,23 @@ def _lock(fd: int, out: Path) -> bool:
     return True
 
 
-def _write_holder(fd: int, kind: str) -> None:
-    holder = {"kind": kind, "pid": os.getpid(), "host": socket.gethostname(),
+def _write_holder(fd: int, kind: str, outputs: list[str] | None = None) -> None:
+    holder = {**_record(kind, outputs), "pid": os.getpid(), "host": socket.gethostname(),
               "command": " ".join(sys.argv)[:300], "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     _write_record(fd, holder)
+
+
+def _record(kind: str, outputs: list[str] | None) -> dict:
+    return {"kind": kind} if outputs is None else {"kind": kind, "outputs": outputs}
+
+
+def _outputs(holder: dict) -> list[str] | None:
+    """The record's list of adaptgraph's files (plain names only), or None."""
+    outputs = holder.get("outputs")
+    if not isinstance(outputs, list) or not all(isinstance(n, str) and n and "/" not in n and n not in (".", "..")
+                                                for n in outputs):
+        return None
+    return outputs
 
 
 def _write_record(fd: int, record: dict) -> None:

@@ -127,6 +127,24 @@ def staged_folder(out: Path, error: type[AdaptGraphError] = FileAccessError) -> 
         raise
 
 
+def link_or_copy(source: Path, target: Path) -> None:
+    """``target`` made to hold what ``source`` holds, without copying data where the file system allows:
+    files hard-linked (else copied), folders rebuilt the same way, links recreated as links."""
+    if source.is_symlink():
+        os.symlink(os.readlink(source), target)
+    elif source.is_dir():
+        shutil.copytree(source, target, symlinks=True, copy_function=_link_file)
+    else:
+        _link_file(source, target)
+
+
+def _link_file(source, target) -> None:
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError:  # a file system without hard links, or one that refuses them for this file
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
 def _renamed(problem: Problem, stage: Path, out: Path) -> Problem:
     """``problem`` with the stage's path (``.OUT.new-1a2b3c4d``, removed) written as ``out``'s, the folder the
     user named: "OUT/adapter_model.safetensors: cannot write (the disk is full)"."""

@@ -280,3 +280,50 @@ def test_a_train_run_that_fails_after_claiming_a_new_out_folder_leaves_none(tmp_
     with claim_folder(out, "train"):  # a success keeps the folder it made
         pass
     assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]
+
+
+def _write_output(path, kind, files):
+    from adaptgraph.fileio.folder_claims import replaced_folder
+
+    with replaced_folder(path, kind) as stage:
+        for name, text in files.items():
+            (stage / name).write_text(text)
+
+
+def test_a_replaced_output_keeps_the_users_files_and_drops_its_own_stale_ones(tmp_path):
+    # `score --out s` twice with `select -o s/best.adapt` between: the rerun deleted best.adapt and notes.txt
+    out = tmp_path / "s"
+    _write_output(out, "score", {"scores.json": "1", "heatmap.png": "old", "extra.bin": "stale"})
+    (out / "best.adapt").write_text("mine")
+    (out / "cards").mkdir()
+    (out / "cards" / "README.md").write_text("card")
+    _write_output(out, "score", {"scores.json": "2", "heatmap.png": "new"})
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE, "best.adapt", "cards", "heatmap.png", "scores.json"]
+    assert (out / "scores.json").read_text() == "2" and (out / "best.adapt").read_text() == "mine"
+    assert (out / "cards" / "README.md").read_text() == "card"  # extra.bin, the last output's, is gone
+    assert json.loads((out / LOCK_FILE).read_text()) == {"kind": "score", "outputs": ["heatmap.png", "scores.json"]}
+
+
+@pytest.mark.parametrize("record", [{"kind": "score"}, {"kind": "score", "outputs": ["../../etc/passwd"]}])
+def test_a_folder_that_does_not_list_its_outputs_is_not_replaced_over_files_it_may_not_own(tmp_path, record):
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / LOCK_FILE).write_text(json.dumps(record))
+    (out / "scores.json").write_text("1")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(RunFolderError, match=r"holds notes\.txt, which this score does not write"):
+        _write_output(out, "score", {"scores.json": "2"})
+    assert (out / "scores.json").read_text() == "1" and (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no stage left beside it
+    (out / "notes.txt").unlink()
+    _write_output(out, "score", {"scores.json": "2"})  # nothing of unknown origin left: replaced
+    assert (out / "scores.json").read_text() == "2"
+
+
+def test_a_failed_claim_of_a_replaced_output_keeps_its_list_of_outputs(tmp_path):
+    out = tmp_path / "s"
+    _write_output(out, "score", {"scores.json": "1"})
+    with pytest.raises(KeyboardInterrupt):
+        with claim_folder(out, "score", replaced=True):
+            raise KeyboardInterrupt
+    assert json.loads((out / LOCK_FILE).read_text()) == {"kind": "score", "outputs": ["scores.json"]}
