@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from ..errors import AdaptGraphError, RunFolderError
-from .folders import check_outputs, link_or_copy, make_folder, refuse_link_to_replace, remove_made, staged_folder
+from .folders import (check_outputs, link_or_copy, make_folder, refuse_link_to_replace, remove_abandoned_stages,
+                      remove_made, staged_folder)
 from .oserrors import os_failure
 
 try:
@@ -199,18 +200,25 @@ def replaced_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, obj
     (``folders.staged_folder``). The files of one output belong together (a PEFT folder's weights and
     config, a spec and its adapters): a failure half way, a disk that fills up, leaves the old folder whole,
     never new weights beside an old config."""
-    with claim_folder(path, kind, inputs, replaced=True) as claim, staged_folder(claim.path, error) as stage:
-        yield stage
-        outputs = sorted(name for name in os.listdir(stage) if name != LOCK_FILE)
-        _keep_users_files(claim, stage, outputs, error)
-        try:  # a new private folder of our own: its lock file is created, never opened through a link
-            fd = os.open(stage / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-            try:  # the folder swapped in is marked like the one it replaces, and says which files are ours
-                _write_record(fd, _record(kind, outputs))
-            finally:
-                os.close(fd)
-        except OSError as e:
-            raise os_failure(e, claim.path, "cannot write the new folder", error) from None
+    with claim_folder(path, kind, inputs, replaced=True) as claim:
+        remove_abandoned_stages(claim.path)
+        with staged_folder(claim.path, error) as stage:
+            yield stage
+            _finish_stage(claim, stage, kind, error)
+
+
+def _finish_stage(claim: FolderClaim, stage: Path, kind: str, error: type[AdaptGraphError]) -> None:
+    """Before the swap: keep the user's files, and mark the new folder with its kind and its own files."""
+    outputs = sorted(name for name in os.listdir(stage) if name != LOCK_FILE)
+    _keep_users_files(claim, stage, outputs, error)
+    try:  # a new private folder of our own: its lock file is created, never opened through a link
+        fd = os.open(stage / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:  # the folder swapped in is marked like the one it replaces, and says which files are ours
+            _write_record(fd, _record(kind, outputs))
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise os_failure(e, claim.path, "cannot write the new folder", error) from None
 
 
 def _keep_users_files(claim: FolderClaim, stage: Path, outputs: list[str], error: type[AdaptGraphError]) -> None:

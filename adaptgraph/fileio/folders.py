@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -112,7 +114,7 @@ def staged_folder(out: Path, error: type[AdaptGraphError] = FileAccessError) -> 
     made = None
     try:
         made = make_parents(out)
-        stage = temp_folder(out.parent, f".{out.name[:100]}.new-")
+        stage = temp_folder(out.parent, stage_prefix(out, "new"))
     except OSError as e:
         remove_made(out.parent, made)
         raise os_failure(e, out, "cannot create the new folder beside it", error) from None
@@ -125,6 +127,29 @@ def staged_folder(out: Path, error: type[AdaptGraphError] = FileAccessError) -> 
         if isinstance(e, AdaptGraphError):  # the stage is gone: name the folder it was to become
             e.problems = tuple(_renamed(problem, stage, out) for problem in e.problems)
         raise
+
+
+def stage_prefix(out: Path, role: str) -> str:
+    """The name of a folder staged beside ``out`` (``role`` new: being written; old: being removed) up to its
+    random part: ``.OUT.new-``. A long name is cut and a hash of it added, so the prefix names one ``out``."""
+    name = out.name
+    if len(name) > 100:
+        name = name[:80] + "-" + hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    return f".{name}.{role}-"
+
+
+def remove_abandoned_stages(out: Path) -> None:
+    """Remove the folders a killed run (``kill -9``, a power cut) was writing beside ``out``: an unfinished new
+    output, a whole model's copy for ``merge``. Only for the holder of ``out``'s claim: no other run stages
+    for ``out`` meanwhile. A folder being removed (``old``) may hold the only copy of the last output if the
+    kill fell between the swap's two renames, so it is left alone."""
+    pattern = re.compile(re.escape(stage_prefix(out, "new")) + r"[0-9a-f]{8}")
+    try:
+        entries = [e for e in os.scandir(out.parent) if pattern.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return  # nothing to tidy that can be seen: the new stage is made beside them all the same
+    for entry in entries:
+        shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def link_or_copy(source: Path, target: Path) -> None:
@@ -173,7 +198,7 @@ def _swap(stage: Path, out: Path, error) -> None:
         # or a new folder's (the umask's), so that a model folder shared with others stays readable to them
         os.chmod(stage, stat.S_IMODE(os.stat(out).st_mode) if out.is_dir() else 0o777 & ~umask())
         if out.exists():
-            old = temp_folder(out.parent, f".{out.name[:100]}.old-")
+            old = temp_folder(out.parent, stage_prefix(out, "old"))
             os.rename(out, old / "content")
         os.rename(stage, out)
     except OSError as e:

@@ -327,3 +327,28 @@ def test_a_failed_claim_of_a_replaced_output_keeps_its_list_of_outputs(tmp_path)
         with claim_folder(out, "score", replaced=True):
             raise KeyboardInterrupt
     assert json.loads((out / LOCK_FILE).read_text()) == {"kind": "score", "outputs": ["scores.json"]}
+
+
+def test_the_next_run_removes_what_a_killed_run_was_staging_beside_its_output_and_nothing_else(tmp_path):
+    # kill -9 during merge's save left .m.new-XXXXXXXX (a whole model's copy) beside m/, never removed
+    out = tmp_path / "s"
+    _write_output(out, "score", {"scores.json": "1"})
+    abandoned = tmp_path / ".s.new-0a1b2c3d"
+    abandoned.mkdir()
+    (abandoned / "model.safetensors").write_text("half")
+    kept = [tmp_path / ".s.old-0a1b2c3d",  # may hold the only copy of the last output: left alone
+            tmp_path / ".s.new-0a1b2c3d.new-12345678",  # another output's (one named .s.new-0a1b2c3d)
+            tmp_path / ".s2.new-0a1b2c3d", tmp_path / ".s.new-notmine"]
+    for folder in kept:
+        folder.mkdir()
+    _write_output(out, "score", {"scores.json": "2"})
+    assert not abandoned.exists() and all(folder.is_dir() for folder in kept)
+    assert (out / "scores.json").read_text() == "2"
+
+
+def test_stage_names_of_long_outputs_stay_apart():
+    from adaptgraph.fileio.folders import stage_prefix
+
+    assert stage_prefix(Path("runs/m"), "new") == ".m.new-"
+    a, b = Path("x" * 120 + "a"), Path("x" * 120 + "b")
+    assert stage_prefix(a, "new") != stage_prefix(b, "new") and len(stage_prefix(a, "new")) < 100
