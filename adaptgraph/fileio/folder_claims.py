@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import stat
 import sys
@@ -184,6 +185,7 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
             _write_holder(fd, kind, outputs)
         except OSError as e:  # a full disk: the lock file is named, not an anonymous refusal
             raise os_failure(e, out / LOCK_FILE, "cannot write the run folder's lock file", RunFolderError) from None
+        _remove_abandoned_temporaries(out)
     except BaseException:
         if made is not None and locked:  # still under our lock, so no other run has claimed it: a full disk
             discard_if_unused(out, made)  # on the lock file left the folder we made holding only that empty file
@@ -244,6 +246,22 @@ def _keep_users_files(claim: FolderClaim, stage: Path, outputs: list[str], error
             link_or_copy(old / name, stage / name)
         except OSError as e:
             raise os_failure(e, old / name, "cannot keep this file in the new folder", error) from None
+
+
+ABANDONED_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+"""An atomic write's temporary file (``writing.write_bytes_atomic``: ``.NAME.<8 random>.tmp``)."""
+
+
+def _remove_abandoned_temporaries(out: Path) -> None:
+    """Remove the temporary files a killed run left in its folder (``kill -9`` mid-write): under the claim
+    nothing else writes there, so every one is abandoned. Never read, they only took space."""
+    try:
+        entries = [e for e in os.scandir(out) if ABANDONED_TEMPORARY.fullmatch(e.name) and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
 
 
 def _check_owner(out: Path, holder: dict, kind: str) -> None:

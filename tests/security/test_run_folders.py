@@ -352,3 +352,18 @@ def test_stage_names_of_long_outputs_stay_apart():
     assert stage_prefix(Path("runs/m"), "new") == ".m.new-"
     a, b = Path("x" * 120 + "a"), Path("x" * 120 + "b")
     assert stage_prefix(a, "new") != stage_prefix(b, "new") and len(stage_prefix(a, "new")) < 100
+
+
+def test_a_claim_removes_the_temporary_files_a_killed_run_left_and_nothing_else(tmp_path):
+    # kill -9 mid-write left .log.jsonl.XXXXXXXX.tmp in the run folder for good
+    out = tmp_path / "r"
+    with claim_folder(out, "train"):
+        (out / "log.jsonl").write_text("{}\n")
+    abandoned = [out / ".log.jsonl.0a1b2c3d.tmp", out / ".adapters.safetensors.k_3x9z1q.tmp"]  # new and tempfile names
+    kept = [out / "notes.tmp", out / ".x.tmp", out / ".log.jsonl.0a1b2c3d.tmp.bak"]
+    for path in abandoned + kept:
+        path.write_text("x")
+    with claim_folder(out, "train"):
+        pass
+    assert not any(path.exists() for path in abandoned) and all(path.exists() for path in kept)
+    assert (out / "log.jsonl").read_text() == "{}\n"
