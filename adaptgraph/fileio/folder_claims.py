@@ -33,6 +33,7 @@ from ..errors import AdaptGraphError, RunFolderError
 from .folders import (check_outputs, link_or_copy, make_folder, refuse_link_to_replace, remove_abandoned_stages,
                       remove_made, staged_folder)
 from .oserrors import os_failure
+from .writing import TEMPORARY_MARK
 
 try:
     import fcntl
@@ -248,8 +249,8 @@ def _keep_users_files(claim: FolderClaim, stage: Path, outputs: list[str], error
             raise os_failure(e, old / name, "cannot keep this file in the new folder", error) from None
 
 
-ABANDONED_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
-"""An atomic write's temporary file (``writing.write_bytes_atomic``: ``.NAME.<8 random>.tmp``)."""
+ABANDONED_TEMPORARY = re.compile(r"\..+\." + re.escape(TEMPORARY_MARK) + r"[0-9a-f]{8}\.tmp")
+"""An atomic write's temporary file (``writing.write_bytes_atomic``: ``.NAME.adaptgraph-XXXXXXXX.tmp``)."""
 
 
 def _remove_abandoned_temporaries(out: Path) -> None:

@@ -131,11 +131,11 @@ def staged_folder(out: Path, error: type[AdaptGraphError] = FileAccessError) -> 
 
 def stage_prefix(out: Path, role: str) -> str:
     """The name of a folder staged beside ``out`` (``role`` new: being written; old: being removed) up to its
-    random part: ``.OUT.new-``. A long name is cut and a hash of it added, so the prefix names one ``out``."""
+    random part: ``.OUT.new-adaptgraph-``. A long name is cut and a hash of it added, so the prefix names one ``out``."""
     name = out.name
     if len(name) > 100:
         name = name[:80] + "-" + hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
-    return f".{name}.{role}-"
+    return f".{name}.{role}-adaptgraph-"  # so distinct that no folder of the user's is taken for an abandoned stage
 
 
 def remove_abandoned_stages(out: Path) -> None:
@@ -181,15 +181,44 @@ def _renamed(problem: Problem, stage: Path, out: Path) -> Problem:
 
 
 def refuse_link_to_replace(out: Path, error: type[AdaptGraphError] = FileAccessError) -> None:
-    """``error`` when ``out``, a folder to be replaced by a staged one, is a symbolic link: the swap would
-    replace the link, not the folder it names."""
-    if Path(out).is_symlink():
+    """``error`` when ``out``, a folder to be replaced by a staged one, cannot be: a symbolic link (the swap
+    would replace the link, not the folder it names), a name that is no folder's own (``.``, ``..``: the
+    stage would sit inside it), a mount point (it cannot be renamed), or a folder with a file system mounted
+    somewhere inside it (the old folder is removed after the swap, and removal must not reach into it)."""
+    out = Path(out)
+    if out.is_symlink():
         raise error(f"{out}: refusing to replace a symbolic link with a folder",
                     hint="name the folder itself, or choose another --out")
+    if out.name in ("", ".", ".."):
+        raise error(f"{out}: give the output folder by its own name, not as the current or a parent folder",
+                    hint="for example --out runs/NAME")
+    if out.is_dir():
+        mounted = _mount_inside(out)
+        if mounted is not None:
+            raise error(f"{mounted} is a mount point inside {out}, which this command replaces as a whole",
+                        hint="unmount it or move it out of the folder, or choose another --out")
+
+
+def _mount_inside(folder: Path, limit: int = 100_000) -> Path | None:
+    """``folder`` itself when it is a mount point, else the first mount point below it (None: none found in the
+    first ``limit`` entries; a tree that large is not an output folder anyway)."""
+    if os.path.ismount(folder):
+        return folder
+    device, seen = os.lstat(folder).st_dev, 0
+    for root, dirs, _ in os.walk(folder):
+        for name in dirs:
+            seen += 1
+            path = Path(root) / name
+            with contextlib.suppress(OSError):
+                if os.lstat(path).st_dev != device:
+                    return path
+        if seen > limit:
+            return None
+    return None
 
 
 def _swap(stage: Path, out: Path, error) -> None:
-    old = None
+    old, moved = None, False  # the folder beside ``out`` the old one is moved into, and whether it was
     try:
         refuse_link_to_replace(out, error)  # again: a link planted while the stage was written
         if out.exists() and not out.is_dir():
@@ -200,11 +229,22 @@ def _swap(stage: Path, out: Path, error) -> None:
         if out.exists():
             old = temp_folder(out.parent, stage_prefix(out, "old"))
             os.rename(out, old / "content")
+            moved = True
         os.rename(stage, out)
     except OSError as e:
-        if old is not None and not out.exists():
-            os.rename(old / "content", out)  # put the old folder back
-        raise os_failure(e, out, "cannot replace the folder", error) from None
-    finally:
+        if moved:
+            try:
+                os.rename(old / "content", out)  # put the old folder back
+            except OSError:  # something took its name meanwhile: the old folder stays aside, and is named
+                raise error(f"{out}: cannot replace the folder ({e.strerror or e}); the old one is kept in "
+                            f"{old / 'content'}", hint=f"move it back to {out}") from None
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_empty(old)
+        raise os_failure(e, out, "cannot replace the folder", error) from None
+    if old is not None:  # only once the new folder is in place
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()

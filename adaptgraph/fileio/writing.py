@@ -21,6 +21,8 @@ from .temp_names import temp_file, umask
 
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 LINK_HINT = "adaptgraph writes only plain files it made; remove it, or choose another folder"
+TEMPORARY_MARK = "adaptgraph-"
+"""In every temporary file's name (``.NAME.adaptgraph-XXXXXXXX.tmp``): what tells an abandoned one from a user's."""
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = False, named: bool = False,
@@ -45,7 +47,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, follow_link: bool = Fal
     made = None
     try:
         made = make_parents(path)
-        fd, tmp = temp_file(path.parent, f".{path.name[:200]}.", ".tmp")
+        fd, tmp = temp_file(path.parent, f".{path.name[:200]}.{TEMPORARY_MARK}", ".tmp")
     except OSError as e:
         remove_made(path.parent, made)
         raise os_failure(e, path, "cannot write", error) from None

@@ -333,12 +333,13 @@ def test_the_next_run_removes_what_a_killed_run_was_staging_beside_its_output_an
     # kill -9 during merge's save left .m.new-XXXXXXXX (a whole model's copy) beside m/, never removed
     out = tmp_path / "s"
     _write_output(out, "score", {"scores.json": "1"})
-    abandoned = tmp_path / ".s.new-0a1b2c3d"
+    abandoned = tmp_path / ".s.new-adaptgraph-0a1b2c3d"
     abandoned.mkdir()
     (abandoned / "model.safetensors").write_text("half")
-    kept = [tmp_path / ".s.old-0a1b2c3d",  # may hold the only copy of the last output: left alone
-            tmp_path / ".s.new-0a1b2c3d.new-12345678",  # another output's (one named .s.new-0a1b2c3d)
-            tmp_path / ".s2.new-0a1b2c3d", tmp_path / ".s.new-notmine"]
+    kept = [tmp_path / ".s.old-adaptgraph-0a1b2c3d",  # may hold the only copy of the last output: left alone
+            tmp_path / ".s.new-adaptgraph-0a1b2c3d.new-adaptgraph-12345678",  # another output's stage
+            tmp_path / ".s2.new-adaptgraph-0a1b2c3d", tmp_path / ".s.new-0a1b2c3d",  # a user's, by its name
+            tmp_path / ".s.new-adaptgraph-20261207x"]
     for folder in kept:
         folder.mkdir()
     _write_output(out, "score", {"scores.json": "2"})
@@ -349,9 +350,9 @@ def test_the_next_run_removes_what_a_killed_run_was_staging_beside_its_output_an
 def test_stage_names_of_long_outputs_stay_apart():
     from adaptgraph.fileio.folders import stage_prefix
 
-    assert stage_prefix(Path("runs/m"), "new") == ".m.new-"
+    assert stage_prefix(Path("runs/m"), "new") == ".m.new-adaptgraph-"
     a, b = Path("x" * 120 + "a"), Path("x" * 120 + "b")
-    assert stage_prefix(a, "new") != stage_prefix(b, "new") and len(stage_prefix(a, "new")) < 100
+    assert stage_prefix(a, "new") != stage_prefix(b, "new") and len(stage_prefix(a, "new")) < 120  # + 8 random: < 255
 
 
 def test_a_claim_removes_the_temporary_files_a_killed_run_left_and_nothing_else(tmp_path):
@@ -359,8 +360,9 @@ def test_a_claim_removes_the_temporary_files_a_killed_run_left_and_nothing_else(
     out = tmp_path / "r"
     with claim_folder(out, "train"):
         (out / "log.jsonl").write_text("{}\n")
-    abandoned = [out / ".log.jsonl.0a1b2c3d.tmp", out / ".adapters.safetensors.k_3x9z1q.tmp"]  # new and tempfile names
-    kept = [out / "notes.tmp", out / ".x.tmp", out / ".log.jsonl.0a1b2c3d.tmp.bak"]
+    abandoned = [out / ".log.jsonl.adaptgraph-0a1b2c3d.tmp", out / ".adapters.safetensors.adaptgraph-00ff00ff.tmp"]
+    kept = [out / "notes.tmp", out / ".x.tmp", out / ".log.jsonl.adaptgraph-0a1b2c3d.tmp.bak",
+            out / ".notes.20261207.tmp", out / ".draft.abcdefgh.tmp"]  # a user's own names, as the review found
     for path in abandoned + kept:
         path.write_text("x")
     with claim_folder(out, "train"):
