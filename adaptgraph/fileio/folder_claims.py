@@ -50,8 +50,12 @@ NEW_FOLDER_HINT = "choose a new or empty --out folder; adaptgraph writes only in
 class FolderClaim:
     """A locked run folder; ``release()`` (or leaving a ``with`` block, or the process ending) unlocks it."""
 
-    def __init__(self, path: Path, kind: str, fd: int, made: Path | None = None, outputs: list[str] | None = None):
+    def __init__(self, path: Path, kind: str, fd: int, made: Path | None = None, outputs: list[str] | None = None,
+                 new_lock: bool = False):
         self.path, self.kind, self._fd = path, kind, fd
+        self.new_lock = new_lock
+        """The claim created the lock file in a folder that was there: a failed command removes it again, so that
+        an empty folder of the user's is not left marked as another kind's run."""
         self.outputs = outputs
         """What the folder's record lists as adaptgraph's files (``replaced_folder``), or None: not recorded."""
         self.made = made
@@ -64,6 +68,8 @@ class FolderClaim:
         if self._fd is not None:
             if failed and self.made:
                 discard_if_unused(self.path, self.made)  # while still locked: no other run can have claimed it
+            elif failed and self.new_lock:
+                _remove_lone_lock(self.path)
             try:  # a finished folder keeps only its kind: no host, pid or command travels with a shared model
                 _write_record(self._fd, _record(self.kind, self.outputs))
             except OSError:
@@ -118,6 +124,15 @@ def _make_root(root: Path) -> Path | None:
                        hint=f"move {root} away, or pass --out DIR")
 
 
+def _remove_lone_lock(path: Path) -> None:
+    """Remove the lock file of a folder that holds nothing else (the folder stays: it was there before)."""
+    try:
+        if [p.name for p in path.iterdir()] == [LOCK_FILE]:
+            (path / LOCK_FILE).unlink()
+    except OSError:
+        pass
+
+
 def discard_if_unused(path: Path, made: Path | None = None) -> None:
     """Remove a folder a failed run made and left empty (or holding only its lock file), and the empty
     folders above it up to ``made`` (the outermost one the run created, see ``folders.remove_made``)."""
@@ -162,6 +177,7 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
     out = Path(path)
     check_folder(out, kind, inputs, replaced)  # before creating the lock file: a refused folder is left as it was
     made = make_folder(out, RunFolderError, "cannot create the run folder", hint="choose a folder you can write to")
+    new_lock = made is None and not os.path.lexists(out / LOCK_FILE)
     try:
         # never through a link: a planted .adaptgraph.lock -> ~/.bashrc must not be truncated
         fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
@@ -192,7 +208,7 @@ def claim_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
             discard_if_unused(out, made)  # on the lock file left the folder we made holding only that empty file
         os.close(fd)  # otherwise the folder stays: unlocked, it may be another run's already
         raise
-    return FolderClaim(out, kind, fd, made, outputs)
+    return FolderClaim(out, kind, fd, made, outputs, new_lock)
 
 
 @contextlib.contextmanager

@@ -69,3 +69,18 @@ def test_a_swap_that_fails_after_moving_the_old_folder_aside_keeps_it_and_says_w
     assert str(kept) in str(raised.value)
     assert (kept / "scores.json").read_text() == "1" and (kept / "notes.txt").read_text() == "mine"
     assert json.loads((kept / LOCK_FILE).read_text())["kind"] == "score"
+
+
+@pytest.mark.parametrize("kind", ["score", "train"])
+def test_a_failed_command_leaves_an_empty_folder_it_was_given_empty_and_unmarked(tmp_path, kind):
+    # its lock file stayed behind, {"kind": "score"}, and `train --out emp` was then refused: "emp holds a score run"
+    from adaptgraph.fileio.folder_claims import claim_folder
+
+    empty = tmp_path / "emp"
+    empty.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        with claim_folder(empty, kind):
+            raise KeyboardInterrupt
+    assert empty.is_dir() and os.listdir(empty) == []
+    with claim_folder(empty, "train" if kind == "score" else "score"):  # any kind of run may use it now
+        pass

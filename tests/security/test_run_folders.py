@@ -247,7 +247,7 @@ def test_a_finished_folder_keeps_only_its_kind_in_the_lock_file(tmp_path):
 @pytest.mark.parametrize("existed, wrote, kept", [
     (False, False, False),  # made by the failed command and left empty: removed
     (False, True, True),  # a partial run's files (a log) are kept
-    (True, False, True),  # the user's own empty folder stays
+    (True, False, True),  # the user's own empty folder stays, empty
 ])
 def test_a_command_that_fails_removes_only_the_empty_folder_its_claim_made(tmp_path, existed, wrote, kept):
     out = tmp_path / "r"
@@ -259,8 +259,8 @@ def test_a_command_that_fails_removes_only_the_empty_folder_its_claim_made(tmp_p
                 (out / "log.jsonl").write_text("{}\n")
             raise KeyboardInterrupt
     assert out.is_dir() == kept
-    if kept:
-        assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_FILE] + (["log.jsonl"] if wrote else []))
+    if kept:  # the user's own empty folder is left empty: not even the lock file stays
+        assert sorted(p.name for p in out.iterdir()) == ([LOCK_FILE, "log.jsonl"] if wrote else [])
 
 
 def test_a_train_run_that_fails_after_claiming_a_new_out_folder_leaves_none(tmp_path, monkeypatch, capsys):
