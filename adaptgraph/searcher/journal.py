@@ -63,8 +63,8 @@ class Journal:
     def _start(cls, run_dir: Path, manifest: dict, resume: bool, claim: FolderClaim) -> "Journal":
         if resume:
             check_same_search(run_dir, manifest)
-            journal = cls(run_dir, read_journal(run_dir / JOURNAL))
-        elif read_journal(run_dir / JOURNAL):  # a folder whose search never got to a trial is reused
+            journal = cls(run_dir, read_journal(run_dir / JOURNAL, repair=True))
+        elif read_journal(run_dir / JOURNAL, repair=True):  # a folder whose search never got to a trial is reused
             _refuse_second_search(run_dir, manifest)
         else:
             remove_file(run_dir / JOURNAL, SearchError)
@@ -100,8 +100,10 @@ class Journal:
             self._claim = None
 
 
-def read_journal(path: Path) -> list[dict]:
-    """Every complete record of a journal; a cut-off last line is dropped (and cut from the file)."""
+def read_journal(path: Path, repair: bool = False) -> list[dict]:
+    """Every complete record of a journal; a cut-off last line is dropped. ``repair`` (only for the holder of
+    the run folder's claim, ``Journal``): it is also cut from the file, so that the next record starts on a
+    line of its own. A reader never writes: the line may be the one a running search is writing."""
     if not path.exists() and not path.is_symlink():
         return []
     raw = read_bytes(path, "journal", error=SearchError, what="the search journal")
@@ -123,8 +125,8 @@ def read_journal(path: Path) -> list[dict]:
                               hint="restore the file, or start a new search in another folder") from None
         records.append(record)
         good_bytes += len(line) + 1
-    if good_bytes < len(raw):
-        truncate_file(path, good_bytes, SearchError)  # so that the next record starts on a line of its own
+    if repair and good_bytes < len(raw):
+        truncate_file(path, good_bytes, SearchError)
     return records
 
 
