@@ -138,6 +138,19 @@ def stage_prefix(out: Path, role: str) -> str:
     return f".{name}.{role}-adaptgraph-"  # so distinct that no folder of the user's is taken for an abandoned stage
 
 
+def stranded_output(out: Path) -> Path | None:
+    """Where the last output of a missing ``out`` is, when a run was killed between the swap's two renames
+    (``.OUT.old-adaptgraph-XXXXXXXX/content``), else None."""
+    if os.path.lexists(out):
+        return None
+    pattern = re.compile(re.escape(stage_prefix(out, "old")) + r"[0-9a-f]{8}")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(out.parent):
+            if pattern.fullmatch(entry.name) and os.path.isdir(os.path.join(entry.path, "content")):
+                return Path(entry.path) / "content"
+    return None
+
+
 def remove_abandoned_stages(out: Path) -> None:
     """Remove the folders a killed run (``kill -9``, a power cut) was writing beside ``out``: an unfinished new
     output, a whole model's copy for ``merge``. Only for the holder of ``out``'s claim: no other run stages
@@ -150,6 +163,11 @@ def remove_abandoned_stages(out: Path) -> None:
         return  # nothing to tidy that can be seen: the new stage is made beside them all the same
     for entry in entries:
         shutil.rmtree(entry.path, ignore_errors=True)
+    old = re.compile(re.escape(stage_prefix(out, "old")) + r"[0-9a-f]{8}")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(out.parent):
+            if old.fullmatch(entry.name):
+                _remove_empty(Path(entry.path))  # emptied once its last output was moved back
 
 
 def link_or_copy(source: Path, target: Path) -> None:
@@ -192,6 +210,10 @@ def refuse_link_to_replace(out: Path, error: type[AdaptGraphError] = FileAccessE
     if out.name in ("", ".", ".."):
         raise error(f"{out}: give the output folder by its own name, not as the current or a parent folder",
                     hint="for example --out runs/NAME")
+    stranded = stranded_output(out)
+    if stranded is not None:  # a new output here would leave the last one hidden beside it for good
+        raise error(f"{out} is missing, and its last output is in {stranded}: a run was stopped while it replaced "
+                    "the folder", hint=f"move {stranded} back to {out}, then run again")
     if out.is_dir():
         mounted = _mount_inside(out)
         if mounted is not None:

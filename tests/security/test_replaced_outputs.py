@@ -84,3 +84,18 @@ def test_a_failed_command_leaves_an_empty_folder_it_was_given_empty_and_unmarked
     assert empty.is_dir() and os.listdir(empty) == []
     with claim_folder(empty, "train" if kind == "score" else "score"):  # any kind of run may use it now
         pass
+
+
+def test_a_last_output_left_aside_by_a_kill_between_the_swaps_renames_is_named_not_forgotten(tmp_path):
+    # a fresh s/ was made and the last output stayed hidden in .s.old-*/content for good
+    out = tmp_path / "s"
+    write_output(out, {"scores.json": "1"})
+    aside = tmp_path / ".s.old-adaptgraph-0a1b2c3d"
+    aside.mkdir()
+    os.rename(out, aside / "content")
+    with pytest.raises(RunFolderError, match=rf"{out} is missing, and its last output is in {aside / 'content'}"):
+        write_output(out, {"scores.json": "2"})
+    assert not out.exists() and (aside / "content" / "scores.json").read_text() == "1"
+    os.rename(aside / "content", out)
+    write_output(out, {"scores.json": "2"})
+    assert (out / "scores.json").read_text() == "2" and not aside.exists()  # emptied, so tidied
