@@ -342,6 +342,7 @@ def test_the_next_run_removes_what_a_killed_run_was_staging_beside_its_output_an
             tmp_path / ".s.new-adaptgraph-20261207x"]
     for folder in kept:
         folder.mkdir()
+    (kept[0] / "content").mkdir()  # an old output set aside: kept; an empty one is tidied
     _write_output(out, "score", {"scores.json": "2"})
     assert not abandoned.exists() and all(folder.is_dir() for folder in kept)
     assert (out / "scores.json").read_text() == "2"
