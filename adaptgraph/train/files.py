@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from ..errors import TaskError
-from ..fileio import parse_json, read_bytes, remove_file, validate_model, write_text_atomic
+from ..fileio import parse_json, read_bytes, validate_model, write_text_atomic
+from ..fileio.oserrors import os_failure
 from ..fileio.folder_claims import FolderClaim, check_folder, claim_folder
 
 METRICS_FILE = "metrics.json"
@@ -82,17 +84,58 @@ def check_run_dir(out_dir: str | os.PathLike, overwrite: bool = False, inputs: d
 def prepare_run_dir(out_dir: str | os.PathLike, overwrite: bool = False) -> FolderClaim:
     """Create and lock ``out_dir`` for this process (see ``check_run_dir`` for what is refused).
 
-    With ``overwrite`` the old ``metrics.json`` and log are removed first, so the folder does
-    not look finished until the new run writes its own. Release the returned claim when done.
+    With ``overwrite`` the finished run's files are set aside first (``PREVIOUS_RUN``), so the folder does
+    not look finished until the new run writes its own, and a new run that fails gives them back
+    (``restore_previous_run``); one that finishes drops them (``drop_previous_run``). A run killed meanwhile
+    leaves them aside: the next claim of the folder gives them back. Release the returned claim when done.
     """
     claim = claim_folder(out_dir, "train")
     try:
+        restore_previous_run(claim.path)  # a run killed while overwriting: the finished one it replaced is back
         check_run_dir(out_dir, overwrite)  # again under the lock: a run may have finished meanwhile
-        out = claim.path
-        if (out / METRICS_FILE).exists():
-            remove_file(out / METRICS_FILE)
-            remove_file(out / LOG_FILE)
+        if (claim.path / METRICS_FILE).exists():
+            set_aside_previous_run(claim.path)
     except BaseException:
         claim.release(failed=True)
         raise
     return claim
+
+
+PREVIOUS_RUN = ".previous-run-adaptgraph"
+"""Where ``--overwrite`` keeps the finished run's files until the new run has finished."""
+RUN_FILES = (ADAPTERS_FILE, SPEC_FILE, LOG_FILE, METRICS_FILE)  # metrics.json last: it marks a whole run
+
+
+def set_aside_previous_run(out: Path) -> None:
+    """Move the finished run's files into ``out/PREVIOUS_RUN``, ``metrics.json`` first."""
+    aside = out / PREVIOUS_RUN
+    try:
+        aside.mkdir()
+        for name in reversed(RUN_FILES):
+            if (out / name).exists():
+                os.rename(out / name, aside / name)
+    except OSError as e:
+        raise os_failure(e, out, "cannot set the finished run aside for --overwrite", TaskError) from None
+
+
+def restore_previous_run(out: Path) -> None:
+    """Give back the files ``set_aside_previous_run`` kept, over what the failed new run wrote, ``metrics.json``
+    last; nothing to do when none were kept."""
+    aside = out / PREVIOUS_RUN
+    if not aside.is_dir():
+        return
+    try:
+        for name in RUN_FILES:
+            if (aside / name).exists():
+                os.replace(aside / name, out / name)
+            else:
+                (out / name).unlink(missing_ok=True)  # the new run's file that the old run did not have
+        aside.rmdir()
+    except OSError as e:
+        raise os_failure(e, aside, "cannot give the finished run back after the new one failed", TaskError,
+                         hint=f"move the files in {aside} back into {out}") from None
+
+
+def drop_previous_run(out: Path) -> None:
+    """The new run has finished: the one it replaced is removed."""
+    shutil.rmtree(out / PREVIOUS_RUN, ignore_errors=True)

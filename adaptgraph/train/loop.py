@@ -33,7 +33,8 @@ from . import distributed
 from .checkpointing import checkpointed
 from .config import TrainConfig
 from .evaluate import amp_dtype, autocast, evaluate, features_of, logits_of, rank_progress
-from .files import LOG_FILE, METRICS_FILE, check_run_dir, prepare_run_dir, write_json, write_jsonl
+from .files import (LOG_FILE, METRICS_FILE, check_run_dir, drop_previous_run, prepare_run_dir, restore_previous_run,
+                    write_json, write_jsonl)
 from .state import load_trainable_state, set_train_mode
 
 _LOG = logging.getLogger("adaptgraph.train")
@@ -155,9 +156,14 @@ def fit(model: nn.Module, backbone, task, config: TrainConfig | None = None,
         _init_from_gradients(model, head, backbone, train, config, device)
         run = _Run(model, head, backbone, task, config, group, device, folder, progress)
         result = _finish(run, *_train(run, train), output.before_finish if output is not None else None)
+        if claim is not None:
+            drop_previous_run(claim.path)  # what --overwrite replaced, now that the new run is whole
     except BaseException:
         if claim is not None:
-            claim.release(failed=True)
+            try:
+                restore_previous_run(claim.path)
+            finally:
+                claim.release(failed=True)
         raise
     finally:
         if claim is not None:

@@ -370,3 +370,42 @@ def test_a_claim_removes_the_temporary_files_a_killed_run_left_and_nothing_else(
         pass
     assert not any(path.exists() for path in abandoned) and all(path.exists() for path in kept)
     assert (out / "log.jsonl").read_text() == "{}\n"
+
+
+def test_an_overwrite_that_fails_or_is_killed_gives_the_finished_run_back(tmp_path, monkeypatch, capsys):
+    # an interrupted `train --out tr --overwrite` deleted the finished run's metrics.json and log.jsonl,
+    # leaving its adapters without metrics and no new run (found by a review)
+    import hashlib
+
+    import adaptgraph.train.loop as loop
+    from adaptgraph.train.files import PREVIOUS_RUN
+
+    spec = tmp_path / "s.adapt"
+    spec.write_text('backbone "zoo:bert-tiny"\nparallel @2 -> @3 { rank = 2 }\n')
+    out = tmp_path / "tr"
+    argv = ["train", str(spec), "--task", TASK, "--epochs", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    files = lambda: {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()  # noqa: E731
+                     if p.is_file() and p.name != LOCK_FILE}
+    finished = files()
+    assert {"metrics.json", "log.jsonl", "adapters.safetensors", "spec.adapt"} <= set(finished)
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_init_from_gradients", stop)
+    assert main(argv + ["--overwrite"]) == 130
+    assert files() == finished and not (out / PREVIOUS_RUN).exists()
+    monkeypatch.undo()
+
+    claim = prepare_run_dir(out, overwrite=True)  # a run killed while it overwrote: nothing gives them back...
+    os.close(claim._fd)
+    claim._fd = None
+    assert not (out / "metrics.json").exists() and (out / PREVIOUS_RUN).is_dir()
+    capsys.readouterr()
+    assert main(argv) == 1  # ...until the next claim of the folder does, before anything else: finished again
+    assert "already holds a finished run" in capsys.readouterr().err
+    assert files() == finished and not (out / PREVIOUS_RUN).exists()
+
+    assert main(argv + ["--overwrite"]) == 0  # a finished overwrite keeps nothing of the run it replaced
+    assert not (out / PREVIOUS_RUN).exists() and set(files()) == set(finished)
