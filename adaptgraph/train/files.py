@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from ..errors import TaskError
 from ..fileio import parse_json, read_bytes, validate_model, write_text_atomic
-from ..fileio.oserrors import os_failure
+from ..fileio.set_aside import drop_aside, give_back, set_aside
 from ..fileio.folder_claims import FolderClaim, check_folder, claim_folder
 
 METRICS_FILE = "metrics.json"
@@ -108,34 +107,15 @@ RUN_FILES = (ADAPTERS_FILE, SPEC_FILE, LOG_FILE, METRICS_FILE)  # metrics.json l
 
 def set_aside_previous_run(out: Path) -> None:
     """Move the finished run's files into ``out/PREVIOUS_RUN``, ``metrics.json`` first."""
-    aside = out / PREVIOUS_RUN
-    try:
-        aside.mkdir()
-        for name in reversed(RUN_FILES):
-            if (out / name).exists():
-                os.rename(out / name, aside / name)
-    except OSError as e:
-        raise os_failure(e, out, "cannot set the finished run aside for --overwrite", TaskError) from None
+    set_aside(out, PREVIOUS_RUN, RUN_FILES[::-1], TaskError, "cannot set the finished run aside for --overwrite")
 
 
 def restore_previous_run(out: Path) -> None:
     """Give back the files ``set_aside_previous_run`` kept, over what the failed new run wrote, ``metrics.json``
     last; nothing to do when none were kept."""
-    aside = out / PREVIOUS_RUN
-    if not aside.is_dir():
-        return
-    try:
-        for name in RUN_FILES:
-            if (aside / name).exists():
-                os.replace(aside / name, out / name)
-            else:
-                (out / name).unlink(missing_ok=True)  # the new run's file that the old run did not have
-        aside.rmdir()
-    except OSError as e:
-        raise os_failure(e, aside, "cannot give the finished run back after the new one failed", TaskError,
-                         hint=f"move the files in {aside} back into {out}") from None
+    give_back(out, PREVIOUS_RUN, RUN_FILES, TaskError, "cannot give the finished run back after the new one failed")
 
 
 def drop_previous_run(out: Path) -> None:
     """The new run has finished: the one it replaced is removed."""
-    shutil.rmtree(out / PREVIOUS_RUN, ignore_errors=True)
+    drop_aside(out, PREVIOUS_RUN)
