@@ -81,6 +81,7 @@ def main() -> None:
     args = ap.parse_args()
     from adaptgraph.fileio import write_text_atomic
 
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     rnd = random.Random(args.seed)
     results = {}
@@ -101,7 +102,8 @@ def main() -> None:
             print(f"{strategy}: {results[strategy]['same']} of {len(runs)} killed runs resumed to the uninterrupted "
                   f"result (an uninterrupted run takes {seconds:.1f} s)", flush=True)
     total = sum(r["same"] for r in results.values()), sum(r["of"] for r in results.values())
-    out = {"command": " ".join(["python", *sys.argv]), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    out = {"command": " ".join(["python", *sys.argv]), "started": started,
+           "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
            "task": TASK, "backbone": "zoo:bert-tiny", "strategies": results, "same": total[0], "of": total[1]}
     write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
     print(f"{total[0]} of {total[1]} killed searches resumed to the uninterrupted result; wrote {args.out}")
