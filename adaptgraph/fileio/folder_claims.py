@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from ..errors import AdaptGraphError, RunFolderError
-from .folders import (check_outputs, link_or_copy, make_folder, refuse_link_to_replace, remove_abandoned_stages,
+from .folders import (check_outputs, link_or_copy, make_folder, refuse_unreplaceable, remove_abandoned_stages,
                       remove_made, staged_folder)
 from .oserrors import os_failure
 from .writing import TEMPORARY_MARK
@@ -124,24 +124,28 @@ def _make_root(root: Path) -> Path | None:
                        hint=f"move {root} away, or pass --out DIR")
 
 
-def _remove_lone_lock(path: Path) -> None:
-    """Remove the lock file of a folder that holds nothing else (the folder stays: it was there before)."""
+def _some(names: list[str]) -> str:
+    """The first names of a list, for a message."""
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _remove_lone_lock(path: Path) -> bool:
+    """Remove the lock file of a folder that holds nothing else; whether the folder is empty now."""
     try:
-        if [p.name for p in path.iterdir()] == [LOCK_FILE]:
-            (path / LOCK_FILE).unlink()
+        if {p.name for p in path.iterdir()} <= {LOCK_FILE}:
+            (path / LOCK_FILE).unlink(missing_ok=True)
+            return True
     except OSError:
-        pass
+        pass  # it holds files of the run (a log), or is gone: keep them
+    return False
 
 
 def discard_if_unused(path: Path, made: Path | None = None) -> None:
     """Remove a folder a failed run made and left empty (or holding only its lock file), and the empty
     folders above it up to ``made`` (the outermost one the run created, see ``folders.remove_made``)."""
     path = Path(path)
-    try:
-        (path / LOCK_FILE).unlink(missing_ok=True) if {p.name for p in path.iterdir()} <= {LOCK_FILE} else None
-    except OSError:
-        return  # it holds files of the run (a log), or is gone: keep them
-    remove_made(path, made if made is not None else path)
+    if _remove_lone_lock(path):
+        remove_made(path, made if made is not None else path)
 
 
 def check_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object] = {},
@@ -149,10 +153,11 @@ def check_folder(path: str | os.PathLike, kind: str, inputs: Mapping[str, object
     """RunFolderError unless ``path`` is missing, empty, or adaptgraph's folder of a ``kind`` run, and is
     not, does not hold and does not sit inside any of ``inputs`` (what -> path, see
     ``adaptgraph.fileio.input_paths``); ``replaced``: the folder will be swapped for a staged one
-    (``folders.staged_folder``), so it may not be a link either. Changes nothing."""
+    (``folders.staged_folder``), so it must be a folder that can be (``folders.refuse_unreplaceable``).
+    Changes nothing."""
     out = Path(path)
     if replaced:
-        refuse_link_to_replace(out, RunFolderError)
+        refuse_unreplaceable(out, RunFolderError)
     check_outputs(out, inputs, RunFolderError)
     if not out.exists():
         if out.is_symlink():  # mkdir would say "it already exists" of a name that leads nowhere
@@ -252,7 +257,7 @@ def _keep_users_files(claim: FolderClaim, stage: Path, outputs: list[str], error
     theirs = set(os.listdir(old)) - {LOCK_FILE} - set(outputs) - set(claim.outputs or ())
     if not theirs:
         return
-    shown = ", ".join(sorted(theirs)[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+    shown = _some(sorted(theirs))
     if claim.outputs is None:
         raise error(f"{old} holds {shown}, which this {claim.kind} does not write and which an older adaptgraph "
                     "did not record as its own; nothing was replaced or deleted",
@@ -295,8 +300,7 @@ def _check_owner(out: Path, holder: dict, kind: str) -> None:
     except OSError as e:
         raise RunFolderError(f"{out}: cannot list the folder ({e.strerror or e})", hint=NEW_FOLDER_HINT) from None
     if others:
-        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-        raise RunFolderError(f"{out} is not empty and was not made by adaptgraph (it holds {shown}); "
+        raise RunFolderError(f"{out} is not empty and was not made by adaptgraph (it holds {_some(others)}); "
                              "its files are not written over", hint=NEW_FOLDER_HINT)
 
 

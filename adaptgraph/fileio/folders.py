@@ -138,36 +138,32 @@ def stage_prefix(out: Path, role: str) -> str:
     return f".{name}.{role}-adaptgraph-"  # so distinct that no folder of the user's is taken for an abandoned stage
 
 
+def _stages(out: Path, role: str) -> list[Path]:
+    """The folders staged beside ``out`` in ``role`` (``stage_prefix``) by any run, a killed one's included."""
+    pattern = re.compile(re.escape(stage_prefix(out, role)) + r"[0-9a-f]{8}")
+    try:
+        return [Path(e.path) for e in os.scandir(out.parent) if pattern.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []  # nothing beside it that can be seen
+
+
 def stranded_output(out: Path) -> Path | None:
     """Where the last output of a missing ``out`` is, when a run was killed between the swap's two renames
     (``.OUT.old-adaptgraph-XXXXXXXX/content``), else None."""
     if os.path.lexists(out):
         return None
-    pattern = re.compile(re.escape(stage_prefix(out, "old")) + r"[0-9a-f]{8}")
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(out.parent):
-            if pattern.fullmatch(entry.name) and os.path.isdir(os.path.join(entry.path, "content")):
-                return Path(entry.path) / "content"
-    return None
+    return next((old / "content" for old in _stages(out, "old") if (old / "content").is_dir()), None)
 
 
 def remove_abandoned_stages(out: Path) -> None:
     """Remove the folders a killed run (``kill -9``, a power cut) was writing beside ``out``: an unfinished new
     output, a whole model's copy for ``merge``. Only for the holder of ``out``'s claim: no other run stages
     for ``out`` meanwhile. A folder being removed (``old``) may hold the only copy of the last output if the
-    kill fell between the swap's two renames, so it is left alone."""
-    pattern = re.compile(re.escape(stage_prefix(out, "new")) + r"[0-9a-f]{8}")
-    try:
-        entries = [e for e in os.scandir(out.parent) if pattern.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return  # nothing to tidy that can be seen: the new stage is made beside them all the same
-    for entry in entries:
-        shutil.rmtree(entry.path, ignore_errors=True)
-    old = re.compile(re.escape(stage_prefix(out, "old")) + r"[0-9a-f]{8}")
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(out.parent):
-            if old.fullmatch(entry.name):
-                _remove_empty(Path(entry.path))  # emptied once its last output was moved back
+    kill fell between the swap's two renames, so it is removed only once empty (its output moved back)."""
+    for stage in _stages(out, "new"):
+        shutil.rmtree(stage, ignore_errors=True)
+    for old in _stages(out, "old"):
+        _remove_empty(old)
 
 
 def link_or_copy(source: Path, target: Path) -> None:
@@ -199,14 +195,20 @@ def _renamed(problem: Problem, stage: Path, out: Path) -> Problem:
 
 
 def refuse_link_to_replace(out: Path, error: type[AdaptGraphError] = FileAccessError) -> None:
-    """``error`` when ``out``, a folder to be replaced by a staged one, cannot be: a symbolic link (the swap
-    would replace the link, not the folder it names), a name that is no folder's own (``.``, ``..``: the
-    stage would sit inside it), a mount point (it cannot be renamed), or a folder with a file system mounted
-    somewhere inside it (the old folder is removed after the swap, and removal must not reach into it)."""
-    out = Path(out)
-    if out.is_symlink():
+    """``error`` when ``out``, a folder to be replaced by a staged one, is a symbolic link: the swap would
+    replace the link, not the folder it names."""
+    if Path(out).is_symlink():
         raise error(f"{out}: refusing to replace a symbolic link with a folder",
                     hint="name the folder itself, or choose another --out")
+
+
+def refuse_unreplaceable(out: Path, error: type[AdaptGraphError] = FileAccessError) -> None:
+    """``error``, before any work, when ``out`` cannot be replaced by a staged folder: a symbolic link, a name
+    that is no folder's own (``.``, ``..``: the stage would sit inside it), a missing folder whose last output
+    a killed swap left aside, a mount point (it cannot be renamed), or a folder with a file system mounted
+    inside it (the old folder is removed after the swap, and removal must not reach into it)."""
+    out = Path(out)
+    refuse_link_to_replace(out, error)
     if out.name in ("", ".", ".."):
         raise error(f"{out}: give the output folder by its own name, not as the current or a parent folder",
                     hint="for example --out runs/NAME")
