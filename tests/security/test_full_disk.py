@@ -52,7 +52,7 @@ def assert_full_disk_error(code: int, err: str, path) -> None:
     assert "Traceback" not in err and "internal error" not in err
 
 
-def no_temporary_names(disk: Disk) -> None:
+def no_temporary_names(disk) -> None:  # the conftest fixture's Disk
     left = [name for name in disk.files() if Path(name).name.startswith(".")
             and (Path(name).name.endswith(".tmp") or ".new-" in name or ".old-" in name)]
     assert left == []
