@@ -146,20 +146,27 @@ def map_single_threaded(fn: Callable, items: Sequence) -> list:
         torch.set_num_threads(threads)
 
 
-def row_spectra(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], precise: bool,
-                upper: bool = False) -> list[torch.Tensor]:
-    """Spectra of the column blocks ``cores[:, lo:hi]``, batching blocks of equal width (``upper``: the blocks
-    are square upper triangular cores, see ``small_gram``)."""
-    out: list[Optional[torch.Tensor]] = [None] * len(bounds)
-    by_width: dict[int, list[int]] = {}
+def per_block(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], keys: Sequence[Hashable],
+              fn: Callable[[Hashable, torch.Tensor], Sequence]) -> list:
+    """One result per column block ``cores[:, lo:hi]`` of ``bounds``: ``fn(key, batch)`` on the blocks of equal
+    width and ``keys[k]``, batched a few at a time (``column_blocks``, ``edge_chunks``)."""
+    out: list = [None] * len(bounds)
+    groups: dict[tuple[int, Hashable], list[int]] = {}
     for k, (lo, hi) in enumerate(bounds):
-        by_width.setdefault(hi - lo, []).append(k)
-    for width, ks in by_width.items():
+        groups.setdefault((hi - lo, keys[k]), []).append(k)
+    for (width, key), ks in groups.items():
         stack = column_blocks(cores, bounds, ks, width)
         for lo, hi in edge_chunks(len(ks), min(stack.shape[-2:]), stack.device):
-            for k, sv in zip(ks[lo:hi], core_spectrum(stack[lo:hi], precise, upper)):
-                out[k] = sv
+            for k, result in zip(ks[lo:hi], fn(key, stack[lo:hi])):
+                out[k] = result
     return out
+
+
+def row_spectra(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], precise: bool,
+                upper: bool = False) -> list[torch.Tensor]:
+    """Spectra of the column blocks ``cores[:, lo:hi]`` (``upper``: square upper triangular cores, see
+    ``small_gram``)."""
+    return per_block(cores, bounds, [None] * len(bounds), lambda _, batch: core_spectrum(batch, precise, upper))
 
 
 def factor_rows(x: torch.Tensor, upper: bool = False) -> torch.Tensor:

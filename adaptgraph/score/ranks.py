@@ -33,8 +33,8 @@ from typing import Callable, Hashable, Optional, Sequence
 import torch
 
 from .metrics import numerical_rank, resolve_rtol, warn_if_saturated
-from .pairwise import (GRAM_MIN_SIZE, CoreRow, _check_pair_lists, _default_groups, block_bounds, column_blocks,
-                       core_spectrum, edge_chunks, group_members, pair_rows, small_gram)
+from .pairwise import (GRAM_MIN_SIZE, CoreRow, _check_pair_lists, _default_groups, block_bounds, core_spectrum,
+                       group_members, pair_rows, per_block, small_gram)
 
 MAX_ITERATIONS = 30
 """Power iterations before an edge falls back to its spectrum."""
@@ -122,18 +122,8 @@ def top_eigenvalue(gram: torch.Tensor, rtol: float) -> tuple[torch.Tensor, torch
 
 def row_ranks(cores: torch.Tensor, bounds: Sequence[tuple[int, int]], rtols: Sequence[float],
               precise: bool, upper: bool = False) -> list[int]:
-    """Ranks of the column blocks ``cores[:, lo:hi]`` (tolerance ``rtols[k]``), equal blocks batched a few
-    at a time (``pairwise.edge_chunks``)."""
-    out: list[int] = [0] * len(bounds)
-    by_kind: dict[tuple[int, float], list[int]] = {}
-    for k, (lo, hi) in enumerate(bounds):
-        by_kind.setdefault((hi - lo, rtols[k]), []).append(k)
-    for (width, rtol), ks in by_kind.items():
-        stack = column_blocks(cores, bounds, ks, width)
-        for lo, hi in edge_chunks(len(ks), min(stack.shape[-2:]), stack.device):
-            for k, r in zip(ks[lo:hi], core_ranks(stack[lo:hi], rtol, precise, upper)):
-                out[k] = r
-    return out
+    """Ranks of the column blocks ``cores[:, lo:hi]`` (tolerance ``rtols[k]``; see ``pairwise.per_block``)."""
+    return per_block(cores, bounds, rtols, lambda rtol, batch: core_ranks(batch, rtol, precise, upper))
 
 
 def pair_ranks(h: Sequence[torch.Tensor], d: Sequence[torch.Tensor], *, rtol: Optional[float] = None,
