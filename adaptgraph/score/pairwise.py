@@ -261,11 +261,8 @@ def pair_rows(members: Sequence[int], hs: Sequence[torch.Tensor], ds: Sequence[t
     """``(i, per_row(CoreRow(i, cores, bounds, upper)))`` for each source i of one group of aligned points,
     where ``cores[:, lo:hi]`` are the cores A_i^T B_j of i and every destination j (``bounds``), from ONE
     matmul; the sources run in parallel threads on the CPU (``map_single_threaded``)."""
-    rows = {x.shape[0] for x in hs}
-    if len(rows) != 1:
-        raise ScoreError(f"points {list(members)} are grouped together but have different token "
-                         f"counts {sorted(rows)}; give them different group labels")
-    each = map_single_threaded if all(x.device.type == "cpu" for x in hs) else _map
+    check_group_rows(members, hs)
+    each = mapper(hs)
     triangular = all(x.shape[0] < x.shape[1] for x in [*hs, *ds])
     factors = each(lambda job: factor_rows(*job), [(x, False) for x in hs] + [(y, triangular) for y in ds])
     a, b = factors[:len(hs)], factors[len(hs):]
@@ -280,6 +277,19 @@ def pair_rows(members: Sequence[int], hs: Sequence[torch.Tensor], ds: Sequence[t
         return out
 
     return list(zip(members, each(source_row, list(zip(members, a)))))
+
+
+def check_group_rows(members: Sequence[int], hs: Sequence[torch.Tensor]) -> None:
+    """ScoreError unless the points grouped together have one token count."""
+    rows = {x.shape[0] for x in hs}
+    if len(rows) != 1:
+        raise ScoreError(f"points {list(members)} are grouped together but have different token "
+                         f"counts {sorted(rows)}; give them different group labels")
+
+
+def mapper(tensors: Sequence[torch.Tensor]) -> Callable[[Callable, Sequence], list]:
+    """``map_single_threaded`` for tensors on the CPU, else a plain loop (an accelerator runs one batch at a time)."""
+    return map_single_threaded if all(x.device.type == "cpu" for x in tensors) else _map
 
 
 def core_products(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor],

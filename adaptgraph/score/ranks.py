@@ -22,6 +22,11 @@ points), the iterations run until theta stops moving, and a Cholesky factorisati
 as the LDL^T). Gradients' spectra mostly fall fast at the top, so a few iterations do; an edge that
 passes neither test within ``MAX_ITERATIONS`` is counted from its exact spectrum (``eigvalsh``).
 
+When every point of a group has fewer tokens than features (so the factors are square and triangular),
+``pair_ranks`` first counts from per-point matrices instead of cores (``score.pencil``: one LDL^T per edge
+where the cores need a core, its Gram and an LDL^T), and only the edges that path cannot certify (an
+ill-conditioned destination, an uncertified lambda_max) go through the cores described above.
+
 Against ``torch.linalg.matrix_rank`` of the explicit float32 gradient (the naive loop), both paths
 may differ where a singular value lies within that gradient's float32 rounding (about 1e-7 of
 sigma_max times ||H_i|| ||Delta_j|| / ||G_ij||) of the threshold: noise of the float32 gradient.
@@ -32,9 +37,12 @@ from typing import Callable, Hashable, Optional, Sequence
 
 import torch
 
+from .inertia import positive_count
 from .metrics import numerical_rank, resolve_rtol, warn_if_saturated
-from .pairwise import (GRAM_MIN_SIZE, CoreRow, _check_pair_lists, _default_groups, block_bounds, core_spectrum,
-                       group_members, pair_rows, per_block, small_gram)
+from .pairwise import (GRAM_MIN_SIZE, CoreRow, _check_pair_lists, _default_groups, block_bounds, check_group_rows,
+                       core_products, core_spectrum, factor_rows, group_members, mapper, pair_rows,
+                       per_block, small_gram)
+from .pencil import Pencil, row_counts, top_eigenvalues
 
 MAX_ITERATIONS = 30
 """Power iterations before an edge falls back to its spectrum."""
@@ -74,10 +82,7 @@ def inertia_above(gram: torch.Tensor, tau: torch.Tensor, in_place: bool = False)
     (``in_place``: shift ``gram`` itself instead of a copy)."""
     shifted = gram if in_place else gram.clone()
     shifted.diagonal(dim1=-2, dim2=-1).sub_(tau[:, None])
-    ld, pivots, _ = torch.linalg.ldl_factor_ex(shifted)
-    one = pivots > 0  # a 2x2 block has both of its pivot entries negative (LAPACK sytrf)
-    positive = (ld.diagonal(dim1=-2, dim2=-1) > 0) & one
-    return positive.sum(-1) + (~one).sum(-1) // 2
+    return positive_count(shifted)
 
 
 def top_eigenvalue(gram: torch.Tensor, rtol: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,21 +137,67 @@ def pair_ranks(h: Sequence[torch.Tensor], d: Sequence[torch.Tensor], *, rtol: Op
     """n x n numerical ranks ``[src][dst]`` of H_i^T Delta_j; ``None`` where rows do not align.
 
     Same inputs and pairing as ``pairwise.pair_spectra``; ``rtol=None``: float32 eps * max(d_i, d_j).
-    Equal to ``numerical_rank`` of that function's spectra up to float64 rounding (module docstring).
+    Equal to ``numerical_rank`` of that function's spectra up to float64 rounding (module docstring). Groups
+    with fewer tokens than features are counted from the pencil K_i - tau D_j^-1 (``score.pencil``), each edge
+    it cannot certify from its core.
     """
     _check_pair_lists(h, d)
     n = len(h)
     out: list[list[Optional[int]]] = [[None] * n for _ in range(n)]
     widths = [x.shape[1] for x in h]
     for members in group_members(_default_groups(h, groups)).values():
-        def row(core_row: CoreRow) -> list[int]:
-            tols = [resolve_rtol(rtol, widths[core_row.source], widths[j]) for j in members]
-            return row_ranks(core_row.cores, core_row.bounds, tols, precise, core_row.upper)
+        hs, ds = [h[i] for i in members], [d[i] for i in members]
+        tols = [[resolve_rtol(rtol, widths[i], widths[j]) for j in members] for i in members]
+        check_group_rows(members, hs)
+        if _pencil_applies(hs, ds, tols, precise):
+            rows = _pencil_rows(members, hs, ds, tols, tick)
+        else:
+            def row(core_row: CoreRow) -> list[int]:
+                k = members.index(core_row.source)
+                return row_ranks(core_row.cores, core_row.bounds, tols[k], precise, core_row.upper)
 
-        for i, ranks in pair_rows(members, [h[i] for i in members], [d[i] for i in members], row, tick):
+            rows = pair_rows(members, hs, ds, row, tick)
+        for i, ranks in rows:
             for j, r in zip(members, ranks):
                 out[i][j] = r
     return out
+
+
+def _pencil_applies(hs, ds, tols, precise: bool) -> bool:
+    """Triangular factors (fewer tokens than features), cores large enough for Grams, nonzero tolerances."""
+    tokens = hs[0].shape[0]
+    return (not precise and tokens >= GRAM_MIN_SIZE and all(x.shape[0] < x.shape[1] for x in [*hs, *ds])
+            and all(t > 0 for row in tols for t in row))
+
+
+def _pencil_rows(members, hs, ds, tols, tick) -> list[tuple[int, list[int]]]:
+    """``(i, ranks of i -> every member)`` per source: counted from the pencil where it certifies an edge
+    (``score.pencil``), from the core R_i B_j (QR factors, as ``pair_rows`` pairs them) otherwise."""
+    pencil = Pencil(hs, ds, torch.tensor(tols, dtype=torch.float64, device=hs[0].device))
+    lam, done = top_eigenvalues(pencil)
+    tau = pencil.rtol.square() * lam
+    size, m = hs[0].shape[0], len(members)
+    each = mapper(hs)
+    left = sorted({j for j in range(m) for k in range(m) if not done[k, j]})
+    factors = dict(zip(left, each(lambda j: factor_rows(ds[j], upper=True), left)))
+
+    def row(k: int) -> list[int]:
+        out = [0] * m  # done with lambda_max 0: a zero gradient
+        counted = [j for j in range(m) if done[k, j] and lam[k, j] > 0]
+        for j, r in zip(counted, row_counts(pencil, k, counted, tau[k, counted])):
+            out[j] = r
+        rest = [j for j in range(m) if not done[k, j]]
+        if rest:
+            a = factor_rows(hs[k])
+            cores = core_products([a], [factors[j] for j in rest], triangular=True)(a)
+            ranks = row_ranks(cores, block_bounds([size] * len(rest)), [tols[k][j] for j in rest], False, True)
+            for j, r in zip(rest, ranks):
+                out[j] = r
+        if tick is not None:
+            tick()
+        return out
+
+    return list(zip(members, each(row, range(m))))
 
 
 def warn_saturated(ranks: Sequence[Sequence[Optional[int]]], tokens: Sequence[int], widths: Sequence[int], *,

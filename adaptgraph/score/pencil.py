@@ -1,0 +1,160 @@
+"""Numerical ranks of every edge from per-point matrices: the inertia of K_i - tau D_j^-1, no cores.
+
+With the destination's token Gram D_j = Delta_j Delta_j^T = B_j B_j^T (B_j upper triangular, N x N, from a
+Cholesky factorisation; N tokens < d_j features, so Delta_j = B_j Q_j^T with Q_j orthonormal), the squared
+singular values of G_ij = H_i^T Delta_j are the eigenvalues of M_ij = B_j^T K_i B_j, K_i = H_i H_i^T the
+source's token Gram. The congruence by B_j^-1 keeps the inertia (Sylvester's law), so
+
+    #{eigenvalues of M_ij above tau} = #{positive eigenvalues of X_ij = K_i - tau E_j},   E_j = D_j^-1.
+
+X_ij is formed in N^2 from two matrices made once per point, so an edge costs ONE LDL^T (N^3 / 3 flops,
+``inertia.positive_count``) where the cores path (``ranks``) needs a core, its Gram and an LDL^T (N^3 with
+triangular factors). tau = rtol^2 lambda_max(M_ij); lambda_max comes from Lanczos on M_ij applied in factored
+form (B_j, K_i, B_j^T: three batched products per step for all n^2 edges), certified as in
+``ranks.top_eigenvalue`` with lambda_2 <= trace(M_ij) - theta, trace(M_ij) = <K_i, D_j> (the gradient's
+squared Frobenius norm), or by a Cholesky factorisation of c E_j - K_i, which is positive definite exactly
+when lambda_max < c.
+
+Precision. Inverting D_j is where this can lose what the cores path keeps, so a destination is used only when
+the rounding it adds stays far below what a count may move anyway (``ranks``' width N eps / rtol^2, relative
+to tau). Ill-conditioning of D_j that comes from the scales of its tokens (rows of Delta_j) costs nothing: the
+factorisations pivot on those rows and the congruence by B_j maps their errors back down. What counts is the
+condition number of E_j with its diagonal scaled to one, kappa_j = ||S E_j S||_F ||S^-1 D_j S^-1||_F
+(S = diag(E_j)^-1/2), and a destination is used while N eps kappa_j <= ``ROUNDING_MARGIN`` * width. Measured
+by ``benchmarks/score_pencil_precision.py`` (counts at thresholds lambda (1 +- delta) around every squared
+singular value near tau, against ``svdvals``): on every real destination the pencil's counts were wrong at no
+offset above 1e-8 (ViT-B: 1e-10), as the cores path's (1e-8 and 1e-9); shrinking random token mixtures of a
+destination made its drift grow with kappa_j, to 1e-7 of tau at N eps kappa_j = 6e3 width on MiniLM and 1e-4
+at 8e9 width on ViT-B, while scaling tokens by 1e-8 changed nothing. At the margin the worse slope measured
+(MiniLM's) gives a drift of about 5% of the width. Destinations past the margin, those whose D_j is not
+numerically positive definite, and every edge whose lambda_max is not certified are left to the cores path.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .inertia import positive_count
+from .pairwise import mapper
+
+EPS64 = float(torch.finfo(torch.float64).eps)
+ROUNDING_MARGIN = 1e5
+"""N eps kappa_j may reach this multiple of ranks' width N eps / rtol^2 (module docstring)."""
+MAX_STEPS = 30
+"""Lanczos steps before an edge's lambda_max is left to the cores path."""
+
+
+class Pencil:
+    """What the counts of one group of aligned points need: K_i, B_j, E_j, the traces, and per edge ``[i, j]``
+    its tolerance, its width and whether its destination may be used."""
+
+    def __init__(self, h: Sequence[torch.Tensor], d: Sequence[torch.Tensor], rtol: torch.Tensor):
+        """``h``, ``d``: the points' token rows (N x d_i, N < d_i); ``rtol``: (n, n) relative tolerances
+        ``[i, j]``, all > 0."""
+        n, size = len(h), h[0].shape[0]
+        self.k, self.b, self.e, grams = (h[0].new_empty(n, size, size, dtype=torch.float64) for _ in range(4))
+        kappa = self.k.new_empty(n)
+
+        def point(j: int) -> None:  # into preallocated slices, one point per thread: no copies to stack
+            x = h[j].to(torch.float64)
+            torch.matmul(x, x.T, out=self.k[j])
+            kappa[j] = _destination(d[j], self.b[j], self.e[j], grams[j])
+
+        mapper(h)(point, range(n))  # LAPACK on N ~ 400 runs best single-threaded
+        self.trace = self.k.flatten(1) @ grams.flatten(1).T  # [i, j]: ||G_ij||_F^2 = trace(M_ij)
+        self.rtol = rtol.to(torch.float64)
+        self.width = (size * EPS64 / self.rtol.square()).clamp_max(1e-3)
+        self.usable = torch.isfinite(kappa)[None, :] & (size * EPS64 * kappa[None, :] <= ROUNDING_MARGIN * self.width)
+
+
+def _destination(y: torch.Tensor, b: torch.Tensor, e: torch.Tensor, d: torch.Tensor) -> float:
+    """Fill D = y y^T, B (upper triangular, B B^T = D) and E = D^-1 for one destination's token rows y, and
+    return kappa (module docstring); where D is not numerically positive definite, kappa is infinite (B and E
+    then hold the identity and the destination is never used)."""
+    y = y.to(torch.float64)
+    torch.matmul(y, y.T, out=d)
+    lower, info = torch.linalg.cholesky_ex(d.flip(-2, -1))  # J D J = L L^T, so D = (J L J)(J L J)^T, J L J upper
+    if int(info) != 0:
+        eye = torch.eye(d.shape[0], dtype=d.dtype, device=d.device)
+        b.copy_(eye)
+        e.copy_(eye)
+        return float("inf")
+    b.copy_(lower.flip(-2, -1))
+    e.copy_(torch.cholesky_inverse(lower).flip(-2, -1))  # LAPACK potri: 2 N^3 / 3 flops
+    s = e.diagonal().clamp_min(0).sqrt()
+    scale = s[:, None] * s[None, :]
+    return float(torch.linalg.matrix_norm(e / scale) * torch.linalg.matrix_norm(d * scale))
+
+
+def top_eigenvalues(p: Pencil) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lambda_max, certified), both (n, n) ``[i, j]``, of every M_ij = B_j^T K_i B_j (module docstring); only
+    usable edges are certified.
+
+    Lanczos with full reorthogonalisation on all edges at once (``[j]`` holds the (N, i) vectors of destination
+    j). The top Ritz value theta is a Rayleigh quotient, so theta <= lambda_max; with the residual beta |y_k|
+    of its Ritz vector and lambda_2 <= trace - theta, Kato-Temple bounds lambda_max from above. Where it cannot
+    (flat tops), theta has stopped moving and the Cholesky test decides."""
+    k, b, n = p.k, p.b, p.b.shape[0]
+    start = k.diagonal(dim1=-2, dim2=-1).argmax(-1)
+    u = k[torch.arange(n), :, start]  # each source's heaviest token column: one power step on K_i
+    q = _unit(b.mT @ u.T)  # [j] (N, i): B_j^T u_i, near the top of M_ij when K_i's top dominates
+    trace, width = p.trace.T, p.width.T  # [j, i] from here on
+    lam = torch.zeros_like(trace)
+    done = torch.zeros_like(trace, dtype=torch.bool)
+    stalled = torch.zeros_like(done)
+    live = p.usable.T & (trace > 0)
+    basis, alphas, betas = [q], [], []
+    for _ in range(min(MAX_STEPS, b.shape[-1])):
+        todo = live & ~done & ~stalled
+        if not bool(todo.any()):
+            break
+        w = b.mT @ (k @ (b @ q).transpose(0, 2)).transpose(0, 2)  # [j] (N, i): M_ij q_ij
+        alphas.append((q * w).sum(1))
+        for _ in range(2):  # full reorthogonalisation, twice (classical Gram-Schmidt)
+            stack = torch.stack(basis)
+            w = w - (stack * (stack * w).sum(2, keepdim=True)).sum(0)
+        beta = w.norm(dim=1)
+        tri = torch.diag_embed(torch.stack(alphas, -1))
+        if betas:
+            off = torch.stack(betas, -1)
+            tri = tri + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
+        values, vectors = torch.linalg.eigh(tri)
+        theta = values[..., -1]  # a Rayleigh quotient of the Ritz vector: <= lambda_max
+        r2 = (beta * vectors[..., -1, -1]).square()  # ||M x - theta x||^2 of the unit Ritz vector x
+        a = (trace - theta).clamp_min(0.0) + 4 * q.shape[1] * EPS64 * trace  # >= lambda_2
+        ok = todo & (a < theta) & (r2 <= width * theta * (theta - a))
+        stalled |= todo & ~ok & ((theta - lam <= width * theta / 16) | (beta <= EPS64 * theta))
+        lam = torch.where(todo, theta, lam)
+        done |= ok
+        betas.append(beta)
+        q = w / beta[:, None, :].clamp_min(torch.finfo(w.dtype).tiny)
+        basis.append(q)
+    flat = (live & ~done).nonzero().tolist()  # c E_j - K_i > 0 proves lambda_max(M_ij) < c
+    for (j, i), proved in zip(flat, mapper([k])(lambda e: _below(p, *e, (1 + width[e[0], e[1]]) * lam[e[0], e[1]]), flat)):
+        done[j, i] = proved
+    zero = p.usable.T & (trace == 0)  # a zero gradient: rank 0
+    return torch.where(zero, 0.0, lam).T, (done | zero).T
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    return v / v.norm(dim=1, keepdim=True).clamp_min(torch.finfo(v.dtype).tiny)
+
+
+def _below(p: Pencil, j: int, i: int, c: torch.Tensor) -> bool:
+    """lambda_max(M_ij) < c, proved by a Cholesky factorisation of c E_j - K_i (congruent to c I - M_ij)."""
+    return bool(c > 0) and int(torch.linalg.cholesky_ex(c * p.e[j] - p.k[i]).info) == 0
+
+
+def row_counts(p: Pencil, i: int, js: Sequence[int], tau: torch.Tensor) -> list[int]:
+    """Eigenvalues of M_ij above ``tau[m]`` for each j = ``js[m]``: one LDL^T of K_i - tau E_j each, formed in
+    one pass into one buffer (an edge's X is about one core's L2 cache at N ~ 400; batching them runs slower)."""
+    x = p.k.new_empty(1, *p.k.shape[1:])
+    out = []
+    for j, t in zip(js, tau.tolist()):
+        torch.add(p.k[i], p.e[j], alpha=-t, out=x[0])
+        out.append(int(positive_count(x)))
+    return out
+
+
+__all__ = ["MAX_STEPS", "Pencil", "ROUNDING_MARGIN", "row_counts", "top_eigenvalues"]

@@ -1,0 +1,128 @@
+"""Ranks counted from the pencil K_i - tau D_j^-1 (``score.pencil``) against ``matrix_rank``, the spectra path and
+the cores, and the edges it must leave to the cores."""
+import math
+import warnings
+
+import pytest
+import torch
+
+from adaptgraph.score import ranks as ranks_module
+from adaptgraph.score.metrics import RankSaturationWarning, default_rtol
+from adaptgraph.score.pairwise import pair_spectra, score_matrices
+from adaptgraph.score.pencil import Pencil, top_eigenvalues
+from adaptgraph.score.ranks import pair_ranks
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def reference(h, d, rtol=None):
+    """The naive loop's rank: ``matrix_rank`` of the explicit float32 gradient."""
+    g = h.T @ d
+    return int(torch.linalg.matrix_rank(g, rtol=default_rtol(*g.shape) if rtol is None else rtol))
+
+
+def spectra_ranks(h, d):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RankSaturationWarning)
+        return score_matrices(pair_spectra(h, d))["rank"]
+
+
+@pytest.fixture
+def paths(monkeypatch):
+    """Which edges ``pair_ranks`` counted from the pencil and how many from cores."""
+    seen = {"pencil": 0, "cores": 0}
+    counts, cores = ranks_module.row_counts, ranks_module.row_ranks
+
+    def spy_counts(p, i, js, tau):
+        seen["pencil"] += len(js)
+        return counts(p, i, js, tau)
+
+    def spy_cores(c, bounds, *args):
+        seen["cores"] += len(bounds)
+        return cores(c, bounds, *args)
+
+    monkeypatch.setattr(ranks_module, "row_counts", spy_counts)
+    monkeypatch.setattr(ranks_module, "row_ranks", spy_cores)
+    return seen
+
+
+def vit_like(tokens, widths, seed):
+    """Activations with a few massive tokens and gradients whose tokens fade (so D_j is ill-conditioned by its
+    token scales only, as in ViT-B), of several widths."""
+    g = gen(seed)
+    h, d = [], []
+    for w in widths:
+        x = torch.randn(tokens, w, generator=g)
+        x[:3] *= 60.0
+        h.append(x)
+        d.append(torch.randn(tokens, w, generator=g) * torch.logspace(0, -5, tokens)[torch.randperm(tokens, generator=g), None])
+    return h, d
+
+
+def test_pencil_counts_equal_matrix_rank_and_the_spectra_path(paths):
+    h, d = vit_like(90, [128, 160, 128], seed=1)
+    got = pair_ranks(h, d)
+    assert paths == {"pencil": 9, "cores": 0}
+    via_spectra = spectra_ranks(h, d)
+    for i in range(3):
+        for j in range(3):
+            assert got[i][j] == via_spectra[i][j] == reference(h[i], d[j]), (i, j)
+
+
+@pytest.mark.parametrize("rtol", [None, 1e-3])
+def test_singular_values_straddling_the_threshold(paths, rtol):
+    tokens, width = 90, 120
+    tol = default_rtol(width, width) if rtol is None else rtol
+    near = [tol * 1.002, tol * 1.001, tol * 0.999, tol * 0.998]  # 1e-3 of the threshold, in float64
+    below = torch.logspace(math.log10(tol / 2), -9, tokens - 7).tolist()
+    s = torch.tensor(sorted([1.0, 0.3, 0.05, *near, *below], reverse=True), dtype=torch.float64)
+    u = torch.linalg.qr(torch.randn(width, tokens, generator=gen(2), dtype=torch.float64))[0]
+    v = torch.linalg.qr(torch.randn(width, tokens, generator=gen(3), dtype=torch.float64))[0]
+    h, d = u.T, s[:, None] * v.T  # H^T Delta = U diag(s) V^T; D's ill-conditioning is its token scales
+    assert pair_ranks([h], [d], rtol=rtol)[0][0] == int((s > tol).sum()) == 5
+    assert paths == {"pencil": 1, "cores": 0}
+
+
+def test_a_destination_ill_conditioned_across_tokens_is_left_to_the_cores(paths):
+    h, d = vit_like(80, [128, 128], seed=4)
+    q = torch.linalg.qr(torch.randn(80, 3, generator=gen(5)))[0]
+    d[1] = d[1] - (1 - 1e-7) * q @ (q.T @ d[1])  # three token mixtures almost gone: no row scaling undoes it
+    pencil = Pencil(h, d, torch.full((2, 2), default_rtol(128, 128), dtype=torch.float64))
+    assert pencil.usable[:, 0].all() and not pencil.usable[:, 1].any()
+    got = pair_ranks(h, d)
+    assert paths == {"pencil": 2, "cores": 2}
+    assert got == spectra_ranks(h, d)
+
+
+def test_zero_and_rank_deficient_destinations(paths):
+    g = gen(6)
+    h = [torch.randn(70, 96, generator=g) for _ in range(3)]
+    d = [torch.zeros(70, 96), torch.randn(70, 12, generator=g) @ torch.randn(12, 96, generator=g),
+         torch.randn(70, 96, generator=g)]
+    got = pair_ranks(h, d)
+    assert [row[0] for row in got] == [0, 0, 0]
+    assert [row[1] for row in got] == [12, 12, 12]
+    assert got == spectra_ranks(h, d)
+    assert paths["pencil"] == 3  # the full-rank destination; the singular ones go to the cores
+
+
+def test_a_flat_top_is_certified_by_cholesky():
+    # lambda_1 = lambda_2: Kato-Temple has no bound on lambda_2 below theta; c E_j - K_i > 0 proves lambda_max
+    tokens, width = 80, 100
+    s = torch.tensor([2.0, 2.0, 1.5] + torch.logspace(-1, -5, tokens - 3).tolist(), dtype=torch.float64)
+    u = torch.linalg.qr(torch.randn(width, tokens, generator=gen(7), dtype=torch.float64))[0]
+    v = torch.linalg.qr(torch.randn(width, tokens, generator=gen(8), dtype=torch.float64))[0]
+    pencil = Pencil([u.T], [s[:, None] * v.T], torch.tensor([[default_rtol(width, width)]], dtype=torch.float64))
+    lam, done = top_eigenvalues(pencil)
+    assert done.all()
+    assert 4.0 * (1 - pencil.width[0, 0]) <= lam[0, 0] <= 4.0 * (1 + 1e-12)
+
+
+def test_token_scales_do_not_make_a_destination_unusable():
+    h, d = vit_like(80, [128], seed=9)
+    rtol = torch.full((1, 1), default_rtol(128, 128), dtype=torch.float64)
+    scaled = d[0] * torch.logspace(0, -10, 80)[:, None]
+    assert Pencil(h, [scaled], rtol).usable.all()
+    assert pair_ranks(h, [scaled]) == spectra_ranks(h, [scaled])
