@@ -1,8 +1,16 @@
 """Where the time of ranks without spectra goes, step by step, on the probed rows of one batch.
 
 The rows are those ``score_speed.py``'s ``score`` measurement scores (same backbone, batch, random
-head). On ONE thread (so that the steps add up; ``score_edges`` spreads the sources over
-``torch.get_num_threads()`` threads), each step of ``score.ranks`` over all n^2 edges is timed apart:
+head). On ONE thread (so that the steps add up; ``score_edges`` spreads the work over
+``torch.get_num_threads()`` threads), each step of both ways ``score.ranks`` counts over all n^2 edges
+is timed apart. The pencil path (``score.pencil``, what ``pair_ranks`` runs when tokens < features):
+
+* ``points``: per point the token Grams K_i and D_j, the Cholesky factor B_j of D_j, E_j = D_j^-1 and
+  kappa_j (``pencil.Pencil``);
+* ``lanczos``: lambda_max of every M_ij with its certificate (``pencil.top_eigenvalues``);
+* ``counts``: one LDL^T of K_i - tau E_j per edge (``pencil.row_counts``).
+
+The cores path (what the pencil leaves to it, and what ran before it):
 
 * ``qr``: the per-point factors (``pairwise.factor_rows``, 2n QRs: lower triangular for the sources, upper
   for the destinations);
@@ -14,11 +22,13 @@ head). On ONE thread (so that the steps add up; ``score_edges`` spreads the sour
 * and, for comparison, ``eigvalsh`` of the same Grams: what the spectra path does instead of top + ldl;
   from them, how the singular values sit around the rank threshold (``spectra`` in the output).
 
-It also measures the **floor** of any exact float64 count done this way (tokens N < width d): the flops
-it cannot avoid, over the float64 rate of one large dense matmul, BLAS's best case, on one thread and
-on all of them. Per point, a Householder QR of the d x N rows (2 d N^2 - 2 N^3 / 3); per edge, the
-N x N core as a product of two upper triangular matrices (N^3 / 3), the Gram of that triangular core
-(N^3 / 3), and one LDL^T (N^3 / 3). Time below that floor would need fewer flops, not faster code.
+It also measures the **floor** of each path: the flops it cannot avoid, over the float64 rate of one large
+dense matmul, BLAS's best case, on one thread and on all of them. The cores path: per point a Householder QR
+of the d x N rows (2 d N^2 - 2 N^3 / 3); per edge the N x N core as a product of two upper triangular
+matrices (N^3 / 3), the Gram of that triangular core (N^3 / 3) and one LDL^T (N^3 / 3). The pencil path:
+per point two token Grams (N^2 d each, as symmetric rank-k updates), a Cholesky factorisation and an
+inverse from it (N^3 / 3 + 2 N^3 / 3); per edge one LDL^T (N^3 / 3). Time below a floor would need fewer
+flops, not faster code.
 
     python benchmarks/score_rank_stages.py [--backbone zoo:vit-base-shape] [--rounds 3]
 """
@@ -33,7 +43,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-STEPS = ("qr", "core", "gram", "top", "ldl", "eigvalsh")
+PENCIL = ("points", "lanczos", "counts")
+CORES = ("qr", "core", "gram", "top", "ldl")
+STEPS = PENCIL + CORES + ("eigvalsh",)
 
 
 def probed_rows(ref: str):
@@ -53,6 +65,7 @@ def one_round(h, d) -> tuple:
 
     from adaptgraph.score.metrics import default_rtol
     from adaptgraph.score.pairwise import block_bounds, column_blocks, core_products, edge_chunks, factor_rows, small_gram
+    from adaptgraph.score.pencil import Pencil, row_counts, top_eigenvalues
     from adaptgraph.score.ranks import inertia_above, top_eigenvalue
 
     seconds = dict.fromkeys(STEPS, 0.0)
@@ -65,12 +78,20 @@ def one_round(h, d) -> tuple:
 
     tokens, width = h[0].shape
     rtol = default_rtol(width, width)
+    n = len(h)
+    pencil = timed("points", Pencil, h, d, torch.full((n, n), rtol, dtype=torch.float64))
+    lam, done = timed("lanczos", top_eigenvalues, pencil)
+    tau = rtol * rtol * lam
+    pencil_ranks = torch.zeros(n, n, dtype=torch.long)
+    for i in range(n):  # the pencil path, as score.ranks runs it (every edge certified on the backbones measured)
+        js = [j for j in range(n) if done[i, j] and lam[i, j] > 0]
+        pencil_ranks[i, js] = torch.tensor(timed("counts", row_counts, pencil, i, js, tau[i, js]), dtype=torch.long)
     upper = tokens < width
     a, b = timed("qr", lambda: ([factor_rows(x) for x in h], [factor_rows(y, upper) for y in d]))
     cores_of = core_products(a, b, triangular=upper)
     size = b[0].shape[1]
     bounds = block_bounds([size] * len(b))
-    for ai in a:  # the rank path, as score.ranks runs it
+    for ai in a:  # the cores path, as score.ranks runs it for the edges the pencil leaves
         stack = column_blocks(timed("core", cores_of, ai), bounds, range(len(b)), size)  # a view
         for lo, hi in edge_chunks(len(b), size):
             gram = timed("gram", small_gram, stack[lo:hi], upper)
@@ -81,7 +102,7 @@ def one_round(h, d) -> tuple:
         stack = column_blocks(cores_of(ai), bounds, range(len(b)), size)
         for lo, hi in edge_chunks(len(b), size):
             spectra.append(timed("eigvalsh", torch.linalg.eigvalsh, small_gram(stack[lo:hi], upper)))
-    return seconds, torch.cat(spectra), rtol
+    return seconds, torch.cat(spectra), rtol, pencil_ranks, int(done.sum())
 
 
 def near_threshold(eigenvalues, rtol: float, h, d) -> dict:
@@ -102,7 +123,7 @@ def near_threshold(eigenvalues, rtol: float, h, d) -> dict:
     tail = torch.where(sv > s, 0.0, lam).sum(-1)  # what a trace bound leaves: sum of the eigenvalues not above tau
     q = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0], dtype=sv.dtype)
     pick = lambda x: [round(v, 6) for v in x.to(sv.dtype).quantile(q).tolist()]  # noqa: E731
-    return {"quantiles": [0.0, 0.1, 0.5, 0.9, 1.0], "rank": pick(ranks), "smallest_above_over_s": pick(above),
+    return {"ranks_all": ranks, "quantiles": [0.0, 0.1, 0.5, 0.9, 1.0], "rank": pick(ranks), "smallest_above_over_s": pick(above),
             "largest_below_over_s": pick(below), "kappa": pick(kappa),
             "edges_within_1e-3_of_s": int(((above - 1 < 1e-3) | (1 - below < 1e-3)).sum()),
             "share_with_tail_sum_below_tau": float((tail <= lam[:, 0] * rtol * rtol).double().mean())}
@@ -127,12 +148,13 @@ def gemm_gflops(size: int, threads: int, rounds: int = 3) -> float:
         torch.set_num_threads(before)
 
 
-def floor_flops(points: int, tokens: int, width: int) -> float:
-    """Flops of the exact counts of all points^2 edges that no implementation of this method avoids
+def floor_flops(points: int, tokens: int, width: int) -> dict:
+    """Flops of the exact counts of all points^2 edges that no implementation of each path avoids
     (module docstring; tokens < width)."""
-    per_point = 2 * width * tokens ** 2 - 2 * tokens ** 3 / 3
-    per_edge = tokens ** 3 / 3 + tokens ** 3 / 3 + tokens ** 3 / 3
-    return 2 * points * per_point + points ** 2 * per_edge
+    cores_point = 2 * width * tokens ** 2 - 2 * tokens ** 3 / 3
+    pencil_point = 2 * width * tokens ** 2 + tokens ** 3
+    ldl = tokens ** 3 / 3
+    return {"cores": 2 * points * cores_point + points ** 2 * 3 * ldl, "pencil": points * pencil_point + points ** 2 * ldl}
 
 
 def main() -> None:
@@ -154,25 +176,30 @@ def main() -> None:
     done = [one_round(h, d) for _ in range(args.rounds)]
     rounds = [r[0] for r in done]
     med = {k: statistics.median(r[k] for r in rounds) for k in STEPS}
-    rank_path = sum(v for k, v in med.items() if k != "eigvalsh")
+    paths = {"pencil": sum(med[k] for k in PENCIL), "cores": sum(med[k] for k in CORES)}
     edges = len(h) ** 2
+    spectra = near_threshold(done[0][1], done[0][2], h, d)
     out = {"command": " ".join(["python", *sys.argv]), "backbone": args.backbone, "points": len(h),
            "edges": edges, "tokens": h[0].shape[0], "width": h[0].shape[1], "threads": 1,
            "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "rounds": rounds,
-           "median_seconds": med, "rank_path_seconds": rank_path,
-           "spectra_path_seconds": rank_path - med["top"] - med["ldl"] + med["eigvalsh"],
-           "share_of_rank_path": {k: v / rank_path for k, v in med.items() if k != "eigvalsh"},
+           "median_seconds": med, "path_seconds": paths,
+           "spectra_path_seconds": paths["cores"] - med["top"] - med["ldl"] + med["eigvalsh"],
+           "share_of_path": {k: med[k] / paths["pencil" if k in PENCIL else "cores"] for k in PENCIL + CORES},
            "ms_per_edge": {k: 1e3 * v / edges for k, v in med.items()},
-           "gemm_gflops": rates, "spectra": near_threshold(done[0][1], done[0][2], h, d)}
+           "pencil_certified_edges": done[0][4],
+           "pencil_ranks_equal_spectra_ranks": int((done[0][3].flatten() == spectra.pop("ranks_all")).sum()),
+           "gemm_gflops": rates, "spectra": spectra}
     if size < h[0].shape[1]:
-        gflop = floor_flops(len(h), size, h[0].shape[1]) / 1e9
-        out["floor"] = {"gflop": gflop, **{f"seconds_{t}_threads": gflop / r for t, r in rates.items()},
-                        "rank_path_gflops_1_thread": gflop / rank_path}
+        gflop = {k: v / 1e9 for k, v in floor_flops(len(h), size, h[0].shape[1]).items()}
+        out["floor"] = {k: {"gflop": g, **{f"seconds_{t}_threads": g / r for t, r in rates.items()},
+                            "path_gflops_1_thread": g / paths[k]} for k, g in gflop.items()}
     write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
     print(f"{args.backbone}: {len(h)} points, {h[0].shape[0]} tokens; one thread, median of {args.rounds}; "
-          f"rank path {rank_path:.2f} s, spectra path {out['spectra_path_seconds']:.2f} s")
+          f"pencil path {paths['pencil']:.2f} s, cores path {paths['cores']:.2f} s, spectra path "
+          f"{out['spectra_path_seconds']:.2f} s; the pencil certified {out['pencil_certified_edges']} of {edges} edges, "
+          f"its ranks equal the spectra's on {out['pencil_ranks_equal_spectra_ranks']}")
     for k in STEPS:
-        share = (f" ({100 * out['share_of_rank_path'][k]:.0f}%)" if k != "eigvalsh"
+        share = (f" ({100 * out['share_of_path'][k]:.0f}% of its path)" if k != "eigvalsh"
                  else " (spectra path, instead of top + ldl)")
         print(f"  {k:9s} {med[k]:.2f} s, {out['ms_per_edge'][k]:.2f} ms per edge{share}")
     sp = out["spectra"]
@@ -181,9 +208,8 @@ def main() -> None:
           f"{sp['largest_below_over_s'][-1]:.5f} s; {sp['edges_within_1e-3_of_s']} edges within 1e-3 s of s; "
           f"kappa {sp['kappa']}; the eigenvalues below tau sum to at most tau on "
           f"{100 * sp['share_with_tail_sum_below_tau']:.0f}% of the edges")
-    if "floor" in out:
-        fl = out["floor"]
-        print(f"floor: {fl['gflop']:.1f} GFLOP float64 (the rank path ran at {fl['rank_path_gflops_1_thread']:.1f} "
+    for k, fl in out.get("floor", {}).items():
+        print(f"{k} floor: {fl['gflop']:.1f} GFLOP float64 (the path ran at {fl['path_gflops_1_thread']:.1f} "
               "GFLOP/s); a large matmul runs at " + ", ".join(
                   f"{r:.1f} GFLOP/s on {t} thread(s): {fl[f'seconds_{t}_threads']:.2f} s" for t, r in rates.items()))
     print(f"wrote {args.out}")

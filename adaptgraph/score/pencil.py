@@ -147,8 +147,11 @@ def _below(p: Pencil, j: int, i: int, c: torch.Tensor) -> bool:
 
 
 def row_counts(p: Pencil, i: int, js: Sequence[int], tau: torch.Tensor) -> list[int]:
-    """Eigenvalues of M_ij above ``tau[m]`` for each j = ``js[m]``: one LDL^T of K_i - tau E_j each, formed in
-    one pass into one buffer (an edge's X is about one core's L2 cache at N ~ 400; batching them runs slower)."""
+    """Eigenvalues of M_ij above ``tau[m]`` for each j = ``js[m]``: one LDL^T of K_i - tau E_j each. On a CPU each
+    X is formed in one pass into one buffer (about one core's L2 cache at N ~ 400; batches of them ran slower);
+    an accelerator takes the whole row as one batch."""
+    if p.k.device.type != "cpu":
+        return positive_count(p.k[i] - tau[:, None, None] * p.e[list(js)]).tolist() if len(js) else []
     x = p.k.new_empty(1, *p.k.shape[1:])
     out = []
     for j, t in zip(js, tau.tolist()):

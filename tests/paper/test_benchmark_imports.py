@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # scripts that time the steps inside one stage, so they must name them; each with the reason
-INTERNALS = {"score_rank_stages.py": "times each step of the rank stage (factors, cores, Grams, lambda_max, LDL)"}
+INTERNALS = {"score_rank_stages.py": "times each step of the rank stage (factors, cores, Grams, lambda_max, LDL)",
+             "score_pencil_precision.py": "counts with the pencil's own matrices at thresholds around each singular value"}
 SCRIPTS = sorted(p for p in (ROOT / "benchmarks").rglob("*.py") if p.name not in INTERNALS)
 
 
