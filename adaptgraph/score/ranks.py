@@ -177,16 +177,17 @@ def _pencil_rows(members, hs, ds, tols, tick) -> list[tuple[int, list[int]]]:
     lam, done = top_eigenvalues(pencil)
     tau = pencil.rtol.square() * lam
     size, m = hs[0].shape[0], len(members)
+    positive, certified = (lam > 0).tolist(), done.tolist()
     each = mapper(hs)
-    left = sorted({j for j in range(m) for k in range(m) if not done[k, j]})
+    left = sorted({j for k in range(m) for j in range(m) if not certified[k][j]})
     factors = dict(zip(left, each(lambda j: factor_rows(ds[j], upper=True), left)))
 
     def row(k: int) -> list[int]:
-        out = [0] * m  # done with lambda_max 0: a zero gradient
-        counted = [j for j in range(m) if done[k, j] and lam[k, j] > 0]
+        out = [0] * m  # certified with lambda_max 0: a zero gradient
+        counted = [j for j in range(m) if certified[k][j] and positive[k][j]]
         for j, r in zip(counted, row_counts(pencil, k, counted, tau[k, counted])):
             out[j] = r
-        rest = [j for j in range(m) if not done[k, j]]
+        rest = [j for j in range(m) if not certified[k][j]]
         if rest:
             a = factor_rows(hs[k])
             cores = core_products([a], [factors[j] for j in rest], triangular=True)(a)
