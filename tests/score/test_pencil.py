@@ -126,3 +126,21 @@ def test_token_scales_do_not_make_a_destination_unusable():
     scaled = d[0] * torch.logspace(0, -10, 80)[:, None]
     assert Pencil(h, [scaled], rtol).usable.all()
     assert pair_ranks(h, [scaled]) == spectra_ranks(h, [scaled])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_groups_equal_the_spectra_path(paths, seed):
+    # token counts, widths, ranks of activations and gradients, token scales and massive tokens all drawn
+    g = gen(100 + seed)
+    tokens = int(torch.randint(64, 120, (1,), generator=g))
+    widths = [int(torch.randint(tokens + 1, 200, (1,), generator=g)) for _ in range(3)]
+    h, d = [], []
+    for w in widths:
+        r = int(torch.randint(5, tokens, (1,), generator=g))
+        x = torch.randn(tokens, r, generator=g) @ torch.randn(r, w, generator=g)
+        x[torch.randint(0, tokens, (2,), generator=g)] *= float(torch.empty(1).uniform_(1, 100, generator=g))
+        h.append(x)
+        scales = torch.logspace(0, -float(torch.randint(0, 8, (1,), generator=g)), tokens)
+        d.append(torch.randn(tokens, w, generator=g) * scales[torch.randperm(tokens, generator=g), None])
+    assert pair_ranks(h, d) == spectra_ranks(h, d)
+    assert paths["pencil"] >= 6, paths  # most edges counted from the pencil
