@@ -40,7 +40,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-__all__ = ["FolderClaim", "check_folder", "claim_folder", "new_run_folder", "replaced_folder"]
+__all__ = ["FolderClaim", "check_folder", "claim_folder", "made_for", "new_run_folder", "replaced_folder"]
 
 LOCK_FILE = ".adaptgraph.lock"
 KINDS = ("train", "search", "score", "peft-export", "peft-import", "merge")
@@ -356,6 +356,16 @@ def _write_record(fd: int, record: dict) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)
     os.fsync(fd)
+
+
+def made_for(path: str | os.PathLike) -> str | None:
+    """The kind of run that claimed ``path`` (what its lock file records), or None: no folder, no lock file of
+    its own, or an unreadable record."""
+    lock = Path(path) / LOCK_FILE
+    if lock.is_symlink() or not lock.is_file():
+        return None
+    kind = _read_holder(lock).get("kind")
+    return kind if kind in KINDS else None
 
 
 def _read_holder(lock: Path) -> dict:

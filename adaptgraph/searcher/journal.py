@@ -4,7 +4,8 @@
 what the search proposes and how trials train: the task and its data
 fingerprint, the backbone, the strategy and its settings, the budget, the
 training and fidelity settings, the seed. ``--resume`` refuses a folder whose
-manifest differs, naming each difference.
+manifest differs, naming each difference; a folder whose search was stopped before it wrote its manifest
+(no trial ran) is resumed by starting that search.
 
 ``journal.jsonl`` gets one JSON line per event, flushed and fsynced before the
 search goes on: ``trial_started`` when a trial is handed to an executor, and
@@ -23,7 +24,7 @@ from typing import Optional
 from ..errors import SearchError
 from ..fileio import (append_line, open_appender, parse_json, read_bytes, read_json, remove_file,
                       truncate_file, write_text_atomic)
-from ..fileio.folder_claims import FolderClaim, claim_folder
+from ..fileio.folder_claims import FolderClaim, claim_folder, made_for
 
 FORMAT = "adaptgraph-search/2"  # /2: the manifest is a SearchConfig dump
 MANIFEST, JOURNAL = "manifest.json", "journal.jsonl"
@@ -51,7 +52,10 @@ class Journal:
         run_dir = Path(run_dir)
         manifest = {"format": FORMAT, **manifest}
         if resume and not (run_dir / MANIFEST).exists():
-            check_same_search(run_dir, manifest)  # says there is nothing to resume, before creating anything
+            if made_for(run_dir) == "search" and not read_journal(run_dir / JOURNAL):
+                resume = False  # a search stopped before its manifest ran nothing: resuming it is running it
+            else:
+                check_same_search(run_dir, manifest)  # says there is nothing to resume, before creating anything
         claim = claim_folder(run_dir, "search", inputs)  # held until close(): one search at a time per folder
         try:
             return cls._start(run_dir, manifest, resume, claim)

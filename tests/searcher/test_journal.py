@@ -75,6 +75,17 @@ def test_resume_without_a_manifest_says_there_is_nothing(tmp_path):
         Journal.open(tmp_path / "empty", MANIFEST_DATA, resume=True)
 
 
+def test_resume_of_a_search_stopped_before_its_manifest_starts_it(tmp_path):
+    from adaptgraph.fileio.folder_claims import claim_folder
+
+    claim_folder(tmp_path / "run", "search").release()  # killed after its claim, before the manifest
+    Journal.open(tmp_path / "run", MANIFEST_DATA, resume=True).close()
+    assert json.loads((tmp_path / "run" / MANIFEST).read_text())["strategy"] == MANIFEST_DATA["strategy"]
+    claim_folder(tmp_path / "trained", "train").release()  # not a search's folder: still nothing to resume
+    with pytest.raises(SearchError, match="nothing to resume"):
+        Journal.open(tmp_path / "trained", MANIFEST_DATA, resume=True)
+
+
 def test_a_folder_whose_search_ran_no_trial_is_reused(tmp_path):
     Journal.open(tmp_path, MANIFEST_DATA).close()
     Journal.open(tmp_path, {**MANIFEST_DATA, "seed": 1}).close()
