@@ -2,8 +2,9 @@
 
 Options (all optional): ``lm:PATH?block=128&split=90/5/5&field=text&max_blocks=N``
 
-- PATH: a text file (documents or paragraphs separated by blank lines) or a ``.jsonl``
-  file (one document per line, its text under ``field``, default ``text``);
+- PATH: a text file (documents or paragraphs separated by blank lines; Windows (CRLF) and old Mac (CR)
+  line endings read as LF, so every copy of a text trains on the same tokens) or a ``.jsonl`` file (one
+  document per line, its text under ``field``, default ``text``, taken as written);
 - ``split=A/B/C`` (default 90/5/5): the paragraphs in file order, cut by characters into
   train, validation and test. Not shuffled: held-out text is later text, not sentences
   interleaved with the training ones;
@@ -186,7 +187,8 @@ def _paragraphs(path: Path, key: str) -> list[str]:
     else:
         if not path.exists() and not path.is_symlink():
             raise TaskError(f"text file not found: {path}", hint="check the path (relative to the current directory)")
-        texts = [read_text(path, "text", error=TaskError, what="the text file")]  # bounded, regular files only
+        text = read_text(path, "text", error=TaskError, what="the text file")  # bounded, regular files only
+        texts = [text.replace("\r\n", "\n").replace("\r", "\n")]  # line endings are not text: CRLF reads as LF
     paragraphs = [p.strip() for text in texts for p in _PARAGRAPHS.split(text) if p.strip()]
     if not paragraphs:
         raise TaskError(f"{path} holds no text", hint="give a file with some text in it")

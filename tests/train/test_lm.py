@@ -58,6 +58,16 @@ def test_blocks_split_in_file_order_without_padding(text):
                .examples("train")) == 5
 
 
+def test_windows_and_unix_copies_of_a_text_are_the_same_task(text, tmp_path):
+    crlf, cr = tmp_path / "crlf.txt", tmp_path / "cr.txt"
+    crlf.write_bytes(text.read_bytes().replace(b"\n", b"\r\n"))
+    cr.write_bytes(text.read_bytes().replace(b"\n", b"\r"))
+    tasks = [load_task(f"lm:{p}?block=32") for p in (text, crlf, cr)]
+    assert tasks[0].splits == tasks[1].splits == tasks[2].splits
+    assert not any("\r" in p for p in sum(tasks[1].splits, ()))
+    assert len({t.fingerprint().rsplit("|", 1)[1] for t in tasks}) == 1  # the name holds the path; the hash the text
+
+
 @pytest.mark.parametrize("ref, message", [
     ("lm:", "task 'lm:' names no file"),
     ("lm:missing.txt", "text file not found: missing.txt"),
