@@ -98,6 +98,7 @@ def _trace_with(name: str, module: nn.Module, inputs: tuple, leaf_modules: tuple
     # No copy of the model: the frontend reads ``module`` (in eval mode meanwhile), and the graph then
     # gets its own module objects over the same tensors, so the passes below never reach the caller's.
     reference, on = _reference(module, inputs)
+    _check_finite(reference)
     with eval_mode(module):
         gm, notes, dynamic, auto = _run_frontend(name, module, inputs, leaf_modules)
         gm = share_weights(gm).eval()  # fx graphs call the module's own submodules: copy them in eval mode
@@ -138,6 +139,16 @@ def _reference(module: nn.Module, inputs: tuple) -> tuple[object, tuple]:
             return module(*inputs), inputs
         except Exception as exc:  # the inputs do not fit the model: no frontend can help
             raise TraceError(f"the eager model fails on the example inputs: {first_line(exc)}") from exc
+
+
+def _check_finite(reference: object) -> None:
+    """TraceError when the eager model's own output holds an inf or a NaN: no graph can be checked against it
+    (every comparison would read "max abs difference nan"), and nothing trained on it would mean anything."""
+    out = _first_tensor(reference)
+    if isinstance(out, torch.Tensor) and out.is_floating_point() and not bool(torch.isfinite(out).all()):
+        raise TraceError("the model's own output on its example inputs is not finite (inf or NaN)",
+                         hint="its weights are damaged (a broken checkpoint?) or overflow in their dtype; "
+                              "load it in float32, or check the model")
 
 
 def check_outputs(gm: fx.GraphModule, eager: nn.Module, inputs: tuple, on: tuple, reference: torch.Tensor,

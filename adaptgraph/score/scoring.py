@@ -82,7 +82,9 @@ def score_edges(backbone: Union[str, Backbone, torch.nn.Module], task, config: O
         tic = time.perf_counter()
         for batch in progress_bar(scored, desc="score: probing", unit="batch", progress=progress):
             probed = _probe_batch(gm, task_head, batch.to(dev), infos)
-            acc.add(*_real_tokens(probed, batch.attention_mask, infos))
+            hs, ds = _real_tokens(probed, batch.attention_mask, infos)
+            _check_finite(hs, ds, infos, acc.batches + 1)
+            acc.add(hs, ds)
         times["probe"] = time.perf_counter() - tic
 
         matrices, kept = _edge_metrics(acc, metrics, c.rtol, times, progress)
@@ -189,6 +191,20 @@ def _probe_batch(gm, head, batch, infos: Sequence[PointInfo]) -> Probed:
     mask = batch.attention_mask
     loss = lambda out: head.per_example_loss(head(out, mask).float(), batch).mean()  # noqa: E731
     return probe(gm, [p.node for p in infos], batch.inputs, loss, [p.feature_dim for p in infos])
+
+
+def _check_finite(hs, ds, infos: Sequence[PointInfo], number: int) -> None:
+    """ScoreError naming the points whose activations or gradients hold an inf or a NaN: no score of them
+    means anything, and the linear algebra after them would fail far from the cause."""
+    for rows, what in ((hs, "activations"), (ds, "gradients")):
+        if all(bool(torch.isfinite(x.sum())) for x in rows):  # a finite sum has only finite terms
+            continue
+        bad = [p.name for p, x in zip(infos, rows) if not bool(torch.isfinite(x).all())]
+        if bad:
+            shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            raise ScoreError(f"the {what} of batch {number} are not finite (inf or NaN) at {shown}",
+                             hint="the backbone's weights or the inputs make them (a damaged checkpoint, a float16 "
+                                  "overflow); load it in float32, or check the model")
 
 
 def _real_tokens(probed: Probed, mask: Optional[torch.Tensor], infos: Sequence[PointInfo]):

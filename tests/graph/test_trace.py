@@ -286,3 +286,15 @@ def test_export_graphs_follow_the_input_device(traced_of):
     assert len(device_reads) == 1 and device_reads[0].args[0].op == "placeholder"
     x = torch.randn(4, 3)
     assert torch.equal(gm(x), Arange()(x))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_model_whose_own_output_is_not_finite_is_named_as_such(prenorm, bad):
+    model, inputs = copy.deepcopy(prenorm[0]), prenorm[1]
+    with torch.no_grad():
+        next(p for p in model.parameters() if p.dim() == 2)[0, 0] = bad
+    for frontend in ("auto", "fx"):
+        with pytest.raises(TraceError) as e:
+            trace(model, inputs, frontend=frontend)
+        assert "the model's own output on its example inputs is not finite" in str(e.value)
+        assert "max abs difference" not in str(e.value)

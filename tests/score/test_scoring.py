@@ -145,3 +145,15 @@ def test_unknown_or_no_metrics_are_refused(vit):
         quiet_score(vit, "digits", batches=1, batch_size=2, head="random", metrics=("rank", "rnak"))
     with pytest.raises(ValidationError, match="metrics"):
         ScoreConfig(metrics=())
+
+
+def test_non_finite_activations_are_named_not_a_linear_algebra_failure():
+    bb = load_backbone("zoo:vit-tiny")  # a copy of its own: one weight is damaged below
+    traced = trace(bb.module, bb.example_inputs, frontend=bb.frontend, leaf_modules=bb.leaf_modules)
+    late = [p for name, p in bb.module.named_parameters() if p.dim() == 2][-3]
+    with torch.no_grad():  # after tracing (the trace shares the weights): the damage shows while probing
+        late[0, 0] = float("inf")
+    with pytest.raises(ScoreError) as e:
+        score_edges(bb, "digits", ScoreConfig(batches=1, batch_size=2, head="random"), progress=False, traced=traced)
+    text = str(e.value)
+    assert "of batch 1 are not finite (inf or NaN) at @" in text and "float32" in text
