@@ -23,9 +23,9 @@ condition number of E_j with its diagonal scaled to one, kappa_j = ||S E_j S||_F
 (S = diag(E_j)^-1/2), and a destination is used while N eps kappa_j <= ``ROUNDING_MARGIN`` * width. Measured
 by ``benchmarks/score_pencil_precision.py`` (counts at thresholds lambda (1 +- delta) around every squared
 singular value near tau, against ``svdvals``): on every real destination the pencil's counts were wrong at no
-offset above 1e-8 (ViT-B: 1e-10; the cores path's at none above 1e-9), a thousandth of the width; shrinking random token mixtures of a
-destination made its drift grow with kappa_j, to 1e-7 of tau at N eps kappa_j = 6e3 width on MiniLM and 1e-4
-at 5e9 width on ViT-B, while scaling tokens by 1e-8 changed nothing. At the margin the worse slope measured
+offset above 1e-8 (ViT-B: 1e-10; the cores path's at none above 1e-9), a thousandth of the width; shrinking
+random token mixtures of a destination made its drift grow with kappa_j, to 1e-7 of tau at N eps kappa_j =
+6e3 width on MiniLM and 1e-4 at 5e9 width on ViT-B, while scaling tokens by 1e-8 changed nothing. At the margin the worse slope measured
 (MiniLM's) gives a drift of about 4% of the width. Destinations past the margin, those whose D_j is not
 numerically positive definite, and every edge whose lambda_max is not certified are left to the cores path.
 """
