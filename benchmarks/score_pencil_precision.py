@@ -8,8 +8,8 @@ mixtures shrunk), and for every other source, it takes every squared singular va
 factor 5 of tau (from ``svdvals`` of the float64 G_ij), counts the eigenvalues of X above thresholds
 lambda (1 +- delta) for delta = 1e-4 ... 1e-10, and records the largest delta at which a count differs from the
 exact one; the same for the count the cores path makes (LDL^T of the core's Gram minus the threshold), whose
-rounding ``score.ranks`` accepted before. Beside it: kappa_j (the condition number of E_j with its diagonal scaled to one, from which
-``score.pencil`` decides whether to use a destination) as N eps kappa_j / width, width = N eps / rtol^2 being
+rounding ``score.ranks`` accepted before. Beside it: kappa_j (the condition number of E_j with its diagonal
+scaled to one, from which ``score.pencil`` decides whether to use a destination) as N eps kappa_j / width, width = N eps / rtol^2 being
 the rounding ``score.ranks`` allows its counts anyway; ``score.pencil`` uses a destination while that ratio is
 at most ``ROUNDING_MARGIN``.
 
@@ -43,7 +43,8 @@ def variants(d, seed: int = 0):
         out.append((f"destination {n // 2}, 3 tokens scaled by {f:.0e}", y))
     for f in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6):
         q = torch.linalg.qr(torch.randn(tokens, 3, generator=g, dtype=torch.float64))[0]
-        out.append((f"destination {n // 2}, 3 random token mixtures shrunk by {f:.0e}", mid - (1 - f) * q @ (q.T @ mid)))
+        shrunk = mid - (1 - f) * q @ (q.T @ mid)
+        out.append((f"destination {n // 2}, 3 random token mixtures shrunk by {f:.0e}", shrunk))
     return out
 
 

@@ -123,7 +123,8 @@ def near_threshold(eigenvalues, rtol: float, h, d) -> dict:
     tail = torch.where(sv > s, 0.0, lam).sum(-1)  # what a trace bound leaves: sum of the eigenvalues not above tau
     q = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0], dtype=sv.dtype)
     pick = lambda x: [round(v, 6) for v in x.to(sv.dtype).quantile(q).tolist()]  # noqa: E731
-    return {"ranks_all": ranks, "quantiles": [0.0, 0.1, 0.5, 0.9, 1.0], "rank": pick(ranks), "smallest_above_over_s": pick(above),
+    return {"ranks_all": ranks, "quantiles": [0.0, 0.1, 0.5, 0.9, 1.0], "rank": pick(ranks),
+            "smallest_above_over_s": pick(above),
             "largest_below_over_s": pick(below), "kappa": pick(kappa),
             "edges_within_1e-3_of_s": int(((above - 1 < 1e-3) | (1 - below < 1e-3)).sum()),
             "share_with_tail_sum_below_tau": float((tail <= lam[:, 0] * rtol * rtol).double().mean())}
@@ -154,7 +155,8 @@ def floor_flops(points: int, tokens: int, width: int) -> dict:
     cores_point = 2 * width * tokens ** 2 - 2 * tokens ** 3 / 3
     pencil_point = 2 * width * tokens ** 2 + tokens ** 3
     ldl = tokens ** 3 / 3
-    return {"cores": 2 * points * cores_point + points ** 2 * 3 * ldl, "pencil": points * pencil_point + points ** 2 * ldl}
+    return {"cores": 2 * points * cores_point + points ** 2 * 3 * ldl,
+            "pencil": points * pencil_point + points ** 2 * ldl}
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ by ``benchmarks/score_pencil_precision.py`` (counts at thresholds lambda (1 +- d
 singular value near tau, against ``svdvals``): on every real destination the pencil's counts were wrong at no
 offset above 1e-8 (ViT-B: 1e-10; the cores path's at none above 1e-9), a thousandth of the width; shrinking
 random token mixtures of a destination made its drift grow with kappa_j, to 1e-7 of tau at N eps kappa_j =
-6e3 width on MiniLM and 1e-4 at 5e9 width on ViT-B, while scaling tokens by 1e-8 changed nothing. At the margin the worse slope measured
-(MiniLM's) gives a drift of about 4% of the width. Destinations past the margin, those whose D_j is not
+6e3 width on MiniLM and 1e-4 at 5e9 width on ViT-B, while scaling tokens by 1e-8 changed nothing. At the
+margin the worse slope measured (MiniLM's) gives a drift of about 4% of the width. Destinations past the margin, those whose D_j is not
 numerically positive definite, and every edge whose lambda_max is not certified are left to the cores path.
 """
 from __future__ import annotations
@@ -130,7 +130,8 @@ def top_eigenvalues(p: Pencil) -> tuple[torch.Tensor, torch.Tensor]:
         q = w / beta[:, None, :].clamp_min(torch.finfo(w.dtype).tiny)
         basis.append(q)
     flat = (live & ~done).nonzero().tolist()  # c E_j - K_i > 0 proves lambda_max(M_ij) < c
-    for (j, i), proved in zip(flat, mapper([k])(lambda e: _below(p, *e, (1 + width[e[0], e[1]]) * lam[e[0], e[1]]), flat)):
+    bounds = [(1 + width[j, i]) * lam[j, i] for j, i in flat]
+    for (j, i), proved in zip(flat, mapper([k])(lambda m: _below(p, *flat[m], bounds[m]), range(len(flat)))):
         done[j, i] = proved
     zero = p.usable.T & (trace == 0)  # a zero gradient: rank 0
     return torch.where(zero, 0.0, lam).T, (done | zero).T

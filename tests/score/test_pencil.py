@@ -57,7 +57,8 @@ def vit_like(tokens, widths, seed):
         x = torch.randn(tokens, w, generator=g)
         x[:3] *= 60.0
         h.append(x)
-        d.append(torch.randn(tokens, w, generator=g) * torch.logspace(0, -5, tokens)[torch.randperm(tokens, generator=g), None])
+        fade = torch.logspace(0, -5, tokens)[torch.randperm(tokens, generator=g), None]
+        d.append(torch.randn(tokens, w, generator=g) * fade)
     return h, d
 
 
