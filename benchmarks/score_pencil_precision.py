@@ -1,4 +1,5 @@
-"""How far the pencil's counts (``score.pencil``) can be trusted, measured on real probed rows.
+"""How far the pencil's counts (``score.pencil``) can be trusted, measured on real probed rows and on cases
+made to break it.
 
 ``score.ranks`` counts an edge's singular values above s = rtol sigma_max as the positive eigenvalues of
 X_ij = K_i - tau E_j (E_j = (Delta_j Delta_j^T)^-1). Mathematically that count is exact; in float64 inverting
@@ -7,13 +8,15 @@ variants of one backbone's probed rows (the real ones; with a few tokens scaled 
 mixtures shrunk), and for every other source, it takes every squared singular value lambda of G_ij within a
 factor 5 of tau (from ``svdvals`` of the float64 G_ij), counts the eigenvalues of X above thresholds
 lambda (1 +- delta) for delta = 1e-4 ... 1e-10, and records the largest delta at which a count differs from the
-exact one; the same for the count the cores path makes (LDL^T of the core's Gram minus the threshold), whose
-rounding ``score.ranks`` accepted before. Beside it: kappa_j (the condition number of E_j with its diagonal
-scaled to one, from which ``score.pencil`` decides whether to use a destination) as N eps kappa_j / width, width = N eps / rtol^2 being
-the rounding ``score.ranks`` allows its counts anyway; ``score.pencil`` uses a destination while that ratio is
-at most ``ROUNDING_MARGIN``.
+exact one (over all those edges, and over the edges ``score.pencil`` would use); the same for the count the
+cores path makes (LDL^T of the core's Gram minus the threshold), whose rounding ``score.ranks`` accepted before.
+Beside it: the two measures ``score.pencil`` decides by, N eps kappa_j / width (width = N eps / rtol^2, the
+rounding a count may move by anyway; at most ``ROUNDING_MARGIN``) and the largest rho_ij (at most
+``ALIGNMENT_LIMIT``). ``--synthetic`` adds destinations made ill-conditioned along a token mixture that the
+activations load (where K_i and tau E_j cancel), and reports the drift, in widths, of the edges both limits let
+through and of those past rho's.
 
-    python benchmarks/score_pencil_precision.py [--backbone zoo:vit-base-shape] [--out FILE]
+    python benchmarks/score_pencil_precision.py [--backbone zoo:vit-base-shape] [--out FILE] [--synthetic]
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 OFFSETS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10)
+EPS = 2.0 ** -52
 
 
 def variants(d, seed: int = 0):
@@ -53,70 +57,126 @@ def measure(h, label: str, y, rtol: float) -> dict:
 
     from adaptgraph.score.inertia import positive_count
     from adaptgraph.score.pairwise import factor_rows, small_gram
-    from adaptgraph.score.pencil import ROUNDING_MARGIN, Pencil, _destination
+    from adaptgraph.score.pencil import Pencil, top_eigenvalues
     from adaptgraph.score.ranks import inertia_above
 
-    n, tokens = len(h), h[0].shape[0]
-    b, e, grams = (torch.empty(tokens, tokens, dtype=torch.float64) for _ in range(3))
-    kappa = _destination(y, b, e, grams)
-    width = min(tokens * torch.finfo(torch.float64).eps / rtol ** 2, 1e-3)
-    ratio = tokens * torch.finfo(torch.float64).eps * kappa / width
-    usable = bool(Pencil(h[:1], [y], torch.tensor([[rtol]], dtype=torch.float64)).usable.all())
-    worst, tested, worst_cores = 0.0, 0, 0.0
+    n = len(h)
+    pencil = Pencil(h, [y] * n, torch.full((n, n), rtol, dtype=torch.float64))  # every source against y
+    _, used = top_eigenvalues(pencil)
+    top = torch.stack([torch.linalg.matrix_norm(x.double().T @ y.double(), 2).square() for x in h])  # exact lambda_max
+    rho = pencil.scaled_terms[:, 0] / top
+    kappa = pencil.kappa[0]
+    width = min(h[0].shape[0] * torch.finfo(torch.float64).eps / rtol ** 2, 1e-3)
+    worst, tested, worst_cores, worst_used = 0.0, 0, 0.0, 0.0
     upper = factor_rows(y, upper=True)
     if kappa != float("inf"):
         for i in range(0, n, 2):
-            k = h[i].double() @ h[i].double().T
-            lam = torch.linalg.svdvals(h[i].double().T @ y).square()
-            tau = rtol ** 2 * lam[0]
-            near = lam[(lam > tau / 5) & (lam < 5 * tau)]
+            k = pencil.k[i]
+            lam_i = torch.linalg.svdvals(h[i].double().T @ y.double()).square()
+            tau = rtol ** 2 * lam_i[0]
+            near = lam_i[(lam_i > tau / 5) & (lam_i < 5 * tau)]
             thresholds = [(float(v) * (1 + sign * off), off) for v in near for off in OFFSETS for sign in (-1, 1)]
             if not thresholds:
                 continue
             t = torch.tensor([x for x, _ in thresholds], dtype=torch.float64)
-            got = positive_count(k[None] - t[:, None, None] * e[None])
-            exact = (lam[None, :] > t[:, None]).sum(-1)
+            got = positive_count(k[None] - t[:, None, None] * pencil.e[0][None])
+            exact = (lam_i[None, :] > t[:, None]).sum(-1)
             gram = small_gram(factor_rows(h[i]).T @ upper, upper=True)
-            cores = inertia_above(gram.expand(len(thresholds), -1, -1), t)  # what score.ranks did before
+            cores = inertia_above(gram.expand(len(thresholds), -1, -1), t)  # what the cores path counts
             tested += len(thresholds)
             for (_, off), a, c, b_ in zip(thresholds, got.tolist(), cores.tolist(), exact.tolist()):
                 if a != b_:
                     worst = max(worst, off)
+                    if bool(used[i, 0]):
+                        worst_used = max(worst_used, off)
                 if c != b_:
                     worst_cores = max(worst_cores, off)
-    return {"variant": label, "kappa": kappa, "n_eps_kappa_over_width": ratio, "usable": usable,
-            "within_margin": ratio <= ROUNDING_MARGIN, "thresholds_tested": tested,
-            "largest_offset_with_a_wrong_count": worst, "cores_largest_offset_with_a_wrong_count": worst_cores}
+    return {"variant": label, "kappa": float(kappa), "n_eps_kappa_over_width": h[0].shape[0] * EPS * float(kappa) / width,
+            "rho_max": float(rho.max()), "used_share": float(used[:, 0].double().mean()), "thresholds_tested": tested,
+            "largest_offset_with_a_wrong_count": worst, "largest_offset_with_a_wrong_count_on_used_edges": worst_used,
+            "cores_largest_offset_with_a_wrong_count": worst_cores}
+
+
+def synthetic() -> dict:
+    """Destinations made ill-conditioned along one token mixture q, with activations loaded on q (the case that
+    cancels inside X_ij) or not, and, in half the cases, a top direction that activations and gradients share
+    (as real ones do). For each, the threshold is put at the 31st or 6th singular value; the drift of the count
+    there is measured in widths, for the edges both limits let through and for those past rho's."""
+    import torch
+
+    from adaptgraph.score.inertia import positive_count
+    from adaptgraph.score.pencil import Pencil, top_eigenvalues
+
+    f64 = dict(dtype=torch.float64)
+    inside, past_rho = [], []
+    for tokens, width in ((64, 128), (100, 200), (394, 768)):
+        for small in (1e-3, 1e-4, 1e-5, 1e-6):
+            for load in (1e-3, 1e-2, 1e-1):
+                for shared in (False, True):
+                    g = torch.Generator().manual_seed(0)
+                    q = torch.randn(tokens, 1, generator=g, **f64)
+                    q /= q.norm()
+                    away = torch.eye(tokens, **f64) - q @ q.T
+                    h = away @ (torch.randn(tokens, 30, generator=g, **f64) @ torch.randn(30, width, generator=g, **f64))
+                    d = away @ torch.randn(tokens, width, generator=g, **f64)
+                    h = h + (load / small) * q @ torch.randn(1, width, generator=g, **f64)
+                    d = d + small * q @ torch.randn(1, width, generator=g, **f64)
+                    if shared:
+                        u, c = torch.randn(tokens, 1, generator=g, **f64), torch.randn(1, width, generator=g, **f64)
+                        h, d = h + 100 * u / u.norm() @ c, d + 10 * u / u.norm() @ c
+                    lam = torch.linalg.svdvals(h.T @ d).square()
+                    for k in (30, 5):
+                        rtol = float((lam[k] / lam[0]).sqrt())
+                        pencil = Pencil([h], [d], torch.tensor([[rtol]], **f64))
+                        if not bool(pencil.usable[0, 0]):
+                            continue
+                        _, used = top_eigenvalues(pencil)
+                        worst = 0.0
+                        for off in OFFSETS + (1e-3, 1e-2):
+                            for sign in (-1, 1):
+                                t = float(lam[k]) * (1 + sign * off)
+                                if int(positive_count((pencil.k[0] - t * pencil.e[0])[None])) != int((lam > t).sum()):
+                                    worst = max(worst, off)
+                        (inside if bool(used[0, 0]) else past_rho).append(worst / float(pencil.width[0, 0]))
+    return {"cases_inside_both_limits": len(inside), "worst_drift_inside_widths": max(inside, default=0.0),
+            "cases_past_rho_limit": len(past_rho), "worst_drift_past_rho_widths": max(past_rho, default=0.0)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbone", default="zoo:vit-base-shape")
     ap.add_argument("--out", default="benchmarks/results/score_pencil_precision.json")
+    ap.add_argument("--synthetic", action="store_true", help="also the synthetic cases made to cancel (a few minutes)")
     args = ap.parse_args()
     from score_rank_stages import probed_rows
 
     from adaptgraph.fileio import write_text_atomic
     from adaptgraph.score.metrics import default_rtol
-    from adaptgraph.score.pencil import ROUNDING_MARGIN
+    from adaptgraph.score.pencil import ALIGNMENT_LIMIT, ROUNDING_MARGIN
 
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     h, d = probed_rows(args.backbone)
     rtol = default_rtol(h[0].shape[1], h[0].shape[1])
     rows = [measure(h, label, y, rtol) for label, y in variants(d)]
+    made = synthetic() if args.synthetic else None
     out = {"command": " ".join(["python", *sys.argv]), "backbone": args.backbone, "started": started,
            "points": len(h), "tokens": h[0].shape[0], "rtol": rtol, "offsets": list(OFFSETS),
-           "rounding_margin": ROUNDING_MARGIN, "rows": rows}
+           "rounding_margin": ROUNDING_MARGIN, "alignment_limit": ALIGNMENT_LIMIT, "rows": rows, "synthetic": made}
     write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
-    print(f"{args.backbone}: {len(h)} points, {h[0].shape[0]} tokens, rtol {rtol:.3g}; used while "
-          f"N eps kappa / width <= {ROUNDING_MARGIN:.0e}")
-    print("| destination | N eps kappa / width | used | thresholds tested | largest offset with a wrong count: "
-          "pencil / cores |")
-    print("|---|---|---|---|---|")
+    print(f"{args.backbone}: {len(h)} points, {h[0].shape[0]} tokens, rtol {rtol:.3g}; a destination is used while "
+          f"N eps kappa / width <= {ROUNDING_MARGIN:.0e}, an edge while rho <= {ALIGNMENT_LIMIT:.0e}")
+    print("| destination | N eps kappa / width | largest rho | edges used | thresholds tested | "
+          "largest offset with a wrong count: pencil (used edges) / cores |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['variant']} | {r['n_eps_kappa_over_width']:.1e} | {'yes' if r['usable'] else 'no'} | "
-              f"{r['thresholds_tested']} | {r['largest_offset_with_a_wrong_count'] or 'none'} / "
+        print(f"| {r['variant']} | {r['n_eps_kappa_over_width']:.1e} | {r['rho_max']:.1e} | {100 * r['used_share']:.0f}% | "
+              f"{r['thresholds_tested']} | {r['largest_offset_with_a_wrong_count'] or 'none'} "
+              f"({r['largest_offset_with_a_wrong_count_on_used_edges'] or 'none'}) / "
               f"{r['cores_largest_offset_with_a_wrong_count'] or 'none'} |")
+    if made:
+        print(f"synthetic: {made['cases_inside_both_limits']} edges inside both limits drifted by at most "
+              f"{made['worst_drift_inside_widths']:.1e} widths; {made['cases_past_rho_limit']} past rho's limit "
+              f"(inside kappa's) by up to {made['worst_drift_past_rho_widths']:.1e} widths")
     print(f"wrote {args.out}")
 
 

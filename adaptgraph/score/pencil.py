@@ -1,7 +1,7 @@
 """Numerical ranks of every edge from per-point matrices: the inertia of K_i - tau D_j^-1, no cores.
 
-With the destination's token Gram D_j = Delta_j Delta_j^T = B_j B_j^T (B_j upper triangular, N x N, from a
-Cholesky factorisation; N tokens < d_j features, so Delta_j = B_j Q_j^T with Q_j orthonormal), the squared
+With the destination's factor Delta_j = B_j Q_j^T (B_j upper triangular, N x N, the QL factor of
+``pairwise.factor_rows``; N tokens < d_j features) and D_j = Delta_j Delta_j^T = B_j B_j^T, the squared
 singular values of G_ij = H_i^T Delta_j are the eigenvalues of M_ij = B_j^T K_i B_j, K_i = H_i H_i^T the
 source's token Gram. The congruence by B_j^-1 keeps the inertia (Sylvester's law), so
 
@@ -15,19 +15,29 @@ form (B_j, K_i, B_j^T: three batched products per step for all n^2 edges), certi
 squared Frobenius norm), or by a Cholesky factorisation of c E_j - K_i, which is positive definite exactly
 when lambda_max < c.
 
-Precision. Inverting D_j is where this can lose what the cores path keeps, so a destination is used only when
-the rounding it adds stays far below what a count may move anyway (``ranks``' width N eps / rtol^2, relative
-to tau). Ill-conditioning of D_j that comes from the scales of its tokens (rows of Delta_j) costs nothing: the
-factorisations pivot on those rows and the congruence by B_j maps their errors back down. What counts is the
-condition number of E_j with its diagonal scaled to one, kappa_j = ||S E_j S||_F ||S^-1 D_j S^-1||_F
-(S = diag(E_j)^-1/2), and a destination is used while N eps kappa_j <= ``ROUNDING_MARGIN`` * width. Measured
-by ``benchmarks/score_pencil_precision.py`` (counts at thresholds lambda (1 +- delta) around every squared
-singular value near tau, against ``svdvals``): on every real destination the pencil's counts were wrong at no
-offset above 1e-8 (ViT-B: 1e-10; the cores path's at none above 1e-9), a thousandth of the width; shrinking
-random token mixtures of a destination made its drift grow with kappa_j, to 1e-7 of tau at N eps kappa_j =
-6e3 width on MiniLM and 1e-4 at 5e9 width on ViT-B, while scaling tokens by 1e-8 changed nothing. At the
-margin the worse slope measured (MiniLM's) gives a drift of about 4% of the width. Destinations past the margin, those whose D_j is not
-numerically positive definite, and every edge whose lambda_max is not certified are left to the cores path.
+Precision. Inverting D_j is where this can lose what the cores path keeps, so an edge is counted here only
+when two measures, both cheap, say the rounding stays far below what a count may move anyway (``ranks``'
+width N eps / rtol^2, relative to tau):
+
+* kappa_j = ||S E_j S||_F ||S^-1 D_j S^-1||_F (S = diag(E_j)^-1/2), the condition number of E_j with its
+  diagonal scaled to one, per destination: N eps kappa_j <= ``ROUNDING_MARGIN`` * width. Ill-conditioning
+  that comes from the scales of tokens (rows of Delta_j) costs nothing: the factorisations pivot on those rows
+  and the congruence by B_j maps their errors back down; mixtures of tokens that Delta_j lacks do cost;
+* rho_ij = ||S K_i S||_F ||S^-1 D_j S^-1||_F / lambda_max(M_ij) <= ``ALIGNMENT_LIMIT``, per edge: how much
+  larger the two terms of the scaled X_ij are than the largest eigenvalue they make. It is at least 1, and
+  large when H_i loads mixtures of tokens that Delta_j lacks, where K_i and tau E_j are both huge and cancel.
+  Real gradients and activations share their top directions: rho_ij <= 13 on ViT-B and <= 3.7e3 on MiniLM.
+
+Both limits are measured, not proved (``benchmarks/score_pencil_precision.py``, counts at thresholds lambda
+(1 +- delta) around every squared singular value near tau, against ``svdvals``): on every real destination
+the pencil's counts drifted by at most 1e-8 of tau (ViT-B: 1e-9), a thousandth of the width; on
+destinations made ill-conditioned on purpose along a token mixture that the activations load (``--synthetic``),
+the 73 edges inside both limits drifted by at most 0.3% of the width, the 26 past rho's limit (left to the
+cores) by up to a quarter of it. Before rho's limit and the QL factor, such an edge drifted by 20 widths and
+its rank was wrong (found in review; ``tests/score/test_pencil.py``).
+Destinations past the first limit, edges past the second, destinations whose B_j is singular and edges whose
+lambda_max is not certified are left to the cores path. B_j is the QL factor, not a Cholesky factor of
+y y^T: forming D_j squares Delta_j's conditioning.
 """
 from __future__ import annotations
 
@@ -36,11 +46,13 @@ from typing import Sequence
 import torch
 
 from .inertia import positive_count
-from .pairwise import mapper, small_gram
+from .pairwise import factor_rows, mapper, small_gram
 
 EPS64 = float(torch.finfo(torch.float64).eps)
 ROUNDING_MARGIN = 1e5
 """N eps kappa_j may reach this multiple of ranks' width N eps / rtol^2 (module docstring)."""
+ALIGNMENT_LIMIT = 1e4
+"""rho_ij, how much larger the scaled terms of X_ij are than lambda_max(M_ij), may reach this (module docstring)."""
 MAX_STEPS = 30
 """Lanczos steps before an edge's lambda_max is left to the cores path."""
 
@@ -62,24 +74,31 @@ class Pencil:
 
         mapper(h)(point, range(n))  # LAPACK on N ~ 400 runs best single-threaded
         self.trace = self.k.flatten(1) @ grams.flatten(1).T  # [i, j]: ||G_ij||_F^2 = trace(M_ij)
+        w = 1.0 / self.e.diagonal(dim1=-2, dim2=-1)  # S_j^2: the scales that give E_j a unit diagonal
+        d_scaled = torch.linalg.matrix_norm(grams / (w.sqrt()[:, :, None] * w.sqrt()[:, None, :]))  # ||S^-1 D_j S^-1||_F
+        k_scaled = torch.stack([((w @ self.k[i].square()) * w).sum(-1) for i in range(n)]).clamp_min(0).sqrt()
+        self.scaled_terms = k_scaled * d_scaled[None, :]  # [i, j]: ||S K_i S||_F ||S^-1 D_j S^-1||_F
         self.rtol = rtol.to(torch.float64)
         self.width = (size * EPS64 / self.rtol.square()).clamp_max(1e-3)
+        self.kappa = kappa  # per destination (module docstring)
         self.usable = torch.isfinite(kappa)[None, :] & (size * EPS64 * kappa[None, :] <= ROUNDING_MARGIN * self.width)
 
 
 def _destination(y: torch.Tensor, b: torch.Tensor, e: torch.Tensor, d: torch.Tensor) -> float:
-    """Fill D = y y^T, B (upper triangular, B B^T = D) and E = D^-1 for one destination's token rows y, and
-    return kappa (module docstring); where D is not numerically positive definite, kappa is infinite (B and E
-    then hold the identity and the destination is never used)."""
-    d.copy_(small_gram(y.to(torch.float64).T))
-    lower, info = torch.linalg.cholesky_ex(d.flip(-2, -1))  # J D J = L L^T, so D = (J L J)(J L J)^T, J L J upper
-    if int(info) != 0:
-        eye = torch.eye(d.shape[0], dtype=d.dtype, device=d.device)
+    """Fill B (upper triangular, y = B Q^T: the QL factor, backward stable in y), E = (B B^T)^-1 and D = B B^T
+    for one destination's token rows y, and return kappa (module docstring). A zero on B's diagonal (y of
+    lower rank than its tokens) gives an infinite kappa: B and E then hold the identity and are never used.
+    D is never formed from y y^T and factored: that squares y's conditioning where it matters (see
+    ``benchmarks/score_pencil_precision.py``)."""
+    b.copy_(factor_rows(y, upper=True))
+    if bool((b.diagonal() == 0).any()):
+        eye = torch.eye(b.shape[0], dtype=b.dtype, device=b.device)
         b.copy_(eye)
         e.copy_(eye)
+        d.copy_(eye)
         return float("inf")
-    b.copy_(lower.flip(-2, -1))
-    e.copy_(torch.cholesky_inverse(lower).flip(-2, -1))  # LAPACK potri: 2 N^3 / 3 flops
+    e.copy_(torch.cholesky_inverse(b.flip(-2, -1)).flip(-2, -1))  # LAPACK potri on J B J (lower): 2 N^3 / 3 flops
+    d.copy_(small_gram(b.T.flip(-2, -1), upper=True).flip(-2, -1))  # B B^T = J C^T C J, C = J B^T J upper triangular
     s = e.diagonal().clamp_min(0).sqrt()
     scale = s[:, None] * s[None, :]
     return float(torch.linalg.matrix_norm(e / scale) * torch.linalg.matrix_norm(d * scale))
@@ -134,7 +153,8 @@ def top_eigenvalues(p: Pencil) -> tuple[torch.Tensor, torch.Tensor]:
     for (j, i), proved in zip(flat, mapper([k])(lambda m: _below(p, *flat[m], bounds[m]), range(len(flat)))):
         done[j, i] = proved
     zero = p.usable.T & (trace == 0)  # a zero gradient: rank 0
-    return torch.where(zero, 0.0, lam).T, (done | zero).T
+    aligned = p.scaled_terms.T <= ALIGNMENT_LIMIT * lam  # rho_ij: the scaled terms of X_ij against lambda_max
+    return torch.where(zero, 0.0, lam).T, ((done & aligned) | zero).T
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
@@ -160,4 +180,4 @@ def row_counts(p: Pencil, i: int, js: Sequence[int], tau: torch.Tensor) -> list[
     return out
 
 
-__all__ = ["MAX_STEPS", "Pencil", "ROUNDING_MARGIN", "row_counts", "top_eigenvalues"]
+__all__ = ["ALIGNMENT_LIMIT", "MAX_STEPS", "Pencil", "ROUNDING_MARGIN", "row_counts", "top_eigenvalues"]

@@ -145,3 +145,27 @@ def test_random_groups_equal_the_spectra_path(paths, seed):
         d.append(torch.randn(tokens, w, generator=g) * scales[torch.randperm(tokens, generator=g), None])
     assert pair_ranks(h, d) == spectra_ranks(h, d)
     assert paths["pencil"] >= 6, paths  # most edges counted from the pencil
+
+
+@pytest.mark.parametrize("offset", [1e-4, -1e-4])
+def test_activations_loaded_on_a_mixture_the_gradients_lack_go_to_the_cores(paths, offset):
+    # Delta_j is tiny along one token mixture q that H_i loads heavily: inverting D_j there cancels two huge terms
+    # of X_ij, and the count drifted by widths (found in review). rho_ij flags it; the cores count it exactly.
+    f64 = dict(dtype=torch.float64)
+    tokens, width, r = 100, 200, 30
+    g = gen(12)
+    q = torch.randn(tokens, 1, generator=g, **f64)
+    q /= q.norm()
+    away = torch.eye(tokens, **f64) - q @ q.T
+    h0 = away @ (torch.randn(tokens, r, generator=g, **f64) @ torch.randn(r, width, generator=g, **f64))
+    d = away @ torch.randn(tokens, width, generator=g, **f64) + 5e-7 * q @ torch.randn(1, width, generator=g, **f64)
+    a = torch.randn(1, width, generator=g, **f64)
+    tol, lo, hi = default_rtol(width, width), 0.0, 1e6
+    for _ in range(80):  # the load on q that puts sigma_31 / sigma_1 at tol (1 + offset)
+        c = (lo + hi) / 2
+        sv = torch.linalg.svdvals((h0 + c * q @ a).T @ d)
+        lo, hi = (c, hi) if sv[r] / sv[0] < tol * (1 + offset) else (lo, c)
+    h = h0 + c * q @ a
+    sv = torch.linalg.svdvals(h.T @ d)
+    assert pair_ranks([h], [d])[0][0] == int((sv > tol * sv[0]).sum()) == (31 if offset > 0 else 30)
+    assert paths == {"pencil": 0, "cores": 1}
