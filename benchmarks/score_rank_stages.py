@@ -5,8 +5,8 @@ head). On ONE thread (so that the steps add up; ``score_edges`` spreads the work
 ``torch.get_num_threads()`` threads), each step of both ways ``score.ranks`` counts over all n^2 edges
 is timed apart. The pencil path (``score.pencil``, what ``pair_ranks`` runs when tokens < features):
 
-* ``points``: per point the token Grams K_i and D_j, the Cholesky factor B_j of D_j, E_j = D_j^-1 and
-  kappa_j (``pencil.Pencil``);
+* ``points``: per point the token Gram K_i, the QL factor B_j of Delta_j, D_j = B_j B_j^T, E_j = D_j^-1,
+  kappa_j and the terms of rho_ij (``pencil.Pencil``);
 * ``lanczos``: lambda_max of every M_ij with its certificate (``pencil.top_eigenvalues``);
 * ``counts``: one LDL^T of K_i - tau E_j per edge (``pencil.row_counts``).
 
@@ -26,8 +26,9 @@ It also measures the **floor** of each path: the flops it cannot avoid, over the
 dense matmul, BLAS's best case, on one thread and on all of them. The cores path: per point a Householder QR
 of the d x N rows (2 d N^2 - 2 N^3 / 3); per edge the N x N core as a product of two upper triangular
 matrices (N^3 / 3), the Gram of that triangular core (N^3 / 3) and one LDL^T (N^3 / 3). The pencil path:
-per point two token Grams (N^2 d each, as symmetric rank-k updates), a Cholesky factorisation and an
-inverse from it (N^3 / 3 + 2 N^3 / 3); per edge one LDL^T (N^3 / 3). Time below a floor would need fewer
+per point the source's token Gram (N^2 d, as a symmetric rank-k update), the destination's QL factor
+(2 d N^2 - 2 N^3 / 3), the inverse of its Gram from that factor (2 N^3 / 3) and the Gram itself (N^3 / 3);
+per edge one LDL^T (N^3 / 3). Time below a floor would need fewer
 flops, not faster code.
 
     python benchmarks/score_rank_stages.py [--backbone zoo:vit-base-shape] [--rounds 3]
@@ -153,7 +154,7 @@ def floor_flops(points: int, tokens: int, width: int) -> dict:
     """Flops of the exact counts of all points^2 edges that no implementation of each path avoids
     (module docstring; tokens < width)."""
     cores_point = 2 * width * tokens ** 2 - 2 * tokens ** 3 / 3
-    pencil_point = 2 * width * tokens ** 2 + tokens ** 3
+    pencil_point = 3 * width * tokens ** 2 + tokens ** 3 / 3
     ldl = tokens ** 3 / 3
     return {"cores": 2 * points * cores_point + points ** 2 * 3 * ldl,
             "pencil": points * pencil_point + points ** 2 * ldl}
