@@ -97,6 +97,21 @@ def measure(h, label: str, y, rtol: float) -> dict:
             "cores_largest_offset_with_a_wrong_count": worst_cores}
 
 
+def whole_backbone(h, d, rtol: float) -> dict:
+    """The two measures over every edge of the backbone, as ``score.ranks`` meets them."""
+    import torch
+
+    from adaptgraph.score.pencil import Pencil, top_eigenvalues
+
+    n = len(h)
+    pencil = Pencil(h, d, torch.full((n, n), rtol, dtype=torch.float64))
+    lam, used = top_eigenvalues(pencil)
+    rho = (pencil.scaled_terms / lam)[lam > 0]
+    ratio = h[0].shape[0] * EPS * pencil.kappa / float(pencil.width[0, 0])
+    return {"edges": n * n, "edges_used": int(used.sum()), "rho_max": float(rho.max()),
+            "ratio_max": float(ratio[torch.isfinite(ratio)].max())}
+
+
 def synthetic() -> dict:
     """Destinations made ill-conditioned along one token mixture q, with activations loaded on q (the case that
     cancels inside X_ij) or not, and, in half the cases, a top direction that activations and gradients share
@@ -158,10 +173,12 @@ def main() -> None:
     h, d = probed_rows(args.backbone)
     rtol = default_rtol(h[0].shape[1], h[0].shape[1])
     rows = [measure(h, label, y, rtol) for label, y in variants(d)]
+    every = whole_backbone(h, d, rtol)
     made = synthetic() if args.synthetic else None
     out = {"command": " ".join(["python", *sys.argv]), "backbone": args.backbone, "started": started,
            "points": len(h), "tokens": h[0].shape[0], "rtol": rtol, "offsets": list(OFFSETS),
-           "rounding_margin": ROUNDING_MARGIN, "alignment_limit": ALIGNMENT_LIMIT, "rows": rows, "synthetic": made}
+           "rounding_margin": ROUNDING_MARGIN, "alignment_limit": ALIGNMENT_LIMIT, "every_edge": every, "rows": rows,
+           "synthetic": made}
     write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
     print(f"{args.backbone}: {len(h)} points, {h[0].shape[0]} tokens, rtol {rtol:.3g}; a destination is used while "
           f"N eps kappa / width <= {ROUNDING_MARGIN:.0e}, an edge while rho <= {ALIGNMENT_LIMIT:.0e}")
@@ -173,6 +190,8 @@ def main() -> None:
               f"{r['thresholds_tested']} | {r['largest_offset_with_a_wrong_count'] or 'none'} "
               f"({r['largest_offset_with_a_wrong_count_on_used_edges'] or 'none'}) / "
               f"{r['cores_largest_offset_with_a_wrong_count'] or 'none'} |")
+    print(f"every edge of the backbone: {every['edges_used']} of {every['edges']} counted from the pencil; "
+          f"largest rho {every['rho_max']:.1e}, largest N eps kappa / width {every['ratio_max']:.1e}")
     if made:
         print(f"synthetic: {made['cases_inside_both_limits']} edges inside both limits drifted by at most "
               f"{made['worst_drift_inside_widths']:.1e} widths; {made['cases_past_rho_limit']} past rho's limit "

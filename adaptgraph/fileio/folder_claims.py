@@ -40,7 +40,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-__all__ = ["FolderClaim", "check_folder", "claim_folder", "made_for", "new_run_folder", "replaced_folder"]
+__all__ = ["FolderClaim", "check_folder", "claim_folder", "new_run_folder", "replaced_folder"]
 
 LOCK_FILE = ".adaptgraph.lock"
 KINDS = ("train", "search", "score", "peft-export", "peft-import", "merge")

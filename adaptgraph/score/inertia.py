@@ -14,5 +14,3 @@ def positive_count(x: torch.Tensor) -> torch.Tensor:
     positive = (ld.diagonal(dim1=-2, dim2=-1) > 0) & one
     return positive.sum(-1) + (~one).sum(-1) // 2
 
-
-__all__ = ["positive_count"]

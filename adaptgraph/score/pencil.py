@@ -179,5 +179,3 @@ def row_counts(p: Pencil, i: int, js: Sequence[int], tau: torch.Tensor) -> list[
         out.append(int(positive_count(x)))
     return out
 
-
-__all__ = ["ALIGNMENT_LIMIT", "MAX_STEPS", "Pencil", "ROUNDING_MARGIN", "row_counts", "top_eigenvalues"]
