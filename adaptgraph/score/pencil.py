@@ -58,8 +58,8 @@ MAX_STEPS = 30
 
 
 class Pencil:
-    """What the counts of one group of aligned points need: K_i, B_j, E_j, the traces, and per edge ``[i, j]``
-    its tolerance, its width and whether its destination may be used."""
+    """What the counts of one group of aligned points need: K_i, B_j, E_j, the traces, kappa_j, the terms of
+    rho_ij, and per edge ``[i, j]`` its tolerance, its width and whether its destination may be used."""
 
     def __init__(self, h: Sequence[torch.Tensor], d: Sequence[torch.Tensor], rtol: torch.Tensor):
         """``h``, ``d``: the points' token rows (N x d_i, N < d_i); ``rtol``: (n, n) relative tolerances
@@ -69,13 +69,13 @@ class Pencil:
         kappa = self.k.new_empty(n)
 
         def point(j: int) -> None:  # into preallocated slices, one point per thread: no copies to stack
-            self.k[j] = small_gram(h[j].to(torch.float64).T)  # by panels below the diagonal: 3/4 of a matmul
+            self.k[j] = small_gram(h[j].to(torch.float64).T)  # by panels below the diagonal: 2/3 of a matmul
             kappa[j] = _destination(d[j], self.b[j], self.e[j], grams[j])
 
         mapper(h)(point, range(n))  # LAPACK on N ~ 400 runs best single-threaded
         self.trace = self.k.flatten(1) @ grams.flatten(1).T  # [i, j]: ||G_ij||_F^2 = trace(M_ij)
         w = 1.0 / self.e.diagonal(dim1=-2, dim2=-1)  # S_j^2: the scales that give E_j a unit diagonal
-        d_scaled = torch.linalg.matrix_norm(grams / (w.sqrt()[:, :, None] * w.sqrt()[:, None, :]))  # ||S^-1 D_j S^-1||_F
+        d_scaled = torch.linalg.matrix_norm(grams / (w.sqrt()[:, :, None] * w.sqrt()[:, None, :]))  # ||S^-1 D S^-1||
         k_scaled = torch.stack([((w @ self.k[i].square()) * w).sum(-1) for i in range(n)]).clamp_min(0).sqrt()
         self.scaled_terms = k_scaled * d_scaled[None, :]  # [i, j]: ||S K_i S||_F ||S^-1 D_j S^-1||_F
         self.rtol = rtol.to(torch.float64)
