@@ -104,23 +104,44 @@ def _destination(y: torch.Tensor, b: torch.Tensor, e: torch.Tensor, d: torch.Ten
     return float(torch.linalg.matrix_norm(e / scale) * torch.linalg.matrix_norm(d * scale))
 
 
+LANCZOS_BYTES = 2 ** 28
+"""Memory for the Lanczos bases of one batch of destinations (about three copies of (steps, N, n) per
+destination): the destinations run in batches that fit, so that many points (n^2 edges) do not need n^2 bases."""
+
+
 def top_eigenvalues(p: Pencil) -> tuple[torch.Tensor, torch.Tensor]:
     """(lambda_max, certified), both (n, n) ``[i, j]``, of every M_ij = B_j^T K_i B_j (module docstring); only
-    usable edges are certified.
+    usable edges are certified, and only those whose rho_ij is within ``ALIGNMENT_LIMIT``.
 
-    Lanczos with full reorthogonalisation on all edges at once (``[j]`` holds the (N, i) vectors of destination
-    j). The top Ritz value theta is a Rayleigh quotient, so theta <= lambda_max; with the residual beta |y_k|
-    of its Ritz vector and lambda_2 <= trace - theta, Kato-Temple bounds lambda_max from above. Where it cannot
-    (flat tops), theta has stopped moving and the Cholesky test decides."""
-    k, b, n = p.k, p.b, p.b.shape[0]
+    Lanczos with full reorthogonalisation on the edges of a batch of destinations at once (``[j]`` holds the
+    (N, i) vectors of destination j). The top Ritz value theta is a Rayleigh quotient, so theta <= lambda_max;
+    with the residual beta |y_k| of its Ritz vector and lambda_2 <= trace - theta, Kato-Temple bounds lambda_max
+    from above. Where it cannot (flat tops), theta has stopped moving and the Cholesky test decides."""
+    n, size = p.b.shape[0], p.b.shape[-1]
+    step = max(1, LANCZOS_BYTES // (3 * (MAX_STEPS + 1) * size * n * 8))
+    parts = [_lanczos(p, lo, min(lo + step, n)) for lo in range(0, n, step)]
+    lam, done = torch.cat([x for x, _ in parts]), torch.cat([y for _, y in parts])  # [j, i]
+    trace, width = p.trace.T, p.width.T
+    flat = (p.usable.T & (trace > 0) & ~done).nonzero().tolist()  # c E_j - K_i > 0 proves lambda_max(M_ij) < c
+    bounds = [(1 + width[j, i]) * lam[j, i] for j, i in flat]
+    for (j, i), proved in zip(flat, mapper([p.k])(lambda m: _below(p, *flat[m], bounds[m]), range(len(flat)))):
+        done[j, i] = proved
+    zero = p.usable.T & (trace == 0)  # a zero gradient: rank 0
+    aligned = p.scaled_terms.T <= ALIGNMENT_LIMIT * lam  # rho_ij: the scaled terms of X_ij against lambda_max
+    return torch.where(zero, 0.0, lam).T, ((done & aligned) | zero).T
+
+
+def _lanczos(p: Pencil, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(theta, certified by Kato-Temple), both ``[j - lo, i]``, for the destinations lo <= j < hi."""
+    k, b, n = p.k, p.b[lo:hi], p.b.shape[0]
     start = k.diagonal(dim1=-2, dim2=-1).argmax(-1)
     u = k[torch.arange(n), :, start]  # each source's heaviest token column: one power step on K_i
     q = _unit(b.mT @ u.T)  # [j] (N, i): B_j^T u_i, near the top of M_ij when K_i's top dominates
-    trace, width = p.trace.T, p.width.T  # [j, i] from here on
+    trace, width = p.trace.T[lo:hi], p.width.T[lo:hi]  # [j, i] from here on
     lam = torch.zeros_like(trace)
     done = torch.zeros_like(trace, dtype=torch.bool)
     stalled = torch.zeros_like(done)
-    live = p.usable.T & (trace > 0)
+    live = p.usable.T[lo:hi] & (trace > 0)
     basis, alphas, betas = [q], [], []
     for _ in range(min(MAX_STEPS, b.shape[-1])):
         todo = live & ~done & ~stalled
@@ -148,13 +169,7 @@ def top_eigenvalues(p: Pencil) -> tuple[torch.Tensor, torch.Tensor]:
         betas.append(beta)
         q = w / beta[:, None, :].clamp_min(torch.finfo(w.dtype).tiny)
         basis.append(q)
-    flat = (live & ~done).nonzero().tolist()  # c E_j - K_i > 0 proves lambda_max(M_ij) < c
-    bounds = [(1 + width[j, i]) * lam[j, i] for j, i in flat]
-    for (j, i), proved in zip(flat, mapper([k])(lambda m: _below(p, *flat[m], bounds[m]), range(len(flat)))):
-        done[j, i] = proved
-    zero = p.usable.T & (trace == 0)  # a zero gradient: rank 0
-    aligned = p.scaled_terms.T <= ALIGNMENT_LIMIT * lam  # rho_ij: the scaled terms of X_ij against lambda_max
-    return torch.where(zero, 0.0, lam).T, ((done & aligned) | zero).T
+    return lam, done
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:

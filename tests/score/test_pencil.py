@@ -169,3 +169,17 @@ def test_activations_loaded_on_a_mixture_the_gradients_lack_go_to_the_cores(path
     sv = torch.linalg.svdvals(h.T @ d)
     assert pair_ranks([h], [d])[0][0] == int((sv > tol * sv[0]).sum()) == (31 if offset > 0 else 30)
     assert paths == {"pencil": 0, "cores": 1}
+
+
+def test_destinations_in_batches_give_the_same_lambda_max_and_ranks(monkeypatch):
+    from adaptgraph.score import pencil as pencil_module
+
+    h, d = vit_like(80, [128, 160, 128, 96], seed=13)
+    rtol = torch.tensor([[default_rtol(a.shape[1], b.shape[1]) for b in d] for a in h], dtype=torch.float64)
+    whole = top_eigenvalues(Pencil(h, d, rtol))
+    ranks = pair_ranks(h, d)
+    monkeypatch.setattr(pencil_module, "LANCZOS_BYTES", 1)  # one destination per batch
+    one_by_one = top_eigenvalues(Pencil(h, d, rtol))
+    assert torch.equal(whole[1], one_by_one[1]) and whole[1].all()
+    assert torch.allclose(whole[0], one_by_one[0], rtol=1e-12, atol=0)
+    assert pair_ranks(h, d) == ranks == spectra_ranks(h, d)
