@@ -87,18 +87,16 @@ class Pencil:
 def _destination(y: torch.Tensor, b: torch.Tensor, e: torch.Tensor, d: torch.Tensor) -> float:
     """Fill B (upper triangular, y = B Q^T: the QL factor, backward stable in y), E = (B B^T)^-1 and D = B B^T
     for one destination's token rows y, and return kappa (module docstring). A zero on B's diagonal (y of
-    lower rank than its tokens) gives an infinite kappa: B and E then hold the identity and are never used.
+    lower rank than its tokens) gives an infinite kappa: E then holds the identity and is never used (B stays,
+    for the cores path).
     D is never formed from y y^T and factored: that squares y's conditioning where it matters (see
     ``benchmarks/score_pencil_precision.py``)."""
     b.copy_(factor_rows(y, upper=True))
+    d.copy_(small_gram(b.T.flip(-2, -1), upper=True).flip(-2, -1))  # B B^T = J C^T C J, C = J B^T J upper triangular
     if bool((b.diagonal() == 0).any()):
-        eye = torch.eye(b.shape[0], dtype=b.dtype, device=b.device)
-        b.copy_(eye)
-        e.copy_(eye)
-        d.copy_(eye)
+        e.copy_(torch.eye(b.shape[0], dtype=b.dtype, device=b.device))
         return float("inf")
     e.copy_(torch.cholesky_inverse(b.flip(-2, -1)).flip(-2, -1))  # LAPACK potri on J B J (lower): 2 N^3 / 3 flops
-    d.copy_(small_gram(b.T.flip(-2, -1), upper=True).flip(-2, -1))  # B B^T = J C^T C J, C = J B^T J upper triangular
     s = e.diagonal().clamp_min(0).sqrt()
     scale = s[:, None] * s[None, :]
     return float(torch.linalg.matrix_norm(e / scale) * torch.linalg.matrix_norm(d * scale))

@@ -172,15 +172,14 @@ def _pencil_applies(hs, ds, tols, precise: bool) -> bool:
 
 def _pencil_rows(members, hs, ds, tols, tick) -> list[tuple[int, list[int]]]:
     """``(i, ranks of i -> every member)`` per source: counted from the pencil where it certifies an edge
-    (``score.pencil``), from the core R_i B_j (QR factors, as ``pair_rows`` pairs them) otherwise."""
+    (``score.pencil``), from the core R_i B_j otherwise (B_j the pencil's QL factor, as ``pair_rows`` pairs
+    them)."""
     pencil = Pencil(hs, ds, torch.tensor(tols, dtype=torch.float64, device=hs[0].device))
     lam, done = top_eigenvalues(pencil)
     tau = pencil.rtol.square() * lam
     size, m = hs[0].shape[0], len(members)
     positive, certified = (lam > 0).tolist(), done.tolist()
     each = mapper(hs)
-    left = sorted({j for k in range(m) for j in range(m) if not certified[k][j]})
-    factors = dict(zip(left, each(lambda j: factor_rows(ds[j], upper=True), left)))
 
     def row(k: int) -> list[int]:
         out = [0] * m  # certified with lambda_max 0: a zero gradient
@@ -190,7 +189,7 @@ def _pencil_rows(members, hs, ds, tols, tick) -> list[tuple[int, list[int]]]:
         rest = [j for j in range(m) if not certified[k][j]]
         if rest:
             a = factor_rows(hs[k])
-            cores = core_products([a], [factors[j] for j in rest], triangular=True)(a)
+            cores = core_products([a], [pencil.b[j] for j in rest], triangular=True)(a)  # B_j: the QL factor
             ranks = row_ranks(cores, block_bounds([size] * len(rest)), [tols[k][j] for j in rest], False, True)
             for j, r in zip(rest, ranks):
                 out[j] = r
