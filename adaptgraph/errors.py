@@ -173,6 +173,12 @@ def did_you_mean(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
     return "did you mean " + " or ".join(repr(f) for f in found) + "?"
 
 
+def some_names(names: Sequence[str], quote: bool = False, shown: int = 5) -> str:
+    """The first ``shown`` of ``names`` for a message (``quote``: as ``repr``), and how many more there are."""
+    listed = ", ".join(repr(n) if quote else n for n in names[:shown])
+    return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 def first_line(exc: BaseException) -> str:
     """``TypeName: first line of the message`` for one-line reports."""
     text = str(exc).strip().splitlines()

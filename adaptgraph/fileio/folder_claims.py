@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from ..errors import AdaptGraphError, RunFolderError
+from ..errors import AdaptGraphError, RunFolderError, some_names
 from .folders import (check_outputs, link_or_copy, make_folder, refuse_unreplaceable, remove_abandoned_stages,
                       remove_made, staged_folder)
 from .oserrors import os_failure
@@ -122,11 +122,6 @@ def _make_root(root: Path) -> Path | None:
     10,000 run folders of this second). The outermost folder made, or None."""
     return make_folder(root, RunFolderError, "cannot make run folders in it",
                        hint=f"move {root} away, or pass --out DIR")
-
-
-def _some(names: list[str]) -> str:
-    """The first names of a list, for a message."""
-    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def _remove_lone_lock(path: Path) -> bool:
@@ -257,7 +252,7 @@ def _keep_users_files(claim: FolderClaim, stage: Path, outputs: list[str], error
     theirs = set(os.listdir(old)) - {LOCK_FILE} - set(outputs) - set(claim.outputs or ())
     if not theirs:
         return
-    shown = _some(sorted(theirs))
+    shown = some_names(sorted(theirs))
     if claim.outputs is None:
         raise error(f"{old} holds {shown}, which this {claim.kind} does not write and which an older adaptgraph "
                     "did not record as its own; nothing was replaced or deleted",
@@ -300,7 +295,7 @@ def _check_owner(out: Path, holder: dict, kind: str) -> None:
     except OSError as e:
         raise RunFolderError(f"{out}: cannot list the folder ({e.strerror or e})", hint=NEW_FOLDER_HINT) from None
     if others:
-        raise RunFolderError(f"{out} is not empty and was not made by adaptgraph (it holds {_some(others)}); "
+        raise RunFolderError(f"{out} is not empty and was not made by adaptgraph (it holds {some_names(others)}); "
                              "its files are not written over", hint=NEW_FOLDER_HINT)
 
 

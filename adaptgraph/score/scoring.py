@@ -17,7 +17,7 @@ import torch
 
 from adaptgraph.backbones import Backbone, get_backbone
 from adaptgraph.arguments import resolve_device
-from adaptgraph.errors import ScoreError, did_you_mean
+from adaptgraph.errors import ScoreError, did_you_mean, some_names
 from adaptgraph.progress import bar as progress_bar
 from adaptgraph.graph import PointInfo, Traced, resolve_point, stream_points, trace_backbone
 from adaptgraph.weights.sharing import share_weights
@@ -201,8 +201,7 @@ def _check_finite(hs, ds, infos: Sequence[PointInfo], number: int) -> None:
             continue
         bad = [p.name for p, x in zip(infos, rows) if not bool(torch.isfinite(x).all())]
         if bad:
-            shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-            raise ScoreError(f"the {what} of batch {number} are not finite (inf or NaN) at {shown}",
+            raise ScoreError(f"the {what} of batch {number} are not finite (inf or NaN) at {some_names(bad)}",
                              hint="the backbone's weights or the inputs make them (a damaged checkpoint, a float16 "
                                   "overflow); load it in float32, or check the model")
 

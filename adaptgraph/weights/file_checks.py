@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import AdapterFileError, ProblemList
+from ..errors import AdapterFileError, ProblemList, some_names
 from ..fileio import parse_json
 
 CORE_KEYS = ("spec", "spec_hash", "backbone", "seed")  # what every adapter file's metadata holds
@@ -70,9 +70,9 @@ def check_state(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor
     problems = ProblemList()
     missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
     if missing:
-        problems.add(f"{path}: {what} needs {_names(missing)}, which the file lacks", hint=EDITED_HINT)
+        problems.add(f"{path}: {what} needs {some_names(missing, quote=True)}, which the file lacks", hint=EDITED_HINT)
     if extra:
-        problems.add(f"{path}: the file has {_names(extra)}, which {what} does not have", hint=EDITED_HINT)
+        problems.add(f"{path}: the file has {some_names(extra, quote=True)}, which {what} does not have", hint=EDITED_HINT)
     for name in sorted(set(expected) & set(given)):
         want, got = expected[name], given[name]
         if tuple(got.shape) != tuple(want.shape):
@@ -88,11 +88,6 @@ def _same_kind(got: torch.dtype, want: torch.dtype) -> bool:
     if got == want:
         return True
     return got.is_floating_point and want.is_floating_point and got.itemsize != want.itemsize
-
-
-def _names(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:5])
-    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def _dtype(dtype: torch.dtype) -> str:
