@@ -108,3 +108,13 @@ def test_a_write_protected_file_is_not_replaced(tmp_path, capsys):
     with pytest.raises(FileAccessError, match="read-only"):
         write_text_atomic(spec, "{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.adapt"]  # no temporary left behind
+
+
+def test_text_reads_take_every_line_ending_as_lf(tmp_path):
+    from adaptgraph.fileio import read_text
+
+    text = "one\n\ntwo\nthree\n"
+    for ending in (b"\n", b"\r\n", b"\r"):
+        path = tmp_path / f"t{len(ending)}{ending[-1]}.txt"
+        path.write_bytes(text.encode().replace(b"\n", ending))
+        assert read_text(path, "text") == text

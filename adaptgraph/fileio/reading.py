@@ -40,11 +40,13 @@ def read_bytes(path, kind: str, *, error: type[AdaptGraphError] = FileAccessErro
 
 def read_text(path, kind: str, *, error: type[AdaptGraphError] = FileAccessError, what: str = "the file",
               encoding: str = "utf-8-sig") -> str:
-    """``read_bytes`` decoded; bytes that are not UTF-8 are ``error`` naming the line and the byte."""
+    """``read_bytes`` decoded, line endings read as ``\n`` (Windows' CRLF and old Macs' CR too, as Python's text
+    mode reads them: line endings are not text, so every copy of a file reads the same); bytes that are not
+    UTF-8 are ``error`` naming the line and the byte."""
     raw = read_bytes(path, kind, error=error, what=what)
     refuse_nul(raw, path, error, what)
     try:
-        return raw.decode(encoding)
+        return raw.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         raise error(f"{os.fspath(path)}:{line}: {what} is not UTF-8 text (byte 0x{raw[e.start]:02x})",

@@ -187,8 +187,7 @@ def _paragraphs(path: Path, key: str) -> list[str]:
     else:
         if not path.exists() and not path.is_symlink():
             raise TaskError(f"text file not found: {path}", hint="check the path (relative to the current directory)")
-        text = read_text(path, "text", error=TaskError, what="the text file")  # bounded, regular files only
-        texts = [text.replace("\r\n", "\n").replace("\r", "\n")]  # line endings are not text: CRLF reads as LF
+        texts = [read_text(path, "text", error=TaskError, what="the text file")]  # bounded, regular files only
     paragraphs = [p.strip() for text in texts for p in _PARAGRAPHS.split(text) if p.strip()]
     if not paragraphs:
         raise TaskError(f"{path} holds no text", hint="give a file with some text in it")
