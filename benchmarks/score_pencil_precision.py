@@ -29,7 +29,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 OFFSETS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10)
-EPS = 2.0 ** -52
 
 
 def variants(d, seed: int = 0):
@@ -55,7 +54,7 @@ def variants(d, seed: int = 0):
 def measure(h, label: str, y, rtol: float) -> dict:
     import torch
 
-    from adaptgraph.score.inertia import positive_count
+    from adaptgraph.score.inertia import EPS64, positive_count
     from adaptgraph.score.pairwise import factor_rows, small_gram
     from adaptgraph.score.pencil import Pencil, top_eigenvalues
     from adaptgraph.score.ranks import inertia_above
@@ -66,7 +65,7 @@ def measure(h, label: str, y, rtol: float) -> dict:
     top = torch.stack([torch.linalg.matrix_norm(x.double().T @ y.double(), 2).square() for x in h])  # exact lambda_max
     rho = pencil.scaled_terms[:, 0] / top
     kappa = pencil.kappa[0]
-    width = min(h[0].shape[0] * torch.finfo(torch.float64).eps / rtol ** 2, 1e-3)
+    width = float(pencil.width[0, 0])
     worst, tested, worst_cores, worst_used = 0.0, 0, 0.0, 0.0
     upper = factor_rows(y, upper=True)
     if kappa != float("inf"):
@@ -91,7 +90,7 @@ def measure(h, label: str, y, rtol: float) -> dict:
                         worst_used = max(worst_used, off)
                 if c != b_:
                     worst_cores = max(worst_cores, off)
-    return {"variant": label, "kappa": float(kappa), "n_eps_kappa_over_width": h[0].shape[0] * EPS * float(kappa) / width,
+    return {"variant": label, "kappa": float(kappa), "n_eps_kappa_over_width": h[0].shape[0] * EPS64 * float(kappa) / width,
             "rho_max": float(rho.max()), "used_share": float(used[:, 0].double().mean()), "thresholds_tested": tested,
             "largest_offset_with_a_wrong_count": worst, "largest_offset_with_a_wrong_count_on_used_edges": worst_used,
             "cores_largest_offset_with_a_wrong_count": worst_cores}
@@ -101,13 +100,14 @@ def whole_backbone(h, d, rtol: float) -> dict:
     """The two measures over every edge of the backbone, as ``score.ranks`` meets them."""
     import torch
 
+    from adaptgraph.score.inertia import EPS64
     from adaptgraph.score.pencil import Pencil, top_eigenvalues
 
     n = len(h)
     pencil = Pencil(h, d, torch.full((n, n), rtol, dtype=torch.float64))
     lam, used = top_eigenvalues(pencil)
     rho = (pencil.scaled_terms / lam)[lam > 0]
-    ratio = h[0].shape[0] * EPS * pencil.kappa / float(pencil.width[0, 0])
+    ratio = h[0].shape[0] * EPS64 * pencil.kappa / float(pencil.width[0, 0])
     return {"edges": n * n, "edges_used": int(used.sum()), "rho_max": float(rho.max()),
             "ratio_max": float(ratio[torch.isfinite(ratio)].max())}
 

@@ -45,10 +45,9 @@ from typing import Sequence
 
 import torch
 
-from .inertia import positive_count
+from .inertia import EPS64, count_width, positive_count
 from .pairwise import factor_rows, mapper, small_gram
 
-EPS64 = float(torch.finfo(torch.float64).eps)
 ROUNDING_MARGIN = 1e5
 """N eps kappa_j may reach this multiple of ranks' width N eps / rtol^2 (module docstring)."""
 ALIGNMENT_LIMIT = 1e4
@@ -79,7 +78,7 @@ class Pencil:
         k_scaled = torch.stack([((w @ self.k[i].square()) * w).sum(-1) for i in range(n)]).clamp_min(0).sqrt()
         self.scaled_terms = k_scaled * d_scaled[None, :]  # [i, j]: ||S K_i S||_F ||S^-1 D_j S^-1||_F
         self.rtol = rtol.to(torch.float64)
-        self.width = (size * EPS64 / self.rtol.square()).clamp_max(1e-3)
+        self.width = count_width(size, self.rtol)
         self.kappa = kappa  # per destination (module docstring)
         self.usable = torch.isfinite(kappa)[None, :] & (size * EPS64 * kappa[None, :] <= ROUNDING_MARGIN * self.width)
 
@@ -116,8 +115,10 @@ def top_eigenvalues(p: Pencil) -> tuple[torch.Tensor, torch.Tensor]:
     with the residual beta |y_k| of its Ritz vector and lambda_2 <= trace - theta, Kato-Temple bounds lambda_max
     from above. Where it cannot (flat tops), theta has stopped moving and the Cholesky test decides."""
     n, size = p.b.shape[0], p.b.shape[-1]
+    start = p.k.diagonal(dim1=-2, dim2=-1).argmax(-1)
+    u = p.k[torch.arange(n), :, start].T  # (N, i): each source's heaviest token column, one power step on K_i
     step = max(1, LANCZOS_BYTES // (3 * (MAX_STEPS + 1) * size * n * 8))
-    parts = [_lanczos(p, lo, min(lo + step, n)) for lo in range(0, n, step)]
+    parts = [_lanczos(p, u, lo, min(lo + step, n)) for lo in range(0, n, step)]
     lam, done = torch.cat([x for x, _ in parts]), torch.cat([y for _, y in parts])  # [j, i]
     trace, width = p.trace.T, p.width.T
     flat = (p.usable.T & (trace > 0) & ~done).nonzero().tolist()  # c E_j - K_i > 0 proves lambda_max(M_ij) < c
@@ -129,12 +130,11 @@ def top_eigenvalues(p: Pencil) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.where(zero, 0.0, lam).T, ((done & aligned) | zero).T
 
 
-def _lanczos(p: Pencil, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(theta, certified by Kato-Temple), both ``[j - lo, i]``, for the destinations lo <= j < hi."""
-    k, b, n = p.k, p.b[lo:hi], p.b.shape[0]
-    start = k.diagonal(dim1=-2, dim2=-1).argmax(-1)
-    u = k[torch.arange(n), :, start]  # each source's heaviest token column: one power step on K_i
-    q = _unit(b.mT @ u.T)  # [j] (N, i): B_j^T u_i, near the top of M_ij when K_i's top dominates
+def _lanczos(p: Pencil, u: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(theta, certified by Kato-Temple), both ``[j - lo, i]``, for the destinations lo <= j < hi, from the
+    start vectors B_j^T u_i."""
+    k, b = p.k, p.b[lo:hi]
+    q = _unit(b.mT @ u)  # [j] (N, i): B_j^T u_i, near the top of M_ij when K_i's top dominates
     trace, width = p.trace.T[lo:hi], p.width.T[lo:hi]  # [j, i] from here on
     lam = torch.zeros_like(trace)
     done = torch.zeros_like(trace, dtype=torch.bool)

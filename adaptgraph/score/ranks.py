@@ -24,8 +24,9 @@ passes neither test within ``MAX_ITERATIONS`` is counted from its exact spectrum
 
 When every point of a group has fewer tokens than features (so the factors are square and triangular),
 ``pair_ranks`` first counts from per-point matrices instead of cores (``score.pencil``: one LDL^T per edge
-where the cores need a core, its Gram and an LDL^T), and only the edges that path cannot certify (an
-ill-conditioned destination, an uncertified lambda_max) go through the cores described above.
+where the cores need a core, its Gram and an LDL^T), and only the edges that path cannot vouch for (an
+ill-conditioned or singular destination, activations loaded where the gradients are not, an uncertified
+lambda_max) go through the cores described above.
 
 Against ``torch.linalg.matrix_rank`` of the explicit float32 gradient (the naive loop), both paths
 may differ where a singular value lies within that gradient's float32 rounding (about 1e-7 of
@@ -37,7 +38,7 @@ from typing import Callable, Hashable, Optional, Sequence
 
 import torch
 
-from .inertia import positive_count
+from .inertia import EPS64, count_width, positive_count
 from .metrics import numerical_rank, resolve_rtol, warn_if_saturated
 from .pairwise import (GRAM_MIN_SIZE, CoreRow, _check_pair_lists, _default_groups, block_bounds, check_group_rows,
                        core_products, core_spectrum, factor_rows, group_members, mapper, pair_rows,
@@ -46,7 +47,6 @@ from .pencil import Pencil, row_counts, top_eigenvalues
 
 MAX_ITERATIONS = 30
 """Power iterations before an edge falls back to its spectrum."""
-EPS64 = float(torch.finfo(torch.float64).eps)
 
 
 def core_ranks(cores: torch.Tensor, rtol: float, precise: bool = False, upper: bool = False) -> list[int]:
@@ -90,7 +90,7 @@ def top_eigenvalue(gram: torch.Tensor, rtol: float) -> tuple[torch.Tensor, torch
     relative ``N eps64 / rtol^2`` (module docstring), by the Kato-Temple bracket or, where the top of the
     spectrum is too flat for it, by a Cholesky factorisation of (1 + that) theta I - M that succeeds."""
     b, k = gram.shape[0], gram.shape[-1]
-    width = min(k * EPS64 / (rtol * rtol), 1e-3)
+    width = count_width(k, rtol)
     frob2 = torch.linalg.vector_norm(gram, dim=(-2, -1)).square()
     start = gram.diagonal(dim1=-2, dim2=-1).argmax(-1)
     v = gram[torch.arange(b), :, start]  # the heaviest column: one power step already
